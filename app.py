@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Compose the IRIS-on-AWS stacks from validated settings and check them.
+
+Usage (through the Makefile or the CDK CLI):
+    npx cdk synth                       # the reference profile
+    npx cdk synth -c profile=dev        # the small, cheap profile
+    npx cdk synth -c network.nat_gateways=1   # override one setting
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
+
+from config import Settings, SettingsError, load_settings
+from stacks.network import NetworkStack
+
+
+def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
+    """Create every stack of ``settings`` in ``app``; returns them by role."""
+    env = cdk.Environment(account=settings.account, region=settings.region)
+    # Availability zones come from settings: a construct that asks its stack
+    # for AZs reads them from this context key instead of calling AWS.
+    app.node.set_context(
+        f"availability-zones:account={settings.account}:region={settings.region}", list(settings.availability_zones)
+    )
+    prefix = settings.prefix
+    network = NetworkStack(
+        app,
+        f"{prefix}-Network",
+        env=env,
+        description="IRIS on AWS: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs, VPN",
+        settings=settings.network,
+        availability_zones=settings.availability_zones,
+        health_check_port=settings.data.health_check_port,
+    )
+    for key, value in settings.tags.items():
+        cdk.Tags.of(app).add(key, value)
+    return {"network": network}
+
+
+def add_compliance_checks(app: cdk.App) -> None:
+    """Run the three cdk-nag packs on every synthesis; errors fail it."""
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), HIPAASecurityChecks(), NIST80053R5Checks())
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        settings = load_settings(app.node.get_all_context(), os.environ)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    build(app, settings)
+    add_compliance_checks(app)
+    try:
+        app.synth()
+    except RuntimeError as err:
+        if "ValidationFailed" not in str(err):
+            raise
+        print("error: unacknowledged cdk-nag findings (listed above); report: validation-report.json in the output folder", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Customer-managed KMS keys.
+
+Guarantees: annual rotation on, retained when the stack is deleted (data
+encrypted with it stays readable), and a key policy that lets only the named
+AWS service principals use it, each bound to this account by condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+
+class EncryptionKey(Construct):
+    """A rotated, retained customer-managed key; ``key`` is the ``kms.Key``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, description: str, alias: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=description,
+            alias=alias,
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def allow_cloudwatch_logs(self) -> None:
+        """Let CloudWatch Logs encrypt log groups of this account and region."""
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogs",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                    }
+                },
+            )
+        )
+
+    def allow_service(self, service: str, actions: Sequence[str]) -> None:
+        """Let an AWS service principal use the key on behalf of this account."""
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(service)],
+                actions=list(actions),
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )

@@ -1,0 +1,21 @@
+"""Typed, validated settings: the only package that reads CDK context."""
+
+from config.settings import (
+    DataTierSettings,
+    MirrorSetSettings,
+    NetworkSettings,
+    Settings,
+    SettingsError,
+    VolumeSpec,
+    load_settings,
+)
+
+__all__ = [
+    "DataTierSettings",
+    "MirrorSetSettings",
+    "NetworkSettings",
+    "Settings",
+    "SettingsError",
+    "VolumeSpec",
+    "load_settings",
+]

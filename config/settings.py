@@ -1,0 +1,493 @@
+"""Typed, validated settings built from CDK context.
+
+A profile in ``cdk.json`` (``context.profiles.<name>``) gives every setting;
+``-c profile=NAME`` chooses one and ``-c section.key=value`` overrides a single
+setting for one run. The result is a tree of frozen dataclasses, validated as a
+whole before any construct exists: a bad value raises :class:`SettingsError`
+naming the key, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import ipaddress
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from config import constants as c
+from config.ebs_limits import EBS_IOPS_LIMITS, EBS_PERFORMANCE
+
+DEFAULT_PROFILE = "reference"
+PROFILE_KEY = "profile"
+PROFILES_KEY = "profiles"
+PLACEHOLDER_ACCOUNT = "000000000000"
+
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|metal|\d*xlarge|metal-\d+xl)$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_AZ = re.compile(r"^(?P<region>[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d)[a-z]$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
+_CRON = re.compile(r"^cron\(.+\)$")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message fits on one line."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"invalid setting {key}={_show(value)}: {allowed}")
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --------------------------------------------------------------------------
+# The settings tree
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The VPC and its connection to an on-premises network."""
+
+    vpc_cidr: str
+    nat_gateways: int
+    flow_log_retention_days: int
+    # Hybrid model: a site-to-site VPN is built when both are set.
+    onprem_cidr: str | None = None
+    onprem_gateway_ip: str | None = None
+
+    @property
+    def vpn_enabled(self) -> bool:
+        return self.onprem_cidr is not None and self.onprem_gateway_ip is not None
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """One io1 volume: size and provisioned IOPS."""
+
+    size_gib: int
+    iops: int
+
+
+@dataclass(frozen=True)
+class MirrorSetSettings:
+    """One IRIS failover mirror: two data members and an arbiter."""
+
+    name: str
+    instance_type: str
+    arbiter_instance_type: str
+    database: VolumeSpec
+    journal1: VolumeSpec
+    journal2: VolumeSpec
+    wij: VolumeSpec
+    # Which failover member the mirror VIP points at after the first deploy.
+    initial_primary: int = 0
+
+    @property
+    def volumes(self) -> dict[str, VolumeSpec]:
+        return {"database": self.database, "journal1": self.journal1, "journal2": self.journal2, "wij": self.wij}
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Application-consistent EBS snapshots of the IRIS volumes."""
+
+    schedule: str  # a DLM cron expression, e.g. cron(0 3 * * ? *)
+    retain_count: int
+    # Copy to the DR region (set when the DR region exists).
+    copy_region: str | None = None
+    copy_kms_key_arn: str | None = None
+    copy_retain_days: int = 7
+
+
+@dataclass(frozen=True)
+class DataTierSettings:
+    """The IRIS data tier: mirror sets, their VIP and backups."""
+
+    # The customer's golden image per region, never a floating "latest".
+    ami_ids: Mapping[str, str]
+    mirror_sets: tuple[MirrorSetSettings, ...]
+    backup: BackupSettings
+    failover_method: str = "polling"  # polling | api
+    health_check_port: int = c.IRIS_WEB_PORT
+    health_check_path: str = "/csp/bin/mirror_status.cxw"
+    health_check_interval_seconds: int = 5
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 2
+    mirror_qos_timeout_ms: int = 8000
+    alarm_email: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one deployment needs; built by :func:`load_settings`."""
+
+    profile: str
+    prefix: str
+    account: str
+    region: str
+    availability_zones: tuple[str, ...]
+    network: NetworkSettings
+    data: DataTierSettings
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def account_is_placeholder(self) -> bool:
+        return self.account == PLACEHOLDER_ACCOUNT
+
+
+# --------------------------------------------------------------------------
+# Loading: context -> profile dict (+ overrides) -> dataclasses -> validation
+# --------------------------------------------------------------------------
+
+
+def is_cdk_context_key(key: str) -> bool:
+    """Keys that belong to the CDK itself (feature flags, CLI options, lookups)."""
+    return key.startswith("@") or ":" in key
+
+
+def load_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate :class:`Settings` from the app's context.
+
+    ``context`` is the whole CDK context (cdk.json plus ``-c`` values);
+    ``environ`` may give ``CDK_DEFAULT_ACCOUNT``, which replaces the
+    placeholder account so the same app deploys for real.
+    """
+    profiles = context.get(PROFILES_KEY)
+    if not isinstance(profiles, Mapping) or not profiles:
+        raise SettingsError(PROFILES_KEY, profiles, "cdk.json must define context.profiles as an object of profiles")
+    name = context.get(PROFILE_KEY, DEFAULT_PROFILE)
+    if name not in profiles:
+        raise SettingsError(PROFILE_KEY, name, f"one of {', '.join(sorted(profiles))}")
+
+    raw = copy.deepcopy(dict(profiles[name]))
+    for key, value in context.items():
+        if key in (PROFILE_KEY, PROFILES_KEY) or is_cdk_context_key(key):
+            continue
+        _apply_override(raw, key, value)
+
+    env_account = (environ or {}).get("CDK_DEFAULT_ACCOUNT")
+    if env_account:
+        raw["account"] = env_account
+    raw["profile"] = name
+    settings = _build(Settings, raw, "")
+    validate(settings)
+    return settings
+
+
+def _apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.c`` in the profile dict; the path must name a real setting."""
+    _set_path(raw, Settings, key.split("."), value, key)
+
+
+def _set_path(target: dict[str, Any], cls: Any, parts: list[str], value: Any, key: str) -> None:
+    head, rest = parts[0], parts[1:]
+    hints = {name: tp for name, tp in _hints(cls).items() if not (cls is Settings and name == "profile")}
+    if head not in hints:
+        done = key[: len(key) - len(".".join(parts))]
+        candidates = [f"{done}{name}" for name in hints]
+        close = difflib.get_close_matches(f"{done}{head}", candidates, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise SettingsError(key, value, f"unknown setting; {hint}known keys here: {', '.join(sorted(candidates))}")
+    if not rest:
+        target[head] = value
+        return
+    tp = _strip_optional(hints[head])
+    item = _tuple_item(tp)
+    if item is not None and dataclasses.is_dataclass(item):
+        # data.mirror_sets.0.instance_type: an index into a list of sections
+        items = target.setdefault(head, [])
+        if not rest[0].isdigit() or int(rest[0]) >= len(items):
+            raise SettingsError(key, value, f"{head} takes an index from 0 to {len(items) - 1}")
+        if len(rest) == 1:
+            items[int(rest[0])] = value
+        else:
+            _set_path(items[int(rest[0])], item, rest[1:], value, key)
+        return
+    if typing.get_origin(tp) in (Mapping, dict) or tp is Mapping:
+        # data.ami_ids.eu-west-1=ami-...: one entry of a map
+        target.setdefault(head, {})[".".join(rest)] = value
+        return
+    if not dataclasses.is_dataclass(tp):
+        raise SettingsError(key, value, f"{head} is a single setting and has no sub-keys")
+    _set_path(target.setdefault(head, {}), tp, rest, value, key)
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _strip_optional(tp: Any) -> Any:
+    args = typing.get_args(tp)
+    if (typing.get_origin(tp) in (typing.Union, types.UnionType)) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0]
+    return tp
+
+
+def _tuple_item(tp: Any) -> Any:
+    if typing.get_origin(tp) is tuple:
+        return typing.get_args(tp)[0]
+    return None
+
+
+def _build(cls: Any, raw: Any, prefix: str) -> Any:
+    """Turn a dict into dataclass ``cls``; unknown and missing keys are errors."""
+    if isinstance(raw, str):
+        raw = _parse_json(prefix.rstrip("."), raw, "an object")
+    if not isinstance(raw, Mapping):
+        raise SettingsError(prefix.rstrip(".") or "profile", raw, "an object of settings")
+    hints = _hints(cls)
+    for key in raw:
+        if key not in hints:
+            close = difflib.get_close_matches(key, list(hints), n=1)
+            hint = f"did you mean {prefix}{close[0]}? " if close else ""
+            raise SettingsError(f"{prefix}{key}", raw[key], f"unknown setting; {hint}known keys: {', '.join(sorted(hints))}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if f.name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SettingsError(key, None, "this setting is required")
+            continue
+        values[f.name] = _coerce(key, hints[f.name], raw[f.name])
+    return cls(**values)
+
+
+def _coerce(key: str, tp: Any, value: Any) -> Any:
+    """Convert a JSON value or a ``-c`` string to the declared type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        return _coerce(key, _strip_optional(tp), value)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{key}.")
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        if isinstance(value, str):
+            value = (
+                _parse_json(key, value, "a JSON list")
+                if value.lstrip().startswith("[") or dataclasses.is_dataclass(item)
+                else [v.strip() for v in value.split(",") if v.strip()]
+            )
+        if not isinstance(value, list | tuple):
+            raise SettingsError(key, value, "a list")
+        return tuple(_coerce(f"{key}.{i}", item, v) for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp is Mapping:
+        if isinstance(value, str):
+            value = _parse_json(key, value, "a JSON object")
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise SettingsError(key, value, "an object of strings")
+        return types.MappingProxyType(dict(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise SettingsError(key, value, "true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise SettingsError(key, value, "a whole number")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise SettingsError(key, value, "a whole number")
+    if tp is str:
+        if not isinstance(value, str):
+            raise SettingsError(key, value, "a string")
+        return value
+    raise TypeError(f"unsupported setting type {tp!r} for {key}")  # a programming error
+
+
+def _parse_json(key: str, text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise SettingsError(key, text, f"{what} in JSON") from None
+
+
+# --------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------
+
+
+def validate(s: Settings) -> None:
+    """Check every rule that crosses a single value; raise on the first failure."""
+    if not _NAME.match(s.prefix):
+        raise SettingsError("prefix", s.prefix, "a letter then up to 19 letters or digits, used in stack names")
+    if not _ACCOUNT.match(s.account):
+        raise SettingsError("account", s.account, "a 12-digit AWS account id")
+    if not _REGION.match(s.region):
+        raise SettingsError("region", s.region, "an AWS region name such as eu-west-1")
+    _validate_azs(s.region, s.availability_zones)
+    _validate_network(s.network, len(s.availability_zones))
+    _validate_data(s.data, s.region, s.network)
+    for key, value in s.tags.items():
+        if not 1 <= len(key) <= 128 or len(value) > 256:
+            raise SettingsError(f"tags.{key}", value, "tag keys of 1-128 and values of at most 256 characters")
+
+
+def _validate_azs(region: str, azs: tuple[str, ...]) -> None:
+    key = "availability_zones"
+    if len(azs) != c.REQUIRED_AZ_COUNT:
+        raise SettingsError(key, list(azs), f"exactly {c.REQUIRED_AZ_COUNT} availability zones (primary, backup and arbiter each get one)")
+    if len(set(azs)) != len(azs):
+        dupes = sorted({az for az in azs if azs.count(az) > 1})
+        raise SettingsError(key, list(azs), f"three distinct availability zones; repeated: {', '.join(dupes)}")
+    for az in azs:
+        m = _AZ.match(az)
+        if not m:
+            raise SettingsError(key, list(azs), f"zone names such as {region}a; {az!r} is not one")
+        if m.group("region") != region:
+            raise SettingsError(key, list(azs), f"zones of region {region} (e.g. {region}a); {az} is in {m.group('region')}")
+
+
+def _network(key: str, value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as err:
+        raise SettingsError(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({err})") from None
+
+
+def _validate_network(n: NetworkSettings, az_count: int) -> None:
+    vpc = _network("network.vpc_cidr", n.vpc_cidr)
+    if not c.VPC_MIN_PREFIX <= vpc.prefixlen <= c.VPC_MAX_PREFIX:
+        raise SettingsError("network.vpc_cidr", n.vpc_cidr, f"a prefix from /{c.VPC_MIN_PREFIX} to /{c.VPC_MAX_PREFIX}")
+    if not vpc.is_private:
+        raise SettingsError("network.vpc_cidr", n.vpc_cidr, "a private (RFC 1918) range")
+    if not 1 <= n.nat_gateways <= az_count:
+        raise SettingsError("network.nat_gateways", n.nat_gateways, f"a count from 1 to {az_count} (one per AZ at most)")
+    _validate_retention("network.flow_log_retention_days", n.flow_log_retention_days)
+    if (n.onprem_cidr is None) != (n.onprem_gateway_ip is None):
+        missing = "network.onprem_gateway_ip" if n.onprem_gateway_ip is None else "network.onprem_cidr"
+        raise SettingsError(missing, None, "set both network.onprem_cidr and network.onprem_gateway_ip for the VPN, or neither")
+    if n.onprem_cidr is not None:
+        onprem = _network("network.onprem_cidr", n.onprem_cidr)
+        if onprem.overlaps(vpc):
+            raise SettingsError("network.onprem_cidr", n.onprem_cidr, f"a range that does not overlap network.vpc_cidr {n.vpc_cidr}")
+    if n.onprem_gateway_ip is not None:
+        try:
+            ip = ipaddress.IPv4Address(n.onprem_gateway_ip)
+        except ValueError:
+            raise SettingsError("network.onprem_gateway_ip", n.onprem_gateway_ip, "an IPv4 address") from None
+        if not (ip.is_global or any(ip in net for net in DOCUMENTATION_NETS)):
+            raise SettingsError("network.onprem_gateway_ip", n.onprem_gateway_ip, "the public IPv4 address of the customer gateway")
+
+
+# RFC 5737 ranges: the shipped placeholder gateway address lives in one of them.
+DOCUMENTATION_NETS = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+
+
+def _validate_retention(key: str, days: int) -> None:
+    if days not in c.LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in c.LOG_RETENTION_DAYS)
+        raise SettingsError(key, days, f"one of the CloudWatch Logs retention periods in days: {allowed}")
+
+
+def validate_instance_type(key: str, value: str) -> None:
+    if not _INSTANCE_TYPE.match(value):
+        raise SettingsError(key, value, "an EC2 instance type such as r6i.2xlarge (family.size)")
+
+
+def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None:
+    ami = d.ami_ids.get(region)
+    if ami is None:
+        raise SettingsError("data.ami_ids", dict(d.ami_ids), f"an AMI id for region {region}")
+    for ami_region, ami_id in d.ami_ids.items():
+        if not _AMI.match(ami_id):
+            raise SettingsError(f"data.ami_ids.{ami_region}", ami_id, "an AMI id such as ami-0123456789abcdef0")
+    if d.failover_method not in ("polling", "api"):
+        raise SettingsError("data.failover_method", d.failover_method, "polling or api")
+    if not 1 <= d.health_check_port <= 65535:
+        raise SettingsError("data.health_check_port", d.health_check_port, "a TCP port from 1 to 65535")
+    if d.health_check_port in (c.IRIS_SUPERSERVER_PORT, c.ISCAGENT_PORT):
+        raise SettingsError("data.health_check_port", d.health_check_port, f"a web port other than {c.IRIS_SUPERSERVER_PORT} and {c.ISCAGENT_PORT}")
+    if not re.fullmatch(r"/csp/[A-Za-z0-9_./-]+", d.health_check_path) or ".." in d.health_check_path:
+        raise SettingsError("data.health_check_path", d.health_check_path, "a path under /csp/, e.g. /csp/bin/mirror_status.cxw")
+    if not 5 <= d.health_check_interval_seconds <= 300:
+        raise SettingsError("data.health_check_interval_seconds", d.health_check_interval_seconds, "5 to 300 seconds")
+    for key in ("healthy_threshold", "unhealthy_threshold"):
+        value = getattr(d, key)
+        if not 2 <= value <= 10:
+            raise SettingsError(f"data.{key}", value, "a count from 2 to 10")
+    if not 2000 <= d.mirror_qos_timeout_ms <= 60000:
+        raise SettingsError("data.mirror_qos_timeout_ms", d.mirror_qos_timeout_ms, "2000 to 60000 milliseconds")
+    if d.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", d.alarm_email):
+        raise SettingsError("data.alarm_email", d.alarm_email, "an e-mail address")
+    if not d.mirror_sets:
+        raise SettingsError("data.mirror_sets", [], "at least one mirror set")
+    names = [m.name for m in d.mirror_sets]
+    for i, m in enumerate(d.mirror_sets):
+        _validate_mirror_set(f"data.mirror_sets.{i}", m)
+        if names.count(m.name) > 1:
+            raise SettingsError(f"data.mirror_sets.{i}.name", m.name, "a name used by no other mirror set")
+    _validate_backup(d.backup, region)
+
+
+def _validate_mirror_set(key: str, m: MirrorSetSettings) -> None:
+    if not _NAME.match(m.name):
+        raise SettingsError(f"{key}.name", m.name, "a letter then up to 19 letters or digits")
+    validate_instance_type(f"{key}.instance_type", m.instance_type)
+    validate_instance_type(f"{key}.arbiter_instance_type", m.arbiter_instance_type)
+    if m.initial_primary not in (0, 1):
+        raise SettingsError(f"{key}.initial_primary", m.initial_primary, "0 or 1 (the first or second failover member)")
+    for role, spec in m.volumes.items():
+        validate_io1(f"{key}.{role}", spec)
+    limit = EBS_IOPS_LIMITS.get(m.instance_type)
+    burst = EBS_PERFORMANCE.get(m.instance_type, (0, 0))[1]
+    if limit is None:
+        supported = ", ".join(sorted(EBS_IOPS_LIMITS))
+        raise SettingsError(f"{key}.instance_type", m.instance_type, f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}")
+    total = sum(spec.iops for spec in m.volumes.values())
+    if total > limit:
+        raise SettingsError(
+            f"{key}.instance_type",
+            m.instance_type,
+            f"{m.instance_type} sustains at most {limit} EBS IOPS (bursts to {burst} for at most 30 minutes a day) "
+            f"but its volumes provision {total} "
+            f"(each io1 volume allows at most {c.IO1_MAX_IOPS_PER_VOLUME} IOPS and {c.IO1_MAX_IOPS_PER_GIB} per GiB); "
+            f"lower the iops of {key}.database/journal1/journal2/wij or choose a larger type",
+        )
+
+
+def validate_io1(key: str, spec: VolumeSpec) -> None:
+    """io1 size 4-16384 GiB; IOPS 100-64,000 and at most 50 per GiB."""
+    if not c.IO1_MIN_SIZE_GIB <= spec.size_gib <= c.IO1_MAX_SIZE_GIB:
+        raise SettingsError(f"{key}.size_gib", spec.size_gib, f"an io1 size from {c.IO1_MIN_SIZE_GIB} to {c.IO1_MAX_SIZE_GIB} GiB")
+    ceiling = min(c.IO1_MAX_IOPS_PER_VOLUME, spec.size_gib * c.IO1_MAX_IOPS_PER_GIB)
+    if not c.IO1_MIN_IOPS <= spec.iops <= ceiling:
+        raise SettingsError(
+            f"{key}.iops",
+            spec.iops,
+            f"{c.IO1_MIN_IOPS} to {ceiling} IOPS for {spec.size_gib} GiB "
+            f"(io1 allows {c.IO1_MAX_IOPS_PER_GIB} per GiB and {c.IO1_MAX_IOPS_PER_VOLUME} per volume)",
+        )
+
+
+def _validate_backup(b: BackupSettings, region: str) -> None:
+    if not _CRON.match(b.schedule) or len(b.schedule.split()) != 6:
+        raise SettingsError("data.backup.schedule", b.schedule, "a DLM cron expression with six fields, e.g. cron(0 3 * * ? *)")
+    if not 1 <= b.retain_count <= 1000:
+        raise SettingsError("data.backup.retain_count", b.retain_count, "a count from 1 to 1000 snapshots")
+    if not 1 <= b.copy_retain_days <= 3650:
+        raise SettingsError("data.backup.copy_retain_days", b.copy_retain_days, "1 to 3650 days")
+    if b.copy_region is not None:
+        if not _REGION.match(b.copy_region) or b.copy_region == region:
+            raise SettingsError("data.backup.copy_region", b.copy_region, f"another AWS region than {region}")
+        if b.copy_kms_key_arn is None or not b.copy_kms_key_arn.startswith(f"arn:aws:kms:{b.copy_region}:"):
+            raise SettingsError("data.backup.copy_kms_key_arn", b.copy_kms_key_arn, f"the ARN of a KMS key in {b.copy_region}")

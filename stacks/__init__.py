@@ -1,0 +1,1 @@
+"""One module per stack; ``app.py`` composes them from settings."""

@@ -1,0 +1,277 @@
+"""NetworkStack: the VPC every other stack of the primary region lives in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from components.address_plan import TieredIpAddresses, tier_block
+from components.encryption_key import EncryptionKey
+from components.log_retention import retention
+from config import constants as c
+from config.settings import NetworkSettings
+
+SUBNET_TYPES = {
+    "public": ec2.SubnetType.PUBLIC,
+    "web": ec2.SubnetType.PRIVATE_WITH_EGRESS,
+    "app": ec2.SubnetType.PRIVATE_WITH_EGRESS,
+    # The data tier has no route out of the VPC: AWS APIs through endpoints.
+    "data": ec2.SubnetType.PRIVATE_ISOLATED,
+}
+
+
+@dataclass(frozen=True)
+class TierSecurityGroups:
+    """One security group per tier; the port matrix between them is fixed here."""
+
+    public_alb: ec2.SecurityGroup
+    web: ec2.SecurityGroup
+    app: ec2.SecurityGroup
+    data: ec2.SecurityGroup
+    data_lb: ec2.SecurityGroup
+    endpoints: ec2.SecurityGroup
+
+
+class NetworkStack(Stack):
+    """VPC over three AZs with public, web, app and isolated data subnets.
+
+    Exposes ``vpc``, ``security_groups`` (per tier) and ``subnets`` (per tier)
+    for the stacks built on it.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: NetworkSettings,
+        availability_zones: tuple[str, ...],
+        health_check_port: int,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self._settings = settings
+
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=TieredIpAddresses(settings.vpc_cidr, availability_zones),
+            availability_zones=list(availability_zones),
+            nat_gateways=settings.nat_gateways,
+            # NAT gateways sit in the public subnets, spread from the first AZ.
+            nat_gateway_subnets=ec2.SubnetSelection(subnet_group_name="public"),
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name=tier,
+                    subnet_type=subnet_type,
+                    # Only load balancers and NAT gateways live in public
+                    # subnets, and both get their addresses explicitly.
+                    map_public_ip_on_launch=False if tier == "public" else None,
+                )
+                for tier, subnet_type in SUBNET_TYPES.items()
+            ],
+            restrict_default_security_group=True,
+            vpn_gateway=settings.vpn_enabled,
+            vpn_connections=self._vpn_connections(),
+            vpn_route_propagation=[ec2.SubnetSelection(subnet_group_name=t) for t in ("web", "app", "data")]
+            if settings.vpn_enabled
+            else None,
+        )
+        self.subnets = {tier: self.vpc.select_subnets(subnet_group_name=tier) for tier in SUBNET_TYPES}
+        self._acknowledge_public_routes()
+
+        self.log_key = EncryptionKey(self, "LogKey", description="Encrypts the VPC flow logs", alias=f"alias/{construct_id}/logs")
+        self.log_key.allow_cloudwatch_logs()
+        self.flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=self.log_key.key,
+            retention=retention(settings.flow_log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group, self._flow_log_role()),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+
+        self.security_groups = self._security_groups(health_check_port)
+        self._endpoints()
+        self._data_nacl(health_check_port)
+
+    # ------------------------------------------------------------------
+
+    def _vpn_connections(self) -> dict[str, ec2.VpnConnectionOptions] | None:
+        s = self._settings
+        if not s.vpn_enabled:
+            return None
+        assert s.onprem_gateway_ip is not None and s.onprem_cidr is not None
+        return {"OnPremises": ec2.VpnConnectionOptions(ip=s.onprem_gateway_ip, static_routes=[s.onprem_cidr])}
+
+    def _flow_log_role(self) -> iam.IRole:
+        """A role that may write to the flow log group and nothing else.
+
+        Its permissions are a customer-managed policy (auditable, reusable)
+        rather than the inline policy the CDK would add; the role handed to
+        the flow log refuses further policy updates so none is added.
+        """
+        role = iam.Role(self, "FlowLogRole", assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"))
+        policy = iam.ManagedPolicy(
+            self,
+            "FlowLogPolicy",
+            description="Lets VPC Flow Logs deliver to the VPC's flow log group",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    # The group's ARN attribute ends in ":*": the group and its streams.
+                    resources=[self.flow_log_group.log_group_arn],
+                )
+            ],
+        )
+        role.add_managed_policy(policy)
+        return role.without_policy_updates()
+
+    def _acknowledge_public_routes(self) -> None:
+        for subnet in self.subnets["public"].subnets:
+            route = subnet.node.try_find_child("DefaultRoute")
+            if route is None:
+                continue
+            for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+                Validations.of(route).acknowledge(
+                    Acknowledgment(
+                        id=f"{pack}::{pack}-VPCNoUnrestrictedRouteToIGW",
+                        reason="Public subnets hold only the internet-facing ALB and the NAT gateways; "
+                        "their route to the internet gateway is what makes them public. "
+                        "Web, app and data subnets have no such route.",
+                    )
+                )
+
+    def _security_groups(self, health_check_port: int) -> TierSecurityGroups:
+        def group(name: str, description: str) -> ec2.SecurityGroup:
+            return ec2.SecurityGroup(self, name, vpc=self.vpc, description=description, allow_all_outbound=False)
+
+        sg = TierSecurityGroups(
+            public_alb=group("PublicAlbSg", "Internet-facing ALB: HTTPS and HTTP (redirect) from anywhere"),
+            web=group("WebSg", "Web servers with the Web Gateway"),
+            app=group("AppSg", "ECP application and print servers"),
+            data=group("DataSg", "IRIS mirror members and arbiters"),
+            data_lb=group("DataLbSg", "Internal NLB standing in for the mirror VIP"),
+            endpoints=group("EndpointsSg", "Interface VPC endpoints"),
+        )
+        tcp = ec2.Port.tcp
+        anywhere = ec2.Peer.any_ipv4()
+
+        sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTPS_PORT), "HTTPS from clients")
+        sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTP_PORT), "HTTP from clients, redirected to HTTPS")
+        Validations.of(sg.public_alb).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-EC23",
+                reason="The internet-facing ALB serves the public web application; only 443 and 80 (redirect) are open.",
+            )
+        )
+        sg.public_alb.connections.allow_to(sg.web, tcp(c.HTTPS_PORT), "ALB to web servers")
+
+        sg.web.connections.allow_to(sg.app, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to ECP application servers")
+        sg.web.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the data members")
+        sg.web.connections.allow_to(sg.data, tcp(health_check_port), "Web Gateway to the member web port")
+        sg.web.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the mirror VIP")
+        sg.web.connections.allow_to(sg.data_lb, tcp(health_check_port), "Web Gateway to the mirror VIP web port")
+
+        sg.app.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the data members")
+        sg.app.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the mirror VIP")
+
+        sg.data_lb.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Mirror VIP to the members")
+        sg.data_lb.connections.allow_to(sg.data, tcp(health_check_port), "Mirror VIP health checks")
+
+        sg.data.connections.allow_internally(tcp(c.IRIS_SUPERSERVER_PORT), "Mirror traffic between members")
+        sg.data.connections.allow_internally(tcp(c.ISCAGENT_PORT), "ISCAgent between members and the arbiter")
+
+        # HTTPS out: to the interface endpoints, and through NAT (web, app) or
+        # the S3 gateway endpoint (data). The data subnets' route tables hold
+        # only the local route and the S3 endpoint, so for them "anywhere"
+        # means the VPC and S3; the S3 prefix list id cannot be known offline.
+        for tier in (sg.web, sg.app, sg.data):
+            tier.add_egress_rule(anywhere, tcp(c.HTTPS_PORT), "AWS APIs and package repositories over HTTPS")
+
+        s = self._settings
+        if s.vpn_enabled:
+            assert s.onprem_cidr is not None
+            onprem = ec2.Peer.ipv4(s.onprem_cidr)
+            for port, what in ((c.IRIS_SUPERSERVER_PORT, "superserver and mirroring"), (c.ISCAGENT_PORT, "ISCAgent")):
+                sg.data.add_ingress_rule(onprem, tcp(port), f"On-premises mirror members: {what}")
+                sg.data.add_egress_rule(onprem, tcp(port), f"On-premises mirror members: {what}")
+        return sg
+
+    def _endpoints(self) -> None:
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
+            "S3Endpoint",
+            service=ec2.GatewayVpcEndpointAwsService.S3,
+            subnets=[ec2.SubnetSelection(subnet_group_name=t) for t in SUBNET_TYPES if t != "public"],
+        )
+        self.security_groups.endpoints.add_ingress_rule(
+            ec2.Peer.ipv4(self._settings.vpc_cidr), ec2.Port.tcp(c.HTTPS_PORT), "HTTPS from the VPC"
+        )
+        self.interface_endpoints = {
+            service: self.vpc.add_interface_endpoint(
+                f"{service.title().replace('-', '')}Endpoint",
+                service=ec2.InterfaceVpcEndpointAwsService(service),
+                subnets=ec2.SubnetSelection(subnet_group_name="app"),
+                security_groups=[self.security_groups.endpoints],
+                private_dns_enabled=True,
+                open=False,  # the endpoints group's own rule admits the VPC
+            )
+            for service in c.INTERFACE_ENDPOINT_SERVICES
+        }
+
+    def _data_nacl(self, health_check_port: int) -> None:
+        """Only IRIS ports into the data subnets, from the tiers that use them."""
+        s = self._settings
+        block = {tier: tier_block(s.vpc_cidr, tier) for tier in SUBNET_TYPES}
+        self.data_nacl = ec2.NetworkAcl(
+            self, "DataNacl", vpc=self.vpc, subnet_selection=ec2.SubnetSelection(subnet_group_name="data")
+        )
+        Validations.of(self.data_nacl).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-VPC3",
+                reason="Defence in depth for the data tier: the NACL admits only the IRIS ports "
+                "(superserver, ISCAgent, web/health) from the tiers that use them; its entries are unit-tested.",
+            )
+        )
+        inbound: list[tuple[str, ec2.AclTraffic, str]] = [
+            (block["web"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from web"),
+            (block["app"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver and ECP from app"),
+            (block["data"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Mirroring and the mirror VIP"),
+            (block["data"], ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent between members"),
+            (block["web"], ec2.AclTraffic.tcp_port(health_check_port), "Member web port from web"),
+            (block["data"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP health checks"),
+            ("0.0.0.0/0", ec2.AclTraffic.tcp_port_range(*c.LINUX_EPHEMERAL_PORTS), "Return traffic"),
+        ]
+        outbound: list[tuple[str, ec2.AclTraffic, str]] = [
+            (s.vpc_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and member ports in the VPC"),
+            ("0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "AWS APIs through endpoints"),
+        ]
+        if s.vpn_enabled:
+            assert s.onprem_cidr is not None
+            inbound += [
+                (s.onprem_cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from on-premises"),
+                (s.onprem_cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent from on-premises"),
+            ]
+            outbound += [
+                (s.onprem_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and members on-premises"),
+            ]
+        for direction, entries in ((ec2.TrafficDirection.INGRESS, inbound), (ec2.TrafficDirection.EGRESS, outbound)):
+            for i, (cidr, traffic, _why) in enumerate(entries):
+                self.data_nacl.add_entry(
+                    f"{direction.name.title()}{(i + 1) * 10}",
+                    cidr=ec2.AclCidr.ipv4(cidr),
+                    rule_number=(i + 1) * 10,
+                    traffic=traffic,
+                    direction=direction,
+                    rule_action=ec2.Action.ALLOW,
+                )
+
