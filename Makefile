@@ -1,0 +1,79 @@
+# The only entry points a user needs. Every target installs what it is
+# missing from the project's own pinned files, and nothing more: a second run
+# reinstalls nothing.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+PROFILE ?= reference
+# Extra CDK context for one run, e.g. CONTEXT="-c network.nat_gateways=1".
+CONTEXT ?=
+
+# Hermetic synthesis: no telemetry, no notices or version checks, no probing
+# of the EC2 metadata service for credentials, and no jsii banner on Node 20.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+export AWS_EC2_METADATA_DISABLED := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+CDK_FLAGS := --no-notices --no-version-reporting
+
+.PHONY: help install synth test lint report bench deploy diff update-snapshots clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --no-input -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --no-input -r requirements-checkov.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## install pinned Python and Node dependencies
+
+synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offline (reference into cdk.out, dev into cdk.out.dev)
+	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out -c profile=reference $(CONTEXT)
+	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out.dev -c profile=dev $(CONTEXT)
+	@echo "templates and cdk-nag reports: cdk.out/ and cdk.out.dev/"
+
+test: install ## run the whole test suite (unit, snapshot, compliance, lint of templates)
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+report: $(VENV)/.installed node_modules/.installed ## write docs/compliance.md from fresh nag reports
+	$(PY) -m ops.compliance_report --output docs/compliance.md
+
+bench: install ## time synthesis against an empty app, and the test suite
+	$(PY) -m ops.bench
+
+update-snapshots: install ## accept template changes into the snapshots, deliberately
+	$(VENV)/bin/pytest tests/test_snapshots.py --snapshot-update
+
+diff: $(VENV)/.installed node_modules/.installed ## compare PROFILE with what is deployed (needs credentials)
+	$(CDK) diff $(CDK_FLAGS) -c profile=$(PROFILE) $(CONTEXT)
+
+deploy: $(VENV)/.installed node_modules/.installed ## deploy PROFILE; refuses while placeholders remain
+	$(PY) -m ops.preflight --profile $(PROFILE) $(CONTEXT)
+	$(CDK) deploy $(CDK_FLAGS) --all -c profile=$(PROFILE) $(CONTEXT)
+
+clean: ## remove synthesized output (not the installed dependencies)
+	rm -rf cdk.out cdk.out.dev .pytest_cache

@@ -1,0 +1,103 @@
+"""Synthesize each profile once per test session, as a real run would.
+
+The context is read from cdk.json, exactly as the CDK CLI passes it to the
+app; the cdk-nag packs run as validation plugins. A nag failure does not stop
+the session: the compliance tests read the report and name the findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+import app as app_module
+from config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("reference", "dev")
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass
+class Synthesized:
+    """One profile's cloud assembly on disk, with parsed templates."""
+
+    settings: Settings
+    outdir: Path
+    stacks: dict[str, cdk.Stack]
+    manifest: dict[str, Any]
+    report: dict[str, Any]
+    error: str | None
+
+    def template_json(self, role: str) -> dict[str, Any]:
+        name = self.stacks[role].artifact_id
+        return json.loads((self.outdir / f"{name}.template.json").read_text())
+
+    def template(self, role: str) -> Template:
+        return Template.from_json(self.template_json(role))
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("*.template.json"))
+
+
+def synthesize(outdir: Path, overrides: Mapping[str, Any]) -> Synthesized:
+    context = {**cdk_json_context(), **overrides}
+    app = cdk.App(context=context, outdir=str(outdir))
+    settings = load_settings(app.node.get_all_context(), {})
+    stacks = app_module.build(app, settings)
+    app_module.add_compliance_checks(app)
+    error = None
+    try:
+        app.synth()
+    except RuntimeError as err:  # cdk-nag findings: keep going, report them in tests
+        error = str(err)
+    return Synthesized(
+        settings=settings,
+        outdir=outdir,
+        stacks=stacks,
+        manifest=json.loads((outdir / "manifest.json").read_text()),
+        report=json.loads((outdir / "validation-report.json").read_text()),
+        error=error,
+    )
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesized]:
+    """``synth(profile)``: the profile's assembly, built on first use only."""
+    cache: dict[str, Synthesized] = {}
+
+    def get(profile: str) -> Synthesized:
+        if profile not in cache:
+            cache[profile] = synthesize(tmp_path_factory.mktemp(f"cdk.out.{profile}"), {"profile": profile})
+        return cache[profile]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def reference(synth: Callable[[str], Synthesized]) -> Synthesized:
+    return synth("reference")
+
+
+@pytest.fixture(scope="session")
+def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
+    return synth("dev")
+
+
+@pytest.fixture(scope="session", params=PROFILES)
+def assembly(request: pytest.FixtureRequest, synth: Callable[[str], Synthesized]) -> Synthesized:
+    """Each profile in turn."""
+    return synth(request.param)

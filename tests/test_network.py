@@ -1,0 +1,230 @@
+"""NetworkStack: subnets per tier and AZ, NAT, endpoints, flow logs, NACLs,
+security-group rules and the optional VPN."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from components.address_plan import subnet_cidr, tier_block
+from config import constants as c
+from tests.conftest import Synthesized
+
+
+def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
+
+
+def subnet_tier(subnet: dict[str, Any]) -> str:
+    tags = {t["Key"]: t["Value"] for t in subnet["Properties"]["Tags"]}
+    return tags["aws-cdk:subnet-name"]
+
+
+def test_twelve_subnets_four_tiers_three_distinct_azs(assembly: Synthesized) -> None:
+    subnets = resources(assembly.template_json("network"), "AWS::EC2::Subnet").values()
+    azs = assembly.settings.availability_zones
+    assert len(subnets) == 12
+    assert {s["Properties"]["AvailabilityZone"] for s in subnets} == set(azs)
+    per_tier_az = Counter((subnet_tier(s), s["Properties"]["AvailabilityZone"]) for s in subnets)
+    assert per_tier_az == Counter({(tier, az): 1 for tier in c.TIERS for az in azs})
+
+
+def test_subnets_follow_the_tier_aligned_address_plan(assembly: Synthesized) -> None:
+    vpc_cidr = assembly.settings.network.vpc_cidr
+    azs = list(assembly.settings.availability_zones)
+    for s in resources(assembly.template_json("network"), "AWS::EC2::Subnet").values():
+        tier, az = subnet_tier(s), s["Properties"]["AvailabilityZone"]
+        assert s["Properties"]["CidrBlock"] == subnet_cidr(vpc_cidr, tier, azs.index(az))
+        assert ipaddress.ip_network(s["Properties"]["CidrBlock"]).subnet_of(ipaddress.ip_network(tier_block(vpc_cidr, tier)))
+
+
+def test_only_public_subnets_route_to_the_internet_gateway(assembly: Synthesized) -> None:
+    template = assembly.template_json("network")
+    subnets = resources(template, "AWS::EC2::Subnet")
+    igw_routes = [r for r in resources(template, "AWS::EC2::Route").values() if "GatewayId" in r["Properties"]]
+    assert igw_routes, "public subnets need their internet route"
+    for route in igw_routes:
+        table = template["Resources"][route["Properties"]["RouteTableId"]["Ref"]]
+        assoc = [a for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
+                 if a["Properties"]["RouteTableId"]["Ref"] == route["Properties"]["RouteTableId"]["Ref"]]
+        assert table["Type"] == "AWS::EC2::RouteTable"
+        assert {subnet_tier(subnets[a["Properties"]["SubnetId"]["Ref"]]) for a in assoc} == {"public"}
+    for subnet in subnets.values():
+        assert subnet["Properties"].get("MapPublicIpOnLaunch") is False or subnet_tier(subnet) != "public"
+
+
+def test_data_subnets_have_no_route_out_of_the_vpc(assembly: Synthesized) -> None:
+    template = assembly.template_json("network")
+    subnets = resources(template, "AWS::EC2::Subnet")
+    data_tables = {a["Properties"]["RouteTableId"]["Ref"] for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
+                   if subnet_tier(subnets[a["Properties"]["SubnetId"]["Ref"]]) == "data"}
+    assert len(data_tables) == 3
+    routes = [r for r in resources(template, "AWS::EC2::Route").values() if r["Properties"]["RouteTableId"]["Ref"] in data_tables]
+    assert routes == []  # only the implicit local route (and the S3 endpoint's prefix-list route)
+
+
+@pytest.mark.parametrize(("profile", "expected"), [("reference", 3), ("dev", 1)])
+def test_nat_gateways_per_profile(synth, profile: str, expected: int) -> None:
+    template = synth(profile).template("network")
+    template.resource_count_is("AWS::EC2::NatGateway", expected)
+
+
+def test_endpoints_let_the_data_tier_reach_aws_without_internet(assembly: Synthesized) -> None:
+    template = assembly.template_json("network")
+    endpoints = resources(template, "AWS::EC2::VPCEndpoint").values()
+    gateway = [e for e in endpoints if e["Properties"].get("VpcEndpointType", "Gateway") == "Gateway"]
+    interface = [e for e in endpoints if e["Properties"].get("VpcEndpointType") == "Interface"]
+    assert len(gateway) == 1
+    assert "s3" in str(gateway[0]["Properties"]["ServiceName"])
+    assert len(gateway[0]["Properties"]["RouteTableIds"]) == 9  # web, app and data in three AZs
+    services = sorted(e["Properties"]["ServiceName"].split(".")[-1] for e in interface)
+    assert services == sorted(c.INTERFACE_ENDPOINT_SERVICES)
+    for e in interface:
+        assert e["Properties"]["PrivateDnsEnabled"] is True
+        assert len(e["Properties"]["SubnetIds"]) == 3
+
+
+def test_flow_logs_go_to_an_encrypted_log_group_with_retention(assembly: Synthesized) -> None:
+    template = assembly.template("network")
+    template.has_resource_properties("AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource(
+        "AWS::Logs::LogGroup",
+        {
+            "Properties": {
+                "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^LogKey"), "Arn"]},
+                "RetentionInDays": assembly.settings.network.flow_log_retention_days,
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )
+    template.has_resource("AWS::KMS::Key", {"Properties": {"EnableKeyRotation": True}, "DeletionPolicy": "Retain"})
+
+
+def test_flow_log_role_may_only_write_its_own_log_group(assembly: Synthesized) -> None:
+    template = assembly.template_json("network")
+    policies = resources(template, "AWS::IAM::ManagedPolicy")
+    assert len(policies) == 1
+    (statement,) = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {"Fn::GetAtt": [next(k for k in resources(template, "AWS::Logs::LogGroup")), "Arn"]}
+    assert resources(template, "AWS::IAM::Policy") == {}  # no inline policies
+
+
+def _ingress_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = []
+    for logical_id, sg in resources(template, "AWS::EC2::SecurityGroup").items():
+        for rule in sg["Properties"].get("SecurityGroupIngress", []):
+            rules.append({**rule, "GroupId": {"Fn::GetAtt": [logical_id, "GroupId"]}})
+    for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values():
+        rules.append(rule["Properties"])
+    return rules
+
+
+def _sg_id(template: dict[str, Any], prefix: str) -> str:
+    (logical_id,) = [k for k in resources(template, "AWS::EC2::SecurityGroup") if k.startswith(prefix)]
+    return logical_id
+
+
+def test_only_the_public_alb_accepts_internet_traffic_on_443_and_80(assembly: Synthesized) -> None:
+    template = assembly.template_json("network")
+    open_rules = [r for r in _ingress_rules(template) if r.get("CidrIp") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
+    alb = {"Fn::GetAtt": [_sg_id(template, "PublicAlbSg"), "GroupId"]}
+    assert sorted((r["FromPort"], r["ToPort"]) for r in open_rules) == [(80, 80), (443, 443)]
+    assert all(r["GroupId"] == alb for r in open_rules)
+
+
+def _tier_matrix(template: dict[str, Any]) -> set[tuple[str, str, int]]:
+    """(source tier, destination tier, port) for every group-to-group rule."""
+    names = {k: k.removesuffix(k[-8:]) for k in resources(template, "AWS::EC2::SecurityGroup")}
+    matrix = set()
+    for rule in _ingress_rules(template):
+        source = rule.get("SourceSecurityGroupId")
+        if source:
+            assert rule["FromPort"] == rule["ToPort"]
+            matrix.add((names[source["Fn::GetAtt"][0]], names[rule["GroupId"]["Fn::GetAtt"][0]], rule["FromPort"]))
+    return matrix
+
+
+def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized) -> None:
+    port = assembly.settings.data.health_check_port
+    assert _tier_matrix(assembly.template_json("network")) == {
+        ("PublicAlbSg", "WebSg", 443),
+        ("WebSg", "AppSg", c.IRIS_SUPERSERVER_PORT),
+        ("WebSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
+        ("WebSg", "DataSg", port),
+        ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
+        ("WebSg", "DataLbSg", port),
+        ("AppSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
+        ("AppSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
+        ("DataLbSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
+        ("DataLbSg", "DataSg", port),
+        ("DataSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
+        ("DataSg", "DataSg", c.ISCAGENT_PORT),
+    }
+
+
+def test_data_security_group_never_admits_cidrs_except_on_premises_members(assembly: Synthesized) -> None:
+    template = assembly.template_json("network")
+    data = {"Fn::GetAtt": [_sg_id(template, "DataSg"), "GroupId"]}
+    cidr_rules = sorted((r["CidrIp"], r["FromPort"]) for r in _ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
+    onprem = assembly.settings.network.onprem_cidr
+    expected = [(onprem, c.IRIS_SUPERSERVER_PORT), (onprem, c.ISCAGENT_PORT)] if onprem else []
+    assert cidr_rules == expected
+
+
+def _nacl_entries(template: dict[str, Any]) -> set[tuple[bool, str, int, int, int]]:
+    entries = set()
+    for e in resources(template, "AWS::EC2::NetworkAclEntry").values():
+        p = e["Properties"]
+        assert p["RuleAction"] == "allow" and p["Protocol"] == 6
+        entries.add((p.get("Egress", False), p["CidrBlock"], p["PortRange"]["From"], p["PortRange"]["To"], p["RuleNumber"]))
+    return entries
+
+
+def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly: Synthesized) -> None:
+    s = assembly.settings
+    template = assembly.template_json("network")
+    block = {tier: tier_block(s.network.vpc_cidr, tier) for tier in c.TIERS}
+    hc = s.data.health_check_port
+    expected_in = [
+        (block["web"], 1972, 1972), (block["app"], 1972, 1972), (block["data"], 1972, 1972), (block["data"], 2188, 2188),
+        (block["web"], hc, hc), (block["data"], hc, hc), ("0.0.0.0/0", 32768, 65535),
+    ]
+    expected_out = [(s.network.vpc_cidr, 1024, 65535), ("0.0.0.0/0", 443, 443)]
+    if s.network.vpn_enabled:
+        expected_in += [(s.network.onprem_cidr, 1972, 1972), (s.network.onprem_cidr, 2188, 2188)]
+        expected_out += [(s.network.onprem_cidr, 1024, 65535)]
+    expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {(True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)}
+    assert _nacl_entries(template) == expected
+    assert len(expected_in) <= 20  # the default AWS quota of entries per direction
+
+    (nacl_id,) = resources(template, "AWS::EC2::NetworkAcl")
+    subnets = resources(template, "AWS::EC2::Subnet")
+    associated = [a["Properties"]["SubnetId"]["Ref"] for a in resources(template, "AWS::EC2::SubnetNetworkAclAssociation").values()
+                  if a["Properties"]["NetworkAclId"]["Ref"] == nacl_id]
+    assert sorted(subnet_tier(subnets[s]) for s in associated) == ["data"] * 3
+
+
+def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synthesized) -> None:
+    ref = reference.template("network")
+    ref.resource_count_is("AWS::EC2::VPNGateway", 1)
+    ref.has_resource_properties("AWS::EC2::CustomerGateway", {"IpAddress": reference.settings.network.onprem_gateway_ip, "Type": "ipsec.1"})
+    ref.has_resource_properties("AWS::EC2::VPNConnection", {"StaticRoutesOnly": True})
+    ref.has_resource_properties("AWS::EC2::VPNConnectionRoute", {"DestinationCidrBlock": reference.settings.network.onprem_cidr})
+    ref.has_resource_properties("AWS::EC2::VPNGatewayRoutePropagation", {"RouteTableIds": Match.any_value()})
+    propagation = next(iter(resources(reference.template_json("network"), "AWS::EC2::VPNGatewayRoutePropagation").values()))
+    assert len(propagation["Properties"]["RouteTableIds"]) == 9  # web, app and data route tables
+
+    for type_name in ("AWS::EC2::VPNGateway", "AWS::EC2::CustomerGateway", "AWS::EC2::VPNConnection"):
+        dev.template("network").resource_count_is(type_name, 0)
+
+
+def test_other_stacks_get_the_vpc_and_tier_groups_as_attributes(reference: Synthesized) -> None:
+    network = reference.stacks["network"]
+    assert network.vpc is not None
+    for tier in ("public_alb", "web", "app", "data", "data_lb", "endpoints"):
+        assert getattr(network.security_groups, tier) is not None
+    assert [len(network.subnets[t].subnets) for t in c.TIERS] == [3, 3, 3, 3]

@@ -1,0 +1,140 @@
+"""Settings: profiles load, overrides apply, and every bad value is refused
+with a one-line message naming the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import SettingsError, load_settings
+from config.settings import PLACEHOLDER_ACCOUNT
+from tests.conftest import ROOT, cdk_json_context
+
+
+def load(**overrides: object):
+    return load_settings({**cdk_json_context(), **overrides}, {})
+
+
+def test_reference_is_the_default_profile() -> None:
+    settings = load()
+    assert settings.profile == "reference"
+    assert settings.network.nat_gateways == 3
+    assert len(settings.data.mirror_sets) == 2
+    assert settings.network.vpn_enabled
+
+
+def test_dev_profile_is_small() -> None:
+    settings = load(profile="dev")
+    assert settings.network.nat_gateways == 1
+    assert not settings.network.vpn_enabled
+    assert [m.name for m in settings.data.mirror_sets] == ["Dev"]
+
+
+def test_cli_strings_are_coerced_to_the_setting_types() -> None:
+    settings = load(
+        **{
+            "network.nat_gateways": "2",
+            "availability_zones": "eu-west-1c, eu-west-1b, eu-west-1a",
+            "data.mirror_sets.1.database.iops": "5000",
+            "data.ami_ids.eu-west-1": "ami-0123456789abcdef0",
+            "network.onprem_cidr": "none",
+            "network.onprem_gateway_ip": "none",
+        }
+    )
+    assert settings.network.nat_gateways == 2
+    assert settings.availability_zones == ("eu-west-1c", "eu-west-1b", "eu-west-1a")
+    assert settings.data.mirror_sets[1].database.iops == 5000
+    assert settings.data.ami_ids["eu-west-1"] == "ami-0123456789abcdef0"
+    assert not settings.network.vpn_enabled
+
+
+def test_settings_are_frozen() -> None:
+    settings = load()
+    with pytest.raises(AttributeError):
+        settings.network.nat_gateways = 1  # type: ignore[misc]
+
+
+def test_account_is_a_placeholder_unless_the_environment_gives_one() -> None:
+    assert load().account == PLACEHOLDER_ACCOUNT
+    real = load_settings(cdk_json_context(), {"CDK_DEFAULT_ACCOUNT": "123456789012"})
+    assert real.account == "123456789012"
+    assert not real.account_is_placeholder
+
+
+# Each bad input, the key the message must name and a phrase of what is allowed.
+BAD_INPUTS = [
+    pytest.param({"network.vpc_cidr": "10.0.0.0/33"}, "network.vpc_cidr", "IPv4 CIDR block", id="malformed-cidr"),
+    pytest.param({"network.vpc_cidr": "10.0.0.5/16"}, "network.vpc_cidr", "host bits set", id="cidr-with-host-bits"),
+    pytest.param({"network.vpc_cidr": "10.0.0.0/12"}, "network.vpc_cidr", "from /16 to /24", id="vpc-too-large"),
+    pytest.param({"network.onprem_cidr": "10.0.128.0/20"}, "network.onprem_cidr", "does not overlap", id="overlapping-cidrs"),
+    pytest.param({"availability_zones": "eu-west-1a,eu-west-1b"}, "availability_zones", "exactly 3", id="fewer-than-three-azs"),
+    pytest.param({"availability_zones": "eu-west-1a,eu-west-1a,eu-west-1b"}, "availability_zones", "repeated: eu-west-1a", id="duplicate-azs"),
+    pytest.param({"availability_zones": "eu-west-1a,eu-west-1b,us-east-1a"}, "availability_zones", "us-east-1a is in us-east-1", id="az-in-another-region"),
+    pytest.param({"profile": "prod"}, "profile", "one of dev, reference", id="unknown-profile"),
+    pytest.param({"network.vpc_cdir": "10.0.0.0/16"}, "network.vpc_cdir", "did you mean network.vpc_cidr", id="unknown-key"),
+    pytest.param({"netwrk.vpc_cidr": "10.0.0.0/16"}, "netwrk.vpc_cidr", "did you mean network", id="unknown-section"),
+    pytest.param({"data.mirror_sets.0.instance_type": "r6i-4xlarge"}, "data.mirror_sets.0.instance_type", "family.size", id="malformed-instance-type"),
+    pytest.param({"network.nat_gateways": "0"}, "network.nat_gateways", "from 1 to 3", id="zero-count"),
+    pytest.param({"network.nat_gateways": "-1"}, "network.nat_gateways", "from 1 to 3", id="negative-count"),
+    pytest.param({"data.backup.retain_count": "0"}, "data.backup.retain_count", "from 1 to 1000", id="zero-retain-count"),
+    pytest.param({"network.flow_log_retention_days": "4000"}, "network.flow_log_retention_days", "retention periods", id="retention-out-of-range"),
+    pytest.param({"network.flow_log_retention_days": "ten"}, "network.flow_log_retention_days", "whole number", id="retention-not-a-number"),
+    pytest.param({"network.onprem_gateway_ip": "10.1.2.3"}, "network.onprem_gateway_ip", "public IPv4", id="private-vpn-gateway"),
+    pytest.param({"network.onprem_gateway_ip": "none"}, "network.onprem_gateway_ip", "or neither", id="half-a-vpn"),
+    pytest.param({"region": "eu-west"}, "region", "region name", id="malformed-region"),
+    pytest.param({"account": "12345"}, "account", "12-digit", id="malformed-account"),
+    pytest.param({"data.health_check_path": "/status"}, "data.health_check_path", "under /csp/", id="health-path-outside-csp"),
+    pytest.param({"data.ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "region eu-west-1", id="no-ami-for-region"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key", "allowed"), BAD_INPUTS)
+def test_bad_input_is_refused_with_a_clear_message(overrides: dict[str, str], key: str, allowed: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(**overrides)
+    message = str(caught.value)
+    assert caught.value.key == key
+    assert message.startswith(f"invalid setting {key}=")
+    assert allowed in message
+    assert "\n" not in message
+    given = next(iter(overrides.values()))
+    if given not in ("none",):
+        assert repr(given) in message or given.split(",")[0] in message
+
+
+def test_every_bad_input_has_its_own_message() -> None:
+    messages = set()
+    for case in BAD_INPUTS:
+        with pytest.raises(SettingsError) as caught:
+            load(**case.values[0])
+        messages.add(str(caught.value))
+    assert len(messages) == len(BAD_INPUTS)
+
+
+def test_a_typo_in_a_profile_is_refused_too() -> None:
+    context = cdk_json_context()
+    context["profiles"]["dev"]["network"]["nat_gatways"] = 1
+    with pytest.raises(SettingsError, match=r"network\.nat_gatways.*did you mean network\.nat_gateways"):
+        load_settings({**context, "profile": "dev"}, {})
+
+
+def test_bad_setting_stops_the_cli_run_without_a_traceback(tmp_path: Path) -> None:
+    """The real entry point: exit non-zero, one line on stderr, nothing written."""
+    context = {**cdk_json_context(), "network.vpc_cidr": "10.0.0.0/33"}
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    previous = outdir / "Iris-Network.template.json"
+    previous.write_text('{"Resources": {}}')
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
+    run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert lines == ["error: invalid setting network.vpc_cidr='10.0.0.0/33': an IPv4 CIDR block such as 10.0.0.0/16 ('33' is not a valid netmask)"]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert [p.name for p in outdir.iterdir()] == [previous.name]  # the last good synthesis is untouched
+    assert previous.read_text() == '{"Resources": {}}'
