@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
@@ -47,21 +49,42 @@ def add_compliance_checks(app: cdk.App) -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), HIPAASecurityChecks(), NIST80053R5Checks())
 
 
-def main() -> int:
-    app = cdk.App()
-    try:
-        settings = load_settings(app.node.get_all_context(), os.environ)
-    except SettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    build(app, settings)
+@dataclass
+class Synthesis:
+    """The outcome of one synthesis: stacks by role, and any nag failure."""
+
+    settings: Settings
+    stacks: dict[str, cdk.Stack]
+    outdir: str
+    nag_failure: str | None
+
+
+def synthesize(app: cdk.App, environ: Mapping[str, str]) -> Synthesis:
+    """Validate settings, build the stacks, run the nag packs and synthesize.
+
+    Raises :class:`SettingsError` before any stack exists; a nag failure is
+    returned (the templates and validation-report.json are written anyway).
+    """
+    settings = load_settings(app.node.get_all_context(), environ)
+    stacks = build(app, settings)
     add_compliance_checks(app)
     try:
         app.synth()
     except RuntimeError as err:
         if "ValidationFailed" not in str(err):
             raise
-        print("error: unacknowledged cdk-nag findings (listed above); report: validation-report.json in the output folder", file=sys.stderr)
+        return Synthesis(settings, stacks, app.outdir, str(err))
+    return Synthesis(settings, stacks, app.outdir, None)
+
+
+def main() -> int:
+    try:
+        result = synthesize(cdk.App(), os.environ)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if result.nag_failure:
+        print(f"error: unacknowledged cdk-nag findings (listed above); see {result.outdir}/validation-report.json", file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,41 @@
+"""Account-specific values that ship as placeholders.
+
+The shipped profiles synthesize offline with these stand-ins; ``make deploy``
+refuses to start while any is left (``ops/preflight.py``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, Settings
+
+PLACEHOLDER_AMI = "ami-00000000000000000"
+PLACEHOLDER_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    key: str
+    value: str
+    replace_with: str
+
+
+def find_placeholders(s: Settings) -> list[Placeholder]:
+    """Every setting that still holds a shipped stand-in, in a stable order."""
+    found = []
+    if s.account == PLACEHOLDER_ACCOUNT:
+        found.append(Placeholder("account", s.account, "your 12-digit AWS account id (or export CDK_DEFAULT_ACCOUNT)"))
+    for region, ami in sorted(s.data.ami_ids.items()):
+        if ami == PLACEHOLDER_AMI:
+            found.append(Placeholder(f"data.ami_ids.{region}", ami, f"the id of your IRIS golden image in {region}"))
+    ip = s.network.onprem_gateway_ip
+    if ip is not None and any(ipaddress.IPv4Address(ip) in net for net in DOCUMENTATION_NETS):
+        found.append(
+            Placeholder("network.onprem_gateway_ip", ip, "the public address of your customer gateway, or none (with network.onprem_cidr=none) for no VPN")
+        )
+    email = s.data.alarm_email
+    if email is not None and email.rsplit("@", 1)[-1] in PLACEHOLDER_EMAIL_DOMAINS:
+        found.append(Placeholder("data.alarm_email", email, "the address that receives alarms"))
+    return found

@@ -1,0 +1,1 @@
+"""Operator tools: preflight checks, compliance report, benchmarks."""

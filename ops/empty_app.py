@@ -1,0 +1,5 @@
+"""An empty CDK app: the baseline that ops/bench.py measures synthesis against."""
+
+import aws_cdk as cdk
+
+cdk.App().synth()

@@ -1,0 +1,44 @@
+"""Operator tools: the deploy preflight and the compliance summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops import compliance_report, preflight
+from tests.conftest import ROOT
+
+REAL_VALUES = [
+    "-c", "account=123456789012",
+    "-c", "data.ami_ids.eu-west-1=ami-0123456789abcdef0",
+    "-c", "network.onprem_gateway_ip=81.2.69.160",
+    "-c", "data.alarm_email=dba@hospital.example.nl",
+]  # fmt: skip
+
+
+def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    assert preflight.main(["--profile", "reference"]) == 1
+    err = capsys.readouterr().err
+    for key in ("account=000000000000", "data.ami_ids.eu-west-1=ami-00000000000000000", "network.onprem_gateway_ip=203.0.113.10", "data.alarm_email="):
+        assert key in err
+    assert "nothing was deployed" in err
+
+
+def test_preflight_passes_once_every_placeholder_is_replaced(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    assert preflight.main(["--profile", "reference", *REAL_VALUES]) == 0
+    assert "no placeholders left" in capsys.readouterr().out
+
+
+def test_preflight_reports_a_bad_setting_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    assert preflight.main(["--profile", "dev", "-c", "network.nat_gateways=9"]) == 2
+    assert "invalid setting network.nat_gateways=9:" in capsys.readouterr().err
+
+
+def test_compliance_summary_is_current(reference, dev) -> None:
+    """docs/compliance.md is what `make report` writes for today's templates."""
+    reports = {"reference": reference.report, "dev": dev.report}
+    stacks = {name: sorted(s.artifact_id for s in a.stacks.values()) for name, a in (("reference", reference), ("dev", dev))}
+    expected = compliance_report.render(reports, stacks)
+    assert "HIPAA.Security" in expected and "VPCNoUnrestrictedRouteToIGW" in expected
+    assert (ROOT / "docs" / "compliance.md").read_text() == expected, "run `make report` and commit docs/compliance.md"
