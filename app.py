@@ -84,7 +84,9 @@ def main() -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if result.nag_failure:
-        print(f"error: unacknowledged cdk-nag findings (listed above); see {result.outdir}/validation-report.json", file=sys.stderr)
+        print(
+            f"error: unacknowledged cdk-nag findings (listed above); see {result.outdir}/validation-report.json", file=sys.stderr
+        )
         return 1
     return 0
 

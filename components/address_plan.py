@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 import jsii
 from aws_cdk import aws_ec2 as ec2
@@ -42,10 +43,11 @@ class TieredIpAddresses:
         return ec2.VpcIpamOptions(cidr_block=self._vpc_cidr)
 
     def allocate_subnets_cidr(
-        self, *, requested_subnets: Sequence[ec2.RequestedSubnet], vpc_cidr: str
+        self, *, requested_subnets: Sequence[ec2.RequestedSubnet | dict[str, Any]], vpc_cidr: str
     ) -> ec2.SubnetIpamOptions:
         allocated = []
         for request in requested_subnets:
+            assert isinstance(request, ec2.RequestedSubnet)  # the CDK always passes the struct
             tier = request.configuration.name
             if tier not in TIERS:
                 raise ValueError(f"subnet group {tier!r} is not one of the tiers {TIERS}")

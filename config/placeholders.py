@@ -33,7 +33,11 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
     ip = s.network.onprem_gateway_ip
     if ip is not None and any(ipaddress.IPv4Address(ip) in net for net in DOCUMENTATION_NETS):
         found.append(
-            Placeholder("network.onprem_gateway_ip", ip, "the public address of your customer gateway, or none (with network.onprem_cidr=none) for no VPN")
+            Placeholder(
+                "network.onprem_gateway_ip",
+                ip,
+                "the public address of your customer gateway, or none (with network.onprem_cidr=none) for no VPN",
+            )
         )
     email = s.data.alarm_email
     if email is not None and email.rsplit("@", 1)[-1] in PLACEHOLDER_EMAIL_DOMAINS:

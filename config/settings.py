@@ -345,7 +345,9 @@ def validate(s: Settings) -> None:
 def _validate_azs(region: str, azs: tuple[str, ...]) -> None:
     key = "availability_zones"
     if len(azs) != c.REQUIRED_AZ_COUNT:
-        raise SettingsError(key, list(azs), f"exactly {c.REQUIRED_AZ_COUNT} availability zones (primary, backup and arbiter each get one)")
+        raise SettingsError(
+            key, list(azs), f"exactly {c.REQUIRED_AZ_COUNT} availability zones (primary, backup and arbiter each get one)"
+        )
     if len(set(azs)) != len(azs):
         dupes = sorted({az for az in azs if azs.count(az) > 1})
         raise SettingsError(key, list(azs), f"three distinct availability zones; repeated: {', '.join(dupes)}")
@@ -379,14 +381,18 @@ def _validate_network(n: NetworkSettings, az_count: int) -> None:
     if n.onprem_cidr is not None:
         onprem = _network("network.onprem_cidr", n.onprem_cidr)
         if onprem.overlaps(vpc):
-            raise SettingsError("network.onprem_cidr", n.onprem_cidr, f"a range that does not overlap network.vpc_cidr {n.vpc_cidr}")
+            raise SettingsError(
+                "network.onprem_cidr", n.onprem_cidr, f"a range that does not overlap network.vpc_cidr {n.vpc_cidr}"
+            )
     if n.onprem_gateway_ip is not None:
         try:
             ip = ipaddress.IPv4Address(n.onprem_gateway_ip)
         except ValueError:
             raise SettingsError("network.onprem_gateway_ip", n.onprem_gateway_ip, "an IPv4 address") from None
         if not (ip.is_global or any(ip in net for net in DOCUMENTATION_NETS)):
-            raise SettingsError("network.onprem_gateway_ip", n.onprem_gateway_ip, "the public IPv4 address of the customer gateway")
+            raise SettingsError(
+                "network.onprem_gateway_ip", n.onprem_gateway_ip, "the public IPv4 address of the customer gateway"
+            )
 
 
 # RFC 5737 ranges: the shipped placeholder gateway address lives in one of them.
@@ -416,7 +422,11 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
     if not 1 <= d.health_check_port <= 65535:
         raise SettingsError("data.health_check_port", d.health_check_port, "a TCP port from 1 to 65535")
     if d.health_check_port in (c.IRIS_SUPERSERVER_PORT, c.ISCAGENT_PORT):
-        raise SettingsError("data.health_check_port", d.health_check_port, f"a web port other than {c.IRIS_SUPERSERVER_PORT} and {c.ISCAGENT_PORT}")
+        raise SettingsError(
+            "data.health_check_port",
+            d.health_check_port,
+            f"a web port other than {c.IRIS_SUPERSERVER_PORT} and {c.ISCAGENT_PORT}",
+        )
     if not re.fullmatch(r"/csp/[A-Za-z0-9_./-]+", d.health_check_path) or ".." in d.health_check_path:
         raise SettingsError("data.health_check_path", d.health_check_path, "a path under /csp/, e.g. /csp/bin/mirror_status.cxw")
     if not 5 <= d.health_check_interval_seconds <= 300:
@@ -452,7 +462,11 @@ def _validate_mirror_set(key: str, m: MirrorSetSettings) -> None:
     burst = EBS_PERFORMANCE.get(m.instance_type, (0, 0))[1]
     if limit is None:
         supported = ", ".join(sorted(EBS_IOPS_LIMITS))
-        raise SettingsError(f"{key}.instance_type", m.instance_type, f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}")
+        raise SettingsError(
+            f"{key}.instance_type",
+            m.instance_type,
+            f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}",
+        )
     total = sum(spec.iops for spec in m.volumes.values())
     if total > limit:
         raise SettingsError(
@@ -468,7 +482,9 @@ def _validate_mirror_set(key: str, m: MirrorSetSettings) -> None:
 def validate_io1(key: str, spec: VolumeSpec) -> None:
     """io1 size 4-16384 GiB; IOPS 100-64,000 and at most 50 per GiB."""
     if not c.IO1_MIN_SIZE_GIB <= spec.size_gib <= c.IO1_MAX_SIZE_GIB:
-        raise SettingsError(f"{key}.size_gib", spec.size_gib, f"an io1 size from {c.IO1_MIN_SIZE_GIB} to {c.IO1_MAX_SIZE_GIB} GiB")
+        raise SettingsError(
+            f"{key}.size_gib", spec.size_gib, f"an io1 size from {c.IO1_MIN_SIZE_GIB} to {c.IO1_MAX_SIZE_GIB} GiB"
+        )
     ceiling = min(c.IO1_MAX_IOPS_PER_VOLUME, spec.size_gib * c.IO1_MAX_IOPS_PER_GIB)
     if not c.IO1_MIN_IOPS <= spec.iops <= ceiling:
         raise SettingsError(

@@ -44,7 +44,13 @@ def render(reports: Mapping[str, dict[str, Any]], stacks: Mapping[str, list[str]
     ]
     for profile, report in reports.items():
         by_pack = {r["pluginName"]: r for r in report["pluginReports"]}
-        lines += ["", f"## Profile `{profile}`", "", "| Pack | Stack | Unacknowledged findings | Acknowledged |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Profile `{profile}`",
+            "",
+            "| Pack | Stack | Unacknowledged findings | Acknowledged |",
+            "|---|---|---|---|",
+        ]
         for pack in PACKS:
             r = by_pack.get(pack, {})
             for stack in stacks[profile]:

@@ -47,11 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     left = find_placeholders(settings)
     if not left:
-        print(f"preflight: profile {settings.profile} has no placeholders left; deploying to {settings.account}/{settings.region}")
+        print(
+            f"preflight: profile {settings.profile} has no placeholders left; deploying to {settings.account}/{settings.region}"
+        )
         return 0
     print(f"error: profile {settings.profile} still holds {len(left)} placeholder(s); nothing was deployed:", file=sys.stderr)
     for p in left:
-        print(f"  {p.key}={p.value}: set {p.replace_with} (cdk.json profiles.{settings.profile}, or -c {p.key}=...)", file=sys.stderr)
+        print(
+            f"  {p.key}={p.value}: set {p.replace_with} (cdk.json profiles.{settings.profile}, or -c {p.key}=...)",
+            file=sys.stderr,
+        )
     return 1
 
 

@@ -274,4 +274,3 @@ class NetworkStack(Stack):
                     direction=direction,
                     rule_action=ec2.Action.ALLOW,
                 )
-

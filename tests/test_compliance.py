@@ -92,7 +92,18 @@ def _checkov_skips() -> list[dict[str, str]]:
 def _checkov_failures(outdir: Path) -> list[tuple[str, str, str]]:
     assert CHECKOV.exists(), "checkov is not installed: run `make install` (it lives in .venv-checkov)"
     run = subprocess.run(
-        [str(CHECKOV), "-d", str(outdir), "--framework", "cloudformation", "--skip-download", "--quiet", "--compact", "-o", "json"],
+        [
+            str(CHECKOV),
+            "-d",
+            str(outdir),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -102,9 +113,7 @@ def _checkov_failures(outdir: Path) -> list[tuple[str, str, str]]:
     results = results if isinstance(results, list) else [results]
     assert sum(r["summary"]["parsing_errors"] for r in results) == 0
     assert sum(r["summary"]["passed"] for r in results) > 0  # checkov really read the templates
-    return [
-        (f["check_id"], f["resource"], f["check_name"]) for r in results for f in r["results"]["failed_checks"]
-    ]
+    return [(f["check_id"], f["resource"], f["check_name"]) for r in results for f in r["results"]["failed_checks"]]
 
 
 def test_checkov_fails_nothing_beyond_the_documented_skips(synth) -> None:

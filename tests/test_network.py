@@ -49,8 +49,11 @@ def test_only_public_subnets_route_to_the_internet_gateway(assembly: Synthesized
     assert igw_routes, "public subnets need their internet route"
     for route in igw_routes:
         table = template["Resources"][route["Properties"]["RouteTableId"]["Ref"]]
-        assoc = [a for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
-                 if a["Properties"]["RouteTableId"]["Ref"] == route["Properties"]["RouteTableId"]["Ref"]]
+        assoc = [
+            a
+            for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
+            if a["Properties"]["RouteTableId"]["Ref"] == route["Properties"]["RouteTableId"]["Ref"]
+        ]
         assert table["Type"] == "AWS::EC2::RouteTable"
         assert {subnet_tier(subnets[a["Properties"]["SubnetId"]["Ref"]]) for a in assoc} == {"public"}
     for subnet in subnets.values():
@@ -60,8 +63,11 @@ def test_only_public_subnets_route_to_the_internet_gateway(assembly: Synthesized
 def test_data_subnets_have_no_route_out_of_the_vpc(assembly: Synthesized) -> None:
     template = assembly.template_json("network")
     subnets = resources(template, "AWS::EC2::Subnet")
-    data_tables = {a["Properties"]["RouteTableId"]["Ref"] for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
-                   if subnet_tier(subnets[a["Properties"]["SubnetId"]["Ref"]]) == "data"}
+    data_tables = {
+        a["Properties"]["RouteTableId"]["Ref"]
+        for a in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
+        if subnet_tier(subnets[a["Properties"]["SubnetId"]["Ref"]]) == "data"
+    }
     assert len(data_tables) == 3
     routes = [r for r in resources(template, "AWS::EC2::Route").values() if r["Properties"]["RouteTableId"]["Ref"] in data_tables]
     assert routes == []  # only the implicit local route (and the S3 endpoint's prefix-list route)
@@ -90,7 +96,9 @@ def test_endpoints_let_the_data_tier_reach_aws_without_internet(assembly: Synthe
 
 def test_flow_logs_go_to_an_encrypted_log_group_with_retention(assembly: Synthesized) -> None:
     template = assembly.template("network")
-    template.has_resource_properties("AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
+    )
     template.has_resource(
         "AWS::Logs::LogGroup",
         {
@@ -190,28 +198,40 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
     block = {tier: tier_block(s.network.vpc_cidr, tier) for tier in c.TIERS}
     hc = s.data.health_check_port
     expected_in = [
-        (block["web"], 1972, 1972), (block["app"], 1972, 1972), (block["data"], 1972, 1972), (block["data"], 2188, 2188),
-        (block["web"], hc, hc), (block["data"], hc, hc), ("0.0.0.0/0", 32768, 65535),
+        (block["web"], 1972, 1972),
+        (block["app"], 1972, 1972),
+        (block["data"], 1972, 1972),
+        (block["data"], 2188, 2188),
+        (block["web"], hc, hc),
+        (block["data"], hc, hc),
+        ("0.0.0.0/0", 32768, 65535),
     ]
     expected_out = [(s.network.vpc_cidr, 1024, 65535), ("0.0.0.0/0", 443, 443)]
     if s.network.vpn_enabled:
         expected_in += [(s.network.onprem_cidr, 1972, 1972), (s.network.onprem_cidr, 2188, 2188)]
         expected_out += [(s.network.onprem_cidr, 1024, 65535)]
-    expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {(True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)}
+    expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {
+        (True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)
+    }
     assert _nacl_entries(template) == expected
     assert len(expected_in) <= 20  # the default AWS quota of entries per direction
 
     (nacl_id,) = resources(template, "AWS::EC2::NetworkAcl")
     subnets = resources(template, "AWS::EC2::Subnet")
-    associated = [a["Properties"]["SubnetId"]["Ref"] for a in resources(template, "AWS::EC2::SubnetNetworkAclAssociation").values()
-                  if a["Properties"]["NetworkAclId"]["Ref"] == nacl_id]
+    associated = [
+        a["Properties"]["SubnetId"]["Ref"]
+        for a in resources(template, "AWS::EC2::SubnetNetworkAclAssociation").values()
+        if a["Properties"]["NetworkAclId"]["Ref"] == nacl_id
+    ]
     assert sorted(subnet_tier(subnets[s]) for s in associated) == ["data"] * 3
 
 
 def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synthesized) -> None:
     ref = reference.template("network")
     ref.resource_count_is("AWS::EC2::VPNGateway", 1)
-    ref.has_resource_properties("AWS::EC2::CustomerGateway", {"IpAddress": reference.settings.network.onprem_gateway_ip, "Type": "ipsec.1"})
+    ref.has_resource_properties(
+        "AWS::EC2::CustomerGateway", {"IpAddress": reference.settings.network.onprem_gateway_ip, "Type": "ipsec.1"}
+    )
     ref.has_resource_properties("AWS::EC2::VPNConnection", {"StaticRoutesOnly": True})
     ref.has_resource_properties("AWS::EC2::VPNConnectionRoute", {"DestinationCidrBlock": reference.settings.network.onprem_cidr})
     ref.has_resource_properties("AWS::EC2::VPNGatewayRoutePropagation", {"RouteTableIds": Match.any_value()})

@@ -19,7 +19,12 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
     assert preflight.main(["--profile", "reference"]) == 1
     err = capsys.readouterr().err
-    for key in ("account=000000000000", "data.ami_ids.eu-west-1=ami-00000000000000000", "network.onprem_gateway_ip=203.0.113.10", "data.alarm_email="):
+    for key in (
+        "account=000000000000",
+        "data.ami_ids.eu-west-1=ami-00000000000000000",
+        "network.onprem_gateway_ip=203.0.113.10",
+        "data.alarm_email=",
+    ):
         assert key in err
     assert "nothing was deployed" in err
 

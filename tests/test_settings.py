@@ -73,23 +73,47 @@ BAD_INPUTS = [
     pytest.param({"network.vpc_cidr": "10.0.0.0/12"}, "network.vpc_cidr", "from /16 to /24", id="vpc-too-large"),
     pytest.param({"network.onprem_cidr": "10.0.128.0/20"}, "network.onprem_cidr", "does not overlap", id="overlapping-cidrs"),
     pytest.param({"availability_zones": "eu-west-1a,eu-west-1b"}, "availability_zones", "exactly 3", id="fewer-than-three-azs"),
-    pytest.param({"availability_zones": "eu-west-1a,eu-west-1a,eu-west-1b"}, "availability_zones", "repeated: eu-west-1a", id="duplicate-azs"),
-    pytest.param({"availability_zones": "eu-west-1a,eu-west-1b,us-east-1a"}, "availability_zones", "us-east-1a is in us-east-1", id="az-in-another-region"),
+    pytest.param(
+        {"availability_zones": "eu-west-1a,eu-west-1a,eu-west-1b"},
+        "availability_zones",
+        "repeated: eu-west-1a",
+        id="duplicate-azs",
+    ),
+    pytest.param(
+        {"availability_zones": "eu-west-1a,eu-west-1b,us-east-1a"},
+        "availability_zones",
+        "us-east-1a is in us-east-1",
+        id="az-in-another-region",
+    ),
     pytest.param({"profile": "prod"}, "profile", "one of dev, reference", id="unknown-profile"),
     pytest.param({"network.vpc_cdir": "10.0.0.0/16"}, "network.vpc_cdir", "did you mean network.vpc_cidr", id="unknown-key"),
     pytest.param({"netwrk.vpc_cidr": "10.0.0.0/16"}, "netwrk.vpc_cidr", "did you mean network", id="unknown-section"),
-    pytest.param({"data.mirror_sets.0.instance_type": "r6i-4xlarge"}, "data.mirror_sets.0.instance_type", "family.size", id="malformed-instance-type"),
+    pytest.param(
+        {"data.mirror_sets.0.instance_type": "r6i-4xlarge"},
+        "data.mirror_sets.0.instance_type",
+        "family.size",
+        id="malformed-instance-type",
+    ),
     pytest.param({"network.nat_gateways": "0"}, "network.nat_gateways", "from 1 to 3", id="zero-count"),
     pytest.param({"network.nat_gateways": "-1"}, "network.nat_gateways", "from 1 to 3", id="negative-count"),
     pytest.param({"data.backup.retain_count": "0"}, "data.backup.retain_count", "from 1 to 1000", id="zero-retain-count"),
-    pytest.param({"network.flow_log_retention_days": "4000"}, "network.flow_log_retention_days", "retention periods", id="retention-out-of-range"),
-    pytest.param({"network.flow_log_retention_days": "ten"}, "network.flow_log_retention_days", "whole number", id="retention-not-a-number"),
+    pytest.param(
+        {"network.flow_log_retention_days": "4000"},
+        "network.flow_log_retention_days",
+        "retention periods",
+        id="retention-out-of-range",
+    ),
+    pytest.param(
+        {"network.flow_log_retention_days": "ten"}, "network.flow_log_retention_days", "whole number", id="retention-not-a-number"
+    ),
     pytest.param({"network.onprem_gateway_ip": "10.1.2.3"}, "network.onprem_gateway_ip", "public IPv4", id="private-vpn-gateway"),
     pytest.param({"network.onprem_gateway_ip": "none"}, "network.onprem_gateway_ip", "or neither", id="half-a-vpn"),
     pytest.param({"region": "eu-west"}, "region", "region name", id="malformed-region"),
     pytest.param({"account": "12345"}, "account", "12-digit", id="malformed-account"),
     pytest.param({"data.health_check_path": "/status"}, "data.health_check_path", "under /csp/", id="health-path-outside-csp"),
-    pytest.param({"data.ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "region eu-west-1", id="no-ami-for-region"),
+    pytest.param(
+        {"data.ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "region eu-west-1", id="no-ami-for-region"
+    ),
 ]
 
 
@@ -134,7 +158,10 @@ def test_bad_setting_stops_the_cli_run_without_a_traceback(tmp_path: Path) -> No
     run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert lines == ["error: invalid setting network.vpc_cidr='10.0.0.0/33': an IPv4 CIDR block such as 10.0.0.0/16 ('33' is not a valid netmask)"]
+    assert lines == [
+        "error: invalid setting network.vpc_cidr='10.0.0.0/33': "
+        "an IPv4 CIDR block such as 10.0.0.0/16 ('33' is not a valid netmask)"
+    ]
     assert "Traceback" not in run.stdout + run.stderr
     assert [p.name for p in outdir.iterdir()] == [previous.name]  # the last good synthesis is untouched
     assert previous.read_text() == '{"Resources": {}}'
