@@ -18,6 +18,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from config import Settings, SettingsError, load_settings
+from stacks.data_tier import DataTierStack
 from stacks.network import NetworkStack
 
 
@@ -39,9 +40,18 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         availability_zones=settings.availability_zones,
         health_check_port=settings.data.health_check_port,
     )
+    data_tier = DataTierStack(
+        app,
+        f"{prefix}-DataTier",
+        env=env,
+        description="IRIS on AWS: mirror sets (primary, backup, arbiter), io1 volumes, mirror VIP, snapshots, alarms",
+        termination_protection=True,
+        network=network,
+        settings=settings.data,
+    )
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
-    return {"network": network}
+    return {"network": network, "data_tier": data_tier}
 
 
 def add_compliance_checks(app: cdk.App) -> None:

@@ -56,3 +56,27 @@ INTERFACE_ENDPOINT_SERVICES = (
     "lambda",
     "sts",
 )
+
+# Data volumes of a mirror member: the device each is attached at and where
+# it is mounted. The device, not the order the kernel finds disks in, ties a
+# volume to its role.
+IRIS_VOLUME_DEVICES = {
+    "database": "/dev/sdf",
+    "journal1": "/dev/sdg",
+    "journal2": "/dev/sdh",
+    "wij": "/dev/sdi",
+}
+IRIS_MOUNT_POINTS = {
+    "database": "/iris/db",
+    "journal1": "/iris/jrn1",
+    "journal2": "/iris/jrn2",
+    "wij": "/iris/wij",
+}
+
+# Backup.General.ExternalFreeze()/ExternalThaw() end an `iris session` with
+# these statuses.
+IRIS_EXTERNAL_FREEZE_OK = 5
+IRIS_EXTERNAL_FREEZE_FAILED = 3
+
+# DLM's managed policy runs only SSM documents that carry this tag.
+DLM_SCRIPTS_TAG = ("DLMScriptsAccess", "true")

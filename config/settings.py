@@ -129,6 +129,12 @@ class DataTierSettings:
     unhealthy_threshold: int = 2
     mirror_qos_timeout_ms: int = 8000
     alarm_email: str | None = None
+    # The golden image's root device and the size of its root volume.
+    root_device_name: str = "/dev/sda1"
+    root_volume_gib: int = 30
+    # The IRIS instance and the OS user that owns it, for the freeze/thaw scripts.
+    iris_instance: str = "IRIS"
+    iris_os_user: str = "irisowner"
 
 
 @dataclass(frozen=True)
@@ -439,6 +445,13 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
         raise SettingsError("data.mirror_qos_timeout_ms", d.mirror_qos_timeout_ms, "2000 to 60000 milliseconds")
     if d.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", d.alarm_email):
         raise SettingsError("data.alarm_email", d.alarm_email, "an e-mail address")
+    if not re.fullmatch(r"/dev/(sd[a-z]1?|xvd[a-z]|nvme0n1)", d.root_device_name):
+        raise SettingsError("data.root_device_name", d.root_device_name, "the AMI's root device, e.g. /dev/sda1 or /dev/xvda")
+    if not 8 <= d.root_volume_gib <= 1024:
+        raise SettingsError("data.root_volume_gib", d.root_volume_gib, "8 to 1024 GiB")
+    for key in ("iris_instance", "iris_os_user"):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", getattr(d, key)):
+            raise SettingsError(f"data.{key}", getattr(d, key), "a letter then up to 31 letters, digits, _ or -")
     if not d.mirror_sets:
         raise SettingsError("data.mirror_sets", [], "at least one mirror set")
     names = [m.name for m in d.mirror_sets]

@@ -68,14 +68,16 @@ def synthesize(outdir: Path, overrides: Mapping[str, Any]) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Synthesized]:
-    """``synth(profile)``: the profile's assembly, built on first use only."""
-    cache: dict[str, Synthesized] = {}
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized]:
+    """``synth(profile, **overrides)``: that assembly, built on first use only."""
+    cache: dict[tuple[str, tuple[tuple[str, Any], ...]], Synthesized] = {}
 
-    def get(profile: str) -> Synthesized:
-        if profile not in cache:
-            cache[profile] = synthesize(tmp_path_factory.mktemp(f"cdk.out.{profile}"), {"profile": profile})
-        return cache[profile]
+    def get(profile: str, **overrides: Any) -> Synthesized:
+        key = (profile, tuple(sorted(overrides.items())))
+        if key not in cache:
+            outdir = tmp_path_factory.mktemp(f"cdk.out.{profile}")
+            cache[key] = synthesize(outdir, {"profile": profile, **overrides})
+        return cache[key]
 
     return get
 

@@ -112,6 +112,40 @@ BAD_INPUTS = [
     pytest.param({"account": "12345"}, "account", "12-digit", id="malformed-account"),
     pytest.param({"data.health_check_path": "/status"}, "data.health_check_path", "under /csp/", id="health-path-outside-csp"),
     pytest.param(
+        {"data.mirror_sets.0.wij.size_gib": "3"}, "data.mirror_sets.0.wij.size_gib", "from 4 to 16384 GiB", id="io1-too-small"
+    ),
+    pytest.param(
+        {"data.mirror_sets.0.database.size_gib": "16385"},
+        "data.mirror_sets.0.database.size_gib",
+        "from 4 to 16384 GiB",
+        id="io1-too-large",
+    ),
+    pytest.param(
+        {"data.mirror_sets.1.journal1.iops": "6401"}, "data.mirror_sets.1.journal1.iops", "50 per GiB", id="iops-over-50-per-gib"
+    ),
+    pytest.param(
+        {"data.mirror_sets.0.database.iops": "64001"},
+        "data.mirror_sets.0.database.iops",
+        "64000 per volume",
+        id="iops-over-volume-max",
+    ),
+    pytest.param(
+        {"data.mirror_sets.0.database.iops": "20000"},
+        "data.mirror_sets.0.instance_type",
+        "r6i.4xlarge sustains at most 20000 EBS IOPS (bursts to 40000",
+        id="iops-over-instance-limit",
+    ),
+    pytest.param(
+        {"data.mirror_sets.0.instance_type": "x2iedn.32xlarge"},
+        "data.mirror_sets.0.instance_type",
+        "known EBS IOPS limit",
+        id="instance-without-ebs-figures",
+    ),
+    pytest.param({"data.failover_method": "dns"}, "data.failover_method", "polling or api", id="unknown-failover-method"),
+    pytest.param(
+        {"data.health_check_port": "2188"}, "data.health_check_port", "other than 1972 and 2188", id="health-port-is-iscagent"
+    ),
+    pytest.param(
         {"data.ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "region eu-west-1", id="no-ami-for-region"
     ),
 ]

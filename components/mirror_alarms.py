@@ -1,0 +1,162 @@
+"""Alarms and a dashboard for one mirror set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config.constants import IRIS_SUPERSERVER_PORT
+
+CPU_ALARM_PERCENT = 90
+# io1 latency stays low while the queue holds about one request per 1,000
+# provisioned IOPS; four times that for 15 minutes means the volume is short.
+QUEUE_PER_1000_IOPS = 4
+
+
+class MirrorAlarms(Construct):
+    """Alarms on every member of a mirror set, and its dashboard.
+
+    Guarantees: a failed system status check recovers the instance (EC2
+    recover) and notifies; a failed instance status check, CPU above 90 % and
+    an EBS queue longer than the volume's IOPS can serve notify ``topic``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        mirror_name: str,
+        instances: Mapping[str, ec2.Instance],
+        volumes: Mapping[str, tuple[ec2.Volume, int]],
+        load_balancer: elbv2.NetworkLoadBalancer,
+        target_groups: Sequence[elbv2.NetworkTargetGroup],
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = cw_actions.SnsAction(topic)
+        self.alarms: list[cw.Alarm] = []
+
+        def alarm(alarm_id: str, metric: cw.IMetric, threshold: float, periods: int, description: str) -> cw.Alarm:
+            a = cw.Alarm(
+                self,
+                alarm_id,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.BREACHING if "Status" in alarm_id else cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{mirror_name}: {description}",
+            )
+            a.add_alarm_action(notify)
+            a.add_ok_action(notify)
+            self.alarms.append(a)
+            return a
+
+        for name, instance in instances.items():
+            dims = {"InstanceId": instance.instance_id}
+            system = alarm(
+                f"{name}SystemStatus",
+                cw.Metric(
+                    namespace="AWS/EC2",
+                    metric_name="StatusCheckFailed_System",
+                    dimensions_map=dims,
+                    statistic="Maximum",
+                    period=Duration.minutes(1),
+                ),
+                1,
+                2,
+                f"{name} failed its system status check; EC2 recovers it onto healthy hardware",
+            )
+            system.add_alarm_action(cw_actions.Ec2Action(cw_actions.Ec2InstanceAction.RECOVER))
+            alarm(
+                f"{name}InstanceStatus",
+                cw.Metric(
+                    namespace="AWS/EC2",
+                    metric_name="StatusCheckFailed_Instance",
+                    dimensions_map=dims,
+                    statistic="Maximum",
+                    period=Duration.minutes(1),
+                ),
+                1,
+                3,
+                f"{name} failed its instance status check",
+            )
+            alarm(
+                f"{name}Cpu",
+                cw.Metric(
+                    namespace="AWS/EC2",
+                    metric_name="CPUUtilization",
+                    dimensions_map=dims,
+                    statistic="Average",
+                    period=Duration.minutes(5),
+                ),
+                CPU_ALARM_PERCENT,
+                3,
+                f"{name} CPU above {CPU_ALARM_PERCENT} % for 15 minutes",
+            )
+        for name, (volume, iops) in volumes.items():
+            alarm(
+                f"{name}QueueLength",
+                cw.Metric(
+                    namespace="AWS/EBS",
+                    metric_name="VolumeQueueLength",
+                    dimensions_map={"VolumeId": volume.volume_id},
+                    statistic="Average",
+                    period=Duration.minutes(5),
+                ),
+                max(1, iops // 1000) * QUEUE_PER_1000_IOPS,
+                3,
+                f"{name} EBS queue longer than its {iops} IOPS can serve for 15 minutes",
+            )
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title=f"{mirror_name}: CPU",
+                left=[
+                    cw.Metric(
+                        namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map={"InstanceId": i.instance_id}, label=n
+                    )
+                    for n, i in instances.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title=f"{mirror_name}: EBS queue length",
+                left=[
+                    cw.Metric(
+                        namespace="AWS/EBS", metric_name="VolumeQueueLength", dimensions_map={"VolumeId": v.volume_id}, label=n
+                    )
+                    for n, (v, _) in volumes.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title=f"{mirror_name}: mirror VIP healthy members (port {IRIS_SUPERSERVER_PORT})",
+                # Built from dimensions: only the target group a listener points
+                # at is attached, and the CDK's helper requires attachment.
+                left=[
+                    cw.Metric(
+                        namespace="AWS/NetworkELB",
+                        metric_name="HealthyHostCount",
+                        dimensions_map={
+                            "TargetGroup": tg.target_group_full_name,
+                            "LoadBalancer": load_balancer.load_balancer_full_name,
+                        },
+                        statistic="Minimum",
+                        label=f"member {i}",
+                    )
+                    for i, tg in enumerate(target_groups)
+                ],
+                width=12,
+            ),
+            cw.AlarmStatusWidget(title=f"{mirror_name}: alarms", alarms=self.alarms, width=12),
+        )

@@ -1,0 +1,110 @@
+"""One IRIS mirror member (or arbiter) on EC2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from components.iris_volume_set import IrisVolumeSet
+from config.constants import IRIS_VOLUME_DEVICES
+
+MOUNT_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "mount_volumes.sh"
+
+
+class MirrorMember(Construct):
+    """An EC2 instance for an IRIS mirror member or arbiter.
+
+    Guarantees: EBS-optimized, IMDSv2 required, detailed monitoring,
+    termination protection, no key pair (SSM Session Manager only), an
+    encrypted root volume, and a pinned AMI id: a new base image or a change of
+    user data never replaces the instance. With ``volumes``, each data volume
+    is attached at its role's device and mounted by volume id.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnet: ec2.ISubnet,
+        security_group: ec2.ISecurityGroup,
+        instance_type: str,
+        ami_id: str,
+        region: str,
+        role: iam.IRole,
+        encryption_key: kms.IKey,
+        root_device_name: str,
+        root_volume_gib: int,
+        volumes: IrisVolumeSet | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        user_data = ec2.UserData.for_linux()
+        if volumes is not None:
+            user_data.add_commands(
+                "cat > /usr/local/sbin/iris-mount-volumes <<'MOUNT_SCRIPT'",
+                MOUNT_SCRIPT.read_text().rstrip("\n"),
+                "MOUNT_SCRIPT",
+                "chmod 0755 /usr/local/sbin/iris-mount-volumes",
+                "/usr/local/sbin/iris-mount-volumes " + " ".join(volumes.mount_specs()),
+            )
+        self.instance = ec2.Instance(
+            self,
+            "Instance",
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
+            security_group=security_group,
+            instance_type=ec2.InstanceType(instance_type),
+            # An explicit image id per region: never a "latest" parameter that
+            # CloudFormation would resolve anew, and replace the server, on a deploy.
+            machine_image=ec2.MachineImage.generic_linux({region: ami_id}),
+            role=role,
+            user_data=user_data,
+            user_data_causes_replacement=False,
+            require_imdsv2=True,
+            detailed_monitoring=True,
+            ebs_optimized=True,
+            disable_api_termination=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name=root_device_name,
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        root_volume_gib,
+                        encrypted=True,
+                        kms_key=encryption_key,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+        )
+        Validations.of(self.instance).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::W9010",
+                reason="The AMI id is pinned in settings per region on purpose: a member is replaced only when "
+                "an operator changes its image, never because a newer base image was published.",
+            ),
+            Acknowledgment(
+                id="CloudFormation-Validate::W3010",
+                reason="The instance's zone is its subnet's, taken from settings: synthesis is hermetic and "
+                "the mirror places members in three given zones.",
+            ),
+        )
+        self.attachments: list[ec2.CfnVolumeAttachment] = []
+        if volumes is not None:
+            for volume_role, volume in volumes.volumes.items():
+                self.attachments.append(
+                    ec2.CfnVolumeAttachment(
+                        self,
+                        f"{volume_role.title()}Attachment",
+                        instance_id=self.instance.instance_id,
+                        volume_id=volume.volume_id,
+                        device=IRIS_VOLUME_DEVICES[volume_role],
+                    )
+                )
+        self.volumes = volumes

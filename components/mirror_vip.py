@@ -1,0 +1,127 @@
+"""An internal Network Load Balancer standing in for the mirror virtual IP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_elasticloadbalancingv2_targets as targets
+from constructs import Construct
+
+
+@dataclass(frozen=True)
+class MirrorHealthCheck:
+    """How the load balancer asks a member whether it is the primary.
+
+    ``http`` (the polling method): only the primary answers 200 on ``path``.
+    Otherwise a TCP check on the target port, and the retarget function
+    decides which member is primary (the API method).
+    """
+
+    http: bool
+    port: int
+    path: str
+    interval_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+
+
+class MirrorVip(Construct):
+    """The mirror VIP: an internal NLB kept pointing at the current primary.
+
+    Guarantees: internal, cross-zone load balancing on, deletion protection;
+    one listener per port; for each port one target group per failover
+    member, each with its member pre-registered; every listener forwards to
+    the initial primary's target group. ``listeners[port]`` and
+    ``target_groups[port][member]`` are what a failover switches between.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        members: Sequence[ec2.Instance],
+        ports: Sequence[int],
+        initial_primary: int,
+        health_check: MirrorHealthCheck,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not 0 <= initial_primary < len(members):
+            raise ValueError(f"initial_primary {initial_primary} is not a member index (0..{len(members) - 1})")
+        self.load_balancer = elbv2.NetworkLoadBalancer(
+            self,
+            "Nlb",
+            vpc=vpc,
+            internet_facing=False,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
+            cross_zone_enabled=True,
+            deletion_protection=True,
+            security_groups=[security_group],
+        )
+        for pack in (
+            "AwsSolutions::AwsSolutions-ELB2",
+            "HIPAA.Security::HIPAA.Security-ELBLoggingEnabled",
+            "NIST.800.53.R5::NIST.800.53.R5-ELBLoggingEnabled",
+        ):
+            Validations.of(self.load_balancer).acknowledge(
+                Acknowledgment(
+                    id=pack,
+                    reason="The mirror VIP has TCP listeners only, and NLB access logs record TLS connections only; "
+                    "its traffic is recorded by the VPC flow logs and by IRIS auditing.",
+                )
+            )
+        self.listeners: dict[int, elbv2.NetworkListener] = {}
+        self.target_groups: dict[int, list[elbv2.NetworkTargetGroup]] = {}
+        for port in ports:
+            groups = [
+                elbv2.NetworkTargetGroup(
+                    self,
+                    f"Member{i}Port{port}",
+                    vpc=vpc,
+                    port=port,
+                    protocol=elbv2.Protocol.TCP,
+                    target_type=elbv2.TargetType.INSTANCE,
+                    targets=[targets.InstanceTarget(member, port)],
+                    health_check=self._health_check(health_check),
+                    # A failover moves the listener, not the targets: connections
+                    # to the old primary are dropped at once rather than drained.
+                    deregistration_delay=Duration.seconds(0),
+                )
+                for i, member in enumerate(members)
+            ]
+            self.target_groups[port] = groups
+            listener = self.load_balancer.add_listener(
+                f"Port{port}", port=port, protocol=elbv2.Protocol.TCP, default_target_groups=[groups[initial_primary]]
+            )
+            for rule in (
+                "HIPAA.Security::HIPAA.Security-ELBv2ACMCertificateRequired",
+                "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
+            ):
+                Validations.of(listener).acknowledge(
+                    Acknowledgment(
+                        id=rule,
+                        reason="TCP pass-through to IRIS: the superserver and web port carry IRIS's own TLS end to end; "
+                        "terminating TLS at the VIP would decrypt mirror and ECP traffic inside the VPC.",
+                    )
+                )
+            self.listeners[port] = listener
+
+    @staticmethod
+    def _health_check(h: MirrorHealthCheck) -> elbv2.HealthCheck:
+        return elbv2.HealthCheck(
+            protocol=elbv2.Protocol.HTTP if h.http else elbv2.Protocol.TCP,
+            port=str(h.port) if h.http else None,
+            path=h.path if h.http else None,
+            healthy_http_codes="200" if h.http else None,
+            interval=Duration.seconds(h.interval_seconds),
+            timeout=Duration.seconds(max(2, h.interval_seconds - 1)),
+            healthy_threshold_count=h.healthy_threshold,
+            unhealthy_threshold_count=h.unhealthy_threshold,
+        )

@@ -1,0 +1,402 @@
+"""DataTierStack: mirror sets on EC2 with io1 volumes, the mirror VIP,
+snapshot backups and alarms."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from config import constants as c
+from config.placeholders import PLACEHOLDER_AMI
+from tests.conftest import Synthesized
+
+REAL_AMI = "ami-0123456789abcdef0"
+COPY_KEY = "arn:aws:kms:eu-central-1:000000000000:key/11111111-2222-3333-4444-555555555555"
+# One extra dev synthesis with the other branches of the settings.
+CUSTOM = {
+    "data.failover_method": "api",
+    "data.health_check_path": "/csp/user/mirror_status.cxw",
+    "data.health_check_port": "57772",
+    "data.ami_ids.eu-west-1": REAL_AMI,
+    "data.backup.copy_region": "eu-central-1",
+    "data.backup.copy_kms_key_arn": COPY_KEY,
+}
+
+
+@pytest.fixture(scope="session")
+def custom(synth) -> Synthesized:
+    return synth("dev", **CUSTOM)
+
+
+def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
+
+
+def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
+    return [v["Properties"] for v in resources(template, type_name).values()]
+
+
+def tags(resource_props: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource_props.get("Tags", [])}
+
+
+def instances_of(template: dict[str, Any], mirror: str) -> dict[str, dict[str, Any]]:
+    return {
+        k: v["Properties"]
+        for k, v in resources(template, "AWS::EC2::Instance").items()
+        if tags(v["Properties"])["Name"].split("/")[1] == mirror
+    }
+
+
+def test_each_mirror_set_has_three_instances_in_three_distinct_azs(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    for m in assembly.settings.data.mirror_sets:
+        members = instances_of(template, m.name)
+        assert len(members) == 3
+        assert sorted(p["AvailabilityZone"] for p in members.values()) == sorted(assembly.settings.availability_zones)
+        # each in the data subnet of its AZ
+        for p in members.values():
+            output = p["SubnetId"]["Fn::GetStackOutput"]["OutputName"]
+            assert "dataSubnet" in output
+
+
+def test_profiles_size_their_mirror_sets(reference: Synthesized, dev: Synthesized) -> None:
+    assert [m.name for m in reference.settings.data.mirror_sets] == ["HSDB", "HSAnalytics"]
+    assert len(resources(reference.template_json("data_tier"), "AWS::EC2::Instance")) == 6
+    assert len(resources(dev.template_json("data_tier"), "AWS::EC2::Instance")) == 3
+    for a in (reference, dev):
+        for m in a.settings.data.mirror_sets:
+            types = Counter(p["InstanceType"] for p in instances_of(a.template_json("data_tier"), m.name).values())
+            assert types == Counter({m.instance_type: 2, m.arbiter_instance_type: 1})
+
+
+def test_members_are_hardened(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    launch_templates = resources(template, "AWS::EC2::LaunchTemplate")
+    for p in props(template, "AWS::EC2::Instance"):
+        assert p["EbsOptimized"] is True
+        assert p["Monitoring"] is True
+        assert p["DisableApiTermination"] is True
+        assert "KeyName" not in p
+        assert "NetworkInterfaces" not in p  # no public address, subnet given directly
+        lt_id = p["LaunchTemplate"]["Version"]["Fn::GetAtt"][0]
+        assert launch_templates[lt_id]["Properties"]["LaunchTemplateData"]["MetadataOptions"] == {"HttpTokens": "required"}
+        (root,) = p["BlockDeviceMappings"]
+        assert root["DeviceName"] == assembly.settings.data.root_device_name
+        assert root["Ebs"]["Encrypted"] is True and root["Ebs"]["KmsKeyId"] == {"Fn::GetAtt": [_key_id(template), "Arn"]}
+
+
+def test_the_image_is_pinned_never_resolved_at_deploy_time(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    ami = assembly.settings.data.ami_ids[assembly.settings.region]
+    assert {p["ImageId"] for p in props(template, "AWS::EC2::Instance")} == {ami}
+    ssm_parameters = [
+        name
+        for name, p in template.get("Parameters", {}).items()
+        if p["Type"].startswith("AWS::SSM::Parameter") and name != "BootstrapVersion"
+    ]
+    assert ssm_parameters == []
+
+
+def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom: Synthesized) -> None:
+    rule = dev.template_json("data_tier")["Rules"]["GoldenImageIsSet"]
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
+    assert "data.ami_ids.eu-west-1" in assertion["AssertDescription"]
+    assert "GoldenImageIsSet" not in custom.template_json("data_tier").get("Rules", {})
+
+
+def test_user_data_mounts_volumes_by_id_and_never_replaces_the_instance(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    for logical_id, instance in resources(template, "AWS::EC2::Instance").items():
+        user_data = json.dumps(instance["Properties"]["UserData"])
+        is_arbiter = "Arbiter" in logical_id
+        assert ("iris-mount-volumes" in user_data) != is_arbiter
+        if not is_arbiter:
+            for role, mount in c.IRIS_MOUNT_POINTS.items():
+                assert f":{c.IRIS_VOLUME_DEVICES[role]}:{mount}" in user_data
+            assert user_data.count('{"Ref": ') >= 4  # volume ids, resolved by CloudFormation
+        # A user-data hash in the logical id would replace the instance on every change.
+        assert logical_id.rstrip("0123456789ABCDEF").endswith("Instance")
+
+
+def test_volumes_are_encrypted_io1_with_the_configured_size_and_iops(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    volumes = resources(template, "AWS::EC2::Volume")
+    key = _key_id(template)
+    expected = Counter()
+    for m in assembly.settings.data.mirror_sets:
+        for role, spec in m.volumes.items():
+            expected[(m.name, role, spec.size_gib, spec.iops)] += 2
+    found = Counter()
+    for logical_id, v in volumes.items():
+        p = v["Properties"]
+        assert p["VolumeType"] == "io1"
+        assert p["Encrypted"] is True
+        assert p["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+        mirror = next(m.name for m in assembly.settings.data.mirror_sets if logical_id.startswith(m.name + "Member"))
+        found[(mirror, tags(p)["IrisVolumeRole"], p["Size"], p["Iops"])] += 1
+    assert found == expected
+
+
+def test_volumes_attach_at_fixed_devices_and_arbiters_have_none(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    attachments = props(template, "AWS::EC2::VolumeAttachment")
+    per_instance = Counter(a["InstanceId"]["Ref"] for a in attachments)
+    for logical_id in resources(template, "AWS::EC2::Instance"):
+        assert per_instance[logical_id] == (0 if "Arbiter" in logical_id else 4)
+    volumes = resources(template, "AWS::EC2::Volume")
+    for a in attachments:
+        role = tags(volumes[a["VolumeId"]["Ref"]]["Properties"])["IrisVolumeRole"]
+        assert a["Device"] == c.IRIS_VOLUME_DEVICES[role]
+
+
+def test_volumes_and_key_are_retained(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    for type_name in ("AWS::EC2::Volume", "AWS::KMS::Key"):
+        for logical_id, r in resources(template, type_name).items():
+            assert r["DeletionPolicy"] == "Retain", logical_id
+            assert r["UpdateReplacePolicy"] == "Retain", logical_id
+    (key,) = props(template, "AWS::KMS::Key")
+    assert key["EnableKeyRotation"] is True
+
+
+# Logical ids of stateful resources in the reference profile. A refactor that
+# changes any of them would make CloudFormation replace a database server or
+# its data: that must be a deliberate change of this list.
+PINNED_REFERENCE_IDS = {
+    "AWS::KMS::Key": ["DataKey2A0DE9E6"],
+    "AWS::EC2::Instance": [
+        "HSAnalyticsArbiterInstance20B96AC2",
+        "HSAnalyticsMember0Instance236EC82D",
+        "HSAnalyticsMember1Instance41A42340",
+        "HSDBArbiterInstance9FEC2A74",
+        "HSDBMember0Instance0082B877",
+        "HSDBMember1InstanceF76B2241",
+    ],
+    "AWS::EC2::Volume": [
+        "HSAnalyticsMember0VolumesDatabase47885F53",
+        "HSAnalyticsMember0VolumesJournal13F35007B",
+        "HSAnalyticsMember0VolumesJournal2A64F7D5A",
+        "HSAnalyticsMember0VolumesWij148A59EA",
+        "HSAnalyticsMember1VolumesDatabase1144E195",
+        "HSAnalyticsMember1VolumesJournal1F382C35D",
+        "HSAnalyticsMember1VolumesJournal2F06D3F9D",
+        "HSAnalyticsMember1VolumesWijC80C98C9",
+        "HSDBMember0VolumesDatabaseE759D12A",
+        "HSDBMember0VolumesJournal14BA8AF1B",
+        "HSDBMember0VolumesJournal2C826950F",
+        "HSDBMember0VolumesWijF9261D29",
+        "HSDBMember1VolumesDatabase91361674",
+        "HSDBMember1VolumesJournal102FFE4AB",
+        "HSDBMember1VolumesJournal242E60D9C",
+        "HSDBMember1VolumesWijBBEAA279",
+    ],
+}
+
+
+def test_logical_ids_of_stateful_resources_are_pinned(reference: Synthesized) -> None:
+    template = reference.template_json("data_tier")
+    actual = {t: sorted(resources(template, t)) for t in ("AWS::KMS::Key", "AWS::EC2::Instance", "AWS::EC2::Volume")}
+    assert actual == PINNED_REFERENCE_IDS
+
+
+def _key_id(template: dict[str, Any]) -> str:
+    (key_id,) = resources(template, "AWS::KMS::Key")
+    return key_id
+
+
+def test_instances_use_the_network_tier_groups(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    for p in props(template, "AWS::EC2::Instance"):
+        (sg,) = p["SecurityGroupIds"]
+        assert "DataSg" in sg["Fn::GetStackOutput"]["OutputName"]
+    for p in props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer"):
+        (sg,) = p["SecurityGroups"]
+        assert "DataLbSg" in sg["Fn::GetStackOutput"]["OutputName"]
+    # The data tier adds no rule of its own: the port matrix is the network's.
+    assert resources(template, "AWS::EC2::SecurityGroup") == {}
+    assert resources(template, "AWS::EC2::SecurityGroupIngress") == {}
+
+
+def test_instance_role_has_ssm_core_and_cloudwatch_agent_only(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    roles = {k: v["Properties"] for k, v in resources(template, "AWS::IAM::Role").items() if k.startswith("InstanceRole")}
+    (role,) = roles.values()
+    policies = sorted(json.dumps(p) for p in role["ManagedPolicyArns"])
+    assert len(policies) == 2
+    assert "AmazonSSMManagedInstanceCore" in policies[0] + policies[1]
+    assert "CloudWatchAgentServerPolicy" in policies[0] + policies[1]
+    assert "Policies" not in role
+    assert props(template, "AWS::IAM::Policy") == []
+
+
+def test_vip_is_an_internal_cross_zone_nlb_per_mirror_set(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    nlbs = props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert len(nlbs) == len(assembly.settings.data.mirror_sets)
+    for p in nlbs:
+        assert p["Type"] == "network" and p["Scheme"] == "internal"
+        attributes = {a["Key"]: a["Value"] for a in p["LoadBalancerAttributes"]}
+        assert attributes["load_balancing.cross_zone.enabled"] == "true"
+        assert attributes["deletion_protection.enabled"] == "true"
+        assert len(p["Subnets"]) == 3
+
+
+def test_each_listener_forwards_to_the_initial_primary(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    listeners = props(template, "AWS::ElasticLoadBalancingV2::Listener")
+    port = assembly.settings.data.health_check_port
+    assert sorted(p["Port"] for p in listeners) == sorted(
+        [c.IRIS_SUPERSERVER_PORT, port] * len(assembly.settings.data.mirror_sets)
+    )
+    for listener in listeners:
+        (action,) = listener["DefaultActions"]
+        target = action["TargetGroupArn"]["Ref"]
+        mirror = next(m for m in assembly.settings.data.mirror_sets if target.startswith(m.name + "Vip"))
+        assert f"Member{mirror.initial_primary}Port{listener['Port']}" in target
+        assert groups[target]["Properties"]["Port"] == listener["Port"]
+
+
+def test_one_pre_registered_target_group_per_failover_member_and_port(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    instances = resources(template, "AWS::EC2::Instance")
+    for logical_id, g in resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup").items():
+        (target,) = g["Properties"]["Targets"]
+        assert target["Port"] == g["Properties"]["Port"]
+        member = target["Id"]["Ref"]
+        assert member in instances
+        group = re.match(r"^(?P<mirror>[A-Za-z0-9]+?)VipMember(?P<index>\d)Port", logical_id)
+        assert group is not None, logical_id
+        assert member.startswith(f"{group['mirror']}Member{group['index']}Instance")  # the group's own member
+    assert len(resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")) == 4 * len(assembly.settings.data.mirror_sets)
+
+
+def test_polling_health_check_asks_the_mirror_status_page(assembly: Synthesized) -> None:
+    d = assembly.settings.data
+    assert d.failover_method == "polling"
+    for p in props(assembly.template_json("data_tier"), "AWS::ElasticLoadBalancingV2::TargetGroup"):
+        assert p["HealthCheckProtocol"] == "HTTP"
+        assert p["HealthCheckPort"] == str(d.health_check_port)
+        assert p["HealthCheckPath"] == d.health_check_path == "/csp/bin/mirror_status.cxw"
+        assert p["Matcher"] == {"HttpCode": "200"}
+        assert p["HealthCheckIntervalSeconds"] == d.health_check_interval_seconds == 5
+        assert p["HealthyThresholdCount"] == d.healthy_threshold
+        assert p["UnhealthyThresholdCount"] == d.unhealthy_threshold
+
+
+def test_health_check_port_is_a_setting_and_api_method_checks_tcp(custom: Synthesized) -> None:
+    template = custom.template_json("data_tier")
+    assert sorted({p["Port"] for p in props(template, "AWS::ElasticLoadBalancingV2::Listener")}) == [1972, 57772]
+    for p in props(template, "AWS::ElasticLoadBalancingV2::TargetGroup"):
+        assert p["HealthCheckProtocol"] == "TCP"
+        assert "HealthCheckPath" not in p
+    network = custom.template_json("network")
+    ports = {r["FromPort"] for sg in props(network, "AWS::EC2::SecurityGroupIngress") for r in [sg]}
+    assert 57772 in ports and 52773 not in ports
+
+
+def test_dlm_policy_freezes_iris_around_each_snapshot(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    (policy,) = props(template, "AWS::DLM::LifecyclePolicy")
+    (doc_id,) = resources(template, "AWS::SSM::Document")
+    details = policy["PolicyDetails"]
+    assert details["ResourceTypes"] == ["INSTANCE"]
+    assert details["TargetTags"] == [{"Key": "IrisBackup", "Value": assembly.stacks["data_tier"].stack_name}]
+    assert details["Parameters"] == {"ExcludeBootVolume": True}
+    (schedule,) = details["Schedules"]
+    assert schedule["CreateRule"]["CronExpression"] == assembly.settings.data.backup.schedule
+    assert schedule["RetainRule"] == {"Count": assembly.settings.data.backup.retain_count}
+    (script,) = schedule["CreateRule"]["Scripts"]
+    assert script["Stages"] == ["PRE", "POST"]
+    assert script["ExecutionHandlerService"] == "AWS_SYSTEMS_MANAGER"
+    assert script["ExecutionHandler"] == {"Ref": doc_id}
+    assert script["ExecuteOperationOnScriptFailure"] is False
+    # Only failover members carry the backup tag, never the arbiter.
+    for logical_id, p in ((k, v["Properties"]) for k, v in resources(template, "AWS::EC2::Instance").items()):
+        assert ("IrisBackup" in tags(p)) != ("Arbiter" in logical_id)
+
+
+def test_freeze_thaw_document_is_tagged_for_dlm_and_runs_the_script(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    (doc,) = props(template, "AWS::SSM::Document")
+    assert {"Key": "DLMScriptsAccess", "Value": "true"} in doc["Tags"]
+    assert doc["DocumentType"] == "Command"
+    assert doc["Content"]["parameters"]["command"]["allowedValues"] == ["pre-script", "post-script", "dry-run"]
+    (step,) = doc["Content"]["mainSteps"]
+    commands = "\n".join(step["inputs"]["runCommand"])
+    assert "export DLM_COMMAND='{{ command }}'" in commands
+    assert "##Class(Backup.General).${method}()" in commands
+    assert "ExternalFreeze" in commands and "ExternalThaw" in commands
+    assert f"export IRIS_INSTANCE='{assembly.settings.data.iris_instance}'" in commands
+
+
+def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    (key,) = props(template, "AWS::KMS::Key")
+    statements = {s.get("Sid"): s for s in key["KeyPolicy"]["Statement"]}
+    dlm = statements["AllowDlmSnapshots"]
+    role_id = dlm["Principal"]["AWS"]["Fn::GetAtt"][0]
+    assert role_id.startswith("BackupRole")
+    assert "kms:CreateGrant" in dlm["Action"]
+
+
+def test_cross_region_copy_when_settings_ask_for_it(dev: Synthesized, custom: Synthesized) -> None:
+    (plain,) = props(dev.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
+    assert "CrossRegionCopyRules" not in plain["PolicyDetails"]["Schedules"][0]
+    (policy,) = props(custom.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
+    (rule,) = policy["PolicyDetails"]["Schedules"][0]["CrossRegionCopyRules"]
+    assert rule == {
+        "CmkArn": COPY_KEY,
+        "CopyTags": True,
+        "Encrypted": True,
+        "RetainRule": {"Interval": 7, "IntervalUnit": "DAYS"},
+        "Target": "eu-central-1",
+    }
+    (copy_policy,) = props(custom.template_json("data_tier"), "AWS::IAM::ManagedPolicy")
+    assert copy_policy["PolicyDocument"]["Statement"][0]["Resource"] == COPY_KEY
+
+
+def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    alarms = props(template, "AWS::CloudWatch::Alarm")
+    metrics = Counter(a["MetricName"] for a in alarms)
+    members = len(resources(template, "AWS::EC2::Instance"))
+    volumes = len(resources(template, "AWS::EC2::Volume"))
+    assert metrics == Counter(
+        {
+            "StatusCheckFailed_System": members,
+            "StatusCheckFailed_Instance": members,
+            "CPUUtilization": members,
+            "VolumeQueueLength": volumes,
+        }
+    )
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    for a in alarms:
+        assert {"Ref": topic_id} in a["AlarmActions"]
+        if a["MetricName"] == "StatusCheckFailed_System":
+            recover = [x for x in a["AlarmActions"] if "recover" in json.dumps(x)]
+            assert len(recover) == 1
+
+
+def test_alarm_topic_is_encrypted_and_there_is_a_dashboard_per_mirror_set(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    (topic,) = props(template, "AWS::SNS::Topic")
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [_key_id(template), "Arn"]}
+    assert len(resources(template, "AWS::CloudWatch::Dashboard")) == len(assembly.settings.data.mirror_sets)
+    (subscription,) = props(template, "AWS::SNS::Subscription")
+    assert subscription == {
+        "Protocol": "email",
+        "TopicArn": {"Ref": next(iter(resources(template, "AWS::SNS::Topic")))},
+        "Endpoint": assembly.settings.data.alarm_email,
+    }
+
+
+def test_the_data_tier_stack_has_termination_protection(assembly: Synthesized) -> None:
+    artifact = assembly.manifest["artifacts"][assembly.stacks["data_tier"].artifact_id]
+    assert artifact["properties"]["terminationProtection"] is True
