@@ -9,7 +9,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 
+from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI
 from tests.conftest import Synthesized
@@ -18,7 +20,6 @@ REAL_AMI = "ami-0123456789abcdef0"
 COPY_KEY = "arn:aws:kms:eu-central-1:000000000000:key/11111111-2222-3333-4444-555555555555"
 # One extra dev synthesis with the other branches of the settings.
 CUSTOM = {
-    "data.failover_method": "api",
     "data.health_check_path": "/csp/user/mirror_status.cxw",
     "data.health_check_port": "57772",
     "data.ami_ids.eu-west-1": REAL_AMI,
@@ -290,12 +291,13 @@ def test_polling_health_check_asks_the_mirror_status_page(assembly: Synthesized)
         assert p["UnhealthyThresholdCount"] == d.unhealthy_threshold
 
 
-def test_health_check_port_is_a_setting_and_api_method_checks_tcp(custom: Synthesized) -> None:
+def test_health_check_port_and_path_are_settings(custom: Synthesized) -> None:
     template = custom.template_json("data_tier")
     assert sorted({p["Port"] for p in props(template, "AWS::ElasticLoadBalancingV2::Listener")}) == [1972, 57772]
     for p in props(template, "AWS::ElasticLoadBalancingV2::TargetGroup"):
-        assert p["HealthCheckProtocol"] == "TCP"
-        assert "HealthCheckPath" not in p
+        assert p["HealthCheckProtocol"] == "HTTP"
+        assert p["HealthCheckPort"] == "57772"
+        assert p["HealthCheckPath"] == "/csp/user/mirror_status.cxw"
     network = custom.template_json("network")
     ports = {r["FromPort"] for sg in props(network, "AWS::EC2::SecurityGroupIngress") for r in [sg]}
     assert 57772 in ports and 52773 not in ports
@@ -400,3 +402,22 @@ def test_alarm_topic_is_encrypted_and_there_is_a_dashboard_per_mirror_set(assemb
 def test_the_data_tier_stack_has_termination_protection(assembly: Synthesized) -> None:
     artifact = assembly.manifest["artifacts"][assembly.stacks["data_tier"].artifact_id]
     assert artifact["properties"]["terminationProtection"] is True
+
+
+def test_api_method_health_check_is_tcp_on_the_target_port() -> None:
+    # With the API method ^ZMIRROR moves the listener; the health check only
+    # tells whether IRIS listens.
+    check = MirrorVip._health_check(
+        MirrorHealthCheck(
+            http=False,
+            port=52773,
+            path="/csp/bin/mirror_status.cxw",
+            interval_seconds=10,
+            healthy_threshold=3,
+            unhealthy_threshold=2,
+        )
+    )
+    assert check.protocol == elbv2.Protocol.TCP
+    assert check.path is None and check.port is None and check.healthy_http_codes is None
+    assert check.interval.to_seconds() == 10 and check.timeout.to_seconds() == 9
+    assert (check.healthy_threshold_count, check.unhealthy_threshold_count) == (3, 2)
