@@ -9,10 +9,12 @@ Usage (through the Makefile or the CDK CLI):
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
@@ -54,6 +56,9 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     return {"network": network, "data_tier": data_tier}
 
 
+NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+
+
 def add_compliance_checks(app: cdk.App) -> None:
     """Run the three cdk-nag packs on every synthesis; errors fail it."""
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), HIPAASecurityChecks(), NIST80053R5Checks())
@@ -84,12 +89,27 @@ def synthesize(app: cdk.App, environ: Mapping[str, str]) -> Synthesis:
         if "ValidationFailed" not in str(err):
             raise
         return Synthesis(settings, stacks, app.outdir, str(err))
-    return Synthesis(settings, stacks, app.outdir, None)
+    # The CDK fails synthesis on nag errors only; warnings count here too.
+    warnings = unacknowledged_findings(Path(app.outdir) / "validation-report.json")
+    return Synthesis(settings, stacks, app.outdir, "; ".join(warnings) if warnings else None)
 
 
-def main() -> int:
+def unacknowledged_findings(report_path: Path) -> list[str]:
+    """``rule at path`` for every open finding of the nag packs in a report."""
+    report = json.loads(report_path.read_text())
+    return [
+        f"{violation['ruleName']} at {construct['constructPath']}"
+        for plugin in report["pluginReports"]
+        if plugin["pluginName"] in NAG_PACKS
+        for violation in plugin.get("violations", [])
+        for construct in violation["violatingConstructs"]
+    ]
+
+
+def main(app: cdk.App | None = None) -> int:
+    """Synthesize ``app`` (by default the CLI's); exit 2 on a bad setting, 1 on nag findings."""
     try:
-        result = synthesize(cdk.App(), os.environ)
+        result = synthesize(app or cdk.App(), os.environ)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

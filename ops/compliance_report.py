@@ -20,7 +20,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+import aws_cdk as cdk
+
+import app as app_module
+from app import NAG_PACKS as PACKS
+
 PROFILES = ("reference", "dev")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,10 +80,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Write the cdk-nag compliance summary.")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "compliance.md")
     args = parser.parse_args()
-
-    import aws_cdk as cdk
-
-    import app as app_module
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     reports, stacks = {}, {}

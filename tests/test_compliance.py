@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from app import NAG_PACKS
 from tests.conftest import ROOT, Synthesized
 
-PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+PACKS = NAG_PACKS
 BIN = Path(sys.executable).parent
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 # Reasons that say nothing about the resource.
