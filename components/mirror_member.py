@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import Acknowledgment, Validations
@@ -14,6 +15,20 @@ from components.iris_volume_set import IrisVolumeSet
 from config.constants import IRIS_VOLUME_DEVICES
 
 MOUNT_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "mount_volumes.sh"
+
+
+def install_file_commands(path: str, text: str, mode: str) -> list[str]:
+    """Shell commands (for user data) that write ``text`` to ``path``."""
+    delimiter = "IRIS_AWS_FILE_END"
+    if delimiter in text:
+        raise ValueError(f"{path}: the content holds the heredoc delimiter {delimiter}")
+    return [
+        f"mkdir -p {Path(path).parent}",
+        f"cat > {path} <<'{delimiter}'",
+        text.rstrip("\n"),
+        delimiter,
+        f"chmod {mode} {path}",
+    ]
 
 
 class MirrorMember(Construct):
@@ -42,15 +57,14 @@ class MirrorMember(Construct):
         root_device_name: str,
         root_volume_gib: int,
         volumes: IrisVolumeSet | None = None,
+        user_data_commands: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         user_data = ec2.UserData.for_linux()
+        user_data.add_commands(*user_data_commands)
         if volumes is not None:
             user_data.add_commands(
-                "cat > /usr/local/sbin/iris-mount-volumes <<'MOUNT_SCRIPT'",
-                MOUNT_SCRIPT.read_text().rstrip("\n"),
-                "MOUNT_SCRIPT",
-                "chmod 0755 /usr/local/sbin/iris-mount-volumes",
+                *install_file_commands("/usr/local/sbin/iris-mount-volumes", MOUNT_SCRIPT.read_text(), "0755"),
                 "/usr/local/sbin/iris-mount-volumes " + " ".join(volumes.mount_specs()),
             )
         self.instance = ec2.Instance(

@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from components.iris_volume_set import IrisVolumeSet
+from components.mirror_failover import member_hook_commands
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from config.constants import IRIS_SUPERSERVER_PORT
@@ -25,7 +26,8 @@ class MirrorSet(Construct):
     Guarantees: three instances in the data subnets of three distinct AZs;
     each failover member has its own IrisVolumeSet; the arbiter is a small
     instance with no data volumes; the failover members carry ``backup_tag``
-    so that snapshot policies find them.
+    so that snapshot policies find them, and ^ZMIRROR with its helper, which
+    invoke ``failover_function_arn`` when they become primary.
     """
 
     def __init__(
@@ -46,15 +48,17 @@ class MirrorSet(Construct):
         volume_specs: Mapping[str, VolumeSpec],
         root_device_name: str,
         root_volume_gib: int,
-        initial_primary: int,
         health_check: MirrorHealthCheck,
         backup_tag: tuple[str, str],
+        failover_function_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         if len({s.availability_zone for s in subnets}) != FAILOVER_MEMBERS + 1 or len(subnets) != FAILOVER_MEMBERS + 1:
             raise ValueError("a mirror set needs three subnets in three distinct availability zones")
 
-        def member(member_id: str, subnet: ec2.ISubnet, size: str, volumes: IrisVolumeSet | None) -> MirrorMember:
+        def member(
+            member_id: str, subnet: ec2.ISubnet, size: str, volumes: IrisVolumeSet | None, commands: Sequence[str] = ()
+        ) -> MirrorMember:
             return MirrorMember(
                 self,
                 member_id,
@@ -69,6 +73,7 @@ class MirrorSet(Construct):
                 root_device_name=root_device_name,
                 root_volume_gib=root_volume_gib,
                 volumes=volumes,
+                user_data_commands=commands,
             )
 
         self.members: list[MirrorMember] = []
@@ -80,7 +85,10 @@ class MirrorSet(Construct):
                 specs=volume_specs,
                 encryption_key=encryption_key,
             )
-            m = member(f"Member{i}", subnets[i], instance_type, volumes)
+            hooks = member_hook_commands(
+                mirror_set=construct_id, member=f"Member{i}", function_arn=failover_function_arn, region=region
+            )
+            m = member(f"Member{i}", subnets[i], instance_type, volumes, hooks)
             Tags.of(m.instance).add(*backup_tag)
             Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
@@ -95,7 +103,6 @@ class MirrorSet(Construct):
             security_group=vip_security_group,
             members=[m.instance for m in self.members],
             ports=sorted({IRIS_SUPERSERVER_PORT, health_check.port}),
-            initial_primary=initial_primary,
             health_check=health_check,
         )
 

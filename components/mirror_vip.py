@@ -11,6 +11,9 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from constructs import Construct
 
+# The member every listener forwards to in the template (see MirrorVip).
+BOOTSTRAP_MEMBER = 0
+
 
 @dataclass(frozen=True)
 class MirrorHealthCheck:
@@ -34,9 +37,14 @@ class MirrorVip(Construct):
 
     Guarantees: internal, cross-zone load balancing on, deletion protection;
     one listener per port; for each port one target group per failover
-    member, each with its member pre-registered; every listener forwards to
-    the initial primary's target group. ``listeners[port]`` and
+    member, each with its member pre-registered. ``listeners[port]`` and
     ``target_groups[port][member]`` are what a failover switches between.
+
+    In the template every listener forwards to the first member's group and
+    never to anything else: who is primary is state that changes at run time,
+    so it is kept out of the template, where a later deployment would put it
+    back. MirrorFailover's custom resource points the listeners at the
+    configured primary.
     """
 
     def __init__(
@@ -49,12 +57,11 @@ class MirrorVip(Construct):
         security_group: ec2.ISecurityGroup,
         members: Sequence[ec2.Instance],
         ports: Sequence[int],
-        initial_primary: int,
         health_check: MirrorHealthCheck,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not 0 <= initial_primary < len(members):
-            raise ValueError(f"initial_primary {initial_primary} is not a member index (0..{len(members) - 1})")
+        if not members:
+            raise ValueError("a mirror VIP needs at least one member")
         self.load_balancer = elbv2.NetworkLoadBalancer(
             self,
             "Nlb",
@@ -98,7 +105,7 @@ class MirrorVip(Construct):
             ]
             self.target_groups[port] = groups
             listener = self.load_balancer.add_listener(
-                f"Port{port}", port=port, protocol=elbv2.Protocol.TCP, default_target_groups=[groups[initial_primary]]
+                f"Port{port}", port=port, protocol=elbv2.Protocol.TCP, default_target_groups=[groups[BOOTSTRAP_MEMBER]]
             )
             for rule in (
                 "HIPAA.Security::HIPAA.Security-ELBv2ACMCertificateRequired",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnRule, CfnRuleAssertion, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, CfnRule, CfnRuleAssertion, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -11,6 +11,7 @@ from constructs import Construct
 
 from components.encryption_key import EncryptionKey
 from components.mirror_alarms import MirrorAlarms
+from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet
 from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
@@ -25,8 +26,8 @@ BACKUP_TAG_KEY = "IrisBackup"
 class DataTierStack(Stack):
     """One or more IRIS mirror sets in the data subnets of the network.
 
-    Exposes ``mirror_sets`` (by name), ``key`` and ``alarm_topic``. Volumes and
-    the key are retained when the stack is deleted.
+    Exposes ``mirror_sets`` (by name), ``failover``, ``key`` and
+    ``alarm_topic``. Volumes and the key are retained when the stack is deleted.
     """
 
     def __init__(
@@ -84,6 +85,9 @@ class DataTierStack(Stack):
             unhealthy_threshold=settings.unhealthy_threshold,
         )
         backup_tag = (BACKUP_TAG_KEY, construct_id)
+        function_name = f"{construct_id}-retarget"
+        function_arn = retarget_function_arn(self, function_name)
+        self._allow_members_to_invoke(function_arn)
         data_subnets = network.subnets["data"].subnets
         self.mirror_sets: dict[str, MirrorSet] = {}
         for m in settings.mirror_sets:
@@ -103,9 +107,9 @@ class DataTierStack(Stack):
                 volume_specs=m.volumes,
                 root_device_name=settings.root_device_name,
                 root_volume_gib=settings.root_volume_gib,
-                initial_primary=m.initial_primary,
                 health_check=health_check,
                 backup_tag=backup_tag,
+                failover_function_arn=function_arn,
             )
             self.mirror_sets[m.name] = mirror
             MirrorAlarms(
@@ -125,6 +129,34 @@ class DataTierStack(Stack):
                 topic=self.alarm_topic,
             )
 
+        self.failover = MirrorFailover(
+            self,
+            "Failover",
+            function_name=function_name,
+            vpc=network.vpc,
+            subnets=data_subnets,
+            security_group=network.security_groups.failover,
+            targets=[
+                FailoverTarget(
+                    name=m.name,
+                    vip=self.mirror_sets[m.name].vip,
+                    members=[
+                        FailoverMember(f"Member{i}", member.instance, "failover")
+                        for i, member in enumerate(self.mirror_sets[m.name].members)
+                    ],
+                    desired_primary=f"Member{m.initial_primary}",
+                )
+                for m in settings.mirror_sets
+            ],
+            health_check=health_check,
+            poll=settings.failover_method == "polling",
+            encryption_key=self.key.key,
+            alarm_topic=self.alarm_topic,
+        )
+        CfnOutput(
+            self, "RetargetFunctionName", value=self.failover.function.function_name, description="python -m ops status|failover"
+        )
+
         b = settings.backup
         self.backup = SnapshotBackup(
             self,
@@ -140,6 +172,17 @@ class DataTierStack(Stack):
             else None,
         )
         self._acknowledge_dlm_backups()
+
+    def _allow_members_to_invoke(self, function_arn: str) -> None:
+        """^ZMIRROR may invoke the retarget function, and no other function."""
+        self.role.add_managed_policy(
+            iam.ManagedPolicy(
+                self,
+                "InvokeRetargetPolicy",
+                description="IRIS members: NotifyBecomePrimary^ZMIRROR invokes the mirror failover function",
+                statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function_arn])],
+            )
+        )
 
     def _acknowledge_dlm_backups(self) -> None:
         for mirror in self.mirror_sets.values():

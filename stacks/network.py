@@ -34,6 +34,7 @@ class TierSecurityGroups:
     app: ec2.SecurityGroup
     data: ec2.SecurityGroup
     data_lb: ec2.SecurityGroup
+    failover: ec2.SecurityGroup
     endpoints: ec2.SecurityGroup
 
 
@@ -161,6 +162,7 @@ class NetworkStack(Stack):
             app=group("AppSg", "ECP application and print servers"),
             data=group("DataSg", "IRIS mirror members and arbiters"),
             data_lb=group("DataLbSg", "Internal NLB standing in for the mirror VIP"),
+            failover=group("FailoverSg", "Mirror failover functions: member status pages and AWS endpoints only"),
             endpoints=group("EndpointsSg", "Interface VPC endpoints"),
         )
         tcp = ec2.Port.tcp
@@ -187,6 +189,9 @@ class NetworkStack(Stack):
 
         sg.data_lb.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Mirror VIP to the members")
         sg.data_lb.connections.allow_to(sg.data, tcp(health_check_port), "Mirror VIP health checks")
+
+        sg.failover.connections.allow_to(sg.data, tcp(health_check_port), "Failover function reads the mirror status page")
+        sg.failover.connections.allow_to(sg.endpoints, tcp(c.HTTPS_PORT), "Failover function calls AWS through the endpoints")
 
         sg.data.connections.allow_internally(tcp(c.IRIS_SUPERSERVER_PORT), "Mirror traffic between members")
         sg.data.connections.allow_internally(tcp(c.ISCAGENT_PORT), "ISCAgent between members and the arbiter")

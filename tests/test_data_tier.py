@@ -224,14 +224,20 @@ def test_instances_use_the_network_tier_groups(assembly: Synthesized) -> None:
     assert resources(template, "AWS::EC2::SecurityGroupIngress") == {}
 
 
-def test_instance_role_has_ssm_core_and_cloudwatch_agent_only(assembly: Synthesized) -> None:
+def test_instance_role_has_ssm_core_cloudwatch_agent_and_one_invoke(assembly: Synthesized) -> None:
     template = assembly.template_json("data_tier")
     roles = {k: v["Properties"] for k, v in resources(template, "AWS::IAM::Role").items() if k.startswith("InstanceRole")}
     (role,) = roles.values()
-    policies = sorted(json.dumps(p) for p in role["ManagedPolicyArns"])
-    assert len(policies) == 2
-    assert "AmazonSSMManagedInstanceCore" in policies[0] + policies[1]
-    assert "CloudWatchAgentServerPolicy" in policies[0] + policies[1]
+    aws_managed = sorted(json.dumps(p) for p in role["ManagedPolicyArns"] if "Fn::Join" in p)
+    assert [a.rsplit("/", 1)[-1] for a in aws_managed] == ['AmazonSSMManagedInstanceCore"]]}', 'CloudWatchAgentServerPolicy"]]}']
+    (own,) = [p["Ref"] for p in role["ManagedPolicyArns"] if "Ref" in p]
+    (statement,) = template["Resources"][own]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    s = assembly.settings
+    assert (
+        statement["Resource"]
+        == f"arn:aws:lambda:{s.region}:{s.account}:function:{assembly.stacks['data_tier'].stack_name}-retarget"
+    )
     assert "Policies" not in role
     assert props(template, "AWS::IAM::Policy") == []
 
@@ -248,7 +254,10 @@ def test_vip_is_an_internal_cross_zone_nlb_per_mirror_set(assembly: Synthesized)
         assert len(p["Subnets"]) == 3
 
 
-def test_each_listener_forwards_to_the_initial_primary(assembly: Synthesized) -> None:
+def test_listeners_start_on_the_first_member_and_the_custom_resource_sets_the_primary(assembly: Synthesized) -> None:
+    """Who is primary is run-time state: the template's listeners always name the
+    first member, so no later deployment can move them back, and the failover
+    custom resource points them at the configured primary."""
     template = assembly.template_json("data_tier")
     groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
     listeners = props(template, "AWS::ElasticLoadBalancingV2::Listener")
@@ -259,9 +268,19 @@ def test_each_listener_forwards_to_the_initial_primary(assembly: Synthesized) ->
     for listener in listeners:
         (action,) = listener["DefaultActions"]
         target = action["TargetGroupArn"]["Ref"]
-        mirror = next(m for m in assembly.settings.data.mirror_sets if target.startswith(m.name + "Vip"))
-        assert f"Member{mirror.initial_primary}Port{listener['Port']}" in target
+        assert re.match(rf"^[A-Za-z0-9]+VipMember0Port{listener['Port']}", target), target
         assert groups[target]["Properties"]["Port"] == listener["Port"]
+    primaries = {p["MirrorSet"]: p["DesiredPrimary"] for p in props(template, "Custom::IrisMirrorPrimary")}
+    assert primaries == {m.name: f"Member{m.initial_primary}" for m in assembly.settings.data.mirror_sets}
+
+
+def test_a_planned_failover_changes_only_the_custom_resource(synth, dev: Synthesized) -> None:
+    moved = synth("dev", **{"data.mirror_sets.0.initial_primary": "1"})
+    before, after = dev.template_json("data_tier"), moved.template_json("data_tier")
+    changed = sorted(k for k in before["Resources"] if before["Resources"][k] != after["Resources"].get(k))
+    assert [before["Resources"][k]["Type"] for k in changed] == ["Custom::IrisMirrorPrimary"]
+    (primary,) = props(after, "Custom::IrisMirrorPrimary")
+    assert primary["DesiredPrimary"] == "Member1"
 
 
 def test_one_pre_registered_target_group_per_failover_member_and_port(assembly: Synthesized) -> None:
@@ -360,13 +379,19 @@ def test_cross_region_copy_when_settings_ask_for_it(dev: Synthesized, custom: Sy
         "RetainRule": {"Interval": 7, "IntervalUnit": "DAYS"},
         "Target": "eu-central-1",
     }
-    (copy_policy,) = props(custom.template_json("data_tier"), "AWS::IAM::ManagedPolicy")
+    (copy_policy,) = [
+        p
+        for k, p in (
+            (k, v["Properties"]) for k, v in resources(custom.template_json("data_tier"), "AWS::IAM::ManagedPolicy").items()
+        )
+        if k.startswith("BackupCopyKeyPolicy")
+    ]
     assert copy_policy["PolicyDocument"]["Statement"][0]["Resource"] == COPY_KEY
 
 
 def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized) -> None:
     template = assembly.template_json("data_tier")
-    alarms = props(template, "AWS::CloudWatch::Alarm")
+    alarms = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["Namespace"] in ("AWS/EC2", "AWS/EBS")]
     metrics = Counter(a["MetricName"] for a in alarms)
     members = len(resources(template, "AWS::EC2::Instance"))
     volumes = len(resources(template, "AWS::EC2::Volume"))

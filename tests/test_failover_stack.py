@@ -1,0 +1,261 @@
+"""Mirror failover as deployed: the retarget function, its custom resource,
+the poller of the polling method, and the hooks shipped to the members."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, Synthesized
+from tests.test_data_tier import props, resources
+
+ZMIRROR = ROOT / "iris" / "ZMIRROR.mac"
+NOTIFY = ROOT / "iris" / "notify_primary.sh"
+
+
+@pytest.fixture(scope="session")
+def api(synth) -> Synthesized:
+    return synth("dev", **{"data.failover_method": "api"})
+
+
+def render(value: Any) -> str:
+    """The text CloudFormation would build, with references shown as <Ref:Id>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Base64" in value:
+        return render(value["Fn::Base64"])
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(part) for part in parts)
+    if "Ref" in value:
+        return f"<Ref:{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return f"<GetAtt:{'.'.join(value['Fn::GetAtt'])}>"
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in resources(template, "AWS::Lambda::Function").items() if k.startswith("Failover")}
+
+
+def test_one_retarget_function_serves_every_writer_one_call_at_a_time(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    fn = functions(template)
+    retarget = next(p for k, p in fn.items() if k.startswith("FailoverFunction"))
+    assert retarget["Handler"] == "entry.handler"
+    assert retarget["Runtime"] == "python3.14"
+    assert retarget["ReservedConcurrentExecutions"] == 1
+    assert retarget["FunctionName"] == f"{assembly.stacks['data_tier'].stack_name}-retarget"
+    (queue_id,) = resources(template, "AWS::SQS::Queue")
+    assert retarget["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert "KmsMasterKeyId" in props(template, "AWS::SQS::Queue")[0]
+
+
+def test_functions_run_in_the_data_subnets_behind_the_failover_group(assembly: Synthesized) -> None:
+    for logical_id, p in functions(assembly.template_json("data_tier")).items():
+        vpc = p["VpcConfig"]
+        assert len(vpc["SubnetIds"]) == 3 and all("dataSubnet" in json.dumps(s) for s in vpc["SubnetIds"]), logical_id
+        (sg,) = vpc["SecurityGroupIds"]
+        assert "FailoverSg" in json.dumps(sg), logical_id
+
+
+def test_the_failover_group_reaches_only_status_pages_and_endpoints(assembly: Synthesized) -> None:
+    network = assembly.template_json("network")
+    (sg_id,) = [k for k in resources(network, "AWS::EC2::SecurityGroup") if k.startswith("FailoverSg")]
+    sg = network["Resources"][sg_id]["Properties"]
+    assert sg.get("SecurityGroupIngress", []) == []
+    egress = [
+        e["Properties"]
+        for e in resources(network, "AWS::EC2::SecurityGroupEgress").values()
+        if e["Properties"]["GroupId"]["Fn::GetAtt"][0] == sg_id
+    ]
+    targets = sorted(
+        (
+            e["DestinationSecurityGroupId"]["Fn::GetAtt"][0].removesuffix(e["DestinationSecurityGroupId"]["Fn::GetAtt"][0][-8:]),
+            e["FromPort"],
+        )
+        for e in egress
+    )
+    assert targets == [("DataSg", assembly.settings.data.health_check_port), ("EndpointsSg", 443)]
+    assert all(e["FromPort"] == e["ToPort"] for e in egress)
+
+
+def test_the_function_is_configured_with_every_listener_and_member(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    retarget = next(p for k, p in functions(template).items() if k.startswith("FailoverFunction"))
+    config = json.loads(render(retarget["Environment"]["Variables"]["RETARGET_CONFIG"]))
+    d = assembly.settings.data
+    instances = resources(template, "AWS::EC2::Instance")
+    assert config["health_check"] == {
+        "port": d.health_check_port,
+        "path": d.health_check_path,
+        "timeout_seconds": 2,
+        "interval_seconds": d.health_check_interval_seconds,
+        "healthy_threshold": d.healthy_threshold,
+        "unhealthy_threshold": d.unhealthy_threshold,
+    }
+    assert sorted(config["mirror_sets"]) == sorted(m.name for m in d.mirror_sets)
+    for name, mirror in config["mirror_sets"].items():
+        assert sorted(mirror["listeners"]) == sorted(
+            f"<Ref:{k}>" for k in resources(template, "AWS::ElasticLoadBalancingV2::Listener") if k.startswith(f"{name}Vip")
+        )
+        assert sorted(mirror["members"]) == ["Member0", "Member1"]
+        for member_name, member in mirror["members"].items():
+            assert member["role"] == "failover"
+            assert member["instance_id"] == f"<Ref:{next(k for k in instances if k.startswith(name + member_name + 'Instance'))}>"
+            assert member["private_ip"].startswith(f"<GetAtt:{name}{member_name}Instance") and member["private_ip"].endswith(
+                ".PrivateIp>"
+            )
+            assert sorted(member["target_groups"]) == sorted(mirror["listeners"])
+            for listener, group in member["target_groups"].items():
+                port = template["Resources"][listener.removeprefix("<Ref:").removesuffix(">")]["Properties"]["Port"]
+                group_id = group.removeprefix("<Ref:").removesuffix(">")
+                assert group_id.startswith(f"{name}Vip{member_name}Port{port}")
+                assert template["Resources"][group_id]["Properties"]["Port"] == port
+
+
+def test_the_function_may_switch_only_this_stacks_listeners(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    policies = {
+        k: v["Properties"] for k, v in resources(template, "AWS::IAM::ManagedPolicy").items() if k.startswith("FailoverPolicy")
+    }
+    (policy,) = policies.values()
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    switch = statements["SwitchListeners"]
+    assert switch["Action"] == "elasticloadbalancing:ModifyListener"
+    assert sorted(r["Ref"] for r in switch["Resource"]) == sorted(resources(template, "AWS::ElasticLoadBalancingV2::Listener"))
+    assert statements["ReadLoadBalancers"]["Resource"] == "*"
+    assert all(a.startswith("elasticloadbalancing:Describe") for a in statements["ReadLoadBalancers"]["Action"])
+    assert props(template, "AWS::IAM::Policy") == []  # nothing inline, the framework's role included
+
+
+def test_one_custom_resource_per_mirror_set_created_one_after_the_other(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    primaries = {k: v for k, v in template["Resources"].items() if v["Type"] == "Custom::IrisMirrorPrimary"}
+    assert len(primaries) == len(assembly.settings.data.mirror_sets)
+    ids = list(primaries)
+    for earlier, later in itertools.pairwise(ids):
+        assert earlier in primaries[later]["DependsOn"]
+    for resource in primaries.values():
+        assert set(resource["Properties"]) == {"ServiceToken", "MirrorSet", "DesiredPrimary"}
+        listeners = [d for d in resource["DependsOn"] if "VipNlbPort" in d]
+        assert len(listeners) == 2
+
+
+def test_errors_raise_an_alarm(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    errors = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["MetricName"] == "Errors"]
+    expected = 2 if assembly.settings.data.failover_method == "polling" else 1
+    assert len(errors) == expected
+    (topic,) = resources(template, "AWS::SNS::Topic")
+    assert all(a["AlarmActions"] == [{"Ref": topic}] for a in errors)
+
+
+def test_polling_method_schedules_the_poller(reference: Synthesized, api: Synthesized) -> None:
+    template = reference.template_json("data_tier")
+    poller = next(p for k, p in functions(template).items() if k.startswith("FailoverPoller"))
+    assert poller["Handler"] == "poller.handler"
+    assert poller["ReservedConcurrentExecutions"] == 1
+    (rule,) = props(template, "AWS::Events::Rule")
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    (target,) = rule["Targets"]
+    assert json.loads(target["Input"]) == {"duration_seconds": 50}
+    assert not any(k.startswith("FailoverPoller") for k in functions(api.template_json("data_tier")))
+    assert props(api.template_json("data_tier"), "AWS::Events::Rule") == []
+
+
+def test_failover_members_get_the_hook_and_arbiters_do_not(assembly: Synthesized) -> None:
+    template = assembly.template_json("data_tier")
+    stack = assembly.stacks["data_tier"].stack_name
+    for logical_id, instance in resources(template, "AWS::EC2::Instance").items():
+        user_data = render(instance["Properties"]["UserData"])
+        if "Arbiter" in logical_id:
+            assert "ZMIRROR" not in user_data and "mirror-vip.env" not in user_data
+            continue
+        mirror, member = re.match(r"^([A-Za-z0-9]+?)(Member\d)Instance", logical_id).groups()
+        assert f"MIRROR_SET={mirror}\nMEMBER={member}\nRETARGET_FUNCTION=arn:" in user_data
+        assert f":function:{stack}-retarget" in user_data
+        assert "/opt/iris-aws/ZMIRROR.mac" in user_data and "/usr/local/sbin/iris-notify-primary" in user_data
+
+
+def test_zmirror_never_slows_a_takeover() -> None:
+    text = ZMIRROR.read_text()
+    assert text.startswith("ROUTINE ZMIRROR [Type=MAC]\n")
+    for label in ("CheckBecomePrimaryOK", "CanNodeStartToBecomePrimary"):
+        body = re.search(rf"^{label}\(\) public {{\n(.*?)^}}", text, re.S | re.M).group(1)
+        code = [line for line in body.splitlines() if not line.strip().startswith(";")]
+        assert [line.strip() for line in code] == ["quit 1"], f"{label} must answer 1 at once"
+    notify = re.search(r"^NotifyBecomePrimary\(\) public {\n(.*?)^}", text, re.S | re.M).group(1)
+    assert '$zf(-100, "/ASYNC", helper)' in notify
+    assert 'helper = "/usr/local/sbin/iris-notify-primary"' in notify
+
+
+@pytest.fixture
+def fake_aws(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {
+        # the last argument is the output file; stdout is the --query result
+        "aws": 'echo "$@" > "$ARGS"; printf "%s" "$RESULT" > "${@: -1}"; echo "$FUNCTION_ERROR"; exit "${AWS_EXIT:-0}"\n',
+        "logger": 'shift 2; echo "$*" >> "$SYSLOG"\n',
+    }.items():
+        path = bin_dir / name
+        path.write_text("#!/bin/bash\n" + body)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "mirror-vip.env").write_text(
+        "MIRROR_SET=HSDB\nMEMBER=Member1\nRETARGET_FUNCTION=arn:aws:lambda:eu-west-1:000000000000:function:Iris-DataTier-retarget\nAWS_REGION=eu-west-1\n"
+    )
+    return tmp_path
+
+
+def run_notify(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {
+        "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
+        "IRIS_AWS_CONF": str(tmp / "mirror-vip.env"),
+        "ARGS": str(tmp / "args"),
+        "SYSLOG": str(tmp / "syslog"),
+        "RESULT": '{"changed": true}',
+        "FUNCTION_ERROR": "None",
+        **env,
+    }
+    return subprocess.run(["bash", str(NOTIFY)], env=full, capture_output=True, text=True, timeout=30)
+
+
+def test_notify_helper_invokes_the_function_for_its_own_member(fake_aws: Path) -> None:
+    run = run_notify(fake_aws)
+    assert run.returncode == 0, run.stdout + run.stderr
+    args = (fake_aws / "args").read_text()
+    assert (
+        "lambda invoke --region eu-west-1 --function-name arn:aws:lambda:eu-west-1:000000000000:function:Iris-DataTier-retarget"
+        in args
+    )
+    payload = json.loads(re.search(r"--payload (\{.*\}) --query", args).group(1))
+    assert payload["mirror_set"] == "HSDB" and payload["new_primary"] == "Member1"
+    assert payload["reason"].startswith("NotifyBecomePrimary on ")
+    assert "retarget of HSDB to Member1" in (fake_aws / "syslog").read_text()
+
+
+def test_notify_helper_fails_loudly_when_the_function_refuses(fake_aws: Path) -> None:
+    run = run_notify(fake_aws, FUNCTION_ERROR="Unhandled", RESULT='{"errorMessage": "new primary answered 503"}')
+    assert run.returncode == 1
+    assert "refused" in (fake_aws / "syslog").read_text() and "503" in (fake_aws / "syslog").read_text()
+
+
+def test_notify_helper_fails_loudly_when_the_call_fails(fake_aws: Path) -> None:
+    run = run_notify(fake_aws, AWS_EXIT="255")
+    assert run.returncode == 1
+    assert "invoking arn:aws:lambda" in (fake_aws / "syslog").read_text()
+
+
+def test_notify_helper_needs_its_configuration(fake_aws: Path) -> None:
+    run = run_notify(fake_aws, IRIS_AWS_CONF=str(fake_aws / "missing.env"))
+    assert run.returncode == 1
+    assert "was not retargeted" in (fake_aws / "syslog").read_text()
