@@ -25,7 +25,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 CDK_FLAGS := --no-notices --no-version-reporting
 
-.PHONY: help install synth test lint report bench deploy diff update-snapshots clean
+.PHONY: help install synth test lint report bench drill deploy diff update-snapshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ report: $(VENV)/.installed node_modules/.installed ## write docs/compliance.md f
 
 bench: install ## time synthesis against an empty app, and the test suite
 	$(PY) -m ops.bench
+
+drill: $(VENV)/.installed ## rehearse a primary loss locally (moto + status pages) and time both failover methods
+	$(PY) -m ops drill --settings-profile $(PROFILE)
 
 update-snapshots: install ## accept template changes into the snapshots, deliberately
 	$(VENV)/bin/pytest tests/test_snapshots.py --snapshot-update
