@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from moto import mock_aws
 
 import app as app_module
 from config import Settings
+from tests.moto_vip import REGION, Vip
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("reference", "dev")
@@ -96,3 +98,20 @@ def dev(synth: Callable[[str], Synthesized]) -> Synthesized:
 def assembly(request: pytest.FixtureRequest, synth: Callable[[str], Synthesized]) -> Synthesized:
     """Each profile in turn."""
     return synth(request.param)
+
+
+@pytest.fixture
+def vip(monkeypatch: pytest.MonkeyPatch) -> Iterator[Vip]:
+    """A moto mirror VIP (two listeners, per-member target groups), RETARGET_CONFIG set."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        v = Vip()
+        monkeypatch.setenv("RETARGET_CONFIG", v.config_text)
+        yield v

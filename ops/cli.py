@@ -1,0 +1,194 @@
+"""Operator CLI for mirror failover.
+
+    python -m ops status     [--settings-profile reference] [--aws-profile P] [--region R]
+    python -m ops failover   --mirror-set HSDB --to Member1 [--reason TEXT] [--dry-run]
+    python -m ops promote-dr --mirror-set HSDB --to DR --acknowledge-data-loss [--dry-run]
+    python -m ops drill      [--settings-profile reference]
+
+``status`` reads the load balancers. ``failover`` and ``promote-dr`` invoke the
+stack's retarget function, which checks the new primary's status page and
+switches the listeners: every write goes through that one function, whose
+reserved concurrency of 1 keeps writes from interleaving. The function is
+found from the DataTier stack's ``RetargetFunctionName`` output, or given
+with ``--function-name``. Exit codes: 0 done, 1 failed, 2 refused or misused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from config import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lambda" / "retarget"))
+
+import retarget  # noqa: E402
+
+OUTPUT_NAME = "RetargetFunctionName"
+SessionFactory = Callable[..., Any]
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops", description="Mirror failover operations.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--settings-profile", default="reference", help="the cdk.json profile (default: reference)")
+        cmd.add_argument("--aws-profile", default=None, help="an AWS named profile")
+        cmd.add_argument("--region", default=None, help="AWS region (default: the profile's)")
+        cmd.add_argument("--stack", default=None, help="the DataTier stack (default: <prefix>-DataTier)")
+        cmd.add_argument("--function-name", default=None, help="the retarget function, instead of the stack output")
+        cmd.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+
+    common(sub.add_parser("status", help="where each VIP points, and target health"))
+    failover = sub.add_parser("failover", help="point a mirror VIP at another failover member")
+    promote = sub.add_parser("promote-dr", help="point a mirror VIP at an async DR member (can lose data)")
+    for cmd in (failover, promote):
+        common(cmd)
+        cmd.add_argument("--mirror-set", required=True)
+        cmd.add_argument("--to", required=True, metavar="MEMBER", help="member name or instance id")
+        cmd.add_argument("--reason", default=None)
+    promote.add_argument("--acknowledge-data-loss", action="store_true", help="required: a person accepts possible data loss")
+    drill = sub.add_parser("drill", help="rehearse a primary loss locally and time both methods")
+    drill.add_argument("--settings-profile", default="reference")
+    drill.add_argument("--interval", type=int, default=None)
+    drill.add_argument("--dry-run", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory = boto3.Session) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "drill":
+        from ops import drill
+
+        forwarded = ["--settings-profile", args.settings_profile, *(["--interval", str(args.interval)] if args.interval else [])]
+        return drill.main([*forwarded, *(["--dry-run"] if args.dry_run else [])])
+    try:
+        return COMMANDS[args.command](args, session_factory)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+    except (ClientError, BotoCoreError) as err:
+        print(f"error: AWS: {err}", file=sys.stderr)
+        return 1
+
+
+class Target:
+    """The deployed retarget function and its configuration."""
+
+    def __init__(self, args: argparse.Namespace, session_factory: SessionFactory) -> None:
+        try:
+            settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
+        except SettingsError as err:
+            raise CliError(str(err), 2) from None
+        self.session = session_factory(profile_name=args.aws_profile, region_name=args.region or settings.region)
+        self.function_name = args.function_name or self._function_from_stack(args.stack or f"{settings.prefix}-DataTier")
+        configuration = self.session.client("lambda").get_function_configuration(FunctionName=self.function_name)
+        text = configuration.get("Environment", {}).get("Variables", {}).get("RETARGET_CONFIG")
+        if not text:
+            raise CliError(f"{self.function_name} has no RETARGET_CONFIG: is it the mirror failover function?")
+        self.config = retarget.load_config(text)
+
+    def _function_from_stack(self, stack: str) -> str:
+        stacks = self.session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        if OUTPUT_NAME not in outputs:
+            raise CliError(f"stack {stack} has no output {OUTPUT_NAME}: deploy the data tier, or pass --function-name")
+        return outputs[OUTPUT_NAME]
+
+    def member(self, mirror_set: str, name: str) -> retarget.Member:
+        try:
+            return retarget.resolve_member(retarget.resolve_set(self.config, mirror_set), name)
+        except retarget.RetargetError as err:
+            raise CliError(str(err), 2) from None
+
+    def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
+        response = self.session.client("lambda").invoke(
+            FunctionName=self.function_name, InvocationType="RequestResponse", Payload=json.dumps(payload).encode()
+        )
+        body = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            message = body.get("errorMessage", body) if isinstance(body, dict) else body
+            raise CliError(f"the retarget function refused: {message}")
+        return body if isinstance(body, dict) else {}
+
+
+def status(args: argparse.Namespace, session_factory: SessionFactory) -> int:
+    target = Target(args, session_factory)
+    elbv2 = target.session.client("elbv2")
+    for name, mirror_set in sorted(target.config.mirror_sets.items()):
+        current = retarget.current_targets(elbv2, mirror_set)
+        primary = retarget.primary_of(mirror_set, current)
+        print(f"{name}: VIP points at {primary or 'no single member (listeners disagree)'}")
+        by_group = {arn: m.name for m in mirror_set.members.values() for arn in m.target_groups.values()}
+        for listener in mirror_set.listeners:
+            group = current.get(listener)
+            print(f"  listener {listener.rsplit('/', 1)[-1]}: -> {by_group.get(group or '', group)}")
+        for member in mirror_set.members.values():
+            states = []
+            for group in member.target_groups.values():
+                health = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+                states += [h["TargetHealth"]["State"] for h in health]
+            print(
+                f"  {member.name} ({member.role}, {member.instance_id}, {member.private_ip}): {', '.join(states) or 'no targets'}"
+            )
+    return 0
+
+
+def failover(args: argparse.Namespace, session_factory: SessionFactory, *, acknowledge: bool = False) -> int:
+    target = Target(args, session_factory)
+    member = target.member(args.mirror_set, args.to)
+    if member.role == "async" and not acknowledge:
+        raise CliError(f"{member.name} is an async DR member: use promote-dr --acknowledge-data-loss", 2)
+    payload = {
+        "mirror_set": args.mirror_set,
+        "new_primary": member.name,
+        "reason": args.reason or f"operator {args.command}",
+        "dry_run": args.dry_run,
+        **({"acknowledge_data_loss": True} if acknowledge else {}),
+    }
+    result = target.invoke(payload)
+    if result.get("dry_run"):
+        print(f"{args.mirror_set}: would point at {result.get('new')} (now {result.get('previous')}); nothing changed")
+    elif result.get("changed"):
+        print(f"{args.mirror_set}: {result.get('previous')} -> {result.get('new')}")
+    else:
+        print(f"{args.mirror_set}: already on {result.get('new')}; nothing changed")
+    return 0
+
+
+def promote_dr(args: argparse.Namespace, session_factory: SessionFactory) -> int:
+    if not args.acknowledge_data_loss:
+        raise CliError(
+            "promoting an async DR member can lose the transactions it has not received; "
+            "a person must decide: add --acknowledge-data-loss",
+            2,
+        )
+    return failover(args, session_factory, acknowledge=True)
+
+
+def _cdk_context() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, SessionFactory], int]] = {
+    "status": status,
+    "failover": failover,
+    "promote-dr": promote_dr,
+}

@@ -1,0 +1,31 @@
+"""The failover drill: a real local rehearsal, with a short interval."""
+
+from __future__ import annotations
+
+from ops import drill
+
+
+def test_drill_measures_both_methods_and_ends_on_the_new_primary() -> None:
+    result = drill.run_drill("dev", interval_override=1)
+    assert result.problems == [] and result.ok
+    assert result.api_seconds is not None and 0 < result.api_seconds < drill.SWITCH_BOUND_SECONDS
+    # Two failed checks of the old primary, one interval apart, come first.
+    assert result.polling_seconds is not None
+    assert (
+        (result.unhealthy_threshold - 1) * 1
+        <= result.polling_seconds
+        <= 1 * (result.unhealthy_threshold + result.healthy_threshold + 4)
+    )
+    assert result.modelled_api_seconds == result.qos_timeout_seconds + result.api_seconds
+    assert result.modelled_polling_seconds == max(
+        result.qos_timeout_seconds + 1 * result.healthy_threshold, 1 * result.unhealthy_threshold
+    ) + (result.api_seconds)
+    text = drill.report(result)
+    assert "measured, API method" in text and "ok: every listener ended on the new primary" in text
+
+
+def test_drill_fails_when_the_backup_never_takes_over() -> None:
+    result = drill.run_drill("dev", interval_override=1, backup_takes_over=False)
+    assert not result.ok
+    assert any("API method: the function refused" in p for p in result.problems), result.problems
+    assert "FAILED" in drill.report(result)
