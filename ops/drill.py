@@ -323,8 +323,9 @@ def _polling_run(aws: LocalAws, pages: dict[str, StatusPage], result: DrillResul
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    # Let the poller see a healthy primary first, as it would in production.
-    time.sleep(interval * result.healthy_threshold)
+    # Let the poller see a healthy primary first, as it would in production,
+    # then lose it half-way between two checks: the average case, not the best.
+    time.sleep(interval * result.healthy_threshold + interval / 2)
     started = time.perf_counter()
     pages["Member0"].lost = True
     pages["Member1"].status = 200
