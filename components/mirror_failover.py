@@ -24,6 +24,7 @@ from constructs import Construct
 from components.log_retention import retention
 from components.mirror_member import install_file_commands
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.service_role import service_role
 
 CODE = Path(__file__).resolve().parent.parent / "lambda" / "retarget"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -36,6 +37,7 @@ POLL_SECONDS = 50
 POLLER_TIMEOUT = Duration.seconds(58)
 LOG_RETENTION_DAYS = 365
 VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+VPC_ACCESS_REASON = "The AWS-maintained policy with exactly the network-interface and log permissions Lambda needs in a VPC."
 
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
@@ -262,18 +264,12 @@ class MirrorFailover(Construct):
 
     def _role(self, targets: Sequence[FailoverTarget], key: kms.IKey) -> iam.Role:
         """Customer-managed policies only: no inline policy, nothing broader than needed."""
-        role = iam.Role(
+        role = service_role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            service="lambda.amazonaws.com",
             description="Mirror failover: switch the VIP listeners of this stack",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY)],
-        )
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_ACCESS_POLICY}]",
-                reason="The AWS-maintained policy with exactly the network-interface permissions Lambda needs to run in the VPC.",
-            )
+            aws_managed_policies={VPC_ACCESS_POLICY: VPC_ACCESS_REASON},
         )
         listener_arns = [listener.listener_arn for t in targets for listener in t.vip.listeners.values()]
         policy = iam.ManagedPolicy(
@@ -310,18 +306,12 @@ class MirrorFailover(Construct):
 
     def _framework_role(self) -> iam.IRole:
         """The Provider framework's role: run in the VPC and invoke the function, nothing else."""
-        role = iam.Role(
+        role = service_role(
             self,
             "ProviderRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            service="lambda.amazonaws.com",
             description="Mirror failover custom resource: invoke the retarget function from the VPC",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(VPC_ACCESS_POLICY)],
-        )
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_ACCESS_POLICY}]",
-                reason="The AWS-maintained policy with exactly the network-interface and log permissions Lambda needs in a VPC.",
-            )
+            aws_managed_policies={VPC_ACCESS_POLICY: VPC_ACCESS_REASON},
         )
         role.add_managed_policy(
             iam.ManagedPolicy(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, CfnTag, Validations
+from aws_cdk import CfnTag
 from aws_cdk import aws_dlm as dlm
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from components.service_role import service_role
 from config.constants import DLM_SCRIPTS_TAG
 
 FREEZE_THAW_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "freeze_thaw.sh"
@@ -71,21 +72,17 @@ class SnapshotBackup(Construct):
             tags=[CfnTag(key=DLM_SCRIPTS_TAG[0], value=DLM_SCRIPTS_TAG[1])],
         )
 
-        self.role = iam.Role(
+        self.role = service_role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("dlm.amazonaws.com"),
+            service="dlm.amazonaws.com",
             description="Data Lifecycle Manager: IRIS snapshots with freeze/thaw scripts",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in DLM_MANAGED_POLICIES],
+            aws_managed_policies=dict.fromkeys(
+                DLM_MANAGED_POLICIES,
+                "DLM's own service-role policy, maintained by AWS as DLM's API use changes; the SSM part "
+                "runs only documents tagged DLMScriptsAccess=true, which here is the freeze/thaw document alone.",
+            ),
         )
-        for name in DLM_MANAGED_POLICIES:
-            Validations.of(self.role).acknowledge(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{name}]",
-                    reason="DLM's own service-role policy, maintained by AWS as DLM's API use changes; the SSM part "
-                    "runs only documents tagged DLMScriptsAccess=true, which here is the freeze/thaw document alone.",
-                )
-            )
         # Through the key policy rather than an identity policy: the volumes' key
         # lets this role, and only for snapshots, use it.
         encryption_key.add_to_resource_policy(

@@ -14,12 +14,12 @@ from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet
 from components.mirror_vip import MirrorHealthCheck
+from components.service_role import service_role
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
 from config.placeholders import PLACEHOLDER_AMI
 from config.settings import DataTierSettings
 from stacks.network import NetworkStack
 
-INSTANCE_MANAGED_POLICIES = ("AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy")
 BACKUP_TAG_KEY = "IrisBackup"
 
 
@@ -47,28 +47,20 @@ class DataTierStack(Stack):
             self, "DataKey", description="Encrypts the IRIS volumes, snapshots and alarms", alias=f"alias/{construct_id}/data"
         )
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
-        self.role = iam.Role(
-            self,
-            "InstanceRole",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description="IRIS mirror members: SSM Session Manager and the CloudWatch agent, nothing broader",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(p) for p in INSTANCE_MANAGED_POLICIES],
-        )
         # Members decrypt their own EBS volumes through EC2, which needs no
         # permission on the instance role.
-        for policy in INSTANCE_MANAGED_POLICIES:
-            Validations.of(self.role).acknowledge(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
-                    reason=f"{policy} is the AWS-maintained minimum for "
-                    + (
-                        "SSM Session Manager (no SSH, no key pairs)"
-                        if "SSM" in policy
-                        else "the CloudWatch agent's metrics and logs"
-                    )
-                    + "; the instance role holds nothing else.",
-                )
-            )
+        self.role = service_role(
+            self,
+            "InstanceRole",
+            service="ec2.amazonaws.com",
+            description="IRIS mirror members: SSM Session Manager and the CloudWatch agent, nothing broader",
+            aws_managed_policies={
+                "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
+                "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
+                "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
+                "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
+            },
+        )
 
         self.alarm_topic = sns.Topic(
             self, "AlarmTopic", master_key=self.key.key, enforce_ssl=True, display_name=f"{construct_id} alarms"
