@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, Synthesized
 from tests.test_data_tier import props, resources
+from tests.test_iris_scripts import stub
 
 ZMIRROR = ROOT / "iris" / "ZMIRROR.mac"
 NOTIFY = ROOT / "iris" / "notify_primary.sh"
@@ -207,9 +207,7 @@ def fake_aws(tmp_path: Path) -> Path:
         "aws": 'echo "$@" > "$ARGS"; printf "%s" "$RESULT" > "${@: -1}"; echo "$FUNCTION_ERROR"; exit "${AWS_EXIT:-0}"\n',
         "logger": 'shift 2; echo "$*" >> "$SYSLOG"\n',
     }.items():
-        path = bin_dir / name
-        path.write_text("#!/bin/bash\n" + body)
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+        stub(bin_dir, name, body)
     (tmp_path / "mirror-vip.env").write_text(
         "MIRROR_SET=HSDB\nMEMBER=Member1\nRETARGET_FUNCTION=arn:aws:lambda:eu-west-1:000000000000:function:Iris-DataTier-retarget\nAWS_REGION=eu-west-1\n"
     )
