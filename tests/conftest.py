@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import boto3
 import pytest
 from aws_cdk.assertions import Template
 from moto import mock_aws
@@ -100,18 +101,31 @@ def assembly(request: pytest.FixtureRequest, synth: Callable[[str], Synthesized]
     return synth(request.param)
 
 
-@pytest.fixture
-def vip(monkeypatch: pytest.MonkeyPatch) -> Iterator[Vip]:
-    """A moto mirror VIP (two listeners, per-member target groups), RETARGET_CONFIG set."""
+@pytest.fixture(scope="module")
+def moto_vip() -> Iterator[Vip]:
+    """A moto mirror VIP built once per test module; the mock ends with the module."""
+    env = pytest.MonkeyPatch()
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        v = Vip()
-        monkeypatch.setenv("RETARGET_CONFIG", v.config_text)
-        yield v
+        env.setenv(key, value)
+    env.delenv("AWS_PROFILE", raising=False)
+    try:
+        with mock_aws():
+            yield Vip()
+    finally:
+        env.undo()
+
+
+@pytest.fixture
+def vip(moto_vip: Vip, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vip]:
+    """The module's VIP, listeners back on Member0, RETARGET_CONFIG set, no CloudFormation stacks."""
+    moto_vip.reset()
+    monkeypatch.setenv("RETARGET_CONFIG", moto_vip.config_text)
+    yield moto_vip
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    for stack in cloudformation.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]:
+        cloudformation.delete_stack(StackName=stack["StackName"])

@@ -83,6 +83,16 @@ class Vip:
         )
         self.config = retarget.load_config(self.config_text)
         self.writes: list[str] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Listeners back on Member0; a fresh client (no hooks left by a test) whose writes are counted."""
+        for port, arn in self.listeners.items():
+            self.elbv2.modify_listener(
+                ListenerArn=arn, DefaultActions=[{"Type": "forward", "TargetGroupArn": self.groups["Member0"][port]}]
+            )
+        self.elbv2 = retarget.elbv2_client(REGION)
+        self.writes = []
         self.elbv2.meta.events.register("before-parameter-build.elastic-load-balancing-v2.ModifyListener", self._count)
 
     def _count(self, params: dict[str, Any], **_: Any) -> None:

@@ -22,6 +22,12 @@ import poller
 import retarget
 
 
+@pytest.fixture(autouse=True)
+def counted_client(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handlers build their own client: give them the VIP's, whose writes are counted."""
+    monkeypatch.setattr(handler, "elbv2_client", lambda *args, **kwargs: vip.elbv2)
+
+
 def call(vip: Vip, new_primary: str, **kwargs: Any) -> dict[str, Any]:
     if "status_check" not in kwargs:
         kwargs["status_check"] = healthy(new_primary)
@@ -104,23 +110,45 @@ class _Raw:
 
 
 def test_concurrent_calls_end_consistent(vip: Vip) -> None:
-    errors: list[BaseException] = []
+    """B asks for Member0 while A is half-way through switching to Member1.
+
+    A pauses after its first listener write until B is done (or 1 s passed).
+    Unguarded, B would see one listener on Member1, move it back, and A would
+    then move the other one: a split VIP. Guarded, B waits for A and both
+    listeners end on the same member."""
     both = healthy("Member0", "Member1")
+    first_write, b_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
 
-    def run(target: str) -> None:
+    def pause_a(**_: Any) -> None:
+        if threading.current_thread().name == "A" and not first_write.is_set():
+            first_write.set()
+            b_done.wait(timeout=1.0)
+
+    vip.elbv2.meta.events.register("after-call.elastic-load-balancing-v2.ModifyListener", pause_a)
+
+    def run(target: str, wait_for: threading.Event | None, done: threading.Event | None) -> None:
         try:
-            for _ in range(5):
-                retarget.retarget(vip.elbv2, vip.config, mirror_set="HSDB", new_primary=target, reason="race", status_check=both)
-        except BaseException as err:  # pragma: no cover - reported below
+            if wait_for is not None:
+                wait_for.wait(timeout=5)
+            retarget.retarget(vip.elbv2, vip.config, mirror_set="HSDB", new_primary=target, reason="race", status_check=both)
+        except BaseException as err:  # reported below
             errors.append(err)
+        finally:
+            if done is not None:
+                done.set()
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in ("Member1", "Member0")]
+    threads = [
+        threading.Thread(target=run, args=("Member1", None, None), name="A"),
+        threading.Thread(target=run, args=("Member0", first_write, b_done), name="B"),
+    ]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=30)
     assert errors == []
-    assert len(set(vip.pointing_at().values())) == 1  # all listeners on one member
+    assert first_write.is_set()
+    assert len(set(vip.pointing_at().values())) == 1, vip.pointing_at()
 
 
 def test_dry_run_writes_nothing(vip: Vip) -> None:

@@ -1,27 +1,32 @@
 """Point a mirror VIP's listeners at a new IRIS primary.
 
-Pure boto3 and the standard library: no CDK. The rules (DESIGN.md, "Mirror
-failover"): verify the new primary answers 200 on its status page first;
-switch every listener of the set between pre-registered target groups (never
-register or deregister: NLB registration takes minutes); make no write when
-the set already points there; never leave a listener without a target; refuse
-an async DR member unless the caller acknowledges possible data loss; log one
-JSON line per decision; fail loudly.
+Pure boto3 and the standard library: no CDK. The rules (docs/data-tier.md,
+"Mirror failover"): verify the new primary answers 200 on its status page
+first; switch every listener of the set between pre-registered target groups
+(never register or deregister: NLB registration takes minutes); make no write
+when the set already points there; never leave a listener without a target;
+refuse an async DR member unless the caller acknowledges possible data loss;
+log one JSON line per decision; fail loudly.
 
-Concurrency: the deployed function has a reserved concurrency of 1, so two
-invocations never run at once. Within one process, ``_LOCK`` serialises the
-read-decide-write sequence as well, so concurrent callers (threads, the
-drill) cannot interleave their listener writes either.
+Concurrency: the deployed function has a reserved concurrency of 1, so two of
+its invocations never run at once (across processes). Within one process,
+``_LOCK`` serialises the read-decide-write sequence, so concurrent callers
+(threads, the drill) cannot interleave their listener writes either. The
+poller of the polling method is a second function with its own reserved
+concurrency of 1; both writers ask the status page before they switch, so
+both converge on the member that answers 200.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +34,20 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-ROLES = ("failover", "async")
+CONFIG_VARIABLE = "RETARGET_CONFIG"
+FAILOVER = "failover"
+ASYNC = "async"
+ROLES = (FAILOVER, ASYNC)
 HTTP_OK = 200
+MAX_PORT = 65535
+# botocore's standard retry mode backs off on throttling; 8 attempts ride out
+# a burst of ModifyListener calls from several writers.
+RETRY_MODE = "standard"
+MAX_ATTEMPTS = 8
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 10
+
+# One retarget at a time in this process: read, decide and write as one step.
 _LOCK = threading.Lock()
 
 StatusCheck = Callable[[str, int, str, float], "int | None"]
@@ -38,31 +55,33 @@ Logger = Callable[[dict[str, Any]], None]
 
 
 class RetargetError(Exception):
-    """A retarget that did not happen; the message says why, on one line."""
+    """A retarget that did not happen, or not completely; the message says why, on one line."""
 
 
 class ConfigError(RetargetError):
-    pass
+    """RETARGET_CONFIG is missing or not a valid configuration."""
 
 
 class UnknownMirrorSet(RetargetError):
-    pass
+    """The request names a mirror set the configuration does not know."""
 
 
 class UnknownMember(RetargetError):
-    pass
+    """The request names a member (or instance) its mirror set does not have."""
 
 
 class UnhealthyPrimary(RetargetError):
-    pass
+    """The new primary did not answer 200 on its status page; nothing was changed."""
 
 
 class DataLossNotAcknowledged(RetargetError):
-    pass
+    """An async (DR) member was asked for without acknowledging possible data loss."""
 
 
 @dataclass(frozen=True)
 class HealthCheck:
+    """How a member is asked whether it is the primary (only the primary answers 200)."""
+
     port: int
     path: str
     timeout_seconds: float
@@ -93,74 +112,196 @@ class Config:
     health_check: HealthCheck
 
 
+# --- configuration -----------------------------------------------------------------------------------------------------
+
+
+def _invalid(where: str, problem: str) -> ConfigError:
+    return ConfigError(f"{CONFIG_VARIABLE} is not a valid configuration: {where} {problem}")
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(where, f"must be an object; got {type(value).__name__}")
+    return value
+
+
+def _field(parent: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in parent:
+        raise _invalid(where, f"lacks {key!r}")
+    return parent[key]
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(where, f"must be a non-empty string; got {value!r}")
+    return value
+
+
+def _integer(value: Any, where: str, minimum: int, maximum: int | None = None) -> int:
+    # bool is an int in Python; true is never a port or a count.
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+        raise _invalid(where, f"must be {allowed}; got {value!r}")
+    return value
+
+
+def _positive_number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise _invalid(where, f"must be a number above 0; got {value!r}")
+    return float(value)
+
+
+def _member(set_name: str, name: str, raw: Any, listeners: tuple[str, ...]) -> Member:
+    where = f"mirror_sets.{set_name}.members.{name}"
+    m = _object(raw, where)
+    instance_id = _text(_field(m, "instance_id", where), f"{where}.instance_id")
+    private_ip = _text(_field(m, "private_ip", where), f"{where}.private_ip")
+    try:
+        ipaddress.ip_address(private_ip)
+    except ValueError:
+        raise _invalid(f"{where}.private_ip", f"must be an IP address; got {private_ip!r}") from None
+    role = _field(m, "role", where)
+    if role not in ROLES:
+        raise _invalid(where, f"has role {role!r}; allowed: {', '.join(ROLES)}")
+    groups = _object(_field(m, "target_groups", where), f"{where}.target_groups")
+    missing = [arn for arn in listeners if arn not in groups]
+    if missing:
+        raise _invalid(f"{where}.target_groups", f"has no target group for listener(s) {', '.join(missing)}")
+    foreign = [arn for arn in groups if arn not in listeners]
+    if foreign:
+        raise _invalid(f"{where}.target_groups", f"names listener(s) {', '.join(foreign)}, which are not listeners of {set_name}")
+    target_groups = {arn: _text(groups[arn], f"{where}.target_groups[{arn}]") for arn in listeners}
+    return Member(name, instance_id, private_ip, role, target_groups)
+
+
+def _mirror_set(name: str, raw: Any) -> MirrorSet:
+    where = f"mirror_sets.{name}"
+    s = _object(raw, where)
+    raw_listeners = _field(s, "listeners", where)
+    if not isinstance(raw_listeners, list) or not raw_listeners:
+        raise _invalid(f"{where}.listeners", f"must be a non-empty list of listener ARNs; got {raw_listeners!r}")
+    listeners = tuple(_text(arn, f"{where}.listeners") for arn in raw_listeners)
+    if len(set(listeners)) != len(listeners):
+        raise _invalid(f"{where}.listeners", "names a listener twice")
+    raw_members = _object(_field(s, "members", where), f"{where}.members")
+    members = {member: _member(name, member, m, listeners) for member, m in raw_members.items()}
+    if not any(m.role == FAILOVER for m in members.values()):
+        raise _invalid(f"{where}.members", f"must include at least one member of role {FAILOVER!r}")
+    # The VIP tells members apart by their target groups: a shared group would
+    # make "who is primary" ambiguous.
+    owners: dict[str, str] = {}
+    for member in members.values():
+        for group in member.target_groups.values():
+            if group in owners:
+                raise _invalid(f"{where}.members", f"{owners[group]} and {member.name} share target group {group}")
+            owners[group] = member.name
+    return MirrorSet(name, listeners, members)
+
+
+def _health_check(raw: Any) -> HealthCheck:
+    where = "health_check"
+    h = _object(raw, where)
+    path = _text(_field(h, "path", where), f"{where}.path")
+    if not path.startswith("/"):
+        raise _invalid(f"{where}.path", f"must start with '/'; got {path!r}")
+    return HealthCheck(
+        port=_integer(_field(h, "port", where), f"{where}.port", 1, MAX_PORT),
+        path=path,
+        timeout_seconds=_positive_number(_field(h, "timeout_seconds", where), f"{where}.timeout_seconds"),
+        interval_seconds=_integer(_field(h, "interval_seconds", where), f"{where}.interval_seconds", 1),
+        healthy_threshold=_integer(_field(h, "healthy_threshold", where), f"{where}.healthy_threshold", 1),
+        unhealthy_threshold=_integer(_field(h, "unhealthy_threshold", where), f"{where}.unhealthy_threshold", 1),
+    )
+
+
 def load_config(text: str) -> Config:
-    """Parse and check the RETARGET_CONFIG document written at synthesis."""
+    """Parse and check the RETARGET_CONFIG document written at synthesis.
+
+    Guarantees of the returned Config: at least one mirror set; each with at
+    least one listener and at least one failover member; every member has a
+    valid IP address, a role of ``failover`` or ``async``, and exactly one
+    target group per listener of its set, used by no other member; the health
+    check has a port, a path and positive timings. Anything else raises
+    ConfigError naming the key that is wrong. Unknown keys are ignored.
+    """
     try:
         raw = json.loads(text)
-        sets = {}
-        for set_name, s in raw["mirror_sets"].items():
-            listeners = tuple(s["listeners"])
-            if not listeners:
-                raise ConfigError(f"mirror set {set_name!r} has no listeners")
-            members = {}
-            for member_name, m in s["members"].items():
-                if m["role"] not in ROLES:
-                    raise ConfigError(
-                        f"member {member_name!r} of {set_name!r} has role {m['role']!r}; allowed: {', '.join(ROLES)}"
-                    )
-                missing = [arn for arn in listeners if arn not in m["target_groups"]]
-                if missing:
-                    raise ConfigError(
-                        f"member {member_name!r} of {set_name!r} has no target group for listener(s) {', '.join(missing)}"
-                    )
-                members[member_name] = Member(member_name, m["instance_id"], m["private_ip"], m["role"], dict(m["target_groups"]))
-            sets[set_name] = MirrorSet(set_name, listeners, members)
-        h = raw["health_check"]
-        health = HealthCheck(
-            int(h["port"]),
-            str(h["path"]),
-            float(h["timeout_seconds"]),
-            int(h["interval_seconds"]),
-            int(h["healthy_threshold"]),
-            int(h["unhealthy_threshold"]),
-        )
-    except ConfigError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ConfigError(f"RETARGET_CONFIG is not a valid configuration: {type(err).__name__}: {err}") from None
-    return Config(sets, health)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{CONFIG_VARIABLE} is not a valid configuration: not JSON ({err})") from None
+    top = _object(raw, "the document")
+    raw_sets = _object(_field(top, "mirror_sets", "the document"), "mirror_sets")
+    if not raw_sets:
+        raise _invalid("mirror_sets", "is empty")
+    mirror_sets = {name: _mirror_set(name, s) for name, s in raw_sets.items()}
+    return Config(mirror_sets, _health_check(_field(top, "health_check", "the document")))
 
 
 def config_from_environment() -> Config:
-    text = os.environ.get("RETARGET_CONFIG")
+    """The configuration the function was deployed with; ConfigError if it has none."""
+    text = os.environ.get(CONFIG_VARIABLE)
     if not text:
-        raise ConfigError("RETARGET_CONFIG is not set: the function was deployed without its configuration")
+        raise ConfigError(f"{CONFIG_VARIABLE} is not set: the function was deployed without its configuration")
     return load_config(text)
 
 
+# --- the outside world -------------------------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Report a redirect as its own status: only the page itself answering 200 means primary."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
+# No proxy: members are reached on their private address from inside the VPC,
+# whatever HTTP_PROXY the environment may carry.
+_STATUS_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
 def check_status(ip: str, port: int, path: str, timeout: float) -> int | None:
-    """HTTP status of the member's mirror status page, or None if it did not answer."""
+    """HTTP status of ``http://{ip}:{port}{path}``, or None if the member did not answer.
+
+    One GET, no retry, no proxy, redirects not followed: a 503 (a member that
+    is not primary) is returned like any other status; a timeout, a refused
+    connection or a broken answer is None.
+    """
     try:
-        with urllib.request.urlopen(f"http://{ip}:{port}{path}", timeout=timeout) as response:
+        with _STATUS_OPENER.open(f"http://{ip}:{port}{path}", timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
         return None
 
 
 def elbv2_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    """An ELBv2 client that retries throttling with botocore's standard mode."""
-    config = BotoConfig(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=3, read_timeout=10)
+    """An ELBv2 client that retries throttling with botocore's standard mode and never hangs long."""
+    config = BotoConfig(
+        retries={"mode": RETRY_MODE, "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+    )
     return boto3.client("elbv2", region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def log_json(record: dict[str, Any]) -> None:
     """One JSON line per decision, on stdout: CloudWatch Logs keeps it searchable."""
-    print(json.dumps(record, sort_keys=True), flush=True)
+    print(json.dumps(record, sort_keys=True, default=str), flush=True)
+
+
+# --- reading the VIP ---------------------------------------------------------------------------------------------------
+
+
+def resolve_set(config: Config, name: str) -> MirrorSet:
+    """The mirror set called ``name``; UnknownMirrorSet naming the known sets otherwise."""
+    if name not in config.mirror_sets:
+        raise UnknownMirrorSet(f"unknown mirror set {name!r}: known mirror sets are {', '.join(sorted(config.mirror_sets))}")
+    return config.mirror_sets[name]
 
 
 def resolve_member(mirror_set: MirrorSet, name_or_instance_id: str) -> Member:
+    """The member of ``mirror_set`` with that name or instance id; UnknownMember naming the known ones otherwise."""
     for member in mirror_set.members.values():
         if name_or_instance_id in (member.name, member.instance_id):
             return member
@@ -168,28 +309,31 @@ def resolve_member(mirror_set: MirrorSet, name_or_instance_id: str) -> Member:
     raise UnknownMember(f"unknown member {name_or_instance_id!r} of mirror set {mirror_set.name!r}: known members are {known}")
 
 
-def resolve_set(config: Config, name: str) -> MirrorSet:
-    if name not in config.mirror_sets:
-        raise UnknownMirrorSet(f"unknown mirror set {name!r}: known mirror sets are {', '.join(sorted(config.mirror_sets))}")
-    return config.mirror_sets[name]
+def _forwarded_group(listener: Mapping[str, Any]) -> str | None:
+    """The one target group a listener's default action forwards to, or None.
+
+    None when there is no forward action, or a weighted forward over several
+    groups (no single member is the target then).
+    """
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") != "forward":
+            continue
+        if action.get("TargetGroupArn"):
+            return str(action["TargetGroupArn"])
+        groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+        if len(groups) == 1:
+            return str(groups[0]["TargetGroupArn"])
+    return None
 
 
 def current_targets(elbv2: Any, mirror_set: MirrorSet) -> dict[str, str | None]:
-    """Listener ARN -> the target group its default forward action points at."""
-    found: dict[str, str | None] = {}
-    for listener in elbv2.describe_listeners(ListenerArns=list(mirror_set.listeners))["Listeners"]:
-        group = None
-        for action in listener.get("DefaultActions", []):
-            if action.get("Type") == "forward":
-                group = action.get("TargetGroupArn") or next(
-                    (g["TargetGroupArn"] for g in action.get("ForwardConfig", {}).get("TargetGroups", [])), None
-                )
-        found[listener["ListenerArn"]] = group
-    return found
+    """Listener ARN -> the target group its default action forwards to (None if not exactly one), from DescribeListeners."""
+    listeners = elbv2.describe_listeners(ListenerArns=list(mirror_set.listeners))["Listeners"]
+    return {listener["ListenerArn"]: _forwarded_group(listener) for listener in listeners}
 
 
-def primary_of(mirror_set: MirrorSet, targets: dict[str, str | None]) -> str | None:
-    """The member every listener points at, or None when they disagree."""
+def primary_of(mirror_set: MirrorSet, targets: Mapping[str, str | None]) -> str | None:
+    """The member every listener points at, or None when they disagree or point at an unknown group."""
     for member in mirror_set.members.values():
         if all(targets.get(arn) == member.target_groups[arn] for arn in mirror_set.listeners):
             return member.name
@@ -197,7 +341,11 @@ def primary_of(mirror_set: MirrorSet, targets: dict[str, str | None]) -> str | N
 
 
 def current_primary(elbv2: Any, mirror_set: MirrorSet) -> str | None:
+    """The member the VIP forwards to now (one DescribeListeners call), or None."""
     return primary_of(mirror_set, current_targets(elbv2, mirror_set))
+
+
+# --- the switch --------------------------------------------------------------------------------------------------------
 
 
 def retarget(
@@ -213,22 +361,34 @@ def retarget(
     status_check: StatusCheck = check_status,
     log: Logger = log_json,
 ) -> dict[str, Any]:
-    """Point every listener of ``mirror_set`` at ``new_primary``'s target groups."""
+    """Point every listener of ``mirror_set`` at ``new_primary``'s target groups.
+
+    ``new_primary`` is a member name or instance id. In this order:
+    an unknown set or member raises UnknownMirrorSet / UnknownMember; an async
+    (DR) member raises DataLossNotAcknowledged unless ``acknowledge_data_loss``;
+    a set already pointing there returns ``changed`` False with no write and no
+    status check; with ``verify`` the member must answer 200 on its status page
+    or UnhealthyPrimary is raised and nothing changes; ``dry_run`` reports and
+    writes nothing; otherwise each listener not yet there gets one
+    ModifyListener naming a concrete target group (a listener is never left
+    without a target). A failed write raises RetargetError naming the
+    listeners switched and those not. Exactly one JSON line is logged per call.
+
+    Returns ``{"mirror_set", "previous", "new", "changed", "dry_run",
+    "listeners"}``: ``previous`` is the member the set pointed at (None if its
+    listeners disagreed), ``new`` the member's name, ``listeners`` listener
+    ARN -> target group ARN after the call (as it would be, for a dry run).
+    """
     decision: dict[str, Any] = {"event": "retarget", "mirror_set": mirror_set, "new_primary": new_primary, "reason": reason}
     try:
         target_set = resolve_set(config, mirror_set)
         member = resolve_member(target_set, new_primary)
     except RetargetError as err:
-        log(
-            {
-                **decision,
-                "decision": "unknown_member" if isinstance(err, UnknownMember) else "unknown_mirror_set",
-                "error": str(err),
-            }
-        )
+        kind = "unknown_member" if isinstance(err, UnknownMember) else "unknown_mirror_set"
+        log({**decision, "decision": kind, "error": str(err)})
         raise
     decision["new_primary"] = member.name
-    if member.role == "async" and not acknowledge_data_loss:
+    if member.role == ASYNC and not acknowledge_data_loss:
         message = (
             f"{member.name} of {mirror_set} is an async (DR) member: promoting it can lose the transactions it has not "
             "received; a person must decide, by calling again with acknowledge_data_loss true"
@@ -240,10 +400,11 @@ def retarget(
         before = current_targets(elbv2, target_set)
         previous = primary_of(target_set, before)
         decision["previous"] = previous
-        pending = [arn for arn in target_set.listeners if before.get(arn) != member.target_groups[arn]]
+        wanted = {arn: member.target_groups[arn] for arn in target_set.listeners}
+        pending = [arn for arn in target_set.listeners if before.get(arn) != wanted[arn]]
         if not pending:
             log({**decision, "decision": "already_primary"})
-            return _result(mirror_set, previous, member.name, changed=False, dry_run=dry_run, listeners=before)
+            return _result(mirror_set, previous, member.name, changed=False, dry_run=dry_run, listeners=wanted)
 
         if verify:
             h = config.health_check
@@ -257,7 +418,6 @@ def retarget(
                 log({**decision, "decision": "refused_unhealthy", "status": status, "error": message})
                 raise UnhealthyPrimary(message)
 
-        wanted = {arn: member.target_groups[arn] for arn in target_set.listeners}
         if dry_run:
             log({**decision, "decision": "dry_run", "would_switch": pending})
             return _result(mirror_set, previous, member.name, changed=False, dry_run=True, listeners=wanted)
@@ -281,7 +441,7 @@ def retarget(
 
 
 def _result(
-    mirror_set: str, previous: str | None, new: str, *, changed: bool, dry_run: bool, listeners: dict[str, Any]
+    mirror_set: str, previous: str | None, new: str, *, changed: bool, dry_run: bool, listeners: dict[str, str]
 ) -> dict[str, Any]:
     return {
         "mirror_set": mirror_set,
