@@ -80,3 +80,36 @@ IRIS_EXTERNAL_FREEZE_FAILED = 3
 
 # DLM's managed policy runs only SSM documents that carry this tag.
 DLM_SCRIPTS_TAG = ("DLMScriptsAccess", "true")
+
+# Cost allocation tags every resource of every stack carries (activate them
+# once as cost allocation tags in the Billing console to filter costs by them).
+COST_ALLOCATION_TAGS = ("Project", "Environment", "Owner", "CostCenter")
+
+# EKS. The kubectl Lambda layer is a Python package per Kubernetes minor
+# version (aws-cdk.lambda-layer-kubectl-v3X, pinned in requirements.txt): a
+# Kubernetes version is usable when its layer is installed.
+KUBECTL_LAYERS = {"1.35": "aws_cdk.lambda_layer_kubectl_v35.KubectlV35Layer"}
+# The AWS Load Balancer Controller release whose IAM policy is embedded in
+# components/policies/ (the controller's docs/install/iam_policy.json).
+LOAD_BALANCER_CONTROLLER_POLICY_VERSION = "v2.17.1"
+EKS_MAX_NODES_PER_GROUP = 450
+NODE_MIN_DISK_GIB = 20
+# Spot needs a choice of capacity pools: one interruption must not empty a group.
+SPOT_MIN_INSTANCE_TYPES = 2
+KUBELET_PORT = 10250
+MENDIX_APP_PORT = 8080  # the Mendix runtime's HTTP port in its container
+MENDIX_NAMESPACE = "mendix"
+POSTGRES_PORT = 5432
+POSTGRES_MAJOR_VERSIONS = (15, 16, 17, 18)
+RDS_MIN_STORAGE_GIB = 20
+RDS_MAX_STORAGE_GIB = 65536
+RDS_MIN_BACKUP_RETENTION_DAYS = 1
+RDS_MAX_BACKUP_RETENTION_DAYS = 35
+# S3 lifecycle: objects move to Standard-IA after at least 30 days, and stay
+# there at least 30 days before a later transition.
+S3_MIN_DAYS_BEFORE_IA = 30
+S3_MIN_DAYS_IN_IA = 30
+# AWS Backup keeps a recovery point at least 90 days in cold storage.
+BACKUP_MIN_DAYS_IN_COLD_STORAGE = 90
+BUDGET_MAX_NOTIFICATIONS = 5
+BUDGET_MAX_EMAIL_SUBSCRIBERS = 10

@@ -13,6 +13,8 @@ from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, Settings
 
 PLACEHOLDER_AMI = "ami-00000000000000000"
 PLACEHOLDER_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
+PLACEHOLDER_CONNECTION_ID = "00000000-0000-0000-0000-000000000000"
+PLACEHOLDER_REPOSITORY_OWNER = "example-org"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,43 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
             )
         )
     email = s.data.alarm_email
-    if email is not None and email.rsplit("@", 1)[-1] in PLACEHOLDER_EMAIL_DOMAINS:
+    if email is not None and _is_placeholder_email(email):
         found.append(Placeholder("data.alarm_email", email, "the address that receives alarms"))
+    if s.eks.enabled:
+        found += _eks_placeholders(s)
+    return found
+
+
+def _is_placeholder_email(email: str) -> bool:
+    return email.rsplit("@", 1)[-1] in PLACEHOLDER_EMAIL_DOMAINS
+
+
+def _eks_placeholders(s: Settings) -> list[Placeholder]:
+    e = s.eks
+    found = []
+    if e.pipeline.connection_arn.endswith(PLACEHOLDER_CONNECTION_ID) or f":{PLACEHOLDER_ACCOUNT}:" in e.pipeline.connection_arn:
+        found.append(
+            Placeholder(
+                "eks.pipeline.connection_arn",
+                e.pipeline.connection_arn,
+                "the ARN of your CodeConnections connection to the application's repository (authorized in the console)",
+            )
+        )
+    if e.pipeline.repository.split("/", 1)[0] == PLACEHOLDER_REPOSITORY_OWNER:
+        found.append(
+            Placeholder("eks.pipeline.repository", e.pipeline.repository, "owner/name of your Mendix application's repository")
+        )
+    if PLACEHOLDER_ACCOUNT in e.mendix_operator_chart_repository:
+        found.append(
+            Placeholder(
+                "eks.mendix_operator_chart_repository",
+                e.mendix_operator_chart_repository,
+                "the Helm repository or OCI registry path where you publish the Mendix Operator chart",
+            )
+        )
+    if e.alarm_email is not None and _is_placeholder_email(e.alarm_email):
+        found.append(Placeholder("eks.alarm_email", e.alarm_email, "the address that receives the Mendix platform's alarms"))
+    for i, email in enumerate(e.budget.emails):
+        if _is_placeholder_email(email):
+            found.append(Placeholder(f"eks.budget.emails.{i}", email, "an address that receives budget alerts"))
     return found

@@ -138,6 +138,100 @@ class DataTierSettings:
 
 
 @dataclass(frozen=True)
+class NodeGroupSettings:
+    """One role of EKS managed node groups; there is one group per AZ, so the
+    sizes are per AZ."""
+
+    instance_types: tuple[str, ...]
+    min_per_az: int
+    desired_per_az: int
+    max_per_az: int
+    capacity_type: str = "ON_DEMAND"  # ON_DEMAND | SPOT
+    disk_gib: int = 50
+
+
+@dataclass(frozen=True)
+class MendixDatabaseSettings:
+    """RDS PostgreSQL for the Mendix runtime."""
+
+    instance_class: str  # without the db. prefix, e.g. m6g.large
+    engine_version: str  # a PostgreSQL major.minor, e.g. 17.7
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    backup_retention_days: int
+    # Alarm when free storage falls below this share of the allocated storage.
+    free_storage_alarm_percent: int = 10
+    max_connections_alarm: int = 400
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Source -> image -> ECR -> canary deployment on EKS."""
+
+    # A CodeConnections (CodeStar Connections) connection, authorized in the console.
+    connection_arn: str
+    repository: str  # owner/name at the provider
+    branch: str = "main"
+    canary_replicas: int = 1
+    # How long the canary must stay healthy before it is promoted.
+    canary_seconds: int = 300
+    max_canary_restarts: int = 0
+
+
+@dataclass(frozen=True)
+class MendixBackupSettings:
+    """AWS Backup plan for the Mendix database and persistent volumes."""
+
+    daily_retention_days: int
+    weekly_retention_days: int
+    weekly_cold_storage_after_days: int
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """A monthly cost budget with e-mail alerts."""
+
+    monthly_limit_usd: int
+    thresholds_percent: tuple[int, ...]
+    emails: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EksSettings:
+    """The Mendix platform on EKS and everything it needs around it."""
+
+    kubernetes_version: str
+    system_nodes: NodeGroupSettings
+    app_nodes: NodeGroupSettings
+    cluster_autoscaler_chart_version: str
+    cluster_autoscaler_image_tag: str
+    load_balancer_controller_version: str
+    load_balancer_controller_chart_version: str
+    mendix_operator_chart_repository: str
+    mendix_operator_version: str
+    database: MendixDatabaseSettings
+    pipeline: PipelineSettings
+    backup: MendixBackupSettings
+    budget: BudgetSettings
+    alarm_email: str | None = None
+    enabled: bool = True
+    # Empty: the API endpoint is private only. Otherwise also public, for these CIDRs.
+    public_endpoint_cidrs: tuple[str, ...] = ()
+    # Spot capacity for workloads marked non-critical (tainted); none when unset.
+    spot_nodes: NodeGroupSettings | None = None
+    mendix_operator_chart: str = "mendix-operator"
+    # What the sample app Service runs until the pipeline deploys the first build.
+    sample_app_image: str = "public.ecr.aws/nginx/nginx-unprivileged:1.28"
+    log_retention_days: int = 365
+    file_storage_infrequent_access_days: int = 30
+    file_storage_glacier_days: int = 180
+    file_storage_noncurrent_expiry_days: int = 365
+    image_untagged_expiry_days: int = 14
+    # The account trail; turn off where an organization trail already records the account.
+    cloudtrail: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one deployment needs; built by :func:`load_settings`."""
 
@@ -148,6 +242,7 @@ class Settings:
     availability_zones: tuple[str, ...]
     network: NetworkSettings
     data: DataTierSettings
+    eks: EksSettings
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -343,9 +438,17 @@ def validate(s: Settings) -> None:
     _validate_azs(s.region, s.availability_zones)
     _validate_network(s.network, len(s.availability_zones))
     _validate_data(s.data, s.region, s.network)
+    _validate_eks(s.eks, s.region)
     for key, value in s.tags.items():
         if not 1 <= len(key) <= 128 or len(value) > 256:
             raise SettingsError(f"tags.{key}", value, "tag keys of 1-128 and values of at most 256 characters")
+    missing = [key for key in c.COST_ALLOCATION_TAGS if not s.tags.get(key)]
+    if missing:
+        raise SettingsError(
+            "tags",
+            dict(s.tags),
+            f"the cost allocation tags {', '.join(c.COST_ALLOCATION_TAGS)}, each with a value; missing: {', '.join(missing)}",
+        )
 
 
 def _validate_azs(region: str, azs: tuple[str, ...]) -> None:
@@ -520,3 +623,219 @@ def _validate_backup(b: BackupSettings, region: str) -> None:
             raise SettingsError("data.backup.copy_region", b.copy_region, f"another AWS region than {region}")
         if b.copy_kms_key_arn is None or not b.copy_kms_key_arn.startswith(f"arn:aws:kms:{b.copy_region}:"):
             raise SettingsError("data.backup.copy_kms_key_arn", b.copy_kms_key_arn, f"the ARN of a KMS key in {b.copy_region}")
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_KUBERNETES_VERSION = re.compile(r"^1\.\d{2}$")
+_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+$")
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+)
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_DB_INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(micro|small|medium|large|\d*xlarge)$")
+_POSTGRES_VERSION = re.compile(r"^(?P<major>\d{2})\.\d+$")
+_CHART_REPOSITORY = re.compile(r"^(https://|oci://)[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._/-]*)?$")
+
+
+def _validate_eks(e: EksSettings, region: str) -> None:
+    if not _KUBERNETES_VERSION.match(e.kubernetes_version) or e.kubernetes_version not in c.KUBECTL_LAYERS:
+        raise SettingsError(
+            "eks.kubernetes_version",
+            e.kubernetes_version,
+            f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}",
+        )
+    minor = e.kubernetes_version
+    if not re.fullmatch(rf"v{re.escape(minor)}\.\d+", e.cluster_autoscaler_image_tag):
+        raise SettingsError(
+            "eks.cluster_autoscaler_image_tag",
+            e.cluster_autoscaler_image_tag,
+            f"a Cluster Autoscaler release of the cluster's minor version, v{minor}.N (it must match Kubernetes)",
+        )
+    for key in ("cluster_autoscaler_chart_version", "load_balancer_controller_chart_version", "mendix_operator_version"):
+        value = getattr(e, key)
+        if not _SEMVER.match(value) or value.startswith("v"):
+            raise SettingsError(f"eks.{key}", value, "a pinned chart version such as 1.2.3, never a range or latest")
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", e.load_balancer_controller_version):
+        raise SettingsError(
+            "eks.load_balancer_controller_version", e.load_balancer_controller_version, "a controller release such as v2.17.1"
+        )
+    if e.load_balancer_controller_version != c.LOAD_BALANCER_CONTROLLER_POLICY_VERSION:
+        raise SettingsError(
+            "eks.load_balancer_controller_version",
+            e.load_balancer_controller_version,
+            f"{c.LOAD_BALANCER_CONTROLLER_POLICY_VERSION}, the release whose IAM policy the repository embeds "
+            "(components/policies/); update the policy file with the version",
+        )
+    if not _CHART_REPOSITORY.match(e.mendix_operator_chart_repository):
+        raise SettingsError(
+            "eks.mendix_operator_chart_repository",
+            e.mendix_operator_chart_repository,
+            "an https:// Helm repository or an oci:// registry path",
+        )
+    if not re.fullmatch(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})", e.sample_app_image) or (
+        e.sample_app_image.endswith(":latest")
+    ):
+        raise SettingsError(
+            "eks.sample_app_image", e.sample_app_image, "an image with a registry and a pinned tag or digest, not latest"
+        )
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?", e.mendix_operator_chart):
+        raise SettingsError("eks.mendix_operator_chart", e.mendix_operator_chart, "a Helm chart name (lower case, digits, -)")
+    for i, cidr in enumerate(e.public_endpoint_cidrs):
+        net = _network(f"eks.public_endpoint_cidrs.{i}", cidr)
+        if net.prefixlen == 0 or net.is_private:
+            raise SettingsError(
+                f"eks.public_endpoint_cidrs.{i}",
+                cidr,
+                "a public CIDR narrower than 0.0.0.0/0 (the private endpoint serves the VPC)",
+            )
+    _validate_node_group("eks.system_nodes", e.system_nodes, spot_allowed=False, min_floor=1)
+    _validate_node_group("eks.app_nodes", e.app_nodes, spot_allowed=True, min_floor=0)
+    if e.spot_nodes is not None:
+        _validate_node_group("eks.spot_nodes", e.spot_nodes, spot_allowed=True, min_floor=0)
+        if e.spot_nodes.capacity_type != "SPOT":
+            raise SettingsError(
+                "eks.spot_nodes.capacity_type", e.spot_nodes.capacity_type, "SPOT (the group for non-critical workloads)"
+            )
+    _validate_retention("eks.log_retention_days", e.log_retention_days)
+    if e.alarm_email is not None and not _EMAIL.fullmatch(e.alarm_email):
+        raise SettingsError("eks.alarm_email", e.alarm_email, "an e-mail address")
+    ia, glacier = e.file_storage_infrequent_access_days, e.file_storage_glacier_days
+    if ia < c.S3_MIN_DAYS_BEFORE_IA:
+        raise SettingsError(
+            "eks.file_storage_infrequent_access_days",
+            ia,
+            f"at least {c.S3_MIN_DAYS_BEFORE_IA} days (S3's minimum for Standard-IA)",
+        )
+    if glacier < ia + c.S3_MIN_DAYS_IN_IA:
+        raise SettingsError(
+            "eks.file_storage_glacier_days",
+            glacier,
+            f"at least {ia + c.S3_MIN_DAYS_IN_IA} days: {c.S3_MIN_DAYS_IN_IA} days after the move to Standard-IA on day {ia}",
+        )
+    for key in ("file_storage_noncurrent_expiry_days", "image_untagged_expiry_days"):
+        if not 1 <= getattr(e, key) <= 3650:
+            raise SettingsError(f"eks.{key}", getattr(e, key), "1 to 3650 days")
+    _validate_database(e.database)
+    _validate_pipeline(e.pipeline)
+    _validate_mendix_backup(e.backup)
+    _validate_budget(e.budget)
+
+
+def _validate_node_group(key: str, n: NodeGroupSettings, *, spot_allowed: bool, min_floor: int) -> None:
+    if not n.instance_types:
+        raise SettingsError(f"{key}.instance_types", [], "at least one instance type")
+    for i, instance_type in enumerate(n.instance_types):
+        validate_instance_type(f"{key}.instance_types.{i}", instance_type)
+    allowed = ("ON_DEMAND", "SPOT") if spot_allowed else ("ON_DEMAND",)
+    if n.capacity_type not in allowed:
+        why = "" if spot_allowed else " (system add-ons and controllers must not lose their nodes to Spot interruptions)"
+        raise SettingsError(f"{key}.capacity_type", n.capacity_type, f"{' or '.join(allowed)}{why}")
+    if n.capacity_type == "SPOT" and len(n.instance_types) < c.SPOT_MIN_INSTANCE_TYPES:
+        raise SettingsError(
+            f"{key}.instance_types",
+            list(n.instance_types),
+            f"at least {c.SPOT_MIN_INSTANCE_TYPES} instance types for Spot, so one interrupted pool does not empty the group",
+        )
+    if not min_floor <= n.min_per_az <= n.desired_per_az <= n.max_per_az:
+        raise SettingsError(
+            f"{key}.desired_per_az",
+            n.desired_per_az,
+            f"sizes with {min_floor} <= min_per_az ({n.min_per_az}) <= desired_per_az <= max_per_az ({n.max_per_az})",
+        )
+    if not 1 <= n.max_per_az <= c.EKS_MAX_NODES_PER_GROUP:
+        raise SettingsError(
+            f"{key}.max_per_az", n.max_per_az, f"1 to {c.EKS_MAX_NODES_PER_GROUP} nodes (managed node group quota)"
+        )
+    if not c.NODE_MIN_DISK_GIB <= n.disk_gib <= 16384:
+        raise SettingsError(f"{key}.disk_gib", n.disk_gib, f"{c.NODE_MIN_DISK_GIB} to 16384 GiB")
+
+
+def _validate_database(d: MendixDatabaseSettings) -> None:
+    if not _DB_INSTANCE_CLASS.match(d.instance_class) or d.instance_class.startswith("db."):
+        raise SettingsError("eks.database.instance_class", d.instance_class, "an RDS instance class without db., e.g. m6g.large")
+    m = _POSTGRES_VERSION.match(d.engine_version)
+    if not m or int(m.group("major")) not in c.POSTGRES_MAJOR_VERSIONS:
+        majors = ", ".join(str(v) for v in c.POSTGRES_MAJOR_VERSIONS)
+        raise SettingsError("eks.database.engine_version", d.engine_version, f"a PostgreSQL major.minor of major {majors}")
+    if not c.RDS_MIN_STORAGE_GIB <= d.allocated_storage_gib <= c.RDS_MAX_STORAGE_GIB:
+        raise SettingsError(
+            "eks.database.allocated_storage_gib",
+            d.allocated_storage_gib,
+            f"{c.RDS_MIN_STORAGE_GIB} to {c.RDS_MAX_STORAGE_GIB} GiB (gp3)",
+        )
+    if not d.allocated_storage_gib < d.max_allocated_storage_gib <= c.RDS_MAX_STORAGE_GIB:
+        raise SettingsError(
+            "eks.database.max_allocated_storage_gib",
+            d.max_allocated_storage_gib,
+            f"more than allocated_storage_gib ({d.allocated_storage_gib}) and at most {c.RDS_MAX_STORAGE_GIB} "
+            "(the ceiling of storage autoscaling)",
+        )
+    if not c.RDS_MIN_BACKUP_RETENTION_DAYS <= d.backup_retention_days <= c.RDS_MAX_BACKUP_RETENTION_DAYS:
+        raise SettingsError(
+            "eks.database.backup_retention_days",
+            d.backup_retention_days,
+            f"{c.RDS_MIN_BACKUP_RETENTION_DAYS} to {c.RDS_MAX_BACKUP_RETENTION_DAYS} days (0 would turn automated backups off)",
+        )
+    if not 1 <= d.free_storage_alarm_percent <= 50:
+        raise SettingsError("eks.database.free_storage_alarm_percent", d.free_storage_alarm_percent, "1 to 50 percent")
+    if not 1 <= d.max_connections_alarm <= 100000:
+        raise SettingsError("eks.database.max_connections_alarm", d.max_connections_alarm, "1 to 100000 connections")
+
+
+def _validate_pipeline(p: PipelineSettings) -> None:
+    if not _CONNECTION_ARN.match(p.connection_arn):
+        raise SettingsError(
+            "eks.pipeline.connection_arn",
+            p.connection_arn,
+            "the ARN of a CodeConnections connection, arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID",
+        )
+    if not _REPOSITORY.match(p.repository):
+        raise SettingsError("eks.pipeline.repository", p.repository, "owner/name of the application's source repository")
+    if not _BRANCH.match(p.branch) or ".." in p.branch:
+        raise SettingsError("eks.pipeline.branch", p.branch, "a branch name")
+    if not 1 <= p.canary_replicas <= 10:
+        raise SettingsError("eks.pipeline.canary_replicas", p.canary_replicas, "1 to 10 pods")
+    if not 60 <= p.canary_seconds <= 3600:
+        raise SettingsError("eks.pipeline.canary_seconds", p.canary_seconds, "60 to 3600 seconds")
+    if not 0 <= p.max_canary_restarts <= 10:
+        raise SettingsError("eks.pipeline.max_canary_restarts", p.max_canary_restarts, "0 to 10 restarts")
+
+
+def _validate_mendix_backup(b: MendixBackupSettings) -> None:
+    if not 1 <= b.daily_retention_days <= 35:
+        raise SettingsError("eks.backup.daily_retention_days", b.daily_retention_days, "1 to 35 days")
+    if not b.weekly_cold_storage_after_days >= 1:
+        raise SettingsError("eks.backup.weekly_cold_storage_after_days", b.weekly_cold_storage_after_days, "at least 1 day")
+    floor = b.weekly_cold_storage_after_days + c.BACKUP_MIN_DAYS_IN_COLD_STORAGE
+    if not floor <= b.weekly_retention_days <= 36500:
+        raise SettingsError(
+            "eks.backup.weekly_retention_days",
+            b.weekly_retention_days,
+            f"{floor} to 36500 days: AWS Backup keeps a recovery point at least "
+            f"{c.BACKUP_MIN_DAYS_IN_COLD_STORAGE} days in cold storage (moved there on day {b.weekly_cold_storage_after_days})",
+        )
+
+
+def _validate_budget(b: BudgetSettings) -> None:
+    if not 1 <= b.monthly_limit_usd <= 10_000_000:
+        raise SettingsError("eks.budget.monthly_limit_usd", b.monthly_limit_usd, "1 to 10000000 US dollars")
+    if not b.thresholds_percent or len(set(b.thresholds_percent)) != len(b.thresholds_percent):
+        raise SettingsError("eks.budget.thresholds_percent", list(b.thresholds_percent), "one or more distinct percentages")
+    if len(b.thresholds_percent) > c.BUDGET_MAX_NOTIFICATIONS - 1:
+        raise SettingsError(
+            "eks.budget.thresholds_percent",
+            list(b.thresholds_percent),
+            f"at most {c.BUDGET_MAX_NOTIFICATIONS - 1} thresholds: a budget has at most {c.BUDGET_MAX_NOTIFICATIONS} "
+            "notifications and one warns on the month's forecast",
+        )
+    for i, t in enumerate(b.thresholds_percent):
+        if not 1 <= t <= 1000:
+            raise SettingsError(f"eks.budget.thresholds_percent.{i}", t, "1 to 1000 percent of the limit")
+    if not 1 <= len(b.emails) <= c.BUDGET_MAX_EMAIL_SUBSCRIBERS:
+        raise SettingsError(
+            "eks.budget.emails", list(b.emails), f"1 to {c.BUDGET_MAX_EMAIL_SUBSCRIBERS} addresses (AWS Budgets' limit per alert)"
+        )
+    for i, email in enumerate(b.emails):
+        if not _EMAIL.fullmatch(email):
+            raise SettingsError(f"eks.budget.emails.{i}", email, "an e-mail address")
