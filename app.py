@@ -21,6 +21,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from config import Settings, SettingsError, load_settings
 from stacks.data_tier import DataTierStack
+from stacks.eks import EksStack
 from stacks.network import NetworkStack
 
 
@@ -41,6 +42,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         settings=settings.network,
         availability_zones=settings.availability_zones,
         health_check_port=settings.data.health_check_port,
+        postgres_clients="app" if settings.eks.enabled else None,
     )
     data_tier = DataTierStack(
         app,
@@ -51,9 +53,22 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         network=network,
         settings=settings.data,
     )
+    stacks: dict[str, cdk.Stack] = {"network": network, "data_tier": data_tier}
+    if settings.eks.enabled:
+        stacks["eks"] = EksStack(
+            app,
+            f"{prefix}-Eks",
+            env=env,
+            description="Mendix on EKS: cluster, node groups, controllers, RDS PostgreSQL, S3, ECR, pipeline, "
+            "observability, CloudTrail, backups, budget",
+            network=network,
+            settings=settings.eks,
+            resource_tags=settings.tags,
+        )
+    # The cost allocation tags (validated to be present) on every resource of every stack.
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
-    return {"network": network, "data_tier": data_tier}
+    return stacks
 
 
 NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import jsii
+from aws_cdk import IAspect
 from aws_cdk import aws_logs as logs
+from constructs import IConstruct
 
 from config.constants import LOG_RETENTION_DAYS
 
@@ -13,3 +16,25 @@ _BY_DAYS = dict(zip(LOG_RETENTION_DAYS, [m for m in logs.RetentionDays if m is n
 def retention(days: int) -> logs.RetentionDays:
     """The ``RetentionDays`` member for ``days`` (validated by settings)."""
     return _BY_DAYS[days]
+
+
+@jsii.implements(IAspect)
+class EncryptedLogGroups:
+    """Gives every log group of a scope a retention and a KMS key.
+
+    Log groups the CDK creates for its own deploy-time functions (the kubectl
+    provider, custom resources) come without a key; this aspect fills in what
+    is missing and leaves what a log group sets alone.
+    """
+
+    def __init__(self, *, key_arn: str, days: int) -> None:
+        self._key_arn = key_arn
+        self._days = days
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, logs.CfnLogGroup):
+            return
+        if node.kms_key_id is None:
+            node.kms_key_id = self._key_arn
+        if node.retention_in_days is None:
+            node.retention_in_days = self._days

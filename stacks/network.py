@@ -53,6 +53,7 @@ class NetworkStack(Stack):
         settings: NetworkSettings,
         availability_zones: tuple[str, ...],
         health_check_port: int,
+        postgres_clients: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -103,7 +104,7 @@ class NetworkStack(Stack):
 
         self.security_groups = self._security_groups(health_check_port)
         self._endpoints()
-        self._data_nacl(health_check_port)
+        self._data_nacl(health_check_port, postgres_clients)
 
     # ------------------------------------------------------------------
 
@@ -233,8 +234,12 @@ class NetworkStack(Stack):
             for service in c.INTERFACE_ENDPOINT_SERVICES
         }
 
-    def _data_nacl(self, health_check_port: int) -> None:
-        """Only IRIS ports into the data subnets, from the tiers that use them."""
+    def _data_nacl(self, health_check_port: int, postgres_clients: str | None) -> None:
+        """Only IRIS ports into the data subnets, from the tiers that use them.
+
+        With ``postgres_clients`` (a tier), PostgreSQL too, from that tier: the
+        Mendix runtime database lives in the data subnets.
+        """
         s = self._settings
         block = {tier: tier_block(s.vpc_cidr, tier) for tier in SUBNET_TYPES}
         self.data_nacl = ec2.NetworkAcl(
@@ -269,6 +274,9 @@ class NetworkStack(Stack):
             outbound += [
                 (s.onprem_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and members on-premises"),
             ]
+        # Appended after the IRIS and VPN entries so that their rule numbers never move.
+        if postgres_clients is not None:
+            inbound.append((block[postgres_clients], ec2.AclTraffic.tcp_port(c.POSTGRES_PORT), "PostgreSQL from the EKS nodes"))
         for direction, entries in ((ec2.TrafficDirection.INGRESS, inbound), (ec2.TrafficDirection.EGRESS, outbound)):
             for i, (cidr, traffic, _why) in enumerate(entries):
                 self.data_nacl.add_entry(

@@ -1,0 +1,685 @@
+"""The EKS cluster that runs the Mendix platform, with its nodes and controllers."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from components.irsa import irsa_role
+from components.log_retention import retention
+from components.nag import (
+    acknowledge,
+    acknowledge_inline_policies,
+    acknowledge_key_grant,
+    acknowledge_provider_function,
+)
+from components.service_role import service_role
+from config import constants as c
+from config.settings import NodeGroupSettings
+
+POLICIES = Path(__file__).resolve().parent / "policies"
+CLUSTER_AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+LOAD_BALANCER_CONTROLLER_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"
+NODE_ROLE_LABEL = "mendix.io/node-role"
+# System nodes run only what tolerates this taint: add-ons and controllers.
+SYSTEM_TAINT = ("CriticalAddonsOnly", "true")
+# Spot nodes run only workloads that declare themselves non-critical.
+NON_CRITICAL_TAINT = ("mendix.io/non-critical", "true")
+SAMPLE_APP = "mendix-app"
+SAMPLE_APP_REPLICAS = 2
+STORAGE_CLASS = "mendix-gp3"
+ALL_CONTROL_PLANE_LOGS = [
+    eks.ClusterLoggingTypes.API,
+    eks.ClusterLoggingTypes.AUDIT,
+    eks.ClusterLoggingTypes.AUTHENTICATOR,
+    eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+    eks.ClusterLoggingTypes.SCHEDULER,
+]
+INLINE_REASON = (
+    "The policy belongs to exactly one role, is created and deleted with it and is written for it alone; "
+    "a customer-managed policy would add a resource that nothing else may attach."
+)
+LBC_WILDCARD_REASONS = {
+    "*": "The controller's documented policy: Describe and Get calls accept no resource-level permissions, and "
+    "its writes on * are conditioned on the elbv2.k8s.aws/cluster tag the controller puts on what it creates.",
+    "security-group/*": "Security groups the controller creates for NLBs, in this region and account; creating "
+    "requires, and changing requires an existing, elbv2.k8s.aws/cluster tag.",
+    "loadbalancer/": "Load balancers the controller creates, in this region and account; it tags them with "
+    "elbv2.k8s.aws/cluster and may change only tagged ones. Their names are chosen at run time.",
+    "targetgroup/": "Target groups the controller creates, in this region and account, named at run time and "
+    "tagged elbv2.k8s.aws/cluster.",
+    "listener": "Listeners and rules of the controller's load balancers, in this region and account, whose ids "
+    "exist only at run time; the documented policy lets it tag them.",
+}
+CONTROLLER_PLACEMENT: dict[str, Any] = {
+    "nodeSelector": {NODE_ROLE_LABEL: "system"},
+    "tolerations": [{"key": SYSTEM_TAINT[0], "operator": "Exists", "effect": "NoSchedule"}],
+}
+
+
+@dataclass(frozen=True)
+class ClusterCharts:
+    """Helm charts the cluster installs, each pinned to a version."""
+
+    cluster_autoscaler_version: str
+    cluster_autoscaler_image_tag: str
+    load_balancer_controller_version: str
+    load_balancer_controller_chart_version: str
+    mendix_operator_repository: str
+    mendix_operator_chart: str
+    mendix_operator_version: str
+
+
+@dataclass(frozen=True)
+class SampleApp:
+    """The sample Mendix app Service that shows the NLB path end to end."""
+
+    image: str
+    health_check_path: str = "/"
+
+
+def kubectl_layer(scope: Construct, kubernetes_version: str) -> lambda_.ILayerVersion:
+    """The kubectl layer of ``kubernetes_version``, from its pinned package."""
+    module, _, name = c.KUBECTL_LAYERS[kubernetes_version].rpartition(".")
+    layer_class = getattr(importlib.import_module(module), name)
+    return layer_class(scope, "KubectlLayer")  # type: ignore[no-any-return]
+
+
+def load_balancer_controller_policy(version: str, *, region: str, account: str) -> dict[str, Any]:
+    """The controller's documented IAM policy, each ARN narrowed to this region and account.
+
+    The embedded file is the upstream one, verbatim; only ``arn:aws:<service>:*:*:``
+    becomes ``arn:aws:<service>:<region>:<account>:`` here. Statements on ``*``
+    stay as documented: their actions either take no resource (Describe*) or
+    are limited by the controller's ``elbv2.k8s.aws/cluster`` tag conditions.
+    """
+    policy = json.loads((POLICIES / f"aws-load-balancer-controller-{version}.json").read_text())
+
+    def narrow(resource: str) -> str:
+        return re.sub(r"^(arn:aws:[a-z0-9-]+):\*:\*:", rf"\1:{region}:{account}:", resource)
+
+    for statement in policy["Statement"]:
+        res = statement["Resource"]
+        statement["Resource"] = [narrow(r) for r in res] if isinstance(res, list) else narrow(res)
+    return policy  # type: ignore[no-any-return]
+
+
+class MendixCluster(Construct):
+    """EKS for Mendix: private API endpoint, envelope-encrypted secrets, every
+    control-plane log type, access entries (API authentication mode only).
+
+    Guarantees: managed node groups per role and per AZ (so the Cluster
+    Autoscaler's ``--balance-similar-node-groups`` keeps the AZs even), from
+    launch templates with IMDSv2 and encrypted gp3 root volumes; the system
+    group is on-demand and tainted for add-ons; the Cluster Autoscaler, the AWS
+    Load Balancer Controller and the Mendix Operator come from pinned Helm
+    charts that the kubectl provider fetches at deploy time; each controller's
+    role is bound to its one service account (IRSA).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster_name: str,
+        kubernetes_version: str,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        public_endpoint_cidrs: Sequence[str],
+        encryption_key: kms.IKey,
+        log_retention_days: int,
+        node_groups: Mapping[str, NodeGroupSettings],
+        charts: ClusterCharts,
+        sample_app: SampleApp,
+        resource_tags: Mapping[str, str],
+        backup_tag: tuple[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._stack = stack
+        self._cluster_name = cluster_name
+        self._subnets = list(subnets)
+        self._encryption_key = encryption_key
+
+        # EKS writes to this group; created first so that it has a retention
+        # and the key, instead of the never-expiring group EKS would create.
+        self.control_plane_logs = logs.LogGroup(
+            self,
+            "ControlPlaneLogs",
+            log_group_name=f"/aws/eks/{cluster_name}/cluster",
+            encryption_key=encryption_key,
+            retention=retention(log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.cluster_role = service_role(
+            self,
+            "ClusterRole",
+            service="eks.amazonaws.com",
+            description="EKS control plane of the Mendix cluster",
+            aws_managed_policies={
+                "AmazonEKSClusterPolicy": "The AWS-maintained policy EKS requires for its control plane; "
+                "AWS changes it as the EKS service's own API use changes."
+            },
+        )
+        lbc_policy = load_balancer_controller_policy(
+            charts.load_balancer_controller_version, region=stack.region, account=stack.account
+        )
+        self.cluster = eks.Cluster(
+            self,
+            "Cluster",
+            cluster_name=cluster_name,
+            version=eks.KubernetesVersion.of(kubernetes_version),
+            role=self.cluster_role,
+            vpc=vpc,
+            vpc_subnets=[ec2.SubnetSelection(subnets=self._subnets)],
+            endpoint_access=eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*public_endpoint_cidrs)
+            if public_endpoint_cidrs
+            else eks.EndpointAccess.PRIVATE,
+            secrets_encryption_key=encryption_key,
+            cluster_logging=ALL_CONTROL_PLANE_LOGS,
+            # Managed node groups below; no Auto Mode and no default capacity.
+            default_capacity=0,
+            default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
+            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=kubectl_layer(self, kubernetes_version)),
+            alb_controller=eks.AlbControllerOptions(
+                version=eks.AlbControllerVersion.of(
+                    charts.load_balancer_controller_version, charts.load_balancer_controller_chart_version
+                ),
+                policy=lbc_policy,
+                repository=LOAD_BALANCER_CONTROLLER_IMAGE,
+                additional_helm_chart_values={
+                    **CONTROLLER_PLACEMENT,
+                    "replicaCount": 2,
+                    # Load balancers the controller creates carry the cost tags too.
+                    "defaultTags": dict(resource_tags),
+                },
+            ),
+        )
+        self.cluster.node.default_child.node.add_dependency(self.control_plane_logs)  # type: ignore[union-attr]
+        self._acknowledge_cluster(public_endpoint_cidrs, lbc_policy)
+
+        self.node_security_group = ec2.SecurityGroup(
+            self,
+            "NodeSecurityGroup",
+            vpc=vpc,
+            description="Mendix EKS nodes: the identity the database and other services admit",
+            allow_all_outbound=True,
+        )
+        self.node_role = service_role(
+            self,
+            "NodeRole",
+            service="ec2.amazonaws.com",
+            description="Mendix EKS nodes: kubelet, VPC CNI, image pulls and SSM; pods get their own roles through IRSA",
+            aws_managed_policies={
+                "AmazonEKSWorkerNodePolicy": "The AWS-maintained minimum a node needs to join an EKS cluster.",
+                "AmazonEKS_CNI_Policy": "The AWS-maintained policy of the VPC CNI (aws-node), which assigns pod "
+                "addresses from the node's network interfaces.",
+                "AmazonEC2ContainerRegistryReadOnly": "The AWS-maintained pull-only ECR policy nodes need to start "
+                "the platform's and the add-ons' images; it cannot push or delete.",
+                "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager, so nodes "
+                "need no SSH keys or open ports.",
+            },
+        )
+        self._allow_autoscaling_to_use_the_key()
+        self.node_groups = self._node_groups(node_groups)
+        self.cluster_autoscaler = self._cluster_autoscaler(charts)
+        self.mendix_operator = self.cluster.add_helm_chart(
+            "MendixOperator",
+            chart=charts.mendix_operator_chart,
+            repository=charts.mendix_operator_repository,
+            version=charts.mendix_operator_version,
+            namespace="mendix-operator",
+            release="mendix-operator",
+            create_namespace=True,
+            wait=True,
+            timeout=Duration.minutes(10),
+        )
+        self._after_nodes(self.mendix_operator)
+        self.ebs_csi_driver = self._ebs_csi_driver()
+        self.namespace = self.cluster.add_manifest(
+            "MendixNamespace",
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": c.MENDIX_NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "baseline"}},
+            },
+        )
+        self.storage_class = self.cluster.add_manifest("StorageClass", self._storage_class_manifest(backup_tag, resource_tags))
+        self.sample_app_name = f"{cluster_name.lower()}-app"[:32]
+        self.sample_app = self.cluster.add_manifest("SampleApp", *self._sample_app_manifests(sample_app))
+        self.sample_app.node.add_dependency(self.namespace)
+        if self.cluster.alb_controller is not None:
+            # The Service's load balancer is made by the controller, so it must run first.
+            self.sample_app.node.add_dependency(self.cluster.alb_controller)
+        self._after_nodes(self.sample_app)
+
+    # ------------------------------------------------------------------ nodes
+
+    def _allow_autoscaling_to_use_the_key(self) -> None:
+        """Managed node groups launch through EC2 Auto Scaling, whose service-linked
+        role must be able to use the key of the encrypted root volumes."""
+        stack = self._stack
+        principal = iam.ArnPrincipal(
+            f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        )
+        self._encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAutoScalingVolumes",
+                principals=[principal],
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy, "*" means this key
+            )
+        )
+        self._encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAutoScalingVolumeGrants",
+                principals=[principal],
+                actions=["kms:CreateGrant"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+
+    def _launch_template(self, role: str, disk_gib: int) -> ec2.LaunchTemplate:
+        template = ec2.LaunchTemplate(
+            self,
+            f"{role.title()}LaunchTemplate",
+            require_imdsv2=True,
+            # 2, not 1: aws-node, the EBS CSI node plugin and the CloudWatch agent
+            # read instance metadata from pods; pods get AWS credentials from IRSA.
+            http_put_response_hop_limit=2,
+            security_group=self.node_security_group,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        disk_gib,
+                        encrypted=True,
+                        kms_key=self._encryption_key,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+        )
+        # The EKS cluster security group carries node <-> control plane and node <-> node traffic.
+        template.add_security_group(self.cluster.cluster_security_group)
+        return template
+
+    def _node_groups(self, groups: Mapping[str, NodeGroupSettings]) -> dict[str, list[eks.Nodegroup]]:
+        """One managed node group per role and AZ, all alike within a role.
+
+        The Cluster Autoscaler scales an Auto Scaling group without knowing
+        which AZ a pending pod needs if one group spans AZs; with a group per
+        AZ and ``--balance-similar-node-groups`` it picks the right AZ for
+        zonal volumes and keeps the AZs even.
+        """
+        result: dict[str, list[eks.Nodegroup]] = {}
+        for role, spec in groups.items():
+            template = self._launch_template(role, spec.disk_gib)
+            taints = {"system": SYSTEM_TAINT, "spot": NON_CRITICAL_TAINT}.get(role)
+            result[role] = []
+            for i, subnet in enumerate(self._subnets):
+                group = self.cluster.add_nodegroup_capacity(
+                    f"{role.title()}{i}",
+                    subnets=ec2.SubnetSelection(subnets=[subnet]),
+                    instance_types=[ec2.InstanceType(t) for t in spec.instance_types],
+                    capacity_type=eks.CapacityType.SPOT if spec.capacity_type == "SPOT" else eks.CapacityType.ON_DEMAND,
+                    ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
+                    min_size=spec.min_per_az,
+                    desired_size=spec.desired_per_az,
+                    max_size=spec.max_per_az,
+                    node_role=self.node_role,
+                    launch_template_spec=eks.LaunchTemplateSpec(
+                        id=template.launch_template_id or "", version=template.latest_version_number
+                    ),
+                    labels={NODE_ROLE_LABEL: role},
+                    taints=[eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=taints[0], value=taints[1])]
+                    if taints
+                    else None,
+                    enable_node_auto_repair=True,
+                )
+                result[role].append(group)
+        return result
+
+    def _after_nodes(self, construct: Construct) -> None:
+        for groups in self.node_groups.values():
+            for group in groups:
+                construct.node.add_dependency(group)
+
+    # ------------------------------------------------------------ controllers
+
+    def _cluster_autoscaler(self, charts: ClusterCharts) -> eks.HelmChart:
+        """The Cluster Autoscaler, allowed to resize only this cluster's node groups."""
+        name = "cluster-autoscaler"
+        stack = self._stack
+        # The literal name: IAM condition keys cannot be tokens.
+        cluster_name = self._cluster_name
+        account = self.cluster.add_service_account("ClusterAutoscalerAccount", name=name, namespace="kube-system")
+        groups_arn = f"arn:{stack.partition}:autoscaling:{stack.region}:{stack.account}:autoScalingGroup:*"
+        nodegroups_arn = f"arn:{stack.partition}:eks:{stack.region}:{stack.account}:nodegroup/{cluster_name}/*/*"
+        owned = {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}
+        account.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ResizeOnlyThisClustersGroups",
+                actions=["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                resources=[groups_arn],
+                conditions=owned,
+            )
+        )
+        account.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadNodeGroupsOfThisCluster",
+                actions=["eks:DescribeNodegroup"],
+                resources=[nodegroups_arn],
+            )
+        )
+        account.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DiscoverGroupsAndInstanceTypes",
+                actions=[
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                ],
+                resources=["*"],
+            )
+        )
+        reason = (
+            "Describe calls of Auto Scaling and EC2 accept no resource-level permissions; the only "
+            "actions that change anything are limited to groups tagged as owned by this cluster."
+        )
+        acknowledge(
+            account.role.node.find_child("DefaultPolicy"),
+            {
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]": reason,
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{groups_arn}]": reason,
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{nodegroups_arn}]": "Node groups of this one cluster, "
+                "whose names EKS generates; the autoscaler reads their labels and taints to scale a group up from zero.",
+            },
+        )
+        chart = self.cluster.add_helm_chart(
+            "ClusterAutoscaler",
+            chart=name,
+            repository=CLUSTER_AUTOSCALER_REPOSITORY,
+            version=charts.cluster_autoscaler_version,
+            namespace="kube-system",
+            release=name,
+            wait=True,
+            timeout=Duration.minutes(10),
+            values={
+                "cloudProvider": "aws",
+                "awsRegion": stack.region,
+                "autoDiscovery": {"clusterName": cluster_name},
+                "image": {"tag": charts.cluster_autoscaler_image_tag},
+                "rbac": {"serviceAccount": {"create": False, "name": name}},
+                "extraArgs": {
+                    "balance-similar-node-groups": True,
+                    "skip-nodes-with-system-pods": False,
+                    "expander": "least-waste",
+                },
+                **CONTROLLER_PLACEMENT,
+            },
+        )
+        chart.node.add_dependency(account)
+        acknowledge_inline_policies(account, INLINE_REASON)
+        self._after_nodes(chart)
+        return chart
+
+    def _ebs_csi_driver(self) -> eks.CfnAddon:
+        """The EBS CSI driver add-on, for persistent volumes encrypted with the platform key."""
+        role = irsa_role(
+            self,
+            "EbsCsiRole",
+            cluster=self.cluster,
+            namespace="kube-system",
+            service_account="ebs-csi-controller-sa",
+            description="EBS CSI driver controller: creates, attaches and snapshots the cluster's persistent volumes",
+        )
+        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonEBSCSIDriverPolicy"))
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy]",
+                reason="The AWS-maintained policy of the EBS CSI driver, tag-conditioned by AWS to volumes and "
+                "snapshots the driver created; it changes with the driver's API use.",
+            )
+        )
+        self._encryption_key.grant_encrypt_decrypt(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                resources=[self._encryption_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        acknowledge_key_grant(role.node.find_child("DefaultPolicy"), "EBS CSI driver")
+        acknowledge_inline_policies(role, INLINE_REASON)
+        addon = eks.CfnAddon(
+            self,
+            "EbsCsiDriver",
+            addon_name="aws-ebs-csi-driver",
+            cluster_name=self.cluster.cluster_name,
+            service_account_role_arn=role.role_arn,
+            resolve_conflicts="OVERWRITE",
+        )
+        self._after_nodes(addon)
+        return addon
+
+    def _storage_class_manifest(self, backup_tag: tuple[str, str], resource_tags: Mapping[str, str]) -> dict[str, Any]:
+        tags = {backup_tag[0]: backup_tag[1], **resource_tags}
+        return {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "ebs.csi.aws.com",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Retain",
+            "allowVolumeExpansion": True,
+            "parameters": {
+                "type": "gp3",
+                "encrypted": "true",
+                "kmsKeyId": self._encryption_key.key_arn,
+                # Volumes carry the backup selection tag and the cost tags.
+                **{f"tagSpecification_{i + 1}": f"{k}={v}" for i, (k, v) in enumerate(tags.items())},
+            },
+        }
+
+    def _sample_app_manifests(self, app: SampleApp) -> list[dict[str, Any]]:
+        """A Deployment spread over the AZs and its Service of type LoadBalancer.
+
+        The Load Balancer Controller turns the Service into an internal NLB
+        with cross-zone load balancing and HTTP health checks on the app port,
+        in the cluster's subnets, sending traffic straight to pod IPs.
+        """
+        labels = {"app.kubernetes.io/name": SAMPLE_APP}
+        annotation = "service.beta.kubernetes.io/aws-load-balancer-"
+        subnet_ids = ",".join(s.subnet_id for s in self._subnets)
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": SAMPLE_APP, "namespace": c.MENDIX_NAMESPACE, "labels": labels},
+            "spec": {
+                "replicas": SAMPLE_APP_REPLICAS,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": {**labels, "track": "stable"}},
+                    "spec": {
+                        "nodeSelector": {NODE_ROLE_LABEL: "app"},
+                        "topologySpreadConstraints": [
+                            {
+                                "maxSkew": 1,
+                                "topologyKey": "topology.kubernetes.io/zone",
+                                "whenUnsatisfiable": "ScheduleAnyway",
+                                "labelSelector": {"matchLabels": labels},
+                            }
+                        ],
+                        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": app.image,
+                                "ports": [{"name": "http", "containerPort": c.MENDIX_APP_PORT}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": app.health_check_path, "port": "http"},
+                                    "periodSeconds": 10,
+                                },
+                                "livenessProbe": {
+                                    "httpGet": {"path": app.health_check_path, "port": "http"},
+                                    "initialDelaySeconds": 60,
+                                    "periodSeconds": 20,
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "250m", "memory": "512Mi"},
+                                    "limits": {"memory": "1Gi"},
+                                },
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": SAMPLE_APP,
+                "namespace": c.MENDIX_NAMESPACE,
+                "labels": labels,
+                "annotations": {
+                    f"{annotation}type": "external",
+                    f"{annotation}nlb-target-type": "ip",
+                    f"{annotation}scheme": "internal",
+                    f"{annotation}name": self.sample_app_name,
+                    f"{annotation}subnets": subnet_ids,
+                    f"{annotation}attributes": "load_balancing.cross_zone.enabled=true",
+                    f"{annotation}healthcheck-protocol": "HTTP",
+                    f"{annotation}healthcheck-port": "traffic-port",
+                    f"{annotation}healthcheck-path": app.health_check_path,
+                    f"{annotation}healthcheck-interval": "10",
+                    f"{annotation}healthcheck-healthy-threshold": "2",
+                    f"{annotation}healthcheck-unhealthy-threshold": "2",
+                    f"{annotation}healthcheck-success-codes": "200-399",
+                },
+            },
+            "spec": {
+                "type": "LoadBalancer",
+                "selector": labels,
+                "ports": [{"name": "http", "port": c.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
+            },
+        }
+        disruption_budget = {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": SAMPLE_APP, "namespace": c.MENDIX_NAMESPACE},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}},
+        }
+        return [deployment, service, disruption_budget]
+
+    # ------------------------------------------------------------------- nag
+
+    def _acknowledge_cluster(self, public_endpoint_cidrs: Sequence[str], lbc_policy: dict[str, Any]) -> None:
+        cluster = self.cluster
+        stack = self._stack
+        if public_endpoint_cidrs:
+            resource = cluster.node.default_child
+            assert resource is not None
+            acknowledge(
+                resource,
+                {
+                    "AwsSolutions::AwsSolutions-EKS1": "The public endpoint is on only because "
+                    f"eks.public_endpoint_cidrs names {', '.join(public_endpoint_cidrs)}, and admits only those; "
+                    "nodes and the kubectl provider use the private endpoint."
+                },
+            )
+        # The kubectl provider: the CDK's deploy-time functions that run kubectl and helm.
+        provider = cluster.node.find_child("KubectlProvider")
+        handler = provider.node.find_child("Handler")
+        framework = provider.node.find_child("Provider").node.find_child("framework-onEvent")
+        managed = "arn:<AWS::Partition>:iam::aws:policy/"
+        basic = {
+            f"AwsSolutions::AwsSolutions-IAM4[Policy::{managed}service-role/AWSLambdaBasicExecutionRole]": "The "
+            "AWS-maintained minimum for a Lambda function to write its own logs.",
+            f"AwsSolutions::AwsSolutions-IAM4[Policy::{managed}service-role/AWSLambdaVPCAccessExecutionRole]": "The "
+            "AWS-maintained policy with exactly the network-interface permissions Lambda needs in a VPC; the "
+            "provider runs in the VPC to reach the private API endpoint.",
+        }
+        # Attached only in the aws partition, so its ARN is a condition: nag names it by the resolved JSON.
+        condition = stack.get_logical_id(handler.node.find_child("HasEcrPublic"))  # type: ignore[arg-type]
+        public_policy = {
+            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]
+        }
+        ecr_public = json.dumps({"Fn::If": [condition, public_policy, {"Ref": "AWS::NoValue"}]}, separators=(",", ":"))
+        acknowledge(
+            handler.node.find_child("ServiceRole"),
+            {
+                **basic,
+                f"AwsSolutions::AwsSolutions-IAM4[Policy::{managed}AmazonEC2ContainerRegistryReadOnly]": "The "
+                "AWS-maintained pull-only ECR policy the kubectl provider uses to pull OCI Helm charts from ECR.",
+                f"AwsSolutions::AwsSolutions-IAM4[Policy::{ecr_public}]": "The AWS-maintained "
+                "pull-only ECR Public policy, attached in the aws partition only, for charts published on ECR Public.",
+            },
+        )
+        acknowledge(framework.node.find_child("ServiceRole"), basic)
+        acknowledge(
+            handler,
+            {
+                "AwsSolutions::AwsSolutions-L1": "The runtime is the one the CDK's kubectl handler is built and "
+                "tested for; it moves with aws-cdk-lib, pinned in requirements.txt."
+            },
+        )
+        acknowledge_provider_function(handler, "The kubectl provider's handler")
+        acknowledge_provider_function(framework, "The kubectl provider's framework function")
+        handler_id = stack.get_logical_id(handler.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            framework.node.find_child("ServiceRole").node.find_child("DefaultPolicy"),
+            {
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::<{handler_id}.Arn>:*]": "The framework invokes the "
+                "kubectl handler, any version of that one function."
+            },
+        )
+        acknowledge_inline_policies(provider, INLINE_REASON)
+        # The load balancer controller's documented policy, narrowed to this region and account.
+        controller = cluster.alb_controller
+        assert controller is not None
+        policy = controller.node.find_child("alb-sa").node.find_child("Role").node.find_child("DefaultPolicy")
+        resources = {
+            r
+            for statement in lbc_policy["Statement"]
+            for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+        }
+        findings = {}
+        for resource_arn in sorted(resources):
+            finding = resource_arn.replace("arn:aws:", "arn:<AWS::Partition>:", 1)
+            why = next(
+                reason
+                for key, reason in LBC_WILDCARD_REASONS.items()
+                if (key == "*" and resource_arn == "*") or (key != "*" and key in resource_arn)
+            )
+            findings[f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]"] = why
+        acknowledge(policy, findings)
+        acknowledge_inline_policies(controller, INLINE_REASON)

@@ -1,0 +1,94 @@
+"""AWS Backup for the Mendix database and persistent volumes."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from components.nag import acknowledge_inline_policies, acknowledge_key_grant
+from components.service_role import service_role
+
+DAILY = events.Schedule.cron(minute="0", hour="4")
+WEEKLY = events.Schedule.cron(minute="0", hour="5", week_day="SUN")
+
+
+class PlatformBackup(Construct):
+    """Daily and weekly backups into an encrypted vault.
+
+    Guarantees: the vault is encrypted with ``encryption_key`` and retained;
+    daily recovery points are kept ``daily_retention_days``; weekly ones move to
+    cold storage after ``cold_storage_after_days`` (for the resource types AWS
+    Backup can tier, such as EBS; others stay warm) and are kept
+    ``weekly_retention_days``; the plan covers the database and every volume
+    tagged ``backup_tag``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        database: rds.DatabaseInstance,
+        backup_tag: tuple[str, str],
+        daily_retention_days: int,
+        weekly_retention_days: int,
+        cold_storage_after_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.vault = backup.BackupVault(self, "Vault", encryption_key=encryption_key, removal_policy=RemovalPolicy.RETAIN)
+        self.plan = backup.BackupPlan(
+            self,
+            "Plan",
+            backup_vault=self.vault,
+            backup_plan_rules=[
+                backup.BackupPlanRule(
+                    rule_name="Daily",
+                    schedule_expression=DAILY,
+                    delete_after=Duration.days(daily_retention_days),
+                    start_window=Duration.hours(1),
+                    completion_window=Duration.hours(4),
+                ),
+                backup.BackupPlanRule(
+                    rule_name="Weekly",
+                    schedule_expression=WEEKLY,
+                    move_to_cold_storage_after=Duration.days(cold_storage_after_days),
+                    delete_after=Duration.days(weekly_retention_days),
+                    start_window=Duration.hours(1),
+                    completion_window=Duration.hours(8),
+                ),
+            ],
+        )
+        role = service_role(
+            self,
+            "Role",
+            service="backup.amazonaws.com",
+            description="AWS Backup: backs up and restores the Mendix database and volumes",
+            aws_managed_policies={
+                "service-role/AWSBackupServiceRolePolicyForBackup": "AWS Backup's own service-role policy, "
+                "maintained by AWS as the services it backs up change; the plan selects only the Mendix resources.",
+                "service-role/AWSBackupServiceRolePolicyForRestores": "AWS Backup's own restore policy, maintained "
+                "by AWS; restores are started by a person, into this account only.",
+            },
+        )
+        encryption_key.grant_encrypt_decrypt(role)
+        policy = role.node.find_child("DefaultPolicy")
+        acknowledge_key_grant(policy, "AWS Backup")
+        acknowledge_inline_policies(
+            role,
+            "The policy holds the one key grant of the backup role and is created and deleted with it; a "
+            "customer-managed policy would add a resource that nothing else may attach.",
+        )
+        self.plan.add_selection(
+            "Resources",
+            role=role,
+            resources=[
+                backup.BackupResource.from_rds_database_instance(database),
+                backup.BackupResource.from_tag(backup_tag[0], backup_tag[1]),
+            ],
+            allow_restores=False,
+        )

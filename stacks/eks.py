@@ -1,0 +1,236 @@
+"""EksStack: the Mendix low-code platform on EKS, beside the IRIS stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from components.account_trail import AccountTrail
+from components.cost_budget import CostBudget
+from components.encryption_key import EncryptionKey
+from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
+from components.log_retention import EncryptedLogGroups
+from components.mendix_cluster import SAMPLE_APP, ClusterCharts, MendixCluster, SampleApp
+from components.mendix_database import MendixDatabase
+from components.platform_backup import PlatformBackup
+from components.platform_observability import PlatformObservability
+from components.secure_bucket import access_log_bucket, encrypted_bucket
+from config import constants as c
+from config.settings import EksSettings
+from stacks.network import NetworkStack
+
+BACKUP_TAG_KEY = "MendixBackup"
+ACCESS_LOG_RETENTION_DAYS = 365
+
+
+class EksStack(Stack):
+    """EKS in the app subnets of the network; RDS PostgreSQL in its data subnets.
+
+    Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
+    ``file_storage``, ``repository``, ``pipeline``, ``observability``,
+    ``backup``, ``budget``, ``trail`` (when on) and ``alarm_topic``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        network: NetworkStack,
+        settings: EksSettings,
+        resource_tags: Mapping[str, str],
+        alarm_topic: sns.ITopic | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        s = settings
+        app_subnets = network.subnets["app"].subnets
+        cluster_name = construct_id
+        backup_tag = (BACKUP_TAG_KEY, construct_id)
+
+        self.key = EncryptionKey(
+            self,
+            "PlatformKey",
+            description="Encrypts the Mendix platform: Kubernetes secrets, volumes, database, images, files, logs, backups",
+            alias=f"alias/{construct_id}/platform",
+        )
+        self.key.allow_cloudwatch_logs()
+        self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
+
+        if alarm_topic is None:
+            topic = sns.Topic(
+                self, "AlarmTopic", master_key=self.key.key, enforce_ssl=True, display_name=f"{construct_id} alarms"
+            )
+            if s.alarm_email:
+                topic.add_subscription(subscriptions.EmailSubscription(s.alarm_email))
+            alarm_topic = topic
+        self.alarm_topic = alarm_topic
+
+        node_groups = {"system": s.system_nodes, "app": s.app_nodes}
+        if s.spot_nodes is not None:
+            node_groups["spot"] = s.spot_nodes
+        self.platform = MendixCluster(
+            self,
+            "Platform",
+            cluster_name=cluster_name,
+            kubernetes_version=s.kubernetes_version,
+            vpc=network.vpc,
+            subnets=app_subnets,
+            public_endpoint_cidrs=s.public_endpoint_cidrs,
+            encryption_key=self.key.key,
+            log_retention_days=s.log_retention_days,
+            node_groups=node_groups,
+            charts=ClusterCharts(
+                cluster_autoscaler_version=s.cluster_autoscaler_chart_version,
+                cluster_autoscaler_image_tag=s.cluster_autoscaler_image_tag,
+                load_balancer_controller_version=s.load_balancer_controller_version,
+                load_balancer_controller_chart_version=s.load_balancer_controller_chart_version,
+                mendix_operator_repository=s.mendix_operator_chart_repository,
+                mendix_operator_chart=s.mendix_operator_chart,
+                mendix_operator_version=s.mendix_operator_version,
+            ),
+            sample_app=SampleApp(image=s.sample_app_image),
+            resource_tags=resource_tags,
+            backup_tag=backup_tag,
+        )
+        cluster = self.platform.cluster
+
+        self.database = MendixDatabase(
+            self,
+            "Database",
+            instance_identifier=f"{construct_id.lower()}-mendix",
+            vpc=network.vpc,
+            subnets=network.subnets["data"].subnets,
+            clients=self.platform.node_security_group,
+            instance_class=s.database.instance_class,
+            engine_version=s.database.engine_version,
+            allocated_storage_gib=s.database.allocated_storage_gib,
+            max_allocated_storage_gib=s.database.max_allocated_storage_gib,
+            backup_retention_days=s.database.backup_retention_days,
+            encryption_key=self.key.key,
+            log_retention_days=s.log_retention_days,
+        )
+
+        self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=ACCESS_LOG_RETENTION_DAYS)
+        self.file_storage = encrypted_bucket(
+            self,
+            "FileStorage",
+            encryption_key=self.key.key,
+            access_logs=self.access_logs,
+            replication_reason="Mendix file documents are protected by versioning in this region; their copy to "
+            "another region belongs with the DR region stack, which does not exist yet.",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="CheaperTiers",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(s.file_storage_infrequent_access_days),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(s.file_storage_glacier_days),
+                        ),
+                    ],
+                    noncurrent_version_expiration=Duration.days(s.file_storage_noncurrent_expiry_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+
+        self.repository = MendixImageRepository(
+            self, "Images", encryption_key=self.key.key, untagged_expiry_days=s.image_untagged_expiry_days
+        ).repository
+        p = s.pipeline
+        self.pipeline = ImagePipeline(
+            self,
+            "Delivery",
+            connection_arn=p.connection_arn,
+            repository_name=p.repository,
+            branch=p.branch,
+            image_repository=self.repository,
+            cluster=cluster,
+            # kubectl within one minor version of the API server, as Kubernetes supports.
+            kubectl_version=f"v{s.kubernetes_version}.0",
+            vpc=network.vpc,
+            subnets=app_subnets,
+            canary=CanaryOptions(
+                namespace=c.MENDIX_NAMESPACE,
+                deployment=SAMPLE_APP,
+                container="app",
+                replicas=p.canary_replicas,
+                seconds=p.canary_seconds,
+                max_restarts=p.max_canary_restarts,
+            ),
+            encryption_key=self.key.key,
+            access_logs=self.access_logs,
+            log_retention_days=s.log_retention_days,
+        )
+        self.pipeline.access_entry.node.add_dependency(self.platform.namespace)
+
+        self.observability = PlatformObservability(
+            self,
+            "Observability",
+            cluster=cluster,
+            vpc=network.vpc,
+            subnets=app_subnets,
+            after=[g for groups in self.platform.node_groups.values() for g in groups],
+            encryption_key=self.key.key,
+            log_retention_days=s.log_retention_days,
+            app_namespace=c.MENDIX_NAMESPACE,
+            app_name=SAMPLE_APP,
+            load_balancer_name=self.platform.sample_app_name,
+            database=self.database.instance,
+            database_storage_gib=s.database.allocated_storage_gib,
+            free_storage_alarm_percent=s.database.free_storage_alarm_percent,
+            max_connections=s.database.max_connections_alarm,
+            topic=self.alarm_topic,
+        )
+        self.observability.node.add_dependency(self.platform.sample_app)
+
+        b = s.backup
+        self.backup = PlatformBackup(
+            self,
+            "Backup",
+            encryption_key=self.key.key,
+            database=self.database.instance,
+            backup_tag=backup_tag,
+            daily_retention_days=b.daily_retention_days,
+            weekly_retention_days=b.weekly_retention_days,
+            cold_storage_after_days=b.weekly_cold_storage_after_days,
+        )
+        environment = ("Environment", resource_tags["Environment"])
+        self.budget = CostBudget(
+            self,
+            "Budget",
+            limit_usd=s.budget.monthly_limit_usd,
+            thresholds_percent=s.budget.thresholds_percent,
+            emails=s.budget.emails,
+            scope_tag=environment,
+            resource_tags=resource_tags,
+        )
+        self.trail = (
+            AccountTrail(self, "Trail", access_logs=self.access_logs, retention_days=s.log_retention_days)
+            if s.cloudtrail
+            else None
+        )
+
+        # Log groups of the CDK's own deploy-time functions get the key too.
+        Aspects.of(self).add(
+            EncryptedLogGroups(key_arn=self.key.key.key_arn, days=s.log_retention_days), priority=AspectPriority.MUTATING
+        )
+
+        CfnOutput(self, "ClusterName", value=cluster.cluster_name, description="aws eks update-kubeconfig --name <this>")
+        CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri, description="Mendix app images")
+        CfnOutput(self, "FileStorageBucket", value=self.file_storage.bucket_name, description="Mendix file documents")
+        CfnOutput(
+            self,
+            "DatabaseEndpoint",
+            value=self.database.instance.db_instance_endpoint_address,
+            description="PostgreSQL host; the master secret is managed by RDS in Secrets Manager",
+        )
