@@ -19,6 +19,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
+from components.cost_tags import PlainResourceTags
 from config import Settings, SettingsError, load_settings
 from stacks.data_tier import DataTierStack
 from stacks.eks import EksStack
@@ -68,6 +69,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     # The cost allocation tags (validated to be present) on every resource of every stack.
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
+    cdk.Aspects.of(app).add(PlainResourceTags(settings.tags), priority=cdk.AspectPriority.MUTATING)
     return stacks
 
 
