@@ -50,3 +50,21 @@ def test_nothing_below_app_py_looks_anything_up() -> None:
                 assert not (node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"), (
                     f"{path.relative_to(ROOT)}:{node.lineno} reads the environment"
                 )
+
+
+def test_helm_charts_and_the_kubectl_layer_resolve_at_deploy_time(assembly: Synthesized) -> None:
+    """Charts are named by repository and version for the kubectl provider to
+    fetch when it deploys; synthesis packages no chart. The kubectl layer is a
+    file asset copied from its pinned package, uploaded at deploy time."""
+    eks = assembly.template_json("eks")
+    charts = [r["Properties"] for r in eks["Resources"].values() if r["Type"] == "Custom::AWSCDK-EKS-HelmChart"]
+    assert charts
+    for chart in charts:
+        assert chart["Repository"].startswith(("https://", "oci://")) and chart["Version"]
+        assert "ChartAssetURL" not in chart
+    assets = json.loads((assembly.outdir / f"{assembly.stacks['eks'].artifact_id}.assets.json").read_text())
+    sources = [f["source"]["path"] for f in assets.get("files", {}).values()]
+    assert not any(path.endswith((".tgz", ".tar.gz")) for path in sources)
+    assert assets.get("dockerImages", {}) == {}
+    layers = [r for r in eks["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert any("kubectl" in r["Properties"].get("Description", "").lower() for r in layers)

@@ -212,6 +212,9 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
     if s.network.vpn_enabled:
         expected_in += [(s.network.onprem_cidr, 1972, 1972), (s.network.onprem_cidr, 2188, 2188)]
         expected_out += [(s.network.onprem_cidr, 1024, 65535)]
+    if s.eks.enabled:
+        # The Mendix database lives in the data subnets; EKS nodes live in the app subnets.
+        expected_in += [(block["app"], c.POSTGRES_PORT, c.POSTGRES_PORT)]
     expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {
         (True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)
     }
@@ -226,6 +229,14 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
         if a["Properties"]["NetworkAclId"]["Ref"] == nacl_id
     ]
     assert sorted(subnet_tier(subnets[s]) for s in associated) == ["data"] * 3
+
+
+def test_postgres_entry_comes_after_every_iris_and_vpn_entry(assembly: Synthesized) -> None:
+    """New entries never renumber the IRIS ones: a renumbered entry is replaced, briefly dropping traffic."""
+    entries = [e for e in _nacl_entries(assembly.template_json("network")) if not e[0]]
+    postgres = [e for e in entries if e[2] == c.POSTGRES_PORT]
+    assert len(postgres) == 1
+    assert postgres[0][4] == max(e[4] for e in entries)
 
 
 def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synthesized) -> None:

@@ -12,6 +12,12 @@ REAL_VALUES = [
     "-c", "data.ami_ids.eu-west-1=ami-0123456789abcdef0",
     "-c", "network.onprem_gateway_ip=81.2.69.160",
     "-c", "data.alarm_email=dba@hospital.example.nl",
+    "-c", "eks.pipeline.connection_arn=arn:aws:codeconnections:eu-west-1:123456789012:connection/"
+    "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+    "-c", "eks.pipeline.repository=hospital/mendix-portal",
+    "-c", "eks.mendix_operator_chart_repository=oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/mendix",
+    "-c", "eks.alarm_email=platform@hospital.example.nl",
+    "-c", "eks.budget.emails=finance@hospital.example.nl",
 ]  # fmt: skip
 
 
@@ -24,6 +30,11 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "data.ami_ids.eu-west-1=ami-00000000000000000",
         "network.onprem_gateway_ip=203.0.113.10",
         "data.alarm_email=",
+        "eks.pipeline.connection_arn=",
+        "eks.pipeline.repository=example-org/mendix-app",
+        "eks.mendix_operator_chart_repository=oci://000000000000",
+        "eks.alarm_email=",
+        "eks.budget.emails.0=finops@example.com",
     ):
         assert key in err
     assert "nothing was deployed" in err
@@ -33,6 +44,11 @@ def test_preflight_passes_once_every_placeholder_is_replaced(capsys: pytest.Capt
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
     assert preflight.main(["--profile", "reference", *REAL_VALUES]) == 0
     assert "no placeholders left" in capsys.readouterr().out
+
+
+def test_preflight_ignores_eks_placeholders_when_eks_is_off(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    assert preflight.main(["--profile", "reference", *REAL_VALUES[:8], "-c", "eks.enabled=false"]) == 0
 
 
 def test_preflight_reports_a_bad_setting_as_such(capsys: pytest.CaptureFixture[str]) -> None:

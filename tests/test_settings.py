@@ -26,6 +26,8 @@ def test_reference_is_the_default_profile() -> None:
     assert settings.network.nat_gateways == 3
     assert len(settings.data.mirror_sets) == 2
     assert settings.network.vpn_enabled
+    assert settings.eks.enabled
+    assert settings.eks.spot_nodes is not None and settings.eks.app_nodes.capacity_type == "ON_DEMAND"
 
 
 def test_dev_profile_is_small() -> None:
@@ -33,6 +35,8 @@ def test_dev_profile_is_small() -> None:
     assert settings.network.nat_gateways == 1
     assert not settings.network.vpn_enabled
     assert [m.name for m in settings.data.mirror_sets] == ["Dev"]
+    assert settings.eks.app_nodes.capacity_type == "SPOT"
+    assert settings.eks.spot_nodes is None
 
 
 def test_cli_strings_are_coerced_to_the_setting_types() -> None:
@@ -148,6 +152,127 @@ BAD_INPUTS = [
     pytest.param(
         {"data.ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "region eu-west-1", id="no-ami-for-region"
     ),
+    pytest.param({"tags": '{"Project": "x", "Environment": "y"}'}, "tags", "missing: Owner, CostCenter", id="cost-tags-missing"),
+    pytest.param({"eks.kubernetes_version": "1.30"}, "eks.kubernetes_version", "kubectl layer is pinned", id="k8s-without-layer"),
+    pytest.param(
+        {"eks.cluster_autoscaler_image_tag": "v1.34.2"},
+        "eks.cluster_autoscaler_image_tag",
+        "v1.35.N",
+        id="autoscaler-of-another-minor",
+    ),
+    pytest.param(
+        {"eks.cluster_autoscaler_chart_version": "^9.0.0"}, "eks.cluster_autoscaler_chart_version", "pinned", id="chart-range"
+    ),
+    pytest.param(
+        {"eks.load_balancer_controller_version": "2.17.1"},
+        "eks.load_balancer_controller_version",
+        "a controller release such as",
+        id="lbc-version-malformed",
+    ),
+    pytest.param(
+        {"eks.load_balancer_controller_version": "v2.16.0"},
+        "eks.load_balancer_controller_version",
+        "whose IAM policy the repository embeds",
+        id="lbc-version-without-policy",
+    ),
+    pytest.param(
+        {"eks.mendix_operator_chart_repository": "http://charts.example.com"},
+        "eks.mendix_operator_chart_repository",
+        "https:// Helm repository",
+        id="operator-repository-not-https",
+    ),
+    pytest.param(
+        {"eks.mendix_operator_chart": "Mendix_Operator"}, "eks.mendix_operator_chart", "Helm chart name", id="chart-name"
+    ),
+    pytest.param({"eks.sample_app_image": "nginx:latest"}, "eks.sample_app_image", "pinned tag", id="image-latest"),
+    pytest.param(
+        {"eks.public_endpoint_cidrs": "0.0.0.0/0"}, "eks.public_endpoint_cidrs.0", "narrower than 0.0.0.0/0", id="endpoint-open"
+    ),
+    pytest.param(
+        {"eks.public_endpoint_cidrs": "10.0.0.0/8"}, "eks.public_endpoint_cidrs.0", "a public CIDR", id="endpoint-private-cidr"
+    ),
+    pytest.param(
+        {"eks.system_nodes.capacity_type": "SPOT"},
+        "eks.system_nodes.capacity_type",
+        "must not lose their nodes to Spot",
+        id="spot-system-nodes",
+    ),
+    pytest.param(
+        {"profile": "dev", "eks.app_nodes.instance_types": "t3.large"},
+        "eks.app_nodes.instance_types",
+        "at least 2 instance types",
+        id="spot-one-instance-type",
+    ),
+    pytest.param({"eks.app_nodes.min_per_az": "3"}, "eks.app_nodes.desired_per_az", "min_per_az (3)", id="min-above-desired"),
+    pytest.param(
+        {"eks.system_nodes.min_per_az": "0"}, "eks.system_nodes.desired_per_az", "1 <= min_per_az (0)", id="no-system-node"
+    ),
+    pytest.param({"eks.app_nodes.max_per_az": "500"}, "eks.app_nodes.max_per_az", "1 to 450 nodes", id="node-group-too-large"),
+    pytest.param({"eks.app_nodes.disk_gib": "10"}, "eks.app_nodes.disk_gib", "20 to 16384 GiB", id="node-disk-too-small"),
+    pytest.param(
+        {"eks.spot_nodes.capacity_type": "ON_DEMAND"}, "eks.spot_nodes.capacity_type", "non-critical", id="spot-group-on-demand"
+    ),
+    pytest.param({"eks.log_retention_days": "13"}, "eks.log_retention_days", "retention periods", id="eks-retention"),
+    pytest.param({"eks.alarm_email": "nobody"}, "eks.alarm_email", "an e-mail address", id="eks-alarm-email"),
+    pytest.param(
+        {"eks.file_storage_infrequent_access_days": "10"},
+        "eks.file_storage_infrequent_access_days",
+        "at least 30 days",
+        id="ia-too-early",
+    ),
+    pytest.param(
+        {"eks.file_storage_glacier_days": "40"}, "eks.file_storage_glacier_days", "at least 60 days", id="glacier-too-early"
+    ),
+    pytest.param({"eks.image_untagged_expiry_days": "0"}, "eks.image_untagged_expiry_days", "1 to 3650 days", id="ecr-expiry"),
+    pytest.param(
+        {"eks.database.instance_class": "db.m7g.large"}, "eks.database.instance_class", "without db.", id="db-class-prefixed"
+    ),
+    pytest.param({"eks.database.engine_version": "14.10"}, "eks.database.engine_version", "major 15, 16, 17, 18", id="db-engine"),
+    pytest.param(
+        {"eks.database.allocated_storage_gib": "10"}, "eks.database.allocated_storage_gib", "20 to 65536", id="db-storage-small"
+    ),
+    pytest.param(
+        {"eks.database.max_allocated_storage_gib": "50"},
+        "eks.database.max_allocated_storage_gib",
+        "more than allocated_storage_gib (100)",
+        id="db-autoscaling-ceiling",
+    ),
+    pytest.param(
+        {"eks.database.backup_retention_days": "0"},
+        "eks.database.backup_retention_days",
+        "0 would turn automated backups off",
+        id="db-no-backups",
+    ),
+    pytest.param(
+        {"eks.pipeline.connection_arn": "arn:aws:s3:::bucket"},
+        "eks.pipeline.connection_arn",
+        "CodeConnections connection",
+        id="pipeline-connection",
+    ),
+    pytest.param({"eks.pipeline.repository": "mendix-app"}, "eks.pipeline.repository", "owner/name", id="pipeline-repository"),
+    pytest.param(
+        {"eks.pipeline.canary_seconds": "10"}, "eks.pipeline.canary_seconds", "60 to 3600 seconds", id="canary-too-short"
+    ),
+    pytest.param(
+        {"eks.backup.daily_retention_days": "36"}, "eks.backup.daily_retention_days", "1 to 35 days", id="daily-retention"
+    ),
+    pytest.param(
+        {"eks.backup.weekly_retention_days": "100"},
+        "eks.backup.weekly_retention_days",
+        "120 to 36500 days",
+        id="weekly-shorter-than-cold-storage-minimum",
+    ),
+    pytest.param(
+        {"eks.budget.thresholds_percent": "50,80,90,100,120"},
+        "eks.budget.thresholds_percent",
+        "at most 4 thresholds",
+        id="too-many-budget-thresholds",
+    ),
+    pytest.param(
+        {"eks.budget.thresholds_percent": "80,80"}, "eks.budget.thresholds_percent", "distinct", id="repeated-threshold"
+    ),
+    pytest.param({"eks.budget.emails": "not-an-email"}, "eks.budget.emails.0", "an e-mail address", id="budget-email"),
+    pytest.param({"eks.budget.monthly_limit_usd": "0"}, "eks.budget.monthly_limit_usd", "1 to 10000000", id="budget-zero"),
 ]
 
 
@@ -160,7 +285,7 @@ def test_bad_input_is_refused_with_a_clear_message(overrides: dict[str, str], ke
     assert message.startswith(f"invalid setting {key}=")
     assert allowed in message
     assert "\n" not in message
-    given = next(iter(overrides.values()))
+    given = list(overrides.values())[-1]
     if given not in ("none",):
         assert repr(given) in message or given.split(",")[0] in message
 
