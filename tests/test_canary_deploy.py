@@ -14,7 +14,8 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "pipeline"))
-import canary_deploy as cd  # noqa: E402
+
+import canary_deploy as cd
 
 OLD = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:aaa"
 NEW = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:bbb"
@@ -181,6 +182,9 @@ def test_an_image_without_a_tag_is_refused() -> None:
     assert caught.value.code == 2
 
 
+ARGS = ["--namespace", "mendix", "--deployment", "mendix-app", "--image", NEW]
+
+
 def test_the_script_runs_as_a_program_with_kubectl_on_the_path(tmp_path) -> None:
     """End to end through a real process and a stub kubectl: a healthy canary is promoted."""
     bin_dir = tmp_path / "bin"
@@ -201,20 +205,7 @@ def test_the_script_runs_as_a_program_with_kubectl_on_the_path(tmp_path) -> None
     )
     stub.chmod(0o755)
     run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "pipeline" / "canary_deploy.py"),
-            "--namespace",
-            "mendix",
-            "--deployment",
-            "mendix-app",
-            "--image",
-            NEW,
-            "--canary-seconds",
-            "1",
-            "--poll-seconds",
-            "1",
-        ],  # fmt: skip
+        [sys.executable, str(ROOT / "pipeline" / "canary_deploy.py"), *ARGS, "--canary-seconds", "1", "--poll-seconds", "1"],
         env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -515,7 +515,7 @@ def test_cloudtrail_is_multi_region_validated_encrypted_and_delivered_to_logs(as
     assert trail["EnableLogFileValidation"] is True
     assert trail["IncludeGlobalServiceEvents"] is True
     assert "KMSKeyId" in trail and "CloudWatchLogsLogGroupArn" in trail and "CloudWatchLogsRoleArn" in trail
-    logical_id, p = bucket(template, "TrailBucket")
+    _, p = bucket(template, "TrailBucket")
     assert (
         p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
         == "aws:kms"
