@@ -2,9 +2,10 @@
 
     python -m ops.bench [--runs 3]
 
-1. The full app's synthesis and an empty CDK app's synthesis, both through the
-   pinned CDK CLI, interleaved so that machine noise hits both alike; prints
-   each median of ``--runs`` and their ratio.
+1. Synthesis of the full app, of the app without the EKS stack
+   (``-c eks.enabled=false``) and of an empty CDK app, all through the pinned
+   CDK CLI, interleaved so that machine noise hits them alike; prints each
+   median of ``--runs``, the ratios, and what the EKS stack adds.
 2. The wall time of ``make test`` with everything already installed.
 """
 
@@ -36,9 +37,27 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def synth_cmd(outdir: str, app: str | None = None) -> list[str]:
+def synth_cmd(outdir: str, app: str | None = None, context: dict[str, str] | None = None) -> list[str]:
     cmd = [str(CDK), "synth", "--no-notices", "--no-version-reporting", "--quiet", "--output", outdir]
+    for key, value in (context or {}).items():
+        cmd += ["-c", f"{key}={value}"]
     return [*cmd, "--app", app] if app else cmd
+
+
+def report(medians: dict[str, float], runs: dict[str, list[float]]) -> list[str]:
+    """The lines ``main`` prints, from the medians and every run, in seconds."""
+    full, without, empty = medians["full"], medians["without EKS"], medians["empty"]
+    lines = [
+        f"synth, {name:<16}: median {medians[name]:6.2f} s of {len(times)} ({', '.join(f'{t:.2f}' for t in times)})"
+        for name, times in runs.items()
+    ]
+    lines += [
+        f"ratio full / empty       : {full / empty:6.2f}x",
+        f"ratio without EKS / empty: {without / empty:6.2f}x",
+        f"ratio full / without EKS : {full / without:6.2f}x",
+        f"the EKS stack adds       : {full - without:6.2f} s ({(full - without) / without:.0%} of the app without it)",
+    ]
+    return lines
 
 
 def main() -> int:
@@ -48,15 +67,19 @@ def main() -> int:
     args = parser.parse_args()
 
     empty_app = f"{sys.executable} {ROOT / 'ops' / 'empty_app.py'}"
-    full, empty = [], []
+    # (app, context) per variant; the app without EKS is the same app with one setting off.
+    variants: dict[str, tuple[str | None, dict[str, str] | None]] = {
+        "full": (None, None),
+        "without EKS": (None, {"eks.enabled": "false"}),
+        "empty": (empty_app, None),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            full.append(timed(synth_cmd(f"{tmp}/full{i}")))
-            empty.append(timed(synth_cmd(f"{tmp}/empty{i}", empty_app)))
-    full_median, empty_median = statistics.median(full), statistics.median(empty)
-    print(f"synth, full app   : median {full_median:6.2f} s of {args.runs} ({', '.join(f'{t:.2f}' for t in full)})")
-    print(f"synth, empty app  : median {empty_median:6.2f} s of {args.runs} ({', '.join(f'{t:.2f}' for t in empty)})")
-    print(f"ratio full / empty: {full_median / empty_median:6.2f}x")
+            for j, (name, (app, context)) in enumerate(variants.items()):
+                runs[name].append(timed(synth_cmd(f"{tmp}/{j}-{i}", app, context)))
+    for line in report({name: statistics.median(times) for name, times in runs.items()}, runs):
+        print(line)
     if not args.skip_tests:
         print(f"make test (installed): {timed(['make', 'test']):6.2f} s wall")
     return 0

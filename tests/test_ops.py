@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops import compliance_report, preflight
+from ops import bench, compliance_report, preflight
 from tests.conftest import ROOT
 
 REAL_VALUES = [
@@ -63,3 +63,16 @@ def test_compliance_summary_is_current(reference, dev) -> None:
     expected = compliance_report.render(reports, stacks)
     assert "HIPAA.Security" in expected and "VPCNoUnrestrictedRouteToIGW" in expected
     assert (ROOT / "docs" / "compliance.md").read_text() == expected, "run `make report` and commit docs/compliance.md"
+
+
+def test_bench_reports_what_the_eks_stack_adds() -> None:
+    lines = bench.report(
+        {"full": 30.0, "without EKS": 20.0, "empty": 5.0},
+        {"full": [30.0, 31.0, 29.0], "without EKS": [20.0, 20.0, 21.0], "empty": [5.0, 5.0, 5.0]},
+    )
+    text = "\n".join(lines)
+    assert "ratio full / empty       :   6.00x" in text
+    assert "ratio without EKS / empty:   4.00x" in text
+    assert "ratio full / without EKS :   1.50x" in text
+    assert "the EKS stack adds       :  10.00 s (50% of the app without it)" in text
+    assert bench.synth_cmd("out", context={"eks.enabled": "false"})[-2:] == ["-c", "eks.enabled=false"]
