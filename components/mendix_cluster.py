@@ -141,6 +141,7 @@ class MendixCluster(Construct):
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         public_endpoint_cidrs: Sequence[str],
+        admin_role_arns: Sequence[str],
         encryption_key: kms.IKey,
         log_retention_days: int,
         node_groups: Mapping[str, NodeGroupSettings],
@@ -212,6 +213,8 @@ class MendixCluster(Construct):
         )
         self.cluster.node.default_child.node.add_dependency(self.control_plane_logs)  # type: ignore[union-attr]
         self._acknowledge_cluster(public_endpoint_cidrs, lbc_policy)
+        for i, arn in enumerate(admin_role_arns):
+            self.cluster.grant_cluster_admin(f"Admin{i}", arn)
 
         self.node_security_group = ec2.SecurityGroup(
             self,

@@ -217,6 +217,8 @@ class EksSettings:
     enabled: bool = True
     # Empty: the API endpoint is private only. Otherwise also public, for these CIDRs.
     public_endpoint_cidrs: tuple[str, ...] = ()
+    # IAM roles that administer the cluster (kubectl, console), each by an access entry.
+    admin_role_arns: tuple[str, ...] = ()
     # Spot capacity for workloads marked non-critical (tainted); none when unset.
     spot_nodes: NodeGroupSettings | None = None
     mendix_operator_chart: str = "mendix-operator"
@@ -631,6 +633,7 @@ _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+$")
 _CONNECTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 )
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _DB_INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(micro|small|medium|large|\d*xlarge)$")
@@ -689,6 +692,9 @@ def _validate_eks(e: EksSettings, region: str) -> None:
                 cidr,
                 "a public CIDR narrower than 0.0.0.0/0 (the private endpoint serves the VPC)",
             )
+    for i, arn in enumerate(e.admin_role_arns):
+        if not _ROLE_ARN.match(arn):
+            raise SettingsError(f"eks.admin_role_arns.{i}", arn, "the ARN of an IAM role, arn:aws:iam::ACCOUNT:role/NAME")
     _validate_node_group("eks.system_nodes", e.system_nodes, spot_allowed=False, min_floor=1)
     _validate_node_group("eks.app_nodes", e.app_nodes, spot_allowed=True, min_floor=0)
     if e.spot_nodes is not None:

@@ -82,6 +82,7 @@ class EksStack(Stack):
             vpc=network.vpc,
             subnets=app_subnets,
             public_endpoint_cidrs=s.public_endpoint_cidrs,
+            admin_role_arns=s.admin_role_arns,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
             node_groups=node_groups,

@@ -15,9 +15,10 @@ from config import constants as c
 from tests.conftest import Synthesized
 
 # One extra dev synthesis for the other branches: a public endpoint for named
-# CIDRs, no account trail.
+# CIDRs, an administrator role, no account trail.
 PUBLIC_CIDR = "81.2.69.0/24"
-CUSTOM = {"eks.public_endpoint_cidrs": PUBLIC_CIDR, "eks.cloudtrail": "false"}
+ADMIN_ROLE = "arn:aws:iam::000000000000:role/platform-admins"
+CUSTOM = {"eks.public_endpoint_cidrs": PUBLIC_CIDR, "eks.admin_role_arns": ADMIN_ROLE, "eks.cloudtrail": "false"}
 
 
 @pytest.fixture(scope="session")
@@ -271,6 +272,14 @@ def test_the_deploy_role_may_edit_one_namespace_only(assembly: Synthesized) -> N
     assert json.dumps(policy["PolicyArn"]).endswith(':cluster-access-policy/AmazonEKSEditPolicy"]]}')
     # The other entry is the CDK's kubectl provider, which installs the charts.
     assert len(entries) == 2
+
+
+def test_administrators_come_from_settings(custom: Synthesized) -> None:
+    entries = props(custom.template_json("eks"), "AWS::EKS::AccessEntry")
+    (admin,) = [e for e in entries if e["PrincipalArn"] == ADMIN_ROLE]
+    (policy,) = admin["AccessPolicies"]
+    assert policy["AccessScope"] == {"Type": "cluster"}
+    assert json.dumps(policy["PolicyArn"]).endswith(':cluster-access-policy/AmazonEKSClusterAdminPolicy"]]}')
 
 
 # ---------------------------------------------------------------- database

@@ -192,6 +192,12 @@ BAD_INPUTS = [
         {"eks.public_endpoint_cidrs": "10.0.0.0/8"}, "eks.public_endpoint_cidrs.0", "a public CIDR", id="endpoint-private-cidr"
     ),
     pytest.param(
+        {"eks.admin_role_arns": "arn:aws:iam::000000000000:user/alice"},
+        "eks.admin_role_arns.0",
+        "the ARN of an IAM role",
+        id="admin-not-a-role",
+    ),
+    pytest.param(
         {"eks.system_nodes.capacity_type": "SPOT"},
         "eks.system_nodes.capacity_type",
         "must not lose their nodes to Spot",
