@@ -43,6 +43,8 @@ IMAGE_VARIABLE = "IMAGE_URI"
 
 @dataclass(frozen=True)
 class CanaryOptions:
+    """Where the canary runs and what it must survive (see pipeline/canary_deploy.py)."""
+
     namespace: str
     deployment: str
     container: str

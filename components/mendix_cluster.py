@@ -71,6 +71,12 @@ CONTROLLER_PLACEMENT: dict[str, Any] = {
 }
 
 
+def _wildcard_reason(resource_arn: str) -> str:
+    if resource_arn == "*":
+        return LBC_WILDCARD_REASONS["*"]
+    return next(reason for key, reason in LBC_WILDCARD_REASONS.items() if key != "*" and key in resource_arn)
+
+
 @dataclass(frozen=True)
 class ClusterCharts:
     """Helm charts the cluster installs, each pinned to a version."""
@@ -675,14 +681,14 @@ class MendixCluster(Construct):
             for statement in lbc_policy["Statement"]
             for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
         }
-        findings = {}
-        for resource_arn in sorted(resources):
-            finding = resource_arn.replace("arn:aws:", "arn:<AWS::Partition>:", 1)
-            why = next(
-                reason
-                for key, reason in LBC_WILDCARD_REASONS.items()
-                if (key == "*" and resource_arn == "*") or (key != "*" and key in resource_arn)
-            )
-            findings[f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]"] = why
-        acknowledge(policy, findings)
+        acknowledge(
+            policy,
+            {
+                # The controller writes arn:aws: as arn:${AWS::Partition}:, which nag shows as <AWS::Partition>.
+                "AwsSolutions::AwsSolutions-IAM5[Resource::"
+                + arn.replace("arn:aws:", "arn:<AWS::Partition>:", 1)
+                + "]": _wildcard_reason(arn)
+                for arn in sorted(resources)
+            },
+        )
         acknowledge_inline_policies(controller, INLINE_REASON)
