@@ -40,8 +40,9 @@ ASYNC = "async"
 ROLES = (FAILOVER, ASYNC)
 HTTP_OK = 200
 MAX_PORT = 65535
-# botocore's standard retry mode backs off on throttling; 8 attempts ride out
-# a burst of ModifyListener calls from several writers.
+# botocore's standard retry mode backs off on throttling and rides out a burst
+# of ModifyListener calls from several writers. In a Config, max_attempts
+# counts retries: 8 means up to 9 attempts per call.
 RETRY_MODE = "standard"
 MAX_ATTEMPTS = 8
 CONNECT_TIMEOUT_SECONDS = 3
@@ -254,11 +255,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-# No proxy: members are reached on their private address from inside the VPC,
-# whatever HTTP_PROXY the environment may carry.
-_STATUS_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
 def check_status(ip: str, port: int, path: str, timeout: float) -> int | None:
     """HTTP status of ``http://{ip}:{port}{path}``, or None if the member did not answer.
 
@@ -266,8 +262,11 @@ def check_status(ip: str, port: int, path: str, timeout: float) -> int | None:
     is not primary) is returned like any other status; a timeout, a refused
     connection or a broken answer is None.
     """
+    # No proxy: members are reached on their private address from inside the VPC,
+    # whatever HTTP_PROXY the environment may carry.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
     try:
-        with _STATUS_OPENER.open(f"http://{ip}:{port}{path}", timeout=timeout) as response:
+        with opener.open(f"http://{ip}:{port}{path}", timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
