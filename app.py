@@ -19,8 +19,10 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
-from config import Settings, SettingsError, load_settings
+from components.address_plan import tier_block
+from config import NetworkSettings, Settings, SettingsError, load_settings
 from stacks.data_tier import DataTierStack
+from stacks.dr_region import DrRegionStack
 from stacks.network import NetworkStack
 
 
@@ -29,10 +31,16 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=settings.account, region=settings.region)
     # Availability zones come from settings: a construct that asks its stack
     # for AZs reads them from this context key instead of calling AWS.
-    app.node.set_context(
-        f"availability-zones:account={settings.account}:region={settings.region}", list(settings.availability_zones)
-    )
+    zones = {settings.region: settings.availability_zones}
+    if settings.dr is not None:
+        zones[settings.dr.region] = settings.dr.availability_zones
+    for region, azs in zones.items():
+        app.node.set_context(f"availability-zones:account={settings.account}:region={region}", list(azs))
     prefix = settings.prefix
+    dr = settings.dr
+    # Stacks in two regions exchange values through CDK cross-region
+    # references (SSM parameters written in one region and read in the other).
+    cross_region = dr is not None
     network = NetworkStack(
         app,
         f"{prefix}-Network",
@@ -41,19 +49,56 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         settings=settings.network,
         availability_zones=settings.availability_zones,
         health_check_port=settings.data.health_check_port,
+        mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else (),
+        cross_region_references=cross_region,
     )
+    stacks: dict[str, cdk.Stack] = {"network": network}
+    dr_region = None
+    if dr is not None:
+        dr_env = cdk.Environment(account=settings.account, region=dr.region)
+        # The DR region's network comes from the same stack class as the primary's.
+        dr_network = NetworkStack(
+            app,
+            f"{prefix}-DrNetwork",
+            env=dr_env,
+            description="IRIS on AWS, DR region: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs",
+            settings=NetworkSettings(
+                vpc_cidr=dr.vpc_cidr, nat_gateways=dr.nat_gateways, flow_log_retention_days=dr.flow_log_retention_days
+            ),
+            availability_zones=dr.availability_zones,
+            health_check_port=settings.data.health_check_port,
+            mirror_peer_cidrs=[tier_block(settings.network.vpc_cidr, "data")],
+        )
+        dr_region = DrRegionStack(
+            app,
+            f"{prefix}-DrRegion",
+            env=dr_env,
+            description="IRIS on AWS, DR region: async DR members, their VIPs and key, peering with the primary region",
+            termination_protection=True,
+            cross_region_references=True,
+            network=dr_network,
+            primary_network=network,
+            primary_vpc_cidr=settings.network.vpc_cidr,
+            data=settings.data,
+            dr=dr,
+        )
+        stacks |= {"dr_network": dr_network, "dr_region": dr_region}
     data_tier = DataTierStack(
         app,
         f"{prefix}-DataTier",
         env=env,
         description="IRIS on AWS: mirror sets (primary, backup, arbiter), io1 volumes, mirror VIP, snapshots, alarms",
         termination_protection=True,
+        cross_region_references=cross_region,
         network=network,
         settings=settings.data,
+        dr=dr,
+        dr_region=dr_region,
     )
+    stacks["data_tier"] = data_tier
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
-    return {"network": network, "data_tier": data_tier}
+    return stacks
 
 
 NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")

@@ -40,6 +40,13 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
             )
         )
     email = s.data.alarm_email
-    if email is not None and email.rsplit("@", 1)[-1] in PLACEHOLDER_EMAIL_DOMAINS:
+    if email is not None and _is_example_domain(email.rsplit("@", 1)[-1]):
         found.append(Placeholder("data.alarm_email", email, "the address that receives alarms"))
+    if s.dr is not None and _is_example_domain(s.dr.dns.zone_name):
+        found.append(Placeholder("dr.dns.zone_name", s.dr.dns.zone_name, "your public DNS zone for the application's name"))
     return found
+
+
+def _is_example_domain(name: str) -> bool:
+    """example.com/.org/.net and their subdomains (RFC 2606): reserved for documentation."""
+    return any(name == d or name.endswith(f".{d}") for d in PLACEHOLDER_EMAIL_DOMAINS)

@@ -138,6 +138,43 @@ class DataTierSettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """Route 53 failover records that send users to the region whose mirror member is primary."""
+
+    zone_name: str  # the public hosted zone, e.g. example.org
+    record_name: str = "iris"  # the application's name in the zone: iris.example.org
+    # An existing public hosted zone for zone_name; none: the DNS stack creates it.
+    hosted_zone_id: str | None = None
+    ttl_seconds: int = 60
+    # Each health check follows CloudWatch alarms with this period (standard
+    # resolution: a multiple of 60) and this many failed periods in a row.
+    health_check_period_seconds: int = 60
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class DrSettings:
+    """The DR region: an async DR member per listed mirror set, a reduced web tier, DNS failover."""
+
+    region: str
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    # Mirror sets (by name) that get an async DR member in the DR region.
+    mirror_sets: tuple[str, ...]
+    dns: DnsSettings
+    nat_gateways: int = 1
+    flow_log_retention_days: int = 365
+    # A smaller instance type per mirror set for its DR member; default: the set's own.
+    instance_types: Mapping[str, str] = field(default_factory=dict)
+    web_servers: int = 1
+    # How long the DR region keeps the snapshot copies of the data tier.
+    snapshot_copy_retain_days: int = 7
+
+    def instance_type(self, mirror_set: MirrorSetSettings) -> str:
+        return self.instance_types.get(mirror_set.name, mirror_set.instance_type)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one deployment needs; built by :func:`load_settings`."""
 
@@ -149,6 +186,8 @@ class Settings:
     network: NetworkSettings
     data: DataTierSettings
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The DR region; none: a single-region deployment.
+    dr: DrSettings | None = None
 
     @property
     def account_is_placeholder(self) -> bool:
@@ -343,20 +382,23 @@ def validate(s: Settings) -> None:
     _validate_azs(s.region, s.availability_zones)
     _validate_network(s.network, len(s.availability_zones))
     _validate_data(s.data, s.region, s.network)
+    if s.dr is not None:
+        _validate_dr(s.dr, s)
     for key, value in s.tags.items():
         if not 1 <= len(key) <= 128 or len(value) > 256:
             raise SettingsError(f"tags.{key}", value, "tag keys of 1-128 and values of at most 256 characters")
 
 
-def _validate_azs(region: str, azs: tuple[str, ...]) -> None:
-    key = "availability_zones"
-    if len(azs) != c.REQUIRED_AZ_COUNT:
-        raise SettingsError(
-            key, list(azs), f"exactly {c.REQUIRED_AZ_COUNT} availability zones (primary, backup and arbiter each get one)"
-        )
+def _validate_azs(
+    region: str, azs: tuple[str, ...], key: str = "availability_zones", counts: tuple[int, ...] = (c.REQUIRED_AZ_COUNT,)
+) -> None:
+    if len(azs) not in counts:
+        what = " or ".join(str(n) for n in counts)
+        why = " (primary, backup and arbiter each get one)" if counts == (c.REQUIRED_AZ_COUNT,) else ""
+        raise SettingsError(key, list(azs), f"exactly {what} availability zones{why}")
     if len(set(azs)) != len(azs):
         dupes = sorted({az for az in azs if azs.count(az) > 1})
-        raise SettingsError(key, list(azs), f"three distinct availability zones; repeated: {', '.join(dupes)}")
+        raise SettingsError(key, list(azs), f"{len(azs)} distinct availability zones; repeated: {', '.join(dupes)}")
     for az in azs:
         m = _AZ.match(az)
         if not m:
@@ -372,14 +414,23 @@ def _network(key: str, value: str) -> ipaddress.IPv4Network:
         raise SettingsError(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({err})") from None
 
 
-def _validate_network(n: NetworkSettings, az_count: int) -> None:
-    vpc = _network("network.vpc_cidr", n.vpc_cidr)
+def _validate_vpc(key: str, value: str) -> ipaddress.IPv4Network:
+    vpc = _network(key, value)
     if not c.VPC_MIN_PREFIX <= vpc.prefixlen <= c.VPC_MAX_PREFIX:
-        raise SettingsError("network.vpc_cidr", n.vpc_cidr, f"a prefix from /{c.VPC_MIN_PREFIX} to /{c.VPC_MAX_PREFIX}")
+        raise SettingsError(key, value, f"a prefix from /{c.VPC_MIN_PREFIX} to /{c.VPC_MAX_PREFIX}")
     if not vpc.is_private:
-        raise SettingsError("network.vpc_cidr", n.vpc_cidr, "a private (RFC 1918) range")
-    if not 1 <= n.nat_gateways <= az_count:
-        raise SettingsError("network.nat_gateways", n.nat_gateways, f"a count from 1 to {az_count} (one per AZ at most)")
+        raise SettingsError(key, value, "a private (RFC 1918) range")
+    return vpc
+
+
+def _validate_nat(key: str, value: int, az_count: int) -> None:
+    if not 1 <= value <= az_count:
+        raise SettingsError(key, value, f"a count from 1 to {az_count} (one per AZ at most)")
+
+
+def _validate_network(n: NetworkSettings, az_count: int) -> None:
+    vpc = _validate_vpc("network.vpc_cidr", n.vpc_cidr)
+    _validate_nat("network.nat_gateways", n.nat_gateways, az_count)
     _validate_retention("network.flow_log_retention_days", n.flow_log_retention_days)
     if (n.onprem_cidr is None) != (n.onprem_gateway_ip is None):
         missing = "network.onprem_gateway_ip" if n.onprem_gateway_ip is None else "network.onprem_cidr"
@@ -471,24 +522,27 @@ def _validate_mirror_set(key: str, m: MirrorSetSettings) -> None:
         raise SettingsError(f"{key}.initial_primary", m.initial_primary, "0 or 1 (the first or second failover member)")
     for role, spec in m.volumes.items():
         validate_io1(f"{key}.{role}", spec)
-    limit = EBS_IOPS_LIMITS.get(m.instance_type)
-    burst = EBS_PERFORMANCE.get(m.instance_type, (0, 0))[1]
+    validate_ebs_capacity(f"{key}.instance_type", m.instance_type, m, key)
+
+
+def validate_ebs_capacity(key: str, instance_type: str, m: MirrorSetSettings, volumes_key: str) -> None:
+    """The instance type can sustain the IOPS that the set's volumes provision."""
+    limit = EBS_IOPS_LIMITS.get(instance_type)
+    burst = EBS_PERFORMANCE.get(instance_type, (0, 0))[1]
     if limit is None:
         supported = ", ".join(sorted(EBS_IOPS_LIMITS))
         raise SettingsError(
-            f"{key}.instance_type",
-            m.instance_type,
-            f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}",
+            key, instance_type, f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}"
         )
     total = sum(spec.iops for spec in m.volumes.values())
     if total > limit:
         raise SettingsError(
-            f"{key}.instance_type",
-            m.instance_type,
-            f"{m.instance_type} sustains at most {limit} EBS IOPS (bursts to {burst} for at most 30 minutes a day) "
+            key,
+            instance_type,
+            f"{instance_type} sustains at most {limit} EBS IOPS (bursts to {burst} for at most 30 minutes a day) "
             f"but its volumes provision {total} "
             f"(each io1 volume allows at most {c.IO1_MAX_IOPS_PER_VOLUME} IOPS and {c.IO1_MAX_IOPS_PER_GIB} per GiB); "
-            f"lower the iops of {key}.database/journal1/journal2/wij or choose a larger type",
+            f"lower the iops of {volumes_key}.database/journal1/journal2/wij or choose a larger type",
         )
 
 
@@ -520,3 +574,78 @@ def _validate_backup(b: BackupSettings, region: str) -> None:
             raise SettingsError("data.backup.copy_region", b.copy_region, f"another AWS region than {region}")
         if b.copy_kms_key_arn is None or not b.copy_kms_key_arn.startswith(f"arn:aws:kms:{b.copy_region}:"):
             raise SettingsError("data.backup.copy_kms_key_arn", b.copy_kms_key_arn, f"the ARN of a KMS key in {b.copy_region}")
+
+
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+DR_AZ_COUNTS = (2, 3)
+MAX_DR_WEB_SERVERS = 20
+
+
+def _validate_dr(dr: DrSettings, s: Settings) -> None:
+    """The DR region: its own zones and a block that overlaps nothing it must route to."""
+    if not _REGION.match(dr.region) or dr.region == s.region:
+        raise SettingsError("dr.region", dr.region, f"an AWS region name other than the primary region {s.region}")
+    _validate_azs(dr.region, dr.availability_zones, "dr.availability_zones", DR_AZ_COUNTS)
+    vpc = _validate_vpc("dr.vpc_cidr", dr.vpc_cidr)
+    others = {"network.vpc_cidr": s.network.vpc_cidr}
+    if s.network.onprem_cidr is not None:
+        others["network.onprem_cidr"] = s.network.onprem_cidr
+    for other_key, other in others.items():
+        if vpc.overlaps(ipaddress.IPv4Network(other)):
+            raise SettingsError("dr.vpc_cidr", dr.vpc_cidr, f"a range that does not overlap {other_key} {other}")
+    _validate_nat("dr.nat_gateways", dr.nat_gateways, len(dr.availability_zones))
+    _validate_retention("dr.flow_log_retention_days", dr.flow_log_retention_days)
+    if dr.region not in s.data.ami_ids:
+        raise SettingsError("data.ami_ids", dict(s.data.ami_ids), f"an AMI id for the DR region {dr.region} too")
+    sets = {m.name: m for m in s.data.mirror_sets}
+    if not dr.mirror_sets:
+        raise SettingsError("dr.mirror_sets", [], f"at least one of the mirror sets {', '.join(sets)}")
+    for i, name in enumerate(dr.mirror_sets):
+        if name not in sets:
+            raise SettingsError(f"dr.mirror_sets.{i}", name, f"the name of a mirror set in data.mirror_sets: {', '.join(sets)}")
+        if name in dr.mirror_sets[:i]:
+            raise SettingsError(f"dr.mirror_sets.{i}", name, "a mirror set listed once")
+    for name, instance_type in dr.instance_types.items():
+        key = f"dr.instance_types.{name}"
+        if name not in dr.mirror_sets:
+            raise SettingsError(
+                key, instance_type, f"a type for a mirror set listed in dr.mirror_sets: {', '.join(dr.mirror_sets)}"
+            )
+        validate_instance_type(key, instance_type)
+        index = list(sets).index(name)
+        validate_ebs_capacity(key, instance_type, sets[name], f"data.mirror_sets.{index}")
+    if not 1 <= dr.web_servers <= MAX_DR_WEB_SERVERS:
+        raise SettingsError("dr.web_servers", dr.web_servers, f"a count from 1 to {MAX_DR_WEB_SERVERS}")
+    if not 1 <= dr.snapshot_copy_retain_days <= 3650:
+        raise SettingsError("dr.snapshot_copy_retain_days", dr.snapshot_copy_retain_days, "1 to 3650 days")
+    if s.data.backup.copy_region is not None:
+        raise SettingsError(
+            "data.backup.copy_region",
+            s.data.backup.copy_region,
+            f"none while dr is set: the snapshots are copied to the DR region {dr.region}, with its key",
+        )
+    _validate_dns(dr.dns)
+
+
+def _validate_dns(d: DnsSettings) -> None:
+    if not _DNS_NAME.match(d.zone_name):
+        raise SettingsError("dr.dns.zone_name", d.zone_name, "a lower-case DNS domain name such as example.org")
+    if not _DNS_LABEL.match(d.record_name):
+        raise SettingsError("dr.dns.record_name", d.record_name, "one lower-case DNS label such as iris")
+    if d.hosted_zone_id is not None and not _HOSTED_ZONE_ID.match(d.hosted_zone_id):
+        raise SettingsError(
+            "dr.dns.hosted_zone_id", d.hosted_zone_id, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ, or none"
+        )
+    if not 0 <= d.ttl_seconds <= 86400:
+        raise SettingsError("dr.dns.ttl_seconds", d.ttl_seconds, "0 to 86400 seconds")
+    period = d.health_check_period_seconds
+    if period < 60 or period % 60 or period > 3600:
+        raise SettingsError(
+            "dr.dns.health_check_period_seconds",
+            period,
+            "a multiple of 60 from 60 to 3600: Route 53 follows only standard-resolution CloudWatch alarms",
+        )
+    if not 1 <= d.failure_threshold <= 10:
+        raise SettingsError("dr.dns.failure_threshold", d.failure_threshold, "a count from 1 to 10")

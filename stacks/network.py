@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
@@ -53,10 +54,18 @@ class NetworkStack(Stack):
         settings: NetworkSettings,
         availability_zones: tuple[str, ...],
         health_check_port: int,
+        mirror_peer_cidrs: Sequence[str] = (),
         **kwargs: object,
     ) -> None:
+        """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
+        whose mirror members reach this VPC's members on 1972 and 2188, and back."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
+        self._remote_members: list[tuple[str, str]] = []
+        if settings.vpn_enabled:
+            assert settings.onprem_cidr is not None
+            self._remote_members.append((settings.onprem_cidr, "on-premises"))
+        self._remote_members += [(cidr, "DR region") for cidr in mirror_peer_cidrs]
 
         self.vpc = ec2.Vpc(
             self,
@@ -203,13 +212,13 @@ class NetworkStack(Stack):
         for tier in (sg.web, sg.app, sg.data):
             tier.add_egress_rule(anywhere, tcp(c.HTTPS_PORT), "AWS APIs and package repositories over HTTPS")
 
-        s = self._settings
-        if s.vpn_enabled:
-            assert s.onprem_cidr is not None
-            onprem = ec2.Peer.ipv4(s.onprem_cidr)
+        # Mirror members elsewhere (on-premises over the VPN, the DR region over
+        # peering) reach the members here, and the members reach them.
+        for cidr, where in self._remote_members:
+            remote = ec2.Peer.ipv4(cidr)
             for port, what in ((c.IRIS_SUPERSERVER_PORT, "superserver and mirroring"), (c.ISCAGENT_PORT, "ISCAgent")):
-                sg.data.add_ingress_rule(onprem, tcp(port), f"On-premises mirror members: {what}")
-                sg.data.add_egress_rule(onprem, tcp(port), f"On-premises mirror members: {what}")
+                sg.data.add_ingress_rule(remote, tcp(port), f"{where[:1].upper()}{where[1:]} mirror members: {what}")
+                sg.data.add_egress_rule(remote, tcp(port), f"{where[:1].upper()}{where[1:]} mirror members: {what}")
         return sg
 
     def _endpoints(self) -> None:
@@ -260,14 +269,13 @@ class NetworkStack(Stack):
             (s.vpc_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and member ports in the VPC"),
             ("0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "AWS APIs through endpoints"),
         ]
-        if s.vpn_enabled:
-            assert s.onprem_cidr is not None
+        for cidr, where in self._remote_members:
             inbound += [
-                (s.onprem_cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from on-premises"),
-                (s.onprem_cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent from on-premises"),
+                (cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), f"Superserver and mirroring from {where}"),
+                (cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), f"ISCAgent from {where}"),
             ]
             outbound += [
-                (s.onprem_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and members on-premises"),
+                (cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), f"Replies and members in {where}"),
             ]
         for direction, entries in ((ec2.TrafficDirection.INGRESS, inbound), (ec2.TrafficDirection.EGRESS, outbound)):
             for i, (cidr, traffic, _why) in enumerate(entries):

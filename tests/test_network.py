@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from components.address_plan import subnet_cidr, tier_block
+from config import Settings
 from config import constants as c
 from tests.conftest import Synthesized
 
@@ -176,13 +177,32 @@ def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized)
     }
 
 
-def test_data_security_group_never_admits_cidrs_except_on_premises_members(assembly: Synthesized) -> None:
-    template = assembly.template_json("network")
-    data = {"Fn::GetAtt": [_sg_id(template, "DataSg"), "GroupId"]}
-    cidr_rules = sorted((r["CidrIp"], r["FromPort"]) for r in _ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
-    onprem = assembly.settings.network.onprem_cidr
-    expected = [(onprem, c.IRIS_SUPERSERVER_PORT), (onprem, c.ISCAGENT_PORT)] if onprem else []
-    assert cidr_rules == expected
+def remote_members(s: Settings, role: str = "network") -> list[str]:
+    """The blocks whose mirror members reach this network's members: on-premises, the other region's data tier."""
+    assert s.dr is not None
+    if role == "dr_network":
+        return [tier_block(s.network.vpc_cidr, "data")]
+    return [*([s.network.onprem_cidr] if s.network.onprem_cidr else []), tier_block(s.dr.vpc_cidr, "data")]
+
+
+def data_group_cidr_rules(template: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(cidr, port) of the data group's CIDR ingress rules, and of its CIDR egress rules other than HTTPS."""
+    data_id = _sg_id(template, "DataSg")
+    data = {"Fn::GetAtt": [data_id, "GroupId"]}
+    ingress = sorted((r["CidrIp"], r["FromPort"]) for r in _ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
+    egress = sorted(
+        (r["CidrIp"], r["FromPort"])
+        for r in template["Resources"][data_id]["Properties"].get("SecurityGroupEgress", [])
+        if "CidrIp" in r and r["FromPort"] != c.HTTPS_PORT
+    )
+    return ingress, egress
+
+
+@pytest.mark.parametrize("role", ["network", "dr_network"])
+def test_data_security_group_admits_cidrs_only_for_remote_mirror_members(assembly: Synthesized, role: str) -> None:
+    """On-premises members (VPN) and the other region's data tier (peering): 1972 and 2188, both ways, nothing else."""
+    expected = sorted((cidr, port) for cidr in remote_members(assembly.settings, role) for port in (1972, 2188))
+    assert data_group_cidr_rules(assembly.template_json(role)) == (expected, expected)
 
 
 def _nacl_entries(template: dict[str, Any]) -> set[tuple[bool, str, int, int, int]]:
@@ -209,9 +229,9 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
         ("0.0.0.0/0", 32768, 65535),
     ]
     expected_out = [(s.network.vpc_cidr, 1024, 65535), ("0.0.0.0/0", 443, 443)]
-    if s.network.vpn_enabled:
-        expected_in += [(s.network.onprem_cidr, 1972, 1972), (s.network.onprem_cidr, 2188, 2188)]
-        expected_out += [(s.network.onprem_cidr, 1024, 65535)]
+    for remote in remote_members(s):
+        expected_in += [(remote, 1972, 1972), (remote, 2188, 2188)]
+        expected_out += [(remote, 1024, 65535)]
     expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {
         (True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)
     }

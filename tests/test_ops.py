@@ -12,6 +12,8 @@ REAL_VALUES = [
     "-c", "data.ami_ids.eu-west-1=ami-0123456789abcdef0",
     "-c", "network.onprem_gateway_ip=81.2.69.160",
     "-c", "data.alarm_email=dba@hospital.example.nl",
+    "-c", "data.ami_ids.eu-central-1=ami-0fedcba9876543210",
+    "-c", "dr.dns.zone_name=hospital.example.nl",
 ]  # fmt: skip
 
 
@@ -24,6 +26,8 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "data.ami_ids.eu-west-1=ami-00000000000000000",
         "network.onprem_gateway_ip=203.0.113.10",
         "data.alarm_email=",
+        "data.ami_ids.eu-central-1=ami-00000000000000000",
+        "dr.dns.zone_name=example.org",
     ):
         assert key in err
     assert "nothing was deployed" in err

@@ -367,10 +367,7 @@ def _first_listener(raw: dict[str, Any]) -> str:
         ),
         (_broken(lambda r: _members(r)["Member1"].update(private_ip="ip-10-0-0-1")), "private_ip must be an IP address"),
         (_broken(lambda r: _members(r)["Member1"].pop("instance_id")), "members.Member1 lacks 'instance_id'"),
-        (
-            _broken(lambda r: [m.update(role="async") for m in _members(r).values()]),
-            "must include at least one member of role 'failover'",
-        ),
+        (_broken(lambda r: _members(r).clear()), "members must name at least one member"),
         (_broken(lambda r: r["mirror_sets"][SET].update(listeners=[])), "listeners must be a non-empty list"),
         (_broken(lambda r: r["health_check"].update(port=True)), "health_check.port must be an integer from 1 to 65535"),
         (_broken(lambda r: r["health_check"].update(timeout_seconds=0)), "health_check.timeout_seconds must be a number above 0"),

@@ -186,8 +186,9 @@ def _mirror_set(name: str, raw: Any) -> MirrorSet:
         raise _invalid(f"{where}.listeners", "names a listener twice")
     raw_members = _object(_field(s, "members", where), f"{where}.members")
     members = {member: _member(name, member, m, listeners) for member, m in raw_members.items()}
-    if not any(m.role == FAILOVER for m in members.values()):
-        raise _invalid(f"{where}.members", f"must include at least one member of role {FAILOVER!r}")
+    # A DR region's VIP has async members only: it is switched by a person's decision.
+    if not members:
+        raise _invalid(f"{where}.members", "must name at least one member")
     # The VIP tells members apart by their target groups: a shared group would
     # make "who is primary" ambiguous.
     owners: dict[str, str] = {}
@@ -219,7 +220,7 @@ def load_config(text: str) -> Config:
     """Parse and check the RETARGET_CONFIG document written at synthesis.
 
     Guarantees of the returned Config: at least one mirror set; each with at
-    least one listener and at least one failover member; every member has a
+    least one listener and at least one member; every member has a
     valid IP address, a role of ``failover`` or ``async``, and exactly one
     target group per listener of its set, used by no other member; the health
     check has a port, a path and positive timings. Anything else raises
