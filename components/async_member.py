@@ -4,20 +4,64 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from aws_cdk import Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from components.iris_volume_set import IrisVolumeSet
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
-from config.constants import IRIS_SUPERSERVER_PORT
+from config.constants import DR_MEMBER_NAME, IRIS_SUPERSERVER_PORT
 from config.settings import VolumeSpec
 
-ASYNC_MEMBER_NAME = "DR"
+DR_MEMBER_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "dr_member.sh"
+DR_MEMBER_ACTIONS = ("status", "promote")
+
+
+def dr_member_document(scope: Construct, construct_id: str, *, iris_instance: str, iris_os_user: str) -> ssm.CfnDocument:
+    """The SSM command document that reports on, or promotes, an async DR member (iris/dr_member.sh).
+
+    Its ``action`` parameter takes only status or promote; the operator CLI
+    runs it, never a schedule or an alarm.
+    """
+    return ssm.CfnDocument(
+        scope,
+        construct_id,
+        document_type="Command",
+        update_method="NewVersion",
+        content={
+            "schemaVersion": "2.2",
+            "description": "Report on, or promote, the IRIS async DR member (python -m ops promote-dr)",
+            "parameters": {
+                "action": {
+                    "type": "String",
+                    "description": "(Required) status, or promote: make this member primary without the lost failover members",
+                    "allowedValues": list(DR_MEMBER_ACTIONS),
+                }
+            },
+            "mainSteps": [
+                {
+                    "action": "aws:runShellScript",
+                    "name": "IrisDrMember",
+                    "precondition": {"StringEquals": ["platformType", "Linux"]},
+                    "inputs": {
+                        "timeoutSeconds": "300",
+                        "runCommand": [
+                            f"export IRIS_INSTANCE='{iris_instance}'",
+                            f"export IRIS_OS_USER='{iris_os_user}'",
+                            "set -- '{{ action }}'",
+                            *DR_MEMBER_SCRIPT.read_text().splitlines(),
+                        ],
+                    },
+                }
+            ],
+        },
+    )
 
 
 class AsyncMirrorMember(Construct):
@@ -62,7 +106,7 @@ class AsyncMirrorMember(Construct):
         )
         self.member = MirrorMember(
             self,
-            ASYNC_MEMBER_NAME,
+            DR_MEMBER_NAME,
             vpc=vpc,
             subnet=subnet,
             security_group=security_group,

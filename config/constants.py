@@ -78,5 +78,9 @@ IRIS_MOUNT_POINTS = {
 IRIS_EXTERNAL_FREEZE_OK = 5
 IRIS_EXTERNAL_FREEZE_FAILED = 3
 
+# The name of a mirror set's async DR member in the DR region's retarget
+# function, the operator CLI and the runbooks.
+DR_MEMBER_NAME = "DR"
+
 # DLM's managed policy runs only SSM documents that carry this tag.
 DLM_SCRIPTS_TAG = ("DLMScriptsAccess", "true")

@@ -7,12 +7,13 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from components.address_plan import tier_block
-from components.async_member import ASYNC_MEMBER_NAME, AsyncMirrorMember
+from components.async_member import AsyncMirrorMember, dr_member_document
 from components.encryption_key import EncryptionKey
 from components.member_basics import alarm_topic, guard_placeholder_ami, member_role
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.vip_health import VipHealth
+from config.constants import DR_MEMBER_NAME
 from config.settings import DataTierSettings, DrSettings
 from stacks.network import NetworkStack
 
@@ -100,7 +101,7 @@ class DrRegionStack(Stack):
                 FailoverTarget(
                     name=name,
                     vip=member.vip,
-                    members=[FailoverMember(ASYNC_MEMBER_NAME, member.instance, "async")],
+                    members=[FailoverMember(DR_MEMBER_NAME, member.instance, "async")],
                     desired_primary=None,
                 )
                 for name, member in self.members.items()
@@ -113,13 +114,17 @@ class DrRegionStack(Stack):
         CfnOutput(
             self, "RetargetFunctionName", value=self.failover.function.function_name, description="python -m ops promote-dr"
         )
+        self.member_document = dr_member_document(
+            self, "DrMemberDocument", iris_instance=data.iris_instance, iris_os_user=data.iris_os_user
+        )
+        CfnOutput(self, "DrMemberDocumentName", value=self.member_document.ref, description="python -m ops promote-dr")
 
         self.health = {
             name: VipHealth(
                 self,
                 f"{name}VipHealth",
                 load_balancer=member.vip.load_balancer,
-                target_groups={ASYNC_MEMBER_NAME: member.vip.target_groups[data.health_check_port][0]},
+                target_groups={DR_MEMBER_NAME: member.vip.target_groups[data.health_check_port][0]},
                 period=Duration.seconds(dr.dns.health_check_period_seconds),
                 evaluation_periods=dr.dns.failure_threshold,
                 description=f"{name} in {self.region}",

@@ -261,3 +261,18 @@ def test_dr_settings_load_for_both_profiles() -> None:
     assert ref.dr is not None and dev.dr is not None
     assert len(ref.dr.availability_zones) == 3 and len(dev.dr.availability_zones) == 2
     assert load(dr="none").dr is None
+
+
+def test_the_dr_stack_outputs_what_promote_dr_reads(assembly: Synthesized) -> None:
+    from ops import dr as promotion
+
+    template = assembly.template_json("dr_region")
+    assert {promotion.FUNCTION_OUTPUT, promotion.MEMBER_DOCUMENT_OUTPUT} <= set(template["Outputs"])
+    (document,) = props(template, "AWS::SSM::Document")
+    assert template["Outputs"][promotion.MEMBER_DOCUMENT_OUTPUT]["Value"] == {
+        "Ref": next(iter(resources(template, "AWS::SSM::Document")))
+    }
+    assert document["DocumentType"] == "Command"
+    assert document["Content"]["parameters"]["action"]["allowedValues"] == ["status", "promote"]
+    commands = document["Content"]["mainSteps"][0]["inputs"]["runCommand"]
+    assert "set -- '{{ action }}'" in commands and any("PromoteWithNoPartner" in line for line in commands)
