@@ -20,6 +20,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from config import Settings, SettingsError, load_settings
+from stacks.app_tier import AppTierStack
 from stacks.data_tier import DataTierStack
 from stacks.network import NetworkStack
 
@@ -51,9 +52,19 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         network=network,
         settings=settings.data,
     )
+    app_tier = AppTierStack(
+        app,
+        f"{prefix}-AppTier",
+        env=env,
+        description="IRIS on AWS: public ALB with WAF, Web Gateway servers, ECP application and print servers, xDBC name",
+        network=network,
+        data_tier=data_tier,
+        settings=settings.app,
+        data_settings=settings.data,
+    )
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
-    return {"network": network, "data_tier": data_tier}
+    return {"network": network, "data_tier": data_tier, "app_tier": app_tier}
 
 
 NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")

@@ -26,7 +26,7 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-STACK_ROLES = ["network", "data_tier"]
+STACK_ROLES = ["network", "data_tier", "app_tier"]
 
 
 @pytest.mark.parametrize("role", STACK_ROLES)
