@@ -21,6 +21,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
 from components.address_plan import tier_block
 from config import NetworkSettings, Settings, SettingsError, load_settings
+from stacks.app_tier import AppTierStack
 from stacks.data_tier import DataTierStack
 from stacks.dr_region import DrRegionStack
 from stacks.network import NetworkStack
@@ -96,6 +97,17 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         dr_region=dr_region,
     )
     stacks["data_tier"] = data_tier
+    stacks["app_tier"] = AppTierStack(
+        app,
+        f"{prefix}-AppTier",
+        env=env,
+        description="IRIS on AWS: public ALB with WAF, Web Gateway servers, ECP application and print servers, xDBC name",
+        cross_region_references=cross_region,
+        network=network,
+        data_tier=data_tier,
+        settings=settings.app,
+        data_settings=settings.data,
+    )
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
     return stacks

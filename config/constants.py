@@ -84,3 +84,15 @@ DR_MEMBER_NAME = "DR"
 
 # DLM's managed policy runs only SSM documents that carry this tag.
 DLM_SCRIPTS_TAG = ("DLMScriptsAccess", "true")
+
+# Application tier.
+WEB_GATEWAY_DIR = "/opt/webgateway"  # where a standalone Web Gateway installs on Linux
+WEB_GATEWAY_USER = "CSPSystem"  # the IRIS account the Web Gateway connects as
+ECP_CACHE_MOUNT = "/iris/cache"  # instance store of the ECP application servers
+# An ALB's load-balancer cookie lives 1 second to 7 days.
+ALB_STICKINESS_MIN_SECONDS = 1
+ALB_STICKINESS_MAX_SECONDS = 7 * 24 * 3600
+# A WAF rate-based rule counts requests per client address over 5 minutes.
+WAF_RATE_LIMIT_MIN = 10
+WAF_RATE_LIMIT_MAX = 2_000_000_000
+WAF_RATE_WINDOW_SECONDS = 300

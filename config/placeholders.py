@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, Settings
 
 PLACEHOLDER_AMI = "ami-00000000000000000"
+PLACEHOLDER_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
 
@@ -30,6 +31,16 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
     for region, ami in sorted(s.data.ami_ids.items()):
         if ami == PLACEHOLDER_AMI:
             found.append(Placeholder(f"data.ami_ids.{region}", ami, f"the id of your IRIS golden image in {region}"))
+    for key, what in (("web_ami_ids", "web server image (Apache and the Web Gateway)"), ("ecp_ami_ids", "ECP client image")):
+        for region, ami in sorted(getattr(s.app, key).items()):
+            if ami == PLACEHOLDER_AMI:
+                found.append(Placeholder(f"app.{key}.{region}", ami, f"the id of your {what} in {region}"))
+    if s.app.certificate_arn == PLACEHOLDER_CERTIFICATE_ARN:
+        found.append(
+            Placeholder(
+                "app.certificate_arn", s.app.certificate_arn, f"the ARN of the ACM certificate for your site's name in {s.region}"
+            )
+        )
     ip = s.network.onprem_gateway_ip
     if ip is not None and any(ipaddress.IPv4Address(ip) in net for net in DOCUMENTATION_NETS):
         found.append(

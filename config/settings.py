@@ -36,6 +36,12 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _CRON = re.compile(r"^cron\(.+\)$")
+_ACM_CERTIFICATE = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+)
+_URL_PATH = re.compile(r"^/[A-Za-z0-9_./%-]*$")
+_DNS_NAME = re.compile(r"^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_DEVICE = re.compile(r"/dev/(sd[a-z]1?|xvd[a-z]|nvme0n1)")
 
 
 class SettingsError(ValueError):
@@ -175,6 +181,73 @@ class DrSettings:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """An Auto Scaling group of one kind of server."""
+
+    instance_type: str
+    min_capacity: int
+    max_capacity: int
+
+
+@dataclass(frozen=True)
+class PrintServerSettings:
+    """Print servers: ECP clients of fixed number; none when ``count`` is 0."""
+
+    instance_type: str = "m6i.large"
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """Target tracking for the web and ECP application servers."""
+
+    cpu_target_percent: int = 60
+    # ALBRequestCountPerTarget: requests a web server takes per minute.
+    requests_per_target_per_minute: int = 1000
+    # Target tracking's cooldown: a new instance's metrics stay out of the
+    # group's aggregate this long (EC2 Auto Scaling's default instance warmup).
+    warmup_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class AppAlarmSettings:
+    """Thresholds of the application tier's alarms."""
+
+    http_5xx_percent: int = 5
+    response_time_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class AppTierSettings:
+    """The application tier: public ALB, Web Gateway servers, ECP and print servers."""
+
+    # The mirror set the tier serves (one of data.mirror_sets).
+    mirror_set: str
+    # The customer's golden images per region: web servers (Apache and the
+    # Web Gateway) and ECP clients (IRIS), never a floating "latest".
+    web_ami_ids: Mapping[str, str]
+    ecp_ami_ids: Mapping[str, str]
+    web: FleetSettings
+    ecp: FleetSettings
+    # The ACM certificate of the ALB's HTTPS listener; required.
+    certificate_arn: str | None = None
+    print_servers: PrintServerSettings = field(default_factory=PrintServerSettings)
+    sticky_duration_seconds: int = 3600
+    health_check_path: str = "/csp/bin/mirror_status.cxw"
+    # URL paths Apache hands to the Web Gateway.
+    application_paths: tuple[str, ...] = ("/csp",)
+    waf_rate_limit: int = 2000
+    log_retention_days: int = 365
+    deletion_protection: bool = True
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    alarms: AppAlarmSettings = field(default_factory=AppAlarmSettings)
+    # Private DNS for clients that are not mirror-aware: <mirror set>.<zone>.
+    private_zone_name: str = "iris.internal"
+    root_device_name: str = "/dev/sda1"
+    root_volume_gib: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one deployment needs; built by :func:`load_settings`."""
 
@@ -185,6 +258,7 @@ class Settings:
     availability_zones: tuple[str, ...]
     network: NetworkSettings
     data: DataTierSettings
+    app: AppTierSettings
     tags: Mapping[str, str] = field(default_factory=dict)
     # The DR region; none: a single-region deployment.
     dr: DrSettings | None = None
@@ -384,6 +458,7 @@ def validate(s: Settings) -> None:
     _validate_data(s.data, s.region, s.network)
     if s.dr is not None:
         _validate_dr(s.dr, s)
+    _validate_app(s.app, s.region, s.data)
     for key, value in s.tags.items():
         if not 1 <= len(key) <= 128 or len(value) > 256:
             raise SettingsError(f"tags.{key}", value, "tag keys of 1-128 and values of at most 256 characters")
@@ -468,12 +543,7 @@ def validate_instance_type(key: str, value: str) -> None:
 
 
 def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None:
-    ami = d.ami_ids.get(region)
-    if ami is None:
-        raise SettingsError("data.ami_ids", dict(d.ami_ids), f"an AMI id for region {region}")
-    for ami_region, ami_id in d.ami_ids.items():
-        if not _AMI.match(ami_id):
-            raise SettingsError(f"data.ami_ids.{ami_region}", ami_id, "an AMI id such as ami-0123456789abcdef0")
+    _validate_ami_ids("data.ami_ids", d.ami_ids, region)
     if d.failover_method not in ("polling", "api"):
         raise SettingsError("data.failover_method", d.failover_method, "polling or api")
     if not 1 <= d.health_check_port <= 65535:
@@ -496,10 +566,7 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
         raise SettingsError("data.mirror_qos_timeout_ms", d.mirror_qos_timeout_ms, "2000 to 60000 milliseconds")
     if d.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", d.alarm_email):
         raise SettingsError("data.alarm_email", d.alarm_email, "an e-mail address")
-    if not re.fullmatch(r"/dev/(sd[a-z]1?|xvd[a-z]|nvme0n1)", d.root_device_name):
-        raise SettingsError("data.root_device_name", d.root_device_name, "the AMI's root device, e.g. /dev/sda1 or /dev/xvda")
-    if not 8 <= d.root_volume_gib <= 1024:
-        raise SettingsError("data.root_volume_gib", d.root_volume_gib, "8 to 1024 GiB")
+    _validate_root_volume("data", d.root_device_name, d.root_volume_gib)
     for key in ("iris_instance", "iris_os_user"):
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", getattr(d, key)):
             raise SettingsError(f"data.{key}", getattr(d, key), "a letter then up to 31 letters, digits, _ or -")
@@ -544,6 +611,21 @@ def validate_ebs_capacity(key: str, instance_type: str, m: MirrorSetSettings, vo
             f"(each io1 volume allows at most {c.IO1_MAX_IOPS_PER_VOLUME} IOPS and {c.IO1_MAX_IOPS_PER_GIB} per GiB); "
             f"lower the iops of {volumes_key}.database/journal1/journal2/wij or choose a larger type",
         )
+
+
+def _validate_ami_ids(key: str, ami_ids: Mapping[str, str], region: str) -> None:
+    if ami_ids.get(region) is None:
+        raise SettingsError(key, dict(ami_ids), f"an AMI id for region {region}")
+    for ami_region, ami_id in ami_ids.items():
+        if not _AMI.match(ami_id):
+            raise SettingsError(f"{key}.{ami_region}", ami_id, "an AMI id such as ami-0123456789abcdef0")
+
+
+def _validate_root_volume(section: str, device: str, size_gib: int) -> None:
+    if not _DEVICE.fullmatch(device):
+        raise SettingsError(f"{section}.root_device_name", device, "the AMI's root device, e.g. /dev/sda1 or /dev/xvda")
+    if not 8 <= size_gib <= 1024:
+        raise SettingsError(f"{section}.root_volume_gib", size_gib, "8 to 1024 GiB")
 
 
 def validate_io1(key: str, spec: VolumeSpec) -> None:
@@ -649,3 +731,95 @@ def _validate_dns(d: DnsSettings) -> None:
         )
     if not 1 <= d.failure_threshold <= 10:
         raise SettingsError("dr.dns.failure_threshold", d.failure_threshold, "a count from 1 to 10")
+
+
+def _validate_app(a: AppTierSettings, region: str, d: DataTierSettings) -> None:
+    names = [m.name for m in d.mirror_sets]
+    if a.mirror_set not in names:
+        raise SettingsError("app.mirror_set", a.mirror_set, f"the name of one of data.mirror_sets: {', '.join(names)}")
+    _validate_certificate(a.certificate_arn, region)
+    _validate_ami_ids("app.web_ami_ids", a.web_ami_ids, region)
+    _validate_ami_ids("app.ecp_ami_ids", a.ecp_ami_ids, region)
+    for name in ("web", "ecp"):
+        _validate_fleet(f"app.{name}", getattr(a, name))
+    validate_instance_type("app.print_servers.instance_type", a.print_servers.instance_type)
+    if not 0 <= a.print_servers.count <= MAX_FLEET_SIZE:
+        raise SettingsError("app.print_servers.count", a.print_servers.count, f"0 (no print servers) to {MAX_FLEET_SIZE}")
+    if not c.ALB_STICKINESS_MIN_SECONDS <= a.sticky_duration_seconds <= c.ALB_STICKINESS_MAX_SECONDS:
+        raise SettingsError(
+            "app.sticky_duration_seconds",
+            a.sticky_duration_seconds,
+            f"{c.ALB_STICKINESS_MIN_SECONDS} to {c.ALB_STICKINESS_MAX_SECONDS} seconds (the ALB's cookie lasts at most 7 days)",
+        )
+    _validate_paths(a)
+    if not c.WAF_RATE_LIMIT_MIN <= a.waf_rate_limit <= c.WAF_RATE_LIMIT_MAX:
+        raise SettingsError(
+            "app.waf_rate_limit",
+            a.waf_rate_limit,
+            f"{c.WAF_RATE_LIMIT_MIN} to {c.WAF_RATE_LIMIT_MAX} requests per client address in 5 minutes",
+        )
+    _validate_retention("app.log_retention_days", a.log_retention_days)
+    sc = a.scaling
+    if not 10 <= sc.cpu_target_percent <= 90:
+        raise SettingsError("app.scaling.cpu_target_percent", sc.cpu_target_percent, "10 to 90 percent")
+    if not 1 <= sc.requests_per_target_per_minute <= 1_000_000:
+        raise SettingsError(
+            "app.scaling.requests_per_target_per_minute", sc.requests_per_target_per_minute, "1 to 1000000 requests a minute"
+        )
+    if not 0 <= sc.warmup_seconds <= 3600:
+        raise SettingsError("app.scaling.warmup_seconds", sc.warmup_seconds, "0 to 3600 seconds")
+    if not 1 <= a.alarms.http_5xx_percent <= 100:
+        raise SettingsError("app.alarms.http_5xx_percent", a.alarms.http_5xx_percent, "1 to 100 percent of requests")
+    if not 10 <= a.alarms.response_time_ms <= 60000:
+        raise SettingsError("app.alarms.response_time_ms", a.alarms.response_time_ms, "10 to 60000 milliseconds")
+    if not _DNS_NAME.match(a.private_zone_name) or a.private_zone_name.endswith(("amazonaws.com", "aws")):
+        raise SettingsError(
+            "app.private_zone_name", a.private_zone_name, "a lower-case DNS domain of your own, e.g. iris.internal"
+        )
+    _validate_root_volume("app", a.root_device_name, a.root_volume_gib)
+
+
+MAX_FLEET_SIZE = 100
+
+
+def _validate_certificate(arn: str | None, region: str) -> None:
+    key = "app.certificate_arn"
+    wanted = f"the ARN of an ACM certificate in {region} (arn:aws:acm:{region}:<account>:certificate/<id>)"
+    if not arn:
+        raise SettingsError(key, arn, f"required: the ALB serves HTTPS only; give {wanted}")
+    m = _ACM_CERTIFICATE.match(arn)
+    if not m:
+        raise SettingsError(key, arn, wanted)
+    if m.group("region") != region:
+        raise SettingsError(key, arn, f"{wanted}: an ALB can use certificates of its own region only")
+
+
+def _validate_fleet(key: str, f: FleetSettings) -> None:
+    validate_instance_type(f"{key}.instance_type", f.instance_type)
+    if not 1 <= f.min_capacity <= MAX_FLEET_SIZE:
+        raise SettingsError(f"{key}.min_capacity", f.min_capacity, f"1 to {MAX_FLEET_SIZE} servers")
+    if not f.min_capacity <= f.max_capacity <= MAX_FLEET_SIZE:
+        raise SettingsError(
+            f"{key}.max_capacity", f.max_capacity, f"{key}.min_capacity ({f.min_capacity}) to {MAX_FLEET_SIZE} servers"
+        )
+
+
+def _validate_paths(a: AppTierSettings) -> None:
+    if not a.application_paths:
+        raise SettingsError("app.application_paths", [], "at least one URL path, e.g. /csp")
+    for i, path in enumerate(a.application_paths):
+        if not _URL_PATH.match(path) or ".." in path or (len(path) > 1 and path.endswith("/")):
+            raise SettingsError(f"app.application_paths.{i}", path, "a URL path such as /csp, without a trailing slash")
+        if a.application_paths.count(path) > 1:
+            raise SettingsError(f"app.application_paths.{i}", path, "a path listed once")
+    path = a.health_check_path
+    if not _URL_PATH.match(path) or ".." in path or len(path) > 1024:
+        raise SettingsError(
+            "app.health_check_path", path, "a URL path of at most 1024 characters, e.g. /csp/bin/mirror_status.cxw"
+        )
+    if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in a.application_paths):
+        raise SettingsError(
+            "app.health_check_path",
+            path,
+            f"a path under one of app.application_paths ({', '.join(a.application_paths)}): the Web Gateway answers nothing else",
+        )

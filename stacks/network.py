@@ -35,6 +35,7 @@ class TierSecurityGroups:
     app: ec2.SecurityGroup
     data: ec2.SecurityGroup
     data_lb: ec2.SecurityGroup
+    xdbc_clients: ec2.SecurityGroup
     failover: ec2.SecurityGroup
     endpoints: ec2.SecurityGroup
 
@@ -171,6 +172,7 @@ class NetworkStack(Stack):
             app=group("AppSg", "ECP application and print servers"),
             data=group("DataSg", "IRIS mirror members and arbiters"),
             data_lb=group("DataLbSg", "Internal NLB standing in for the mirror VIP"),
+            xdbc_clients=group("XdbcClientSg", "xDBC/TCP clients that are not mirror-aware: the mirror VIP on 1972 only"),
             failover=group("FailoverSg", "Mirror failover functions: member status pages and AWS endpoints only"),
             endpoints=group("EndpointsSg", "Interface VPC endpoints"),
         )
@@ -195,6 +197,10 @@ class NetworkStack(Stack):
 
         sg.app.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the data members")
         sg.app.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the mirror VIP")
+
+        # Clients that are not mirror-aware (xDBC, TCP) reach the primary only
+        # through the mirror VIP, and only on the superserver port.
+        sg.xdbc_clients.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "xDBC/TCP clients to the mirror VIP")
 
         sg.data_lb.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Mirror VIP to the members")
         sg.data_lb.connections.allow_to(sg.data, tcp(health_check_port), "Mirror VIP health checks")

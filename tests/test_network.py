@@ -166,6 +166,7 @@ def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized)
         ("WebSg", "DataSg", port),
         ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("WebSg", "DataLbSg", port),
+        ("XdbcClientSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("AppSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
         ("AppSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("DataLbSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
@@ -267,6 +268,6 @@ def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synt
 def test_other_stacks_get_the_vpc_and_tier_groups_as_attributes(reference: Synthesized) -> None:
     network = reference.stacks["network"]
     assert network.vpc is not None
-    for tier in ("public_alb", "web", "app", "data", "data_lb", "failover", "endpoints"):
+    for tier in ("public_alb", "web", "app", "data", "data_lb", "xdbc_clients", "failover", "endpoints"):
         assert getattr(network.security_groups, tier) is not None
     assert [len(network.subnets[t].subnets) for t in c.TIERS] == [3, 3, 3, 3]

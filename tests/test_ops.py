@@ -14,6 +14,9 @@ REAL_VALUES = [
     "-c", "data.alarm_email=dba@hospital.example.nl",
     "-c", "data.ami_ids.eu-central-1=ami-0fedcba9876543210",
     "-c", "dr.dns.zone_name=hospital.example.nl",
+    "-c", "app.web_ami_ids.eu-west-1=ami-0fedcba9876543210",
+    "-c", "app.ecp_ami_ids.eu-west-1=ami-0fedcba9876543211",
+    "-c", "app.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
 ]  # fmt: skip
 
 
@@ -28,6 +31,9 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "data.alarm_email=",
         "data.ami_ids.eu-central-1=ami-00000000000000000",
         "dr.dns.zone_name=example.org",
+        "app.web_ami_ids.eu-west-1=ami-00000000000000000",
+        "app.ecp_ami_ids.eu-west-1=ami-00000000000000000",
+        "app.certificate_arn=arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-0000-0000-000000000000",
     ):
         assert key in err
     assert "nothing was deployed" in err
