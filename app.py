@@ -23,6 +23,7 @@ from components.address_plan import tier_block
 from config import NetworkSettings, Settings, SettingsError, load_settings
 from stacks.app_tier import AppTierStack
 from stacks.data_tier import DataTierStack
+from stacks.dr_dns import DrDnsStack
 from stacks.dr_region import DrRegionStack
 from stacks.network import NetworkStack
 
@@ -81,6 +82,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
             primary_network=network,
             primary_vpc_cidr=settings.network.vpc_cidr,
             data=settings.data,
+            app=settings.app,
             dr=dr,
         )
         stacks |= {"dr_network": dr_network, "dr_region": dr_region}
@@ -97,7 +99,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         dr_region=dr_region,
     )
     stacks["data_tier"] = data_tier
-    stacks["app_tier"] = AppTierStack(
+    app_tier = AppTierStack(
         app,
         f"{prefix}-AppTier",
         env=env,
@@ -108,6 +110,20 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         settings=settings.app,
         data_settings=settings.data,
     )
+    stacks["app_tier"] = app_tier
+    if dr is not None and dr_region is not None:
+        stacks["dr_dns"] = DrDnsStack(
+            app,
+            f"{prefix}-DrDns",
+            env=cdk.Environment(account=settings.account, region=dr.region),
+            description="IRIS on AWS: Route 53 failover of the application's name between the primary and DR regions",
+            cross_region_references=True,
+            dns=dr.dns,
+            primary_load_balancer=app_tier.web.load_balancer,
+            primary_alarms=data_tier.health[settings.app.mirror_set].alarms,
+            dr_load_balancer=dr_region.web.load_balancer,
+            dr_alarms=dr_region.health[settings.app.mirror_set].alarms,
+        )
     for key, value in settings.tags.items():
         cdk.Tags.of(app).add(key, value)
     return stacks

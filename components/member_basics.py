@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import CfnRule, CfnRuleAssertion, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -10,7 +12,6 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from components.service_role import service_role
-from config.placeholders import PLACEHOLDER_AMI
 
 
 def member_role(scope: Construct, construct_id: str = "InstanceRole") -> iam.Role:
@@ -44,22 +45,20 @@ def alarm_topic(scope: Construct, key: kms.IKey, email: str | None, construct_id
     return topic
 
 
-def guard_placeholder_ami(stack: Stack, ami_id: str) -> None:
-    """Offline synthesis works with the placeholder image; a deployment does not.
+def guard_placeholders(stack: Stack, rule_id: str, checks: Sequence[tuple[str, str, str]]) -> None:
+    """Offline synthesis works with the shipped placeholders; a deployment does not.
 
-    CloudFormation evaluates rules before it touches any resource, so a
-    template that still names the placeholder fails at once, with this text.
+    ``checks`` are (setting, value, placeholder). For each value that is still
+    its placeholder, a CloudFormation rule assertion fails the deployment
+    before any resource is touched, naming the setting. No rule when none is left.
     """
-    if ami_id != PLACEHOLDER_AMI:
-        return
-    CfnRule(
-        stack,
-        "GoldenImageIsSet",
-        assertions=[
-            CfnRuleAssertion(
-                assert_=Fn.condition_not(Fn.condition_equals(ami_id, PLACEHOLDER_AMI)),
-                assert_description=f"data.ami_ids.{stack.region} is the placeholder {PLACEHOLDER_AMI}: "
-                "set it to your IRIS golden image (cdk.json or -c) before deploying",
-            )
-        ],
-    )
+    assertions = [
+        CfnRuleAssertion(
+            assert_=Fn.condition_not(Fn.condition_equals(value, placeholder)),
+            assert_description=f"{key} is the placeholder {placeholder}: set it (cdk.json or -c) before deploying",
+        )
+        for key, value, placeholder in checks
+        if value == placeholder
+    ]
+    if assertions:
+        CfnRule(stack, rule_id, assertions=assertions)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, Settings
 
 PLACEHOLDER_AMI = "ami-00000000000000000"
-PLACEHOLDER_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-0000-0000-000000000000"
+PLACEHOLDER_CERTIFICATE_ID = "00000000-0000-0000-0000-000000000000"
+PLACEHOLDER_CERTIFICATE_ARN = f"arn:aws:acm:eu-west-1:{PLACEHOLDER_ACCOUNT}:certificate/{PLACEHOLDER_CERTIFICATE_ID}"
 PLACEHOLDER_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
 
@@ -35,12 +36,12 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
         for region, ami in sorted(getattr(s.app, key).items()):
             if ami == PLACEHOLDER_AMI:
                 found.append(Placeholder(f"app.{key}.{region}", ami, f"the id of your {what} in {region}"))
-    if s.app.certificate_arn == PLACEHOLDER_CERTIFICATE_ARN:
-        found.append(
-            Placeholder(
-                "app.certificate_arn", s.app.certificate_arn, f"the ARN of the ACM certificate for your site's name in {s.region}"
-            )
-        )
+    certificates = [("app.certificate_arn", s.app.certificate_arn, s.region)]
+    if s.dr is not None:
+        certificates.append(("dr.certificate_arn", s.dr.certificate_arn, s.dr.region))
+    for key, arn, region in certificates:
+        if arn is not None and is_placeholder_certificate(arn):
+            found.append(Placeholder(key, arn, f"the ARN of the ACM certificate for your site's name in {region}"))
     ip = s.network.onprem_gateway_ip
     if ip is not None and any(ipaddress.IPv4Address(ip) in net for net in DOCUMENTATION_NETS):
         found.append(
@@ -56,6 +57,15 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
     if s.dr is not None and _is_example_domain(s.dr.dns.zone_name):
         found.append(Placeholder("dr.dns.zone_name", s.dr.dns.zone_name, "your public DNS zone for the application's name"))
     return found
+
+
+def placeholder_certificate_arn(region: str) -> str:
+    """The shipped stand-in for an ACM certificate in ``region``."""
+    return f"arn:aws:acm:{region}:{PLACEHOLDER_ACCOUNT}:certificate/{PLACEHOLDER_CERTIFICATE_ID}"
+
+
+def is_placeholder_certificate(arn: str) -> bool:
+    return arn.startswith("arn:aws:acm:") and arn.endswith(f":{PLACEHOLDER_ACCOUNT}:certificate/{PLACEHOLDER_CERTIFICATE_ID}")
 
 
 def _is_example_domain(name: str) -> bool:

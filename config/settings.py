@@ -168,6 +168,8 @@ class DrSettings:
     # Mirror sets (by name) that get an async DR member in the DR region.
     mirror_sets: tuple[str, ...]
     dns: DnsSettings
+    # The ACM certificate of the DR region's ALB (certificates are regional); required.
+    certificate_arn: str | None = None
     nat_gateways: int = 1
     flow_log_retention_days: int = 365
     # A smaller instance type per mirror set for its DR member; default: the set's own.
@@ -456,9 +458,9 @@ def validate(s: Settings) -> None:
     _validate_azs(s.region, s.availability_zones)
     _validate_network(s.network, len(s.availability_zones))
     _validate_data(s.data, s.region, s.network)
+    _validate_app(s.app, s.region, s.data)
     if s.dr is not None:
         _validate_dr(s.dr, s)
-    _validate_app(s.app, s.region, s.data)
     for key, value in s.tags.items():
         if not 1 <= len(key) <= 128 or len(value) > 256:
             raise SettingsError(f"tags.{key}", value, "tag keys of 1-128 and values of at most 256 characters")
@@ -702,6 +704,16 @@ def _validate_dr(dr: DrSettings, s: Settings) -> None:
         raise SettingsError("dr.web_servers", dr.web_servers, f"a count from 1 to {MAX_DR_WEB_SERVERS}")
     if not 1 <= dr.snapshot_copy_retain_days <= 3650:
         raise SettingsError("dr.snapshot_copy_retain_days", dr.snapshot_copy_retain_days, "1 to 3650 days")
+    # The DR region's reduced web tier: the app tier's web servers, in the DR region.
+    _validate_certificate("dr.certificate_arn", dr.certificate_arn, dr.region)
+    if dr.region not in s.app.web_ami_ids:
+        raise SettingsError("app.web_ami_ids", dict(s.app.web_ami_ids), f"an AMI id for the DR region {dr.region} too")
+    if s.app.mirror_set not in dr.mirror_sets:
+        raise SettingsError(
+            "dr.mirror_sets",
+            list(dr.mirror_sets),
+            f"a list that holds app.mirror_set {s.app.mirror_set}: the application's DNS name follows its primary",
+        )
     if s.data.backup.copy_region is not None:
         raise SettingsError(
             "data.backup.copy_region",
@@ -737,7 +749,7 @@ def _validate_app(a: AppTierSettings, region: str, d: DataTierSettings) -> None:
     names = [m.name for m in d.mirror_sets]
     if a.mirror_set not in names:
         raise SettingsError("app.mirror_set", a.mirror_set, f"the name of one of data.mirror_sets: {', '.join(names)}")
-    _validate_certificate(a.certificate_arn, region)
+    _validate_certificate("app.certificate_arn", a.certificate_arn, region)
     _validate_ami_ids("app.web_ami_ids", a.web_ami_ids, region)
     _validate_ami_ids("app.ecp_ami_ids", a.ecp_ami_ids, region)
     for name in ("web", "ecp"):
@@ -782,8 +794,7 @@ def _validate_app(a: AppTierSettings, region: str, d: DataTierSettings) -> None:
 MAX_FLEET_SIZE = 100
 
 
-def _validate_certificate(arn: str | None, region: str) -> None:
-    key = "app.certificate_arn"
+def _validate_certificate(key: str, arn: str | None, region: str) -> None:
     wanted = f"the ARN of an ACM certificate in {region} (arn:aws:acm:{region}:<account>:certificate/<id>)"
     if not arn:
         raise SettingsError(key, arn, f"required: the ALB serves HTTPS only; give {wanted}")

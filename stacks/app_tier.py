@@ -3,25 +3,28 @@ the private name xDBC clients use to reach the primary."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnOutput, CfnRule, CfnRuleAssertion, Duration, Fn, Stack, Validations
+from collections.abc import Sequence
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.ecp_client import ecp_client_commands
 from components.encryption_key import EncryptionKey
+from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
 from components.server_fleet import FleetSpec, ServerFleet, auto_scaling_role
 from components.service_role import service_role
-from components.web_gateway import WebGatewayConfig
+from components.web_gateway import WebGatewayConfig, gateway_password
 from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
 from config import constants as c
-from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_CERTIFICATE_ARN
+from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 from config.settings import AppTierSettings, DataTierSettings, FleetSettings
 from stacks.data_tier import DataTierStack
 from stacks.network import NetworkStack
-
-GATEWAY_PASSWORD_LENGTH = 32
 
 
 class AppTierStack(Stack):
@@ -48,7 +51,15 @@ class AppTierStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         assert settings.certificate_arn is not None  # validated with the settings
-        self._guard_placeholders(settings)
+        guard_placeholders(
+            self,
+            "PlaceholdersAreReplaced",
+            [
+                (f"app.web_ami_ids.{self.region}", settings.web_ami_ids[self.region], PLACEHOLDER_AMI),
+                (f"app.ecp_ami_ids.{self.region}", settings.ecp_ami_ids[self.region], PLACEHOLDER_AMI),
+                ("app.certificate_arn", settings.certificate_arn, placeholder_certificate_arn(self.region)),
+            ],
+        )
         mirror = data_tier.mirror_sets[settings.mirror_set]
         mirror_settings = next(m for m in data_settings.mirror_sets if m.name == settings.mirror_set)
         sg = network.security_groups
@@ -65,67 +76,23 @@ class AppTierStack(Stack):
         # A key policy may name only principals that exist.
         self.key.key.node.add_dependency(self.auto_scaling_role)
 
-        self.gateway_password = secretsmanager.Secret(
-            self,
-            "WebGatewayPassword",
-            description=f"Password of the IRIS account {c.WEB_GATEWAY_USER} the Web Gateway connects as "
-            f"(mirror {settings.mirror_set}); set the same password in IRIS",
-            encryption_key=self.key.key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=GATEWAY_PASSWORD_LENGTH, exclude_punctuation=True, include_space=False
-            ),
+        self.gateway_password = gateway_password(
+            self, "WebGatewayPassword", encryption_key=self.key.key, mirror_name=settings.mirror_set
         )
-        for rule in (
-            "AwsSolutions::AwsSolutions-SMG4",
-            "HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled",
-            "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
-        ):
-            Validations.of(self.gateway_password).acknowledge(
-                Acknowledgment(
-                    id=rule,
-                    reason="The password must change in IRIS (the CSPSystem account on every mirror member) and on "
-                    "every web server together; it is rotated by the runbook in docs/app-tier.md, not by a function "
-                    "that could change one side only.",
-                )
-            )
-
-        common = {
-            "root_device_name": settings.root_device_name,
-            "root_volume_gib": settings.root_volume_gib,
-            "warmup_seconds": settings.scaling.warmup_seconds,
-        }
-        self.web = WebTier(
+        self.web = build_web_tier(
             self,
-            "Web",
-            vpc=network.vpc,
-            alb_subnets=network.subnets["public"].subnets,
-            server_subnets=network.subnets["web"].subnets,
-            alb_security_group=sg.public_alb,
-            server_security_group=sg.web,
+            network=network,
+            settings=settings,
+            data_settings=data_settings,
+            members=[m.instance.instance_private_ip for m in mirror.members],
             certificate_arn=settings.certificate_arn,
-            fleet=_fleet_spec(settings.web, settings.web_ami_ids[self.region], common),
-            region=self.region,
-            encryption_key=self.key.key,
-            service_linked_role=self.auto_scaling_role,
-            service_linked_role_arn=auto_scaling_role_arn,
-            gateway=WebGatewayConfig(
-                mirror_name=settings.mirror_set,
-                members=[m.instance.instance_private_ip for m in mirror.members],
-                superserver_port=c.IRIS_SUPERSERVER_PORT,
-                status_port=data_settings.health_check_port,
-                status_path=data_settings.health_check_path,
-                application_paths=settings.application_paths,
-                credentials_secret=self.gateway_password,
-            ),
-            sticky_duration=Duration.seconds(settings.sticky_duration_seconds),
-            health_check_path=settings.health_check_path,
-            waf_rate_limit=settings.waf_rate_limit,
-            log_retention_days=settings.log_retention_days,
-            deletion_protection=settings.deletion_protection,
-            scaling=WebScaling(settings.scaling.cpu_target_percent, settings.scaling.requests_per_target_per_minute),
-            alarm_thresholds=WebAlarmThresholds(settings.alarms.http_5xx_percent, settings.alarms.response_time_ms),
+            capacity=(settings.web.min_capacity, settings.web.max_capacity),
+            key=self.key,
+            auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
+            password=self.gateway_password,
             alarm_topic=data_tier.alarm_topic,
         )
+        common = _common(settings)
 
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
@@ -209,23 +176,70 @@ class AppTierStack(Stack):
         CfnOutput(self, "XdbcClientSecurityGroup", value=sg.xdbc_clients.security_group_id)
         CfnOutput(self, "WebGatewayPasswordSecret", value=self.gateway_password.secret_arn)
 
-    def _guard_placeholders(self, settings: AppTierSettings) -> None:
-        """Offline synthesis works with the placeholder images and certificate; a deployment does not."""
-        checks = [
-            (f"app.web_ami_ids.{self.region}", settings.web_ami_ids[self.region], PLACEHOLDER_AMI),
-            (f"app.ecp_ami_ids.{self.region}", settings.ecp_ami_ids[self.region], PLACEHOLDER_AMI),
-            ("app.certificate_arn", settings.certificate_arn, PLACEHOLDER_CERTIFICATE_ARN),
-        ]
-        assertions = [
-            CfnRuleAssertion(
-                assert_=Fn.condition_not(Fn.condition_equals(value, placeholder)),
-                assert_description=f"{key} is the placeholder {placeholder}: set it (cdk.json or -c) before deploying",
-            )
-            for key, value, placeholder in checks
-            if value == placeholder
-        ]
-        if assertions:
-            CfnRule(self, "PlaceholdersAreReplaced", assertions=assertions)
+
+def build_web_tier(
+    stack: Stack,
+    *,
+    network: NetworkStack,
+    settings: AppTierSettings,
+    data_settings: DataTierSettings,
+    members: Sequence[str],
+    certificate_arn: str,
+    capacity: tuple[int, int],
+    key: EncryptionKey,
+    auto_scaling: tuple[iam.CfnServiceLinkedRole, str],
+    password: secretsmanager.ISecret,
+    alarm_topic: sns.ITopic,
+) -> WebTier:
+    """The app tier's WebTier in ``stack``'s region: the primary region's full
+    one, or the DR region's reduced one (its own certificate, fewer servers,
+    the DR member as the Web Gateway's server)."""
+    sg = network.security_groups
+    min_capacity, max_capacity = capacity
+    return WebTier(
+        stack,
+        "Web",
+        vpc=network.vpc,
+        alb_subnets=network.subnets["public"].subnets,
+        server_subnets=network.subnets["web"].subnets,
+        alb_security_group=sg.public_alb,
+        server_security_group=sg.web,
+        certificate_arn=certificate_arn,
+        fleet=_fleet_spec(
+            FleetSettings(settings.web.instance_type, min_capacity, max_capacity),
+            settings.web_ami_ids[stack.region],
+            _common(settings),
+        ),
+        region=stack.region,
+        encryption_key=key.key,
+        service_linked_role=auto_scaling[0],
+        service_linked_role_arn=auto_scaling[1],
+        gateway=WebGatewayConfig(
+            mirror_name=settings.mirror_set,
+            members=list(members),
+            superserver_port=c.IRIS_SUPERSERVER_PORT,
+            status_port=data_settings.health_check_port,
+            status_path=data_settings.health_check_path,
+            application_paths=settings.application_paths,
+            credentials_secret=password,
+        ),
+        sticky_duration=Duration.seconds(settings.sticky_duration_seconds),
+        health_check_path=settings.health_check_path,
+        waf_rate_limit=settings.waf_rate_limit,
+        log_retention_days=settings.log_retention_days,
+        deletion_protection=settings.deletion_protection,
+        scaling=WebScaling(settings.scaling.cpu_target_percent, settings.scaling.requests_per_target_per_minute),
+        alarm_thresholds=WebAlarmThresholds(settings.alarms.http_5xx_percent, settings.alarms.response_time_ms),
+        alarm_topic=alarm_topic,
+    )
+
+
+def _common(settings: AppTierSettings) -> dict[str, object]:
+    return {
+        "root_device_name": settings.root_device_name,
+        "root_volume_gib": settings.root_volume_gib,
+        "warmup_seconds": settings.scaling.warmup_seconds,
+    }
 
 
 def _fleet_spec(f: FleetSettings, ami_id: str, common: dict[str, object]) -> FleetSpec:

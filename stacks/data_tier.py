@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -9,16 +11,19 @@ from constructs import Construct
 
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
-from components.member_basics import alarm_topic, guard_placeholder_ami, member_role
+from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet
 from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
 from components.vip_health import VipHealth
+from config.placeholders import PLACEHOLDER_AMI
 from config.settings import DataTierSettings, DrSettings
-from stacks.dr_region import DrRegionStack
 from stacks.network import NetworkStack
+
+if TYPE_CHECKING:  # the DR stack builds on the app tier, which builds on this one
+    from stacks.dr_region import DrRegionStack
 
 BACKUP_TAG_KEY = "IrisBackup"
 
@@ -46,7 +51,7 @@ class DataTierStack(Stack):
         Route 53 follows for the DR'd mirror sets."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         ami_id = settings.ami_ids[self.region]
-        guard_placeholder_ami(self, ami_id)
+        guard_placeholders(self, "GoldenImageIsSet", [(f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI)])
 
         self.key = EncryptionKey(
             self, "DataKey", description="Encrypts the IRIS volumes, snapshots and alarms", alias=f"alias/{construct_id}/data"

@@ -9,12 +9,16 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.async_member import AsyncMirrorMember, dr_member_document
 from components.encryption_key import EncryptionKey
-from components.member_basics import alarm_topic, guard_placeholder_ami, member_role
+from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
+from components.server_fleet import auto_scaling_role
 from components.vip_health import VipHealth
+from components.web_gateway import gateway_password
 from config.constants import DR_MEMBER_NAME
-from config.settings import DataTierSettings, DrSettings
+from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
+from config.settings import AppTierSettings, DataTierSettings, DrSettings
+from stacks.app_tier import build_web_tier
 from stacks.network import NetworkStack
 
 
@@ -37,12 +41,22 @@ class DrRegionStack(Stack):
         primary_network: NetworkStack,
         primary_vpc_cidr: str,
         data: DataTierSettings,
+        app: AppTierSettings,
         dr: DrSettings,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         ami_id = data.ami_ids[self.region]
-        guard_placeholder_ami(self, ami_id)
+        assert dr.certificate_arn is not None  # validated with the settings
+        guard_placeholders(
+            self,
+            "PlaceholdersAreReplaced",
+            [
+                (f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI),
+                (f"app.web_ami_ids.{self.region}", app.web_ami_ids[self.region], PLACEHOLDER_AMI),
+                ("dr.certificate_arn", dr.certificate_arn, placeholder_certificate_arn(self.region)),
+            ],
+        )
 
         self.key = EncryptionKey(
             self,
@@ -131,6 +145,37 @@ class DrRegionStack(Stack):
             )
             for name, member in self.members.items()
         }
+        self._reduced_web_tier(construct_id, network, data, app, dr)
+
+    def _reduced_web_tier(
+        self, construct_id: str, network: NetworkStack, data: DataTierSettings, app: AppTierSettings, dr: DrSettings
+    ) -> None:
+        """The app tier's web tier, reduced: ``dr.web_servers`` servers (growing up to the
+        primary region's maximum after a promotion), this region's certificate, and the
+        DR member of the application's mirror set as the Web Gateway's server."""
+        assert dr.certificate_arn is not None
+        self.key.allow_cloudwatch_logs()
+        self.auto_scaling_role, auto_scaling_role_arn = auto_scaling_role(self, "AutoScalingRole", suffix=construct_id)
+        self.key.allow_auto_scaling(auto_scaling_role_arn)
+        # A key policy may name only principals that exist.
+        self.key.key.node.add_dependency(self.auto_scaling_role)
+        self.gateway_password = gateway_password(
+            self, "WebGatewayPassword", encryption_key=self.key.key, mirror_name=app.mirror_set
+        )
+        self.web = build_web_tier(
+            self,
+            network=network,
+            settings=app,
+            data_settings=data,
+            members=[self.members[app.mirror_set].instance.instance_private_ip],
+            certificate_arn=dr.certificate_arn,
+            capacity=(dr.web_servers, max(dr.web_servers, app.web.max_capacity)),
+            key=self.key,
+            auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
+            password=self.gateway_password,
+            alarm_topic=self.alarm_topic,
+        )
+        CfnOutput(self, "SiteDnsName", value=self.web.load_balancer.load_balancer_dns_name, description="the DR region's ALB")
 
     def _peering(
         self, network: NetworkStack, primary_network: NetworkStack, primary_vpc_cidr: str

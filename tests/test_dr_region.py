@@ -142,8 +142,10 @@ def test_the_dr_retarget_function_knows_its_members_as_async_and_sets_nothing_at
 def test_the_dr_vip_asks_the_status_page_whatever_the_primary_method(synth) -> None:
     api = synth("dev", **{"data.failover_method": "api"})
     s = api.settings
-    groups = props(api.template_json("dr_region"), "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert groups
+    groups = [
+        g for g in props(api.template_json("dr_region"), "AWS::ElasticLoadBalancingV2::TargetGroup") if g["Protocol"] == "TCP"
+    ]
+    assert len(groups) == 2  # the DR VIP's: superserver and web port
     for group in groups:
         assert group["HealthCheckProtocol"] == "HTTP"
         assert group["HealthCheckPath"] == s.data.health_check_path
@@ -276,3 +278,93 @@ def test_the_dr_stack_outputs_what_promote_dr_reads(assembly: Synthesized) -> No
     assert document["Content"]["parameters"]["action"]["allowedValues"] == ["status", "promote"]
     commands = document["Content"]["mainSteps"][0]["inputs"]["runCommand"]
     assert "set -- '{{ action }}'" in commands and any("PromoteWithNoPartner" in line for line in commands)
+
+
+def dns(assembly: Synthesized) -> dict[str, Any]:
+    return assembly.template_json("dr_dns")
+
+
+def test_the_dns_stack_lives_in_the_dr_region(assembly: Synthesized) -> None:
+    assert assembly.settings.dr is not None
+    assert assembly.stacks["dr_dns"].region == assembly.settings.dr.region
+
+
+def test_failover_records_send_users_to_the_primary_alb_else_the_dr_alb(assembly: Synthesized) -> None:
+    s = assembly.settings
+    assert s.dr is not None
+    d = s.dr.dns
+    records = {r["Failover"]: r for r in props(dns(assembly), "AWS::Route53::RecordSet")}
+    assert set(records) == {"PRIMARY", "SECONDARY"}
+    for failover, role, region in (("PRIMARY", "app_tier", s.region), ("SECONDARY", "dr_region", s.dr.region)):
+        record = records[failover]
+        assert record["Name"] == f"{d.record_name}.{d.zone_name}."
+        assert (record["Type"], record["TTL"]) == ("CNAME", str(d.ttl_seconds))
+        (target,) = record["ResourceRecords"]
+        stack, output = output_of(target), target["Fn::GetStackOutput"]["OutputName"]
+        assert stack == (assembly.stacks[role].stack_name, region)
+        assert "WebAlb" in output and "DNSName" in output
+        assert "HealthCheckId" in record
+
+
+def _checks(assembly: Synthesized) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"]["HealthCheckConfig"] for k, v in resources(dns(assembly), "AWS::Route53::HealthCheck").items()}
+
+
+def test_health_checks_follow_the_vip_alarms_of_the_applications_mirror_set(assembly: Synthesized) -> None:
+    s = assembly.settings
+    assert s.dr is not None
+    checks = _checks(assembly)
+    records = {r["Failover"]: r for r in props(dns(assembly), "AWS::Route53::RecordSet")}
+    primary = checks[records["PRIMARY"]["HealthCheckId"]["Fn::GetAtt"][0]]
+    assert (primary["Type"], primary["HealthThreshold"]) == ("CALCULATED", 1)
+    children = [checks[c["Fn::GetAtt"][0]] for c in primary["ChildHealthChecks"]]
+    secondary = checks[records["SECONDARY"]["HealthCheckId"]["Fn::GetAtt"][0]]
+    for check, role, region, count in ((children, "data_tier", s.region, 2), ([secondary], "dr_region", s.dr.region, 1)):
+        assert len(check) == count
+        for alarm_check in check:
+            assert alarm_check["Type"] == "CLOUDWATCH_METRIC"
+            assert alarm_check["InsufficientDataHealthStatus"] == "Unhealthy"  # a silent region is a failed region
+            alarm = alarm_check["AlarmIdentifier"]
+            assert alarm["Region"] == region
+            assert output_of(alarm["Name"])[0] == assembly.stacks[role].stack_name
+            output = alarm["Name"]["Fn::GetStackOutput"]["OutputName"]
+            assert f"{s.app.mirror_set}VipHealth" in output
+
+
+def test_the_dns_stack_outputs_what_promote_dr_reads(assembly: Synthesized) -> None:
+    from ops import dr as promotion
+
+    outputs = dns(assembly)["Outputs"]
+    assert {promotion.ZONE_OUTPUT, promotion.RECORD_OUTPUT, promotion.DR_ENDPOINT_OUTPUT} <= set(outputs)
+    d = assembly.settings.dr
+    assert d is not None
+    assert outputs[promotion.RECORD_OUTPUT]["Value"] == f"{d.dns.record_name}.{d.dns.zone_name}"
+
+
+def test_a_created_zone_is_retained_and_a_given_zone_is_used_as_it_is(dev: Synthesized, synth) -> None:
+    (zone,) = resources(dns(dev), "AWS::Route53::HostedZone").values()
+    assert zone["DeletionPolicy"] == "Retain"
+    given = synth("dev", **{"dr.dns.hosted_zone_id": "Z0123456789ABCDEFGHIJ"})
+    assert resources(dns(given), "AWS::Route53::HostedZone") == {}
+    assert {r["HostedZoneId"] for r in props(dns(given), "AWS::Route53::RecordSet")} == {"Z0123456789ABCDEFGHIJ"}
+
+
+def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assembly: Synthesized) -> None:
+    s = assembly.settings
+    assert s.dr is not None
+    template = assembly.template_json("dr_region")
+    (alb,) = [p for p in props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer") if p.get("Scheme") == "internet-facing"]
+    assert alb["Type"] == "application"
+    https = [p for p in props(template, "AWS::ElasticLoadBalancingV2::Listener") if p.get("Protocol") == "HTTPS"]
+    assert [listener["Certificates"] for listener in https] == [[{"CertificateArn": s.dr.certificate_arn}]]
+    (group,) = props(template, "AWS::AutoScaling::AutoScalingGroup")
+    assert int(group["MinSize"]) == s.dr.web_servers
+    assert int(group["MaxSize"]) == max(s.dr.web_servers, s.app.web.max_capacity)
+    (template_data,) = [t for t in props(template, "AWS::EC2::LaunchTemplate") if "CSP.ini" in str(t)]
+    assert template_data["LaunchTemplateData"]["ImageId"] == s.app.web_ami_ids[s.dr.region]
+    assert resources(template, "AWS::WAFv2::WebACLAssociation")
+    # The Web Gateway's one server is the DR member of the application's mirror set.
+    user_data = str(template_data["LaunchTemplateData"]["UserData"])
+    dr_instance = f"{s.app.mirror_set}DRInstance"
+    assert dr_instance in user_data and "PrivateIp" in user_data
+    assert user_data.count("Mirror_Aware=1") == 1
