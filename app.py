@@ -19,9 +19,13 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
+from components.address_plan import tier_block
 from components.cost_tags import PlainResourceTags
-from config import Settings, SettingsError, load_settings
+from config import NetworkSettings, Settings, SettingsError, load_settings
+from stacks.app_tier import AppTierStack
 from stacks.data_tier import DataTierStack
+from stacks.dr_dns import DrDnsStack
+from stacks.dr_region import DrRegionStack
 from stacks.eks import EksStack
 from stacks.network import NetworkStack
 
@@ -31,10 +35,16 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=settings.account, region=settings.region)
     # Availability zones come from settings: a construct that asks its stack
     # for AZs reads them from this context key instead of calling AWS.
-    app.node.set_context(
-        f"availability-zones:account={settings.account}:region={settings.region}", list(settings.availability_zones)
-    )
+    zones = {settings.region: settings.availability_zones}
+    if settings.dr is not None:
+        zones[settings.dr.region] = settings.dr.availability_zones
+    for region, azs in zones.items():
+        app.node.set_context(f"availability-zones:account={settings.account}:region={region}", list(azs))
     prefix = settings.prefix
+    dr = settings.dr
+    # Stacks in two regions exchange values through CDK cross-region
+    # references (SSM parameters written in one region and read in the other).
+    cross_region = dr is not None
     network = NetworkStack(
         app,
         f"{prefix}-Network",
@@ -43,18 +53,80 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
         settings=settings.network,
         availability_zones=settings.availability_zones,
         health_check_port=settings.data.health_check_port,
+        mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else (),
         postgres_clients="app" if settings.eks.enabled else None,
+        cross_region_references=cross_region,
     )
+    stacks: dict[str, cdk.Stack] = {"network": network}
+    dr_region = None
+    if dr is not None:
+        dr_env = cdk.Environment(account=settings.account, region=dr.region)
+        # The DR region's network comes from the same stack class as the primary's.
+        dr_network = NetworkStack(
+            app,
+            f"{prefix}-DrNetwork",
+            env=dr_env,
+            description="IRIS on AWS, DR region: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs",
+            settings=NetworkSettings(
+                vpc_cidr=dr.vpc_cidr, nat_gateways=dr.nat_gateways, flow_log_retention_days=dr.flow_log_retention_days
+            ),
+            availability_zones=dr.availability_zones,
+            health_check_port=settings.data.health_check_port,
+            mirror_peer_cidrs=[tier_block(settings.network.vpc_cidr, "data")],
+        )
+        dr_region = DrRegionStack(
+            app,
+            f"{prefix}-DrRegion",
+            env=dr_env,
+            description="IRIS on AWS, DR region: async DR members, their VIPs and key, peering with the primary region",
+            termination_protection=True,
+            cross_region_references=True,
+            network=dr_network,
+            primary_network=network,
+            primary_vpc_cidr=settings.network.vpc_cidr,
+            data=settings.data,
+            app=settings.app,
+            dr=dr,
+        )
+        stacks |= {"dr_network": dr_network, "dr_region": dr_region}
     data_tier = DataTierStack(
         app,
         f"{prefix}-DataTier",
         env=env,
         description="IRIS on AWS: mirror sets (primary, backup, arbiter), io1 volumes, mirror VIP, snapshots, alarms",
         termination_protection=True,
+        cross_region_references=cross_region,
         network=network,
         settings=settings.data,
+        dr=dr,
+        dr_region=dr_region,
     )
-    stacks: dict[str, cdk.Stack] = {"network": network, "data_tier": data_tier}
+    stacks["data_tier"] = data_tier
+    app_tier = AppTierStack(
+        app,
+        f"{prefix}-AppTier",
+        env=env,
+        description="IRIS on AWS: public ALB with WAF, Web Gateway servers, ECP application and print servers, xDBC name",
+        cross_region_references=cross_region,
+        network=network,
+        data_tier=data_tier,
+        settings=settings.app,
+        data_settings=settings.data,
+    )
+    stacks["app_tier"] = app_tier
+    if dr is not None and dr_region is not None:
+        stacks["dr_dns"] = DrDnsStack(
+            app,
+            f"{prefix}-DrDns",
+            env=cdk.Environment(account=settings.account, region=dr.region),
+            description="IRIS on AWS: Route 53 failover of the application's name between the primary and DR regions",
+            cross_region_references=True,
+            dns=dr.dns,
+            primary_load_balancer=app_tier.web.load_balancer,
+            primary_alarms=data_tier.health[settings.app.mirror_set].alarms,
+            dr_load_balancer=dr_region.web.load_balancer,
+            dr_alarms=dr_region.health[settings.app.mirror_set].alarms,
+        )
     if settings.eks.enabled:
         stacks["eks"] = EksStack(
             app,

@@ -54,3 +54,25 @@ class EncryptionKey(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
+
+    def allow_auto_scaling(self, role_arn: str) -> None:
+        """Let EC2 Auto Scaling (its service-linked role ``role_arn``) launch
+        instances whose EBS volumes this key encrypts."""
+        principal = iam.ArnPrincipal(role_arn)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAutoScalingVolumes",
+                principals=[principal],
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy, "*" means this key
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAutoScalingVolumeGrants",
+                principals=[principal],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
+            )
+        )

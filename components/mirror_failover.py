@@ -73,12 +73,16 @@ class FailoverMember:
 
 @dataclass(frozen=True)
 class FailoverTarget:
-    """A mirror set's VIP, its members, and the member it should point at."""
+    """A mirror set's VIP, its members, and the member it should point at.
+
+    ``desired_primary`` None: no deployment ever points the VIP anywhere (a DR
+    region's VIP, whose only member the template already targets).
+    """
 
     name: str
     vip: MirrorVip
     members: Sequence[FailoverMember]
-    desired_primary: str
+    desired_primary: str | None
 
 
 class MirrorFailover(Construct):
@@ -166,46 +170,10 @@ class MirrorFailover(Construct):
         # The custom resource reaches the same function and code path. One
         # resource per mirror set, created one after the other: the function
         # serves one call at a time.
-        self.provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.function,
-            framework_on_event_role=self._framework_role(),
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
-            security_groups=[security_group],
-            log_group=self.log_group,
-            provider_function_env_encryption=encryption_key,
-        )
-        framework = self.provider.node.find_child("framework-onEvent")
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            for rule, why in (
-                ("LambdaConcurrency", "a reserved concurrency would only take capacity from the account"),
-                ("LambdaDLQ", "a dead-letter queue would receive nothing, as CloudFormation reports every failure itself"),
-            ):
-                Validations.of(framework).acknowledge(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-{rule}",
-                        reason="The CDK Provider framework's function runs only when CloudFormation deploys this stack, "
-                        f"synchronously, and a failure fails and rolls back that deployment; {why}.",
-                    )
-                )
-        previous: CustomResource | None = None
         self.primaries: dict[str, CustomResource] = {}
-        for target in targets:
-            resource = CustomResource(
-                self,
-                f"{target.name}Primary",
-                service_token=self.provider.service_token,
-                resource_type="Custom::IrisMirrorPrimary",
-                properties={"MirrorSet": target.name, "DesiredPrimary": target.desired_primary},
-            )
-            for listener in target.vip.listeners.values():
-                resource.node.add_dependency(listener)
-            if previous is not None:
-                resource.node.add_dependency(previous)
-            previous = resource
-            self.primaries[target.name] = resource
+        managed = [t for t in targets if t.desired_primary is not None]
+        if managed:
+            self._custom_resources(managed, vpc, subnets, security_group, encryption_key)
 
         self.poller: lambda_.Function | None = None
         if poll:
@@ -232,6 +200,55 @@ class MirrorFailover(Construct):
                 ],
             )
             self._alarm_on_errors("Poller", self.poller, alarm_topic)
+
+    def _custom_resources(
+        self,
+        targets: Sequence[FailoverTarget],
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        encryption_key: kms.IKey,
+    ) -> None:
+        """Custom::IrisMirrorPrimary per target, through the Provider framework."""
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.function,
+            framework_on_event_role=self._framework_role(),
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
+            security_groups=[security_group],
+            log_group=self.log_group,
+            provider_function_env_encryption=encryption_key,
+        )
+        framework = self.provider.node.find_child("framework-onEvent")
+        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+            for rule, why in (
+                ("LambdaConcurrency", "a reserved concurrency would only take capacity from the account"),
+                ("LambdaDLQ", "a dead-letter queue would receive nothing, as CloudFormation reports every failure itself"),
+            ):
+                Validations.of(framework).acknowledge(
+                    Acknowledgment(
+                        id=f"{pack}::{pack}-{rule}",
+                        reason="The CDK Provider framework's function runs only when CloudFormation deploys this stack, "
+                        f"synchronously, and a failure fails and rolls back that deployment; {why}.",
+                    )
+                )
+        previous: CustomResource | None = None
+        for target in targets:
+            resource = CustomResource(
+                self,
+                f"{target.name}Primary",
+                service_token=self.provider.service_token,
+                resource_type="Custom::IrisMirrorPrimary",
+                properties={"MirrorSet": target.name, "DesiredPrimary": target.desired_primary},
+            )
+            for listener in target.vip.listeners.values():
+                resource.node.add_dependency(listener)
+            if previous is not None:
+                resource.node.add_dependency(previous)
+            previous = resource
+            self.primaries[target.name] = resource
 
     @staticmethod
     def _config(targets: Sequence[FailoverTarget], health_check: MirrorHealthCheck) -> dict[str, object]:

@@ -26,7 +26,8 @@ SNAPSHOT_KEY_ACTIONS = [
     "kms:Decrypt",
     "kms:DescribeKey",
     "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:ReEncrypt*",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
 ]
 
 

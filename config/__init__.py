@@ -1,6 +1,7 @@
 """Typed, validated settings: the only package that reads CDK context."""
 
 from config.settings import (
+    AppTierSettings,
     DataTierSettings,
     MirrorSetSettings,
     NetworkSettings,
@@ -11,6 +12,7 @@ from config.settings import (
 )
 
 __all__ = [
+    "AppTierSettings",
     "DataTierSettings",
     "MirrorSetSettings",
     "NetworkSettings",

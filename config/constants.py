@@ -78,8 +78,24 @@ IRIS_MOUNT_POINTS = {
 IRIS_EXTERNAL_FREEZE_OK = 5
 IRIS_EXTERNAL_FREEZE_FAILED = 3
 
+# The name of a mirror set's async DR member in the DR region's retarget
+# function, the operator CLI and the runbooks.
+DR_MEMBER_NAME = "DR"
+
 # DLM's managed policy runs only SSM documents that carry this tag.
 DLM_SCRIPTS_TAG = ("DLMScriptsAccess", "true")
+
+# Application tier.
+WEB_GATEWAY_DIR = "/opt/webgateway"  # where a standalone Web Gateway installs on Linux
+WEB_GATEWAY_USER = "CSPSystem"  # the IRIS account the Web Gateway connects as
+ECP_CACHE_MOUNT = "/iris/cache"  # instance store of the ECP application servers
+# An ALB's load-balancer cookie lives 1 second to 7 days.
+ALB_STICKINESS_MIN_SECONDS = 1
+ALB_STICKINESS_MAX_SECONDS = 7 * 24 * 3600
+# A WAF rate-based rule counts requests per client address over 5 minutes.
+WAF_RATE_LIMIT_MIN = 10
+WAF_RATE_LIMIT_MAX = 2_000_000_000
+WAF_RATE_WINDOW_SECONDS = 300
 
 # Cost allocation tags every resource of every stack carries (activate them
 # once as cost allocation tags in the Billing console to filter costs by them).
@@ -113,3 +129,6 @@ S3_MIN_DAYS_IN_IA = 30
 BACKUP_MIN_DAYS_IN_COLD_STORAGE = 90
 BUDGET_MAX_NOTIFICATIONS = 5
 BUDGET_MAX_EMAIL_SUBSCRIBERS = 10
+# The data-subnet NACL entry for PostgreSQL: a fixed number, apart from the
+# IRIS entries (10, 20, ...), so that neither renumbers the other.
+DATA_NACL_POSTGRES_RULE = 200

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, Settings
 
 PLACEHOLDER_AMI = "ami-00000000000000000"
+PLACEHOLDER_CERTIFICATE_ID = "00000000-0000-0000-0000-000000000000"
+PLACEHOLDER_CERTIFICATE_ARN = f"arn:aws:acm:eu-west-1:{PLACEHOLDER_ACCOUNT}:certificate/{PLACEHOLDER_CERTIFICATE_ID}"
 PLACEHOLDER_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 PLACEHOLDER_CONNECTION_ID = "00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_REPOSITORY_OWNER = "example-org"
@@ -32,6 +34,16 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
     for region, ami in sorted(s.data.ami_ids.items()):
         if ami == PLACEHOLDER_AMI:
             found.append(Placeholder(f"data.ami_ids.{region}", ami, f"the id of your IRIS golden image in {region}"))
+    for key, what in (("web_ami_ids", "web server image (Apache and the Web Gateway)"), ("ecp_ami_ids", "ECP client image")):
+        for region, ami in sorted(getattr(s.app, key).items()):
+            if ami == PLACEHOLDER_AMI:
+                found.append(Placeholder(f"app.{key}.{region}", ami, f"the id of your {what} in {region}"))
+    certificates = [("app.certificate_arn", s.app.certificate_arn, s.region)]
+    if s.dr is not None:
+        certificates.append(("dr.certificate_arn", s.dr.certificate_arn, s.dr.region))
+    for key, arn, region in certificates:
+        if arn is not None and is_placeholder_certificate(arn):
+            found.append(Placeholder(key, arn, f"the ARN of the ACM certificate for your site's name in {region}"))
     ip = s.network.onprem_gateway_ip
     if ip is not None and any(ipaddress.IPv4Address(ip) in net for net in DOCUMENTATION_NETS):
         found.append(
@@ -42,15 +54,13 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
             )
         )
     email = s.data.alarm_email
-    if email is not None and _is_placeholder_email(email):
+    if email is not None and _is_example_domain(email.rsplit("@", 1)[-1]):
         found.append(Placeholder("data.alarm_email", email, "the address that receives alarms"))
+    if s.dr is not None and _is_example_domain(s.dr.dns.zone_name):
+        found.append(Placeholder("dr.dns.zone_name", s.dr.dns.zone_name, "your public DNS zone for the application's name"))
     if s.eks.enabled:
         found += _eks_placeholders(s)
     return found
-
-
-def _is_placeholder_email(email: str) -> bool:
-    return email.rsplit("@", 1)[-1] in PLACEHOLDER_EMAIL_DOMAINS
 
 
 def _eks_placeholders(s: Settings) -> list[Placeholder]:
@@ -76,9 +86,23 @@ def _eks_placeholders(s: Settings) -> list[Placeholder]:
                 "the Helm repository or OCI registry path where you publish the Mendix Operator chart",
             )
         )
-    if e.alarm_email is not None and _is_placeholder_email(e.alarm_email):
+    if e.alarm_email is not None and _is_example_domain(e.alarm_email.rsplit("@", 1)[-1]):
         found.append(Placeholder("eks.alarm_email", e.alarm_email, "the address that receives the Mendix platform's alarms"))
     for i, email in enumerate(e.budget.emails):
-        if _is_placeholder_email(email):
+        if _is_example_domain(email.rsplit("@", 1)[-1]):
             found.append(Placeholder(f"eks.budget.emails.{i}", email, "an address that receives budget alerts"))
     return found
+
+
+def placeholder_certificate_arn(region: str) -> str:
+    """The shipped stand-in for an ACM certificate in ``region``."""
+    return f"arn:aws:acm:{region}:{PLACEHOLDER_ACCOUNT}:certificate/{PLACEHOLDER_CERTIFICATE_ID}"
+
+
+def is_placeholder_certificate(arn: str) -> bool:
+    return arn.startswith("arn:aws:acm:") and arn.endswith(f":{PLACEHOLDER_ACCOUNT}:certificate/{PLACEHOLDER_CERTIFICATE_ID}")
+
+
+def _is_example_domain(name: str) -> bool:
+    """example.com/.org/.net and their subdomains (RFC 2606): reserved for documentation."""
+    return any(name == d or name.endswith(f".{d}") for d in PLACEHOLDER_EMAIL_DOMAINS)

@@ -36,6 +36,12 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _CRON = re.compile(r"^cron\(.+\)$")
+_ACM_CERTIFICATE = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+)
+_URL_PATH = re.compile(r"^/[A-Za-z0-9_./%-]*$")
+_DNS_NAME = re.compile(r"^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_DEVICE = re.compile(r"/dev/(sd[a-z]1?|xvd[a-z]|nvme0n1)")
 
 
 class SettingsError(ValueError):
@@ -135,6 +141,112 @@ class DataTierSettings:
     # The IRIS instance and the OS user that owns it, for the freeze/thaw scripts.
     iris_instance: str = "IRIS"
     iris_os_user: str = "irisowner"
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    """Route 53 failover records that send users to the region whose mirror member is primary."""
+
+    zone_name: str  # the public hosted zone, e.g. example.org
+    record_name: str = "iris"  # the application's name in the zone: iris.example.org
+    # An existing public hosted zone for zone_name; none: the DNS stack creates it.
+    hosted_zone_id: str | None = None
+    ttl_seconds: int = 60
+    # Each health check follows CloudWatch alarms with this period (standard
+    # resolution: a multiple of 60) and this many failed periods in a row.
+    health_check_period_seconds: int = 60
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class DrSettings:
+    """The DR region: an async DR member per listed mirror set, a reduced web tier, DNS failover."""
+
+    region: str
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    # Mirror sets (by name) that get an async DR member in the DR region.
+    mirror_sets: tuple[str, ...]
+    dns: DnsSettings
+    # The ACM certificate of the DR region's ALB (certificates are regional); required.
+    certificate_arn: str | None = None
+    nat_gateways: int = 1
+    flow_log_retention_days: int = 365
+    # A smaller instance type per mirror set for its DR member; default: the set's own.
+    instance_types: Mapping[str, str] = field(default_factory=dict)
+    web_servers: int = 1
+    # How long the DR region keeps the snapshot copies of the data tier.
+    snapshot_copy_retain_days: int = 7
+
+    def instance_type(self, mirror_set: MirrorSetSettings) -> str:
+        return self.instance_types.get(mirror_set.name, mirror_set.instance_type)
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """An Auto Scaling group of one kind of server."""
+
+    instance_type: str
+    min_capacity: int
+    max_capacity: int
+
+
+@dataclass(frozen=True)
+class PrintServerSettings:
+    """Print servers: ECP clients of fixed number; none when ``count`` is 0."""
+
+    instance_type: str = "m6i.large"
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """Target tracking for the web and ECP application servers."""
+
+    cpu_target_percent: int = 60
+    # ALBRequestCountPerTarget: requests a web server takes per minute.
+    requests_per_target_per_minute: int = 1000
+    # Target tracking's cooldown: a new instance's metrics stay out of the
+    # group's aggregate this long (EC2 Auto Scaling's default instance warmup).
+    warmup_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class AppAlarmSettings:
+    """Thresholds of the application tier's alarms."""
+
+    http_5xx_percent: int = 5
+    response_time_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class AppTierSettings:
+    """The application tier: public ALB, Web Gateway servers, ECP and print servers."""
+
+    # The mirror set the tier serves (one of data.mirror_sets).
+    mirror_set: str
+    # The customer's golden images per region: web servers (Apache and the
+    # Web Gateway) and ECP clients (IRIS), never a floating "latest".
+    web_ami_ids: Mapping[str, str]
+    ecp_ami_ids: Mapping[str, str]
+    web: FleetSettings
+    ecp: FleetSettings
+    # The ACM certificate of the ALB's HTTPS listener; required.
+    certificate_arn: str | None = None
+    print_servers: PrintServerSettings = field(default_factory=PrintServerSettings)
+    sticky_duration_seconds: int = 3600
+    health_check_path: str = "/csp/bin/mirror_status.cxw"
+    # URL paths Apache hands to the Web Gateway.
+    application_paths: tuple[str, ...] = ("/csp",)
+    waf_rate_limit: int = 2000
+    log_retention_days: int = 365
+    deletion_protection: bool = True
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    alarms: AppAlarmSettings = field(default_factory=AppAlarmSettings)
+    # Private DNS for clients that are not mirror-aware: <mirror set>.<zone>.
+    private_zone_name: str = "iris.internal"
+    root_device_name: str = "/dev/sda1"
+    root_volume_gib: int = 30
 
 
 @dataclass(frozen=True)
@@ -244,8 +356,11 @@ class Settings:
     availability_zones: tuple[str, ...]
     network: NetworkSettings
     data: DataTierSettings
+    app: AppTierSettings
     eks: EksSettings
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The DR region; none: a single-region deployment.
+    dr: DrSettings | None = None
 
     @property
     def account_is_placeholder(self) -> bool:
@@ -440,6 +555,9 @@ def validate(s: Settings) -> None:
     _validate_azs(s.region, s.availability_zones)
     _validate_network(s.network, len(s.availability_zones))
     _validate_data(s.data, s.region, s.network)
+    _validate_app(s.app, s.region, s.data)
+    if s.dr is not None:
+        _validate_dr(s.dr, s)
     _validate_eks(s.eks, s.region)
     for key, value in s.tags.items():
         if not 1 <= len(key) <= 128 or len(value) > 256:
@@ -453,15 +571,16 @@ def validate(s: Settings) -> None:
         )
 
 
-def _validate_azs(region: str, azs: tuple[str, ...]) -> None:
-    key = "availability_zones"
-    if len(azs) != c.REQUIRED_AZ_COUNT:
-        raise SettingsError(
-            key, list(azs), f"exactly {c.REQUIRED_AZ_COUNT} availability zones (primary, backup and arbiter each get one)"
-        )
+def _validate_azs(
+    region: str, azs: tuple[str, ...], key: str = "availability_zones", counts: tuple[int, ...] = (c.REQUIRED_AZ_COUNT,)
+) -> None:
+    if len(azs) not in counts:
+        what = " or ".join(str(n) for n in counts)
+        why = " (primary, backup and arbiter each get one)" if counts == (c.REQUIRED_AZ_COUNT,) else ""
+        raise SettingsError(key, list(azs), f"exactly {what} availability zones{why}")
     if len(set(azs)) != len(azs):
         dupes = sorted({az for az in azs if azs.count(az) > 1})
-        raise SettingsError(key, list(azs), f"three distinct availability zones; repeated: {', '.join(dupes)}")
+        raise SettingsError(key, list(azs), f"{len(azs)} distinct availability zones; repeated: {', '.join(dupes)}")
     for az in azs:
         m = _AZ.match(az)
         if not m:
@@ -477,14 +596,23 @@ def _network(key: str, value: str) -> ipaddress.IPv4Network:
         raise SettingsError(key, value, f"an IPv4 CIDR block such as 10.0.0.0/16 ({err})") from None
 
 
-def _validate_network(n: NetworkSettings, az_count: int) -> None:
-    vpc = _network("network.vpc_cidr", n.vpc_cidr)
+def _validate_vpc(key: str, value: str) -> ipaddress.IPv4Network:
+    vpc = _network(key, value)
     if not c.VPC_MIN_PREFIX <= vpc.prefixlen <= c.VPC_MAX_PREFIX:
-        raise SettingsError("network.vpc_cidr", n.vpc_cidr, f"a prefix from /{c.VPC_MIN_PREFIX} to /{c.VPC_MAX_PREFIX}")
+        raise SettingsError(key, value, f"a prefix from /{c.VPC_MIN_PREFIX} to /{c.VPC_MAX_PREFIX}")
     if not vpc.is_private:
-        raise SettingsError("network.vpc_cidr", n.vpc_cidr, "a private (RFC 1918) range")
-    if not 1 <= n.nat_gateways <= az_count:
-        raise SettingsError("network.nat_gateways", n.nat_gateways, f"a count from 1 to {az_count} (one per AZ at most)")
+        raise SettingsError(key, value, "a private (RFC 1918) range")
+    return vpc
+
+
+def _validate_nat(key: str, value: int, az_count: int) -> None:
+    if not 1 <= value <= az_count:
+        raise SettingsError(key, value, f"a count from 1 to {az_count} (one per AZ at most)")
+
+
+def _validate_network(n: NetworkSettings, az_count: int) -> None:
+    vpc = _validate_vpc("network.vpc_cidr", n.vpc_cidr)
+    _validate_nat("network.nat_gateways", n.nat_gateways, az_count)
     _validate_retention("network.flow_log_retention_days", n.flow_log_retention_days)
     if (n.onprem_cidr is None) != (n.onprem_gateway_ip is None):
         missing = "network.onprem_gateway_ip" if n.onprem_gateway_ip is None else "network.onprem_cidr"
@@ -522,12 +650,7 @@ def validate_instance_type(key: str, value: str) -> None:
 
 
 def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None:
-    ami = d.ami_ids.get(region)
-    if ami is None:
-        raise SettingsError("data.ami_ids", dict(d.ami_ids), f"an AMI id for region {region}")
-    for ami_region, ami_id in d.ami_ids.items():
-        if not _AMI.match(ami_id):
-            raise SettingsError(f"data.ami_ids.{ami_region}", ami_id, "an AMI id such as ami-0123456789abcdef0")
+    _validate_ami_ids("data.ami_ids", d.ami_ids, region)
     if d.failover_method not in ("polling", "api"):
         raise SettingsError("data.failover_method", d.failover_method, "polling or api")
     if not 1 <= d.health_check_port <= 65535:
@@ -550,10 +673,7 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
         raise SettingsError("data.mirror_qos_timeout_ms", d.mirror_qos_timeout_ms, "2000 to 60000 milliseconds")
     if d.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", d.alarm_email):
         raise SettingsError("data.alarm_email", d.alarm_email, "an e-mail address")
-    if not re.fullmatch(r"/dev/(sd[a-z]1?|xvd[a-z]|nvme0n1)", d.root_device_name):
-        raise SettingsError("data.root_device_name", d.root_device_name, "the AMI's root device, e.g. /dev/sda1 or /dev/xvda")
-    if not 8 <= d.root_volume_gib <= 1024:
-        raise SettingsError("data.root_volume_gib", d.root_volume_gib, "8 to 1024 GiB")
+    _validate_root_volume("data", d.root_device_name, d.root_volume_gib)
     for key in ("iris_instance", "iris_os_user"):
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", getattr(d, key)):
             raise SettingsError(f"data.{key}", getattr(d, key), "a letter then up to 31 letters, digits, _ or -")
@@ -576,25 +696,43 @@ def _validate_mirror_set(key: str, m: MirrorSetSettings) -> None:
         raise SettingsError(f"{key}.initial_primary", m.initial_primary, "0 or 1 (the first or second failover member)")
     for role, spec in m.volumes.items():
         validate_io1(f"{key}.{role}", spec)
-    limit = EBS_IOPS_LIMITS.get(m.instance_type)
-    burst = EBS_PERFORMANCE.get(m.instance_type, (0, 0))[1]
+    validate_ebs_capacity(f"{key}.instance_type", m.instance_type, m, key)
+
+
+def validate_ebs_capacity(key: str, instance_type: str, m: MirrorSetSettings, volumes_key: str) -> None:
+    """The instance type can sustain the IOPS that the set's volumes provision."""
+    limit = EBS_IOPS_LIMITS.get(instance_type)
+    burst = EBS_PERFORMANCE.get(instance_type, (0, 0))[1]
     if limit is None:
         supported = ", ".join(sorted(EBS_IOPS_LIMITS))
         raise SettingsError(
-            f"{key}.instance_type",
-            m.instance_type,
-            f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}",
+            key, instance_type, f"an instance type with a known EBS IOPS limit (config/ebs_limits.py): {supported}"
         )
     total = sum(spec.iops for spec in m.volumes.values())
     if total > limit:
         raise SettingsError(
-            f"{key}.instance_type",
-            m.instance_type,
-            f"{m.instance_type} sustains at most {limit} EBS IOPS (bursts to {burst} for at most 30 minutes a day) "
+            key,
+            instance_type,
+            f"{instance_type} sustains at most {limit} EBS IOPS (bursts to {burst} for at most 30 minutes a day) "
             f"but its volumes provision {total} "
             f"(each io1 volume allows at most {c.IO1_MAX_IOPS_PER_VOLUME} IOPS and {c.IO1_MAX_IOPS_PER_GIB} per GiB); "
-            f"lower the iops of {key}.database/journal1/journal2/wij or choose a larger type",
+            f"lower the iops of {volumes_key}.database/journal1/journal2/wij or choose a larger type",
         )
+
+
+def _validate_ami_ids(key: str, ami_ids: Mapping[str, str], region: str) -> None:
+    if ami_ids.get(region) is None:
+        raise SettingsError(key, dict(ami_ids), f"an AMI id for region {region}")
+    for ami_region, ami_id in ami_ids.items():
+        if not _AMI.match(ami_id):
+            raise SettingsError(f"{key}.{ami_region}", ami_id, "an AMI id such as ami-0123456789abcdef0")
+
+
+def _validate_root_volume(section: str, device: str, size_gib: int) -> None:
+    if not _DEVICE.fullmatch(device):
+        raise SettingsError(f"{section}.root_device_name", device, "the AMI's root device, e.g. /dev/sda1 or /dev/xvda")
+    if not 8 <= size_gib <= 1024:
+        raise SettingsError(f"{section}.root_volume_gib", size_gib, "8 to 1024 GiB")
 
 
 def validate_io1(key: str, spec: VolumeSpec) -> None:
@@ -625,6 +763,182 @@ def _validate_backup(b: BackupSettings, region: str) -> None:
             raise SettingsError("data.backup.copy_region", b.copy_region, f"another AWS region than {region}")
         if b.copy_kms_key_arn is None or not b.copy_kms_key_arn.startswith(f"arn:aws:kms:{b.copy_region}:"):
             raise SettingsError("data.backup.copy_kms_key_arn", b.copy_kms_key_arn, f"the ARN of a KMS key in {b.copy_region}")
+
+
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+DR_AZ_COUNTS = (2, 3)
+MAX_DR_WEB_SERVERS = 20
+
+
+def _validate_dr(dr: DrSettings, s: Settings) -> None:
+    """The DR region: its own zones and a block that overlaps nothing it must route to."""
+    if not _REGION.match(dr.region) or dr.region == s.region:
+        raise SettingsError("dr.region", dr.region, f"an AWS region name other than the primary region {s.region}")
+    _validate_azs(dr.region, dr.availability_zones, "dr.availability_zones", DR_AZ_COUNTS)
+    vpc = _validate_vpc("dr.vpc_cidr", dr.vpc_cidr)
+    others = {"network.vpc_cidr": s.network.vpc_cidr}
+    if s.network.onprem_cidr is not None:
+        others["network.onprem_cidr"] = s.network.onprem_cidr
+    for other_key, other in others.items():
+        if vpc.overlaps(ipaddress.IPv4Network(other)):
+            raise SettingsError("dr.vpc_cidr", dr.vpc_cidr, f"a range that does not overlap {other_key} {other}")
+    _validate_nat("dr.nat_gateways", dr.nat_gateways, len(dr.availability_zones))
+    _validate_retention("dr.flow_log_retention_days", dr.flow_log_retention_days)
+    if dr.region not in s.data.ami_ids:
+        raise SettingsError("data.ami_ids", dict(s.data.ami_ids), f"an AMI id for the DR region {dr.region} too")
+    sets = {m.name: m for m in s.data.mirror_sets}
+    if not dr.mirror_sets:
+        raise SettingsError("dr.mirror_sets", [], f"at least one of the mirror sets {', '.join(sets)}")
+    for i, name in enumerate(dr.mirror_sets):
+        if name not in sets:
+            raise SettingsError(f"dr.mirror_sets.{i}", name, f"the name of a mirror set in data.mirror_sets: {', '.join(sets)}")
+        if name in dr.mirror_sets[:i]:
+            raise SettingsError(f"dr.mirror_sets.{i}", name, "a mirror set listed once")
+    for name, instance_type in dr.instance_types.items():
+        key = f"dr.instance_types.{name}"
+        if name not in dr.mirror_sets:
+            raise SettingsError(
+                key, instance_type, f"a type for a mirror set listed in dr.mirror_sets: {', '.join(dr.mirror_sets)}"
+            )
+        validate_instance_type(key, instance_type)
+        index = list(sets).index(name)
+        validate_ebs_capacity(key, instance_type, sets[name], f"data.mirror_sets.{index}")
+    if not 1 <= dr.web_servers <= MAX_DR_WEB_SERVERS:
+        raise SettingsError("dr.web_servers", dr.web_servers, f"a count from 1 to {MAX_DR_WEB_SERVERS}")
+    if not 1 <= dr.snapshot_copy_retain_days <= 3650:
+        raise SettingsError("dr.snapshot_copy_retain_days", dr.snapshot_copy_retain_days, "1 to 3650 days")
+    # The DR region's reduced web tier: the app tier's web servers, in the DR region.
+    _validate_certificate("dr.certificate_arn", dr.certificate_arn, dr.region)
+    if dr.region not in s.app.web_ami_ids:
+        raise SettingsError("app.web_ami_ids", dict(s.app.web_ami_ids), f"an AMI id for the DR region {dr.region} too")
+    if s.app.mirror_set not in dr.mirror_sets:
+        raise SettingsError(
+            "dr.mirror_sets",
+            list(dr.mirror_sets),
+            f"a list that holds app.mirror_set {s.app.mirror_set}: the application's DNS name follows its primary",
+        )
+    if s.data.backup.copy_region is not None:
+        raise SettingsError(
+            "data.backup.copy_region",
+            s.data.backup.copy_region,
+            f"none while dr is set: the snapshots are copied to the DR region {dr.region}, with its key",
+        )
+    _validate_dns(dr.dns)
+
+
+def _validate_dns(d: DnsSettings) -> None:
+    if not _DNS_NAME.match(d.zone_name):
+        raise SettingsError("dr.dns.zone_name", d.zone_name, "a lower-case DNS domain name such as example.org")
+    if not _DNS_LABEL.match(d.record_name):
+        raise SettingsError("dr.dns.record_name", d.record_name, "one lower-case DNS label such as iris")
+    if d.hosted_zone_id is not None and not _HOSTED_ZONE_ID.match(d.hosted_zone_id):
+        raise SettingsError(
+            "dr.dns.hosted_zone_id", d.hosted_zone_id, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ, or none"
+        )
+    if not 0 <= d.ttl_seconds <= 86400:
+        raise SettingsError("dr.dns.ttl_seconds", d.ttl_seconds, "0 to 86400 seconds")
+    period = d.health_check_period_seconds
+    if period < 60 or period % 60 or period > 3600:
+        raise SettingsError(
+            "dr.dns.health_check_period_seconds",
+            period,
+            "a multiple of 60 from 60 to 3600: Route 53 follows only standard-resolution CloudWatch alarms",
+        )
+    if not 1 <= d.failure_threshold <= 10:
+        raise SettingsError("dr.dns.failure_threshold", d.failure_threshold, "a count from 1 to 10")
+
+
+def _validate_app(a: AppTierSettings, region: str, d: DataTierSettings) -> None:
+    names = [m.name for m in d.mirror_sets]
+    if a.mirror_set not in names:
+        raise SettingsError("app.mirror_set", a.mirror_set, f"the name of one of data.mirror_sets: {', '.join(names)}")
+    _validate_certificate("app.certificate_arn", a.certificate_arn, region)
+    _validate_ami_ids("app.web_ami_ids", a.web_ami_ids, region)
+    _validate_ami_ids("app.ecp_ami_ids", a.ecp_ami_ids, region)
+    for name in ("web", "ecp"):
+        _validate_fleet(f"app.{name}", getattr(a, name))
+    validate_instance_type("app.print_servers.instance_type", a.print_servers.instance_type)
+    if not 0 <= a.print_servers.count <= MAX_FLEET_SIZE:
+        raise SettingsError("app.print_servers.count", a.print_servers.count, f"0 (no print servers) to {MAX_FLEET_SIZE}")
+    if not c.ALB_STICKINESS_MIN_SECONDS <= a.sticky_duration_seconds <= c.ALB_STICKINESS_MAX_SECONDS:
+        raise SettingsError(
+            "app.sticky_duration_seconds",
+            a.sticky_duration_seconds,
+            f"{c.ALB_STICKINESS_MIN_SECONDS} to {c.ALB_STICKINESS_MAX_SECONDS} seconds (the ALB's cookie lasts at most 7 days)",
+        )
+    _validate_paths(a)
+    if not c.WAF_RATE_LIMIT_MIN <= a.waf_rate_limit <= c.WAF_RATE_LIMIT_MAX:
+        raise SettingsError(
+            "app.waf_rate_limit",
+            a.waf_rate_limit,
+            f"{c.WAF_RATE_LIMIT_MIN} to {c.WAF_RATE_LIMIT_MAX} requests per client address in 5 minutes",
+        )
+    _validate_retention("app.log_retention_days", a.log_retention_days)
+    sc = a.scaling
+    if not 10 <= sc.cpu_target_percent <= 90:
+        raise SettingsError("app.scaling.cpu_target_percent", sc.cpu_target_percent, "10 to 90 percent")
+    if not 1 <= sc.requests_per_target_per_minute <= 1_000_000:
+        raise SettingsError(
+            "app.scaling.requests_per_target_per_minute", sc.requests_per_target_per_minute, "1 to 1000000 requests a minute"
+        )
+    if not 0 <= sc.warmup_seconds <= 3600:
+        raise SettingsError("app.scaling.warmup_seconds", sc.warmup_seconds, "0 to 3600 seconds")
+    if not 1 <= a.alarms.http_5xx_percent <= 100:
+        raise SettingsError("app.alarms.http_5xx_percent", a.alarms.http_5xx_percent, "1 to 100 percent of requests")
+    if not 10 <= a.alarms.response_time_ms <= 60000:
+        raise SettingsError("app.alarms.response_time_ms", a.alarms.response_time_ms, "10 to 60000 milliseconds")
+    if not _DNS_NAME.match(a.private_zone_name) or a.private_zone_name.endswith(("amazonaws.com", "aws")):
+        raise SettingsError(
+            "app.private_zone_name", a.private_zone_name, "a lower-case DNS domain of your own, e.g. iris.internal"
+        )
+    _validate_root_volume("app", a.root_device_name, a.root_volume_gib)
+
+
+MAX_FLEET_SIZE = 100
+
+
+def _validate_certificate(key: str, arn: str | None, region: str) -> None:
+    wanted = f"the ARN of an ACM certificate in {region} (arn:aws:acm:{region}:<account>:certificate/<id>)"
+    if not arn:
+        raise SettingsError(key, arn, f"required: the ALB serves HTTPS only; give {wanted}")
+    m = _ACM_CERTIFICATE.match(arn)
+    if not m:
+        raise SettingsError(key, arn, wanted)
+    if m.group("region") != region:
+        raise SettingsError(key, arn, f"{wanted}: an ALB can use certificates of its own region only")
+
+
+def _validate_fleet(key: str, f: FleetSettings) -> None:
+    validate_instance_type(f"{key}.instance_type", f.instance_type)
+    if not 1 <= f.min_capacity <= MAX_FLEET_SIZE:
+        raise SettingsError(f"{key}.min_capacity", f.min_capacity, f"1 to {MAX_FLEET_SIZE} servers")
+    if not f.min_capacity <= f.max_capacity <= MAX_FLEET_SIZE:
+        raise SettingsError(
+            f"{key}.max_capacity", f.max_capacity, f"{key}.min_capacity ({f.min_capacity}) to {MAX_FLEET_SIZE} servers"
+        )
+
+
+def _validate_paths(a: AppTierSettings) -> None:
+    if not a.application_paths:
+        raise SettingsError("app.application_paths", [], "at least one URL path, e.g. /csp")
+    for i, path in enumerate(a.application_paths):
+        if not _URL_PATH.match(path) or ".." in path or (len(path) > 1 and path.endswith("/")):
+            raise SettingsError(f"app.application_paths.{i}", path, "a URL path such as /csp, without a trailing slash")
+        if a.application_paths.count(path) > 1:
+            raise SettingsError(f"app.application_paths.{i}", path, "a path listed once")
+    path = a.health_check_path
+    if not _URL_PATH.match(path) or ".." in path or len(path) > 1024:
+        raise SettingsError(
+            "app.health_check_path", path, "a URL path of at most 1024 characters, e.g. /csp/bin/mirror_status.cxw"
+        )
+    if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in a.application_paths):
+        raise SettingsError(
+            "app.health_check_path",
+            path,
+            f"a path under one of app.application_paths ({', '.join(a.application_paths)}): the Web Gateway answers nothing else",
+        )
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -2,7 +2,7 @@
 
     python -m ops status     [--settings-profile reference] [--aws-profile P] [--region R]
     python -m ops failover   --mirror-set HSDB --to Member1 [--reason TEXT] [--dry-run]
-    python -m ops promote-dr --mirror-set HSDB --to DR --acknowledge-data-loss [--dry-run]
+    python -m ops promote-dr --mirror-set HSDB --acknowledge-data-loss [--dry-run]
     python -m ops drill      [--settings-profile reference]
 
 ``status`` reads the load balancers. ``failover`` and ``promote-dr`` invoke the
@@ -26,22 +26,17 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import SettingsError, load_settings
+from ops.aws import CliError, invoke_retarget, stack_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lambda" / "retarget"))
 
 import retarget  # noqa: E402
 
+from ops import dr  # noqa: E402  (imports retarget too)
+
 OUTPUT_NAME = "RetargetFunctionName"
 SessionFactory = Callable[..., Any]
-
-
-class CliError(Exception):
-    """An expected failure: printed as one line, exit code ``code``."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,13 +53,20 @@ def parser() -> argparse.ArgumentParser:
 
     common(sub.add_parser("status", help="where each VIP points, and target health"))
     failover = sub.add_parser("failover", help="point a mirror VIP at another failover member")
-    promote = sub.add_parser("promote-dr", help="point a mirror VIP at an async DR member (can lose data)")
-    for cmd in (failover, promote):
-        common(cmd)
-        cmd.add_argument("--mirror-set", required=True)
-        cmd.add_argument("--to", required=True, metavar="MEMBER", help="member name or instance id")
-        cmd.add_argument("--reason", default=None)
+    common(failover)
+    failover.add_argument("--mirror-set", required=True)
+    failover.add_argument("--to", required=True, metavar="MEMBER", help="member name or instance id")
+    failover.add_argument("--reason", default=None)
+    promote = sub.add_parser(
+        "promote-dr", help="make a mirror set's DR member primary, move the DR VIP, wait for DNS (can lose data)"
+    )
+    promote.add_argument("--settings-profile", default="reference", help="the cdk.json profile (default: reference)")
+    promote.add_argument("--aws-profile", default=None, help="an AWS named profile")
+    promote.add_argument("--mirror-set", required=True)
     promote.add_argument("--acknowledge-data-loss", action="store_true", help="required: a person accepts possible data loss")
+    promote.add_argument("--reason", default=None)
+    promote.add_argument("--dns-timeout", type=int, default=None, help="seconds to wait for Route 53 (default: twice the model)")
+    promote.add_argument("--dry-run", action="store_true", help="read the stacks and print each step; change nothing")
     drill = sub.add_parser("drill", help="rehearse a primary loss locally and time both methods")
     drill.add_argument("--settings-profile", default="reference")
     drill.add_argument("--interval", type=int, default=None)
@@ -106,10 +108,9 @@ class Target:
         self.config = retarget.load_config(text)
 
     def _function_from_stack(self, stack: str) -> str:
-        stacks = self.session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-        if OUTPUT_NAME not in outputs:
-            raise CliError(f"stack {stack} has no output {OUTPUT_NAME}: deploy the data tier, or pass --function-name")
+        outputs = stack_outputs(
+            self.session.client("cloudformation"), stack, (OUTPUT_NAME,), "deploy the data tier, or pass --function-name"
+        )
         return outputs[OUTPUT_NAME]
 
     def member(self, mirror_set: str, name: str) -> retarget.Member:
@@ -119,14 +120,7 @@ class Target:
             raise CliError(str(err), 2) from None
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
-        response = self.session.client("lambda").invoke(
-            FunctionName=self.function_name, InvocationType="RequestResponse", Payload=json.dumps(payload).encode()
-        )
-        body = json.loads(response["Payload"].read() or b"null")
-        if response.get("FunctionError"):
-            message = body.get("errorMessage", body) if isinstance(body, dict) else body
-            raise CliError(f"the retarget function refused: {message}")
-        return body if isinstance(body, dict) else {}
+        return invoke_retarget(self.session.client("lambda"), self.function_name, payload)
 
 
 def status(args: argparse.Namespace, session_factory: SessionFactory) -> int:
@@ -151,17 +145,16 @@ def status(args: argparse.Namespace, session_factory: SessionFactory) -> int:
     return 0
 
 
-def failover(args: argparse.Namespace, session_factory: SessionFactory, *, acknowledge: bool = False) -> int:
+def failover(args: argparse.Namespace, session_factory: SessionFactory) -> int:
     target = Target(args, session_factory)
     member = target.member(args.mirror_set, args.to)
-    if member.role == "async" and not acknowledge:
+    if member.role == "async":
         raise CliError(f"{member.name} is an async DR member: use promote-dr --acknowledge-data-loss", 2)
     payload = {
         "mirror_set": args.mirror_set,
         "new_primary": member.name,
         "reason": args.reason or f"operator {args.command}",
         "dry_run": args.dry_run,
-        **({"acknowledge_data_loss": True} if acknowledge else {}),
     }
     result = target.invoke(payload)
     if result.get("dry_run"):
@@ -174,13 +167,12 @@ def failover(args: argparse.Namespace, session_factory: SessionFactory, *, ackno
 
 
 def promote_dr(args: argparse.Namespace, session_factory: SessionFactory) -> int:
-    if not args.acknowledge_data_loss:
-        raise CliError(
-            "promoting an async DR member can lose the transactions it has not received; "
-            "a person must decide: add --acknowledge-data-loss",
-            2,
-        )
-    return failover(args, session_factory, acknowledge=True)
+    """The documented DR promotion (ops/dr.py, docs/runbook-dr.md)."""
+    try:
+        settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
+    except SettingsError as err:
+        raise CliError(str(err), 2) from None
+    return dr.promote(args, settings, session_factory)
 
 
 def _cdk_context() -> dict[str, Any]:

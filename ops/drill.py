@@ -53,6 +53,8 @@ import handler as retarget_handler  # noqa: E402
 import poller  # noqa: E402
 import retarget  # noqa: E402
 
+from ops.dr import modelled_dns_seconds  # noqa: E402
+
 MIRROR_SET = "DRILL"
 MEMBER_IPS = {"Member0": "127.0.0.2", "Member1": "127.0.0.3", "Arbiter": "127.0.0.4"}
 SUPERSERVER_PORT = 1972
@@ -72,6 +74,8 @@ class DrillResult:
     healthy_threshold: int = 0
     unhealthy_threshold: int = 0
     qos_timeout_seconds: float = 0.0
+    # The DR region's DNS failover, modelled from settings (None: no DR region).
+    modelled_dns_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -230,6 +234,7 @@ def run_drill(
         healthy_threshold=d.healthy_threshold,
         unhealthy_threshold=d.unhealthy_threshold,
         qos_timeout_seconds=d.mirror_qos_timeout_ms / 1000,
+        modelled_dns_seconds=modelled_dns_seconds(settings) if settings.dr is not None else None,
     )
     from moto.server import ThreadedMotoServer
 
@@ -359,6 +364,11 @@ def report(result: DrillResult) -> str:
         f"  modelled end to end, polling method: {s(result.modelled_polling_seconds)}   "
         "(max(QoS timeout + interval x healthy threshold, interval x unhealthy threshold) + switch)",
     ]
+    if result.modelled_dns_seconds is not None:
+        lines.append(
+            f"  modelled DNS failover to the DR region, after promote-dr: {s(result.modelled_dns_seconds)}   "
+            "(health-check alarm period x failure threshold + record TTL)"
+        )
     lines += [f"  FAILED: {p}" for p in result.problems] or ["  ok: every listener ended on the new primary"]
     return "\n".join(lines)
 

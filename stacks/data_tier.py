@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnOutput, CfnRule, CfnRuleAssertion, Fn, Stack, Validations
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
+from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet
 from components.mirror_vip import MirrorHealthCheck
-from components.service_role import service_role
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
+from components.vip_health import VipHealth
 from config.placeholders import PLACEHOLDER_AMI
-from config.settings import DataTierSettings
+from config.settings import DataTierSettings, DrSettings
 from stacks.network import NetworkStack
+
+if TYPE_CHECKING:  # the DR stack builds on the app tier, which builds on this one
+    from stacks.dr_region import DrRegionStack
 
 BACKUP_TAG_KEY = "IrisBackup"
 
@@ -37,36 +42,23 @@ class DataTierStack(Stack):
         *,
         network: NetworkStack,
         settings: DataTierSettings,
+        dr: DrSettings | None = None,
+        dr_region: DrRegionStack | None = None,
         **kwargs: object,
     ) -> None:
+        """With ``dr`` and ``dr_region``: routes to the DR data tier over the
+        peering, snapshot copies to the DR region with its key, and the alarms
+        Route 53 follows for the DR'd mirror sets."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         ami_id = settings.ami_ids[self.region]
-        self._guard_placeholder_ami(ami_id)
+        guard_placeholders(self, "GoldenImageIsSet", [(f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI)])
 
         self.key = EncryptionKey(
             self, "DataKey", description="Encrypts the IRIS volumes, snapshots and alarms", alias=f"alias/{construct_id}/data"
         )
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
-        # Members decrypt their own EBS volumes through EC2, which needs no
-        # permission on the instance role.
-        self.role = service_role(
-            self,
-            "InstanceRole",
-            service="ec2.amazonaws.com",
-            description="IRIS mirror members: SSM Session Manager and the CloudWatch agent, nothing broader",
-            aws_managed_policies={
-                "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-                "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
-                "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-                "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
-            },
-        )
-
-        self.alarm_topic = sns.Topic(
-            self, "AlarmTopic", master_key=self.key.key, enforce_ssl=True, display_name=f"{construct_id} alarms"
-        )
-        if settings.alarm_email:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+        self.role = member_role(self)
+        self.alarm_topic = alarm_topic(self, self.key.key, settings.alarm_email)
 
         health_check = MirrorHealthCheck(
             http=settings.failover_method == "polling",
@@ -159,11 +151,48 @@ class DataTierStack(Stack):
             iris_instance=settings.iris_instance,
             iris_os_user=settings.iris_os_user,
             encryption_key=self.key.key,
-            copy=CrossRegionCopy(b.copy_region, b.copy_kms_key_arn, b.copy_retain_days)
-            if b.copy_region and b.copy_kms_key_arn
-            else None,
+            copy=self._snapshot_copy(settings, dr, dr_region),
         )
         self._acknowledge_dlm_backups()
+
+        self.health: dict[str, VipHealth] = {}
+        if dr is not None and dr_region is not None:
+            self._route_to_dr(network, dr, dr_region)
+            for name in dr.mirror_sets:
+                vip = self.mirror_sets[name].vip
+                self.health[name] = VipHealth(
+                    self,
+                    f"{name}VipHealth",
+                    load_balancer=vip.load_balancer,
+                    target_groups={f"Member{i}": group for i, group in enumerate(vip.target_groups[settings.health_check_port])},
+                    period=Duration.seconds(dr.dns.health_check_period_seconds),
+                    evaluation_periods=dr.dns.failure_threshold,
+                    description=f"{name} in {self.region}",
+                )
+
+    @staticmethod
+    def _snapshot_copy(
+        settings: DataTierSettings, dr: DrSettings | None, dr_region: DrRegionStack | None
+    ) -> CrossRegionCopy | None:
+        """Copies go to the DR region with its key; without one, where settings say, if anywhere."""
+        if dr is not None and dr_region is not None:
+            return CrossRegionCopy(dr.region, dr_region.key.key.key_arn, dr.snapshot_copy_retain_days)
+        b = settings.backup
+        if b.copy_region and b.copy_kms_key_arn:
+            return CrossRegionCopy(b.copy_region, b.copy_kms_key_arn, b.copy_retain_days)
+        return None
+
+    def _route_to_dr(self, network: NetworkStack, dr: DrSettings, dr_region: DrRegionStack) -> None:
+        """The data subnets reach the DR data tier over the peering, and nothing else does."""
+        dr_data = tier_block(dr.vpc_cidr, "data")
+        for i, subnet in enumerate(network.subnets["data"].subnets):
+            ec2.CfnRoute(
+                self,
+                f"DataToDr{i}",
+                route_table_id=subnet.route_table.route_table_id,
+                destination_cidr_block=dr_data,
+                vpc_peering_connection_id=dr_region.peering.ref,
+            )
 
     def _allow_members_to_invoke(self, function_arn: str) -> None:
         """^ZMIRROR may invoke the retarget function, and no other function."""
@@ -189,26 +218,6 @@ class DataTierStack(Stack):
                                 "around each snapshot; an AWS Backup plan would add crash-consistent copies of a live database.",
                             )
                         )
-
-    def _guard_placeholder_ami(self, ami_id: str) -> None:
-        """Offline synthesis works with the placeholder image; a deployment does not.
-
-        CloudFormation evaluates rules before it touches any resource, so a
-        template that still names the placeholder fails at once, with this text.
-        """
-        if ami_id != PLACEHOLDER_AMI:
-            return
-        CfnRule(
-            self,
-            "GoldenImageIsSet",
-            assertions=[
-                CfnRuleAssertion(
-                    assert_=Fn.condition_not(Fn.condition_equals(ami_id, PLACEHOLDER_AMI)),
-                    assert_description=f"data.ami_ids.{self.region} is the placeholder {PLACEHOLDER_AMI}: "
-                    "set it to your IRIS golden image (cdk.json or -c) before deploying",
-                )
-            ],
-        )
 
     @property
     def instances(self) -> list[ec2.Instance]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
@@ -34,6 +35,7 @@ class TierSecurityGroups:
     app: ec2.SecurityGroup
     data: ec2.SecurityGroup
     data_lb: ec2.SecurityGroup
+    xdbc_clients: ec2.SecurityGroup
     failover: ec2.SecurityGroup
     endpoints: ec2.SecurityGroup
 
@@ -53,11 +55,21 @@ class NetworkStack(Stack):
         settings: NetworkSettings,
         availability_zones: tuple[str, ...],
         health_check_port: int,
+        mirror_peer_cidrs: Sequence[str] = (),
         postgres_clients: str | None = None,
         **kwargs: object,
     ) -> None:
+        """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
+        whose mirror members reach this VPC's members on 1972 and 2188, and back.
+        ``postgres_clients``: a tier whose hosts reach PostgreSQL in the data
+        subnets (the Mendix runtime database of the Eks stack)."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
+        self._remote_members: list[tuple[str, str]] = []
+        if settings.vpn_enabled:
+            assert settings.onprem_cidr is not None
+            self._remote_members.append((settings.onprem_cidr, "on-premises"))
+        self._remote_members += [(cidr, "DR region") for cidr in mirror_peer_cidrs]
 
         self.vpc = ec2.Vpc(
             self,
@@ -163,6 +175,7 @@ class NetworkStack(Stack):
             app=group("AppSg", "ECP application and print servers"),
             data=group("DataSg", "IRIS mirror members and arbiters"),
             data_lb=group("DataLbSg", "Internal NLB standing in for the mirror VIP"),
+            xdbc_clients=group("XdbcClientSg", "xDBC/TCP clients that are not mirror-aware: the mirror VIP on 1972 only"),
             failover=group("FailoverSg", "Mirror failover functions: member status pages and AWS endpoints only"),
             endpoints=group("EndpointsSg", "Interface VPC endpoints"),
         )
@@ -188,6 +201,10 @@ class NetworkStack(Stack):
         sg.app.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the data members")
         sg.app.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the mirror VIP")
 
+        # Clients that are not mirror-aware (xDBC, TCP) reach the primary only
+        # through the mirror VIP, and only on the superserver port.
+        sg.xdbc_clients.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "xDBC/TCP clients to the mirror VIP")
+
         sg.data_lb.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Mirror VIP to the members")
         sg.data_lb.connections.allow_to(sg.data, tcp(health_check_port), "Mirror VIP health checks")
 
@@ -204,13 +221,13 @@ class NetworkStack(Stack):
         for tier in (sg.web, sg.app, sg.data):
             tier.add_egress_rule(anywhere, tcp(c.HTTPS_PORT), "AWS APIs and package repositories over HTTPS")
 
-        s = self._settings
-        if s.vpn_enabled:
-            assert s.onprem_cidr is not None
-            onprem = ec2.Peer.ipv4(s.onprem_cidr)
+        # Mirror members elsewhere (on-premises over the VPN, the DR region over
+        # peering) reach the members here, and the members reach them.
+        for cidr, where in self._remote_members:
+            remote = ec2.Peer.ipv4(cidr)
             for port, what in ((c.IRIS_SUPERSERVER_PORT, "superserver and mirroring"), (c.ISCAGENT_PORT, "ISCAgent")):
-                sg.data.add_ingress_rule(onprem, tcp(port), f"On-premises mirror members: {what}")
-                sg.data.add_egress_rule(onprem, tcp(port), f"On-premises mirror members: {what}")
+                sg.data.add_ingress_rule(remote, tcp(port), f"{where[:1].upper()}{where[1:]} mirror members: {what}")
+                sg.data.add_egress_rule(remote, tcp(port), f"{where[:1].upper()}{where[1:]} mirror members: {what}")
         return sg
 
     def _endpoints(self) -> None:
@@ -265,18 +282,14 @@ class NetworkStack(Stack):
             (s.vpc_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and member ports in the VPC"),
             ("0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "AWS APIs through endpoints"),
         ]
-        if s.vpn_enabled:
-            assert s.onprem_cidr is not None
+        for cidr, where in self._remote_members:
             inbound += [
-                (s.onprem_cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from on-premises"),
-                (s.onprem_cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent from on-premises"),
+                (cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), f"Superserver and mirroring from {where}"),
+                (cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), f"ISCAgent from {where}"),
             ]
             outbound += [
-                (s.onprem_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and members on-premises"),
+                (cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), f"Replies and members in {where}"),
             ]
-        # Appended after the IRIS and VPN entries so that their rule numbers never move.
-        if postgres_clients is not None:
-            inbound.append((block[postgres_clients], ec2.AclTraffic.tcp_port(c.POSTGRES_PORT), "PostgreSQL from the EKS nodes"))
         for direction, entries in ((ec2.TrafficDirection.INGRESS, inbound), (ec2.TrafficDirection.EGRESS, outbound)):
             for i, (cidr, traffic, _why) in enumerate(entries):
                 self.data_nacl.add_entry(
@@ -287,3 +300,14 @@ class NetworkStack(Stack):
                     direction=direction,
                     rule_action=ec2.Action.ALLOW,
                 )
+        # A fixed number apart from the IRIS entries: neither moves when the other
+        # list grows (a renumbered entry is replaced, briefly dropping its traffic).
+        if postgres_clients is not None:
+            self.data_nacl.add_entry(
+                f"Ingress{c.DATA_NACL_POSTGRES_RULE}",
+                cidr=ec2.AclCidr.ipv4(block[postgres_clients]),
+                rule_number=c.DATA_NACL_POSTGRES_RULE,
+                traffic=ec2.AclTraffic.tcp_port(c.POSTGRES_PORT),
+                direction=ec2.TrafficDirection.INGRESS,
+                rule_action=ec2.Action.ALLOW,
+            )

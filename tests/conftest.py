@@ -108,11 +108,13 @@ def moto_vip() -> Iterator[Vip]:
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }.items():
         env.setenv(key, value)
-    env.delenv("AWS_PROFILE", raising=False)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"):
+        env.delenv(key, raising=False)
     try:
         with mock_aws():
             yield Vip()

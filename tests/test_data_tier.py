@@ -25,6 +25,7 @@ CUSTOM = {
     "data.ami_ids.eu-west-1": REAL_AMI,
     "data.backup.copy_region": "eu-central-1",
     "data.backup.copy_kms_key_arn": COPY_KEY,
+    "dr": "none",  # a copy target of the settings' own choosing: no DR region
 }
 
 
@@ -367,9 +368,8 @@ def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) 
     assert "kms:CreateGrant" in dlm["Action"]
 
 
-def test_cross_region_copy_when_settings_ask_for_it(dev: Synthesized, custom: Synthesized) -> None:
-    (plain,) = props(dev.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
-    assert "CrossRegionCopyRules" not in plain["PolicyDetails"]["Schedules"][0]
+def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom: Synthesized) -> None:
+    assert custom.settings.dr is None
     (policy,) = props(custom.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
     (rule,) = policy["PolicyDetails"]["Schedules"][0]["CrossRegionCopyRules"]
     assert rule == {

@@ -20,8 +20,15 @@ def test_drill_measures_both_methods_and_ends_on_the_new_primary() -> None:
     assert result.modelled_polling_seconds == max(
         result.qos_timeout_seconds + 1 * result.healthy_threshold, 1 * result.unhealthy_threshold
     ) + (result.api_seconds)
+    dns = result.modelled_dns_seconds
+    assert dns is not None
+    settings = drill._settings("dev")
+    assert settings.dr is not None
+    d = settings.dr.dns
+    assert dns == d.health_check_period_seconds * d.failure_threshold + d.ttl_seconds
     text = drill.report(result)
     assert "measured, API method" in text and "ok: every listener ended on the new primary" in text
+    assert f"modelled DNS failover to the DR region, after promote-dr: {dns:7.3f} s" in text
 
 
 def test_drill_fails_when_the_backup_never_takes_over() -> None:

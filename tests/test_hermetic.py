@@ -16,11 +16,15 @@ def test_the_cloud_assembly_reports_no_missing_context(assembly: Synthesized) ->
 
 
 def test_every_stack_has_an_explicit_environment(assembly: Synthesized) -> None:
+    """The primary region's stacks, and the DR region's (their names start with <prefix>-Dr)."""
     s = assembly.settings
+    assert s.dr is not None
     stacks = {name: a for name, a in assembly.manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
     assert stacks
     for name, artifact in stacks.items():
-        assert artifact["environment"] == f"aws://{s.account}/{s.region}", name
+        region = s.dr.region if name.startswith(f"{s.prefix}-Dr") else s.region
+        assert artifact["environment"] == f"aws://{s.account}/{region}", name
+    assert {a["environment"] for a in stacks.values()} == {f"aws://{s.account}/{s.region}", f"aws://{s.account}/{s.dr.region}"}
 
 
 def test_no_stack_carries_a_lookup_error(assembly: Synthesized) -> None:

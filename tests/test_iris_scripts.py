@@ -135,3 +135,67 @@ def test_a_missing_volume_fails_loudly(fake_disks: Path) -> None:
     run = run_mount(fake_disks, "vol-0ccc:/dev/sdh:/iris/jrn2")
     assert run.returncode == 1
     assert "volume vol-0ccc (/dev/sdh) is not attached" in run.stderr
+
+
+DR_MEMBER = ROOT / "iris" / "dr_member.sh"
+
+
+@pytest.fixture
+def fake_iris_session(tmp_path: Path) -> Path:
+    """`iris session` keeps what it was told, prints a banner, and answers like a member would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub(bin_dir, "sudo", 'shift 3; exec "$@"\n')
+    stub(
+        bin_dir,
+        "iris",
+        'echo "$@" >> "$CALLS"; input="$(cat)"; echo "$input" >> "$CALLS.stdin"\n'
+        'echo "Node: dr1, Instance: IRIS"; echo; echo "%SYS>"\n'
+        '[ -n "${SILENT:-}" ] && exit 0\n'
+        'case "$input" in *PromoteWithNoPartner*) echo "IRIS_DR_PROMOTED|1"; echo "IRIS_DR|Failover|PRIMARY|1|1";;\n'
+        '  *) echo "IRIS_DR|Disaster Recovery|CONNECTED|1|1";; esac\n',
+    )
+    return tmp_path
+
+
+def run_dr_member(tmp: Path, action: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
+        "IRIS_INSTANCE": "IRIS",
+        "IRIS_OS_USER": "irisowner",
+        "CALLS": str(tmp / "calls"),
+        **env,
+    }
+    return subprocess.run(["bash", str(DR_MEMBER), action], env=environment, capture_output=True, text=True, timeout=30)
+
+
+def test_dr_status_prints_only_the_status_line(fake_iris_session: Path) -> None:
+    run = run_dr_member(fake_iris_session, "status")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "IRIS_DR|Disaster Recovery|CONNECTED|1|1\n"
+    assert (fake_iris_session / "calls").read_text() == "session IRIS -U %SYS\n"
+    asked = (fake_iris_session / "calls.stdin").read_text()
+    for call in ("GetMemberType()", "GetStatus()", "DistanceFromPrimaryJournalFiles()", "DistanceFromPrimaryDatabases()"):
+        assert call in asked
+    assert "PromoteWithNoPartner" not in asked and asked.rstrip().endswith("halt")
+
+
+def test_dr_promote_promotes_then_reports(fake_iris_session: Path) -> None:
+    run = run_dr_member(fake_iris_session, "promote")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["IRIS_DR_PROMOTED|1", "IRIS_DR|Failover|PRIMARY|1|1"]
+    asked = (fake_iris_session / "calls.stdin").read_text()
+    assert asked.index("PromoteWithNoPartner()") < asked.index("GetMemberType()")
+
+
+def test_dr_member_fails_when_iris_answers_nothing(fake_iris_session: Path) -> None:
+    run = run_dr_member(fake_iris_session, "status", SILENT="1")
+    assert run.returncode == 1
+    assert run.stdout == ""
+
+
+def test_dr_member_refuses_an_unknown_action_without_touching_iris(fake_iris_session: Path) -> None:
+    run = run_dr_member(fake_iris_session, "demote")
+    assert run.returncode == 2
+    assert "usage:" in run.stderr and "'demote'" in run.stderr
+    assert not (fake_iris_session / "calls").exists()

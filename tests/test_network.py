@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from components.address_plan import subnet_cidr, tier_block
+from config import Settings
 from config import constants as c
 from tests.conftest import Synthesized
 
@@ -165,6 +166,7 @@ def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized)
         ("WebSg", "DataSg", port),
         ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("WebSg", "DataLbSg", port),
+        ("XdbcClientSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("AppSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
         ("AppSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("DataLbSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
@@ -176,13 +178,32 @@ def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized)
     }
 
 
-def test_data_security_group_never_admits_cidrs_except_on_premises_members(assembly: Synthesized) -> None:
-    template = assembly.template_json("network")
-    data = {"Fn::GetAtt": [_sg_id(template, "DataSg"), "GroupId"]}
-    cidr_rules = sorted((r["CidrIp"], r["FromPort"]) for r in _ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
-    onprem = assembly.settings.network.onprem_cidr
-    expected = [(onprem, c.IRIS_SUPERSERVER_PORT), (onprem, c.ISCAGENT_PORT)] if onprem else []
-    assert cidr_rules == expected
+def remote_members(s: Settings, role: str = "network") -> list[str]:
+    """The blocks whose mirror members reach this network's members: on-premises, the other region's data tier."""
+    assert s.dr is not None
+    if role == "dr_network":
+        return [tier_block(s.network.vpc_cidr, "data")]
+    return [*([s.network.onprem_cidr] if s.network.onprem_cidr else []), tier_block(s.dr.vpc_cidr, "data")]
+
+
+def data_group_cidr_rules(template: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(cidr, port) of the data group's CIDR ingress rules, and of its CIDR egress rules other than HTTPS."""
+    data_id = _sg_id(template, "DataSg")
+    data = {"Fn::GetAtt": [data_id, "GroupId"]}
+    ingress = sorted((r["CidrIp"], r["FromPort"]) for r in _ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
+    egress = sorted(
+        (r["CidrIp"], r["FromPort"])
+        for r in template["Resources"][data_id]["Properties"].get("SecurityGroupEgress", [])
+        if "CidrIp" in r and r["FromPort"] != c.HTTPS_PORT
+    )
+    return ingress, egress
+
+
+@pytest.mark.parametrize("role", ["network", "dr_network"])
+def test_data_security_group_admits_cidrs_only_for_remote_mirror_members(assembly: Synthesized, role: str) -> None:
+    """On-premises members (VPN) and the other region's data tier (peering): 1972 and 2188, both ways, nothing else."""
+    expected = sorted((cidr, port) for cidr in remote_members(assembly.settings, role) for port in (1972, 2188))
+    assert data_group_cidr_rules(assembly.template_json(role)) == (expected, expected)
 
 
 def _nacl_entries(template: dict[str, Any]) -> set[tuple[bool, str, int, int, int]]:
@@ -209,15 +230,15 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
         ("0.0.0.0/0", 32768, 65535),
     ]
     expected_out = [(s.network.vpc_cidr, 1024, 65535), ("0.0.0.0/0", 443, 443)]
-    if s.network.vpn_enabled:
-        expected_in += [(s.network.onprem_cidr, 1972, 1972), (s.network.onprem_cidr, 2188, 2188)]
-        expected_out += [(s.network.onprem_cidr, 1024, 65535)]
-    if s.eks.enabled:
-        # The Mendix database lives in the data subnets; EKS nodes live in the app subnets.
-        expected_in += [(block["app"], c.POSTGRES_PORT, c.POSTGRES_PORT)]
+    for remote in remote_members(s):
+        expected_in += [(remote, 1972, 1972), (remote, 2188, 2188)]
+        expected_out += [(remote, 1024, 65535)]
     expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {
         (True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)
     }
+    if s.eks.enabled:
+        # The Mendix database lives in the data subnets; EKS nodes live in the app subnets.
+        expected.add((False, block["app"], c.POSTGRES_PORT, c.POSTGRES_PORT, c.DATA_NACL_POSTGRES_RULE))
     assert _nacl_entries(template) == expected
     assert len(expected_in) <= 20  # the default AWS quota of entries per direction
 
@@ -231,12 +252,13 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
     assert sorted(subnet_tier(subnets[s]) for s in associated) == ["data"] * 3
 
 
-def test_postgres_entry_comes_after_every_iris_and_vpn_entry(assembly: Synthesized) -> None:
-    """New entries never renumber the IRIS ones: a renumbered entry is replaced, briefly dropping traffic."""
+def test_postgres_entry_has_a_fixed_number_apart_from_the_iris_entries(assembly: Synthesized) -> None:
+    """Neither list renumbers the other: a renumbered entry is replaced, briefly dropping its traffic."""
     entries = [e for e in _nacl_entries(assembly.template_json("network")) if not e[0]]
-    postgres = [e for e in entries if e[2] == c.POSTGRES_PORT]
-    assert len(postgres) == 1
-    assert postgres[0][4] == max(e[4] for e in entries)
+    (postgres,) = [e for e in entries if e[2] == c.POSTGRES_PORT]
+    assert postgres[4] == c.DATA_NACL_POSTGRES_RULE
+    # Room for the IRIS entries to grow to the default quota of 20 per direction first.
+    assert c.DATA_NACL_POSTGRES_RULE > 20 * 10 - 10
 
 
 def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synthesized) -> None:
@@ -258,6 +280,6 @@ def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synt
 def test_other_stacks_get_the_vpc_and_tier_groups_as_attributes(reference: Synthesized) -> None:
     network = reference.stacks["network"]
     assert network.vpc is not None
-    for tier in ("public_alb", "web", "app", "data", "data_lb", "failover", "endpoints"):
+    for tier in ("public_alb", "web", "app", "data", "data_lb", "xdbc_clients", "failover", "endpoints"):
         assert getattr(network.security_groups, tier) is not None
     assert [len(network.subnets[t].subnets) for t in c.TIERS] == [3, 3, 3, 3]

@@ -7,11 +7,20 @@ import pytest
 from ops import bench, compliance_report, preflight
 from tests.conftest import ROOT
 
-REAL_VALUES = [
+IRIS_VALUES = [
     "-c", "account=123456789012",
     "-c", "data.ami_ids.eu-west-1=ami-0123456789abcdef0",
     "-c", "network.onprem_gateway_ip=81.2.69.160",
     "-c", "data.alarm_email=dba@hospital.example.nl",
+    "-c", "data.ami_ids.eu-central-1=ami-0fedcba9876543210",
+    "-c", "dr.dns.zone_name=hospital.example.nl",
+    "-c", "app.web_ami_ids.eu-central-1=ami-0fedcba9876543212",
+    "-c", "dr.certificate_arn=arn:aws:acm:eu-central-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+    "-c", "app.web_ami_ids.eu-west-1=ami-0fedcba9876543210",
+    "-c", "app.ecp_ami_ids.eu-west-1=ami-0fedcba9876543211",
+    "-c", "app.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+]  # fmt: skip
+EKS_VALUES = [
     "-c", "eks.pipeline.connection_arn=arn:aws:codeconnections:eu-west-1:123456789012:connection/"
     "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
     "-c", "eks.pipeline.repository=hospital/mendix-portal",
@@ -19,6 +28,7 @@ REAL_VALUES = [
     "-c", "eks.alarm_email=platform@hospital.example.nl",
     "-c", "eks.budget.emails=finance@hospital.example.nl",
 ]  # fmt: skip
+REAL_VALUES = IRIS_VALUES + EKS_VALUES
 
 
 def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
@@ -30,6 +40,13 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "data.ami_ids.eu-west-1=ami-00000000000000000",
         "network.onprem_gateway_ip=203.0.113.10",
         "data.alarm_email=",
+        "data.ami_ids.eu-central-1=ami-00000000000000000",
+        "dr.dns.zone_name=example.org",
+        "app.web_ami_ids.eu-central-1=ami-00000000000000000",
+        "dr.certificate_arn=arn:aws:acm:eu-central-1:000000000000:certificate/",
+        "app.web_ami_ids.eu-west-1=ami-00000000000000000",
+        "app.ecp_ami_ids.eu-west-1=ami-00000000000000000",
+        "app.certificate_arn=arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-0000-0000-000000000000",
         "eks.pipeline.connection_arn=",
         "eks.pipeline.repository=example-org/mendix-app",
         "eks.mendix_operator_chart_repository=oci://000000000000",
@@ -48,7 +65,7 @@ def test_preflight_passes_once_every_placeholder_is_replaced(capsys: pytest.Capt
 
 def test_preflight_ignores_eks_placeholders_when_eks_is_off(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
-    assert preflight.main(["--profile", "reference", *REAL_VALUES[:8], "-c", "eks.enabled=false"]) == 0
+    assert preflight.main(["--profile", "reference", *IRIS_VALUES, "-c", "eks.enabled=false"]) == 0
 
 
 def test_preflight_reports_a_bad_setting_as_such(capsys: pytest.CaptureFixture[str]) -> None:

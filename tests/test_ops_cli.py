@@ -93,18 +93,10 @@ def test_a_refusal_by_the_function_exits_1_with_its_message(vip: Vip, capsys) ->
     answer = {"errorMessage": "Member1 (10.0.208.10) of HSDB is not primary: gave HTTP 503", "errorType": "UnhealthyPrimary"}
     code, _ = run(vip, ["failover", "--function-name", FUNCTION, "--mirror-set", "HSDB", "--to", "Member1"], answer, error=True)
     assert code == 1
-    assert "error: the retarget function refused: Member1 (10.0.208.10) of HSDB is not primary" in capsys.readouterr().err
-
-
-def test_promote_dr_needs_the_acknowledgement(vip: Vip, capsys) -> None:
-    code, fake = run(vip, ["promote-dr", "--function-name", FUNCTION, "--mirror-set", "HSDB", "--to", "DR"])
-    assert code == 2 and fake.payloads == []
-    assert "--acknowledge-data-loss" in capsys.readouterr().err
-    answer = {"previous": "Member0", "new": "DR", "changed": True, "dry_run": False}
-    code, fake = run(
-        vip, ["promote-dr", "--function-name", FUNCTION, "--mirror-set", "HSDB", "--to", "DR", "--acknowledge-data-loss"], answer
+    assert (
+        f"error: the retarget function {FUNCTION} refused: Member1 (10.0.208.10) of HSDB is not primary"
+        in capsys.readouterr().err
     )
-    assert code == 0 and fake.payloads[0]["acknowledge_data_loss"] is True
 
 
 def test_failover_to_a_dr_member_is_refused(vip: Vip, capsys) -> None:

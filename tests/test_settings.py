@@ -152,6 +152,53 @@ BAD_INPUTS = [
     pytest.param(
         {"data.ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "region eu-west-1", id="no-ami-for-region"
     ),
+    pytest.param(
+        {"app.certificate_arn": "none"}, "app.certificate_arn", "required: the ALB serves HTTPS only", id="missing-certificate"
+    ),
+    pytest.param(
+        {"app.certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
+        "app.certificate_arn",
+        "certificates of its own region only",
+        id="certificate-in-another-region",
+    ),
+    pytest.param(
+        {"app.certificate_arn": "arn:aws:iam::123456789012:server-certificate/site"},
+        "app.certificate_arn",
+        "ACM certificate in eu-west-1",
+        id="certificate-not-from-acm",
+    ),
+    pytest.param({"app.sticky_duration_seconds": "0"}, "app.sticky_duration_seconds", "1 to 604800", id="stickiness-zero"),
+    pytest.param(
+        {"app.sticky_duration_seconds": "604801"}, "app.sticky_duration_seconds", "at most 7 days", id="stickiness-over-7-days"
+    ),
+    pytest.param(
+        {"app.mirror_set": "HSDb"}, "app.mirror_set", "one of data.mirror_sets: HSDB, HSAnalytics", id="unknown-mirror-set"
+    ),
+    pytest.param(
+        {"app.web.min_capacity": "7"}, "app.web.max_capacity", "app.web.min_capacity (7) to 100", id="web-min-above-max"
+    ),
+    pytest.param({"app.ecp.min_capacity": "0"}, "app.ecp.min_capacity", "1 to 100 servers", id="no-ecp-servers"),
+    pytest.param({"app.print_servers.count": "101"}, "app.print_servers.count", "0 (no print servers) to 100", id="print-count"),
+    pytest.param(
+        {"app.health_check_path": "/status"},
+        "app.health_check_path",
+        "under one of app.application_paths",
+        id="health-path-unserved",
+    ),
+    pytest.param(
+        {"app.application_paths": "/csp/"}, "app.application_paths.0", "without a trailing slash", id="app-path-trailing-slash"
+    ),
+    pytest.param({"app.waf_rate_limit": "9"}, "app.waf_rate_limit", "10 to 2000000000", id="waf-rate-too-low"),
+    pytest.param({"app.log_retention_days": "100"}, "app.log_retention_days", "retention periods", id="app-log-retention"),
+    pytest.param(
+        {"app.scaling.cpu_target_percent": "95"}, "app.scaling.cpu_target_percent", "10 to 90 percent", id="cpu-target-too-high"
+    ),
+    pytest.param(
+        {"app.private_zone_name": "Iris_Internal"}, "app.private_zone_name", "lower-case DNS domain", id="bad-private-zone"
+    ),
+    pytest.param(
+        {"app.web_ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "app.web_ami_ids", "region eu-west-1", id="no-web-ami"
+    ),
     pytest.param({"tags": '{"Project": "x", "Environment": "y"}'}, "tags", "missing: Owner, CostCenter", id="cost-tags-missing"),
     pytest.param({"eks.kubernetes_version": "1.30"}, "eks.kubernetes_version", "kubectl layer is pinned", id="k8s-without-layer"),
     pytest.param(

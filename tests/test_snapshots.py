@@ -26,7 +26,7 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-STACK_ROLES = ["network", "data_tier", "eks"]
+STACK_ROLES = ["network", "data_tier", "app_tier", "dr_network", "dr_region", "dr_dns", "eks"]
 
 
 @pytest.mark.parametrize("role", STACK_ROLES)

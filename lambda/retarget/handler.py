@@ -1,4 +1,9 @@
-"""Lambda entry points: direct calls and CloudFormation custom-resource events."""
+"""Lambda entry points: direct calls and CloudFormation custom-resource events.
+
+Both reach ``retarget`` and let its errors raise: Lambda records the failure,
+the function's error alarm fires, and the Provider framework reports a failed
+custom resource to CloudFormation.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ from typing import Any
 
 from retarget import RetargetError, config_from_environment, elbv2_client, log_json, resolve_set, retarget
 
-# Direct-call event: key -> (type, required)
+# Direct-call event: key -> (type, required). Optional keys default to
+# acknowledge_data_loss false, dry_run false, verify true.
 EVENT_KEYS: dict[str, tuple[type, bool]] = {
     "mirror_set": (str, True),
     "new_primary": (str, True),
@@ -15,10 +21,13 @@ EVENT_KEYS: dict[str, tuple[type, bool]] = {
     "dry_run": (bool, False),
     "verify": (bool, False),
 }
+# Custom::IrisMirrorPrimary properties; CloudFormation adds ServiceToken, which is ignored.
 CR_PROPERTIES = ("MirrorSet", "DesiredPrimary")
+PHYSICAL_ID_SUFFIX = "-vip-primary"
 
 
 def validate_event(event: Any) -> dict[str, Any]:
+    """The direct-call event, checked: RetargetError naming a missing, unknown or mistyped key."""
     if not isinstance(event, dict):
         raise RetargetError(f"the event must be an object with {', '.join(EVENT_KEYS)}; got {type(event).__name__}")
     unknown = sorted(set(event) - set(EVENT_KEYS))
@@ -35,7 +44,11 @@ def validate_event(event: Any) -> dict[str, Any]:
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    """A direct call: ^ZMIRROR's NotifyBecomePrimary, the operator CLI, the drill."""
+    """A direct call: ^ZMIRROR's NotifyBecomePrimary, the operator CLI, the drill.
+
+    Returns retarget()'s result; raises RetargetError (or a subclass) when the
+    event is invalid or the retarget is refused or fails.
+    """
     e = validate_event(event)
     return retarget(
         elbv2_client(),
@@ -49,41 +62,66 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     )
 
 
+def _properties(props: Any) -> tuple[str, str]:
+    if not isinstance(props, dict):
+        raise RetargetError(f"Custom::IrisMirrorPrimary has no ResourceProperties object; got {type(props).__name__}")
+    missing = [key for key in CR_PROPERTIES if not isinstance(props.get(key), str) or not props[key].strip()]
+    if missing:
+        raise RetargetError(
+            f"Custom::IrisMirrorPrimary lacks {', '.join(missing)} (non-empty strings); got {props.get(missing[0])!r}"
+        )
+    return props["MirrorSet"], props["DesiredPrimary"]
+
+
 def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """The CDK Provider framework's onEvent: return data on success, raise on failure.
 
     Create points the set at DesiredPrimary without the status check (IRIS is
-    not installed yet). Update acts only when DesiredPrimary changed: that is a
-    planned failover, checked like any other. Any other update (new code, new
-    properties) writes nothing, so a deployment never moves traffic away from
-    a primary chosen at run time. Delete changes nothing.
-    """
-    request = event["RequestType"]
-    props = event.get("ResourceProperties", {})
-    missing = [key for key in CR_PROPERTIES if not props.get(key)]
-    if missing:
-        raise RetargetError(f"Custom::IrisMirrorPrimary lacks {', '.join(missing)}")
-    mirror_set, desired = props["MirrorSet"], props["DesiredPrimary"]
-    physical_id = event.get("PhysicalResourceId") or f"{mirror_set}-vip-primary"
-    record = {"event": "custom_resource", "request": request, "mirror_set": mirror_set, "desired_primary": desired}
+    not installed yet). Update acts only when DesiredPrimary changed: that is
+    a planned failover, checked like any other. Any other update (new code,
+    other properties) writes nothing, so a deployment never moves traffic
+    away from a primary chosen at run time. Delete changes nothing and never
+    fails, so it cannot block a stack's deletion or rollback.
 
+    The PhysicalResourceId stays ``<mirror set>-vip-primary`` across updates:
+    a new id would make CloudFormation send a Delete for the old one.
+    """
+    request = event.get("RequestType")
     if request == "Delete":
-        log_json({**record, "decision": "delete_changes_nothing"})
-        return {"PhysicalResourceId": physical_id}
+        log_json(
+            {
+                "event": "custom_resource",
+                "request": request,
+                "physical_resource_id": event.get("PhysicalResourceId"),
+                "decision": "delete_changes_nothing",
+            }
+        )
+        return {"PhysicalResourceId": event.get("PhysicalResourceId")}
+
+    mirror_set, desired = _properties(event.get("ResourceProperties"))
+    physical_id = event.get("PhysicalResourceId") or f"{mirror_set}{PHYSICAL_ID_SUFFIX}"
     config = config_from_environment()
-    if request == "Update":
-        old = event.get("OldResourceProperties", {}).get("DesiredPrimary")
+    if request == "Create":
+        result = retarget(
+            elbv2_client(), config, mirror_set=mirror_set, new_primary=desired, reason="initial primary (deploy)", verify=False
+        )
+    elif request == "Update":
+        old = (event.get("OldResourceProperties") or {}).get("DesiredPrimary")
         if old == desired:
             resolve_set(config, mirror_set)  # still fail loudly on a set that no longer exists
-            log_json({**record, "decision": "unchanged_desired_primary_no_write"})
+            log_json(
+                {
+                    "event": "custom_resource",
+                    "request": request,
+                    "mirror_set": mirror_set,
+                    "desired_primary": desired,
+                    "decision": "unchanged_desired_primary_no_write",
+                }
+            )
             return {"PhysicalResourceId": physical_id, "Data": {"Primary": desired}}
         result = retarget(
             elbv2_client(), config, mirror_set=mirror_set, new_primary=desired, reason=f"planned failover from {old} (deploy)"
         )
-    elif request == "Create":
-        result = retarget(
-            elbv2_client(), config, mirror_set=mirror_set, new_primary=desired, reason="initial primary (deploy)", verify=False
-        )
     else:
-        raise RetargetError(f"unknown RequestType {request!r}")
+        raise RetargetError(f"unknown RequestType {request!r}; allowed: Create, Update, Delete")
     return {"PhysicalResourceId": physical_id, "Data": {"Primary": result["new"]}}

@@ -40,8 +40,9 @@ ASYNC = "async"
 ROLES = (FAILOVER, ASYNC)
 HTTP_OK = 200
 MAX_PORT = 65535
-# botocore's standard retry mode backs off on throttling; 8 attempts ride out
-# a burst of ModifyListener calls from several writers.
+# botocore's standard retry mode backs off on throttling and rides out a burst
+# of ModifyListener calls from several writers. In a Config, max_attempts
+# counts retries: 8 means up to 9 attempts per call.
 RETRY_MODE = "standard"
 MAX_ATTEMPTS = 8
 CONNECT_TIMEOUT_SECONDS = 3
@@ -185,8 +186,9 @@ def _mirror_set(name: str, raw: Any) -> MirrorSet:
         raise _invalid(f"{where}.listeners", "names a listener twice")
     raw_members = _object(_field(s, "members", where), f"{where}.members")
     members = {member: _member(name, member, m, listeners) for member, m in raw_members.items()}
-    if not any(m.role == FAILOVER for m in members.values()):
-        raise _invalid(f"{where}.members", f"must include at least one member of role {FAILOVER!r}")
+    # A DR region's VIP has async members only: it is switched by a person's decision.
+    if not members:
+        raise _invalid(f"{where}.members", "must name at least one member")
     # The VIP tells members apart by their target groups: a shared group would
     # make "who is primary" ambiguous.
     owners: dict[str, str] = {}
@@ -218,7 +220,7 @@ def load_config(text: str) -> Config:
     """Parse and check the RETARGET_CONFIG document written at synthesis.
 
     Guarantees of the returned Config: at least one mirror set; each with at
-    least one listener and at least one failover member; every member has a
+    least one listener and at least one member; every member has a
     valid IP address, a role of ``failover`` or ``async``, and exactly one
     target group per listener of its set, used by no other member; the health
     check has a port, a path and positive timings. Anything else raises
@@ -254,11 +256,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-# No proxy: members are reached on their private address from inside the VPC,
-# whatever HTTP_PROXY the environment may carry.
-_STATUS_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
 def check_status(ip: str, port: int, path: str, timeout: float) -> int | None:
     """HTTP status of ``http://{ip}:{port}{path}``, or None if the member did not answer.
 
@@ -266,8 +263,11 @@ def check_status(ip: str, port: int, path: str, timeout: float) -> int | None:
     is not primary) is returned like any other status; a timeout, a refused
     connection or a broken answer is None.
     """
+    # No proxy: members are reached on their private address from inside the VPC,
+    # whatever HTTP_PROXY the environment may carry.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
     try:
-        with _STATUS_OPENER.open(f"http://{ip}:{port}{path}", timeout=timeout) as response:
+        with opener.open(f"http://{ip}:{port}{path}", timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as err:
         return int(err.code)

@@ -1,0 +1,64 @@
+"""What every region's IRIS members share: their instance role and the alarm topic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import CfnRule, CfnRuleAssertion, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from components.service_role import service_role
+
+
+def member_role(scope: Construct, construct_id: str = "InstanceRole") -> iam.Role:
+    """The role of IRIS members and arbiters: SSM Session Manager and the CloudWatch agent, nothing broader.
+
+    Members decrypt their own EBS volumes through EC2, which needs no
+    permission on the role; ^ZMIRROR's invoke permission is added by the stack.
+    """
+    return service_role(
+        scope,
+        construct_id,
+        service="ec2.amazonaws.com",
+        description="IRIS mirror members: SSM Session Manager and the CloudWatch agent, nothing broader",
+        aws_managed_policies={
+            "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
+            "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
+            "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
+            "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
+        },
+    )
+
+
+def alarm_topic(scope: Construct, key: kms.IKey, email: str | None, construct_id: str = "AlarmTopic") -> sns.Topic:
+    """An SNS topic for alarms, encrypted with ``key``, TLS only, mailing ``email`` if given.
+
+    ``key`` must let CloudWatch use it (EncryptionKey.allow_service).
+    """
+    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True, display_name=f"{Stack.of(scope).stack_name} alarms")
+    if email:
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+    return topic
+
+
+def guard_placeholders(stack: Stack, rule_id: str, checks: Sequence[tuple[str, str, str]]) -> None:
+    """Offline synthesis works with the shipped placeholders; a deployment does not.
+
+    ``checks`` are (setting, value, placeholder). For each value that is still
+    its placeholder, a CloudFormation rule assertion fails the deployment
+    before any resource is touched, naming the setting. No rule when none is left.
+    """
+    assertions = [
+        CfnRuleAssertion(
+            assert_=Fn.condition_not(Fn.condition_equals(value, placeholder)),
+            assert_description=f"{key} is the placeholder {placeholder}: set it (cdk.json or -c) before deploying",
+        )
+        for key, value, placeholder in checks
+        if value == placeholder
+    ]
+    if assertions:
+        CfnRule(stack, rule_id, assertions=assertions)

@@ -1,0 +1,185 @@
+"""An Auto Scaling group of hardened Linux servers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+AUTO_SCALING_SERVICE = "autoscaling.amazonaws.com"
+# How long the group may run below its minimum before the alarm fires.
+BELOW_MINIMUM_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """What one fleet runs, and how many."""
+
+    instance_type: str
+    ami_id: str
+    min_capacity: int
+    max_capacity: int
+    root_device_name: str
+    root_volume_gib: int
+    # Target tracking leaves a new instance's metrics out this long.
+    warmup_seconds: int
+
+
+def auto_scaling_role(scope: Construct, construct_id: str, *, suffix: str) -> tuple[iam.CfnServiceLinkedRole, str]:
+    """A service-linked role of EC2 Auto Scaling owned by this stack, and its ARN.
+
+    Groups launch through it, so a customer-managed key's policy can name it
+    before any group exists; the account's default Auto Scaling role may not
+    exist yet when the key is created, and a key policy cannot name a
+    principal that does not exist.
+    """
+    role = iam.CfnServiceLinkedRole(
+        scope,
+        construct_id,
+        aws_service_name=AUTO_SCALING_SERVICE,
+        custom_suffix=suffix,
+        description=f"EC2 Auto Scaling for the groups of {Stack.of(scope).stack_name}",
+    )
+    stack = Stack.of(scope)
+    arn = (
+        f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
+        f"{AUTO_SCALING_SERVICE}/AWSServiceRoleForAutoScaling_{suffix}"
+    )
+    return role, arn
+
+
+class ServerFleet(Construct):
+    """Servers of one kind in an Auto Scaling group, spread over the given subnets.
+
+    Guarantees: a launch template with IMDSv2 required, an explicit AMI id
+    (never a "latest" that changes under the group), no key pair (SSM Session
+    Manager only), detailed monitoring, EBS optimization and an encrypted gp3
+    root volume under ``encryption_key``; no public address; the group
+    balances its instances over the subnets' zones, launches through
+    ``service_linked_role_arn`` (the role the key's policy admits), collects
+    group metrics, replaces instances one at a time when the launch template
+    changes, and alarms on ``alarm_topic`` when fewer than the minimum are in
+    service.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        spec: FleetSpec,
+        region: str,
+        role: iam.IRole,
+        encryption_key: kms.IKey,
+        service_linked_role: iam.CfnServiceLinkedRole,
+        service_linked_role_arn: str,
+        user_data_commands: Sequence[str],
+        alarm_topic: sns.ITopic,
+        description: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(*user_data_commands)
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "LaunchTemplate",
+            instance_type=ec2.InstanceType(spec.instance_type),
+            # An explicit image id per region: a new base image never reaches
+            # the group unless an operator changes the setting.
+            machine_image=ec2.MachineImage.generic_linux({region: spec.ami_id}),
+            role=role,
+            security_group=security_group,
+            user_data=user_data,
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            detailed_monitoring=True,
+            ebs_optimized=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name=spec.root_device_name,
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        spec.root_volume_gib,
+                        encrypted=True,
+                        kms_key=encryption_key,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+            version_description=description,
+        )
+        self.group = autoscaling.AutoScalingGroup(
+            self,
+            "Group",
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
+            launch_template=self.launch_template,
+            min_capacity=spec.min_capacity,
+            max_capacity=spec.max_capacity,
+            az_capacity_distribution_strategy=autoscaling.CapacityDistributionStrategy.BALANCED_BEST_EFFORT,
+            health_checks=autoscaling.HealthChecks.ec2(grace_period=Duration.seconds(max(spec.warmup_seconds, 60))),
+            default_instance_warmup=Duration.seconds(spec.warmup_seconds),
+            group_metrics=[autoscaling.GroupMetrics.all()],
+            update_policy=autoscaling.UpdatePolicy.rolling_update(
+                max_batch_size=1,
+                # A replacement never takes the group below its minimum less one.
+                min_instances_in_service=max(spec.min_capacity - 1, 0),
+                pause_time=Duration.seconds(spec.warmup_seconds),
+            ),
+        )
+        cfn_group = self.group.node.default_child
+        assert isinstance(cfn_group, autoscaling.CfnAutoScalingGroup)
+        cfn_group.service_linked_role_arn = service_linked_role_arn
+        self.group.node.add_dependency(service_linked_role)
+        self._alarm_below_minimum(spec.min_capacity, alarm_topic, description)
+        Validations.of(self.group).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-AS3",
+                reason="Launch and termination failures surface as the group's below-minimum alarm (and, for web "
+                "servers, the unhealthy-hosts alarm) on the project's alarm topic; the activity history and "
+                "CloudTrail keep every scaling event.",
+            ),
+        )
+        Validations.of(self.launch_template).acknowledge(
+            Acknowledgment(
+                id="CloudFormation-Validate::W9010",
+                reason="The AMI id is pinned in settings per region on purpose: servers change image only when an "
+                "operator changes the setting, never because a newer base image was published.",
+            ),
+        )
+
+    def _alarm_below_minimum(self, minimum: int, topic: sns.ITopic, description: str) -> None:
+        if minimum < 1:
+            return
+        self.below_minimum_alarm = cw.Alarm(
+            self,
+            "BelowMinimum",
+            metric=cw.Metric(
+                namespace="AWS/AutoScaling",
+                metric_name="GroupInServiceInstances",
+                dimensions_map={"AutoScalingGroupName": self.group.auto_scaling_group_name},
+                statistic="Minimum",
+                period=Duration.minutes(1),
+            ),
+            threshold=minimum,
+            evaluation_periods=BELOW_MINIMUM_MINUTES,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+            alarm_description=f"{description}: fewer than {minimum} in service for {BELOW_MINIMUM_MINUTES} minutes "
+            "(launches failing or instances unhealthy)",
+        )
+        notify = cw_actions.SnsAction(topic)
+        self.below_minimum_alarm.add_alarm_action(notify)
+        self.below_minimum_alarm.add_ok_action(notify)

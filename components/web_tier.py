@@ -1,0 +1,408 @@
+"""The public entrance: an ALB with TLS, WAF and access logs in front of web
+servers running Apache and the InterSystems Web Gateway.
+
+Built from explicit arguments only, so that the DR region can build a reduced
+web tier from the same construct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from components.log_retention import retention
+from components.server_fleet import FleetSpec, ServerFleet
+from components.service_role import service_role
+from components.web_gateway import WebGatewayConfig, web_gateway_commands
+from config.constants import HTTP_PORT, HTTPS_PORT, WAF_RATE_WINDOW_SECONDS
+
+# TLS 1.3 and 1.2 with forward secrecy, hybrid post-quantum key exchange.
+TLS_POLICY = elbv2.SslPolicy.TLS13_12_RES_PQ
+# Access logs overwritten or deleted stay recoverable this long.
+NONCURRENT_LOG_DAYS = 30
+# The AWS managed rule groups of the web ACL, in the order they run after the rate limit.
+MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+# Request headers that may carry credentials or session ids are kept out of the WAF logs.
+REDACTED_HEADERS = ("authorization", "cookie")
+HEALTH_CHECK_INTERVAL = Duration.seconds(15)
+HEALTH_CHECK_TIMEOUT = Duration.seconds(5)
+
+
+@dataclass(frozen=True)
+class WebScaling:
+    """Target tracking of the web servers."""
+
+    cpu_target_percent: int
+    requests_per_target_per_minute: int
+
+
+@dataclass(frozen=True)
+class WebAlarmThresholds:
+    """When the public entrance raises an alarm."""
+
+    http_5xx_percent: int
+    response_time_ms: int
+
+
+class WebTier(Construct):
+    """Internet-facing ALB, WAF and web servers with the Web Gateway.
+
+    Guarantees: clients get HTTPS only (port 80 answers with a permanent
+    redirect) under a modern TLS policy and the given ACM certificate; invalid
+    header fields are dropped; a session sticks to one web server by the
+    ALB's cookie for ``sticky_duration``; a WAFv2 web ACL (AWS common and
+    known-bad-inputs rules, a per-address rate limit) guards the ALB and logs
+    to an encrypted log group, credentials redacted; access logs go to a
+    versioned, TLS-only S3 bucket that blocks public access and expires them.
+    The ALB speaks HTTPS to the web servers too. The web servers (a
+    ServerFleet) scale on CPU and on requests per server; alarms on the 5xx
+    rate, response time and unhealthy servers go to ``alarm_topic``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        alb_subnets: Sequence[ec2.ISubnet],
+        server_subnets: Sequence[ec2.ISubnet],
+        alb_security_group: ec2.ISecurityGroup,
+        server_security_group: ec2.ISecurityGroup,
+        certificate_arn: str,
+        fleet: FleetSpec,
+        region: str,
+        encryption_key: kms.IKey,
+        service_linked_role: iam.CfnServiceLinkedRole,
+        service_linked_role_arn: str,
+        gateway: WebGatewayConfig,
+        sticky_duration: Duration,
+        health_check_path: str,
+        waf_rate_limit: int,
+        log_retention_days: int,
+        deletion_protection: bool,
+        scaling: WebScaling,
+        alarm_thresholds: WebAlarmThresholds,
+        alarm_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_log_bucket = self._access_log_bucket(log_retention_days)
+
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "Alb",
+            vpc=vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(alb_subnets)),
+            security_group=alb_security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=deletion_protection,
+            http2_enabled=True,
+        )
+        self.load_balancer.log_access_logs(self.access_log_bucket, "alb")
+        if not deletion_protection:
+            for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+                Validations.of(self.load_balancer).acknowledge(
+                    Acknowledgment(
+                        id=f"{pack}::{pack}-ELBDeletionProtectionEnabled",
+                        reason="Deletion protection follows app.deletion_protection, which is off only in profiles "
+                        "built to be torn down (dev); the reference profile turns it on.",
+                    )
+                )
+
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "WebServers",
+            vpc=vpc,
+            port=HTTPS_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            target_type=elbv2.TargetType.INSTANCE,
+            stickiness_cookie_duration=sticky_duration,
+            health_check=elbv2.HealthCheck(
+                protocol=elbv2.Protocol.HTTPS,
+                path=health_check_path,
+                healthy_http_codes="200",
+                interval=HEALTH_CHECK_INTERVAL,
+                timeout=HEALTH_CHECK_TIMEOUT,
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+            ),
+        )
+        # The security groups' rules come from the network's port matrix, so
+        # the listeners open nothing themselves.
+        self.https_listener = self.load_balancer.add_listener(
+            "Https",
+            port=HTTPS_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
+            ssl_policy=TLS_POLICY,
+            default_target_groups=[self.target_group],
+            open=False,
+        )
+        self.http_listener = self.load_balancer.add_listener(
+            "HttpRedirect",
+            port=HTTP_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port=str(HTTPS_PORT), permanent=True),
+            open=False,
+        )
+        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+            Validations.of(self.http_listener).acknowledge(
+                Acknowledgment(
+                    id=f"{pack}::{pack}-ELBv2ACMCertificateRequired",
+                    reason="Port 80 serves nothing: its only action is a permanent redirect to the HTTPS listener, "
+                    "which uses the ACM certificate from settings.",
+                )
+            )
+
+        self.web_acl = self._web_acl(waf_rate_limit, log_retention_days, encryption_key)
+
+        self.role = service_role(
+            self,
+            "Role",
+            service="ec2.amazonaws.com",
+            description="Web servers: SSM Session Manager, the CloudWatch agent and the Web Gateway's password",
+            aws_managed_policies={
+                "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
+                "the web servers' role holds nothing else but reading the Web Gateway's password.",
+                "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
+                "the web servers' role holds nothing else but reading the Web Gateway's password.",
+            },
+        )
+        self.role.add_managed_policy(
+            iam.ManagedPolicy(
+                self,
+                "ReadGatewayPassword",
+                description="Web servers: read the Web Gateway's password at boot",
+                statements=[
+                    iam.PolicyStatement(
+                        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                        resources=[gateway.credentials_secret.secret_arn],
+                    ),
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt"],
+                        resources=[encryption_key.key_arn],
+                        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                    ),
+                ],
+            )
+        )
+        self.fleet = ServerFleet(
+            self,
+            "Servers",
+            vpc=vpc,
+            subnets=server_subnets,
+            security_group=server_security_group,
+            spec=fleet,
+            region=region,
+            role=self.role,
+            encryption_key=encryption_key,
+            service_linked_role=service_linked_role,
+            service_linked_role_arn=service_linked_role_arn,
+            user_data_commands=web_gateway_commands(gateway, region=region),
+            alarm_topic=alarm_topic,
+            description="Web servers (Apache and the Web Gateway)",
+        )
+        self.target_group.add_target(self.fleet.group)
+        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
+            Validations.of(self.fleet.group).acknowledge(
+                Acknowledgment(
+                    id=f"{pack}::{pack}-AutoScalingGroupELBHealthCheckRequired",
+                    reason="The target group's health check passes through the Web Gateway to the mirror primary, so "
+                    "every web server fails it while the mirror fails over; ELB health checks would then replace "
+                    "them all and turn seconds of failover into minutes. EC2 status checks replace broken servers; "
+                    "the unhealthy-hosts alarm reports the rest.",
+                )
+            )
+        warmup = Duration.seconds(fleet.warmup_seconds)
+        self.fleet.group.scale_on_cpu_utilization(
+            "CpuScaling", target_utilization_percent=scaling.cpu_target_percent, estimated_instance_warmup=warmup
+        )
+        self.fleet.group.scale_on_request_count(
+            "RequestScaling",
+            target_requests_per_minute=scaling.requests_per_target_per_minute,
+            estimated_instance_warmup=warmup,
+        )
+        self.alarms = self._alarms(alarm_thresholds, alarm_topic)
+
+    # ------------------------------------------------------------------
+
+    def _access_log_bucket(self, days: int) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            # ELB log delivery writes only to buckets with S3-managed keys.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(days),
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_LOG_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        reasons = {
+            "AwsSolutions::AwsSolutions-S1": "This bucket holds the ALB's access logs; logging access to it would need "
+            "a further log bucket, itself unlogged. CloudTrail records who reads or changes it.",
+            "HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled": "This bucket holds the ALB's access logs; logging "
+            "access to it would need a further log bucket, itself unlogged. CloudTrail records who reads or changes it.",
+            "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled": "This bucket holds the ALB's access logs; logging "
+            "access to it would need a further log bucket, itself unlogged. CloudTrail records who reads or changes it.",
+            "HIPAA.Security::HIPAA.Security-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "
+            "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
+            "NIST.800.53.R5::NIST.800.53.R5-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "
+            "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
+            "HIPAA.Security::HIPAA.Security-S3BucketReplicationEnabled": "Access logs are expired after the retention "
+            "in settings and are not a recovery source; the bucket is versioned against loss within the region.",
+            "NIST.800.53.R5::NIST.800.53.R5-S3BucketReplicationEnabled": "Access logs are expired after the retention "
+            "in settings and are not a recovery source; the bucket is versioned against loss within the region.",
+        }
+        for rule, reason in reasons.items():
+            Validations.of(bucket).acknowledge(Acknowledgment(id=rule, reason=reason))
+        return bucket
+
+    def _web_acl(self, rate_limit: int, log_retention_days: int, key: kms.IKey) -> wafv2.CfnWebACL:
+        metric_prefix = f"{Stack.of(self).stack_name}-{self.node.id}"
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=f"{metric_prefix}-{name}", sampled_requests_enabled=True
+            )
+
+        rules = [
+            wafv2.CfnWebACL.RuleProperty(
+                name="RateLimitPerClient",
+                priority=0,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        limit=rate_limit, aggregate_key_type="IP", evaluation_window_sec=WAF_RATE_WINDOW_SECONDS
+                    )
+                ),
+                visibility_config=visibility("RateLimitPerClient"),
+            ),
+            *(
+                wafv2.CfnWebACL.RuleProperty(
+                    name=group,
+                    priority=i + 1,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name=group
+                        )
+                    ),
+                    visibility_config=visibility(group),
+                )
+                for i, group in enumerate(MANAGED_RULE_GROUPS)
+            ),
+        ]
+        web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            rules=rules,
+            visibility_config=visibility("WebAcl"),
+            description="Public ALB: AWS common and known-bad-inputs rules, rate limit per client address",
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=self.load_balancer.load_balancer_arn, web_acl_arn=web_acl.attr_arn
+        )
+        # WAF delivers only to log groups whose name starts with aws-waf-logs-.
+        self.waf_log_group = logs.LogGroup(
+            self,
+            "WafLogs",
+            log_group_name=f"aws-waf-logs-{metric_prefix}",
+            encryption_key=key,
+            retention=retention(log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        log_group_arn = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=self.waf_log_group.log_group_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        wafv2.CfnLoggingConfiguration(
+            self,
+            "WafLogging",
+            resource_arn=web_acl.attr_arn,
+            log_destination_configs=[log_group_arn],
+            redacted_fields=[
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": name}) for name in REDACTED_HEADERS
+            ],
+        )
+        return web_acl
+
+    def _alarms(self, t: WebAlarmThresholds, topic: sns.ITopic) -> list[cw.Alarm]:
+        period = Duration.minutes(5)
+        m = self.load_balancer.metrics
+        error_rate = cw.MathExpression(
+            expression="IF(requests > 0, 100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / requests, 0)",
+            using_metrics={
+                "requests": m.request_count(period=period, statistic="Sum"),
+                "elb5xx": m.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=period, statistic="Sum"),
+                "target5xx": m.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period, statistic="Sum"),
+            },
+            period=period,
+            label="5xx responses (% of requests)",
+        )
+        specs: list[tuple[str, cw.IMetric, float, int, str]] = [
+            (
+                "Http5xxRate",
+                error_rate,
+                t.http_5xx_percent,
+                2,
+                f"At least {t.http_5xx_percent} % of requests answered 5xx for 10 minutes",
+            ),
+            (
+                "ResponseTime",
+                self.target_group.metrics.target_response_time(period=period, statistic="p95"),
+                t.response_time_ms / 1000,
+                3,
+                f"95th percentile response time at {t.response_time_ms} ms or more for 15 minutes",
+            ),
+            (
+                "UnhealthyHosts",
+                self.target_group.metrics.unhealthy_host_count(period=Duration.minutes(1), statistic="Maximum"),
+                1,
+                5,
+                "A web server has failed its health check for 5 minutes",
+            ),
+        ]
+        alarms = []
+        notify = cw_actions.SnsAction(topic)
+        for alarm_id, metric, threshold, periods, description in specs:
+            alarm = cw.Alarm(
+                self,
+                alarm_id,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"Public web tier: {description}",
+            )
+            alarm.add_alarm_action(notify)
+            alarm.add_ok_action(notify)
+            alarms.append(alarm)
+        return alarms

@@ -1,0 +1,115 @@
+"""DrDnsStack: the application's name, failing over between the two regions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import CfnOutput, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from constructs import Construct
+
+from config.settings import DnsSettings
+
+# A health check that cannot read its alarm (the region reports nothing) fails.
+INSUFFICIENT_DATA = "Unhealthy"
+
+
+class DrDnsStack(Stack):
+    """Route 53 failover records for ``<record_name>.<zone_name>``: the primary region's ALB, else the DR region's.
+
+    The primary record is healthy while the application's mirror VIP in the
+    primary region forwards to a healthy member: a calculated check over one
+    check per member alarm (VipHealth), any one of them enough. The secondary
+    record is healthy only while the DR member is primary, which only
+    ``python -m ops promote-dr`` makes it. Route 53's checkers read the alarms
+    and treat an alarm they cannot read as unhealthy, so a primary region that
+    reports nothing loses its traffic without any call into it; when neither
+    region is healthy Route 53 answers with the primary. The stack lives in the
+    DR region, so its records can be managed while the primary region is down.
+    A zone the stack creates is retained on deletion (it is delegated to).
+    Outputs what promote-dr reads: HostedZoneId, RecordName and DrEndpoint.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dns: DnsSettings,
+        primary_load_balancer: elbv2.IApplicationLoadBalancer,
+        primary_alarms: Mapping[str, cw.Alarm],
+        dr_load_balancer: elbv2.IApplicationLoadBalancer,
+        dr_alarms: Mapping[str, cw.Alarm],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        if dns.hosted_zone_id is not None:
+            self.zone: route53.IHostedZone = route53.PublicHostedZone.from_hosted_zone_attributes(
+                self, "Zone", hosted_zone_id=dns.hosted_zone_id, zone_name=dns.zone_name
+            )
+        else:
+            zone = route53.PublicHostedZone(self, "Zone", zone_name=dns.zone_name, comment=f"{construct_id}: the IRIS site")
+            zone.apply_removal_policy(RemovalPolicy.RETAIN)
+            CfnOutput(self, "NameServers", value=Fn.join(", ", zone.hosted_zone_name_servers or []), description="delegate here")
+            self.zone = zone
+        self.record_name = f"{dns.record_name}.{dns.zone_name}"
+
+        primary_members = {
+            member: self._alarm_check(f"Primary{member}", alarm) for member, alarm in sorted(primary_alarms.items())
+        }
+        self.primary_check = route53.CfnHealthCheck(
+            self,
+            "PrimaryHealth",
+            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="CALCULATED",
+                child_health_checks=[c.attr_health_check_id for c in primary_members.values()],
+                health_threshold=1,
+            ),
+            health_check_tags=[
+                route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} primary region")
+            ],
+        )
+        (_, dr_alarm), *others = dr_alarms.items()
+        if others:
+            raise ValueError("the DR region's VIP has one member")
+        self.dr_check = self._alarm_check("DrMember", dr_alarm)
+
+        self.records = {
+            role: route53.CfnRecordSet(
+                self,
+                f"{role.title()}Record",
+                hosted_zone_id=self.zone.hosted_zone_id,
+                name=f"{self.record_name}.",
+                type="CNAME",
+                ttl=str(dns.ttl_seconds),
+                resource_records=[load_balancer.load_balancer_dns_name],
+                failover=role.upper(),
+                set_identifier=f"{dns.record_name}-{role}",
+                health_check_id=check.attr_health_check_id,
+            )
+            for role, load_balancer, check in (
+                ("primary", primary_load_balancer, self.primary_check),
+                ("secondary", dr_load_balancer, self.dr_check),
+            )
+        }
+        CfnOutput(self, "HostedZoneId", value=self.zone.hosted_zone_id, description="python -m ops promote-dr")
+        CfnOutput(self, "RecordName", value=self.record_name, description="the application's name")
+        CfnOutput(self, "PrimaryEndpoint", value=primary_load_balancer.load_balancer_dns_name)
+        CfnOutput(self, "DrEndpoint", value=dr_load_balancer.load_balancer_dns_name, description="python -m ops promote-dr")
+
+    def _alarm_check(self, check_id: str, alarm: cw.Alarm) -> route53.CfnHealthCheck:
+        """A health check that follows one CloudWatch alarm, in that alarm's region."""
+        return route53.CfnHealthCheck(
+            self,
+            check_id,
+            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="CLOUDWATCH_METRIC",
+                alarm_identifier=route53.CfnHealthCheck.AlarmIdentifierProperty(
+                    name=alarm.alarm_name, region=Stack.of(alarm).region
+                ),
+                insufficient_data_health_status=INSUFFICIENT_DATA,
+            ),
+            health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} {check_id}")],
+        )

@@ -1,0 +1,267 @@
+"""The boot scripts of the web and ECP servers, run for real against stubs of
+the AWS CLI, curl, openssl, Apache, systemd, IRIS and the disk tools."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.ecp_client import ecp_servers_merge
+from components.web_gateway import WebGatewayConfig, apache_conf, csp_ini
+from tests.conftest import ROOT
+from tests.test_iris_scripts import stub
+
+WEB_SETUP = ROOT / "iris" / "web_gateway_setup.sh"
+ECP_SETUP = ROOT / "iris" / "ecp_client_setup.sh"
+MEMBERS = {"HSDB_0": "10.0.192.10", "HSDB_1": "10.0.208.10"}
+SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gateway-AbCdEf"
+
+
+def gateway_config() -> WebGatewayConfig:
+    return WebGatewayConfig(
+        mirror_name="HSDB",
+        members=list(MEMBERS.values()),
+        superserver_port=1972,
+        status_port=52773,
+        status_path="/csp/bin/mirror_status.cxw",
+        application_paths=["/csp", "/trakcare"],
+        credentials_secret=None,  # type: ignore[arg-type]  # only the user data names it
+    )
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Path:
+    """A web server image: the gateway in place, mod_ssl's default ssl.conf, stubs keeping state in files."""
+    conf = tmp_path / "etc-iris-aws"
+    conf.mkdir()
+    config = gateway_config()
+    profiles = " ".join(f"{name}={ip}" for name, ip in MEMBERS.items())
+    (conf / "web-gateway.env").write_text(
+        f"CREDENTIALS_SECRET={SECRET}\nAWS_REGION=eu-west-1\nGATEWAY_DIR={tmp_path / 'webgateway'}\n"
+        f'TLS_DIR={tmp_path / "tls"}\nMEMBER_PROFILES="{profiles}"\nSTATUS_PORT=52773\n'
+        "STATUS_PATH=/csp/bin/mirror_status.cxw\n"
+    )
+    (conf / "CSP.ini.template").write_text(csp_ini(config))
+    (conf / "iris-webgateway.conf").write_text(apache_conf(config))
+    (tmp_path / "webgateway" / "bin").mkdir(parents=True)
+    (tmp_path / "webgateway" / "bin" / "CSPa24.so").write_text("")
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "ssl.conf").write_text("Listen 443 https\n<VirtualHost _default_:443>\n</VirtualHost>\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub(bin_dir, "aws", 'echo "aws $*" >> "$LOG"; [ -n "$SECRET_VALUE" ] || exit 254; echo "$SECRET_VALUE"\n')
+    # The member named in $PRIMARY answers 200 on its status page, others 503.
+    stub(bin_dir, "curl", 'url="${@: -1}"; case "$url" in *"//$PRIMARY:"*) echo 200;; *) echo 503;; esac\n')
+    stub(
+        bin_dir,
+        "openssl",
+        'echo "openssl" >> "$LOG"; while [ $# -gt 0 ]; do case "$1" in -keyout|-out) echo x > "$2"; shift;; esac; shift; done\n',
+    )
+    stub(bin_dir, "apachectl", 'echo "apachectl $*" >> "$LOG"; exit "${APACHECTL_STATUS:-0}"\n')
+    stub(
+        bin_dir,
+        "systemctl",
+        'echo "systemctl $*" >> "$LOG"; case "$1" in is-active) [ -f "$STATE.active" ];; restart) touch "$STATE.active";; esac\n',
+    )
+    stub(bin_dir, "chown", 'echo "chown $*" >> "$LOG"\n')
+    stub(bin_dir, "logger", "exit 0\n")
+    return tmp_path
+
+
+def run_web(
+    tmp: Path, *, primary: str = "10.0.208.10", secret: str = "S3cretPassw0rd", **extra: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
+        "CONF_DIR": str(tmp / "etc-iris-aws"),
+        "HTTPD_CONF_D": str(tmp / "conf.d"),
+        "LOG": str(tmp / "log"),
+        "STATE": str(tmp / "httpd"),
+        "PRIMARY": primary,
+        "SECRET_VALUE": secret,
+        **extra,
+    }
+    return subprocess.run(["bash", str(WEB_SETUP)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def calls(tmp: Path, prefix: str) -> list[str]:
+    log = tmp / "log"
+    return [line for line in log.read_text().splitlines() if line.startswith(prefix)] if log.exists() else []
+
+
+def test_web_setup_writes_the_gateway_config_for_the_current_primary_and_starts_apache(web_server: Path) -> None:
+    run = run_web(web_server)
+    assert run.returncode == 0, run.stderr
+    ini_path = web_server / "webgateway" / "bin" / "CSP.ini"
+    ini = ini_path.read_text()
+    assert ini.count("Password=S3cretPassw0rd") == 2
+    assert "@@" not in ini
+    for path in ("/csp", "/trakcare"):
+        assert f"[APP_PATH:{path}]\nDefault_Server=HSDB_1\nAlternative_Server_0=1~~~~~~HSDB_1" in ini
+    assert stat.S_IMODE(ini_path.stat().st_mode) == 0o600  # the password is in it until the gateway encrypts it
+    assert calls(web_server, "chown") == [f"chown apache {ini_path}.new"]
+    assert (web_server / "conf.d" / "iris-webgateway.conf").read_text() == apache_conf(gateway_config())
+    assert not (web_server / "conf.d" / "ssl.conf").exists()  # mod_ssl's test host no longer answers 443
+    assert (web_server / "tls" / "server.key").exists()
+    assert calls(web_server, "aws") == [
+        f"aws secretsmanager get-secret-value --region eu-west-1 --secret-id {SECRET} --query SecretString --output text"
+    ]
+    assert calls(web_server, "apachectl") == ["apachectl configtest"]
+    assert calls(web_server, "systemctl restart") == ["systemctl restart httpd"]
+    assert "S3cretPassw0rd" not in run.stdout + run.stderr
+
+
+def test_web_setup_run_again_changes_nothing(web_server: Path) -> None:
+    assert run_web(web_server).returncode == 0
+    ini_path = web_server / "webgateway" / "bin" / "CSP.ini"
+    # The gateway encrypts the password when it reads the file.
+    ini_path.write_text(ini_path.read_text().replace("Password=S3cretPassw0rd", "Password=]]]UzNjcmV0"))
+    (web_server / "log").unlink()
+    run = run_web(web_server)
+    assert run.returncode == 0, run.stderr
+    assert "Password=]]]UzNjcmV0" in ini_path.read_text()
+    assert calls(web_server, "openssl") == []  # the key pair is kept
+    assert calls(web_server, "systemctl restart") == []
+    assert "unchanged" in run.stdout
+
+
+def test_web_setup_rewrites_the_config_when_the_password_changes(web_server: Path) -> None:
+    assert run_web(web_server).returncode == 0
+    (web_server / "log").unlink()
+    run = run_web(web_server, secret="N3wPassw0rd")
+    assert run.returncode == 0, run.stderr
+    assert "Password=N3wPassw0rd" in (web_server / "webgateway" / "bin" / "CSP.ini").read_text()
+    assert calls(web_server, "systemctl restart") == ["systemctl restart httpd"]
+
+
+def test_web_setup_starts_with_the_first_member_when_no_member_answers(web_server: Path) -> None:
+    run = run_web(web_server, primary="none")
+    assert run.returncode == 0, run.stderr
+    assert "Default_Server=HSDB_0" in (web_server / "webgateway" / "bin" / "CSP.ini").read_text()
+    assert "no member answered 200" in run.stdout
+
+
+def test_web_setup_refuses_an_image_without_the_web_gateway(web_server: Path) -> None:
+    (web_server / "webgateway" / "bin" / "CSPa24.so").unlink()
+    run = run_web(web_server)
+    assert run.returncode == 1
+    assert "the Web Gateway is not installed" in run.stderr
+    assert calls(web_server, "systemctl") == []
+
+
+def test_web_setup_fails_loudly_without_the_password(web_server: Path) -> None:
+    run = run_web(web_server, secret="")
+    assert run.returncode == 1
+    assert "cannot read the gateway's password" in run.stderr
+    assert not (web_server / "webgateway" / "bin" / "CSP.ini").exists()
+
+
+def test_web_setup_never_restarts_apache_on_a_configuration_it_refuses(web_server: Path) -> None:
+    run = run_web(web_server, APACHECTL_STATUS="1")
+    assert run.returncode == 1
+    assert "Apache refuses the configuration" in run.stderr
+    assert calls(web_server, "systemctl restart") == []
+
+
+# --------------------------------------------------------------------------
+# ECP clients
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ecp_server(tmp_path: Path) -> Path:
+    """An ECP client image with one NVMe instance-store device."""
+    conf = tmp_path / "etc-iris-aws"
+    conf.mkdir()
+    (conf / "ecp-client.env").write_text(f"IRIS_INSTANCE=IRIS\nIRIS_OS_USER=irisowner\nCACHE_MOUNT={tmp_path / 'cache'}\n")
+    (conf / "ecp-servers.cpf").write_text(ecp_servers_merge(mirror_name="HSDB", address="10.0.192.10", port=1972))
+    dev = tmp_path / "dev"
+    (dev / "disk" / "by-id").mkdir(parents=True)
+    (dev / "nvme1n1").write_text("")
+    (dev / "disk" / "by-id" / "nvme-Amazon_EC2_NVMe_Instance_Storage_AWS1234").symlink_to(dev / "nvme1n1")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub(bin_dir, "iris", 'echo "iris $*" >> "$LOG"; exit "${IRIS_STATUS:-0}"\n')
+    stub(bin_dir, "id", '[ "$2" = irisowner ]\n')
+    stub(bin_dir, "chown", 'echo "chown $*" >> "$LOG"\n')
+    stub(bin_dir, "logger", "exit 0\n")
+    stub(bin_dir, "blkid", 'dev="${@: -1}"; [ -f "$dev.fs" ] || exit 2; echo xfs\n')
+    stub(bin_dir, "mkfs.xfs", 'dev="${@: -1}"; touch "$dev.fs"; echo "mkfs $dev" >> "$LOG"\n')
+    stub(bin_dir, "mountpoint", '[ -f "$STATE.mounted" ]\n')
+    stub(bin_dir, "mount", 'touch "$STATE.mounted"; echo "mount $*" >> "$LOG"\n')
+    return tmp_path
+
+
+def run_ecp(tmp: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
+        "CONF_DIR": str(tmp / "etc-iris-aws"),
+        "DEV_ROOT": str(tmp / "dev"),
+        "LOG": str(tmp / "log"),
+        "STATE": str(tmp / "cache"),
+        **extra,
+    }
+    return subprocess.run(["bash", str(ECP_SETUP)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_the_ecp_merge_file_names_a_member_as_a_mirror_connection() -> None:
+    assert ecp_servers_merge(mirror_name="HSDB", address="10.0.192.10", port=1972) == "[ECPServers]\nHSDB=10.0.192.10,1972,1\n"
+
+
+def test_ecp_setup_puts_the_cache_on_the_instance_store_and_connects_to_the_mirror(ecp_server: Path) -> None:
+    run = run_ecp(ecp_server)
+    assert run.returncode == 0, run.stderr
+    cache = ecp_server / "cache"
+    dev = ecp_server / "dev" / "nvme1n1"
+    assert calls(ecp_server, "mkfs") == [f"mkfs {dev}"]
+    assert calls(ecp_server, "mount") == [f"mount -o noatime {dev} {cache}"]
+    assert calls(ecp_server, "chown") == [f"chown irisowner {cache}"]
+    assert calls(ecp_server, "iris") == [f"iris merge IRIS {ecp_server / 'etc-iris-aws' / 'ecp-servers.cpf'}"]
+
+
+def test_ecp_setup_at_the_next_boot_formats_nothing_mounted(ecp_server: Path) -> None:
+    assert run_ecp(ecp_server).returncode == 0
+    (ecp_server / "log").unlink()
+    run = run_ecp(ecp_server)
+    assert run.returncode == 0, run.stderr
+    assert calls(ecp_server, "mkfs") == [] and calls(ecp_server, "mount") == []
+    assert len(calls(ecp_server, "iris merge")) == 1  # a merge of the same entry changes nothing
+
+
+def test_ecp_setup_formats_a_blank_instance_store_again_after_a_stop_and_start(ecp_server: Path) -> None:
+    assert run_ecp(ecp_server).returncode == 0
+    # A stop and start hands the instance a blank instance store.
+    (ecp_server / "dev" / "nvme1n1.fs").unlink()
+    (ecp_server / "cache.mounted").unlink()
+    (ecp_server / "log").unlink()
+    assert run_ecp(ecp_server).returncode == 0
+    assert len(calls(ecp_server, "mkfs")) == 1 and len(calls(ecp_server, "mount")) == 1
+
+
+def test_ecp_setup_without_instance_store_keeps_the_cache_on_the_root_volume(ecp_server: Path) -> None:
+    for link in (ecp_server / "dev" / "disk" / "by-id").iterdir():
+        link.unlink()
+    run = run_ecp(ecp_server)
+    assert run.returncode == 0, run.stderr
+    assert "no instance store" in run.stdout
+    assert calls(ecp_server, "mkfs") == [] and calls(ecp_server, "mount") == []
+    assert (ecp_server / "cache").is_dir()
+    assert len(calls(ecp_server, "iris merge")) == 1
+
+
+def test_ecp_setup_refuses_an_image_without_iris(ecp_server: Path) -> None:
+    (ecp_server / "bin" / "iris").unlink()
+    # Keep the system's PATH out so that no real `iris` is found.
+    run = run_ecp(ecp_server, PATH=f"{ecp_server / 'bin'}:/usr/bin:/bin")
+    assert run.returncode == 1
+    assert "IRIS is not installed" in run.stderr
+
+
+def test_ecp_setup_fails_when_the_merge_fails(ecp_server: Path) -> None:
+    run = run_ecp(ecp_server, IRIS_STATUS="1")
+    assert run.returncode == 1
+    assert "iris merge" in run.stderr
