@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from components.account_trail import AccountTrail
@@ -15,6 +14,7 @@ from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
 from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
 from components.log_retention import EncryptedLogGroups
+from components.member_basics import alarm_topic as shared_alarm_topic
 from components.mendix_cluster import SAMPLE_APP, ClusterCharts, MendixCluster, SampleApp
 from components.mendix_database import MendixDatabase
 from components.platform_backup import PlatformBackup
@@ -62,14 +62,7 @@ class EksStack(Stack):
         self.key.allow_cloudwatch_logs()
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
 
-        if alarm_topic is None:
-            topic = sns.Topic(
-                self, "AlarmTopic", master_key=self.key.key, enforce_ssl=True, display_name=f"{construct_id} alarms"
-            )
-            if s.alarm_email:
-                topic.add_subscription(subscriptions.EmailSubscription(s.alarm_email))
-            alarm_topic = topic
-        self.alarm_topic = alarm_topic
+        self.alarm_topic = alarm_topic or shared_alarm_topic(self, self.key.key, s.alarm_email)
 
         node_groups = {"system": s.system_nodes, "app": s.app_nodes}
         if s.spot_nodes is not None:

@@ -21,6 +21,7 @@ from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_CERTIFICATE_ARN
 from tests.conftest import Synthesized
+from tests.templates import render
 from tests.test_data_tier import props, resources
 from tests.test_network import _ingress_rules, _sg_id
 
@@ -77,24 +78,6 @@ def data_ref(assembly: Synthesized, value: Any) -> tuple[str, str]:
     assert stack == assembly.stacks["data_tier"].stack_name
     target = assembly.template_json("data_tier")["Outputs"][output]["Value"]
     return (target["Ref"], "Ref") if "Ref" in target else tuple(target["Fn::GetAtt"])  # type: ignore[return-value]
-
-
-def render(value: Any) -> str:
-    """User data as CloudFormation would build it, references shown by name."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Base64" in value:
-        return render(value["Fn::Base64"])
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part) for part in parts)
-    if "Ref" in value:
-        return f"<Ref:{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return f"<GetAtt:{'.'.join(value['Fn::GetAtt'])}>"
-    if "Fn::GetStackOutput" in value:
-        return f"<Output:{value['Fn::GetStackOutput']['OutputName']}>"
-    raise AssertionError(f"unexpected intrinsic {value}")
 
 
 def launch_templates(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Synthesized
+from tests.templates import render
 from tests.test_data_tier import props, resources
 from tests.test_iris_scripts import stub
 
@@ -24,22 +25,6 @@ NOTIFY = ROOT / "iris" / "notify_primary.sh"
 @pytest.fixture(scope="session")
 def api(synth) -> Synthesized:
     return synth("dev", **{"data.failover_method": "api"})
-
-
-def render(value: Any) -> str:
-    """The text CloudFormation would build, with references shown as <Ref:Id>."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Base64" in value:
-        return render(value["Fn::Base64"])
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part) for part in parts)
-    if "Ref" in value:
-        return f"<Ref:{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return f"<GetAtt:{'.'.join(value['Fn::GetAtt'])}>"
-    raise AssertionError(f"unexpected intrinsic {value}")
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
