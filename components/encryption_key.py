@@ -58,21 +58,27 @@ class EncryptionKey(Construct):
     def allow_auto_scaling(self, role_arn: str) -> None:
         """Let EC2 Auto Scaling (its service-linked role ``role_arn``) launch
         instances whose EBS volumes this key encrypts."""
-        principal = iam.ArnPrincipal(role_arn)
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowAutoScalingVolumes",
-                principals=[principal],
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                resources=["*"],  # in a key policy, "*" means this key
-            )
+        allow_auto_scaling(self.key, role_arn)
+
+
+def allow_auto_scaling(key: kms.IKey, role_arn: str) -> None:
+    """Let an EC2 Auto Scaling service-linked role (``role_arn``) use ``key`` for
+    the EBS volumes of the instances it launches, and grant it to them only."""
+    principal = iam.ArnPrincipal(role_arn)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowAutoScalingVolumes",
+            principals=[principal],
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            resources=["*"],  # in a key policy, "*" means this key
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowAutoScalingVolumeGrants",
-                principals=[principal],
-                actions=["kms:CreateGrant"],
-                resources=["*"],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
-            )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowAutoScalingVolumeGrants",
+            principals=[principal],
+            actions=["kms:CreateGrant"],
+            resources=["*"],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
         )
+    )

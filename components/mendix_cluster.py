@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from components.encryption_key import allow_auto_scaling
 from components.irsa import irsa_role
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.nag import (
     acknowledge,
     acknowledge_inline_policies,
@@ -165,13 +165,12 @@ class MendixCluster(Construct):
 
         # EKS writes to this group; created first so that it has a retention
         # and the key, instead of the never-expiring group EKS would create.
-        self.control_plane_logs = logs.LogGroup(
+        self.control_plane_logs = encrypted_log_group(
             self,
             "ControlPlaneLogs",
-            log_group_name=f"/aws/eks/{cluster_name}/cluster",
             encryption_key=encryption_key,
-            retention=retention(log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
+            retention_days=log_retention_days,
+            log_group_name=f"/aws/eks/{cluster_name}/cluster",
         )
         self.cluster_role = service_role(
             self,
@@ -283,25 +282,9 @@ class MendixCluster(Construct):
         """Managed node groups launch through EC2 Auto Scaling, whose service-linked
         role must be able to use the key of the encrypted root volumes."""
         stack = self._stack
-        principal = iam.ArnPrincipal(
-            f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
-        )
-        self._encryption_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowAutoScalingVolumes",
-                principals=[principal],
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                resources=["*"],  # in a key policy, "*" means this key
-            )
-        )
-        self._encryption_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowAutoScalingVolumeGrants",
-                principals=[principal],
-                actions=["kms:CreateGrant"],
-                resources=["*"],  # in a key policy, "*" means this key
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
+        allow_auto_scaling(
+            self._encryption_key,
+            f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
         )
 
     def _launch_template(self, role: str, disk_gib: int) -> ec2.LaunchTemplate:
