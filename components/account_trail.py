@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.encryption_key import EncryptionKey
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.nag import acknowledge_inline_policies
 from components.secure_bucket import encrypted_bucket
 
@@ -77,13 +76,7 @@ class AccountTrail(Construct):
                 )
             ],
         )
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=self.key.key,
-            retention=retention(retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_group = encrypted_log_group(self, "Logs", encryption_key=self.key.key, retention_days=retention_days)
         self.trail = cloudtrail.Trail(
             self,
             "Trail",

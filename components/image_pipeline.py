@@ -20,7 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.nag import (
     acknowledge,
     acknowledge_inline_policies,
@@ -172,9 +172,7 @@ class ImagePipeline(Construct):
         self._acknowledge()
 
     def _log_group(self, name: str, key: kms.IKey, days: int) -> logs.LogGroup:
-        return logs.LogGroup(
-            self, f"{name}Logs", encryption_key=key, retention=retention(days), removal_policy=RemovalPolicy.RETAIN
-        )
+        return encrypted_log_group(self, f"{name}Logs", encryption_key=key, retention_days=days)
 
     def _build_project(self, repository: ecr.IRepository, key: kms.IKey, log_days: int) -> codebuild.PipelineProject:
         project = codebuild.PipelineProject(

@@ -1,11 +1,12 @@
-"""CloudWatch Logs retention from a day count held in settings."""
+"""CloudWatch Logs: retention from a day count held in settings, and encrypted, retained log groups."""
 
 from __future__ import annotations
 
 import jsii
-from aws_cdk import IAspect
+from aws_cdk import IAspect, RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from constructs import IConstruct
+from constructs import Construct, IConstruct
 
 from config.constants import LOG_RETENTION_DAYS
 
@@ -16,6 +17,21 @@ _BY_DAYS = dict(zip(LOG_RETENTION_DAYS, [m for m in logs.RetentionDays if m is n
 def retention(days: int) -> logs.RetentionDays:
     """The ``RetentionDays`` member for ``days`` (validated by settings)."""
     return _BY_DAYS[days]
+
+
+def encrypted_log_group(
+    scope: Construct, construct_id: str, *, encryption_key: kms.IKey, retention_days: int, log_group_name: str | None = None
+) -> logs.LogGroup:
+    """A log group encrypted with ``encryption_key``, kept ``retention_days``, and
+    retained when its stack is deleted (logs are evidence)."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=log_group_name,
+        encryption_key=encryption_key,
+        retention=retention(retention_days),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
 
 
 @jsii.implements(IAspect)

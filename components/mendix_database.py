@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.service_role import service_role
 from config.constants import POSTGRES_PORT
 
@@ -70,13 +69,12 @@ class MendixDatabase(Construct):
         )
         # RDS writes its logs here; created first, with a retention and the key.
         self.log_groups = [
-            logs.LogGroup(
+            encrypted_log_group(
                 self,
                 f"{name.title()}Logs",
-                log_group_name=f"/aws/rds/instance/{instance_identifier}/{name}",
                 encryption_key=encryption_key,
-                retention=retention(log_retention_days),
-                removal_policy=RemovalPolicy.RETAIN,
+                retention_days=log_retention_days,
+                log_group_name=f"/aws/rds/instance/{instance_identifier}/{name}",
             )
             for name in LOG_EXPORTS
         ]

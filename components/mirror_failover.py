@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
@@ -15,13 +15,12 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.mirror_member import install_file_commands
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.service_role import service_role
@@ -132,13 +131,7 @@ class MirrorFailover(Construct):
                 "a queue behind it would never be read.",
             )
         )
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=encryption_key,
-            retention=retention(LOG_RETENTION_DAYS),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
         self.role = self._role(targets, encryption_key)
         common = {
             "runtime": RUNTIME,

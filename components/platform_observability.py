@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Fn, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
 from components.irsa import irsa_role
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_provider_function
 
 # The id the CDK gives the one function behind every AwsCustomResource of a stack.
@@ -71,13 +70,12 @@ class PlatformObservability(Construct):
         super().__init__(scope, construct_id)
         cluster_name = cluster.cluster_name
         self.log_groups = [
-            logs.LogGroup(
+            encrypted_log_group(
                 self,
                 f"{name.title()}Logs",
-                log_group_name=f"/aws/containerinsights/{cluster_name}/{name}",
                 encryption_key=encryption_key,
-                retention=retention(log_retention_days),
-                removal_policy=RemovalPolicy.RETAIN,
+                retention_days=log_retention_days,
+                log_group_name=f"/aws/containerinsights/{cluster_name}/{name}",
             )
             for name in CONTAINER_INSIGHTS_LOG_GROUPS
         ]

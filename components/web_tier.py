@@ -17,13 +17,12 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from components.server_fleet import FleetSpec, ServerFleet
 from components.service_role import service_role
 from components.web_gateway import WebGatewayConfig, web_gateway_commands
@@ -328,13 +327,8 @@ class WebTier(Construct):
             self, "WebAclAssociation", resource_arn=self.load_balancer.load_balancer_arn, web_acl_arn=web_acl.attr_arn
         )
         # WAF delivers only to log groups whose name starts with aws-waf-logs-.
-        self.waf_log_group = logs.LogGroup(
-            self,
-            "WafLogs",
-            log_group_name=f"aws-waf-logs-{metric_prefix}",
-            encryption_key=key,
-            retention=retention(log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
+        self.waf_log_group = encrypted_log_group(
+            self, "WafLogs", encryption_key=key, retention_days=log_retention_days, log_group_name=f"aws-waf-logs-{metric_prefix}"
         )
         log_group_arn = Stack.of(self).format_arn(
             service="logs",

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from components.address_plan import TieredIpAddresses, tier_block
 from components.encryption_key import EncryptionKey
-from components.log_retention import retention
+from components.log_retention import encrypted_log_group
 from config import constants as c
 from config.settings import NetworkSettings
 
@@ -101,12 +100,8 @@ class NetworkStack(Stack):
 
         self.log_key = EncryptionKey(self, "LogKey", description="Encrypts the VPC flow logs", alias=f"alias/{construct_id}/logs")
         self.log_key.allow_cloudwatch_logs()
-        self.flow_log_group = logs.LogGroup(
-            self,
-            "FlowLogs",
-            encryption_key=self.log_key.key,
-            retention=retention(settings.flow_log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
+        self.flow_log_group = encrypted_log_group(
+            self, "FlowLogs", encryption_key=self.log_key.key, retention_days=settings.flow_log_retention_days
         )
         self.vpc.add_flow_log(
             "FlowLog",
