@@ -21,3 +21,13 @@ def render(value: Any) -> str:
     if "Fn::GetStackOutput" in value:
         return f"<Output:{value['Fn::GetStackOutput']['OutputName']}>"
     raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    """Logical id -> resource, for the resources of ``type_name``."""
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
+
+
+def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
+    """The properties of each resource of ``type_name``."""
+    return [v["Properties"] for v in resources(template, type_name).values()]

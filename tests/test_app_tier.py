@@ -21,8 +21,7 @@ from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_CERTIFICATE_ARN
 from tests.conftest import Synthesized
-from tests.templates import render
-from tests.test_data_tier import props, resources
+from tests.templates import props, render, resources
 from tests.test_network import _ingress_rules, _sg_id
 
 REAL_AMI = "ami-0123456789abcdef0"

@@ -15,6 +15,7 @@ from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI
 from tests.conftest import Synthesized
+from tests.templates import props, resources
 
 REAL_AMI = "ami-0123456789abcdef0"
 COPY_KEY = "arn:aws:kms:eu-central-1:000000000000:key/11111111-2222-3333-4444-555555555555"
@@ -32,14 +33,6 @@ CUSTOM = {
 @pytest.fixture(scope="session")
 def custom(synth) -> Synthesized:
     return synth("dev", **CUSTOM)
-
-
-def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
-
-
-def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
-    return [v["Properties"] for v in resources(template, type_name).values()]
 
 
 def tags(resource_props: dict[str, Any]) -> dict[str, str]:

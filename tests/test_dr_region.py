@@ -11,14 +11,7 @@ from components.address_plan import tier_block
 from config import SettingsError, load_settings
 from config import constants as c
 from tests.conftest import Synthesized, cdk_json_context
-
-
-def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
-
-
-def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
-    return [r["Properties"] for r in resources(template, type_name).values()]
+from tests.templates import props, resources
 
 
 def output_of(value: Any) -> tuple[str, str]:

@@ -13,6 +13,7 @@ import pytest
 from components.mendix_cluster import load_balancer_controller_policy
 from config import constants as c
 from tests.conftest import Synthesized
+from tests.templates import props, resources
 
 # One extra dev synthesis for the other branches: a public endpoint for named
 # CIDRs, an administrator role, no account trail.
@@ -24,14 +25,6 @@ CUSTOM = {"eks.public_endpoint_cidrs": PUBLIC_CIDR, "eks.admin_role_arns": ADMIN
 @pytest.fixture(scope="session")
 def custom(synth) -> Synthesized:
     return synth("dev", **CUSTOM)
-
-
-def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
-
-
-def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
-    return [v["Properties"] for v in resources(template, type_name).values()]
 
 
 def one(template: dict[str, Any], type_name: str) -> dict[str, Any]:

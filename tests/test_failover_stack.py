@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Synthesized
-from tests.templates import render
-from tests.test_data_tier import props, resources
+from tests.templates import props, render, resources
 from tests.test_iris_scripts import stub
 
 ZMIRROR = ROOT / "iris" / "ZMIRROR.mac"

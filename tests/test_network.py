@@ -14,10 +14,7 @@ from components.address_plan import subnet_cidr, tier_block
 from config import Settings
 from config import constants as c
 from tests.conftest import Synthesized
-
-
-def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_name}
+from tests.templates import resources
 
 
 def subnet_tier(subnet: dict[str, Any]) -> str:
