@@ -19,7 +19,7 @@ from components.server_fleet import FleetSpec, auto_scaling_role
 from components.web_gateway import DEFAULT_SERVER_MARKER, PASSWORD_MARKER, WebGatewayConfig
 from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
 from config import constants as c
-from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_CERTIFICATE_ARN
+from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 from tests.conftest import Synthesized
 from tests.templates import props, render, resources
 from tests.test_network import _ingress_rules, _sg_id
@@ -329,7 +329,7 @@ def test_images_are_pinned_from_settings(assembly: Synthesized, custom: Synthesi
 def test_placeholders_fail_a_deployment_before_any_resource(dev: Synthesized, custom: Synthesized) -> None:
     (rule,) = [r for name, r in app(dev)["Rules"].items() if name == "PlaceholdersAreReplaced"]
     asserted = {a["Assert"]["Fn::Not"][0]["Fn::Equals"][1] for a in rule["Assertions"]}
-    assert asserted == {PLACEHOLDER_AMI, PLACEHOLDER_CERTIFICATE_ARN}
+    assert asserted == {PLACEHOLDER_AMI, placeholder_certificate_arn("eu-west-1")}
     descriptions = " ".join(a["AssertDescription"] for a in rule["Assertions"])
     for key in ("app.web_ami_ids.eu-west-1", "app.ecp_ami_ids.eu-west-1", "app.certificate_arn"):
         assert key in descriptions
