@@ -13,7 +13,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from config import constants as c
-from config.placeholders import PLACEHOLDER_AMI
+from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST
 from tests.conftest import Synthesized
 from tests.templates import props, resources
 
@@ -27,6 +27,9 @@ CUSTOM = {
     "data.backup.copy_region": "eu-central-1",
     "data.backup.copy_kms_key_arn": COPY_KEY,
     "dr": "none",  # a copy target of the settings' own choosing: no DR region
+    "data.iris.image.digest": "sha256:" + "a" * 64,
+    "data.iris.arbiter_image.digest": "sha256:" + "b" * 64,
+    "data.iris.web_gateway_image.digest": "sha256:" + "c" * 64,
 }
 
 
@@ -99,9 +102,17 @@ def test_the_image_is_pinned_never_resolved_at_deploy_time(assembly: Synthesized
 
 def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom: Synthesized) -> None:
     rule = dev.template_json("data_tier")["Rules"]["GoldenImageIsSet"]
-    (assertion,) = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
-    assert "data.ami_ids.eu-west-1" in assertion["AssertDescription"]
+    ami, *images = rule["Assertions"]
+    assert ami["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
+    assert "data.ami_ids.eu-west-1" in ami["AssertDescription"]
+    # The IRIS, arbiter and Web Gateway images are pinned by digests that must be real.
+    assert [a["AssertDescription"].split(" ")[0] for a in images] == [
+        "data.iris.image.digest",
+        "data.iris.arbiter_image.digest",
+        "data.iris.web_gateway_image.digest",
+    ]
+    for a in images:
+        assert a["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_DIGEST, PLACEHOLDER_DIGEST]}]}
     assert "GoldenImageIsSet" not in custom.template_json("data_tier").get("Rules", {})
 
 
