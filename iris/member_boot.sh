@@ -27,8 +27,9 @@ RUN_DIR="${IRIS_AWS_RUN_DIR:-/run/iris-aws}"
 IRIS_ROOT="${IRIS_ROOT:-/iris}"
 POLL_SECONDS="${POLL_SECONDS:-15}"
 START_TIMEOUT="${START_TIMEOUT:-900}"
+MOUNT_VOLUMES="${MOUNT_VOLUMES:-/usr/local/sbin/iris-mount-volumes}"
+AGENT_PORT="${AGENT_PORT:-2188}"
 readonly IRIS_UID=51773
-readonly AGENT_PORT=2188
 
 # shellcheck source=/dev/null
 . "$CONF_DIR/member.env"
@@ -81,7 +82,7 @@ prepare_host() {
   # host name, so the mirror knows it by a name that survives a new instance.
   hostnamectl set-hostname "$HOST_NAME" 2>/dev/null || hostname "$HOST_NAME"
   # shellcheck disable=SC2086 # MOUNTS is a list of volume:device:mount specs
-  /usr/local/sbin/iris-mount-volumes $MOUNTS
+  "$MOUNT_VOLUMES" $MOUNTS
   local dir
   for dir in db jrn1 jrn2 wij; do chown "$IRIS_UID:$IRIS_UID" "$IRIS_ROOT/$dir"; done
   install -d -m 0700 -o "$IRIS_UID" -g "$IRIS_UID" "$STATE" "$RUN_DIR"
