@@ -12,6 +12,7 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
 from components.member_basics import alarm_topic, guard_placeholders, member_role
+from components.member_monitoring import MemberLogGroups
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet
@@ -59,6 +60,9 @@ class DataTierStack(Stack):
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
         self.role = member_role(self)
         self.alarm_topic = alarm_topic(self, self.key.key, settings.alarm_email)
+        # The members' CloudWatch agents write to these (components/member_monitoring.py).
+        self.key.allow_cloudwatch_logs()
+        self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
 
         health_check = MirrorHealthCheck(
             http=settings.failover_method == "polling",
@@ -111,6 +115,8 @@ class DataTierStack(Stack):
                 load_balancer=mirror.vip.load_balancer,
                 target_groups=mirror.vip.target_groups[min(mirror.vip.target_groups)],
                 topic=self.alarm_topic,
+                iris_volume_members=[f"Member{i}" for i in range(len(mirror.members))],
+                disk_used_alarm_percent=settings.disk_used_alarm_percent,
             )
 
         self.failover = MirrorFailover(
