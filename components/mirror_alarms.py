@@ -127,8 +127,8 @@ class MirrorAlarms(Construct):
         disk_metrics: list[cw.IMetric] = []
         for name in iris_volume_members:
             for mount in iris_volume_mounts():
-                metric = disk_used_metric(instances[name].instance_id, mount, label=f"{name} {mount}")
-                disk_metrics.append(metric)
+                metric = disk_used_metric(instances[name].instance_id, mount)
+                disk_metrics.append(metric.with_(label=f"{name} {mount}"))
                 alarm(
                     f"{name}{_mount_id(mount)}DiskUsed",
                     metric,
@@ -191,7 +191,7 @@ class MirrorAlarms(Construct):
             )
 
 
-def disk_used_metric(instance_id: str, mount: str, *, label: str | None = None) -> cw.Metric:
+def disk_used_metric(instance_id: str, mount: str) -> cw.Metric:
     """The CloudWatch agent's fill level of the file system at ``mount`` on one instance
     (components/member_monitoring.py: InstanceId appended, device dropped, no host name)."""
     return cw.Metric(
@@ -200,7 +200,6 @@ def disk_used_metric(instance_id: str, mount: str, *, label: str | None = None) 
         dimensions_map={"InstanceId": instance_id, "path": mount, "fstype": IRIS_FILESYSTEM},
         statistic="Maximum",
         period=Duration.minutes(5),
-        label=label,
     )
 
 
