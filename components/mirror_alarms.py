@@ -46,8 +46,6 @@ class MirrorAlarms(Construct):
         disk_used_alarm_percent: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        if iris_volume_members and disk_used_alarm_percent is None:
-            raise ValueError(f"{mirror_name}: the IRIS volume alarms need disk_used_alarm_percent")
         notify = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
 
@@ -125,17 +123,15 @@ class MirrorAlarms(Construct):
             )
 
         disk_metrics: list[cw.IMetric] = []
-        for name in iris_volume_members:
-            for mount in iris_volume_mounts():
-                metric = disk_used_metric(instances[name].instance_id, mount)
-                disk_metrics.append(metric.with_(label=f"{name} {mount}"))
-                alarm(
-                    f"{name}{_mount_id(mount)}DiskUsed",
-                    metric,
-                    disk_used_alarm_percent,
-                    2,
-                    f"{name} {mount} is {disk_used_alarm_percent} % full or more",
-                )
+        if iris_volume_members:
+            if disk_used_alarm_percent is None:
+                raise ValueError(f"{mirror_name}: the IRIS volume alarms need disk_used_alarm_percent")
+            full = disk_used_alarm_percent
+            for name in iris_volume_members:
+                for mount in iris_volume_mounts():
+                    metric = disk_used_metric(instances[name].instance_id, mount)
+                    disk_metrics.append(metric.with_(label=f"{name} {mount}"))
+                    alarm(f"{name}{_mount_id(mount)}DiskUsed", metric, full, 2, f"{name} {mount} is {full} % full or more")
 
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.dashboard.add_widgets(

@@ -114,14 +114,21 @@ def test_iris_metrics_become_cloudwatch_metrics_per_member() -> None:
 
 
 def test_the_arbiter_reports_host_metrics_only() -> None:
-    config = mm.cloudwatch_agent_config(role="arbiter", mirror_set="HSDB", member="Arbiter", health_check_port=52773, log_groups=None)
+    config = mm.cloudwatch_agent_config(
+        role="arbiter", mirror_set="HSDB", member="Arbiter", health_check_port=52773, log_groups=None
+    )
     assert config == {
         "agent": {"metrics_collection_interval": 60, "omit_hostname": True},
         "metrics": {
             "namespace": "IRIS/Host",
             "append_dimensions": {"InstanceId": "${aws:InstanceId}"},
             "metrics_collected": {
-                "disk": {"resources": ["/"], "measurement": ["used_percent"], "drop_device": True, "metrics_collection_interval": 60},
+                "disk": {
+                    "resources": ["/"],
+                    "measurement": ["used_percent"],
+                    "drop_device": True,
+                    "metrics_collection_interval": 60,
+                },
                 "mem": {"measurement": ["used_percent"], "metrics_collection_interval": 60},
             },
         },
@@ -298,7 +305,7 @@ def test_each_member_volume_has_a_disk_alarm_to_the_alarm_topic(assembly: Synthe
     alarms = disk_alarms(template)
     expected = set()
     for m in assembly.settings.data.mirror_sets:
-        for member, instance_id in _instance_ids(template, m.name).items():
+        for instance_id in _instance_ids(template, m.name).values():
             for mount in IRIS_MOUNTS:
                 expected.add((instance_id, mount))
     seen = set()
@@ -326,7 +333,11 @@ def test_member_log_groups_are_encrypted_with_the_data_key_and_retained(assembly
     template = assembly.template_json("data_tier")
     (key_id,) = resources(template, "AWS::KMS::Key")
     groups = {k: v for k, v in resources(template, "AWS::Logs::LogGroup").items() if k.startswith("MemberLogs")}
-    assert sorted(re.sub(r"[0-9A-F]{8}$", "", k) for k in groups) == ["MemberLogsAudit", "MemberLogsIrisMetrics", "MemberLogsMessages"]
+    assert sorted(re.sub(r"[0-9A-F]{8}$", "", k) for k in groups) == [
+        "MemberLogsAudit",
+        "MemberLogsIrisMetrics",
+        "MemberLogsMessages",
+    ]
     for logical_id, group in groups.items():
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}, logical_id
         assert group["Properties"]["RetentionInDays"] == mm.LOG_RETENTION_DAYS
