@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
@@ -20,7 +21,7 @@ from components import member_monitoring as mm
 from components.mirror_alarms import MirrorAlarms
 from config import SettingsError, load_settings
 from tests.conftest import ROOT, Synthesized, cdk_json_context
-from tests.templates import props, resources
+from tests.templates import props, render, resources
 
 NAMES = mm.MemberLogGroupNames(messages="iris-messages", audit="iris-audit", metrics="iris-metrics")
 IRIS_MOUNTS = ["/iris/db", "/iris/jrn1", "/iris/jrn2", "/iris/wij"]
@@ -355,3 +356,22 @@ def test_the_data_key_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups(a
         "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{s.region}:{s.account}:log-group:*"}
     }
     assert "kms:Decrypt*" in statement["Action"] and "kms:GenerateDataKey*" in statement["Action"]
+
+
+def test_user_data_hands_the_agent_cloudformations_log_group_names() -> None:
+    # The names are tokens at synthesis; the agent's JSON must carry them as references.
+    app = cdk.App()
+    stack = cdk.Stack(app, "Logs", env=cdk.Environment(account="000000000000", region="eu-west-1"))
+    groups = mm.MemberLogGroups(stack, "MemberLogs", encryption_key=kms.Key(stack, "Key"))
+    user_data = ec2.UserData.for_linux()
+    user_data.add_commands(
+        *mm.cloudwatch_agent_commands(
+            role="async", mirror_set="HSDB", member="DR", health_check_port=52773, log_groups=groups.names
+        )
+    )
+    rendered = render(stack.resolve(user_data.render()))
+    config = json.loads(heredocs(rendered.splitlines())[mm.AGENT_CONFIG_PATH])
+    ids = {name: stack.get_logical_id(getattr(groups, name).node.default_child) for name in ("messages", "audit", "metrics")}
+    files = config["logs"]["logs_collected"]["files"]["collect_list"]
+    assert [f["log_group_name"] for f in files] == [f"<Ref:{ids['messages']}>", f"<Ref:{ids['audit']}>"]
+    assert config["logs"]["metrics_collected"]["prometheus"]["log_group_name"] == f"<Ref:{ids['metrics']}>"
