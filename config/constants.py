@@ -81,6 +81,10 @@ IRIS_MOUNT_POINTS = {
     "journal2": "/iris/jrn2",
     "wij": "/iris/wij",
 }
+# data.disk_used_alarm_percent: below half full an alarm is noise; above 95 % a
+# journal volume can fill between two samples of the agent.
+DISK_USED_ALARM_MIN_PERCENT = 50
+DISK_USED_ALARM_MAX_PERCENT = 95
 
 # Backup.General.ExternalFreeze()/ExternalThaw() end an `iris session` with
 # these statuses.

@@ -171,6 +171,8 @@ class DataTierSettings:
     unhealthy_threshold: int = 2
     mirror_qos_timeout_ms: int = 8000
     alarm_email: str | None = None
+    # The alarm on each IRIS volume of a member (databases, journals, WIJ) fires at this fill level.
+    disk_used_alarm_percent: int = 80
     # The golden image's root device and the size of its root volume.
     root_device_name: str = "/dev/sda1"
     root_volume_gib: int = 30
@@ -721,6 +723,12 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
         raise SettingsError("data.mirror_qos_timeout_ms", d.mirror_qos_timeout_ms, "2000 to 60000 milliseconds")
     if d.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", d.alarm_email):
         raise SettingsError("data.alarm_email", d.alarm_email, "an e-mail address")
+    if not c.DISK_USED_ALARM_MIN_PERCENT <= d.disk_used_alarm_percent <= c.DISK_USED_ALARM_MAX_PERCENT:
+        raise SettingsError(
+            "data.disk_used_alarm_percent",
+            d.disk_used_alarm_percent,
+            f"a percentage from {c.DISK_USED_ALARM_MIN_PERCENT} to {c.DISK_USED_ALARM_MAX_PERCENT}",
+        )
     _validate_root_volume("data", d.root_device_name, d.root_volume_gib)
     for key in ("iris_instance", "iris_os_user"):
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", getattr(d, key)):

@@ -17,6 +17,7 @@ from components.iris_host import MemberSecrets
 from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
 from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
+from components.member_monitoring import MemberLogGroups
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet, member_record
@@ -69,6 +70,9 @@ class DataTierStack(Stack):
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
         self.role = member_role(self)
         self.alarm_topic = alarm_topic(self, self.key.key, settings.alarm_email)
+        # The members' CloudWatch agents write to these (components/member_monitoring.py).
+        self.key.allow_cloudwatch_logs()
+        self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
 
         health_check = MirrorHealthCheck(
             http=settings.failover_method == "polling",
@@ -152,6 +156,8 @@ class DataTierStack(Stack):
                 load_balancer=mirror.vip.load_balancer,
                 target_groups=mirror.vip.target_groups[min(mirror.vip.target_groups)],
                 topic=self.alarm_topic,
+                iris_volume_members=[f"Member{i}" for i in range(len(mirror.members))],
+                disk_used_alarm_percent=settings.disk_used_alarm_percent,
             )
 
         allow_iris_hosts(
