@@ -136,7 +136,9 @@ class MirrorSet(Construct):
             Tags.of(m.instance).add(*backup_tag)
             Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
-        self.arbiter = member("Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None, arbiter_commands(host))
+        self.arbiter = member(
+            "Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None, arbiter_commands(host, set_name=construct_id)
+        )
         Tags.of(self.arbiter.instance).add("IrisMirrorRole", "arbiter")
         self.records = [
             member_record(
