@@ -137,17 +137,22 @@ def web_gateway_ini() -> str:
     )
 
 
-def web_gateway_conf(health_check_path: str) -> str:
-    """CSP.conf (Apache) of the member's Web Gateway: the status page and the metrics, nothing else.
+# The host's CloudWatch agent reaches the container through Docker's bridge.
+DOCKER_BRIDGE = "172.16.0.0/12"
 
-    The Management Portal and every other application stay unreachable here.
+
+def web_gateway_conf(health_check_path: str) -> str:
+    """CSP.conf (Apache) of the member's Web Gateway: the status page, and the metrics for the host only.
+
+    The Management Portal and every other application stay unreachable here;
+    the security groups admit the port from the VIP and the retarget function only.
     """
     return (
         'CSPModulePath "${ISC_PACKAGE_INSTALLDIR}/bin/"\n'
         'CSPConfigPath "${ISC_PACKAGE_INSTALLDIR}/bin/"\n'
         "<Location />\n    Require all denied\n</Location>\n"
         f'<Location "{health_check_path}">\n    CSP On\n    Require all granted\n</Location>\n'
-        '<Location "/api/monitor/metrics">\n    CSP On\n    Require all granted\n</Location>\n'
+        f'<Location "/api/monitor/metrics">\n    CSP On\n    Require ip 127.0.0.1 {DOCKER_BRIDGE}\n</Location>\n'
     )
 
 
