@@ -121,13 +121,23 @@ secret() { aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-i
 
 # --- the first start: which role, then the merge ---------------------------
 
+# 0: the marker exists; 1: it does not. Any other answer stops the boot: a
+# member that cannot tell must not create a second mirror.
 marker_present() {
-  aws ssm get-parameter --region "$AWS_REGION" --name "$MIRROR_MARKER" --query Parameter.Value --output text >/dev/null 2>&1
+  local err
+  if err=$(aws ssm get-parameter --region "$AWS_REGION" --name "$MIRROR_MARKER" --query Parameter.Value --output text 2>&1 >/dev/null); then
+    return 0
+  fi
+  grep -q ParameterNotFound <<<"$err" && return 1
+  fail "cannot tell whether mirror $MIRROR_NAME exists (SSM parameter $MIRROR_MARKER): $err"
 }
 
 choose_role() {
   if [ "$ROLE" = async ]; then echo drasync; return; fi
-  if [ "${CREATES_MIRROR:-false}" = true ] && ! marker_present; then echo primary; else echo backup; fi
+  if [ "${CREATES_MIRROR:-false}" != true ]; then echo backup; return; fi
+  local found=0
+  marker_present || found=$?
+  if [ "$found" -eq 1 ]; then echo primary; else echo backup; fi
 }
 
 agent_answers() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$AGENT_PORT" 2>/dev/null; }

@@ -231,6 +231,9 @@ def _aws(state: dict[str, Any], argv: list[str]) -> int:
         print(secret)
         return 0
     if (service, operation) == ("ssm", "get-parameter"):
+        if state.get("ssm_error"):
+            print(state["ssm_error"], file=sys.stderr)
+            return 255
         value = state["parameters"].get(_option(args, "--name"))
         if value is None:
             print("An error occurred (ParameterNotFound) when calling the GetParameter operation", file=sys.stderr)

@@ -223,6 +223,17 @@ def test_member0_finding_the_mirror_already_created_joins_as_backup_never_as_a_s
     assert state["parameters"] == {marker: "DEV0 2026-11-01T09:00:00Z"}  # untouched
 
 
+def test_member0_that_cannot_read_the_marker_stops_rather_than_create_a_second_mirror(
+    tmp_path: Path, dev: Synthesized, agent: Agent
+) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    host.update(ssm_error='Could not connect to the endpoint URL: "https://ssm.eu-west-1.amazonaws.com/"')
+    code, output = boot(host, agent)
+    assert code == 1
+    assert "FAILED: cannot tell whether mirror DEV exists (SSM parameter /IrisDev-DataTier/Dev/mirror-created)" in output
+    assert iris_runs(host) == [] and host.state()["iris"]["merges"] == []
+
+
 def test_a_dr_member_joins_as_an_async_member_without_zmirror(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
     host = new_host(tmp_path, dev, "DR", agent, role="dr_region")
     (host.conf / "ZMIRROR.mac").unlink()  # the DR user data ships none
