@@ -14,10 +14,12 @@ from components.iris_volume_set import IrisVolumeSet
 from components.mirror_failover import member_hook_commands
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.snapshot_backup import backup_role_commands
 from config.constants import IRIS_SUPERSERVER_PORT
 from config.settings import VolumeSpec
 
 FAILOVER_MEMBERS = 2
+MEMBER_ROLE_TAG = "IrisMirrorRole"
 
 
 class MirrorSet(Construct):
@@ -25,9 +27,10 @@ class MirrorSet(Construct):
 
     Guarantees: three instances in the data subnets of three distinct AZs;
     each failover member has its own IrisVolumeSet; the arbiter is a small
-    instance with no data volumes; the failover members carry ``backup_tag``
-    so that snapshot policies find them, and ^ZMIRROR with its helper, which
-    invoke ``failover_function_arn`` when they become primary.
+    instance with no data volumes; the failover members run the backup-role
+    timer, which puts ``backup_tag`` on whichever of them is the mirror's
+    backup so that the snapshot policy finds it, and ^ZMIRROR with its helper,
+    which invoke ``failover_function_arn`` when they become primary.
     """
 
     def __init__(
@@ -88,12 +91,11 @@ class MirrorSet(Construct):
             hooks = member_hook_commands(
                 mirror_set=construct_id, member=f"Member{i}", function_arn=failover_function_arn, region=region
             )
-            m = member(f"Member{i}", subnets[i], instance_type, volumes, hooks)
-            Tags.of(m.instance).add(*backup_tag)
-            Tags.of(m.instance).add("IrisMirrorRole", "failover")
+            m = member(f"Member{i}", subnets[i], instance_type, volumes, [*hooks, *backup_role_commands(target_tag=backup_tag)])
+            Tags.of(m.instance).add(MEMBER_ROLE_TAG, "failover")
             self.members.append(m)
         self.arbiter = member("Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None)
-        Tags.of(self.arbiter.instance).add("IrisMirrorRole", "arbiter")
+        Tags.of(self.arbiter.instance).add(MEMBER_ROLE_TAG, "arbiter")
 
         self.vip = MirrorVip(
             self,

@@ -14,9 +14,9 @@ from components.encryption_key import EncryptionKey
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
-from components.mirror_set import MirrorSet
+from components.mirror_set import MEMBER_ROLE_TAG, MirrorSet
 from components.mirror_vip import MirrorHealthCheck
-from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
+from components.snapshot_backup import CrossRegionCopy, SnapshotBackup, allow_backup_tagging
 from components.vip_health import VipHealth
 from config.placeholders import PLACEHOLDER_AMI
 from config.settings import DataTierSettings, DrSettings
@@ -149,9 +149,16 @@ class DataTierStack(Stack):
             schedule=b.schedule,
             retain_count=b.retain_count,
             iris_instance=settings.iris_instance,
-            iris_os_user=settings.iris_os_user,
             encryption_key=self.key.key,
+            alarm_topic=self.alarm_topic,
             copy=self._snapshot_copy(settings, dr, dr_region),
+        )
+        allow_backup_tagging(
+            self,
+            "BackupTagPolicy",
+            role=self.role,
+            target_tag=backup_tag,
+            member_tags={"aws:cloudformation:stack-name": self.stack_name, MEMBER_ROLE_TAG: "failover"},
         )
         self._acknowledge_dlm_backups()
 

@@ -1,7 +1,8 @@
 """The backup scripts run for real with bash, against stubs that behave like
 the tools they call: `iris session` (ObjectScript on stdin until `halt`, or one
 routine whose halt status is the exit status), the AWS CLI, IMDSv2 through
-curl, and logger."""
+curl, and logger; then what the data tier's template holds for backups: the
+members' tagging permission, the timer in their user data, the alarms."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,8 @@ from components.snapshot_backup import (
     schedule_runs_daily,
 )
 from config import constants as c
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Synthesized
+from tests.templates import props, render, resources
 
 FREEZE_THAW = ROOT / "iris" / "freeze_thaw.sh"
 BACKUP_ROLE = ROOT / "iris" / "backup_role.sh"
@@ -530,3 +533,94 @@ def test_the_ssm_document_runs_the_same_script(member: Member, tmp_path: Path) -
 )
 def test_schedule_runs_daily(cron: str, daily: bool) -> None:
     assert schedule_runs_daily(cron) is daily
+
+
+# --- what the data tier's template holds -------------------------------------
+
+
+def data_tier(assembly: Synthesized) -> dict[str, Any]:
+    return assembly.template_json("data_tier")
+
+
+def test_members_may_add_or_remove_the_target_tag_on_themselves_only(assembly: Synthesized) -> None:
+    template = data_tier(assembly)
+    stack_name = assembly.stacks["data_tier"].stack_name
+    (policy,) = (p for p in props(template, "AWS::IAM::ManagedPolicy") if "snapshot target tag" in p.get("Description", ""))
+    (role_id,) = resources(template, "AWS::IAM::Role").keys() & {r["Ref"] for r in policy["Roles"]}
+    assert role_id.startswith("InstanceRole")
+    on_member = {"aws:ResourceTag/aws:cloudformation:stack-name": stack_name, "aws:ResourceTag/IrisMirrorRole": "failover"}
+    only_the_key = {"ForAllValues:StringEquals": {"aws:TagKeys": ["IrisBackup"]}, "Null": {"aws:TagKeys": "false"}}
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "TagItselfAsBackup",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": "${ec2:SourceInstanceARN}",
+            "Condition": {"StringEquals": {**on_member, "aws:RequestTag/IrisBackup": stack_name}, **only_the_key},
+        },
+        {
+            "Sid": "UntagItselfAsBackup",
+            "Effect": "Allow",
+            "Action": "ec2:DeleteTags",
+            "Resource": "${ec2:SourceInstanceARN}",
+            "Condition": {"StringEquals": on_member, **only_the_key},
+        },
+    ]
+
+
+def test_failover_members_run_the_backup_role_timer_and_carry_the_tags_the_policy_needs(assembly: Synthesized) -> None:
+    template = data_tier(assembly)
+    stack_name = assembly.stacks["data_tier"].stack_name
+    instances = resources(template, "AWS::EC2::Instance")
+    assert instances
+    for logical_id, instance in instances.items():
+        p = instance["Properties"]
+        user_data = render(p["UserData"])
+        failover = "Arbiter" not in logical_id
+        assert "IrisBackup" not in tags(p)  # set at run time by the backup member itself
+        assert (tags(p).get("IrisMirrorRole") == "failover") == failover
+        assert ("systemctl enable --now iris-backup-role.timer" in user_data) == failover
+        if failover:
+            assert "Environment=BACKUP_TAG_KEY=IrisBackup\n" in user_data
+            assert f"Environment=BACKUP_TAG_VALUE={stack_name}\n" in user_data
+
+
+def test_the_policy_targets_the_tag_the_members_set(assembly: Synthesized) -> None:
+    template = data_tier(assembly)
+    (policy,) = props(template, "AWS::DLM::LifecyclePolicy")
+    assert policy["PolicyDetails"]["TargetTags"] == [{"Key": "IrisBackup", "Value": assembly.stacks["data_tier"].stack_name}]
+    # Every volume but the boot volume: database (durable %SYS), journals, WIJ.
+    assert policy["PolicyDetails"]["Parameters"] == {"ExcludeBootVolume": True}
+
+
+def test_an_alarm_fires_when_a_scheduled_snapshot_does_not_complete(assembly: Synthesized) -> None:
+    template = data_tier(assembly)
+    (policy_id,) = resources(template, "AWS::DLM::LifecyclePolicy")
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    alarms = {p["MetricName"]: p for p in props(template, "AWS::CloudWatch::Alarm") if p.get("Namespace") == "AWS/EBS"}
+    backup_alarms = {
+        k: v for k, v in alarms.items() if v.get("Dimensions") == [{"Name": "DLMPolicyId", "Value": {"Ref": policy_id}}]
+    }
+    assert set(backup_alarms) == {"SnapshotsCreateFailed", "PreScriptFailed", "PostScriptFailed", "SnapshotsCreateStarted"}
+    for name in ("SnapshotsCreateFailed", "PreScriptFailed", "PostScriptFailed"):
+        a = backup_alarms[name]
+        assert (a["Statistic"], a["Period"], a["EvaluationPeriods"], a["Threshold"]) == ("Sum", 3600, 1, 1)
+        assert a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert a["TreatMissingData"] == "notBreaching"
+    started = backup_alarms["SnapshotsCreateStarted"]
+    # No snapshot started in a whole day, missing data counting as none.
+    assert (started["Statistic"], started["Period"], started["EvaluationPeriods"], started["DatapointsToAlarm"]) == (
+        "Sum",
+        3600,
+        24,
+        24,
+    )
+    assert (started["ComparisonOperator"], started["Threshold"]) == ("LessThanThreshold", 1)
+    assert started["TreatMissingData"] == "breaching"
+    for a in backup_alarms.values():
+        assert a["AlarmActions"] == [{"Ref": topic_id}]
+        assert a["OKActions"] == [{"Ref": topic_id}]
+
+
+def tags(resource_props: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource_props.get("Tags", [])}
