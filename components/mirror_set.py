@@ -19,7 +19,6 @@ from config.constants import IRIS_SUPERSERVER_PORT
 from config.settings import VolumeSpec
 
 FAILOVER_MEMBERS = 2
-MEMBER_ROLE_TAG = "IrisMirrorRole"
 
 
 class MirrorSet(Construct):
@@ -92,10 +91,10 @@ class MirrorSet(Construct):
                 mirror_set=construct_id, member=f"Member{i}", function_arn=failover_function_arn, region=region
             )
             m = member(f"Member{i}", subnets[i], instance_type, volumes, [*hooks, *backup_role_commands(target_tag=backup_tag)])
-            Tags.of(m.instance).add(MEMBER_ROLE_TAG, "failover")
+            Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
         self.arbiter = member("Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None)
-        Tags.of(self.arbiter.instance).add(MEMBER_ROLE_TAG, "arbiter")
+        Tags.of(self.arbiter.instance).add("IrisMirrorRole", "arbiter")
 
         self.vip = MirrorVip(
             self,

@@ -8,7 +8,7 @@ the policy's target tag on the instance while IRIS says it is the backup, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from aws_cdk import CfnTag, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dlm as dlm
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -287,43 +288,50 @@ def schedule_runs_daily(cron: str) -> bool:
 
 
 def allow_backup_tagging(
-    scope: Construct, construct_id: str, *, role: iam.IRole, target_tag: tuple[str, str], member_tags: Mapping[str, str]
+    scope: Construct,
+    construct_id: str,
+    *,
+    role: iam.IRole,
+    target_tag: tuple[str, str],
+    instances: Sequence[ec2.Instance],
 ) -> iam.ManagedPolicy:
-    """Lets an instance with ``role`` add or remove ``target_tag`` on itself, and nothing else.
+    """Lets each of ``instances`` add or remove ``target_tag`` on itself, and nothing else.
 
-    The resource is the calling instance's own ARN (the ``ec2:SourceInstanceARN``
-    policy variable, set when the request is signed with the instance's role
-    credentials), and it must carry every tag in ``member_tags`` (e.g. the
-    stack's ``aws:cloudformation:stack-name``). The request may name only the
-    target tag's key (a DeleteTags without keys, which would delete every
-    tag, is refused), and CreateTags may set it only to the target value.
+    One pair of statements per instance: the resource is that instance's ARN
+    and the request must come from that same instance (``ec2:SourceInstanceARN``,
+    set when a request is signed with an instance's role credentials), so a
+    member can never tag another. The request may name only the target tag's
+    key (a DeleteTags without keys, which would delete every tag, is refused),
+    and CreateTags may set it only to the target value.
     """
     key, value = target_tag
-    on_member = {f"aws:ResourceTag/{k}": v for k, v in member_tags.items()}
     only_this_key = {
         "ForAllValues:StringEquals": {"aws:TagKeys": [key]},
         "Null": {"aws:TagKeys": "false"},
     }
-    own_instance = "${ec2:SourceInstanceARN}"
+    statements: list[iam.PolicyStatement] = []
+    for i, instance in enumerate(instances):
+        arn = Stack.of(scope).format_arn(service="ec2", resource="instance", resource_name=instance.instance_id)
+        statements += [
+            iam.PolicyStatement(
+                sid=f"Member{i}TagsItself",
+                actions=["ec2:CreateTags"],
+                resources=[arn],
+                conditions={"StringEquals": {"ec2:SourceInstanceARN": arn, f"aws:RequestTag/{key}": value}, **only_this_key},
+            ),
+            iam.PolicyStatement(
+                sid=f"Member{i}UntagsItself",
+                actions=["ec2:DeleteTags"],
+                resources=[arn],
+                conditions={"StringEquals": {"ec2:SourceInstanceARN": arn}, **only_this_key},
+            ),
+        ]
     return iam.ManagedPolicy(
         scope,
         construct_id,
         roles=[role],
-        description=f"IRIS members: add or remove the snapshot target tag {key} on their own instance",
-        statements=[
-            iam.PolicyStatement(
-                sid="TagItselfAsBackup",
-                actions=["ec2:CreateTags"],
-                resources=[own_instance],
-                conditions={"StringEquals": {**on_member, f"aws:RequestTag/{key}": value}, **only_this_key},
-            ),
-            iam.PolicyStatement(
-                sid="UntagItselfAsBackup",
-                actions=["ec2:DeleteTags"],
-                resources=[own_instance],
-                conditions={"StringEquals": on_member, **only_this_key},
-            ),
-        ],
+        description=f"IRIS failover members: add or remove the snapshot target tag {key} on their own instance",
+        statements=statements,
     )
 
 

@@ -14,7 +14,7 @@ from components.encryption_key import EncryptionKey
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
-from components.mirror_set import MEMBER_ROLE_TAG, MirrorSet
+from components.mirror_set import MirrorSet
 from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup, allow_backup_tagging
 from components.vip_health import VipHealth
@@ -158,7 +158,7 @@ class DataTierStack(Stack):
             "BackupTagPolicy",
             role=self.role,
             target_tag=backup_tag,
-            member_tags={"aws:cloudformation:stack-name": self.stack_name, MEMBER_ROLE_TAG: "failover"},
+            instances=[member.instance for mirror in self.mirror_sets.values() for member in mirror.members],
         )
         self._acknowledge_dlm_backups()
 

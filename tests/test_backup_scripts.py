@@ -548,24 +548,41 @@ def test_members_may_add_or_remove_the_target_tag_on_themselves_only(assembly: S
     (policy,) = (p for p in props(template, "AWS::IAM::ManagedPolicy") if "snapshot target tag" in p.get("Description", ""))
     (role_id,) = resources(template, "AWS::IAM::Role").keys() & {r["Ref"] for r in policy["Roles"]}
     assert role_id.startswith("InstanceRole")
-    on_member = {"aws:ResourceTag/aws:cloudformation:stack-name": stack_name, "aws:ResourceTag/IrisMirrorRole": "failover"}
+    failover = sorted(k for k in resources(template, "AWS::EC2::Instance") if "Arbiter" not in k)
+    assert failover
+
+    region, account = assembly.settings.region, assembly.settings.account
+
+    def arn(instance_id: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", [f"arn:aws:ec2:{region}:{account}:instance/", {"Ref": instance_id}]]}
+
     only_the_key = {"ForAllValues:StringEquals": {"aws:TagKeys": ["IrisBackup"]}, "Null": {"aws:TagKeys": "false"}}
-    assert policy["PolicyDocument"]["Statement"] == [
-        {
-            "Sid": "TagItselfAsBackup",
-            "Effect": "Allow",
-            "Action": "ec2:CreateTags",
-            "Resource": "${ec2:SourceInstanceARN}",
-            "Condition": {"StringEquals": {**on_member, "aws:RequestTag/IrisBackup": stack_name}, **only_the_key},
-        },
-        {
-            "Sid": "UntagItselfAsBackup",
-            "Effect": "Allow",
-            "Action": "ec2:DeleteTags",
-            "Resource": "${ec2:SourceInstanceARN}",
-            "Condition": {"StringEquals": on_member, **only_the_key},
-        },
-    ]
+    expected = []
+    for i, instance_id in enumerate(failover):
+        expected += [
+            {
+                "Sid": f"Member{i}TagsItself",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": arn(instance_id),
+                "Condition": {
+                    "StringEquals": {"ec2:SourceInstanceARN": arn(instance_id), "aws:RequestTag/IrisBackup": stack_name},
+                    **only_the_key,
+                },
+            },
+            {
+                "Sid": f"Member{i}UntagsItself",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteTags",
+                "Resource": arn(instance_id),
+                "Condition": {"StringEquals": {"ec2:SourceInstanceARN": arn(instance_id)}, **only_the_key},
+            },
+        ]
+    statements = policy["PolicyDocument"]["Statement"]
+    # Each failover member exactly once, in whatever order the stack lists them.
+    by_resource = sorted(statements, key=lambda s: (s["Resource"]["Fn::Join"][1][-1]["Ref"], s["Action"]))
+    want = sorted(expected, key=lambda s: (s["Resource"]["Fn::Join"][1][-1]["Ref"], s["Action"]))
+    assert [{**s, "Sid": None} for s in by_resource] == [{**s, "Sid": None} for s in want]
 
 
 def test_failover_members_run_the_backup_role_timer_and_carry_the_tags_the_policy_needs(assembly: Synthesized) -> None:
