@@ -36,8 +36,6 @@ SYSTEMD_DIR = "/etc/systemd/system"
 MEMBER_ENV = "/etc/iris-aws/member.env"
 # DLM publishes its policy metrics in AWS/EBS, per policy (dimension DLMPolicyId).
 DLM_METRICS_NAMESPACE = "AWS/EBS"
-# PutMetricAlarm: evaluation periods times period may not exceed one day.
-ALARM_MAX_RANGE = Duration.days(1)
 DLM_MANAGED_POLICIES = (
     "service-role/AWSDataLifecycleManagerServiceRole",
     "service-role/AWSDataLifecycleManagerSSMFullAccess",
@@ -72,8 +70,8 @@ class SnapshotBackup(Construct):
     snapshot (``ExecuteOperationOnScriptFailure`` false); every volume but the
     boot volume is snapshotted; retention, schedule and an optional
     cross-region copy are given. ``alarms`` notify ``alarm_topic`` when a
-    snapshot, a freeze or a thaw fails, and (for schedules that run at least
-    daily) when no snapshot started for a day.
+    snapshot, a freeze or a thaw fails, and (for daily or weekly schedules)
+    when no snapshot started in a calendar day or week.
     """
 
     def __init__(
@@ -176,9 +174,9 @@ class SnapshotBackup(Construct):
                 schedules=[schedule_props],
             ),
         )
-        self.alarms = self._alarms(alarm_topic, daily=schedule_runs_daily(schedule))
+        self.alarms = self._alarms(alarm_topic, window=schedule_window(schedule))
 
-    def _alarms(self, topic: sns.ITopic, *, daily: bool) -> dict[str, cw.Alarm]:
+    def _alarms(self, topic: sns.ITopic, *, window: Duration | None) -> dict[str, cw.Alarm]:
         """One alarm per way a scheduled snapshot can fail to complete."""
         notify = cw_actions.SnsAction(topic)
 
@@ -215,21 +213,27 @@ class SnapshotBackup(Construct):
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"{Stack.of(self).stack_name}: {description}",
             )
-        if daily:
-            # The longest window an alarm may look back over; no data in it
-            # (no run, nothing targeted) counts as no snapshot.
-            hours = int(ALARM_MAX_RANGE.to_hours())
-            alarms["NoSnapshotStarted"] = cw.Alarm(
+        if window is not None:
+            # A wall-clock window (UTC, as DLM's cron) judges each calendar day
+            # or week on its own, so a run that starts later than the one before
+            # is not a missed run; no data in the window counts as no snapshot.
+            days = int(window.to_days())
+            alarms["NoSnapshotStarted"] = no_start = cw.Alarm(
                 self,
                 "NoSnapshotStarted",
-                metric=metric("SnapshotsCreateStarted", Duration.hours(1)),
+                metric=metric("SnapshotsCreateStarted", window),
                 threshold=1,
-                evaluation_periods=hours,
-                datapoints_to_alarm=hours,
+                evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.BREACHING,
-                alarm_description=f"{Stack.of(self).stack_name}: no IRIS snapshot started in the last {hours} hours "
-                "(no backup member tagged, the policy not running, or every freeze refused)",
+                alarm_description=f"{Stack.of(self).stack_name}: no IRIS snapshot started in a whole "
+                f"{'day' if days == 1 else 'week'} (UTC): no backup member tagged, the policy not running, "
+                "or every freeze refused",
+            )
+            cfn_alarm = no_start.node.default_child
+            assert isinstance(cfn_alarm, cw.CfnAlarm)
+            cfn_alarm.evaluation_window = cw.CfnAlarm.EvaluationWindowProperty(
+                wall_clock_window=cw.CfnAlarm.WallClockWindowProperty(timezone="UTC")
             )
         for alarm in alarms.values():
             alarm.add_alarm_action(notify)
@@ -274,17 +278,25 @@ class SnapshotBackup(Construct):
         }
 
 
-def schedule_runs_daily(cron: str) -> bool:
-    """Whether a DLM cron expression runs every day (or more often).
+def schedule_window(cron: str) -> Duration | None:
+    """The calendar window in which a DLM cron schedule runs at least once: a day, a week, or None.
 
-    ``cron(min hour day-of-month month day-of-week year)``: only then can a
-    one-day alarm window tell a missed run from a quiet day.
+    ``cron(min hour day-of-month month day-of-week year)``: every day (any
+    hours) is a day; given days of the week, every month, is a week; anything
+    else (days of the month, some months, some years) has no window an alarm
+    can watch.
     """
     fields = cron.removeprefix("cron(").removesuffix(")").split()
     if len(fields) != 6:
         raise ValueError(f"not a six-field DLM cron expression: {cron}")
-    _, _, day_of_month, month, day_of_week, _ = fields
-    return day_of_month in ("*", "?") and month == "*" and day_of_week in ("*", "?")
+    _, _, day_of_month, month, day_of_week, year = fields
+    if month != "*" or year not in ("*", "?"):
+        return None
+    if day_of_month in ("*", "?") and day_of_week in ("*", "?"):
+        return Duration.days(1)
+    if day_of_month == "?":
+        return Duration.days(7)
+    return None
 
 
 def allow_backup_tagging(

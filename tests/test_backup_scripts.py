@@ -20,7 +20,7 @@ from components.snapshot_backup import (
     SnapshotBackup,
     backup_role_commands,
     backup_role_units,
-    schedule_runs_daily,
+    schedule_window,
 )
 from config import constants as c
 from tests.conftest import ROOT, Synthesized
@@ -523,16 +523,19 @@ def test_the_ssm_document_runs_the_same_script(member: Member, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    ("cron", "daily"),
+    ("cron", "days"),
     [
-        ("cron(0 3 * * ? *)", True),
-        ("cron(0 */6 * * ? *)", True),
-        ("cron(0 3 ? * SUN *)", False),
-        ("cron(0 3 1 * ? *)", False),
+        ("cron(0 3 * * ? *)", 1),
+        ("cron(0 */6 * * ? *)", 1),
+        ("cron(0 3 ? * SUN *)", 7),
+        ("cron(0 3 ? * MON,THU *)", 7),
+        ("cron(0 3 1 * ? *)", None),
+        ("cron(0 3 * 1 ? *)", None),
     ],
 )
-def test_schedule_runs_daily(cron: str, daily: bool) -> None:
-    assert schedule_runs_daily(cron) is daily
+def test_the_window_a_schedule_runs_in_at_least_once(cron: str, days: int | None) -> None:
+    window = schedule_window(cron)
+    assert (window.to_days() if window else None) == days
 
 
 # --- what the data tier's template holds -------------------------------------
@@ -625,13 +628,11 @@ def test_an_alarm_fires_when_a_scheduled_snapshot_does_not_complete(assembly: Sy
         assert a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert a["TreatMissingData"] == "notBreaching"
     started = backup_alarms["SnapshotsCreateStarted"]
-    # No snapshot started in a whole day, missing data counting as none.
-    assert (started["Statistic"], started["Period"], started["EvaluationPeriods"], started["DatapointsToAlarm"]) == (
-        "Sum",
-        3600,
-        24,
-        24,
-    )
+    # No snapshot started in a whole calendar day (the schedule is daily),
+    # missing data counting as none.
+    assert assembly.settings.data.backup.schedule == "cron(0 3 * * ? *)"
+    assert (started["Statistic"], started["Period"], started["EvaluationPeriods"]) == ("Sum", 86400, 1)
+    assert started["EvaluationWindow"] == {"WallClockWindow": {"Timezone": "UTC"}}
     assert (started["ComparisonOperator"], started["Threshold"]) == ("LessThanThreshold", 1)
     assert started["TreatMissingData"] == "breaching"
     for a in backup_alarms.values():
