@@ -13,6 +13,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from components.iris_host import IrisHost, MemberSecrets, data_member_commands
+from components.iris_merge import MirroredDatabase
 from components.iris_volume_set import IrisVolumeSet
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
@@ -70,7 +72,8 @@ class AsyncMirrorMember(Construct):
     Guarantees: the hardening of every MirrorMember (EBS-optimized, IMDSv2,
     no key pair, termination protection, pinned AMI) and the volume layout of
     the failover members (an IrisVolumeSet: io1, encrypted with the given key,
-    retained). No ^ZMIRROR hook: an async member becomes primary only when a
+    retained). It configures IRIS at every boot like them (iris/member_boot.sh)
+    and joins the set as a DR async member. No ^ZMIRROR hook: an async member becomes primary only when a
     person promotes it (python -m ops promote-dr), which also moves its VIP.
     The VIP's health check always asks the mirror status page, so its target
     is healthy only while this member is primary: the DNS failover follows that.
@@ -95,6 +98,9 @@ class AsyncMirrorMember(Construct):
         root_device_name: str,
         root_volume_gib: int,
         health_check: MirrorHealthCheck,
+        host: IrisHost,
+        secrets: MemberSecrets,
+        databases: Sequence[MirroredDatabase],
     ) -> None:
         super().__init__(scope, construct_id)
         self.volumes = IrisVolumeSet(
@@ -118,6 +124,20 @@ class AsyncMirrorMember(Construct):
             root_device_name=root_device_name,
             root_volume_gib=root_volume_gib,
             volumes=self.volumes,
+            # It joins the set as a DR async member through whichever failover member is primary.
+            user_data_commands=data_member_commands(
+                host,
+                set_name=construct_id,
+                member=DR_MEMBER_NAME,
+                async_member=True,
+                instance_type=instance_type,
+                databases=databases,
+                peers=["Member0", "Member1"],
+                creates_mirror=False,
+                secrets=secrets,
+                marker="",
+                mounts=self.volumes.mount_specs(),
+            ),
         )
         Tags.of(self.member.instance).add("IrisMirrorRole", "async")
         # Only the primary answers 200 on the status page, whatever the

@@ -12,6 +12,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from components.member_monitoring import DISK_USED_METRIC, HOST_METRICS_NAMESPACE, IRIS_FILESYSTEM, iris_volume_mounts
 from config.constants import IRIS_SUPERSERVER_PORT
 
 CPU_ALARM_PERCENT = 90
@@ -24,8 +25,10 @@ class MirrorAlarms(Construct):
     """Alarms on every member of a mirror set, and its dashboard.
 
     Guarantees: a failed system status check recovers the instance (EC2
-    recover) and notifies; a failed instance status check, CPU above 90 % and
-    an EBS queue longer than the volume's IOPS can serve notify ``topic``.
+    recover) and notifies; a failed instance status check, CPU above 90 %, an
+    EBS queue longer than the volume's IOPS can serve, and any IRIS volume of
+    an ``iris_volume_members`` instance filled to ``disk_used_alarm_percent``
+    (the CloudWatch agent's figure) notify ``topic``.
     """
 
     def __init__(
@@ -39,6 +42,8 @@ class MirrorAlarms(Construct):
         load_balancer: elbv2.NetworkLoadBalancer,
         target_groups: Sequence[elbv2.NetworkTargetGroup],
         topic: sns.ITopic,
+        iris_volume_members: Sequence[str] = (),
+        disk_used_alarm_percent: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         notify = cw_actions.SnsAction(topic)
@@ -117,6 +122,17 @@ class MirrorAlarms(Construct):
                 f"{name} EBS queue longer than its {iops} IOPS can serve for 15 minutes",
             )
 
+        disk_metrics: list[cw.IMetric] = []
+        if iris_volume_members:
+            if disk_used_alarm_percent is None:
+                raise ValueError(f"{mirror_name}: the IRIS volume alarms need disk_used_alarm_percent")
+            full = disk_used_alarm_percent
+            for name in iris_volume_members:
+                for mount in iris_volume_mounts():
+                    metric = disk_used_metric(instances[name].instance_id, mount)
+                    disk_metrics.append(metric.with_(label=f"{name} {mount}"))
+                    alarm(f"{name}{_mount_id(mount)}DiskUsed", metric, full, 2, f"{name} {mount} is {full} % full or more")
+
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.dashboard.add_widgets(
             cw.GraphWidget(
@@ -160,3 +176,29 @@ class MirrorAlarms(Construct):
             ),
             cw.AlarmStatusWidget(title=f"{mirror_name}: alarms", alarms=self.alarms, width=12),
         )
+        if disk_metrics:
+            self.dashboard.add_widgets(
+                cw.GraphWidget(
+                    title=f"{mirror_name}: IRIS volumes used (%)",
+                    left=disk_metrics,
+                    left_y_axis=cw.YAxisProps(min=0, max=100),
+                    width=24,
+                )
+            )
+
+
+def disk_used_metric(instance_id: str, mount: str) -> cw.Metric:
+    """The CloudWatch agent's fill level of the file system at ``mount`` on one instance
+    (components/member_monitoring.py: InstanceId appended, device dropped, no host name)."""
+    return cw.Metric(
+        namespace=HOST_METRICS_NAMESPACE,
+        metric_name=DISK_USED_METRIC,
+        dimensions_map={"InstanceId": instance_id, "path": mount, "fstype": IRIS_FILESYSTEM},
+        statistic="Maximum",
+        period=Duration.minutes(5),
+    )
+
+
+def _mount_id(mount: str) -> str:
+    """/iris/jrn1 -> IrisJrn1: a construct id from a mount point."""
+    return "".join(part.title() for part in mount.split("/") if part)

@@ -39,7 +39,6 @@ VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 VPC_ACCESS_REASON = "The AWS-maintained policy with exactly the network-interface and log permissions Lambda needs in a VPC."
 
 
-IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
 MEMBER_ENV_FILE = "/etc/iris-aws/mirror-vip.env"
 
 
@@ -52,13 +51,13 @@ def retarget_function_arn(scope: Construct, function_name: str) -> str:
 
 
 def member_hook_commands(*, mirror_set: str, member: str, function_arn: str, region: str) -> list[str]:
-    """User-data commands that ship ^ZMIRROR and its helper to a failover member."""
+    """User-data commands that tell ^ZMIRROR's helper (iris/notify_primary.sh) which function to invoke.
+
+    ^ZMIRROR and the helper themselves reach the host with its other files
+    (components/iris_host.py).
+    """
     env = f"MIRROR_SET={mirror_set}\nMEMBER={member}\nRETARGET_FUNCTION={function_arn}\nAWS_REGION={region}\n"
-    return [
-        *install_file_commands(MEMBER_ENV_FILE, env, "0644"),
-        *install_file_commands("/usr/local/sbin/iris-notify-primary", (IRIS_DIR / "notify_primary.sh").read_text(), "0755"),
-        *install_file_commands("/opt/iris-aws/ZMIRROR.mac", (IRIS_DIR / "ZMIRROR.mac").read_text(), "0644"),
-    ]
+    return install_file_commands(MEMBER_ENV_FILE, env, "0644")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ from constructs import Construct
 from components.iris_volume_set import IrisVolumeSet
 from config.constants import IRIS_VOLUME_DEVICES
 
-MOUNT_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "mount_volumes.sh"
-
 
 def install_file_commands(path: str, text: str, mode: str) -> list[str]:
     """Shell commands (for user data) that write ``text`` to ``path``."""
@@ -38,7 +36,8 @@ class MirrorMember(Construct):
     termination protection, no key pair (SSM Session Manager only), an
     encrypted root volume, and a pinned AMI id: a new base image or a change of
     user data never replaces the instance. With ``volumes``, each data volume
-    is attached at its role's device and mounted by volume id.
+    is attached at its role's device; ``user_data_commands`` mount them
+    (components/iris_host.py).
     """
 
     def __init__(
@@ -62,11 +61,6 @@ class MirrorMember(Construct):
         super().__init__(scope, construct_id)
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(*user_data_commands)
-        if volumes is not None:
-            user_data.add_commands(
-                *install_file_commands("/usr/local/sbin/iris-mount-volumes", MOUNT_SCRIPT.read_text(), "0755"),
-                "/usr/local/sbin/iris-mount-volumes " + " ".join(volumes.mount_specs()),
-            )
         self.instance = ec2.Instance(
             self,
             "Instance",

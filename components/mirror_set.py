@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Tags
+from aws_cdk import Duration, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
+from components.iris_host import IrisHost, MemberSecrets, arbiter_commands, data_member_commands, host_name
+from components.iris_merge import MirroredDatabase
 from components.iris_volume_set import IrisVolumeSet
 from components.mirror_failover import member_hook_commands
 from components.mirror_member import MirrorMember
@@ -19,17 +22,37 @@ from config.constants import IRIS_SUPERSERVER_PORT
 from config.settings import VolumeSpec
 
 FAILOVER_MEMBERS = 2
+# A member's name follows a new instance's address within a minute.
+MEMBER_RECORD_TTL = Duration.seconds(60)
+
+
+def member_record(
+    scope: Construct, construct_id: str, *, zone: route53.IHostedZone, set_name: str, member: str, address: str
+) -> route53.ARecord:
+    """The A record of a member's stable name (components/iris_host.host_name) in the data tier's zone."""
+    name = host_name(set_name, member, zone.zone_name)
+    return route53.ARecord(
+        scope,
+        construct_id,
+        zone=zone,
+        record_name=f"{name}.",
+        target=route53.RecordTarget.from_ip_addresses(address),
+        ttl=MEMBER_RECORD_TTL,
+        comment=f"{member} of mirror set {set_name}",
+    )
 
 
 class MirrorSet(Construct):
     """Primary and backup in two AZs and an arbiter in the third, behind a VIP.
 
     Guarantees: three instances in the data subnets of three distinct AZs;
-    each failover member has its own IrisVolumeSet; the arbiter is a small
-    instance with no data volumes; the failover members run the backup-role
-    timer, which puts ``backup_tag`` on whichever of them is the mirror's
-    backup so that the snapshot policy finds it, and ^ZMIRROR with its helper,
-    which invoke ``failover_function_arn`` when they become primary.
+    each failover member has its own IrisVolumeSet and configures IRIS at
+    every boot (iris/member_boot.sh): Member0 creates the mirror at the
+    first deploy, Member1 joins it as backup, and the arbiter runs
+    only the ISCAgent; each has a stable name in ``zone``. The failover
+    members run the backup-role timer, which puts ``backup_tag`` on whichever
+    of them is the mirror's backup so that the snapshot policy finds it, and
+    ^ZMIRROR, whose helper invokes ``failover_function_arn`` when they become primary.
     """
 
     def __init__(
@@ -53,6 +76,11 @@ class MirrorSet(Construct):
         health_check: MirrorHealthCheck,
         backup_tag: tuple[str, str],
         failover_function_arn: str,
+        host: IrisHost,
+        zone: route53.IHostedZone,
+        secrets: MemberSecrets,
+        databases: Sequence[MirroredDatabase],
+        mirror_marker: str,
     ) -> None:
         super().__init__(scope, construct_id)
         if len({s.availability_zone for s in subnets}) != FAILOVER_MEMBERS + 1 or len(subnets) != FAILOVER_MEMBERS + 1:
@@ -87,14 +115,37 @@ class MirrorSet(Construct):
                 specs=volume_specs,
                 encryption_key=encryption_key,
             )
-            hooks = member_hook_commands(
-                mirror_set=construct_id, member=f"Member{i}", function_arn=failover_function_arn, region=region
-            )
-            m = member(f"Member{i}", subnets[i], instance_type, volumes, [*hooks, *backup_role_commands(target_tag=backup_tag)])
+            name = f"Member{i}"
+            commands = [
+                *member_hook_commands(mirror_set=construct_id, member=name, function_arn=failover_function_arn, region=region),
+                *data_member_commands(
+                    host,
+                    set_name=construct_id,
+                    member=name,
+                    async_member=False,
+                    instance_type=instance_type,
+                    databases=databases,
+                    peers=[f"Member{j}" for j in range(FAILOVER_MEMBERS) if j != i],
+                    # The mirror's first primary is always Member0, so that a planned
+                    # switch (initial_primary) changes no instance's user data.
+                    creates_mirror=i == 0,
+                    secrets=secrets,
+                    marker=mirror_marker,
+                    mounts=volumes.mount_specs(),
+                ),
+                *backup_role_commands(target_tag=backup_tag),
+            ]
+            m = member(name, subnets[i], instance_type, volumes, commands)
             Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
-        self.arbiter = member("Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None)
+        self.arbiter = member("Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None, arbiter_commands(host))
         Tags.of(self.arbiter.instance).add("IrisMirrorRole", "arbiter")
+        self.records = [
+            member_record(
+                self, f"{name}Name", zone=zone, set_name=construct_id, member=name, address=m.instance.instance_private_ip
+            )
+            for name, m in (*((f"Member{i}", m) for i, m in enumerate(self.members)), ("Arbiter", self.arbiter))
+        ]
 
         self.vip = MirrorVip(
             self,

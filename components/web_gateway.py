@@ -11,10 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Validations
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
 
 from components.mirror_member import install_file_commands
 from config.constants import HTTPS_PORT, WEB_GATEWAY_DIR, WEB_GATEWAY_USER
@@ -155,39 +152,3 @@ def web_gateway_commands(config: WebGatewayConfig, *, region: str) -> list[str]:
         *install_file_commands("/usr/local/sbin/iris-web-gateway-setup", SETUP_SCRIPT.read_text(), "0755"),
         "/usr/local/sbin/iris-web-gateway-setup",
     ]
-
-
-GATEWAY_PASSWORD_LENGTH = 32
-
-
-def gateway_password(scope: Construct, construct_id: str, *, encryption_key: kms.IKey, mirror_name: str) -> secretsmanager.Secret:
-    """A generated password for the IRIS account the Web Gateway connects as, encrypted with ``encryption_key``.
-
-    Not rotated by a function: the password must change in IRIS (on every
-    member) and on every web server together, which the runbook in
-    docs/app-tier.md does; a function could change one side only.
-    """
-    secret = secretsmanager.Secret(
-        scope,
-        construct_id,
-        description=f"Password of the IRIS account {WEB_GATEWAY_USER} the Web Gateway connects as "
-        f"(mirror {mirror_name}); set the same password in IRIS",
-        encryption_key=encryption_key,
-        generate_secret_string=secretsmanager.SecretStringGenerator(
-            password_length=GATEWAY_PASSWORD_LENGTH, exclude_punctuation=True, include_space=False
-        ),
-    )
-    for rule in (
-        "AwsSolutions::AwsSolutions-SMG4",
-        "HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled",
-        "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
-    ):
-        Validations.of(secret).acknowledge(
-            Acknowledgment(
-                id=rule,
-                reason="The password must change in IRIS (the CSPSystem account on every mirror member) and on "
-                "every web server together; it is rotated by the runbook in docs/app-tier.md, not by a function "
-                "that could change one side only.",
-            )
-        )
-    return secret

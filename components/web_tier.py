@@ -193,7 +193,8 @@ class WebTier(Construct):
                     ),
                     iam.PolicyStatement(
                         actions=["kms:Decrypt"],
-                        resources=[encryption_key.key_arn],
+                        # The password is the data tier's, under its key, where the data tier made it.
+                        resources=[(gateway.credentials_secret.encryption_key or encryption_key).key_arn],
                         conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
                     ),
                 ],

@@ -10,6 +10,10 @@ from __future__ import annotations
 IRIS_SUPERSERVER_PORT = 1972  # superserver, ECP and mirror traffic
 ISCAGENT_PORT = 2188  # ISCAgent: mirror member and arbiter communication
 IRIS_WEB_PORT = 52773  # private web server (IRIS before 2023.2) / Web Gateway
+# Mirror and mirror member names: upper-case letters and digits, at most 15.
+IRIS_MIRROR_NAME_MAX = 15
+# The IRIS containers run as irisowner, uid and gid 51773: what the mounts are owned by.
+IRIS_OWNER_UID = 51773
 HTTPS_PORT = 443
 HTTP_PORT = 80
 
@@ -55,6 +59,11 @@ INTERFACE_ENDPOINT_SERVICES = (
     "elasticloadbalancing",
     "lambda",
     "sts",
+    # IRIS on the members: its images from ECR (their layers come through the
+    # S3 gateway endpoint) and its passwords from Secrets Manager.
+    "ecr.api",
+    "ecr.dkr",
+    "secretsmanager",
 )
 
 # Data volumes of a mirror member: the device each is attached at and where
@@ -72,6 +81,10 @@ IRIS_MOUNT_POINTS = {
     "journal2": "/iris/jrn2",
     "wij": "/iris/wij",
 }
+# data.disk_used_alarm_percent: below half full an alarm is noise; above 95 % a
+# journal volume can fill between two samples of the agent.
+DISK_USED_ALARM_MIN_PERCENT = 50
+DISK_USED_ALARM_MAX_PERCENT = 95
 
 # Backup.General.ExternalFreeze()/ExternalThaw() end an `iris session` with
 # these statuses.

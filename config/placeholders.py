@@ -9,13 +9,22 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, Settings
+from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, IrisSettings, Settings
 
 PLACEHOLDER_AMI = "ami-00000000000000000"
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 PLACEHOLDER_CERTIFICATE_ID = "00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 PLACEHOLDER_CONNECTION_ID = "00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_REPOSITORY_OWNER = "example-org"
+
+
+IMAGE_SETTINGS = ("image", "arbiter_image", "web_gateway_image")
+
+
+def image_placeholders(iris: IrisSettings) -> list[tuple[str, str, str]]:
+    """(setting, digest, placeholder) of each IRIS image, for a stack's placeholder guard."""
+    return [(f"data.iris.{name}.digest", getattr(iris, name).digest, PLACEHOLDER_DIGEST) for name in IMAGE_SETTINGS]
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,16 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
     for region, ami in sorted(s.data.ami_ids.items()):
         if ami == PLACEHOLDER_AMI:
             found.append(Placeholder(f"data.ami_ids.{region}", ami, f"the id of your IRIS golden image in {region}"))
+    for name in IMAGE_SETTINGS:
+        image = getattr(s.data.iris, name)
+        if image.digest == PLACEHOLDER_DIGEST:
+            found.append(
+                Placeholder(
+                    f"data.iris.{name}.digest",
+                    image.digest,
+                    f"the digest of the image you pushed to the ECR repository {image.repository}",
+                )
+            )
     for key, what in (("web_ami_ids", "web server image (Apache and the Web Gateway)"), ("ecp_ami_ids", "ECP client image")):
         for region, ami in sorted(getattr(s.app, key).items()):
             if ami == PLACEHOLDER_AMI:

@@ -23,6 +23,7 @@ from typing import Any
 
 from config import constants as c
 from config.ebs_limits import EBS_IOPS_LIMITS, EBS_PERFORMANCE
+from config.instance_memory import instance_memory_mib
 
 DEFAULT_PROFILE = "reference"
 PROFILE_KEY = "profile"
@@ -120,6 +121,40 @@ class BackupSettings:
 
 
 @dataclass(frozen=True)
+class ContainerImage:
+    """A container image in this account's ECR, pinned by digest (never a tag)."""
+
+    repository: str  # the ECR repository's name, e.g. intersystems/iris
+    digest: str  # sha256:<64 hex digits>
+
+
+@dataclass(frozen=True)
+class MirroredDatabaseSettings:
+    """A mirrored database of one mirror set and the namespace that maps to it."""
+
+    name: str  # the IRIS database name, e.g. HSDATA
+    namespace: str  # the namespace whose globals and routines live in it
+    mirror_set: str  # the name of a set in data.mirror_sets
+
+
+@dataclass(frozen=True)
+class IrisSettings:
+    """Where IRIS comes from on the members, its licence and its memory."""
+
+    image: ContainerImage  # InterSystems IRIS (or IRIS for Health)
+    arbiter_image: ContainerImage  # the InterSystems arbiter (ISCAgent only)
+    web_gateway_image: ContainerImage  # the InterSystems Web Gateway (serves the mirror status page)
+    source: str = "container"
+    edition: str = "licensed"  # licensed | community
+    # Where iris.key lives: secretsmanager:<secret name> or s3://<bucket>/<key>; none for community.
+    license_key: str | None = None
+    # The share of the instance's memory given to the global and routine buffers.
+    memory_ratio: float = 0.5
+    # How long a backup or async member waits for the primary before it gives up.
+    join_timeout_seconds: int = 1800
+
+
+@dataclass(frozen=True)
 class DataTierSettings:
     """The IRIS data tier: mirror sets, their VIP and backups."""
 
@@ -127,6 +162,7 @@ class DataTierSettings:
     ami_ids: Mapping[str, str]
     mirror_sets: tuple[MirrorSetSettings, ...]
     backup: BackupSettings
+    iris: IrisSettings
     failover_method: str = "polling"  # polling | api
     health_check_port: int = c.IRIS_WEB_PORT
     health_check_path: str = "/csp/bin/mirror_status.cxw"
@@ -135,12 +171,18 @@ class DataTierSettings:
     unhealthy_threshold: int = 2
     mirror_qos_timeout_ms: int = 8000
     alarm_email: str | None = None
+    # The alarm on each IRIS volume of a member (databases, journals, WIJ) fires at this fill level.
+    disk_used_alarm_percent: int = 80
     # The golden image's root device and the size of its root volume.
     root_device_name: str = "/dev/sda1"
     root_volume_gib: int = 30
     # The IRIS instance and the OS user that owns it, for the freeze/thaw scripts.
     iris_instance: str = "IRIS"
     iris_os_user: str = "irisowner"
+    # Mirrored databases, each in one mirror set, with its namespace.
+    databases: tuple[MirroredDatabaseSettings, ...] = ()
+    # The private DNS zone of the members' names: member0.<set>.<zone>.
+    private_zone_name: str = "data.iris.internal"
 
 
 @dataclass(frozen=True)
@@ -525,6 +567,14 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
             return int(value)
         raise SettingsError(key, value, "a whole number")
+    if tp is float:
+        if isinstance(value, bool):
+            raise SettingsError(key, value, "a number")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+            return float(value)
+        raise SettingsError(key, value, "a number")
     if tp is str:
         if not isinstance(value, str):
             raise SettingsError(key, value, "a string")
@@ -673,6 +723,12 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
         raise SettingsError("data.mirror_qos_timeout_ms", d.mirror_qos_timeout_ms, "2000 to 60000 milliseconds")
     if d.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", d.alarm_email):
         raise SettingsError("data.alarm_email", d.alarm_email, "an e-mail address")
+    if not c.DISK_USED_ALARM_MIN_PERCENT <= d.disk_used_alarm_percent <= c.DISK_USED_ALARM_MAX_PERCENT:
+        raise SettingsError(
+            "data.disk_used_alarm_percent",
+            d.disk_used_alarm_percent,
+            f"a percentage from {c.DISK_USED_ALARM_MIN_PERCENT} to {c.DISK_USED_ALARM_MAX_PERCENT}",
+        )
     _validate_root_volume("data", d.root_device_name, d.root_volume_gib)
     for key in ("iris_instance", "iris_os_user"):
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", getattr(d, key)):
@@ -685,11 +741,99 @@ def _validate_data(d: DataTierSettings, region: str, n: NetworkSettings) -> None
         if names.count(m.name) > 1:
             raise SettingsError(f"data.mirror_sets.{i}.name", m.name, "a name used by no other mirror set")
     _validate_backup(d.backup, region)
+    if not _DNS_NAME.match(d.private_zone_name):
+        raise SettingsError("data.private_zone_name", d.private_zone_name, "a lower-case DNS name such as data.iris.internal")
+    _validate_iris(d)
+
+
+IRIS_SOURCES = ("container",)
+IRIS_EDITIONS = ("licensed", "community")
+MAX_MIRROR_NAME = c.IRIS_MIRROR_NAME_MAX - 3  # room for the members' suffixes: 0, 1, DR, ARB
+MAX_MEMORY_RATIO = 0.9
+_ECR_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LICENSE = re.compile(r"^(secretsmanager:[A-Za-z0-9/_+=.@-]{1,512}|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+)$")
+# IRIS names: a database starts with a letter or _, then letters, digits, _ or -, up to 30 characters; a
+# namespace starts with a letter or %, up to 64 characters. The system's own names are taken.
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,29}$")
+_NAMESPACE_NAME = re.compile(r"^[A-Za-z%][A-Za-z0-9_-]{0,63}$")
+IRIS_SYSTEM_NAMES = ("%SYS", "%ALL", "USER", "IRISSYS", "IRISLIB", "IRISTEMP", "IRISLOCALDATA", "IRISAUDIT", "ENSLIB", "HSLIB")
+
+
+def _validate_iris(d: DataTierSettings) -> None:
+    """Where IRIS comes from, its licence and memory, and the mirrored databases."""
+    i = d.iris
+    if i.source not in IRIS_SOURCES:
+        raise SettingsError(
+            "data.iris.source", i.source, f"one of {', '.join(IRIS_SOURCES)} (the InterSystems images in this account's ECR)"
+        )
+    for name in ("image", "arbiter_image", "web_gateway_image"):
+        image: ContainerImage = getattr(i, name)
+        if not _ECR_REPOSITORY.match(image.repository):
+            raise SettingsError(
+                f"data.iris.{name}.repository", image.repository, "an ECR repository name such as intersystems/iris"
+            )
+        if not _DIGEST.match(image.digest):
+            raise SettingsError(f"data.iris.{name}.digest", image.digest, "an image digest sha256:<64 hex digits>, never a tag")
+    if i.edition not in IRIS_EDITIONS:
+        raise SettingsError("data.iris.edition", i.edition, f"one of {', '.join(IRIS_EDITIONS)}")
+    if i.edition == "licensed" and i.license_key is None:
+        raise SettingsError(
+            "data.iris.license_key",
+            None,
+            "secretsmanager:<secret name> or s3://<bucket>/<key> of iris.key: the licensed edition needs one",
+        )
+    if i.license_key is not None and not _LICENSE.match(i.license_key):
+        raise SettingsError("data.iris.license_key", i.license_key, "secretsmanager:<secret name> or s3://<bucket>/<key>")
+    if not 0.1 <= i.memory_ratio <= MAX_MEMORY_RATIO:
+        raise SettingsError(
+            "data.iris.memory_ratio", i.memory_ratio, f"0.1 to {MAX_MEMORY_RATIO}: the rest of memory is the OS's and IRIS's own"
+        )
+    if not 60 <= i.join_timeout_seconds <= 7200:
+        raise SettingsError("data.iris.join_timeout_seconds", i.join_timeout_seconds, "60 to 7200 seconds")
+    for m_index, m in enumerate(d.mirror_sets):
+        try:
+            instance_memory_mib(m.instance_type)
+        except KeyError:
+            raise SettingsError(
+                f"data.mirror_sets.{m_index}.instance_type",
+                m.instance_type,
+                "an instance type of a family in config/instance_memory.py",
+            ) from None
+    sets = [m.name for m in d.mirror_sets]
+    seen: set[tuple[str, str]] = set()
+    for n, db in enumerate(d.databases):
+        key = f"data.databases.{n}"
+        if db.mirror_set not in sets:
+            raise SettingsError(
+                f"{key}.mirror_set", db.mirror_set, f"the name of a mirror set in data.mirror_sets: {', '.join(sets)}"
+            )
+        if not _DATABASE_NAME.match(db.name) or db.name.upper() in IRIS_SYSTEM_NAMES:
+            raise SettingsError(
+                f"{key}.name",
+                db.name,
+                "an IRIS database name: a letter or _, then up to 29 letters, digits, _ or -, not a system database",
+            )
+        if not _NAMESPACE_NAME.match(db.namespace) or db.namespace.upper() in IRIS_SYSTEM_NAMES:
+            raise SettingsError(
+                f"{key}.namespace",
+                db.namespace,
+                "an IRIS namespace name: a letter or %, then up to 63 letters, digits, _ or -, not a system namespace",
+            )
+        for kind, value in (("name", db.name.upper()), ("namespace", db.namespace.upper())):
+            if (db.mirror_set, kind + value) in seen:
+                raise SettingsError(f"{key}.{kind}", getattr(db, kind), f"a {kind} used once in mirror set {db.mirror_set}")
+            seen.add((db.mirror_set, kind + value))
 
 
 def _validate_mirror_set(key: str, m: MirrorSetSettings) -> None:
-    if not _NAME.match(m.name):
-        raise SettingsError(f"{key}.name", m.name, "a letter then up to 19 letters or digits")
+    if not _NAME.match(m.name) or len(m.name) > MAX_MIRROR_NAME:
+        raise SettingsError(
+            f"{key}.name",
+            m.name,
+            f"a letter then up to {MAX_MIRROR_NAME - 1} letters or digits: upper-cased, it names the IRIS mirror, "
+            f"and its members' names add a suffix within IRIS's {c.IRIS_MIRROR_NAME_MAX} characters",
+        )
     validate_instance_type(f"{key}.instance_type", m.instance_type)
     validate_instance_type(f"{key}.arbiter_instance_type", m.arbiter_instance_type)
     if m.initial_primary not in (0, 1):

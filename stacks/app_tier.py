@@ -18,7 +18,7 @@ from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
 from components.server_fleet import FleetSpec, ServerFleet, auto_scaling_role
 from components.service_role import service_role
-from components.web_gateway import WebGatewayConfig, gateway_password
+from components.web_gateway import WebGatewayConfig
 from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
@@ -76,9 +76,8 @@ class AppTierStack(Stack):
         # A key policy may name only principals that exist.
         self.key.key.node.add_dependency(self.auto_scaling_role)
 
-        self.gateway_password = gateway_password(
-            self, "WebGatewayPassword", encryption_key=self.key.key, mirror_name=settings.mirror_set
-        )
+        # The CSPSystem password the data tier gave IRIS at its first start.
+        self.gateway_password = data_tier.credentials[settings.mirror_set].cspsystem
         self.web = build_web_tier(
             self,
             network=network,

@@ -7,18 +7,25 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
+from components.iris_credentials import MirrorCredentials
+from components.iris_host import MemberSecrets
+from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
+from components.member_monitoring import MemberLogGroups
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
-from components.mirror_set import MirrorSet
+from components.mirror_set import MirrorSet, member_record
 from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup, allow_backup_tagging
 from components.vip_health import VipHealth
-from config.placeholders import PLACEHOLDER_AMI
+from config.constants import DR_MEMBER_NAME
+from config.placeholders import PLACEHOLDER_AMI, image_placeholders
 from config.settings import DataTierSettings, DrSettings
 from stacks.network import NetworkStack
 
@@ -51,7 +58,11 @@ class DataTierStack(Stack):
         Route 53 follows for the DR'd mirror sets."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         ami_id = settings.ami_ids[self.region]
-        guard_placeholders(self, "GoldenImageIsSet", [(f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI)])
+        guard_placeholders(
+            self,
+            "GoldenImageIsSet",
+            [(f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI), *image_placeholders(settings.iris)],
+        )
 
         self.key = EncryptionKey(
             self, "DataKey", description="Encrypts the IRIS volumes, snapshots and alarms", alias=f"alias/{construct_id}/data"
@@ -59,6 +70,9 @@ class DataTierStack(Stack):
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
         self.role = member_role(self)
         self.alarm_topic = alarm_topic(self, self.key.key, settings.alarm_email)
+        # The members' CloudWatch agents write to these (components/member_monitoring.py).
+        self.key.allow_cloudwatch_logs()
+        self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
 
         health_check = MirrorHealthCheck(
             http=settings.failover_method == "polling",
@@ -73,8 +87,31 @@ class DataTierStack(Stack):
         function_arn = retarget_function_arn(self, function_name)
         self._allow_members_to_invoke(function_arn)
         data_subnets = network.subnets["data"].subnets
+
+        # What turns the hosts into a mirror: IRIS from ECR, the members' names,
+        # their passwords, and the marker a first primary leaves.
+        self.zone = route53.PrivateHostedZone(
+            self, "MemberZone", zone_name=settings.private_zone_name, vpc=network.vpc, comment="IRIS mirror members' names"
+        )
+        self.host_files, asset = host_files_asset(self)
+        self.host = iris_host_config(
+            self,
+            iris=settings.iris,
+            asset=asset,
+            zone_name=settings.private_zone_name,
+            health_check_port=settings.health_check_port,
+            health_check_path=settings.health_check_path,
+            qos_timeout_ms=settings.mirror_qos_timeout_ms,
+            iris_instance=settings.iris_instance,
+        )
+        self.credentials: dict[str, MirrorCredentials] = {}
+        markers: dict[str, str] = {}
         self.mirror_sets: dict[str, MirrorSet] = {}
         for m in settings.mirror_sets:
+            self.credentials[m.name] = MirrorCredentials(
+                self, f"{m.name}Credentials", encryption_key=self.key.key, mirror_name=m.name
+            )
+            markers[m.name] = f"/{construct_id}/{m.name}/mirror-created"
             mirror = MirrorSet(
                 self,
                 m.name,
@@ -94,6 +131,14 @@ class DataTierStack(Stack):
                 health_check=health_check,
                 backup_tag=backup_tag,
                 failover_function_arn=function_arn,
+                host=self.host,
+                zone=self.zone,
+                secrets=MemberSecrets(
+                    superuser=self.credentials[m.name].superuser.secret_arn,
+                    cspsystem=self.credentials[m.name].cspsystem.secret_arn,
+                ),
+                databases=[MirroredDatabase(d.name, d.namespace) for d in settings.databases if d.mirror_set == m.name],
+                mirror_marker=markers[m.name],
             )
             self.mirror_sets[m.name] = mirror
             MirrorAlarms(
@@ -111,7 +156,19 @@ class DataTierStack(Stack):
                 load_balancer=mirror.vip.load_balancer,
                 target_groups=mirror.vip.target_groups[min(mirror.vip.target_groups)],
                 topic=self.alarm_topic,
+                iris_volume_members=[f"Member{i}" for i in range(len(mirror.members))],
+                disk_used_alarm_percent=settings.disk_used_alarm_percent,
             )
+
+        allow_iris_hosts(
+            self,
+            self.role,
+            host_files=self.host_files,
+            images=settings.iris,
+            secrets=[secret for c in self.credentials.values() for secret in (c.superuser, c.cspsystem)],
+            encryption_key=self.key.key,
+            markers=list(markers.values()),
+        )
 
         self.failover = MirrorFailover(
             self,
@@ -190,7 +247,23 @@ class DataTierStack(Stack):
         return None
 
     def _route_to_dr(self, network: NetworkStack, dr: DrSettings, dr_region: DrRegionStack) -> None:
-        """The data subnets reach the DR data tier over the peering, and nothing else does."""
+        """The data subnets reach the DR data tier over the peering, and nothing else does.
+
+        The DR region resolves the members' names in this stack's zone, where
+        its DR members have theirs too.
+        """
+        self.zone.add_vpc(dr_region.vpc)
+        for name, member in dr_region.members.items():
+            self.mirror_sets[name].records.append(
+                member_record(
+                    self.mirror_sets[name],
+                    f"{DR_MEMBER_NAME}Name",
+                    zone=self.zone,
+                    set_name=name,
+                    member=DR_MEMBER_NAME,
+                    address=member.instance.instance_private_ip,
+                )
+            )
         dr_data = tier_block(dr.vpc_cidr, "data")
         for i, subnet in enumerate(network.subnets["data"].subnets):
             ec2.CfnRoute(

@@ -9,14 +9,17 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.async_member import AsyncMirrorMember, dr_member_document
 from components.encryption_key import EncryptionKey
+from components.iris_credentials import MirrorCredentials
+from components.iris_host import MemberSecrets
+from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.server_fleet import auto_scaling_role
 from components.vip_health import VipHealth
-from components.web_gateway import gateway_password
 from config.constants import DR_MEMBER_NAME
-from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
+from config.placeholders import PLACEHOLDER_AMI, image_placeholders, placeholder_certificate_arn
 from config.settings import AppTierSettings, DataTierSettings, DrSettings
 from stacks.app_tier import build_web_tier
 from stacks.network import NetworkStack
@@ -26,7 +29,8 @@ class DrRegionStack(Stack):
     """The DR region's half of the mirror: peering, async members, their VIPs and key.
 
     Exposes ``key`` (receives the data tier's snapshot copies), ``peering``
-    (the primary region routes its data tier through it), ``members`` (by
+    (the primary region routes its data tier through it), ``vpc`` (resolves
+    the members' names in the data tier's zone), ``members`` (by
     mirror set), ``failover`` (the DR retarget function) and ``health`` (the
     alarms Route 53 follows). Promotion of a DR member is never automatic.
     Volumes and the key are retained when the stack is deleted.
@@ -55,6 +59,7 @@ class DrRegionStack(Stack):
                 (f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI),
                 (f"app.web_ami_ids.{self.region}", app.web_ami_ids[self.region], PLACEHOLDER_AMI),
                 ("dr.certificate_arn", dr.certificate_arn, placeholder_certificate_arn(self.region)),
+                *image_placeholders(data.iris),
             ],
         )
 
@@ -69,6 +74,7 @@ class DrRegionStack(Stack):
         self.alarm_topic = alarm_topic(self, self.key.key, data.alarm_email)
 
         self.peering = self._peering(network, primary_network, primary_vpc_cidr)
+        self.vpc = network.vpc
 
         health_check = MirrorHealthCheck(
             http=True,
@@ -80,6 +86,31 @@ class DrRegionStack(Stack):
         )
         data_subnets = network.subnets["data"].subnets
         sets = {m.name: m for m in data.mirror_sets}
+        # The DR members' own passwords: a DR member's accounts live in its own,
+        # unmirrored IRISSYS. The reduced web tier uses its CSPSystem password.
+        self.credentials = {
+            name: MirrorCredentials(self, f"{name}Credentials", encryption_key=self.key.key, mirror_name=name)
+            for name in dr.mirror_sets
+        }
+        self.host_files, asset = host_files_asset(self)
+        host = iris_host_config(
+            self,
+            iris=data.iris,
+            asset=asset,
+            zone_name=data.private_zone_name,
+            health_check_port=data.health_check_port,
+            health_check_path=data.health_check_path,
+            qos_timeout_ms=data.mirror_qos_timeout_ms,
+            iris_instance=data.iris_instance,
+        )
+        allow_iris_hosts(
+            self,
+            self.role,
+            host_files=self.host_files,
+            images=data.iris,
+            secrets=[secret for c in self.credentials.values() for secret in (c.superuser, c.cspsystem)],
+            encryption_key=self.key.key,
+        )
         self.members: dict[str, AsyncMirrorMember] = {}
         for i, name in enumerate(dr.mirror_sets):
             mirror_set = sets[name]
@@ -101,6 +132,12 @@ class DrRegionStack(Stack):
                 root_device_name=data.root_device_name,
                 root_volume_gib=data.root_volume_gib,
                 health_check=health_check,
+                host=host,
+                secrets=MemberSecrets(
+                    superuser=self.credentials[name].superuser.secret_arn,
+                    cspsystem=self.credentials[name].cspsystem.secret_arn,
+                ),
+                databases=[MirroredDatabase(d.name, d.namespace) for d in data.databases if d.mirror_set == name],
             )
         self._acknowledge_replica_volumes()
 
@@ -159,9 +196,7 @@ class DrRegionStack(Stack):
         self.key.allow_auto_scaling(auto_scaling_role_arn)
         # A key policy may name only principals that exist.
         self.key.key.node.add_dependency(self.auto_scaling_role)
-        self.gateway_password = gateway_password(
-            self, "WebGatewayPassword", encryption_key=self.key.key, mirror_name=app.mirror_set
-        )
+        self.gateway_password = self.credentials[app.mirror_set].cspsystem
         self.web = build_web_tier(
             self,
             network=network,

@@ -236,7 +236,7 @@ class NetworkStack(Stack):
         )
         self.interface_endpoints = {
             service: self.vpc.add_interface_endpoint(
-                f"{service.title().replace('-', '')}Endpoint",
+                f"{service.title().replace('-', '').replace('.', '')}Endpoint",
                 service=ec2.InterfaceVpcEndpointAwsService(service),
                 subnets=ec2.SubnetSelection(subnet_group_name="app"),
                 security_groups=[self.security_groups.endpoints],

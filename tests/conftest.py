@@ -85,6 +85,29 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
     return get
 
 
+REAL_AMI = "ami-0123456789abcdef0"
+COPY_KEY = "arn:aws:kms:eu-central-1:000000000000:key/11111111-2222-3333-4444-555555555555"
+# One extra dev synthesis with the other branches of the data tier's settings.
+DATA_CUSTOM = {
+    "data.health_check_path": "/csp/user/mirror_status.cxw",
+    "data.health_check_port": "57772",
+    "data.ami_ids.eu-west-1": REAL_AMI,
+    "data.backup.copy_region": "eu-central-1",
+    "data.backup.copy_kms_key_arn": COPY_KEY,
+    "dr": "none",  # a copy target of the settings' own choosing: no DR region
+    "data.iris.image.digest": "sha256:" + "a" * 64,
+    "data.iris.arbiter_image.digest": "sha256:" + "b" * 64,
+    "data.iris.web_gateway_image.digest": "sha256:" + "c" * 64,
+    "data.iris.memory_ratio": "0.6",
+    "data.mirror_qos_timeout_ms": "12000",
+}
+
+
+@pytest.fixture(scope="session")
+def custom_data(synth: Callable[..., Synthesized]) -> Synthesized:
+    return synth("dev", **DATA_CUSTOM)
+
+
 @pytest.fixture(scope="session")
 def reference(synth: Callable[[str], Synthesized]) -> Synthesized:
     return synth("reference")

@@ -31,3 +31,16 @@ def resources(template: dict[str, Any], type_name: str) -> dict[str, dict[str, A
 def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
     """The properties of each resource of ``type_name``."""
     return [v["Properties"] for v in resources(template, type_name).values()]
+
+
+def heredoc(user_data: str, path: str) -> str:
+    """The text user data writes to ``path`` (components/mirror_member.install_file_commands)."""
+    start = f"cat > {path} <<'IRIS_AWS_FILE_END'\n"
+    if start not in user_data:
+        raise AssertionError(f"the user data writes no {path}")
+    return user_data.split(start, 1)[1].split("\nIRIS_AWS_FILE_END", 1)[0] + "\n"
+
+
+def instance_user_data(template: dict[str, Any]) -> dict[str, str]:
+    """Logical id -> rendered user data, for every EC2 instance of a template."""
+    return {k: render(v["Properties"]["UserData"]) for k, v in resources(template, "AWS::EC2::Instance").items()}

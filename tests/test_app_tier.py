@@ -400,19 +400,23 @@ def test_server_roles_hold_ssm_and_the_cloudwatch_agent_and_web_servers_read_one
         assert names == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
         assert "Policies" not in p
     assert props(template, "AWS::IAM::Policy") == []  # no inline policies
-    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
     (policy,) = props(template, "AWS::IAM::ManagedPolicy")
     read, decrypt = policy["PolicyDocument"]["Statement"]
-    assert read["Resource"] == {"Ref": secret_id}
+    # The CSPSystem password the data tier gave IRIS, under the data tier's key.
+    secret_id, _ = data_ref(assembly, read["Resource"])
+    assert secret_id.startswith(f"{assembly.settings.app.mirror_set}CredentialsCSPSystem")
     assert sorted(read["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     assert decrypt["Action"] == "kms:Decrypt"
+    assert data_ref(assembly, decrypt["Resource"])[0].startswith("DataKey")
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
 
 
-def test_the_gateway_password_is_generated_and_encrypted_with_the_stack_key(assembly: Synthesized) -> None:
-    template = app(assembly)
-    (key_id,) = resources(template, "AWS::KMS::Key")
-    _, secret = one(template, "AWS::SecretsManager::Secret")
+def test_the_gateway_password_is_the_data_tiers_generated_cspsystem_password(assembly: Synthesized) -> None:
+    assert resources(app(assembly), "AWS::SecretsManager::Secret") == {}  # one password, where IRIS got it
+    data = assembly.template_json("data_tier")
+    (key_id,) = [k for k in resources(data, "AWS::KMS::Key") if k.startswith("DataKey")]
+    secret_id = next(k for k in resources(data, "AWS::SecretsManager::Secret") if "CSPSystem" in k)
+    secret = data["Resources"][secret_id]["Properties"]
     assert secret["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     generated = secret["GenerateSecretString"]
     assert generated["PasswordLength"] >= 32
@@ -437,8 +441,11 @@ def test_web_user_data_configures_a_mirror_aware_gateway_on_the_mirror_members(a
     for path in assembly.settings.app.application_paths:
         assert f"[APP_PATH:{path}]\nDefault_Server={DEFAULT_SERVER_MARKER}" in csp_ini
     assert "System_Manager=127.0.0.1" in csp_ini
-    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
-    assert f"CREDENTIALS_SECRET=<Ref:{secret_id}>" in user_data
+    secret = re.search(r"^CREDENTIALS_SECRET=(.*)$", user_data, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    ((secret_id, _),) = [
+        data_ref(assembly, {"Fn::GetStackOutput": {"StackName": s, "OutputName": o}}) for s, o in _outputs([secret], assembly)
+    ]
+    assert secret_id.startswith(f"{mirror}CredentialsCSPSystem")
     assert f"STATUS_PORT={assembly.settings.data.health_check_port}" in user_data
     assert user_data.rstrip().endswith("/usr/local/sbin/iris-web-gateway-setup")
     assert "VipNlb" not in user_data  # mirror-aware: no VIP on the web path
@@ -678,7 +685,6 @@ PINNED_REFERENCE_IDS = {
     "AWS::KMS::Key": ["AppKey2AF25043"],
     "AWS::S3::Bucket": ["WebAccessLogs024BC47D"],
     "AWS::Logs::LogGroup": ["WebWafLogs414151AD"],
-    "AWS::SecretsManager::Secret": ["WebGatewayPasswordAE8208F3"],
     "AWS::Route53::HostedZone": ["PrivateZone27242E85"],
 }
 

@@ -8,32 +8,14 @@ import re
 from collections import Counter
 from typing import Any
 
-import pytest
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.snapshot_backup import FREEZE_THAW_SCRIPT
 from config import constants as c
-from config.placeholders import PLACEHOLDER_AMI
-from tests.conftest import Synthesized
+from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST
+from tests.conftest import COPY_KEY, Synthesized
 from tests.templates import props, resources
-
-REAL_AMI = "ami-0123456789abcdef0"
-COPY_KEY = "arn:aws:kms:eu-central-1:000000000000:key/11111111-2222-3333-4444-555555555555"
-# One extra dev synthesis with the other branches of the settings.
-CUSTOM = {
-    "data.health_check_path": "/csp/user/mirror_status.cxw",
-    "data.health_check_port": "57772",
-    "data.ami_ids.eu-west-1": REAL_AMI,
-    "data.backup.copy_region": "eu-central-1",
-    "data.backup.copy_kms_key_arn": COPY_KEY,
-    "dr": "none",  # a copy target of the settings' own choosing: no DR region
-}
-
-
-@pytest.fixture(scope="session")
-def custom(synth) -> Synthesized:
-    return synth("dev", **CUSTOM)
 
 
 def tags(resource_props: dict[str, Any]) -> dict[str, str]:
@@ -98,12 +80,20 @@ def test_the_image_is_pinned_never_resolved_at_deploy_time(assembly: Synthesized
     assert ssm_parameters == []
 
 
-def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom: Synthesized) -> None:
+def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom_data: Synthesized) -> None:
     rule = dev.template_json("data_tier")["Rules"]["GoldenImageIsSet"]
-    (assertion,) = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
-    assert "data.ami_ids.eu-west-1" in assertion["AssertDescription"]
-    assert "GoldenImageIsSet" not in custom.template_json("data_tier").get("Rules", {})
+    ami, *images = rule["Assertions"]
+    assert ami["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
+    assert "data.ami_ids.eu-west-1" in ami["AssertDescription"]
+    # The IRIS, arbiter and Web Gateway images are pinned by digests that must be real.
+    assert [a["AssertDescription"].split(" ")[0] for a in images] == [
+        "data.iris.image.digest",
+        "data.iris.arbiter_image.digest",
+        "data.iris.web_gateway_image.digest",
+    ]
+    for a in images:
+        assert a["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_DIGEST, PLACEHOLDER_DIGEST]}]}
+    assert "GoldenImageIsSet" not in custom_data.template_json("data_tier").get("Rules", {})
 
 
 def test_user_data_mounts_volumes_by_id_and_never_replaces_the_instance(assembly: Synthesized) -> None:
@@ -305,14 +295,14 @@ def test_polling_health_check_asks_the_mirror_status_page(assembly: Synthesized)
         assert p["UnhealthyThresholdCount"] == d.unhealthy_threshold
 
 
-def test_health_check_port_and_path_are_settings(custom: Synthesized) -> None:
-    template = custom.template_json("data_tier")
+def test_health_check_port_and_path_are_settings(custom_data: Synthesized) -> None:
+    template = custom_data.template_json("data_tier")
     assert sorted({p["Port"] for p in props(template, "AWS::ElasticLoadBalancingV2::Listener")}) == [1972, 57772]
     for p in props(template, "AWS::ElasticLoadBalancingV2::TargetGroup"):
         assert p["HealthCheckProtocol"] == "HTTP"
         assert p["HealthCheckPort"] == "57772"
         assert p["HealthCheckPath"] == "/csp/user/mirror_status.cxw"
-    network = custom.template_json("network")
+    network = custom_data.template_json("network")
     ports = {r["FromPort"] for sg in props(network, "AWS::EC2::SecurityGroupIngress") for r in [sg]}
     assert 57772 in ports and 52773 not in ports
 
@@ -363,9 +353,9 @@ def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) 
     assert "kms:CreateGrant" in dlm["Action"]
 
 
-def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom: Synthesized) -> None:
-    assert custom.settings.dr is None
-    (policy,) = props(custom.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
+def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_data: Synthesized) -> None:
+    assert custom_data.settings.dr is None
+    (policy,) = props(custom_data.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
     (rule,) = policy["PolicyDetails"]["Schedules"][0]["CrossRegionCopyRules"]
     assert rule == {
         "CmkArn": COPY_KEY,
@@ -377,7 +367,7 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom:
     (copy_policy,) = [
         p
         for k, p in (
-            (k, v["Properties"]) for k, v in resources(custom.template_json("data_tier"), "AWS::IAM::ManagedPolicy").items()
+            (k, v["Properties"]) for k, v in resources(custom_data.template_json("data_tier"), "AWS::IAM::ManagedPolicy").items()
         )
         if k.startswith("BackupCopyKeyPolicy")
     ]

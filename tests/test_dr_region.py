@@ -116,6 +116,8 @@ def test_dr_members_use_the_dr_instance_type_and_no_zmirror_hook(assembly: Synth
         user_data = str(instance["UserData"])
         assert "iris-mount-volumes" in user_data
         assert "ZMIRROR" not in user_data  # promotion is a person's decision, never the member's own
+        assert "iris-notify-primary" not in user_data
+        assert "ROLE='async'" in user_data
 
 
 def test_the_dr_retarget_function_knows_its_members_as_async_and_sets_nothing_at_deploy(assembly: Synthesized) -> None:

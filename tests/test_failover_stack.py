@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from components.iris_host import HOST_FILES_DIR, NOTIFY_EVENT
 from tests.conftest import ROOT, Synthesized
 from tests.templates import props, render, resources
 from tests.test_iris_scripts import stub
@@ -167,7 +168,11 @@ def test_failover_members_get_the_hook_and_arbiters_do_not(assembly: Synthesized
         mirror, member = re.match(r"^([A-Za-z0-9]+?)(Member\d)Instance", logical_id).groups()
         assert f"MIRROR_SET={mirror}\nMEMBER={member}\nRETARGET_FUNCTION=arn:" in user_data
         assert f":function:{stack}-retarget" in user_data
-        assert "/opt/iris-aws/ZMIRROR.mac" in user_data and "/usr/local/sbin/iris-notify-primary" in user_data
+        # ^ZMIRROR and its helper come with the host files; systemd runs the helper on ^ZMIRROR's event.
+        assert f"install -m 0644 {HOST_FILES_DIR}/ZMIRROR.mac /etc/iris-aws/ZMIRROR.mac" in user_data
+        assert f"install -m 0755 {HOST_FILES_DIR}/notify_primary.sh /usr/local/sbin/iris-notify-primary" in user_data
+        assert f"PathChanged={NOTIFY_EVENT}\n" in user_data
+        assert "systemctl enable iris-member.service iris-notify-primary.path" in user_data
 
 
 def test_zmirror_never_slows_a_takeover() -> None:
@@ -178,8 +183,12 @@ def test_zmirror_never_slows_a_takeover() -> None:
         code = [line for line in body.splitlines() if not line.strip().startswith(";")]
         assert [line.strip() for line in code] == ["quit 1"], f"{label} must answer 1 at once"
     notify = re.search(r"^NotifyBecomePrimary\(\) public {\n(.*?)^}", text, re.S | re.M).group(1)
-    assert '$zf(-100, "/ASYNC", helper)' in notify
-    assert 'helper = "/usr/local/sbin/iris-notify-primary"' in notify
+    # No external call and no wait: it writes the event file the host watches,
+    # opening it with a timeout, and reports a failure to messages.log.
+    assert "$zf" not in notify.lower()
+    assert f'set event = "{NOTIFY_EVENT}"' in notify
+    assert 'open event:("WNS"):2' in notify
+    assert "WriteToConsoleLog" in notify
 
 
 @pytest.fixture

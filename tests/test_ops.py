@@ -19,6 +19,9 @@ IRIS_VALUES = [
     "-c", "app.web_ami_ids.eu-west-1=ami-0fedcba9876543210",
     "-c", "app.ecp_ami_ids.eu-west-1=ami-0fedcba9876543211",
     "-c", "app.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+    "-c", "data.iris.image.digest=sha256:" + "1" * 64,
+    "-c", "data.iris.arbiter_image.digest=sha256:" + "2" * 64,
+    "-c", "data.iris.web_gateway_image.digest=sha256:" + "3" * 64,
 ]  # fmt: skip
 EKS_VALUES = [
     "-c", "eks.pipeline.connection_arn=arn:aws:codeconnections:eu-west-1:123456789012:connection/"
@@ -47,6 +50,9 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "app.web_ami_ids.eu-west-1=ami-00000000000000000",
         "app.ecp_ami_ids.eu-west-1=ami-00000000000000000",
         "app.certificate_arn=arn:aws:acm:eu-west-1:000000000000:certificate/00000000-0000-0000-0000-000000000000",
+        "data.iris.image.digest=sha256:0000",
+        "data.iris.arbiter_image.digest=sha256:0000",
+        "data.iris.web_gateway_image.digest=sha256:0000",
         "eks.pipeline.connection_arn=",
         "eks.pipeline.repository=example-org/mendix-app",
         "eks.mendix_operator_chart_repository=oci://000000000000",

@@ -1,0 +1,145 @@
+"""What an IRIS member host may reach in AWS, and the shared host configuration of a stack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from components.iris_host import HostAsset, IrisHost
+from config.settings import ContainerImage, IrisSettings
+
+IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
+ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+
+def registry(stack: Stack) -> str:
+    """The stack's own ECR registry host."""
+    return f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}"
+
+
+def image_uri(stack: Stack, image: ContainerImage) -> str:
+    return f"{registry(stack)}/{image.repository}@{image.digest}"
+
+
+def iris_host_config(
+    scope: Construct,
+    *,
+    iris: IrisSettings,
+    asset: HostAsset,
+    zone_name: str,
+    health_check_port: int,
+    health_check_path: str,
+    qos_timeout_ms: int,
+    iris_instance: str,
+) -> IrisHost:
+    """The IrisHost of ``scope``'s stack: images from that region's ECR, pinned by digest."""
+    stack = Stack.of(scope)
+    return IrisHost(
+        asset=asset,
+        region=stack.region,
+        registry=registry(stack),
+        image=image_uri(stack, iris.image),
+        arbiter_image=image_uri(stack, iris.arbiter_image),
+        web_gateway_image=image_uri(stack, iris.web_gateway_image),
+        zone_name=zone_name,
+        health_check_port=health_check_port,
+        health_check_path=health_check_path,
+        memory_ratio=iris.memory_ratio,
+        qos_timeout_ms=qos_timeout_ms,
+        join_timeout_seconds=iris.join_timeout_seconds,
+        license_key=iris.license_key,
+        iris_instance=iris_instance,
+    )
+
+
+def host_files_asset(scope: Construct) -> tuple[s3_assets.Asset, HostAsset]:
+    """``iris/`` as one S3 asset: the scripts and ^ZMIRROR every member host installs."""
+    asset = s3_assets.Asset(scope, "HostFiles", path=str(IRIS_DIR), exclude=["__pycache__"])
+    return asset, HostAsset(asset.s3_bucket_name, asset.s3_object_key)
+
+
+def allow_iris_hosts(
+    scope: Construct,
+    role: iam.IRole,
+    *,
+    host_files: s3_assets.Asset,
+    images: IrisSettings,
+    secrets: Sequence[secretsmanager.ISecret],
+    encryption_key: kms.IKey,
+    markers: Sequence[str] = (),
+) -> iam.ManagedPolicy:
+    """The member hosts' grants: their files, their images, their passwords and licence, the mirror markers.
+
+    Each names its resources; the one wildcard is ECR's authorization token,
+    which no resource can scope.
+    """
+    stack = Stack.of(scope)
+    repositories = sorted({i.repository for i in (images.image, images.arbiter_image, images.web_gateway_image)})
+    statements = [
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[host_files.bucket.arn_for_objects(host_files.s3_object_key)]),
+        iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+        iam.PolicyStatement(
+            actions=ECR_PULL_ACTIONS,
+            resources=[stack.format_arn(service="ecr", resource="repository", resource_name=r) for r in repositories],
+        ),
+        iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[s.secret_arn for s in secrets]),
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[encryption_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
+        ),
+    ]
+    wildcard_findings = ["Resource::*"]
+    if markers:
+        statements.append(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[stack.format_arn(service="ssm", resource="parameter", resource_name=m.lstrip("/")) for m in markers],
+            )
+        )
+    licence = images.license_key
+    if licence is not None and licence.startswith("secretsmanager:"):
+        # A secret's ARN ends in six random characters that no setting can know.
+        name = licence.removeprefix("secretsmanager:")
+        statements.append(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[
+                    stack.format_arn(
+                        service="secretsmanager",
+                        resource="secret",
+                        resource_name=f"{name}-??????",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        wildcard_findings.append(
+            f"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:{name}-??????"
+        )
+    elif licence is not None:
+        bucket, _, key = licence.removeprefix("s3://").partition("/")
+        statements.append(iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{bucket}/{key}"]))
+    policy = iam.ManagedPolicy(
+        scope,
+        "IrisHostPolicy",
+        description="IRIS member hosts: their files, images, passwords, licence and mirror markers",
+        statements=statements,
+        roles=[role],
+    )
+    for finding in wildcard_findings:
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]",
+                reason="ecr:GetAuthorizationToken takes no resource (the pulls it allows are scoped to the three "
+                "repositories); a Secrets Manager ARN ends in six random characters, matched by -?????? and nothing wider.",
+            )
+        )
+    return policy

@@ -1,0 +1,133 @@
+"""The configuration merge files (partial CPFs) that turn a member's IRIS into a mirror member.
+
+Plain functions of settings, rendered at synthesis into the member's user
+data. Facts from InterSystems' "Automating Configuration of InterSystems IRIS
+with Configuration Merge" (GCMF) and the CPF reference (RACS):
+
+- ``[Actions]`` lines are ``Action:Key=Value,...``; a value holding a comma
+  or ``=`` is quoted. Create actions skip objects that exist, and
+  ``ConfigMirror`` exits when the mirror exists (only ``ArbiterURL`` may be
+  added later), so a merge applied twice changes nothing.
+- ``ConfigMirror:Name=...,Member=primary|backup|drasync,Primary=<host>`` with
+  ``SystemName`` and ``ArbiterURL=<host>:<port>``; mirrored databases are
+  ``CreateDatabase`` with ``MirrorSetName`` and ``MirrorDBName`` on every
+  member (GCMF 9.6.1).
+- ``[Startup] PasswordHash=hash,salt,workfactor,algorithm`` sets the
+  predefined accounts' password at first start, CSPSystem excepted, which
+  gets its own ``ModifyUser`` (RACS_PASSWORDHASH).
+- ``[config] globals=0,0,<8 KB MB>,0,0,0``, ``routines=<MB>``, ``wijdir``;
+  ``[Journal] CurrentDirectory`` and ``AlternateDirectory``.
+
+Password hashes are not known at synthesis: the files hold the markers
+below, which the boot script fills from Secrets Manager in a file on tmpfs
+that it empties once IRIS has read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from config.constants import IRIS_MOUNT_POINTS, ISCAGENT_PORT
+from config.instance_memory import instance_memory_mib
+
+SUPERUSER_HASH_MARKER = "{{SUPERUSER_PASSWORD_HASH}}"
+CSPSYSTEM_HASH_MARKER = "{{CSPSYSTEM_PASSWORD_HASH}}"
+# The boot script puts the address of the member it joins here.
+PRIMARY_MARKER = "{{PRIMARY_HOST}}"
+MEMBER_ROLES = ("primary", "backup", "drasync")
+# Of the buffers' share of memory, routines get this much; globals the rest.
+ROUTINES_SHARE = 0.1
+ROUTINES_MAX_MIB = 4096
+DATABASE_DIRECTORY = f"{IRIS_MOUNT_POINTS['database']}/data"
+
+
+@dataclass(frozen=True)
+class MirroredDatabase:
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    """What one data member's merge file depends on."""
+
+    mirror_name: str  # upper-case letters and digits, at most 15
+    system_name: str  # this member's name in the mirror
+    instance_type: str
+    memory_ratio: float
+    arbiter_host: str
+    qos_timeout_ms: int
+    databases: Sequence[MirroredDatabase]
+
+
+def mirror_name(set_name: str) -> str:
+    """A mirror set's IRIS mirror name: its settings name, upper-cased."""
+    return set_name.upper()
+
+
+def buffer_sizes(instance_type: str, memory_ratio: float) -> tuple[int, int]:
+    """(globals MiB of 8 KB buffers, routines MiB) for ``memory_ratio`` of the type's memory."""
+    buffers = int(instance_memory_mib(instance_type) * memory_ratio)
+    routines = min(int(buffers * ROUTINES_SHARE), ROUTINES_MAX_MIB)
+    return buffers - routines, routines
+
+
+def _quote(value: str) -> str:
+    return f'"{value}"' if ("," in value or "=" in value) else value
+
+
+def action(name: str, **params: str | int) -> str:
+    """One ``[Actions]`` line, parameters in the given order."""
+    return f"{name}:" + ",".join(f"{key}={_quote(str(value))}" for key, value in params.items())
+
+
+def member_merge(role: str, config: MemberConfig) -> str:
+    """The merge file of a data member in ``role`` (primary, backup or drasync)."""
+    if role not in MEMBER_ROLES:
+        raise ValueError(f"role {role!r}: expected one of {', '.join(MEMBER_ROLES)}")
+    globals_mib, routines_mib = buffer_sizes(config.instance_type, config.memory_ratio)
+    arbiter = f"{config.arbiter_host}:{ISCAGENT_PORT}"
+    primary = "localhost" if role == "primary" else PRIMARY_MARKER
+    actions = [
+        action("ModifyService", Name="%Service_Mirror", Enabled=1),
+        action("ModifyService", Name="%Service_ECP", Enabled=1),
+        # The filled hash holds commas, so the marker is quoted already.
+        action("ModifyUser", Name="CSPSystem", PasswordHash=f'"{CSPSYSTEM_HASH_MARKER}"'),
+        action(
+            "ConfigMirror",
+            Name=config.mirror_name,
+            Member=role,
+            Primary=primary,
+            SystemName=config.system_name,
+            ArbiterURL=arbiter,
+        ),
+    ]
+    if role == "primary":
+        # ConfigMirror takes no QoS timeout; the mirror's own settings are the primary's to change.
+        actions.append(action("ModifyMirror", Name=config.mirror_name, QOSTimeout=config.qos_timeout_ms))
+    for db in config.databases:
+        actions.append(
+            action(
+                "CreateDatabase",
+                Name=db.name,
+                Directory=f"{DATABASE_DIRECTORY}/{db.name.lower()}/",
+                MirrorSetName=config.mirror_name,
+                MirrorDBName=db.name,
+            )
+        )
+        actions.append(action("CreateNamespace", Name=db.namespace, Globals=db.name, Routines=db.name))
+    sections = {
+        "config": [
+            f"globals=0,0,{globals_mib},0,0,0",
+            f"routines={routines_mib}",
+            f"wijdir={IRIS_MOUNT_POINTS['wij']}/",
+        ],
+        "Journal": [
+            f"CurrentDirectory={IRIS_MOUNT_POINTS['journal1']}/",
+            f"AlternateDirectory={IRIS_MOUNT_POINTS['journal2']}/",
+        ],
+        "Startup": [f"PasswordHash={SUPERUSER_HASH_MARKER}"],
+        "Actions": actions,
+    }
+    return "".join(f"[{name}]\n" + "".join(f"{line}\n" for line in lines) for name, lines in sections.items())

@@ -1,0 +1,257 @@
+#!/bin/bash
+# Bring this host's IRIS mirror member up, at every boot, with no person logging in.
+#
+#   iris-member start   mount, pull, configure on the first start, start IRIS,
+#                       load ^ZMIRROR, start the Web Gateway (systemd ExecStart)
+#   iris-member stop    stop the Web Gateway, then IRIS, gracefully (ExecStop)
+#
+# Reads $CONF_DIR/member.env (written by the user data, holds no secret):
+#   IRIS_INSTANCE MIRROR_SET MIRROR_NAME SYSTEM_NAME ROLE (failover|async)
+#   CREATES_MIRROR (true: Member0, the mirror's first primary)
+#   PEERS (the failover members this one may join, space-separated names)
+#   HOST_NAME IMAGE WEB_GATEWAY_IMAGE REGISTRY AWS_REGION HEALTH_PORT MOUNTS
+#   SUPERUSER_SECRET CSPSYSTEM_SECRET MIRROR_MARKER LICENSE_KEY JOIN_TIMEOUT
+#
+# What makes a first start different is the state directory on the database
+# volume: once IRIS has joined (or created) the mirror it holds `configured`,
+# and every later start (a reboot, or a new instance given the same volumes)
+# starts IRIS on its durable %SYS with no merge at all: IRIS rejoins its mirror
+# itself. A failover member creates the mirror only when it is the set's first
+# primary (Member0) and the mirror-created marker (an SSM parameter the primary
+# writes) is absent; otherwise it waits for a primary and joins it, so it never
+# becomes a second primary.
+set -euo pipefail
+
+CONF_DIR="${IRIS_AWS_CONF_DIR:-/etc/iris-aws}"
+RUN_DIR="${IRIS_AWS_RUN_DIR:-/run/iris-aws}"
+IRIS_ROOT="${IRIS_ROOT:-/iris}"
+POLL_SECONDS="${POLL_SECONDS:-15}"
+START_TIMEOUT="${START_TIMEOUT:-900}"
+MOUNT_VOLUMES="${MOUNT_VOLUMES:-/usr/local/sbin/iris-mount-volumes}"
+AGENT_PORT="${AGENT_PORT:-2188}"
+readonly IRIS_UID=51773
+
+# shellcheck source=/dev/null
+. "$CONF_DIR/member.env"
+STATE="$IRIS_ROOT/db/iris-aws"
+DURABLE="$IRIS_ROOT/db/durable"
+MERGE="$RUN_DIR/merge.cpf"
+
+# Log lines go to the journal (systemd) and syslog; stdout carries only values.
+log() { logger -t iris-member -- "$*" 2>/dev/null || true; echo "iris-member: $*" >&2; }
+fail() { log "FAILED: $*"; exit 1; }
+
+# --- IRIS inside its container -------------------------------------------
+
+# Run ObjectScript lines (stdin) in %SYS; `iris session` reads until halt.
+objectscript() { { cat; echo "halt"; } | docker exec -i iris iris session "$IRIS_INSTANCE" -U %SYS; }
+
+iris_running() { echo 'write "IRIS-UP",!' | objectscript 2>/dev/null | grep -q '^IRIS-UP'; }
+
+# This member's status in the mirror: Primary, Backup, Connected (an async
+# member), Not Initialized, Transition, ... ($SYSTEM.Mirror.GetMemberStatus).
+mirror_state() {
+  printf '%s\n' "write \"MIRROR-STATE \",\$listget(\$SYSTEM.Mirror.GetMemberStatus(\"$MIRROR_NAME\"),1),!" \
+    | objectscript 2>/dev/null | sed -n 's/^MIRROR-STATE //p' | tr -d '\r'
+}
+
+wait_for_iris() {
+  local waited=0
+  until iris_running; do
+    [ "$waited" -lt "$START_TIMEOUT" ] || fail "IRIS did not start within ${START_TIMEOUT}s: see $DURABLE/mgr/messages.log"
+    sleep "$POLL_SECONDS"; waited=$((waited + POLL_SECONDS))
+  done
+  log "IRIS instance $IRIS_INSTANCE is up"
+}
+
+run_iris() {  # [merge file]
+  local merge_env=() key_arg=()
+  [ $# -eq 0 ] || merge_env=(-e "ISC_CPF_MERGE_FILE=$1")
+  [ ! -f "$STATE/iris.key" ] || key_arg=(--key "$STATE/iris.key")
+  docker rm -f iris >/dev/null 2>&1 || true
+  docker run -d --name iris --network host --cap-add IPC_LOCK --stop-timeout 300 \
+    -v "$IRIS_ROOT/db:$IRIS_ROOT/db" -v "$IRIS_ROOT/jrn1:$IRIS_ROOT/jrn1" \
+    -v "$IRIS_ROOT/jrn2:$IRIS_ROOT/jrn2" -v "$IRIS_ROOT/wij:$IRIS_ROOT/wij" -v "$RUN_DIR:$RUN_DIR" \
+    -e "ISC_DATA_DIRECTORY=$DURABLE" "${merge_env[@]}" "$IMAGE" "${key_arg[@]}" >/dev/null
+}
+
+# --- host preparation ------------------------------------------------------
+
+prepare_host() {
+  # The member's stable name (a record in the data tier's private zone) is its
+  # host name, so the mirror knows it by a name that survives a new instance.
+  hostnamectl set-hostname "$HOST_NAME" 2>/dev/null || hostname "$HOST_NAME"
+  # shellcheck disable=SC2086 # MOUNTS is a list of volume:device:mount specs
+  "$MOUNT_VOLUMES" $MOUNTS
+  local dir
+  for dir in db jrn1 jrn2 wij; do chown "$IRIS_UID:$IRIS_UID" "$IRIS_ROOT/$dir"; done
+  install -d -m 0700 -o "$IRIS_UID" -g "$IRIS_UID" "$STATE" "$RUN_DIR"
+  [ ! -f "$CONF_DIR/ZMIRROR.mac" ] || install -m 0644 -o "$IRIS_UID" -g "$IRIS_UID" "$CONF_DIR/ZMIRROR.mac" "$STATE/ZMIRROR.mac"
+  install -d -m 0755 -o "$IRIS_UID" -g "$IRIS_UID" "$STATE/events"
+}
+
+pull() {
+  local image
+  for image in "$@"; do
+    docker image inspect "$image" >/dev/null 2>&1 && continue
+    aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "$REGISTRY" >/dev/null \
+      || fail "cannot log in to $REGISTRY: check the ECR endpoints and the instance role"
+    docker pull --quiet "$image" >/dev/null || fail "cannot pull $image"
+    log "pulled $image"
+  done
+}
+
+fetch_license() {
+  [ -n "${LICENSE_KEY:-}" ] || return 0
+  local tmp="$STATE/iris.key.new"
+  case "$LICENSE_KEY" in
+    secretsmanager:*)
+      aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "${LICENSE_KEY#secretsmanager:}" \
+        --query SecretString --output text >"$tmp" || fail "cannot read the licence key from $LICENSE_KEY" ;;
+    s3://*) aws s3 cp --quiet "$LICENSE_KEY" "$tmp" || fail "cannot copy the licence key from $LICENSE_KEY" ;;
+    *) fail "LICENSE_KEY $LICENSE_KEY: expected secretsmanager:<name> or s3://<bucket>/<key>" ;;
+  esac
+  chown "$IRIS_UID:$IRIS_UID" "$tmp"; chmod 0600 "$tmp"; mv "$tmp" "$STATE/iris.key"
+}
+
+secret() { aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" --query SecretString --output text; }
+
+# --- the first start: which role, then the merge ---------------------------
+
+marker_present() {
+  aws ssm get-parameter --region "$AWS_REGION" --name "$MIRROR_MARKER" --query Parameter.Value --output text >/dev/null 2>&1
+}
+
+choose_role() {
+  if [ "$ROLE" = async ]; then echo drasync; return; fi
+  if [ "${CREATES_MIRROR:-false}" = true ] && ! marker_present; then echo primary; else echo backup; fi
+}
+
+agent_answers() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$AGENT_PORT" 2>/dev/null; }
+
+# The first peer whose ISCAgent answers, waiting at most JOIN_TIMEOUT seconds.
+wait_for_agent() {
+  local waited=0 peer
+  while :; do
+    for peer in $PEERS; do
+      if agent_answers "$peer"; then echo "$peer"; return 0; fi
+    done
+    [ "$waited" -lt "$JOIN_TIMEOUT" ] \
+      || fail "no primary's ISCAgent answered on $AGENT_PORT at $PEERS within ${JOIN_TIMEOUT}s: mirror $MIRROR_NAME was not joined"
+    log "waiting for the primary's ISCAgent at $PEERS:$AGENT_PORT (${waited}s of ${JOIN_TIMEOUT}s)"
+    sleep "$POLL_SECONDS"; waited=$((waited + POLL_SECONDS))
+  done
+}
+
+# Values replace markers inside bash: no secret is ever a command's argument.
+shopt -u patsub_replacement 2>/dev/null || true
+fill() {  # template marker value [marker value ...] -> stdout
+  local text
+  text=$(<"$1"); shift
+  while [ $# -gt 1 ]; do text="${text//"$1"/$2}"; shift 2; done
+  printf '%s\n' "$text"
+}
+
+# Write the merge file for $1 with the password hashes, on tmpfs, for IRIS only.
+render_merge() {
+  local role="$1" primary="$2" superuser cspsystem
+  superuser=$(secret "$SUPERUSER_SECRET" | iris-password-hash) || fail "cannot read $SUPERUSER_SECRET"
+  cspsystem=$(secret "$CSPSYSTEM_SECRET" | iris-password-hash) || fail "cannot read $CSPSYSTEM_SECRET"
+  ( umask 077
+    fill "$CONF_DIR/merge-$role.cpf" "{{SUPERUSER_PASSWORD_HASH}}" "$superuser" \
+      "{{CSPSYSTEM_PASSWORD_HASH}}" "$cspsystem" "{{PRIMARY_HOST}}" "$primary" >"$MERGE" )
+  chown "$IRIS_UID:$IRIS_UID" "$MERGE"
+}
+
+# An empty file: IRIS stops applying it, and no hash stays on the host.
+forget_merge() { [ ! -e "$MERGE" ] || : >"$MERGE"; }
+
+expected_state() {
+  case "$1" in primary) echo Primary ;; backup) echo Backup ;; drasync) echo Connected ;; esac
+}
+
+configure() {
+  local role primary="localhost" waited=0 state want
+  role=$(choose_role)
+  if [ "$role" = primary ]; then
+    log "creating mirror $MIRROR_NAME as $SYSTEM_NAME (first primary)"
+  else
+    [ "${CREATES_MIRROR:-false}" != true ] \
+      || log "mirror $MIRROR_NAME exists already (marker $MIRROR_MARKER): joining it as backup, never as a second primary"
+    primary=$(wait_for_agent)
+    log "joining mirror $MIRROR_NAME at $primary as $role $SYSTEM_NAME"
+  fi
+  trap forget_merge EXIT
+  render_merge "$role" "$primary"
+  run_iris "$MERGE"
+  wait_for_iris
+  want=$(expected_state "$role")
+  until state=$(mirror_state) && [ "$state" = "$want" ]; do
+    [ "$waited" -lt "$JOIN_TIMEOUT" ] \
+      || fail "mirror $MIRROR_NAME: this member is not $role after ${JOIN_TIMEOUT}s (mirror status: ${state:-no answer})"
+    log "waiting for mirror $MIRROR_NAME to accept $SYSTEM_NAME as $role (${waited}s of ${JOIN_TIMEOUT}s; state ${state:-none})"
+    sleep "$POLL_SECONDS"; waited=$((waited + POLL_SECONDS))
+    # The merge's actions skip what exists: applying it again only retries the join.
+    docker exec iris iris merge "$IRIS_INSTANCE" "$MERGE" </dev/null >/dev/null 2>&1 || true
+  done
+  if [ "$role" = primary ]; then
+    aws ssm put-parameter --region "$AWS_REGION" --name "$MIRROR_MARKER" --type String \
+      --value "$SYSTEM_NAME $(date -u +%FT%TZ)" >/dev/null || fail "cannot write the mirror-created marker $MIRROR_MARKER"
+  fi
+  echo "$role $(date -u +%FT%TZ)" >"$STATE/configured"
+  forget_merge
+  trap - EXIT
+  log "mirror $MIRROR_NAME: $SYSTEM_NAME is $role"
+}
+
+load_zmirror() {
+  local out
+  out=$(printf '%s\n' "set sc=\$system.OBJ.Load(\"$STATE/ZMIRROR.mac\",\"ck-d\")" \
+    'write "ZMIRROR-LOAD ",$select($system.Status.IsOK(sc):"OK",1:$system.Status.GetErrorText(sc)),!' | objectscript)
+  grep -q '^ZMIRROR-LOAD OK' <<<"$out" || fail "^ZMIRROR did not load into %SYS: $(sed -n 's/^ZMIRROR-LOAD //p' <<<"$out")"
+  log "^ZMIRROR loaded into %SYS"
+}
+
+# The Web Gateway on this member serves the mirror status page on HEALTH_PORT.
+start_web_gateway() {
+  local dir="$STATE/webgateway" password
+  install -d -m 0700 "$dir"
+  if [ ! -f "$dir/CSP.ini" ]; then
+    password=$(secret "$CSPSYSTEM_SECRET") || fail "cannot read $CSPSYSTEM_SECRET"
+    ( umask 077; fill "$CONF_DIR/CSP.ini" "{{CSPSYSTEM_PASSWORD}}" "$password" >"$dir/CSP.ini" )
+  fi
+  install -m 0644 "$CONF_DIR/CSP.conf" "$dir/CSP.conf"
+  docker rm -f webgateway >/dev/null 2>&1 || true
+  docker run -d --name webgateway --add-host host.docker.internal:host-gateway -p "$HEALTH_PORT:80" \
+    -v "$dir:/webgateway-shared" -e ISC_CSP_INI_FILE=/webgateway-shared/CSP.ini \
+    -e ISC_CSP_CONF_FILE=/webgateway-shared/CSP.conf "$WEB_GATEWAY_IMAGE" >/dev/null
+  log "Web Gateway serves the mirror status page on port $HEALTH_PORT"
+}
+
+start() {
+  prepare_host
+  pull "$IMAGE" "$WEB_GATEWAY_IMAGE"
+  fetch_license
+  if [ -f "$STATE/configured" ]; then
+    log "mirror $MIRROR_NAME: starting $SYSTEM_NAME on its durable configuration ($(cut -d' ' -f1 "$STATE/configured") at first start)"
+    run_iris
+    wait_for_iris
+  else
+    configure
+  fi
+  # A failover member's ^ZMIRROR keeps the VIP on the primary; an async member has none.
+  [ "$ROLE" != failover ] || load_zmirror
+  start_web_gateway
+}
+
+stop() {
+  docker stop webgateway >/dev/null 2>&1 || true
+  docker stop --time 300 iris >/dev/null 2>&1 || true
+  log "IRIS instance $IRIS_INSTANCE stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: iris-member start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,353 @@
+"""Stand-ins for what a member host's scripts call: docker (with IRIS in its
+container), the AWS CLI, hostnamectl, logger and the volume mounter.
+
+They behave like the real tools where the scripts depend on them:
+- ``docker exec -i iris iris session IRIS -U %SYS`` reads ObjectScript lines
+  from stdin until ``halt`` (end of input without it is an error, as in
+  IRIS), answers the few statements the scripts use and rejects others;
+- ``docker run`` of the IRIS image applies the merge file named by
+  ``ISC_CPF_MERGE_FILE`` as IRIS would: it refuses a file the CPF reader
+  cannot read or whose password hashes are not PBKDF2 values, and
+  ``ConfigMirror`` makes the instance primary, backup (once the primary
+  accepts it) or a connected async member;
+- ``docker run`` of a name that exists fails; ``docker exec`` into a stopped
+  container fails;
+- ``aws ssm put-parameter`` of an existing name fails (no --overwrite), as do
+  reads of missing secrets and parameters.
+Every call is recorded with its arguments in a JSON state file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HASH = re.compile(r"^[0-9a-f]{128},[0-9a-f]{128},10000,SHA512$")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    tmp.replace(path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[dict[str, Any]]:
+    """The state, read and written back under an exclusive lock: the scripts run stubs in pipelines."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = _load(path)
+        try:
+            yield state
+        finally:
+            _save(path, state)
+
+
+# --------------------------------------------------------------------------
+# docker, and IRIS inside its container
+# --------------------------------------------------------------------------
+
+
+def _apply_merge(state: dict[str, Any], text: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.cpf import parse
+
+    iris = state["iris"]
+    iris["merges"].append(text)
+    try:
+        merge = parse(text)
+    except ValueError as err:
+        iris["errors"].append(f"merge file rejected: {err}")
+        return
+    if "{{" in text:
+        iris["errors"].append("merge file holds an unfilled marker")
+        return
+    startup = merge.sections.get("Startup", {}).get("PasswordHash")
+    users = [a.params.get("PasswordHash") for a in merge.action("ModifyUser")]
+    if any(h is not None and not HASH.match(h) for h in (startup, *users)):
+        iris["errors"].append("PasswordHash is not hash,salt,10000,SHA512")
+        return
+    for mirror in merge.action("ConfigMirror"):
+        iris["mirror"] = mirror.params["Name"]
+        member = mirror.params["Member"]
+        if member == "primary":
+            iris["status"] = "Primary"
+        elif state["primary_accepts_after"] > 0:
+            state["primary_accepts_after"] -= 1  # the primary has no mirror yet
+        else:
+            iris["status"] = "Backup" if member == "backup" else "Connected"
+            iris["joined_via"] = mirror.params["Primary"]
+
+
+def _session(state: dict[str, Any], lines: list[str]) -> int:
+    iris = state["iris"]
+    out = []
+    loaded = False
+    for line in lines:
+        line = line.rstrip("\n")
+        if line == "halt":
+            print("\n".join(out))
+            return 0
+        if line == 'write "IRIS-UP",!':
+            out.append("IRIS-UP")
+        elif m := re.fullmatch(r'write "MIRROR-STATE ",\$listget\(\$SYSTEM\.Mirror\.GetMemberStatus\("(\w+)"\),1\),!', line):
+            out.append("MIRROR-STATE " + (iris["status"] if iris.get("mirror") == m[1] else "Not Initialized"))
+        elif m := re.fullmatch(r'set sc=\$system\.OBJ\.Load\("([^"]+)","ck-d"\)', line):
+            loaded = Path(m[1]).is_file()
+        elif line.startswith('write "ZMIRROR-LOAD ",'):
+            iris["zmirror_loaded"] = loaded
+            out.append("ZMIRROR-LOAD " + ("OK" if loaded else "ERROR #5012: file does not exist"))
+        else:
+            out.append(f"<SYNTAX> {line}")
+    print("\n".join(out))
+    print("<ENDOFFILE>: the session's input ended without halt", file=sys.stderr)
+    return 1
+
+
+def docker_main(argv: list[str]) -> int:
+    # Input first, outside the lock: the other end of the pipe may be a stub too.
+    stdin = sys.stdin.read() if argv[0] == "login" or argv[:2] == ["exec", "-i"] else ""
+    with _locked(Path(os.environ["HOST_STATE"])) as state:
+        state["docker_calls"].append(argv)
+        return _docker(state, argv, stdin)
+
+
+def _docker(state: dict[str, Any], argv: list[str], stdin: str) -> int:
+    command, args = argv[0], argv[1:]
+    containers = state["containers"]
+    if command == "image":  # image inspect IMAGE
+        return 0 if args[1] in state["images"] else 1
+    if command == "login":
+        if "--password-stdin" not in args or not stdin.strip():
+            print("Error: Cannot perform an interactive login from a non TTY device", file=sys.stderr)
+            return 1
+        state["logged_in"] = True
+        return 0
+    if command == "pull":
+        image = args[-1]
+        if not state.get("logged_in"):
+            print(f"Error response from daemon: pull access denied for {image}", file=sys.stderr)
+            return 1
+        state["images"].append(image)
+        return 0
+    if command == "rm":
+        containers.pop(args[-1], None)
+        return 0
+    if command == "stop":
+        if args[-1] in containers:
+            containers[args[-1]]["running"] = False
+            if args[-1] == "iris":
+                state["iris"]["up"] = False
+        return 0
+    if command == "run":
+        options: dict[str, list[str]] = {}
+        i = 0
+        while args[i].startswith("-"):
+            flag = args[i]
+            if flag in ("-d", "--rm", "--init"):
+                i += 1
+                continue
+            options.setdefault(flag, []).append(args[i + 1])
+            i += 2
+        image, rest = args[i], args[i + 1 :]
+        name = options["--name"][0]
+        if name in containers:
+            print(
+                f'docker: Error response from daemon: Conflict. The container name "/{name}" is already in use.', file=sys.stderr
+            )
+            return 125
+        if image not in state["images"]:
+            print(f"docker: Error response from daemon: pull access denied for {image}", file=sys.stderr)
+            return 125
+        env = dict(e.split("=", 1) for e in options.get("-e", []))
+        containers[name] = {"running": True, "image": image, "env": env, "args": rest, "options": options}
+        if name == "iris":
+            state["iris"]["up"] = True
+            if "ISC_CPF_MERGE_FILE" in env:
+                _apply_merge(state, Path(env["ISC_CPF_MERGE_FILE"]).read_text())
+        print("0123456789ab")
+        return 0
+    if command == "exec":
+        interactive = args[0] == "-i"
+        if interactive:
+            args = args[1:]
+        name, cmd = args[0], args[1:]
+        if not containers.get(name, {}).get("running"):
+            print(f"Error response from daemon: container {name} is not running", file=sys.stderr)
+            return 1
+        if cmd[:2] == ["iris", "session"]:
+            if not interactive:
+                print("<ENDOFFILE>", file=sys.stderr)
+                return 1
+            state["sessions"] += 1
+            return _session(state, stdin.splitlines())
+        if cmd[:2] == ["iris", "merge"]:
+            _apply_merge(state, Path(cmd[3]).read_text())
+            return 0
+    print(f"docker stub: unsupported call {argv}", file=sys.stderr)
+    return 2
+
+
+# --------------------------------------------------------------------------
+# The AWS CLI
+# --------------------------------------------------------------------------
+
+
+def _option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+def aws_main(argv: list[str]) -> int:
+    with _locked(Path(os.environ["HOST_STATE"])) as state:
+        state["aws_calls"].append(argv)
+        return _aws(state, argv)
+
+
+def _aws(state: dict[str, Any], argv: list[str]) -> int:
+    service, operation, args = argv[0], argv[1], argv[2:]
+    if (service, operation) == ("secretsmanager", "get-secret-value"):
+        secret = state["secrets"].get(_option(args, "--secret-id"))
+        if secret is None:
+            print("An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation", file=sys.stderr)
+            return 254
+        print(secret)
+        return 0
+    if (service, operation) == ("ssm", "get-parameter"):
+        value = state["parameters"].get(_option(args, "--name"))
+        if value is None:
+            print("An error occurred (ParameterNotFound) when calling the GetParameter operation", file=sys.stderr)
+            return 254
+        print(value)
+        return 0
+    if (service, operation) == ("ssm", "put-parameter"):
+        name = _option(args, "--name")
+        if name in state["parameters"] and "--overwrite" not in args:
+            print("An error occurred (ParameterAlreadyExists) when calling the PutParameter operation", file=sys.stderr)
+            return 254
+        state["parameters"][name] = _option(args, "--value")
+        return 0
+    if (service, operation) == ("ecr", "get-login-password"):
+        print("ecr-token")
+        return 0
+    if (service, operation) == ("s3", "cp"):
+        source, target = [a for a in args if not a.startswith("--")][-2:]
+        Path(target).write_text(state["objects"][source])
+        return 0
+    print(f"aws stub: unsupported call {argv}", file=sys.stderr)
+    return 2
+
+
+# --------------------------------------------------------------------------
+# The host
+# --------------------------------------------------------------------------
+
+
+def _executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@dataclass
+class Host:
+    """A member host in a temporary directory: /etc/iris-aws, /iris, /run/iris-aws and the stubs on PATH."""
+
+    root: Path
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def iris_root(self) -> Path:
+        return self.root / "iris"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    def state(self) -> dict[str, Any]:
+        return _load(self.state_file)
+
+    def update(self, **values: Any) -> None:
+        with _locked(self.state_file) as state:
+            state.update(values)
+
+    def reboot(self) -> None:
+        """A new boot: tmpfs is empty, no container runs, IRIS is down; the volumes keep what they hold."""
+        for child in self.run_dir.glob("*"):
+            child.unlink()
+        state = self.state()
+        state["containers"] = {}
+        state["iris"]["up"] = False
+        _save(self.state_file, state)
+
+    def run(
+        self, script: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 60
+    ) -> subprocess.CompletedProcess[str]:
+        environ = {
+            "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}",
+            "HOST_STATE": str(self.state_file),
+            "IRIS_AWS_CONF_DIR": str(self.conf),
+            "IRIS_AWS_RUN_DIR": str(self.run_dir),
+            "IRIS_ROOT": str(self.iris_root),
+            "MOUNT_VOLUMES": str(self.root / "bin" / "iris-mount-volumes"),
+            "POLL_SECONDS": "1",
+            "START_TIMEOUT": "5",
+            "SYSLOG": str(self.root / "syslog"),
+            **(env or {}),
+        }
+        return subprocess.run(["bash", str(script), *args], env=environ, capture_output=True, text=True, timeout=timeout)
+
+
+def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str] | None = None) -> Host:
+    host = Host(root)
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    for d in ("db", "jrn1", "jrn2", "wij"):
+        (host.iris_root / d).mkdir(parents=True)
+    host.conf.mkdir()
+    host.run_dir.mkdir()
+    python = sys.executable
+    _executable(bin_dir / "docker", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                "from tests.host_stubs import docker_main\nsys.exit(docker_main(sys.argv[1:]))\n")  # fmt: skip
+    _executable(bin_dir / "aws", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                "from tests.host_stubs import aws_main\nsys.exit(aws_main(sys.argv[1:]))\n")  # fmt: skip
+    _executable(bin_dir / "iris-password-hash", f"#!/bin/bash\nexec {python} {ROOT / 'iris' / 'password_hash.py'}\n")
+    _executable(bin_dir / "logger", '#!/bin/bash\nshift 2; [ "$1" = -- ] && shift; echo "$*" >> "$SYSLOG"\n')
+    _executable(bin_dir / "hostnamectl", '#!/bin/bash\necho "$2" > "$(dirname "$HOST_STATE")/hostname"\n')
+    _executable(bin_dir / "iris-mount-volumes", '#!/bin/bash\necho "$@" >> "$(dirname "$HOST_STATE")/mounts"\n')
+    _save(
+        host.state_file,
+        {
+            "images": [],
+            "containers": {},
+            "iris": {"up": False, "status": "Not Initialized", "merges": [], "errors": []},
+            "primary_accepts_after": 0,
+            "secrets": secrets,
+            "parameters": parameters or {},
+            "objects": {},
+            "docker_calls": [],
+            "aws_calls": [],
+            "sessions": 0,
+        },
+    )
+    return host

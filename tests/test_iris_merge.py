@@ -1,0 +1,180 @@
+"""The configuration merge files each member's user data carries, read back
+with a CPF reader: what IRIS is told about its journals, WIJ, memory, mirror,
+arbiter and databases, per role and profile."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.iris_host import host_name, system_name
+from components.iris_merge import (
+    CSPSYSTEM_HASH_MARKER,
+    PRIMARY_MARKER,
+    SUPERUSER_HASH_MARKER,
+    buffer_sizes,
+    mirror_name,
+)
+from config import constants as c
+from config.instance_memory import instance_memory_mib
+from tests.conftest import Synthesized
+from tests.cpf import MergeFile, parse, parse_action
+from tests.templates import heredoc, instance_user_data
+
+MERGE = "/etc/iris-aws/merge-{}.cpf"
+
+
+def members(assembly: Synthesized, role: str = "data_tier") -> dict[tuple[str, str], str]:
+    """(mirror set, member) -> user data, for the data members (arbiters apart)."""
+    found = {}
+    for logical_id, user_data in instance_user_data(assembly.template_json(role)).items():
+        m = re.match(r"^([A-Za-z0-9]+?)(Member\d|DR|Arbiter)Instance", logical_id)
+        assert m is not None, logical_id
+        if m[2] != "Arbiter":
+            found[(m[1], m[2])] = user_data
+    return found
+
+
+def merge(user_data: str, role: str) -> MergeFile:
+    return parse(heredoc(user_data, MERGE.format(role)))
+
+
+def test_each_failover_member_carries_a_primary_and_a_backup_file_and_only_those(assembly: Synthesized) -> None:
+    found = members(assembly)
+    assert sorted(found) == sorted((m.name, f"Member{i}") for m in assembly.settings.data.mirror_sets for i in (0, 1))
+    for user_data in found.values():
+        assert sorted(re.findall(r"/etc/iris-aws/merge-(\w+)\.cpf <<", user_data)) == ["backup", "primary"]
+
+
+def test_dr_members_carry_a_drasync_file_only(assembly: Synthesized) -> None:
+    assert assembly.settings.dr is not None
+    found = members(assembly, "dr_region")
+    assert sorted(found) == sorted((name, "DR") for name in assembly.settings.dr.mirror_sets)
+    for (set_name, _), user_data in found.items():
+        assert re.findall(r"/etc/iris-aws/merge-(\w+)\.cpf <<", user_data) == ["drasync"]
+        (mirror,) = merge(user_data, "drasync").action("ConfigMirror")
+        assert mirror.params["Member"] == "drasync"
+        assert mirror.params["Primary"] == PRIMARY_MARKER  # the failover member that answers
+        assert mirror.params["SystemName"] == system_name(set_name, "DR")
+
+
+@pytest.mark.parametrize("role", ["primary", "backup"])
+def test_journals_wij_and_buffers_go_where_the_volumes_and_the_memory_are(assembly: Synthesized, role: str) -> None:
+    sets = {m.name: m for m in assembly.settings.data.mirror_sets}
+    ratio = assembly.settings.data.iris.memory_ratio
+    for (set_name, _), user_data in members(assembly).items():
+        f = merge(user_data, role)
+        assert f.sections["Journal"] == {
+            "CurrentDirectory": f"{c.IRIS_MOUNT_POINTS['journal1']}/",
+            "AlternateDirectory": f"{c.IRIS_MOUNT_POINTS['journal2']}/",
+        }
+        assert f.sections["config"]["wijdir"] == f"{c.IRIS_MOUNT_POINTS['wij']}/"
+        globals_mib, routines_mib = buffer_sizes(sets[set_name].instance_type, ratio)
+        assert f.sections["config"]["globals"] == f"0,0,{globals_mib},0,0,0"  # 8 KB buffers only
+        assert f.sections["config"]["routines"] == str(routines_mib)
+        memory = instance_memory_mib(sets[set_name].instance_type)
+        assert globals_mib + routines_mib == int(memory * ratio)
+
+
+def test_buffers_follow_the_instance_type() -> None:
+    # r6i.4xlarge: 16 vCPUs, 128 GiB; half of it, routines capped at 4 GiB.
+    assert buffer_sizes("r6i.4xlarge", 0.5) == (65536 - 4096, 4096)
+    # t3.large: 8 GiB; 40 %, of which a tenth is routines.
+    assert buffer_sizes("t3.large", 0.4) == (3276 - 327, 327)
+
+
+def test_the_first_member_creates_the_mirror_with_its_arbiter_and_qos_and_the_second_joins(assembly: Synthesized) -> None:
+    zone = assembly.settings.data.private_zone_name
+    qos = assembly.settings.data.mirror_qos_timeout_ms
+    for (set_name, member), user_data in members(assembly).items():
+        name = mirror_name(set_name)
+        arbiter = f"{host_name(set_name, 'Arbiter', zone)}:{c.ISCAGENT_PORT}"
+        primary, backup = merge(user_data, "primary"), merge(user_data, "backup")
+        (create,) = primary.action("ConfigMirror")
+        assert create.params == {
+            "Name": name,
+            "Member": "primary",
+            "Primary": "localhost",
+            "SystemName": system_name(set_name, member),
+            "ArbiterURL": arbiter,
+        }
+        (join,) = backup.action("ConfigMirror")
+        assert join.params == {**create.params, "Member": "backup", "Primary": PRIMARY_MARKER}
+        # The mirror's own settings are set where it is created, and nowhere else.
+        assert [a.params for a in primary.action("ModifyMirror")] == [{"Name": name, "QOSTimeout": str(qos)}]
+        assert backup.action("ModifyMirror") == []
+        assert len(name) <= c.IRIS_MIRROR_NAME_MAX and len(create.params["SystemName"]) <= c.IRIS_MIRROR_NAME_MAX
+        # Member0 creates the mirror at the first deploy; the other waits and joins.
+        assert re.search(r"^CREATES_MIRROR='(\w+)'$", user_data, re.M)[1] == ("true" if member == "Member0" else "false")  # type: ignore[index]
+
+
+def test_each_set_mirrors_its_own_databases_with_a_namespace_each(assembly: Synthesized) -> None:
+    for (set_name, _), user_data in members(assembly).items():
+        wanted = [d for d in assembly.settings.data.databases if d.mirror_set == set_name]
+        for role in ("primary", "backup"):
+            f = merge(user_data, role)
+            assert [a.params for a in f.action("CreateDatabase")] == [
+                {
+                    "Name": d.name,
+                    "Directory": f"{c.IRIS_MOUNT_POINTS['database']}/data/{d.name.lower()}/",
+                    "MirrorSetName": mirror_name(set_name),
+                    "MirrorDBName": d.name,
+                }
+                for d in wanted
+            ]
+            assert [a.params for a in f.action("CreateNamespace")] == [
+                {"Name": d.namespace, "Globals": d.name, "Routines": d.name} for d in wanted
+            ]
+            # Databases come after the mirror, so that they are created mirrored.
+            names = [a.name for a in f.actions]
+            assert names.index("ConfigMirror") < min((names.index("CreateDatabase"),) if wanted else (len(names),))
+
+
+def test_passwords_are_markers_filled_on_the_host_never_values(assembly: Synthesized) -> None:
+    for user_data in members(assembly).values():
+        for role in ("primary", "backup"):
+            f = merge(user_data, role)
+            assert f.sections["Startup"] == {"PasswordHash": SUPERUSER_HASH_MARKER}
+            (cspsystem,) = [a for a in f.action("ModifyUser") if a.params["Name"] == c.WEB_GATEWAY_USER]
+            assert cspsystem.params == {"Name": "CSPSystem", "PasswordHash": CSPSYSTEM_HASH_MARKER}
+            services = {a.params["Name"]: a.params["Enabled"] for a in f.action("ModifyService")}
+            assert services == {"%Service_Mirror": "1", "%Service_ECP": "1"}
+
+
+def test_a_setting_change_shows_in_the_right_file(dev: Synthesized, custom_data: Synthesized) -> None:
+    """memory_ratio and the QoS timeout (changed in custom_data) reach the primary's file, and only what they should."""
+    (before,) = [u for (s, m), u in members(dev).items() if m == "Member0"]
+    (after,) = [u for (s, m), u in members(custom_data).items() if m == "Member0"]
+    instance_type = dev.settings.data.mirror_sets[0].instance_type
+    for role in ("primary", "backup"):
+        old, new = merge(before, role), merge(after, role)
+        globals_mib, routines_mib = buffer_sizes(instance_type, 0.6)
+        assert new.sections["config"]["globals"] == f"0,0,{globals_mib},0,0,0" != old.sections["config"]["globals"]
+        assert new.sections["config"]["routines"] == str(routines_mib)
+        assert new.sections["Journal"] == old.sections["Journal"]
+    assert [a.params["QOSTimeout"] for a in merge(after, "primary").action("ModifyMirror")] == ["12000"]
+    assert merge(after, "backup").action("ModifyMirror") == []
+
+
+def test_the_arbiter_runs_the_iscagent_image_and_no_iris(assembly: Synthesized) -> None:
+    images = assembly.settings.data.iris
+    for logical_id, user_data in instance_user_data(assembly.template_json("data_tier")).items():
+        if "Arbiter" not in logical_id:
+            continue
+        assert "merge-" not in user_data and images.image.digest + "'" not in user_data.split("ARBITER_IMAGE=")[0]
+        assert re.search(
+            rf"^ARBITER_IMAGE='.*/{images.arbiter_image.repository}@{images.arbiter_image.digest}'$", user_data, re.M
+        )
+        assert "ExecStart=/usr/local/sbin/iris-arbiter\n" in user_data and "Restart=always\n" in user_data
+        assert "systemctl enable iris-arbiter.service" in user_data
+
+
+def test_the_reader_refuses_what_iris_would_not_read() -> None:
+    with pytest.raises(ValueError, match="before any section"):
+        parse("globals=0,0,1,0,0,0\n")
+    with pytest.raises(ValueError, match="bad parameter list"):
+        parse_action('CreateUser:Name=X,PasswordHash="a,b')  # an unterminated quote
+    with pytest.raises(ValueError, match="twice"):
+        parse("[config]\nroutines=1\nroutines=2\n")
+    assert parse_action('ModifyUser:Name=CSPSystem,PasswordHash="a,b,10000,SHA512"').params["PasswordHash"] == "a,b,10000,SHA512"
