@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.iris_merge import MemberConfig, MirroredDatabase, member_merge, mirror_name
+from components.member_monitoring import MemberLogGroupNames, cloudwatch_agent_commands
 from components.mirror_member import install_file_commands
 from config.constants import IRIS_OWNER_UID, IRIS_SUPERSERVER_PORT
 
@@ -136,17 +137,22 @@ def web_gateway_ini() -> str:
     )
 
 
-def web_gateway_conf(health_check_path: str) -> str:
-    """CSP.conf (Apache) of the member's Web Gateway: the status page and the metrics, nothing else.
+# The host's CloudWatch agent reaches the container through Docker's bridge.
+DOCKER_BRIDGE = "172.16.0.0/12"
 
-    The Management Portal and every other application stay unreachable here.
+
+def web_gateway_conf(health_check_path: str) -> str:
+    """CSP.conf (Apache) of the member's Web Gateway: the status page, and the metrics for the host only.
+
+    The Management Portal and every other application stay unreachable here;
+    the security groups admit the port from the VIP and the retarget function only.
     """
     return (
         'CSPModulePath "${ISC_PACKAGE_INSTALLDIR}/bin/"\n'
         'CSPConfigPath "${ISC_PACKAGE_INSTALLDIR}/bin/"\n'
         "<Location />\n    Require all denied\n</Location>\n"
         f'<Location "{health_check_path}">\n    CSP On\n    Require all granted\n</Location>\n'
-        '<Location "/api/monitor/metrics">\n    CSP On\n    Require all granted\n</Location>\n'
+        f'<Location "/api/monitor/metrics">\n    CSP On\n    Require ip 127.0.0.1 {DOCKER_BRIDGE}\n</Location>\n'
     )
 
 
@@ -198,6 +204,7 @@ class IrisHost:
     join_timeout_seconds: int
     license_key: str | None
     iris_instance: str
+    log_groups: MemberLogGroupNames
 
 
 @dataclass(frozen=True)
@@ -287,16 +294,24 @@ def data_member_commands(
     scripts = ["member_boot.sh", "password_hash.py", "iris_wrapper.sh", "mount_volumes.sh"]
     hooks = [] if async_member else [f"install -m 0644 {HOST_FILES_DIR}/ZMIRROR.mac {CONF_DIR}/ZMIRROR.mac"]
     enabled = ["iris-member.service"] if async_member else ["iris-member.service", "iris-notify-primary.path"]
+    agent = cloudwatch_agent_commands(
+        role="async" if async_member else "failover",
+        mirror_set=set_name,
+        member=member,
+        health_check_port=host.health_check_port,
+        log_groups=host.log_groups,
+    )
     return [
         *install_host_files(host.asset, host.region, scripts if async_member else [*scripts, "notify_primary.sh"]),
         *hooks,
         *write_files(files),
         *host_user_commands(),
+        *agent,
         *enable_units(enabled, enabled[::-1]),
     ]
 
 
-def arbiter_commands(host: IrisHost) -> list[str]:
+def arbiter_commands(host: IrisHost, *, set_name: str) -> list[str]:
     """User data of an arbiter: the ISCAgent from the arbiter image, at every boot."""
     env = {"ARBITER_IMAGE": host.arbiter_image, "REGISTRY": host.registry, "AWS_REGION": host.region}
     units = arbiter_units()
@@ -308,5 +323,8 @@ def arbiter_commands(host: IrisHost) -> list[str]:
         *install_host_files(host.asset, host.region, ["arbiter_boot.sh"]),
         *write_files(files),
         *docker_commands(),
+        *cloudwatch_agent_commands(
+            role="arbiter", mirror_set=set_name, member="Arbiter", health_check_port=host.health_check_port, log_groups=None
+        ),
         *enable_units(list(units), list(units)),
     ]

@@ -13,6 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from components.iris_host import HostAsset, IrisHost
+from components.member_monitoring import MemberLogGroupNames
 from config.settings import ContainerImage, IrisSettings
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
@@ -38,6 +39,7 @@ def iris_host_config(
     health_check_path: str,
     qos_timeout_ms: int,
     iris_instance: str,
+    log_groups: MemberLogGroupNames,
 ) -> IrisHost:
     """The IrisHost of ``scope``'s stack: images from that region's ECR, pinned by digest."""
     stack = Stack.of(scope)
@@ -56,6 +58,7 @@ def iris_host_config(
         join_timeout_seconds=iris.join_timeout_seconds,
         license_key=iris.license_key,
         iris_instance=iris_instance,
+        log_groups=log_groups,
     )
 
 

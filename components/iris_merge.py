@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.member_monitoring import structured_logging_merge
 from config.constants import IRIS_MOUNT_POINTS, ISCAGENT_PORT
 from config.instance_memory import instance_memory_mib
 
@@ -128,6 +129,8 @@ def member_merge(role: str, config: MemberConfig) -> str:
             f"AlternateDirectory={IRIS_MOUNT_POINTS['journal2']}/",
         ],
         "Startup": [f"PasswordHash={SUPERUSER_HASH_MARKER}"],
+        # messages.log and the audit events as JSON lines, for the CloudWatch agent.
+        **{name: [f"{k}={v}" for k, v in values.items()] for name, values in structured_logging_merge().items()},
         "Actions": actions,
     }
     return "".join(f"[{name}]\n" + "".join(f"{line}\n" for line in lines) for name, lines in sections.items())

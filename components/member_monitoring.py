@@ -115,22 +115,6 @@ def structured_logging_merge() -> dict[str, dict[str, str]]:
     }
 
 
-def structured_logging_start_commands(iris_instance_var: str = '"$IRIS_INSTANCE"') -> list[str]:
-    """Host commands, run once IRIS is up, that start the log daemon if it is not running.
-
-    ``Enabled=1`` allows the daemon; ``SYS.LogDmn.Start()`` starts it. Safe to
-    run on every boot: a running daemon (``Status()`` > 0) is left alone.
-    """
-    return [
-        f"iris session {iris_instance_var} -U %SYS <<'IRIS_LOGDMN_END'",
-        "if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() "
-        'write $select($system.Status.IsOK(sc):"structured logging started",'
-        '1:"structured logging did not start: "_$system.Status.GetErrorText(sc)),! }',
-        "halt",
-        "IRIS_LOGDMN_END",
-    ]
-
-
 def structured_log_rotation() -> str:
     """logrotate configuration for the structured log, which irislogd keeps open (hence copytruncate)."""
     return (

@@ -138,7 +138,9 @@ class MirrorSet(Construct):
             m = member(name, subnets[i], instance_type, volumes, commands)
             Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
-        self.arbiter = member("Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None, arbiter_commands(host))
+        self.arbiter = member(
+            "Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None, arbiter_commands(host, set_name=construct_id)
+        )
         Tags.of(self.arbiter.instance).add("IrisMirrorRole", "arbiter")
         self.records = [
             member_record(

@@ -31,16 +31,13 @@ class WebGatewayConfig:
 
     ``members`` are the addresses of the mirror's failover members. The
     gateway is mirror-aware: it connects to a member and follows the mirror
-    to whichever member is primary, so it needs no VIP. At boot the setup
-    script asks each member's mirror status page (``status_port``,
-    ``status_path``) and starts with the one that answers 200.
+    to whichever member is primary, so it needs no VIP. It starts with the
+    first member, which redirects it when it is not primary.
     """
 
     mirror_name: str
     members: Sequence[str]
     superserver_port: int
-    status_port: int
-    status_path: str
     application_paths: Sequence[str]
     credentials_secret: secretsmanager.ISecret
 
@@ -142,8 +139,6 @@ def web_gateway_commands(config: WebGatewayConfig, *, region: str) -> list[str]:
         f"GATEWAY_DIR={WEB_GATEWAY_DIR}\n"
         f"TLS_DIR={TLS_DIR}\n"
         f'MEMBER_PROFILES="{profiles}"\n'
-        f"STATUS_PORT={config.status_port}\n"
-        f"STATUS_PATH={config.status_path}\n"
     )
     return [
         *install_file_commands(f"{CONF_DIR}/web-gateway.env", env, "0644"),

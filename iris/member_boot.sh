@@ -212,6 +212,14 @@ load_zmirror() {
   log "^ZMIRROR loaded into %SYS"
 }
 
+# Structured logging (messages.log and the audit events as JSON lines, for the
+# CloudWatch agent): the merge enables it; its daemon is started once, here.
+start_structured_logging() {
+  local out
+  out=$(printf '%s\n' 'if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() write "LOGDMN ",$select($system.Status.IsOK(sc):"started",1:$system.Status.GetErrorText(sc)),! } else { write "LOGDMN running",! }' | objectscript)
+  log "structured logging: $(sed -n 's/^LOGDMN //p' <<<"$out")"
+}
+
 # The Web Gateway on this member serves the mirror status page on HEALTH_PORT.
 start_web_gateway() {
   local dir="$STATE/webgateway" password
@@ -241,6 +249,7 @@ start() {
   fi
   # A failover member's ^ZMIRROR keeps the VIP on the primary; an async member has none.
   [ "$ROLE" != failover ] || load_zmirror
+  start_structured_logging
   start_web_gateway
 }
 

@@ -3,8 +3,7 @@
 #
 # Reads $CONF_DIR/web-gateway.env (written by the user data): CREDENTIALS_SECRET
 # (a Secrets Manager ARN), AWS_REGION, GATEWAY_DIR, TLS_DIR, MEMBER_PROFILES
-# ("PROFILE=ADDRESS ..." per failover member), STATUS_PORT and STATUS_PATH;
-# and beside it CSP.ini.template and iris-webgateway.conf (Apache).
+# ("PROFILE=ADDRESS ..." per failover member); and beside it CSP.ini.template and iris-webgateway.conf (Apache).
 #
 # The golden image provides Apache httpd with mod_ssl, the Web Gateway in
 # $GATEWAY_DIR, the AWS CLI, curl and openssl.
@@ -39,25 +38,11 @@ if [ ! -s "$TLS_DIR/server.key" ] || [ ! -s "$TLS_DIR/server.crt" ]; then
   ) || fail "cannot create the TLS key pair in $TLS_DIR"
 fi
 
-# Start with the member that is primary now; the gateway is mirror-aware and
-# follows the mirror from there. If none answers (the mirror is starting),
-# the first member will do: a backup redirects the gateway to the primary.
-default_server=""
-first_server=""
-for profile in $MEMBER_PROFILES; do
-  name="${profile%%=*}"
-  address="${profile#*=}"
-  [ -n "$first_server" ] || first_server="$name"
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://${address}:${STATUS_PORT}${STATUS_PATH}" || true)
-  if [ "$code" = "200" ]; then
-    default_server="$name"
-    break
-  fi
-done
-if [ -z "$default_server" ]; then
-  default_server="$first_server"
-  log "no member answered 200 on ${STATUS_PATH}; starting with ${default_server}"
-fi
+# Start with the first member: the gateway is mirror-aware, and a member that
+# is not primary redirects it to the one that is. (The members' status pages
+# answer their VIP's health checks and the retarget function only.)
+first_profile="${MEMBER_PROFILES%% *}"
+default_server="${first_profile%%=*}"
 
 password=$(aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$CREDENTIALS_SECRET" \
   --query SecretString --output text) || fail "cannot read the gateway's password from $CREDENTIALS_SECRET"

@@ -217,8 +217,6 @@ def build_web_tier(
             mirror_name=settings.mirror_set,
             members=list(members),
             superserver_port=c.IRIS_SUPERSERVER_PORT,
-            status_port=data_settings.health_check_port,
-            status_path=data_settings.health_check_path,
             application_paths=settings.application_paths,
             credentials_secret=password,
         ),

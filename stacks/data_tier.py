@@ -103,6 +103,7 @@ class DataTierStack(Stack):
             health_check_path=settings.health_check_path,
             qos_timeout_ms=settings.mirror_qos_timeout_ms,
             iris_instance=settings.iris_instance,
+            log_groups=self.member_logs.names,
         )
         self.credentials: dict[str, MirrorCredentials] = {}
         markers: dict[str, str] = {}

@@ -14,6 +14,7 @@ from components.iris_host import MemberSecrets
 from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
 from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
+from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.server_fleet import auto_scaling_role
@@ -72,6 +73,8 @@ class DrRegionStack(Stack):
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
         self.role = member_role(self)
         self.alarm_topic = alarm_topic(self, self.key.key, data.alarm_email)
+        self.key.allow_cloudwatch_logs()
+        self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
 
         self.peering = self._peering(network, primary_network, primary_vpc_cidr)
         self.vpc = network.vpc
@@ -102,6 +105,7 @@ class DrRegionStack(Stack):
             health_check_path=data.health_check_path,
             qos_timeout_ms=data.mirror_qos_timeout_ms,
             iris_instance=data.iris_instance,
+            log_groups=self.member_logs.names,
         )
         allow_iris_hosts(
             self,
@@ -191,7 +195,6 @@ class DrRegionStack(Stack):
         primary region's maximum after a promotion), this region's certificate, and the
         DR member of the application's mirror set as the Web Gateway's server."""
         assert dr.certificate_arn is not None
-        self.key.allow_cloudwatch_logs()
         self.auto_scaling_role, auto_scaling_role_arn = auto_scaling_role(self, "AutoScalingRole", suffix=construct_id)
         self.key.allow_auto_scaling(auto_scaling_role_arn)
         # A key policy may name only principals that exist.

@@ -189,7 +189,6 @@ class NetworkStack(Stack):
 
         sg.web.connections.allow_to(sg.app, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to ECP application servers")
         sg.web.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the data members")
-        sg.web.connections.allow_to(sg.data, tcp(health_check_port), "Web Gateway to the member web port")
         sg.web.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the mirror VIP")
         sg.web.connections.allow_to(sg.data_lb, tcp(health_check_port), "Web Gateway to the mirror VIP web port")
 
@@ -269,7 +268,7 @@ class NetworkStack(Stack):
             (block["app"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver and ECP from app"),
             (block["data"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Mirroring and the mirror VIP"),
             (block["data"], ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent between members"),
-            (block["web"], ec2.AclTraffic.tcp_port(health_check_port), "Member web port from web"),
+            (block["web"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP web port from web"),
             (block["data"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP health checks"),
             ("0.0.0.0/0", ec2.AclTraffic.tcp_port_range(*c.LINUX_EPHEMERAL_PORTS), "Return traffic"),
         ]

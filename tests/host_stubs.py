@@ -109,6 +109,9 @@ def _session(state: dict[str, Any], lines: list[str]) -> int:
             out.append("MIRROR-STATE " + (iris["status"] if iris.get("mirror") == m[1] else "Not Initialized"))
         elif m := re.fullmatch(r'set sc=\$system\.OBJ\.Load\("([^"]+)","ck-d"\)', line):
             loaded = Path(m[1]).is_file()
+        elif line.startswith("if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() "):
+            out.append("LOGDMN running" if iris.get("logdmn") else "LOGDMN started")
+            iris["logdmn"] = True
         elif line.startswith('write "ZMIRROR-LOAD ",'):
             iris["zmirror_loaded"] = loaded
             out.append("ZMIRROR-LOAD " + ("OK" if loaded else "ERROR #5012: file does not exist"))
@@ -298,6 +301,7 @@ class Host:
         state = self.state()
         state["containers"] = {}
         state["iris"]["up"] = False
+        state["iris"]["logdmn"] = False  # a daemon of the instance, gone with it
         _save(self.state_file, state)
 
     def run(

@@ -446,7 +446,7 @@ def test_web_user_data_configures_a_mirror_aware_gateway_on_the_mirror_members(a
         data_ref(assembly, {"Fn::GetStackOutput": {"StackName": s, "OutputName": o}}) for s, o in _outputs([secret], assembly)
     ]
     assert secret_id.startswith(f"{mirror}CredentialsCSPSystem")
-    assert f"STATUS_PORT={assembly.settings.data.health_check_port}" in user_data
+    assert "STATUS_PORT" not in user_data  # the members' status pages are their VIP's and the retarget function's
     assert user_data.rstrip().endswith("/usr/local/sbin/iris-web-gateway-setup")
     assert "VipNlb" not in user_data  # mirror-aware: no VIP on the web path
 
@@ -732,8 +732,6 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
             mirror_name="HSDB",
             members=["10.1.192.10"],
             superserver_port=c.IRIS_SUPERSERVER_PORT,
-            status_port=c.IRIS_WEB_PORT,
-            status_path="/csp/bin/mirror_status.cxw",
             application_paths=["/csp"],
             credentials_secret=secretsmanager.Secret(stack, "Password", encryption_key=key),
         ),

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from components.iris_host import host_name, system_name
+from components.iris_host import DOCKER_BRIDGE, host_name, system_name
 from components.iris_merge import (
     CSPSYSTEM_HASH_MARKER,
     PRIMARY_MARKER,
@@ -178,3 +178,17 @@ def test_the_reader_refuses_what_iris_would_not_read() -> None:
     with pytest.raises(ValueError, match="twice"):
         parse("[config]\nroutines=1\nroutines=2\n")
     assert parse_action('ModifyUser:Name=CSPSystem,PasswordHash="a,b,10000,SHA512"').params["PasswordHash"] == "a,b,10000,SHA512"
+
+
+def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_to_the_host_only(assembly: Synthesized) -> None:
+    path = assembly.settings.data.health_check_path
+    for user_data in members(assembly).values():
+        conf = heredoc(user_data, "/etc/iris-aws/CSP.conf")
+        locations = dict(re.findall(r'<Location "?([^">]+)"?>\n(.*?)</Location>', conf, re.S))
+        assert sorted(locations) == sorted(["/", path, "/api/monitor/metrics"])
+        assert locations["/"].split() == ["Require", "all", "denied"]  # no Management Portal, no application
+        assert "Require all granted" in locations[path]
+        assert f"Require ip 127.0.0.1 {DOCKER_BRIDGE}" in locations["/api/monitor/metrics"]
+        ini = heredoc(user_data, "/etc/iris-aws/CSP.ini")
+        assert "Mirror_Aware=0" in ini  # the page answers for this member, never for the primary elsewhere
+        assert "Password={{CSPSYSTEM_PASSWORD}}" in ini

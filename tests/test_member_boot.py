@@ -135,6 +135,8 @@ def test_first_boot_of_member0_creates_the_mirror_and_leaves_the_marker(tmp_path
     (marker, value), = state["parameters"].items()  # fmt: skip
     assert marker == "/IrisDev-DataTier/Dev/mirror-created" and value.startswith("DEV0 ")
     assert state["iris"]["zmirror_loaded"] is True
+    assert state["iris"]["logdmn"] is True and "structured logging: started" in output
+    assert "[Logging]\nEnabled=1\n" in merged
     assert (host.iris_root / "db" / "iris-aws" / "configured").read_text().startswith("primary ")
     assert (host.root / "hostname").read_text().strip() == "member0.dev.data.iris.internal"
     # Durable %SYS on the database volume; journals and WIJ mounted into the container.
@@ -162,6 +164,7 @@ def test_a_reboot_neither_creates_nor_joins_again(tmp_path: Path, dev: Synthesiz
     assert len([c for c in host.state()["aws_calls"] if c[:2] == ["ssm", "put-parameter"]]) == 1
     assert "starting DEV0 on its durable configuration (primary at first start)" in output
     assert host.state()["iris"]["zmirror_loaded"] is True  # ^ZMIRROR is loaded at every start
+    assert "structured logging: started" in output  # its daemon went with the old boot
 
 
 def test_the_backup_waits_for_the_primarys_agent_then_joins(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:

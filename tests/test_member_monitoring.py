@@ -196,15 +196,6 @@ def test_structured_logging_merge_writes_audit_events_as_json_lines() -> None:
     }
 
 
-def test_the_log_daemon_is_started_only_when_it_is_not_running() -> None:
-    commands = mm.structured_logging_start_commands()
-    assert commands[0] == "iris session \"$IRIS_INSTANCE\" -U %SYS <<'IRIS_LOGDMN_END'"
-    assert commands[-2:] == ["halt", "IRIS_LOGDMN_END"]
-    (objectscript,) = commands[1:-2]
-    assert objectscript.startswith("if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() ")
-    subprocess.run(["bash", "-n"], input="\n".join(commands), text=True, check=True)
-
-
 # --------------------------------------------------------------------------
 # Settings
 # --------------------------------------------------------------------------

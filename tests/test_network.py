@@ -156,12 +156,12 @@ def _tier_matrix(template: dict[str, Any]) -> set[tuple[str, str, int]]:
 
 
 def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized) -> None:
+    # A member's status page: its VIP's health checks and the retarget function only.
     port = assembly.settings.data.health_check_port
     assert _tier_matrix(assembly.template_json("network")) == {
         ("PublicAlbSg", "WebSg", 443),
         ("WebSg", "AppSg", c.IRIS_SUPERSERVER_PORT),
         ("WebSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
-        ("WebSg", "DataSg", port),
         ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("WebSg", "DataLbSg", port),
         ("XdbcClientSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),

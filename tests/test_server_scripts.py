@@ -26,8 +26,6 @@ def gateway_config() -> WebGatewayConfig:
         mirror_name="HSDB",
         members=list(MEMBERS.values()),
         superserver_port=1972,
-        status_port=52773,
-        status_path="/csp/bin/mirror_status.cxw",
         application_paths=["/csp", "/trakcare"],
         credentials_secret=None,  # type: ignore[arg-type]  # only the user data names it
     )
@@ -42,8 +40,7 @@ def web_server(tmp_path: Path) -> Path:
     profiles = " ".join(f"{name}={ip}" for name, ip in MEMBERS.items())
     (conf / "web-gateway.env").write_text(
         f"CREDENTIALS_SECRET={SECRET}\nAWS_REGION=eu-west-1\nGATEWAY_DIR={tmp_path / 'webgateway'}\n"
-        f'TLS_DIR={tmp_path / "tls"}\nMEMBER_PROFILES="{profiles}"\nSTATUS_PORT=52773\n'
-        "STATUS_PATH=/csp/bin/mirror_status.cxw\n"
+        f'TLS_DIR={tmp_path / "tls"}\nMEMBER_PROFILES="{profiles}"\n'
     )
     (conf / "CSP.ini.template").write_text(csp_ini(config))
     (conf / "iris-webgateway.conf").write_text(apache_conf(config))
@@ -54,8 +51,8 @@ def web_server(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub(bin_dir, "aws", 'echo "aws $*" >> "$LOG"; [ -n "$SECRET_VALUE" ] || exit 254; echo "$SECRET_VALUE"\n')
-    # The member named in $PRIMARY answers 200 on its status page, others 503.
-    stub(bin_dir, "curl", 'url="${@: -1}"; case "$url" in *"//$PRIMARY:"*) echo 200;; *) echo 503;; esac\n')
+    # The members' status pages are not the web servers' to ask: any request is an error.
+    stub(bin_dir, "curl", 'echo "curl $*" >> "$LOG"; exit 7\n')
     stub(
         bin_dir,
         "openssl",
@@ -72,16 +69,13 @@ def web_server(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_web(
-    tmp: Path, *, primary: str = "10.0.208.10", secret: str = "S3cretPassw0rd", **extra: str
-) -> subprocess.CompletedProcess[str]:
+def run_web(tmp: Path, *, secret: str = "S3cretPassw0rd", **extra: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
         "CONF_DIR": str(tmp / "etc-iris-aws"),
         "HTTPD_CONF_D": str(tmp / "conf.d"),
         "LOG": str(tmp / "log"),
         "STATE": str(tmp / "httpd"),
-        "PRIMARY": primary,
         "SECRET_VALUE": secret,
         **extra,
     }
@@ -93,7 +87,7 @@ def calls(tmp: Path, prefix: str) -> list[str]:
     return [line for line in log.read_text().splitlines() if line.startswith(prefix)] if log.exists() else []
 
 
-def test_web_setup_writes_the_gateway_config_for_the_current_primary_and_starts_apache(web_server: Path) -> None:
+def test_web_setup_writes_the_gateway_config_for_the_first_member_and_starts_apache(web_server: Path) -> None:
     run = run_web(web_server)
     assert run.returncode == 0, run.stderr
     ini_path = web_server / "webgateway" / "bin" / "CSP.ini"
@@ -101,7 +95,8 @@ def test_web_setup_writes_the_gateway_config_for_the_current_primary_and_starts_
     assert ini.count("Password=S3cretPassw0rd") == 2
     assert "@@" not in ini
     for path in ("/csp", "/trakcare"):
-        assert f"[APP_PATH:{path}]\nDefault_Server=HSDB_1\nAlternative_Server_0=1~~~~~~HSDB_1" in ini
+        assert f"[APP_PATH:{path}]\nDefault_Server=HSDB_0\nAlternative_Server_0=1~~~~~~HSDB_0" in ini
+    assert calls(web_server, "curl") == []  # it follows the mirror, without asking the members' status pages
     assert stat.S_IMODE(ini_path.stat().st_mode) == 0o600  # the password is in it until the gateway encrypts it
     assert calls(web_server, "chown") == [f"chown apache {ini_path}.new"]
     assert (web_server / "conf.d" / "iris-webgateway.conf").read_text() == apache_conf(gateway_config())
@@ -136,13 +131,6 @@ def test_web_setup_rewrites_the_config_when_the_password_changes(web_server: Pat
     assert run.returncode == 0, run.stderr
     assert "Password=N3wPassw0rd" in (web_server / "webgateway" / "bin" / "CSP.ini").read_text()
     assert calls(web_server, "systemctl restart") == ["systemctl restart httpd"]
-
-
-def test_web_setup_starts_with_the_first_member_when_no_member_answers(web_server: Path) -> None:
-    run = run_web(web_server, primary="none")
-    assert run.returncode == 0, run.stderr
-    assert "Default_Server=HSDB_0" in (web_server / "webgateway" / "bin" / "CSP.ini").read_text()
-    assert "no member answered 200" in run.stdout
 
 
 def test_web_setup_refuses_an_image_without_the_web_gateway(web_server: Path) -> None:
