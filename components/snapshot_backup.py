@@ -347,6 +347,13 @@ def allow_backup_tagging(
     )
 
 
+def host_copy(script: str, source: str) -> str:
+    """``script`` without its comment and blank lines, which EC2's 16 KB of user data cannot spare."""
+    shebang, *body = script.splitlines()
+    kept = [line for line in body if line.strip() and not line.lstrip().startswith("#")]
+    return "\n".join([shebang, f"# {source} (commented there); see docs/data-tier.md, Backups", *kept]) + "\n"
+
+
 def backup_role_units(*, target_tag: tuple[str, str]) -> dict[str, tuple[str, str]]:
     """The files that keep a member's target tag in step with its mirror role: path -> (text, mode)."""
     key, value = target_tag
@@ -375,7 +382,7 @@ AccuracySec=5s
 WantedBy=timers.target
 """
     return {
-        BACKUP_ROLE_PATH: (BACKUP_ROLE_SCRIPT.read_text(), "0755"),
+        BACKUP_ROLE_PATH: (host_copy(BACKUP_ROLE_SCRIPT.read_text(), "iris/backup_role.sh"), "0755"),
         f"{SYSTEMD_DIR}/{BACKUP_ROLE_UNIT}.service": (service, "0644"),
         f"{SYSTEMD_DIR}/{BACKUP_ROLE_UNIT}.timer": (timer, "0644"),
     }
