@@ -4,6 +4,9 @@
 #   iris-member start   mount, pull, configure on the first start, start IRIS,
 #                       load ^ZMIRROR, start the Web Gateway (systemd ExecStart)
 #   iris-member stop    stop the Web Gateway, then IRIS, gracefully (ExecStop)
+#   iris-member refresh-web-gateway
+#                       rewrite the Web Gateway's CSP.ini from the CSPSystem
+#                       secret and restart the gateway (after a rotation)
 #
 # Reads $CONF_DIR/member.env (written by the user data, holds no secret):
 #   IRIS_INSTANCE MIRROR_SET MIRROR_NAME SYSTEM_NAME ROLE (failover|async)
@@ -262,5 +265,7 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: iris-member start|stop" >&2; exit 2 ;;
+  # After a CSPSystem rotation: the gateway reads the password anew; IRIS keeps running.
+  refresh-web-gateway) rm -f "$STATE/webgateway/CSP.ini"; start_web_gateway ;;
+  *) echo "usage: iris-member start|stop|refresh-web-gateway" >&2; exit 2 ;;
 esac

@@ -254,3 +254,21 @@ def test_stop_stops_the_gateway_then_iris_gracefully(tmp_path: Path, dev: Synthe
     assert run.returncode == 0
     stops = [c for c in host.state()["docker_calls"] if c[0] == "stop"]
     assert stops == [["stop", "webgateway"], ["stop", "--time", "300", "iris"]]
+
+
+def test_after_a_rotation_the_gateway_reads_the_new_password_and_iris_keeps_running(
+    tmp_path: Path, dev: Synthesized, agent: Agent
+) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    assert boot(host, agent)[0] == 0
+    rotated = "R0tatedCspSystemPassw0rd12345678"
+    secrets = host.state()["secrets"]
+    secret_id = env_value((host.conf / "member.env").read_text(), "CSPSYSTEM_SECRET")
+    host.update(secrets={**secrets, secret_id: rotated})
+    run = host.run(BOOT, "refresh-web-gateway")
+    assert run.returncode == 0, run.stderr
+    csp_ini = (host.iris_root / "db" / "iris-aws" / "webgateway" / "CSP.ini").read_text()
+    assert f"Password={rotated}\n" in csp_ini
+    state = host.state()
+    assert state["containers"]["iris"]["running"] and len(iris_runs(host)) == 1  # IRIS was not restarted
+    assert [c for c in state["docker_calls"] if c[0] == "stop"] == []

@@ -326,6 +326,54 @@ BAD_INPUTS = [
     ),
     pytest.param({"eks.budget.emails": "not-an-email"}, "eks.budget.emails.0", "an e-mail address", id="budget-email"),
     pytest.param({"eks.budget.monthly_limit_usd": "0"}, "eks.budget.monthly_limit_usd", "1 to 10000000", id="budget-zero"),
+    # IRIS on the members.
+    pytest.param({"data.iris.source": "kit"}, "data.iris.source", "one of container", id="unknown-iris-source"),
+    pytest.param(
+        {"data.iris.license_key": "none"}, "data.iris.license_key", "the licensed edition needs one", id="licence-missing"
+    ),
+    pytest.param(
+        {"data.iris.license_key": "/tmp/iris.key"}, "data.iris.license_key", "secretsmanager:<secret name>", id="licence-path"
+    ),
+    pytest.param({"data.iris.edition": "enterprise"}, "data.iris.edition", "licensed, community", id="unknown-edition"),
+    pytest.param({"data.iris.memory_ratio": "0.95"}, "data.iris.memory_ratio", "0.1 to 0.9", id="memory-ratio-above-0.9"),
+    pytest.param({"data.iris.memory_ratio": "half"}, "data.iris.memory_ratio", "a number", id="memory-ratio-not-a-number"),
+    pytest.param({"data.iris.image.digest": "latest"}, "data.iris.image.digest", "never a tag", id="image-by-tag"),
+    pytest.param(
+        {"data.iris.arbiter_image.repository": "Arbiter Image"},
+        "data.iris.arbiter_image.repository",
+        "an ECR repository name",
+        id="image-repository",
+    ),
+    pytest.param({"data.iris.join_timeout_seconds": "5"}, "data.iris.join_timeout_seconds", "60 to 7200", id="join-timeout"),
+    pytest.param(
+        {"data.databases.0.mirror_set": "Billing"},
+        "data.databases.0.mirror_set",
+        "the name of a mirror set in data.mirror_sets",
+        id="database-without-mirror-set",
+    ),
+    pytest.param(
+        {"data.databases.0.namespace": "9LIVES"}, "data.databases.0.namespace", "an IRIS namespace name", id="namespace-digit"
+    ),
+    pytest.param(
+        {"data.databases.0.namespace": "%SYS"}, "data.databases.0.namespace", "not a system namespace", id="namespace-system"
+    ),
+    pytest.param({"data.databases.0.name": "IRISSYS"}, "data.databases.0.name", "not a system database", id="database-system"),
+    pytest.param(
+        {"data.databases.1.mirror_set": "HSDB", "data.databases.1.namespace": "hsdata"},
+        "data.databases.1.namespace",
+        "used once in mirror set HSDB",
+        id="namespace-twice-in-a-set",
+    ),
+    pytest.param(
+        {"dr": "none", "data.databases": "[]", "data.mirror_sets.1.name": "HSAnalyticsDW"},
+        "data.mirror_sets.1.name",
+        "IRIS's 15 characters",
+        id="mirror-name-too-long-for-iris",
+    ),
+    pytest.param({"data.private_zone_name": "Data_Zone"}, "data.private_zone_name", "a lower-case DNS name", id="member-zone"),
+    pytest.param(
+        {"data.health_check_port": "1972"}, "data.health_check_port", "other than 1972 and 2188", id="health-port-is-superserver"
+    ),
 ]
 
 
