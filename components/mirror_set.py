@@ -17,6 +17,7 @@ from components.iris_volume_set import IrisVolumeSet
 from components.mirror_failover import member_hook_commands
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.snapshot_backup import backup_role_commands
 from config.constants import IRIS_SUPERSERVER_PORT
 from config.settings import VolumeSpec
 
@@ -49,7 +50,8 @@ class MirrorSet(Construct):
     every boot (iris/member_boot.sh): Member0 creates the mirror at the
     first deploy, Member1 joins it as backup, and the arbiter runs
     only the ISCAgent; each has a stable name in ``zone``. The failover
-    members carry ``backup_tag`` so that snapshot policies find them, and
+    members run the backup-role timer, which puts ``backup_tag`` on whichever
+    of them is the mirror's backup so that the snapshot policy finds it, and
     ^ZMIRROR, whose helper invokes ``failover_function_arn`` when they become primary.
     """
 
@@ -131,9 +133,9 @@ class MirrorSet(Construct):
                     marker=mirror_marker,
                     mounts=volumes.mount_specs(),
                 ),
+                *backup_role_commands(target_tag=backup_tag),
             ]
             m = member(name, subnets[i], instance_type, volumes, commands)
-            Tags.of(m.instance).add(*backup_tag)
             Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
         self.arbiter = member(

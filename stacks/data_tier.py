@@ -22,7 +22,7 @@ from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover, retarget_function_arn
 from components.mirror_set import MirrorSet, member_record
 from components.mirror_vip import MirrorHealthCheck
-from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
+from components.snapshot_backup import CrossRegionCopy, SnapshotBackup, allow_backup_tagging
 from components.vip_health import VipHealth
 from config.constants import DR_MEMBER_NAME
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
@@ -207,9 +207,16 @@ class DataTierStack(Stack):
             schedule=b.schedule,
             retain_count=b.retain_count,
             iris_instance=settings.iris_instance,
-            iris_os_user=settings.iris_os_user,
             encryption_key=self.key.key,
+            alarm_topic=self.alarm_topic,
             copy=self._snapshot_copy(settings, dr, dr_region),
+        )
+        allow_backup_tagging(
+            self,
+            "BackupTagPolicy",
+            role=self.role,
+            target_tag=backup_tag,
+            instances=[member.instance for mirror in self.mirror_sets.values() for member in mirror.members],
         )
         self._acknowledge_dlm_backups()
 

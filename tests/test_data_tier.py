@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.snapshot_backup import FREEZE_THAW_SCRIPT
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST
 from tests.conftest import COPY_KEY, Synthesized
@@ -322,9 +323,10 @@ def test_dlm_policy_freezes_iris_around_each_snapshot(assembly: Synthesized) -> 
     assert script["ExecutionHandlerService"] == "AWS_SYSTEMS_MANAGER"
     assert script["ExecutionHandler"] == {"Ref": doc_id}
     assert script["ExecuteOperationOnScriptFailure"] is False
-    # Only failover members carry the backup tag, never the arbiter.
-    for logical_id, p in ((k, v["Properties"]) for k, v in resources(template, "AWS::EC2::Instance").items()):
-        assert ("IrisBackup" in tags(p)) != ("Arbiter" in logical_id)
+    # No instance carries the target tag statically: the backup member tags
+    # itself (tests/test_backup_scripts.py).
+    for p in props(template, "AWS::EC2::Instance"):
+        assert "IrisBackup" not in tags(p)
 
 
 def test_freeze_thaw_document_is_tagged_for_dlm_and_runs_the_script(assembly: Synthesized) -> None:
@@ -336,7 +338,7 @@ def test_freeze_thaw_document_is_tagged_for_dlm_and_runs_the_script(assembly: Sy
     (step,) = doc["Content"]["mainSteps"]
     commands = "\n".join(step["inputs"]["runCommand"])
     assert "export DLM_COMMAND='{{ command }}'" in commands
-    assert "##Class(Backup.General).${method}()" in commands
+    assert step["inputs"]["runCommand"][2:] == FREEZE_THAW_SCRIPT.read_text().splitlines()
     assert "ExternalFreeze" in commands and "ExternalThaw" in commands
     assert f"export IRIS_INSTANCE='{assembly.settings.data.iris_instance}'" in commands
 
@@ -375,6 +377,8 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_
 def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized) -> None:
     template = assembly.template_json("data_tier")
     alarms = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["Namespace"] in ("AWS/EC2", "AWS/EBS")]
+    # The snapshot policy's own alarms: tests/test_backup_scripts.py.
+    alarms = [a for a in alarms if a["Dimensions"][0]["Name"] != "DLMPolicyId"]
     metrics = Counter(a["MetricName"] for a in alarms)
     members = len(resources(template, "AWS::EC2::Instance"))
     volumes = len(resources(template, "AWS::EC2::Volume"))

@@ -1,5 +1,5 @@
 """The shell scripts shipped to the members, run for real against stubs of
-`iris`, `sudo` and the disk tools."""
+`iris`, `sudo` and the disk tools (the backup scripts: test_backup_scripts.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from config import constants as c
 from tests.conftest import ROOT
 
-FREEZE_THAW = ROOT / "iris" / "freeze_thaw.sh"
 MOUNT = ROOT / "iris" / "mount_volumes.sh"
 
 
@@ -21,55 +19,6 @@ def stub(bin_dir: Path, name: str, body: str) -> None:
     path = bin_dir / name
     path.write_text("#!/bin/bash\n" + body)
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
-
-
-@pytest.fixture
-def fake_iris(tmp_path: Path) -> Path:
-    """`sudo -i -u USER cmd...` runs cmd; `iris session` logs its call and exits $IRIS_STATUS."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    stub(bin_dir, "sudo", 'shift 3; exec "$@"\n')
-    stub(bin_dir, "iris", 'echo "$@" >> "$CALLS"; exit "${IRIS_STATUS}"\n')
-    return tmp_path
-
-
-def run_freeze_thaw(tmp: Path, command: str, status: int) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": f"{tmp / 'bin'}:{os.environ['PATH']}",
-        "DLM_COMMAND": command,
-        "IRIS_INSTANCE": "IRIS",
-        "IRIS_OS_USER": "irisowner",
-        "IRIS_STATUS": str(status),
-        "CALLS": str(tmp / "calls"),
-    }
-    return subprocess.run(["bash", str(FREEZE_THAW)], env=env, capture_output=True, text=True, timeout=30)
-
-
-@pytest.mark.parametrize(("command", "method"), [("pre-script", "ExternalFreeze"), ("post-script", "ExternalThaw")])
-def test_success_is_status_5(fake_iris: Path, command: str, method: str) -> None:
-    run = run_freeze_thaw(fake_iris, command, c.IRIS_EXTERNAL_FREEZE_OK)
-    assert run.returncode == 0, run.stderr
-    assert (fake_iris / "calls").read_text().strip() == f"session IRIS -U %SYS ##Class(Backup.General).{method}()"
-
-
-@pytest.mark.parametrize("command", ["pre-script", "post-script"])
-@pytest.mark.parametrize("status", [c.IRIS_EXTERNAL_FREEZE_FAILED, 0, 1])
-def test_anything_but_5_fails_so_dlm_takes_no_snapshot(fake_iris: Path, command: str, status: int) -> None:
-    run = run_freeze_thaw(fake_iris, command, status)
-    assert run.returncode == 1
-    assert "failed" in run.stderr or "unexpected status" in run.stderr
-
-
-def test_dry_run_touches_nothing(fake_iris: Path) -> None:
-    run = run_freeze_thaw(fake_iris, "dry-run", c.IRIS_EXTERNAL_FREEZE_OK)
-    assert run.returncode == 0
-    assert not (fake_iris / "calls").exists()
-
-
-def test_unknown_command_is_refused(fake_iris: Path) -> None:
-    run = run_freeze_thaw(fake_iris, "snapshot", c.IRIS_EXTERNAL_FREEZE_OK)
-    assert run.returncode == 1
-    assert "unknown DLM command 'snapshot'" in run.stderr
 
 
 @pytest.fixture
