@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -19,14 +19,13 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from components.encryption_key import allow_auto_scaling
-from components.irsa import irsa_role
 from components.log_retention import encrypted_log_group
 from components.nag import (
     acknowledge,
     acknowledge_inline_policies,
-    acknowledge_key_grant,
     acknowledge_provider_function,
 )
+from components.platform_addons import AddonVersions, PlatformAddons
 from components.service_role import service_role
 from config import constants as c
 from config.settings import NodeGroupSettings
@@ -40,6 +39,7 @@ SYSTEM_TAINT = ("CriticalAddonsOnly", "true")
 # Spot nodes run only workloads that declare themselves non-critical.
 NON_CRITICAL_TAINT = ("mendix.io/non-critical", "true")
 SAMPLE_APP = "mendix-app"
+METADATA_HOP_LIMIT = 1
 SAMPLE_APP_REPLICAS = 2
 STORAGE_CLASS = "mendix-gp3"
 ALL_CONTROL_PLANE_LOGS = [
@@ -85,9 +85,6 @@ class ClusterCharts:
     cluster_autoscaler_image_tag: str
     load_balancer_controller_version: str
     load_balancer_controller_chart_version: str
-    mendix_operator_repository: str
-    mendix_operator_chart: str
-    mendix_operator_version: str
 
 
 @dataclass(frozen=True)
@@ -130,11 +127,13 @@ class MendixCluster(Construct):
 
     Guarantees: managed node groups per role and per AZ (so the Cluster
     Autoscaler's ``--balance-similar-node-groups`` keeps the AZs even), from
-    launch templates with IMDSv2 and encrypted gp3 root volumes; the system
-    group is on-demand and tainted for add-ons; the Cluster Autoscaler, the AWS
-    Load Balancer Controller and the Mendix Operator come from pinned Helm
-    charts that the kubectl provider fetches at deploy time; each controller's
-    role is bound to its one service account (IRSA).
+    launch templates with IMDSv2, a metadata hop limit of 1 (pods cannot reach
+    the node's credentials) and encrypted gp3 root volumes; the system group is
+    on-demand and tainted for add-ons; vpc-cni, kube-proxy, CoreDNS, the Pod
+    Identity agent, metrics-server and the EBS CSI driver are EKS-managed
+    add-ons at pinned versions; the Cluster Autoscaler and the AWS Load Balancer
+    Controller come from pinned Helm charts that the kubectl provider fetches at
+    deploy time; each controller's role is bound to its one service account.
     """
 
     def __init__(
@@ -152,6 +151,7 @@ class MendixCluster(Construct):
         log_retention_days: int,
         node_groups: Mapping[str, NodeGroupSettings],
         charts: ClusterCharts,
+        addon_versions: AddonVersions,
         sample_app: SampleApp,
         resource_tags: Mapping[str, str],
         backup_tag: tuple[str, str],
@@ -232,11 +232,9 @@ class MendixCluster(Construct):
             self,
             "NodeRole",
             service="ec2.amazonaws.com",
-            description="Mendix EKS nodes: kubelet, VPC CNI, image pulls and SSM; pods get their own roles through IRSA",
+            description="Mendix EKS nodes: kubelet, image pulls and SSM; add-ons and pods get their own roles",
             aws_managed_policies={
                 "AmazonEKSWorkerNodePolicy": "The AWS-maintained minimum a node needs to join an EKS cluster.",
-                "AmazonEKS_CNI_Policy": "The AWS-maintained policy of the VPC CNI (aws-node), which assigns pod "
-                "addresses from the node's network interfaces.",
                 "AmazonEC2ContainerRegistryReadOnly": "The AWS-maintained pull-only ECR policy nodes need to start "
                 "the platform's and the add-ons' images; it cannot push or delete.",
                 "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager, so nodes "
@@ -246,19 +244,15 @@ class MendixCluster(Construct):
         self._allow_autoscaling_to_use_the_key()
         self.node_groups = self._node_groups(node_groups)
         self.cluster_autoscaler = self._cluster_autoscaler(charts)
-        self.mendix_operator = self.cluster.add_helm_chart(
-            "MendixOperator",
-            chart=charts.mendix_operator_chart,
-            repository=charts.mendix_operator_repository,
-            version=charts.mendix_operator_version,
-            namespace="mendix-operator",
-            release="mendix-operator",
-            create_namespace=True,
-            wait=True,
-            timeout=Duration.minutes(10),
+        self.addons = PlatformAddons(
+            self,
+            "Addons",
+            cluster=self.cluster,
+            versions=addon_versions,
+            encryption_key=encryption_key,
+            after=[g for groups in self.node_groups.values() for g in groups],
         )
-        self._after_nodes(self.mendix_operator)
-        self.ebs_csi_driver = self._ebs_csi_driver()
+        # The one namespace the Mendix Operator manages, shared with the apps it runs.
         self.namespace = self.cluster.add_manifest(
             "MendixNamespace",
             {
@@ -292,9 +286,10 @@ class MendixCluster(Construct):
             self,
             f"{role.title()}LaunchTemplate",
             require_imdsv2=True,
-            # 2, not 1: aws-node, the EBS CSI node plugin and the CloudWatch agent
-            # read instance metadata from pods; pods get AWS credentials from IRSA.
-            http_put_response_hop_limit=2,
+            # 1: a pod's packets take one hop more than the node's, so only host-network
+            # pods (aws-node, kube-proxy, the CSI node plugin) reach the metadata
+            # service; every other pod gets AWS credentials from Pod Identity or IRSA.
+            http_put_response_hop_limit=METADATA_HOP_LIMIT,
             security_group=self.node_security_group,
             block_devices=[
                 ec2.BlockDevice(
@@ -438,45 +433,6 @@ class MendixCluster(Construct):
         acknowledge_inline_policies(account, INLINE_REASON)
         self._after_nodes(chart)
         return chart
-
-    def _ebs_csi_driver(self) -> eks.CfnAddon:
-        """The EBS CSI driver add-on, for persistent volumes encrypted with the platform key."""
-        role = irsa_role(
-            self,
-            "EbsCsiRole",
-            cluster=self.cluster,
-            namespace="kube-system",
-            service_account="ebs-csi-controller-sa",
-            description="EBS CSI driver controller: creates, attaches and snapshots the cluster's persistent volumes",
-        )
-        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonEBSCSIDriverPolicy"))
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy]",
-                reason="The AWS-maintained policy of the EBS CSI driver, tag-conditioned by AWS to volumes and "
-                "snapshots the driver created; it changes with the driver's API use.",
-            )
-        )
-        self._encryption_key.grant_encrypt_decrypt(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
-                resources=[self._encryption_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
-        )
-        acknowledge_key_grant(role.node.find_child("DefaultPolicy"), "EBS CSI driver")
-        acknowledge_inline_policies(role, INLINE_REASON)
-        addon = eks.CfnAddon(
-            self,
-            "EbsCsiDriver",
-            addon_name="aws-ebs-csi-driver",
-            cluster_name=self.cluster.cluster_name,
-            service_account_role_arn=role.role_arn,
-            resolve_conflicts="OVERWRITE",
-        )
-        self._after_nodes(addon)
-        return addon
 
     def _storage_class_manifest(self, backup_tag: tuple[str, str], resource_tags: Mapping[str, str]) -> dict[str, Any]:
         tags = {backup_tag[0]: backup_tag[1], **resource_tags}

@@ -309,6 +309,33 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class EksAddonSettings:
+    """EKS-managed add-ons, each pinned to a version EKS publishes for the
+    cluster's Kubernetes version (``aws eks describe-addon-versions``)."""
+
+    vpc_cni: str
+    coredns: str
+    kube_proxy: str
+    pod_identity_agent: str
+    metrics_server: str
+    ebs_csi_driver: str
+    cloudwatch_observability: str
+
+
+@dataclass(frozen=True)
+class MendixOperatorSettings:
+    """The Mendix Operator, installed by a Job running ``mxpc-cli``."""
+
+    version: str
+    # An image holding mxpc-cli of ``version`` and kubectl, mirrored into the account's ECR.
+    installer_image: str
+    # standalone: no link to the Mendix Portal. connected: the Gateway Agent registers
+    # with the Portal using the namespace id and secret held in ``namespace_secret_arn``.
+    mode: str = "standalone"
+    namespace_secret_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class EksSettings:
     """The Mendix platform on EKS and everything it needs around it."""
 
@@ -319,8 +346,8 @@ class EksSettings:
     cluster_autoscaler_image_tag: str
     load_balancer_controller_version: str
     load_balancer_controller_chart_version: str
-    mendix_operator_chart_repository: str
-    mendix_operator_version: str
+    addons: EksAddonSettings
+    mendix_operator: MendixOperatorSettings
     database: MendixDatabaseSettings
     pipeline: PipelineSettings
     backup: MendixBackupSettings
@@ -333,7 +360,6 @@ class EksSettings:
     admin_role_arns: tuple[str, ...] = ()
     # Spot capacity for workloads marked non-critical (tainted); none when unset.
     spot_nodes: NodeGroupSettings | None = None
-    mendix_operator_chart: str = "mendix-operator"
     # What the sample app Service runs until the pipeline deploys the first build.
     sample_app_image: str = "public.ecr.aws/nginx/nginx-unprivileged:1.28"
     log_retention_days: int = 365
@@ -952,16 +978,101 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _DB_INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(micro|small|medium|large|\d*xlarge)$")
 _POSTGRES_VERSION = re.compile(r"^(?P<major>\d{2})\.\d+$")
-_CHART_REPOSITORY = re.compile(r"^(https://|oci://)[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._/-]*)?$")
+
+
+# Mendix's "Supported Providers" page (docs.mendix.com/developerportal/deploy/
+# private-cloud-supported-environments/#supported-versions): Operator v2 supports
+# Kubernetes 1.19 through 1.34, as of the release notes of Operator v2.24.2
+# (15 December 2025). Kubernetes minors below 1.19 are absent on EKS anyway.
+MENDIX_MAX_KUBERNETES_MINOR = 34
+MENDIX_MIN_KUBERNETES_MINOR = 19
+# Operator releases this repository's install Job and plans were written against
+# (Mendix's release notes); the IRSA plans need 2.12 or later.
+MENDIX_OPERATOR_VERSIONS = ("2.24.2",)
+MENDIX_OPERATOR_MODES = ("standalone", "connected")
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+# CoreDNS minor series EKS ships per Kubernetes minor (the EKS user guide's
+# "Manage CoreDNS" table); a Kubernetes version missing here has no CoreDNS pin yet.
+COREDNS_SERIES = {"1.34": "1.12"}
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_ECR_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
+)
+
+
+def _validate_kubernetes_version(version: str) -> None:
+    key = "eks.kubernetes_version"
+    if not _KUBERNETES_VERSION.match(version):
+        raise SettingsError(key, version, "a Kubernetes minor version such as 1.34")
+    if not MENDIX_MIN_KUBERNETES_MINOR <= int(version.split(".")[1]) <= MENDIX_MAX_KUBERNETES_MINOR:
+        raise SettingsError(
+            key,
+            version,
+            f"a Kubernetes version the Mendix Operator supports, 1.{MENDIX_MIN_KUBERNETES_MINOR} to "
+            f"1.{MENDIX_MAX_KUBERNETES_MINOR} (Mendix's Supported Providers page)",
+        )
+    if version not in c.KUBECTL_LAYERS:
+        raise SettingsError(
+            key, version, f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}"
+        )
+
+
+def _validate_addons(a: EksAddonSettings, kubernetes_version: str) -> None:
+    for name in ("vpc_cni", "coredns", "kube_proxy", "pod_identity_agent", "metrics_server", "ebs_csi_driver", "cloudwatch_observability"):
+        value = getattr(a, name)
+        if not _ADDON_VERSION.match(value):
+            raise SettingsError(f"eks.addons.{name}", value, "an EKS add-on version such as v1.2.3-eksbuild.1, never latest")
+    if not a.kube_proxy.startswith(f"v{kubernetes_version}."):
+        raise SettingsError(
+            "eks.addons.kube_proxy",
+            a.kube_proxy,
+            f"a kube-proxy of the cluster's minor version, v{kubernetes_version}.N-eksbuild.N (it must match Kubernetes)",
+        )
+    series = COREDNS_SERIES.get(kubernetes_version)
+    if series is None or not a.coredns.startswith(f"v{series}."):
+        allowed = f"v{series}.N-eksbuild.N" if series else "a Kubernetes version with a known CoreDNS series"
+        raise SettingsError(
+            "eks.addons.coredns", a.coredns, f"the CoreDNS series EKS ships for Kubernetes {kubernetes_version}: {allowed}"
+        )
+
+
+def _validate_mendix_operator(o: MendixOperatorSettings, region: str) -> None:
+    if o.version not in MENDIX_OPERATOR_VERSIONS:
+        raise SettingsError(
+            "eks.mendix_operator.version", o.version, f"a Mendix Operator release this stack supports: {', '.join(MENDIX_OPERATOR_VERSIONS)}"
+        )
+    image = _ECR_IMAGE.match(o.installer_image)
+    if image is None or o.installer_image.endswith(":latest"):
+        raise SettingsError(
+            "eks.mendix_operator.installer_image",
+            o.installer_image,
+            "an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME) with a pinned tag or digest, not latest",
+        )
+    if image.group("region") != region:
+        raise SettingsError(
+            "eks.mendix_operator.installer_image", o.installer_image, f"an image in this region's ECR ({region})"
+        )
+    if o.mode not in MENDIX_OPERATOR_MODES:
+        raise SettingsError("eks.mendix_operator.mode", o.mode, " or ".join(MENDIX_OPERATOR_MODES))
+    if o.mode == "connected":
+        arn = o.namespace_secret_arn
+        match = _SECRET_ARN.match(arn or "")
+        if match is None or match.group("region") != region:
+            raise SettingsError(
+                "eks.mendix_operator.namespace_secret_arn",
+                arn,
+                f"in connected mode, the ARN of a Secrets Manager secret in {region} holding the namespace's id and secret",
+            )
+    elif o.namespace_secret_arn is not None:
+        raise SettingsError(
+            "eks.mendix_operator.namespace_secret_arn", o.namespace_secret_arn, "unset in standalone mode (no Portal link)"
+        )
 
 
 def _validate_eks(e: EksSettings, region: str) -> None:
-    if not _KUBERNETES_VERSION.match(e.kubernetes_version) or e.kubernetes_version not in c.KUBECTL_LAYERS:
-        raise SettingsError(
-            "eks.kubernetes_version",
-            e.kubernetes_version,
-            f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}",
-        )
+    _validate_kubernetes_version(e.kubernetes_version)
+    _validate_addons(e.addons, e.kubernetes_version)
+    _validate_mendix_operator(e.mendix_operator, region)
     minor = e.kubernetes_version
     if not re.fullmatch(rf"v{re.escape(minor)}\.\d+", e.cluster_autoscaler_image_tag):
         raise SettingsError(
@@ -969,7 +1080,7 @@ def _validate_eks(e: EksSettings, region: str) -> None:
             e.cluster_autoscaler_image_tag,
             f"a Cluster Autoscaler release of the cluster's minor version, v{minor}.N (it must match Kubernetes)",
         )
-    for key in ("cluster_autoscaler_chart_version", "load_balancer_controller_chart_version", "mendix_operator_version"):
+    for key in ("cluster_autoscaler_chart_version", "load_balancer_controller_chart_version"):
         value = getattr(e, key)
         if not _SEMVER.match(value) or value.startswith("v"):
             raise SettingsError(f"eks.{key}", value, "a pinned chart version such as 1.2.3, never a range or latest")
@@ -984,20 +1095,12 @@ def _validate_eks(e: EksSettings, region: str) -> None:
             f"{c.LOAD_BALANCER_CONTROLLER_POLICY_VERSION}, the release whose IAM policy the repository embeds "
             "(components/policies/); update the policy file with the version",
         )
-    if not _CHART_REPOSITORY.match(e.mendix_operator_chart_repository):
-        raise SettingsError(
-            "eks.mendix_operator_chart_repository",
-            e.mendix_operator_chart_repository,
-            "an https:// Helm repository or an oci:// registry path",
-        )
     if not re.fullmatch(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})", e.sample_app_image) or (
         e.sample_app_image.endswith(":latest")
     ):
         raise SettingsError(
             "eks.sample_app_image", e.sample_app_image, "an image with a registry and a pinned tag or digest, not latest"
         )
-    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?", e.mendix_operator_chart):
-        raise SettingsError("eks.mendix_operator_chart", e.mendix_operator_chart, "a Helm chart name (lower case, digits, -)")
     for i, cidr in enumerate(e.public_endpoint_cidrs):
         net = _network(f"eks.public_endpoint_cidrs.{i}", cidr)
         if net.prefixlen == 0 or net.is_private:

@@ -15,8 +15,10 @@ from components.encryption_key import EncryptionKey
 from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
-from components.mendix_cluster import SAMPLE_APP, ClusterCharts, MendixCluster, SampleApp
-from components.mendix_database import MendixDatabase
+from components.mendix.install import MendixOperator
+from components.mendix_cluster import CONTROLLER_PLACEMENT, SAMPLE_APP, ClusterCharts, MendixCluster, SampleApp
+from components.mendix_database import IAM_ADMIN_USERNAME, MendixDatabase
+from components.platform_addons import AddonVersions
 from components.platform_backup import PlatformBackup
 from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
@@ -84,9 +86,14 @@ class EksStack(Stack):
                 cluster_autoscaler_image_tag=s.cluster_autoscaler_image_tag,
                 load_balancer_controller_version=s.load_balancer_controller_version,
                 load_balancer_controller_chart_version=s.load_balancer_controller_chart_version,
-                mendix_operator_repository=s.mendix_operator_chart_repository,
-                mendix_operator_chart=s.mendix_operator_chart,
-                mendix_operator_version=s.mendix_operator_version,
+            ),
+            addon_versions=AddonVersions(
+                vpc_cni=s.addons.vpc_cni,
+                coredns=s.addons.coredns,
+                kube_proxy=s.addons.kube_proxy,
+                pod_identity_agent=s.addons.pod_identity_agent,
+                metrics_server=s.addons.metrics_server,
+                ebs_csi_driver=s.addons.ebs_csi_driver,
             ),
             sample_app=SampleApp(image=s.sample_app_image),
             resource_tags=resource_tags,
@@ -140,6 +147,31 @@ class EksStack(Stack):
         self.repository = MendixImageRepository(
             self, "Images", encryption_key=self.key.key, untagged_expiry_days=s.image_untagged_expiry_days
         ).repository
+
+        o = s.mendix_operator
+        self.mendix_operator = MendixOperator(
+            self,
+            "MendixOperator",
+            cluster=cluster,
+            namespace=c.MENDIX_NAMESPACE,
+            namespace_manifest=self.platform.namespace,
+            version=o.version,
+            installer_image=o.installer_image,
+            mode=o.mode,
+            namespace_secret_arn=o.namespace_secret_arn,
+            file_bucket=self.file_storage,
+            encryption_key=self.key.key,
+            database=self.database.instance,
+            database_admin_user=IAM_ADMIN_USERNAME,
+            database_port=c.POSTGRES_PORT,
+            repository=self.repository,
+            api_cidrs=[subnet.ipv4_cidr_block for subnet in app_subnets],
+            database_cidrs=[subnet.ipv4_cidr_block for subnet in network.subnets["data"].subnets],
+            load_balancer_cidrs=[subnet.ipv4_cidr_block for subnet in app_subnets],
+            node_selector=CONTROLLER_PLACEMENT["nodeSelector"],
+            tolerations=CONTROLLER_PLACEMENT["tolerations"],
+            after=[*self.platform.addons.addons],
+        )
         p = s.pipeline
         self.pipeline = ImagePipeline(
             self,
@@ -174,6 +206,8 @@ class EksStack(Stack):
             vpc=network.vpc,
             subnets=app_subnets,
             after=[g for groups in self.platform.node_groups.values() for g in groups],
+            pod_identity_agent=self.platform.addons.pod_identity_agent,
+            addon_version=s.addons.cloudwatch_observability,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
             app_namespace=c.MENDIX_NAMESPACE,

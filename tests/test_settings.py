@@ -202,9 +202,9 @@ BAD_INPUTS = [
     pytest.param({"tags": '{"Project": "x", "Environment": "y"}'}, "tags", "missing: Owner, CostCenter", id="cost-tags-missing"),
     pytest.param({"eks.kubernetes_version": "1.30"}, "eks.kubernetes_version", "kubectl layer is pinned", id="k8s-without-layer"),
     pytest.param(
-        {"eks.cluster_autoscaler_image_tag": "v1.34.2"},
+        {"eks.cluster_autoscaler_image_tag": "v1.33.2"},
         "eks.cluster_autoscaler_image_tag",
-        "v1.35.N",
+        "v1.34.N",
         id="autoscaler-of-another-minor",
     ),
     pytest.param(
@@ -221,15 +221,6 @@ BAD_INPUTS = [
         "eks.load_balancer_controller_version",
         "whose IAM policy the repository embeds",
         id="lbc-version-without-policy",
-    ),
-    pytest.param(
-        {"eks.mendix_operator_chart_repository": "http://charts.example.com"},
-        "eks.mendix_operator_chart_repository",
-        "https:// Helm repository",
-        id="operator-repository-not-https",
-    ),
-    pytest.param(
-        {"eks.mendix_operator_chart": "Mendix_Operator"}, "eks.mendix_operator_chart", "Helm chart name", id="chart-name"
     ),
     pytest.param({"eks.sample_app_image": "nginx:latest"}, "eks.sample_app_image", "pinned tag", id="image-latest"),
     pytest.param(
