@@ -1058,3 +1058,56 @@ def test_bootstrap_script_connects_as_master_and_grants_rds_iam_to_the_admin_onl
     assert "GRANT rds_iam TO mendix_admin;" in calls
     assert "GRANT rds_iam TO mendixadmin" not in calls  # the master keeps password authentication
     assert "p@ss" not in output
+
+
+# ---------------------------------------------------------- bad settings
+
+
+def load(**overrides: object):
+    from config import load_settings
+    from tests.conftest import cdk_json_context
+
+    return load_settings({**cdk_json_context(), **overrides}, {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "allowed"),
+    [
+        pytest.param({"eks.mendix_operator.version": "2.9.0"}, "eks.mendix_operator.version", "2.24.2", id="operator-unsupported"),
+        pytest.param({"eks.kubernetes_version": "1.35"}, "eks.kubernetes_version", "1.19 to 1.34", id="k8s-mendix-unsupported"),
+        pytest.param(
+            {"eks.system_nodes.capacity_type": "SPOT"}, "eks.system_nodes.capacity_type", "ON_DEMAND", id="spot-system-pool"
+        ),
+        pytest.param({"eks.addons.kube_proxy": "v1.33.3-eksbuild.1"}, "eks.addons.kube_proxy", "v1.34.N", id="kube-proxy-minor"),
+        pytest.param({"eks.addons.coredns": "v1.11.4-eksbuild.2"}, "eks.addons.coredns", "v1.12.N", id="coredns-series"),
+        pytest.param({"eks.addons.vpc_cni": "latest"}, "eks.addons.vpc_cni", "eksbuild", id="addon-latest"),
+        pytest.param({"eks.mendix_operator.mode": "global"}, "eks.mendix_operator.mode", "standalone or connected", id="mode"),
+        pytest.param(
+            {"eks.mendix_operator.mode": "connected"},
+            "eks.mendix_operator.namespace_secret_arn",
+            "Secrets Manager secret in eu-west-1",
+            id="connected-without-secret",
+        ),
+        pytest.param(
+            {"eks.mendix_operator.installer_image": "000000000000.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxpc-cli:latest"},
+            "eks.mendix_operator.installer_image",
+            "pinned tag",
+            id="installer-latest",
+        ),
+        pytest.param(
+            {"eks.mendix_operator.installer_image": "000000000000.dkr.ecr.us-east-1.amazonaws.com/mendix/mxpc-cli:2.24.2"},
+            "eks.mendix_operator.installer_image",
+            "this region's ECR",
+            id="installer-other-region",
+        ),
+    ],
+)
+def test_bad_eks_settings_are_refused_in_one_line(overrides: dict[str, str], key: str, allowed: str) -> None:
+    from config import SettingsError
+
+    with pytest.raises(SettingsError) as error:
+        load(**overrides)
+    message = str(error.value)
+    assert error.value.key == key
+    assert allowed in message
+    assert "\n" not in message
