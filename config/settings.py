@@ -323,6 +323,34 @@ class EksAddonSettings:
 
 
 @dataclass(frozen=True)
+class NodePoolSettings:
+    """A Karpenter NodePool: which instances it may launch and how much in all."""
+
+    cpu_limit: int  # vCPUs of all the pool's nodes together
+    memory_limit_gib: int
+    instance_categories: tuple[str, ...] = ("c", "m", "r")
+    # The oldest instance generation allowed (6: m6i, c6i, r6i and later).
+    min_generation: int = 6
+    disk_gib: int = 100
+
+
+@dataclass(frozen=True)
+class KarpenterSettings:
+    """Karpenter: the app nodes, launched on demand from an on-demand and an optional Spot pool."""
+
+    chart_version: str
+    # The EKS-optimized AL2023 AMI release, pinned (al2023@vYYYYMMDD), never @latest.
+    ami_alias: str
+    on_demand: NodePoolSettings
+    # Spot for workloads that tolerate the non-critical taint; none when unset.
+    spot: NodePoolSettings | None = None
+    # How long a node must be empty or underused before consolidation replaces it.
+    consolidate_after_seconds: int = 60
+    # Nodes are replaced after this age, so they pick up new AMIs (Karpenter's expireAfter).
+    expire_after_hours: int = 720
+
+
+@dataclass(frozen=True)
 class MendixOperatorSettings:
     """The Mendix Operator, installed by a Job running ``mxpc-cli``."""
 
@@ -341,9 +369,7 @@ class EksSettings:
 
     kubernetes_version: str
     system_nodes: NodeGroupSettings
-    app_nodes: NodeGroupSettings
-    cluster_autoscaler_chart_version: str
-    cluster_autoscaler_image_tag: str
+    karpenter: KarpenterSettings
     load_balancer_controller_version: str
     load_balancer_controller_chart_version: str
     addons: EksAddonSettings
@@ -358,8 +384,6 @@ class EksSettings:
     public_endpoint_cidrs: tuple[str, ...] = ()
     # IAM roles that administer the cluster (kubectl, console), each by an access entry.
     admin_role_arns: tuple[str, ...] = ()
-    # Spot capacity for workloads marked non-critical (tainted); none when unset.
-    spot_nodes: NodeGroupSettings | None = None
     # What the sample app Service runs until the pipeline deploys the first build.
     sample_app_image: str = "public.ecr.aws/nginx/nginx-unprivileged:1.28"
     log_retention_days: int = 365
@@ -1073,14 +1097,8 @@ def _validate_eks(e: EksSettings, region: str) -> None:
     _validate_kubernetes_version(e.kubernetes_version)
     _validate_addons(e.addons, e.kubernetes_version)
     _validate_mendix_operator(e.mendix_operator, region)
-    minor = e.kubernetes_version
-    if not re.fullmatch(rf"v{re.escape(minor)}\.\d+", e.cluster_autoscaler_image_tag):
-        raise SettingsError(
-            "eks.cluster_autoscaler_image_tag",
-            e.cluster_autoscaler_image_tag,
-            f"a Cluster Autoscaler release of the cluster's minor version, v{minor}.N (it must match Kubernetes)",
-        )
-    for key in ("cluster_autoscaler_chart_version", "load_balancer_controller_chart_version"):
+    _validate_karpenter(e.karpenter)
+    for key in ("load_balancer_controller_chart_version",):
         value = getattr(e, key)
         if not _SEMVER.match(value) or value.startswith("v"):
             raise SettingsError(f"eks.{key}", value, "a pinned chart version such as 1.2.3, never a range or latest")
@@ -1113,13 +1131,6 @@ def _validate_eks(e: EksSettings, region: str) -> None:
         if not _ROLE_ARN.match(arn):
             raise SettingsError(f"eks.admin_role_arns.{i}", arn, "the ARN of an IAM role, arn:aws:iam::ACCOUNT:role/NAME")
     _validate_node_group("eks.system_nodes", e.system_nodes, spot_allowed=False, min_floor=1)
-    _validate_node_group("eks.app_nodes", e.app_nodes, spot_allowed=True, min_floor=0)
-    if e.spot_nodes is not None:
-        _validate_node_group("eks.spot_nodes", e.spot_nodes, spot_allowed=True, min_floor=0)
-        if e.spot_nodes.capacity_type != "SPOT":
-            raise SettingsError(
-                "eks.spot_nodes.capacity_type", e.spot_nodes.capacity_type, "SPOT (the group for non-critical workloads)"
-            )
     _validate_retention("eks.log_retention_days", e.log_retention_days)
     if e.alarm_email is not None and not _EMAIL.fullmatch(e.alarm_email):
         raise SettingsError("eks.alarm_email", e.alarm_email, "an e-mail address")
@@ -1145,6 +1156,46 @@ def _validate_eks(e: EksSettings, region: str) -> None:
     _validate_budget(e.budget)
 
 
+_AMI_ALIAS = re.compile(r"^al2023@v\d{8}$")
+_INSTANCE_CATEGORIES = frozenset("cmrt")
+
+
+def _validate_karpenter(k: KarpenterSettings) -> None:
+    if not _SEMVER.match(k.chart_version) or k.chart_version.startswith("v"):
+        raise SettingsError("eks.karpenter.chart_version", k.chart_version, "a pinned chart version such as 1.8.1, never a range")
+    if not _AMI_ALIAS.match(k.ami_alias):
+        raise SettingsError(
+            "eks.karpenter.ami_alias", k.ami_alias, "an EKS AL2023 AMI release pinned as al2023@vYYYYMMDD, never @latest"
+        )
+    pools = [("on_demand", k.on_demand)] + ([("spot", k.spot)] if k.spot is not None else [])
+    for name, pool in pools:
+        key = f"eks.karpenter.{name}"
+        if not 1 <= pool.cpu_limit <= 100000:
+            raise SettingsError(f"{key}.cpu_limit", pool.cpu_limit, "1 to 100000 vCPUs for the whole pool")
+        if not 1 <= pool.memory_limit_gib <= 1000000:
+            raise SettingsError(f"{key}.memory_limit_gib", pool.memory_limit_gib, "1 to 1000000 GiB for the whole pool")
+        if not pool.instance_categories or not set(pool.instance_categories) <= _INSTANCE_CATEGORIES:
+            raise SettingsError(
+                f"{key}.instance_categories",
+                list(pool.instance_categories),
+                f"one or more of {', '.join(sorted(_INSTANCE_CATEGORIES))} (x86-64 families; Mendix needs x86-64)",
+            )
+        if name == "spot" and len(pool.instance_categories) < c.SPOT_MIN_INSTANCE_TYPES:
+            raise SettingsError(
+                f"{key}.instance_categories",
+                list(pool.instance_categories),
+                f"at least {c.SPOT_MIN_INSTANCE_TYPES} families for Spot, so one interrupted pool does not empty it",
+            )
+        if not 3 <= pool.min_generation <= 9:
+            raise SettingsError(f"{key}.min_generation", pool.min_generation, "an instance generation from 3 to 9")
+        if not c.NODE_MIN_DISK_GIB <= pool.disk_gib <= 16384:
+            raise SettingsError(f"{key}.disk_gib", pool.disk_gib, f"{c.NODE_MIN_DISK_GIB} to 16384 GiB")
+    if not 0 <= k.consolidate_after_seconds <= 86400:
+        raise SettingsError("eks.karpenter.consolidate_after_seconds", k.consolidate_after_seconds, "0 to 86400 seconds")
+    if not 24 <= k.expire_after_hours <= 8760:
+        raise SettingsError("eks.karpenter.expire_after_hours", k.expire_after_hours, "24 to 8760 hours")
+
+
 def _validate_node_group(key: str, n: NodeGroupSettings, *, spot_allowed: bool, min_floor: int) -> None:
     if not n.instance_types:
         raise SettingsError(f"{key}.instance_types", [], "at least one instance type")
@@ -1166,9 +1217,13 @@ def _validate_node_group(key: str, n: NodeGroupSettings, *, spot_allowed: bool, 
             n.desired_per_az,
             f"sizes with {min_floor} <= min_per_az ({n.min_per_az}) <= desired_per_az <= max_per_az ({n.max_per_az})",
         )
-    if not 1 <= n.max_per_az <= c.EKS_MAX_NODES_PER_GROUP:
+    # The system role is one group over all AZs, so the quota holds for the sum.
+    most = c.EKS_MAX_NODES_PER_GROUP // c.REQUIRED_AZ_COUNT
+    if not 1 <= n.max_per_az <= most:
         raise SettingsError(
-            f"{key}.max_per_az", n.max_per_az, f"1 to {c.EKS_MAX_NODES_PER_GROUP} nodes (managed node group quota)"
+            f"{key}.max_per_az",
+            n.max_per_az,
+            f"1 to {most} nodes ({c.EKS_MAX_NODES_PER_GROUP} per managed node group, over {c.REQUIRED_AZ_COUNT} AZs)",
         )
     if not c.NODE_MIN_DISK_GIB <= n.disk_gib <= 16384:
         raise SettingsError(f"{key}.disk_gib", n.disk_gib, f"{c.NODE_MIN_DISK_GIB} to 16384 GiB")

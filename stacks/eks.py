@@ -16,9 +16,20 @@ from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageR
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
 from components.mendix.install import MendixOperator
-from components.mendix_cluster import CONTROLLER_PLACEMENT, SAMPLE_APP, ClusterCharts, MendixCluster, SampleApp
+from components.mendix_cluster import (
+    CONTROLLER_PLACEMENT,
+    NON_CRITICAL_TAINT,
+    ON_DEMAND_POOL,
+    SAMPLE_APP,
+    SPOT_POOL,
+    ClusterCharts,
+    KarpenterOptions,
+    MendixCluster,
+    SampleApp,
+)
 from components.mendix_database import IAM_ADMIN_USERNAME, MendixDatabase
 from components.platform_addons import AddonVersions
+from components.platform_karpenter import NodePool
 from components.platform_backup import PlatformBackup
 from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
@@ -63,12 +74,37 @@ class EksStack(Stack):
         )
         self.key.allow_cloudwatch_logs()
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
+        # EventBridge delivers interruption notices into Karpenter's encrypted queue.
+        self.key.allow_service("events.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
 
         self.alarm_topic = alarm_topic or shared_alarm_topic(self, self.key.key, s.alarm_email)
 
-        node_groups = {"system": s.system_nodes, "app": s.app_nodes}
-        if s.spot_nodes is not None:
-            node_groups["spot"] = s.spot_nodes
+        k = s.karpenter
+        pools = [
+            NodePool(
+                name=ON_DEMAND_POOL,
+                capacity_type="on-demand",
+                instance_categories=k.on_demand.instance_categories,
+                min_generation=k.on_demand.min_generation,
+                cpu_limit=k.on_demand.cpu_limit,
+                memory_limit_gib=k.on_demand.memory_limit_gib,
+                disk_gib=k.on_demand.disk_gib,
+            )
+        ]
+        if k.spot is not None:
+            pools.append(
+                NodePool(
+                    name=SPOT_POOL,
+                    capacity_type="spot",
+                    instance_categories=k.spot.instance_categories,
+                    min_generation=k.spot.min_generation,
+                    cpu_limit=k.spot.cpu_limit,
+                    memory_limit_gib=k.spot.memory_limit_gib,
+                    disk_gib=k.spot.disk_gib,
+                    taint=NON_CRITICAL_TAINT,
+                    weight=5,
+                )
+            )
         self.platform = MendixCluster(
             self,
             "Platform",
@@ -80,10 +116,15 @@ class EksStack(Stack):
             admin_role_arns=s.admin_role_arns,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
-            node_groups=node_groups,
+            system_nodes=s.system_nodes,
+            karpenter=KarpenterOptions(
+                ami_alias=k.ami_alias,
+                pools=tuple(pools),
+                consolidate_after_seconds=k.consolidate_after_seconds,
+                expire_after_hours=k.expire_after_hours,
+            ),
             charts=ClusterCharts(
-                cluster_autoscaler_version=s.cluster_autoscaler_chart_version,
-                cluster_autoscaler_image_tag=s.cluster_autoscaler_image_tag,
+                karpenter_version=k.chart_version,
                 load_balancer_controller_version=s.load_balancer_controller_version,
                 load_balancer_controller_chart_version=s.load_balancer_controller_chart_version,
             ),
@@ -205,7 +246,7 @@ class EksStack(Stack):
             cluster=cluster,
             vpc=network.vpc,
             subnets=app_subnets,
-            after=[g for groups in self.platform.node_groups.values() for g in groups],
+            after=[self.platform.system_nodes, self.platform.karpenter.node_pools],
             pod_identity_agent=self.platform.addons.pod_identity_agent,
             addon_version=s.addons.cloudwatch_observability,
             encryption_key=self.key.key,

@@ -92,61 +92,142 @@ def test_control_plane_and_nodes_use_the_app_subnets(assembly: Synthesized) -> N
     subnets = one(template, "AWS::EKS::Cluster")["ResourcesVpcConfig"]["SubnetIds"]
     assert len(subnets) == 3
     assert all("appSubnet" in output_name(s) for s in subnets)
-    for group in props(template, "AWS::EKS::Nodegroup"):
-        (subnet,) = group["Subnets"]
-        assert "appSubnet" in output_name(subnet)
+    (group,) = props(template, "AWS::EKS::Nodegroup")
+    assert sorted(output_name(subnet) for subnet in group["Subnets"]) == sorted(output_name(subnet) for subnet in subnets)
 
 
 # ------------------------------------------------------------- node groups
 
 
 @pytest.mark.parametrize("profile", ["reference", "dev"])
-def test_one_node_group_per_role_and_az_with_sizes_from_settings(synth, profile: str) -> None:
+def test_one_small_tainted_on_demand_system_group_over_all_azs(synth, profile: str) -> None:
     assembly = synth(profile)
-    e = assembly.settings.eks
-    expected = {"system": e.system_nodes, "app": e.app_nodes}
-    if e.spot_nodes is not None:
-        expected["spot"] = e.spot_nodes
-    groups = props(assembly.template_json("eks"), "AWS::EKS::Nodegroup")
-    by_role: dict[str, list[dict[str, Any]]] = {}
-    for g in groups:
-        by_role.setdefault(g["Labels"]["mendix.io/node-role"], []).append(g)
-    assert sorted(by_role) == sorted(expected)
-    for role, spec in expected.items():
-        assert len(by_role[role]) == len(assembly.settings.availability_zones)
-        assert len({output_name(g["Subnets"][0]) for g in by_role[role]}) == 3  # one group per AZ
-        for g in by_role[role]:
-            assert g["ScalingConfig"] == {
-                "MinSize": spec.min_per_az,
-                "DesiredSize": spec.desired_per_az,
-                "MaxSize": spec.max_per_az,
+    spec = assembly.settings.eks.system_nodes
+    azs = len(assembly.settings.availability_zones)
+    (group,) = props(assembly.template_json("eks"), "AWS::EKS::Nodegroup")
+    assert group["Labels"] == {"mendix.io/node-role": "system"}
+    assert len(group["Subnets"]) == azs
+    assert group["ScalingConfig"] == {
+        "MinSize": spec.min_per_az * azs,
+        "DesiredSize": spec.desired_per_az * azs,
+        "MaxSize": spec.max_per_az * azs,
+    }
+    assert group["CapacityType"] == "ON_DEMAND"
+    assert group["InstanceTypes"] == list(spec.instance_types)
+    assert group["AmiType"] == "AL2023_x86_64_STANDARD"
+    assert group["Taints"] == [{"Effect": "NO_SCHEDULE", "Key": "CriticalAddonsOnly", "Value": "true"}]
+
+
+def node_pools(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        o["metadata"]["name"]: o
+        for objects in manifests_by_id(template).values()
+        for o in objects
+        if o["kind"] == "NodePool"
+    }
+
+
+def requirement(pool: dict[str, Any], key: str) -> dict[str, Any]:
+    (found,) = [r for r in pool["spec"]["template"]["spec"]["requirements"] if r["key"] == key]
+    return found
+
+
+def test_karpenter_pools_on_demand_and_spot_with_limits_and_consolidation(reference: Synthesized, dev: Synthesized) -> None:
+    for assembly in (reference, dev):
+        k = assembly.settings.eks.karpenter
+        pools = node_pools(assembly.template_json("eks"))
+        assert set(pools) == {"on-demand", "spot"} if k.spot is not None else {"on-demand"}
+        for name, spec in (("on-demand", k.on_demand), ("spot", k.spot)):
+            if spec is None:
+                continue
+            pool = pools[name]
+            assert requirement(pool, "karpenter.sh/capacity-type")["values"] == [name]
+            assert requirement(pool, "kubernetes.io/arch")["values"] == ["amd64"]  # Mendix runs on x86-64
+            assert requirement(pool, "karpenter.k8s.aws/instance-category")["values"] == list(spec.instance_categories)
+            assert requirement(pool, "karpenter.k8s.aws/instance-generation") == {
+                "key": "karpenter.k8s.aws/instance-generation",
+                "operator": "Gt",
+                "values": [str(spec.min_generation - 1)],
             }
-            assert g["CapacityType"] == spec.capacity_type
-            assert g["InstanceTypes"] == list(spec.instance_types)
-            assert g["AmiType"] == "AL2023_x86_64_STANDARD"
+            assert pool["spec"]["limits"] == {"cpu": str(spec.cpu_limit), "memory": f"{spec.memory_limit_gib}Gi"}
+            disruption = pool["spec"]["disruption"]
+            assert disruption["consolidationPolicy"] == "WhenEmptyOrUnderutilized"
+            assert disruption["consolidateAfter"] == f"{k.consolidate_after_seconds}s"
+            assert pool["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "mendix"
+            assert pool["spec"]["template"]["spec"]["expireAfter"] == f"{k.expire_after_hours}h"
+        assert pools["on-demand"]["spec"]["template"]["metadata"]["labels"] == {"mendix.io/node-role": "app"}
+        assert "taints" not in pools["on-demand"]["spec"]["template"]["spec"]
+        if "spot" in pools:
+            assert pools["spot"]["spec"]["template"]["spec"]["taints"] == [
+                {"key": "mendix.io/non-critical", "value": "true", "effect": "NoSchedule"}
+            ]
 
 
-def test_capacity_types_per_profile(reference: Synthesized, dev: Synthesized) -> None:
-    def capacity(a: Synthesized) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for g in props(a.template_json("eks"), "AWS::EKS::Nodegroup"):
-            found.setdefault(g["Labels"]["mendix.io/node-role"], set()).add(g["CapacityType"])
-        return found
+def test_karpenter_nodes_have_a_pinned_ami_hop_limit_1_and_encrypted_volumes(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    node_class = k8s(template, "EC2NodeClass", "mendix")["spec"]
+    assert node_class["amiSelectorTerms"] == [{"alias": assembly.settings.eks.karpenter.ami_alias}]
+    assert node_class["metadataOptions"]["httpTokens"] == "required"
+    assert node_class["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    (device,) = node_class["blockDeviceMappings"]
+    assert device["ebs"]["encrypted"] is True and device["ebs"]["volumeType"] == "gp3"
+    assert device["ebs"]["kmsKeyID"] == f"<GetAtt:{key_id(template)}.Arn>"
+    assert len(node_class["subnetSelectorTerms"]) == len(assembly.settings.availability_zones)
+    assert len(node_class["securityGroupSelectorTerms"]) == 2  # the node group's and the cluster's
 
-    assert capacity(reference) == {"system": {"ON_DEMAND"}, "app": {"ON_DEMAND"}, "spot": {"SPOT"}}
-    assert capacity(dev) == {"system": {"ON_DEMAND"}, "app": {"SPOT"}}
+
+def test_karpenter_hears_interruptions_through_an_encrypted_queue(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (queue_id,) = resources(template, "AWS::SQS::Queue")
+    queue = template["Resources"][queue_id]["Properties"]
+    assert queue["KmsMasterKeyId"] == key_arn(template)
+    assert queue["MessageRetentionPeriod"] == 300
+    patterns = {
+        (r["EventPattern"]["source"][0], r["EventPattern"]["detail-type"][0])
+        for r in props(template, "AWS::Events::Rule")
+        if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    }
+    assert patterns == {
+        ("aws.health", "AWS Health Event"),
+        ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+        ("aws.ec2", "EC2 Instance State-change Notification"),
+    }
+    values = json.loads(render_any(charts(template)["karpenter"]["Values"]))
+    assert values["settings"]["interruptionQueue"] == f"<GetAtt:{queue_id}.QueueName>"
+    assert values["nodeSelector"] == {"mendix.io/node-role": "system"}
 
 
-def test_system_and_spot_nodes_are_tainted(reference: Synthesized) -> None:
-    for g in props(reference.template_json("eks"), "AWS::EKS::Nodegroup"):
-        role = g["Labels"]["mendix.io/node-role"]
-        taints = g.get("Taints", [])
-        if role == "system":
-            assert taints == [{"Effect": "NO_SCHEDULE", "Key": "CriticalAddonsOnly", "Value": "true"}]
-        elif role == "spot":
-            assert taints == [{"Effect": "NO_SCHEDULE", "Key": "mendix.io/non-critical", "Value": "true"}]
-        else:
-            assert taints == []
+def test_karpenter_may_change_only_this_clusters_tagged_instances(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    name = one(template, "AWS::EKS::Cluster")["Name"]
+    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "karpenter"]
+    assert association["Namespace"] == "kube-system"
+    role_id = association["RoleArn"]["Fn::GetAtt"][0]
+    (policy,) = [p for p in props(template, "AWS::IAM::Policy") if p["Roles"] == [{"Ref": role_id}]]
+    by_sid = {st.get("Sid"): st for st in policy["PolicyDocument"]["Statement"]}
+    deletion = by_sid["AllowScopedDeletion"]
+    assert sorted(deletion["Action"]) == ["ec2:DeleteLaunchTemplate", "ec2:TerminateInstances"]
+    assert deletion["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{name}": "owned"},
+        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+    }
+    passing = by_sid["AllowPassingInstanceRole"]
+    (group,) = props(template, "AWS::EKS::Nodegroup")
+    assert passing["Resource"] == group["NodeRole"]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    # No statement lets it terminate or tag anything without the cluster's tag.
+    for statement in policy["PolicyDocument"]["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if {"ec2:TerminateInstances", "ec2:CreateTags"} & set(actions):
+            assert "Condition" in statement
+
+
+def test_no_cluster_autoscaler_and_no_per_az_app_groups(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    assert "cluster-autoscaler" not in charts(template)
+    roles = {g["Labels"]["mendix.io/node-role"] for g in props(template, "AWS::EKS::Nodegroup")}
+    assert roles == {"system"}
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_volumes(assembly: Synthesized) -> None:
@@ -185,29 +266,11 @@ def test_charts_are_pinned_and_fetched_at_deploy_time(assembly: Synthesized) -> 
     e = assembly.settings.eks
     found = charts(assembly.template_json("eks"))
     assert {name: (p["Repository"], p["Version"]) for name, p in found.items()} == {
-        "cluster-autoscaler": ("https://kubernetes.github.io/autoscaler", e.cluster_autoscaler_chart_version),
+        "karpenter": ("oci://public.ecr.aws/karpenter/karpenter", e.karpenter.chart_version),
         "aws-load-balancer-controller": ("https://aws.github.io/eks-charts", e.load_balancer_controller_chart_version),
     }
     for p in found.values():
         assert "ChartAssetURL" not in p  # no chart packaged at synthesis
-
-
-def test_cluster_autoscaler_balances_azs_and_may_resize_only_this_clusters_groups(assembly: Synthesized) -> None:
-    template = assembly.template_json("eks")
-    name = one(template, "AWS::EKS::Cluster")["Name"]
-    values = json.loads(charts(template)["cluster-autoscaler"]["Values"])
-    assert values["extraArgs"]["balance-similar-node-groups"] is True
-    assert values["autoDiscovery"]["clusterName"] == name
-    assert values["image"]["tag"] == assembly.settings.eks.cluster_autoscaler_image_tag
-    writes = [
-        s
-        for p in props(template, "AWS::IAM::Policy")
-        for s in p["PolicyDocument"]["Statement"]
-        if "autoscaling:SetDesiredCapacity" in s["Action"]
-    ]
-    (statement,) = writes
-    assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{name}": "owned"}}
-    assert set(statement["Action"]) == {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
 
 
 def _irsa_subject(template: dict[str, Any], role_id: str) -> str:
