@@ -413,16 +413,19 @@ class KarpenterCapacity(Construct):
             "tag, whose ids exist only at run time."
         )
         wildcards = {
-            f"{ec2}::image/*": "Images Karpenter launches from, chosen by the EC2NodeClass's pinned AMI alias.",
-            f"{ec2}::snapshot/*": "Snapshots behind those images.",
+            f"{ec2}::image/*": "Images Karpenter launches from, chosen by the EC2NodeClass's pinned AMI alias; "
+            "RunInstances needs the image as a resource.",
+            f"{ec2}::snapshot/*": "The EBS snapshots behind those AWS-published images, which RunInstances reads as "
+            "resources; their ids change with every AMI release.",
             f"{ec2}:{account}:security-group/*": "Security groups the EC2NodeClass names by id; RunInstances needs "
             "the group as a resource.",
             f"{ec2}:{account}:subnet/*": "Subnets the EC2NodeClass names by id; RunInstances needs the subnet as a resource.",
-            f"{ec2}:{account}:capacity-reservation/*": "Capacity reservations, if any are made for this account later.",
+            f"{ec2}:{account}:capacity-reservation/*": "Capacity reservations of this account, which Karpenter may "
+            "launch into when they exist; Karpenter's documented policy names them by wildcard.",
             f"arn:{stack.partition}:iam::{account}:instance-profile/*": "Instance profiles Karpenter creates per "
             "EC2NodeClass, limited by tag conditions to this cluster and region.",
             f"arn:{stack.partition}:ssm:{stack.region}::parameter/aws/service/*": "The public SSM parameters that "
-            "name the EKS-optimized AMIs.",
+            "name the EKS-optimized AMIs, which Karpenter resolves the pinned AMI alias through.",
             "*": "Describe calls and pricing:GetProducts accept no resource; the Describe calls are limited to this region.",
         }
         for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"):

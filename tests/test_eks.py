@@ -1174,3 +1174,34 @@ def test_bad_eks_settings_are_refused_in_one_line(overrides: dict[str, str], key
     assert error.value.key == key
     assert allowed in message
     assert "\n" not in message
+
+
+def test_only_the_bootstrap_role_reads_the_master_secret(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    secret = {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
+    readers = [
+        p["Roles"]
+        for p in props(template, "AWS::IAM::Policy")
+        for st in p["PolicyDocument"]["Statement"]
+        if secret == st.get("Resource") or (isinstance(st.get("Resource"), list) and secret in st["Resource"])
+    ]
+    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"]
+    bootstrap = [{"Ref": association["RoleArn"]["Fn::GetAtt"][0]}]
+    assert bootstrap in readers
+    assert all(r == bootstrap or "Rotation" in json.dumps(r) for r in readers)
+    assert policy_of_role(template, "MendixOperatorBootstrapRole") == [
+        {
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Effect": "Allow",
+            "Resource": secret,
+            "Sid": "ReadTheMasterSecretOnce",
+        },
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": key_arn(template),
+            "Sid": "DecryptItThroughSecretsManager",
+        },
+    ]

@@ -87,7 +87,23 @@ class MendixOperator(Construct):
             service_account=op.BOOTSTRAP,
             description="Mendix database bootstrap Job: reads the master secret once to create the IAM-authenticated admin",
         )
-        master.grant_read(self.bootstrap_role)
+        # Stated on the role, not by grant_read: that would name the role in the key policy, and the
+        # role's trust names the cluster, whose logs need the key first.
+        self.bootstrap_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheMasterSecretOnce",
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[master.secret_arn],
+            )
+        )
+        self.bootstrap_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DecryptItThroughSecretsManager",
+                actions=["kms:Decrypt"],
+                resources=[encryption_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
+            )
+        )
         acknowledge_inline_policies(self.bootstrap_role, INLINE_REASON)
         self.bootstrap = cluster.add_manifest(
             "DatabaseBootstrap",
