@@ -297,6 +297,12 @@ class MendixBackupSettings:
     daily_retention_days: int
     weekly_retention_days: int
     weekly_cold_storage_after_days: int
+    # Monthly restore test of the database and the file bucket (AWS Backup restore testing).
+    restore_test_schedule: str = "cron(0 6 ? * 1#1 *)"  # 06:00 UTC on the first Sunday of a month
+    # How long the longest restore (the database) is expected to take, measured on a real restore.
+    expected_restore_hours: int = 2
+    # How long the restored copies are kept for checks before AWS Backup deletes them.
+    restore_test_validation_hours: int = 6
 
 
 @dataclass(frozen=True)
@@ -1281,6 +1287,17 @@ def _validate_pipeline(p: PipelineSettings) -> None:
 
 
 def _validate_mendix_backup(b: MendixBackupSettings) -> None:
+    if not _CRON.match(b.restore_test_schedule):
+        raise SettingsError("eks.backup.restore_test_schedule", b.restore_test_schedule, "a cron(...) expression")
+    if not 1 <= b.expected_restore_hours <= 168:
+        raise SettingsError("eks.backup.expected_restore_hours", b.expected_restore_hours, "1 to 168 hours")
+    if not b.expected_restore_hours <= b.restore_test_validation_hours <= 168:
+        raise SettingsError(
+            "eks.backup.restore_test_validation_hours",
+            b.restore_test_validation_hours,
+            f"{b.expected_restore_hours} to 168 hours: the restored copies must outlive the restore "
+            f"(eks.backup.expected_restore_hours={b.expected_restore_hours}) so the test can check them",
+        )
     if not 1 <= b.daily_retention_days <= 35:
         raise SettingsError("eks.backup.daily_retention_days", b.daily_retention_days, "1 to 35 days")
     if not b.weekly_cold_storage_after_days >= 1:

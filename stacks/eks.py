@@ -268,10 +268,14 @@ class EksStack(Stack):
             "Backup",
             encryption_key=self.key.key,
             database=self.database.instance,
+            file_bucket=self.file_storage,
             backup_tag=backup_tag,
             daily_retention_days=b.daily_retention_days,
             weekly_retention_days=b.weekly_retention_days,
             cold_storage_after_days=b.weekly_cold_storage_after_days,
+            restore_test_schedule=b.restore_test_schedule,
+            validation_hours=b.restore_test_validation_hours,
+            plan_name=f"{construct_id.replace('-', '_')}_mendix_monthly",
         )
         environment = ("Environment", resource_tags["Environment"])
         self.budget = CostBudget(

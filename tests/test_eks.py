@@ -627,7 +627,12 @@ def test_backup_plan_daily_and_weekly_with_cold_storage_into_an_encrypted_vault(
         "MoveToColdStorageAfterDays": b.weekly_cold_storage_after_days,
     }
     selection = one(template, "AWS::Backup::BackupSelection")["BackupSelection"]
-    assert len(selection["Resources"]) == 1  # the database
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    # The database and the Mendix file bucket.
+    assert {"Fn::GetAtt": [bucket_id, "Arn"]} in selection["Resources"]
+    assert len(selection["Resources"]) == 2
+    assert any(db_id in json.dumps(r) for r in selection["Resources"])
     assert selection["ListOfTags"] == [
         {"ConditionKey": "MendixBackup", "ConditionType": "STRINGEQUALS", "ConditionValue": assembly.stacks["eks"].artifact_id}
     ]
@@ -1205,3 +1210,29 @@ def test_only_the_bootstrap_role_reads_the_master_secret(assembly: Synthesized) 
             "Sid": "DecryptItThroughSecretsManager",
         },
     ]
+
+
+def test_a_monthly_restore_test_restores_the_database_and_the_file_bucket(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    b = assembly.settings.eks.backup
+    plan = one(template, "AWS::Backup::RestoreTestingPlan")
+    assert plan["ScheduleExpression"] == b.restore_test_schedule
+    (vault_id,) = resources(template, "AWS::Backup::BackupVault")
+    assert plan["RecoveryPointSelection"]["IncludeVaults"] == [{"Fn::GetAtt": [vault_id, "BackupVaultArn"]}]
+    assert plan["RecoveryPointSelection"]["Algorithm"] == "LATEST_WITHIN_WINDOW"
+    selections = {s["ProtectedResourceType"]: s for s in props(template, "AWS::Backup::RestoreTestingSelection")}
+    assert set(selections) == {"RDS", "S3"}
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    assert selections["S3"]["ProtectedResourceArns"] == [{"Fn::GetAtt": [bucket_id, "Arn"]}]
+    for selection in selections.values():
+        assert selection["ValidationWindowHours"] == b.restore_test_validation_hours
+        assert selection["RestoreTestingPlanName"] == plan["RestoreTestingPlanName"]
+
+
+def test_a_restore_test_window_shorter_than_the_restore_is_refused() -> None:
+    from config import SettingsError
+
+    with pytest.raises(SettingsError) as error:
+        load(**{"eks.backup.expected_restore_hours": "8", "eks.backup.restore_test_validation_hours": "4"})
+    assert error.value.key == "eks.backup.restore_test_validation_hours"
+    assert "must outlive the restore" in str(error.value)
