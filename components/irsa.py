@@ -38,7 +38,7 @@ POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
 def pod_identity_role(
-    scope: Construct, construct_id: str, *, cluster: eks.ICluster, namespace: str, service_account: str, description: str
+    scope: Construct, construct_id: str, *, cluster: eks.Cluster, namespace: str, service_account: str, description: str
 ) -> iam.Role:
     """A role for EKS Pod Identity that only ``namespace/service_account`` of ``cluster`` may assume.
 

@@ -140,7 +140,9 @@ class PlatformAddons(Construct):
             description=description,
         )
         role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(identity.managed_policy))
-        Validations.of(role).acknowledge(Acknowledgment(id=managed_policy_finding(identity.managed_policy), reason=identity.reason))
+        Validations.of(role).acknowledge(
+            Acknowledgment(id=managed_policy_finding(identity.managed_policy), reason=identity.reason)
+        )
         return role
 
     def _addon(

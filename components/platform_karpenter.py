@@ -51,14 +51,17 @@ class NodePool:
     weight: int = 10
 
 
-def controller_statements(*, partition: str, region: str, account: str, cluster_name: str, node_role_arn: str,
-                          queue_arn: str) -> list[iam.PolicyStatement]:
+def controller_statements(
+    *, partition: str, region: str, account: str, cluster_name: str, node_role_arn: str, queue_arn: str
+) -> list[iam.PolicyStatement]:
     """Karpenter v1's documented controller policy (its getting-started CloudFormation
     template), for this cluster, region and account."""
     ec2 = f"arn:{partition}:ec2:{region}"
     owned_tag = f"kubernetes.io/cluster/{cluster_name}"
-    created = [f"{ec2}:{account}:{kind}/*" for kind in
-               ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    created = [
+        f"{ec2}:{account}:{kind}/*"
+        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    ]
     profiles = f"arn:{partition}:iam::{account}:instance-profile/*"
     request_tags = {
         f"aws:RequestTag/{owned_tag}": "owned",
@@ -68,15 +71,22 @@ def controller_statements(*, partition: str, region: str, account: str, cluster_
         iam.PolicyStatement(
             sid="AllowScopedEC2InstanceAccessActions",
             actions=["ec2:RunInstances", "ec2:CreateFleet"],
-            resources=[f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:{account}:security-group/*",
-                       f"{ec2}:{account}:subnet/*", f"{ec2}:{account}:capacity-reservation/*"],
+            resources=[
+                f"{ec2}::image/*",
+                f"{ec2}::snapshot/*",
+                f"{ec2}:{account}:security-group/*",
+                f"{ec2}:{account}:subnet/*",
+                f"{ec2}:{account}:capacity-reservation/*",
+            ],
         ),
         iam.PolicyStatement(
             sid="AllowScopedEC2LaunchTemplateAccessActions",
             actions=["ec2:RunInstances", "ec2:CreateFleet"],
             resources=[f"{ec2}:{account}:launch-template/*"],
-            conditions={"StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
-                        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+            conditions={
+                "StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
         ),
         iam.PolicyStatement(
             sid="AllowScopedEC2InstanceActionsWithTags",
@@ -108,8 +118,10 @@ def controller_statements(*, partition: str, region: str, account: str, cluster_
             sid="AllowScopedDeletion",
             actions=["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
             resources=[f"{ec2}:{account}:instance/*", f"{ec2}:{account}:launch-template/*"],
-            conditions={"StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
-                        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+            conditions={
+                "StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
         ),
         iam.PolicyStatement(
             sid="AllowPassingInstanceRole",
@@ -148,13 +160,14 @@ def controller_statements(*, partition: str, region: str, account: str, cluster_
             actions=["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
             resources=[profiles],
             conditions={
-                "StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned", "aws:ResourceTag/topology.kubernetes.io/region": region},
+                "StringEquals": {
+                    f"aws:ResourceTag/{owned_tag}": "owned",
+                    "aws:ResourceTag/topology.kubernetes.io/region": region,
+                },
                 "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
             },
         ),
-        iam.PolicyStatement(
-            sid="AllowInstanceProfileReadActions", actions=["iam:GetInstanceProfile"], resources=[profiles]
-        ),
+        iam.PolicyStatement(sid="AllowInstanceProfileReadActions", actions=["iam:GetInstanceProfile"], resources=[profiles]),
         iam.PolicyStatement(
             sid="AllowAPIServerEndpointDiscovery",
             actions=["eks:DescribeCluster"],
@@ -167,9 +180,17 @@ def controller_statements(*, partition: str, region: str, account: str, cluster_
         ),
         iam.PolicyStatement(
             sid="AllowRegionalReadActions",
-            actions=["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
-                     "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-                     "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
+            actions=[
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
             resources=["*"],
             conditions={"StringEquals": {"aws:RequestedRegion": region}},
         ),
@@ -183,9 +204,17 @@ def controller_statements(*, partition: str, region: str, account: str, cluster_
     ]
 
 
-def node_class_manifest(*, name: str, node_role: str, ami_alias: str, subnet_ids: Sequence[str],
-                        security_group_ids: Sequence[str], key_arn: str, disk_gib: int,
-                        tags: Mapping[str, str]) -> dict[str, Any]:
+def node_class_manifest(
+    *,
+    name: str,
+    node_role: str,
+    ami_alias: str,
+    subnet_ids: Sequence[str],
+    security_group_ids: Sequence[str],
+    key_arn: str,
+    disk_gib: int,
+    tags: Mapping[str, str],
+) -> dict[str, Any]:
     """The EC2NodeClass: pinned AL2023 AMI, the cluster's subnets and security groups,
     IMDSv2 with hop limit 1, an encrypted gp3 root volume."""
     return {
@@ -220,8 +249,9 @@ def node_class_manifest(*, name: str, node_role: str, ami_alias: str, subnet_ids
     }
 
 
-def node_pool_manifest(pool: NodePool, *, node_class: str, labels: Mapping[str, str], consolidate_after_seconds: int,
-                       expire_after_hours: int) -> dict[str, Any]:
+def node_pool_manifest(
+    pool: NodePool, *, node_class: str, labels: Mapping[str, str], consolidate_after_seconds: int, expire_after_hours: int
+) -> dict[str, Any]:
     """A NodePool of x86-64 instances (Mendix needs x86-64), consolidated when empty or underused."""
     requirements = [
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": [pool.capacity_type]},

@@ -1043,12 +1043,22 @@ def _validate_kubernetes_version(version: str) -> None:
         )
     if version not in c.KUBECTL_LAYERS:
         raise SettingsError(
-            key, version, f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}"
+            key,
+            version,
+            f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}",
         )
 
 
 def _validate_addons(a: EksAddonSettings, kubernetes_version: str) -> None:
-    for name in ("vpc_cni", "coredns", "kube_proxy", "pod_identity_agent", "metrics_server", "ebs_csi_driver", "cloudwatch_observability"):
+    for name in (
+        "vpc_cni",
+        "coredns",
+        "kube_proxy",
+        "pod_identity_agent",
+        "metrics_server",
+        "ebs_csi_driver",
+        "cloudwatch_observability",
+    ):
         value = getattr(a, name)
         if not _ADDON_VERSION.match(value):
             raise SettingsError(f"eks.addons.{name}", value, "an EKS add-on version such as v1.2.3-eksbuild.1, never latest")
@@ -1069,7 +1079,9 @@ def _validate_addons(a: EksAddonSettings, kubernetes_version: str) -> None:
 def _validate_mendix_operator(o: MendixOperatorSettings, region: str) -> None:
     if o.version not in MENDIX_OPERATOR_VERSIONS:
         raise SettingsError(
-            "eks.mendix_operator.version", o.version, f"a Mendix Operator release this stack supports: {', '.join(MENDIX_OPERATOR_VERSIONS)}"
+            "eks.mendix_operator.version",
+            o.version,
+            f"a Mendix Operator release this stack supports: {', '.join(MENDIX_OPERATOR_VERSIONS)}",
         )
     image = _ECR_IMAGE.match(o.installer_image)
     if image is None or o.installer_image.endswith(":latest"):
@@ -1079,9 +1091,7 @@ def _validate_mendix_operator(o: MendixOperatorSettings, region: str) -> None:
             "an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME) with a pinned tag or digest, not latest",
         )
     if image.group("region") != region:
-        raise SettingsError(
-            "eks.mendix_operator.installer_image", o.installer_image, f"an image in this region's ECR ({region})"
-        )
+        raise SettingsError("eks.mendix_operator.installer_image", o.installer_image, f"an image in this region's ECR ({region})")
     if o.mode not in MENDIX_OPERATOR_MODES:
         raise SettingsError("eks.mendix_operator.mode", o.mode, " or ".join(MENDIX_OPERATOR_MODES))
     if o.mode == "connected":

@@ -29,8 +29,8 @@ from components.mendix_cluster import (
 )
 from components.mendix_database import IAM_ADMIN_USERNAME, MendixDatabase
 from components.platform_addons import AddonVersions
-from components.platform_karpenter import NodePool
 from components.platform_backup import PlatformBackup
+from components.platform_karpenter import NodePool
 from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c

@@ -120,10 +120,7 @@ def test_one_small_tainted_on_demand_system_group_over_all_azs(synth, profile: s
 
 def node_pools(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
-        o["metadata"]["name"]: o
-        for objects in manifests_by_id(template).values()
-        for o in objects
-        if o["kind"] == "NodePool"
+        o["metadata"]["name"]: o for objects in manifests_by_id(template).values() for o in objects if o["kind"] == "NodePool"
     }
 
 
@@ -762,13 +759,20 @@ def manifests_by_id(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
 
 
 def k8s(template: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
-    (found,) = [o for objects in manifests_by_id(template).values() for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    (found,) = [
+        o
+        for objects in manifests_by_id(template).values()
+        for o in objects
+        if o["kind"] == kind and o["metadata"]["name"] == name
+    ]
     return found
 
 
 def manifest_id(template: dict[str, Any], kind: str, name: str) -> str:
     (found,) = [
-        k for k, objects in manifests_by_id(template).items() if any(o["kind"] == kind and o["metadata"]["name"] == name for o in objects)
+        k
+        for k, objects in manifests_by_id(template).items()
+        if any(o["kind"] == kind and o["metadata"]["name"] == name for o in objects)
     ]
     return found
 
@@ -787,7 +791,9 @@ def test_the_operator_is_installed_by_a_job_running_base_install_then_apply_conf
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"] == o.installer_image
     text = script(job)
-    base = text.index(f"mxpc-cli base-install --namespace {c.MENDIX_NAMESPACE} \"$@\" --clusterMode standalone --clusterType generic")
+    base = text.index(
+        f'mxpc-cli base-install --namespace {c.MENDIX_NAMESPACE} "$@" --clusterMode standalone --clusterType generic'
+    )
     apply = text.index('mxpc-cli apply-config "$@" --file /etc/mendix-installer/mx_config_cli.yaml')
     wait = text.index("wait --for=condition=complete job/mendix-db-bootstrap")
     assert wait < base < apply
@@ -801,9 +807,7 @@ def test_the_connected_installer_reads_the_namespace_secret_through_pod_identity
     text = script(k8s(template, "Job", "mendix-installer"))
     assert f"aws secretsmanager get-secret-value --secret-id {PORTAL_SECRET}" in text
     assert "--clusterMode connected" in text
-    (association,) = [
-        a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-installer"
-    ]
+    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-installer"]
     assert association["Namespace"] == c.MENDIX_NAMESPACE
     role_id = association["RoleArn"]["Fn::GetAtt"][0]
     (policy,) = [p for p in props(template, "AWS::IAM::Policy") if p["Roles"] == [{"Ref": role_id}]]
@@ -818,7 +822,9 @@ def test_operator_plans_and_apps_share_one_namespace(assembly: Synthesized) -> N
     assert config["namespace"] == c.MENDIX_NAMESPACE
     assert k8s(template, "Deployment", "mendix-app")["metadata"]["namespace"] == c.MENDIX_NAMESPACE
     assert k8s(template, "Job", "mendix-installer")["metadata"]["namespace"] == c.MENDIX_NAMESPACE
-    namespaces = {o["metadata"]["name"] for objects in manifests_by_id(template).values() for o in objects if o["kind"] == "Namespace"}
+    namespaces = {
+        o["metadata"]["name"] for objects in manifests_by_id(template).values() for o in objects if o["kind"] == "Namespace"
+    }
     assert c.MENDIX_NAMESPACE in namespaces
     assert "mendix-operator" not in namespaces
 
@@ -889,7 +895,12 @@ def test_the_storage_admin_may_manage_only_mendix_roles_one_bucket_and_one_datab
             "Resource": roles,
             "Sid": "LimitedAttachmentPermissions",
         },
-        {"Action": ["iam:CreateRole", "iam:DeleteRole", "iam:TagRole"], "Effect": "Allow", "Resource": roles, "Sid": "ManageRoles"},
+        {
+            "Action": ["iam:CreateRole", "iam:DeleteRole", "iam:TagRole"],
+            "Effect": "Allow",
+            "Resource": roles,
+            "Sid": "ManageRoles",
+        },
         {
             "Action": sorted([*objects, "s3:ListBucket"]),
             "Effect": "Allow",
@@ -928,7 +939,13 @@ def test_the_environment_policy_is_keyed_on_the_operators_tags(assembly: Synthes
             "Sid": "AllowListingOfUserFolder",
         },
         {
-            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+            "Action": [
+                "s3:AbortMultipartUpload",
+                "s3:DeleteObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+                "s3:PutObject",
+            ],
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [bucket, f"/{prefix}/*"]]},
             "Sid": "AllowAllS3ActionsInUserFolder",
@@ -973,7 +990,10 @@ def test_the_builder_may_push_only_to_the_project_repository(assembly: Synthesiz
 
 def test_plan_roles_trust_one_service_account_of_the_mendix_namespace(assembly: Synthesized) -> None:
     template = assembly.template_json("eks")
-    for prefix, account in (("MendixOperatorPlansStorageAdminRole", "mendix-storage-admin"), ("MendixOperatorPlansBuilderRole", "mendix-builder")):
+    for prefix, account in (
+        ("MendixOperatorPlansStorageAdminRole", "mendix-storage-admin"),
+        ("MendixOperatorPlansBuilderRole", "mendix-builder"),
+    ):
         (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(prefix)]
         (statement,) = template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -997,7 +1017,9 @@ def test_the_database_admin_gets_rds_iam_from_a_one_shot_job_and_the_master_secr
     # Only the bootstrap role may read the master secret; the installer never references it.
     installer = json.dumps(k8s(template, "Job", "mendix-installer")) + json.dumps(k8s(template, "ConfigMap", "mendix-installer"))
     assert "MasterUserSecret" not in installer
-    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"]
+    (association,) = [
+        a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"
+    ]
     assert association["Namespace"] == "mendix-db-bootstrap"
     # The installer waits for this Job, so its manifest comes later.
     bootstrap_id = manifest_id(template, "Job", "mendix-db-bootstrap")
@@ -1050,7 +1072,6 @@ STUBS = {
 
 
 def run_script(tmp_path, text: str, *, secret_arn: str = "", secret: str = "") -> tuple[int, str, str]:
-    import os
     import subprocess
 
     bin_dir = tmp_path / "bin"
@@ -1120,7 +1141,9 @@ def test_bootstrap_script_connects_as_master_and_grants_rds_iam_to_the_admin_onl
 
     master = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:rds!db-1234"
     secret = json.dumps({"username": "mendixadmin", "password": 'p@ss"w\\ord'})
-    code, calls, output = run_script(tmp_path, bootstrap_script(master_secret_arn=master, admin_user="mendix_admin"), secret_arn=master, secret=secret)
+    code, calls, output = run_script(
+        tmp_path, bootstrap_script(master_secret_arn=master, admin_user="mendix_admin"), secret_arn=master, secret=secret
+    )
     assert code == 0, output
     assert 'as=mendixadmin password=p@ss"w\\ord' in calls  # jq decodes the JSON escapes
     assert "GRANT rds_iam TO mendix_admin;" in calls
@@ -1141,7 +1164,9 @@ def load(**overrides: object):
 @pytest.mark.parametrize(
     ("overrides", "key", "allowed"),
     [
-        pytest.param({"eks.mendix_operator.version": "2.9.0"}, "eks.mendix_operator.version", "2.24.2", id="operator-unsupported"),
+        pytest.param(
+            {"eks.mendix_operator.version": "2.9.0"}, "eks.mendix_operator.version", "2.24.2", id="operator-unsupported"
+        ),
         pytest.param({"eks.kubernetes_version": "1.35"}, "eks.kubernetes_version", "1.19 to 1.34", id="k8s-mendix-unsupported"),
         pytest.param(
             {"eks.system_nodes.capacity_type": "SPOT"}, "eks.system_nodes.capacity_type", "ON_DEMAND", id="spot-system-pool"
@@ -1191,7 +1216,9 @@ def test_only_the_bootstrap_role_reads_the_master_secret(assembly: Synthesized) 
         for st in p["PolicyDocument"]["Statement"]
         if secret == st.get("Resource") or (isinstance(st.get("Resource"), list) and secret in st["Resource"])
     ]
-    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"]
+    (association,) = [
+        a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"
+    ]
     bootstrap = [{"Ref": association["RoleArn"]["Fn::GetAtt"][0]}]
     assert bootstrap in readers
     assert all(r == bootstrap or "Rotation" in json.dumps(r) for r in readers)

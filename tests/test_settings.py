@@ -206,9 +206,7 @@ BAD_INPUTS = [
         "never @latest",
         id="node-ami-latest",
     ),
-    pytest.param(
-        {"eks.karpenter.chart_version": "^1.8.0"}, "eks.karpenter.chart_version", "pinned", id="chart-range"
-    ),
+    pytest.param({"eks.karpenter.chart_version": "^1.8.0"}, "eks.karpenter.chart_version", "pinned", id="chart-range"),
     pytest.param(
         {"eks.load_balancer_controller_version": "2.17.1"},
         "eks.load_balancer_controller_version",
@@ -246,11 +244,15 @@ BAD_INPUTS = [
         "at least 2 families",
         id="spot-one-instance-type",
     ),
-    pytest.param({"eks.system_nodes.min_per_az": "3"}, "eks.system_nodes.desired_per_az", "min_per_az (3)", id="min-above-desired"),
+    pytest.param(
+        {"eks.system_nodes.min_per_az": "3"}, "eks.system_nodes.desired_per_az", "min_per_az (3)", id="min-above-desired"
+    ),
     pytest.param(
         {"eks.system_nodes.min_per_az": "0"}, "eks.system_nodes.desired_per_az", "1 <= min_per_az (0)", id="no-system-node"
     ),
-    pytest.param({"eks.system_nodes.max_per_az": "500"}, "eks.system_nodes.max_per_az", "1 to 150 nodes", id="node-group-too-large"),
+    pytest.param(
+        {"eks.system_nodes.max_per_az": "500"}, "eks.system_nodes.max_per_az", "1 to 150 nodes", id="node-group-too-large"
+    ),
     pytest.param({"eks.system_nodes.disk_gib": "10"}, "eks.system_nodes.disk_gib", "20 to 16384 GiB", id="node-disk-too-small"),
     pytest.param(
         {"eks.karpenter.on_demand.cpu_limit": "0"}, "eks.karpenter.on_demand.cpu_limit", "1 to 100000 vCPUs", id="pool-no-cpu"

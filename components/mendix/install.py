@@ -66,6 +66,8 @@ class MendixOperator(Construct):
         stack = Stack.of(self)
         master = database.secret
         assert master is not None, "the database keeps its master credentials in Secrets Manager"
+        resource_id = database.instance_resource_id
+        assert resource_id is not None, "rds-db:connect names the instance's resource id"
         self.plans = MendixPlans(
             self,
             "Plans",
@@ -73,7 +75,7 @@ class MendixOperator(Construct):
             namespace=namespace,
             file_bucket=file_bucket,
             encryption_key=encryption_key,
-            database_resource_id=database.instance_resource_id,
+            database_resource_id=resource_id,
             database_admin_user=database_admin_user,
             repository=repository,
         )

@@ -52,7 +52,7 @@ def network_policies(
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
     }
-    same_namespace = [{"podSelector": {}}]
+    same_namespace: list[dict[str, Any]] = [{"podSelector": {}}]
 
     def blocks(cidrs: Sequence[str]) -> list[dict[str, Any]]:
         return [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]

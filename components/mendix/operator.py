@@ -196,21 +196,24 @@ def bootstrap_script(*, master_secret_arn: str, admin_user: str) -> str:
     The credentials live only in this process's environment for the one psql
     call; the Job's pod is deleted an hour after it finishes.
     """
-    return "\n".join(
-        [
-            "set -eu",
-            f"master=$(aws secretsmanager get-secret-value --secret-id {shlex.quote(master_secret_arn)}"
-            " --query SecretString --output text)",
-            "PGUSER=$(printf '%s' \"$master\" | jq -er .username)",
-            "PGPASSWORD=$(printf '%s' \"$master\" | jq -er .password)",
-            "unset master",
-            "export PGUSER PGPASSWORD",
-            "psql -v ON_ERROR_STOP=1 --no-psqlrc <<'SQL'",
-            bootstrap_sql(admin_user).rstrip("\n"),
-            "SQL",
-            f"echo 'database user {admin_user} is ready for IAM authentication'",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                "set -eu",
+                f"master=$(aws secretsmanager get-secret-value --secret-id {shlex.quote(master_secret_arn)}"
+                " --query SecretString --output text)",
+                "PGUSER=$(printf '%s' \"$master\" | jq -er .username)",
+                "PGPASSWORD=$(printf '%s' \"$master\" | jq -er .password)",
+                "unset master",
+                "export PGUSER PGPASSWORD",
+                "psql -v ON_ERROR_STOP=1 --no-psqlrc <<'SQL'",
+                bootstrap_sql(admin_user).rstrip("\n"),
+                "SQL",
+                f"echo 'database user {admin_user} is ready for IAM authentication'",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _identifier(name: str) -> str:
@@ -220,8 +223,16 @@ def _identifier(name: str) -> str:
 
 
 def _job(
-    *, name: str, namespace: str, image: str, script: str, env: list[dict[str, Any]], node_selector: dict[str, str],
-    tolerations: list[dict[str, Any]], volumes: list[dict[str, Any]], mounts: list[dict[str, Any]],
+    *,
+    name: str,
+    namespace: str,
+    image: str,
+    script: str,
+    env: list[dict[str, Any]],
+    node_selector: dict[str, str],
+    tolerations: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
@@ -310,7 +321,9 @@ def installer_manifests(
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": f"{INSTALLER}-watch", "namespace": BOOTSTRAP_NAMESPACE, "labels": labels},
-        "rules": [{"apiGroups": ["batch"], "resources": ["jobs"], "resourceNames": [BOOTSTRAP], "verbs": ["get", "list", "watch"]}],
+        "rules": [
+            {"apiGroups": ["batch"], "resources": ["jobs"], "resourceNames": [BOOTSTRAP], "verbs": ["get", "list", "watch"]}
+        ],
     }
     watch_binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -339,12 +352,29 @@ def installer_manifests(
     )
     # A new Operator version or configuration is a new Job: Jobs are immutable once created.
     job["metadata"]["annotations"] = {"mendix.io/operator-version": spec.version}
-    return [account, cluster_role, cluster_binding, namespace_role, namespace_binding, watch_bootstrap, watch_binding, config, job]
+    return [
+        account,
+        cluster_role,
+        cluster_binding,
+        namespace_role,
+        namespace_binding,
+        watch_bootstrap,
+        watch_binding,
+        config,
+        job,
+    ]
 
 
 def bootstrap_manifests(
-    *, image: str, region: str, host: str, port: int, master_secret_arn: str, admin_user: str,
-    node_selector: dict[str, str], tolerations: list[dict[str, Any]],
+    *,
+    image: str,
+    region: str,
+    host: str,
+    port: int,
+    master_secret_arn: str,
+    admin_user: str,
+    node_selector: dict[str, str],
+    tolerations: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """The bootstrap namespace, its ServiceAccount (Pod Identity) and the one-shot Job."""
     namespace = {

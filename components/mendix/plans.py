@@ -8,8 +8,8 @@ user and repository.
 from __future__ import annotations
 
 from aws_cdk import Stack
-from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -94,9 +94,7 @@ class MendixPlans(Construct):
                     sid="AllowListingOfUserFolder",
                     actions=["s3:ListBucket"],
                     resources=[file_bucket.bucket_arn],
-                    conditions={
-                        "StringLike": {"s3:prefix": [f"{principal_tag(S3_PREFIX_TAG)}/*", principal_tag(S3_PREFIX_TAG)]}
-                    },
+                    conditions={"StringLike": {"s3:prefix": [f"{principal_tag(S3_PREFIX_TAG)}/*", principal_tag(S3_PREFIX_TAG)]}},
                 ),
                 iam.PolicyStatement(
                     sid="AllowAllS3ActionsInUserFolder",
@@ -167,8 +165,9 @@ class MendixPlans(Construct):
         acknowledge(
             self.storage_admin_role.node.find_child("DefaultPolicy"),
             {
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::{self.environment_roles_arn}]": "The per-environment roles the Mendix provisioner creates, "
-                f"named {ENVIRONMENT_ROLE_PREFIX}<environment> at run time; it may attach only the environment policy.",
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{self.environment_roles_arn}]": "The per-environment "
+                f"roles the Mendix provisioner creates, named {ENVIRONMENT_ROLE_PREFIX}<environment> at run time; "
+                "it may attach only the environment policy.",
                 f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_id(stack, file_bucket)}.Arn>/*]": "Files of deleted "
                 "environments in the one Mendix file bucket, whose prefixes exist only at run time.",
             },
