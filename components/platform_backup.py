@@ -127,11 +127,10 @@ class PlatformBackup(Construct):
                 iam_role_arn=role.role_arn,
                 protected_resource_type=kind,
                 protected_resource_arns=[arn],
-                restore_testing_plan_name=self.restore_testing_plan.restore_testing_plan_name,
+                # Ref of a restore testing plan is its name; it also orders the selection after the plan.
+                restore_testing_plan_name=self.restore_testing_plan.ref,
                 restore_testing_selection_name=f"mendix_{kind.lower()}",
                 validation_window_hours=validation_hours,
             )
             for kind, arn in (("RDS", database.instance_arn), ("S3", file_bucket.bucket_arn))
         ]
-        for selection in self.restore_testing_selections:
-            selection.add_dependency(self.restore_testing_plan)

@@ -1253,7 +1253,8 @@ def test_a_monthly_restore_test_restores_the_database_and_the_file_bucket(assemb
     assert selections["S3"]["ProtectedResourceArns"] == [{"Fn::GetAtt": [bucket_id, "Arn"]}]
     for selection in selections.values():
         assert selection["ValidationWindowHours"] == b.restore_test_validation_hours
-        assert selection["RestoreTestingPlanName"] == plan["RestoreTestingPlanName"]
+        (plan_id,) = resources(template, "AWS::Backup::RestoreTestingPlan")
+        assert selection["RestoreTestingPlanName"] == {"Ref": plan_id}
 
 
 def test_a_restore_test_window_shorter_than_the_restore_is_refused() -> None:
