@@ -373,6 +373,28 @@ class KarpenterCapacity(Construct):
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             )
         )
+        if any(pool.capacity_type == "spot" for pool in pools):
+            # Spot instances are launched by EC2's Spot service-linked role, which must use the volume key too.
+            spot = iam.ArnPrincipal(
+                f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"
+            )
+            encryption_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowEc2SpotVolumes",
+                    principals=[spot],
+                    actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    resources=["*"],  # in a key policy, "*" means this key
+                )
+            )
+            encryption_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowEc2SpotVolumeGrants",
+                    principals=[spot],
+                    actions=["kms:CreateGrant"],
+                    resources=["*"],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
+                )
+            )
         self._acknowledge(stack, cluster_name)
         association = eks.CfnPodIdentityAssociation(
             self,

@@ -1264,3 +1264,12 @@ def test_a_restore_test_window_shorter_than_the_restore_is_refused() -> None:
         load(**{"eks.backup.expected_restore_hours": "8", "eks.backup.restore_test_validation_hours": "4"})
     assert error.value.key == "eks.backup.restore_test_validation_hours"
     assert "must outlive the restore" in str(error.value)
+
+
+def test_the_spot_service_role_may_use_the_volume_key_only_when_there_is_a_spot_pool(reference: Synthesized) -> None:
+    template = reference.template_json("eks")
+    statements = template["Resources"][key_id(template)]["Properties"]["KeyPolicy"]["Statement"]
+    spot = [s for s in statements if "AWSServiceRoleForEC2Spot" in json.dumps(s.get("Principal"))]
+    assert {s["Sid"] for s in spot} == {"AllowEc2SpotVolumes", "AllowEc2SpotVolumeGrants"}
+    (grants,) = [s for s in spot if s["Sid"] == "AllowEc2SpotVolumeGrants"]
+    assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": True}}

@@ -255,6 +255,8 @@ def _job(
                             "name": name,
                             "image": image,
                             "command": ["/bin/sh", "-c", script],
+                            # The root file system is read-only; mxpc-cli and psql write only under /tmp.
+                            "workingDir": "/tmp",
                             "env": [{"name": "HOME", "value": "/tmp"}, *env],
                             "securityContext": RESTRICTED_CONTAINER,
                             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
