@@ -77,6 +77,14 @@ def _eks_placeholders(s: Settings) -> list[Placeholder]:
         found.append(
             Placeholder("eks.pipeline.repository", e.pipeline.repository, "owner/name of your Mendix application's repository")
         )
+    if is_placeholder_certificate(e.mendix_operator.certificate_arn):
+        found.append(
+            Placeholder(
+                "eks.mendix_operator.certificate_arn",
+                e.mendix_operator.certificate_arn,
+                f"the ARN of the ACM certificate for your Mendix apps' name in {s.region}",
+            )
+        )
     if e.mendix_operator.installer_image.startswith(f"{PLACEHOLDER_ACCOUNT}."):
         found.append(
             Placeholder(

@@ -363,6 +363,8 @@ class MendixOperatorSettings:
     version: str
     # An image holding mxpc-cli of ``version`` and kubectl, mirrored into the account's ECR.
     installer_image: str
+    # ACM certificate the apps' NLB (a LoadBalancer Service) serves TLS with.
+    certificate_arn: str
     # standalone: no link to the Mendix Portal. connected: the Gateway Agent registers
     # with the Portal using the namespace id and secret held in ``namespace_secret_arn``.
     mode: str = "standalone"
@@ -1092,6 +1094,13 @@ def _validate_mendix_operator(o: MendixOperatorSettings, region: str) -> None:
         )
     if image.group("region") != region:
         raise SettingsError("eks.mendix_operator.installer_image", o.installer_image, f"an image in this region's ECR ({region})")
+    certificate = _ACM_CERTIFICATE.match(o.certificate_arn)
+    if certificate is None or certificate.group("region") != region:
+        raise SettingsError(
+            "eks.mendix_operator.certificate_arn",
+            o.certificate_arn,
+            f"the ARN of an ACM certificate in {region} for the apps' NLB (arn:aws:acm:{region}:<account>:certificate/<id>)",
+        )
     if o.mode not in MENDIX_OPERATOR_MODES:
         raise SettingsError("eks.mendix_operator.mode", o.mode, " or ".join(MENDIX_OPERATOR_MODES))
     if o.mode == "connected":

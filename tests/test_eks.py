@@ -796,7 +796,8 @@ def test_the_operator_is_installed_by_a_job_running_base_install_then_apply_conf
     )
     apply = text.index('mxpc-cli apply-config "$@" --file /etc/mendix-installer/mx_config_cli.yaml')
     wait = text.index("wait --for=condition=complete job/mendix-db-bootstrap")
-    assert wait < base < apply
+    endpoint = text.index("patch operatorconfiguration mendix-operator-configuration --type merge")
+    assert wait < base < apply < endpoint
     assert "secretsmanager" not in text  # standalone: no Portal credentials
     # The Operator is installed by mxpc-cli, not by a chart pulled at deploy time.
     assert "mendix-operator" not in charts(template)
@@ -1176,6 +1177,15 @@ def load(**overrides: object):
         pytest.param({"eks.addons.vpc_cni": "latest"}, "eks.addons.vpc_cni", "eksbuild", id="addon-latest"),
         pytest.param({"eks.mendix_operator.mode": "global"}, "eks.mendix_operator.mode", "standalone or connected", id="mode"),
         pytest.param(
+            {
+                "eks.mendix_operator.certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                "12345678-1234-1234-1234-123456789012"
+            },
+            "eks.mendix_operator.certificate_arn",
+            "ACM certificate in eu-west-1",
+            id="endpoint-certificate-other-region",
+        ),
+        pytest.param(
             {"eks.mendix_operator.mode": "connected"},
             "eks.mendix_operator.namespace_secret_arn",
             "Secrets Manager secret in eu-west-1",
@@ -1273,3 +1283,37 @@ def test_the_spot_service_role_may_use_the_volume_key_only_when_there_is_a_spot_
     assert {s["Sid"] for s in spot} == {"AllowEc2SpotVolumes", "AllowEc2SpotVolumeGrants"}
     (grants,) = [s for s in spot if s["Sid"] == "AllowEc2SpotVolumeGrants"]
     assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": True}}
+
+
+def test_apps_get_an_internal_tls_nlb_through_the_operators_endpoint(assembly: Synthesized) -> None:
+    import shlex
+
+    text = script(k8s(assembly.template_json("eks"), "Job", "mendix-installer"))
+    (line,) = [line for line in text.splitlines() if "patch operatorconfiguration" in line]
+    patch = json.loads(shlex.split(line)[-1])
+    endpoint = patch["spec"]["endpoint"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    annotations = endpoint["serviceAnnotations"]
+    assert (endpoint["type"], endpoint["serviceType"], endpoint["servicePorts"]) == ("service", "LoadBalancer", [443])
+    assert annotations[f"{prefix}ssl-cert"] == assembly.settings.eks.mendix_operator.certificate_arn
+    assert annotations[f"{prefix}ssl-ports"] == "443"
+    assert annotations[f"{prefix}scheme"] == "internal"
+    assert annotations[f"{prefix}nlb-target-type"] == "ip"
+    assert annotations[f"{prefix}ssl-negotiation-policy"].startswith("ELBSecurityPolicy-TLS13")
+    assert len(annotations[f"{prefix}subnets"].split(",")) == len(assembly.settings.availability_zones)
+
+
+def test_the_endpoint_patch_runs_after_apply_config_on_the_stub(tmp_path) -> None:
+    from components.mendix.operator import endpoint_patch, installer_script
+
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+    text = installer_script(
+        namespace="mendix", mode="standalone", namespace_secret_arn=None, endpoint=endpoint_patch(arn, ["subnet-a", "subnet-b"])
+    )
+    code, calls, output = run_script(tmp_path, text)
+    assert code == 0, output
+    lines = calls.splitlines()
+    (patch,) = [i for i, line in enumerate(lines) if "patch operatorconfiguration" in line]
+    (apply,) = [i for i, line in enumerate(lines) if line.startswith("mxpc-cli apply-config")]
+    assert apply < patch
+    assert arn in lines[patch] and "subnet-a,subnet-b" in lines[patch]

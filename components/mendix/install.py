@@ -47,6 +47,7 @@ class MendixOperator(Construct):
         namespace_manifest: IDependable,
         version: str,
         installer_image: str,
+        certificate_arn: str,
         mode: str,
         namespace_secret_arn: str | None,
         file_bucket: s3.IBucket,
@@ -58,6 +59,7 @@ class MendixOperator(Construct):
         api_cidrs: Sequence[str],
         database_cidrs: Sequence[str],
         load_balancer_cidrs: Sequence[str],
+        load_balancer_subnet_ids: Sequence[str],
         node_selector: dict[str, str],
         tolerations: list[dict[str, Any]],
         after: Sequence[IDependable],
@@ -155,6 +157,8 @@ class MendixOperator(Construct):
             registry_host=f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}",
             repository_name=repository.repository_name,
             builder_role_arn=self.plans.builder_role.role_arn,
+            certificate_arn=certificate_arn,
+            load_balancer_subnet_ids=tuple(load_balancer_subnet_ids),
             namespace_secret_arn=namespace_secret_arn,
         )
         self.installer = cluster.add_manifest(

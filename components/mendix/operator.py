@@ -28,6 +28,10 @@ STORAGE_PLAN = "s3-irsa"
 DATABASE_PLAN = "postgres-iam"
 # Mendix's IAM-authenticated Postgres plan logs in to this database to create tenants.
 LOGIN_DATABASE = "postgres"
+# The Operator's own configuration object, which base-install creates.
+OPERATOR_CONFIGURATION = "mendix-operator-configuration"
+APP_TLS_PORT = 443
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 JOB_TIMEOUT_SECONDS = 1800
 FINISHED_JOB_TTL_SECONDS = 3600
 RESTRICTED_CONTAINER: dict[str, Any] = {
@@ -57,7 +61,36 @@ class OperatorInstall:
     registry_host: str
     repository_name: str
     builder_role_arn: str
+    certificate_arn: str
+    load_balancer_subnet_ids: tuple[str, ...]
     namespace_secret_arn: str | None = None
+
+
+def endpoint_patch(certificate_arn: str, subnet_ids: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The OperatorConfiguration's endpoint: a LoadBalancer Service per app, which
+    the AWS Load Balancer Controller makes an internal NLB serving TLS with the
+    ACM certificate (Mendix's "Service without Ingress" page documents
+    ``type: service``, ``serviceType``, ``serviceAnnotations``, ``servicePorts``)."""
+    annotation = "service.beta.kubernetes.io/aws-load-balancer-"
+    return {
+        "spec": {
+            "endpoint": {
+                "type": "service",
+                "serviceType": "LoadBalancer",
+                "serviceAnnotations": {
+                    f"{annotation}type": "external",
+                    f"{annotation}nlb-target-type": "ip",
+                    f"{annotation}scheme": "internal",
+                    f"{annotation}subnets": ",".join(subnet_ids),
+                    f"{annotation}ssl-cert": certificate_arn,
+                    f"{annotation}ssl-ports": str(APP_TLS_PORT),
+                    f"{annotation}ssl-negotiation-policy": TLS_POLICY,
+                    f"{annotation}attributes": "load_balancing.cross_zone.enabled=true",
+                },
+                "servicePorts": [APP_TLS_PORT],
+            }
+        }
+    }
 
 
 def mendix_config(spec: OperatorInstall) -> dict[str, Any]:
@@ -68,7 +101,8 @@ def mendix_config(spec: OperatorInstall) -> dict[str, Any]:
     storage plan in IRSA mode on the existing file bucket, a ``postgres``
     database plan with ``aws-iam`` authentication, and the ``amazon-ecr``
     registry through the builder's IRSA role. The endpoint (``ingress``) is left
-    masked: apps get their LoadBalancer Service from the MendixApp resource.
+    masked: the install Job sets the endpoint on the OperatorConfiguration
+    afterwards (:func:`endpoint_patch`).
     """
     return {
         "namespace": spec.namespace,
@@ -129,7 +163,9 @@ def mendix_config(spec: OperatorInstall) -> dict[str, Any]:
     }
 
 
-def installer_script(*, namespace: str, mode: str, namespace_secret_arn: str | None) -> str:
+def installer_script(
+    *, namespace: str, mode: str, namespace_secret_arn: str | None, endpoint: dict[str, Any] | None = None
+) -> str:
     """The install Job's script: wait for the database user, then base-install and apply-config.
 
     In connected mode the namespace id and secret are read from Secrets Manager
@@ -165,6 +201,13 @@ def installer_script(*, namespace: str, mode: str, namespace_secret_arn: str | N
     lines += [
         f'mxpc-cli base-install --namespace {ns} "$@" --clusterMode {shlex.quote(mode)} --clusterType generic',
         f'mxpc-cli apply-config "$@" --file {CONFIG_DIR}/{CONFIG_FILE}',
+    ]
+    if endpoint is not None:
+        lines.append(
+            f"kubectl -n {ns} patch operatorconfiguration {OPERATOR_CONFIGURATION} --type merge"
+            f" -p {shlex.quote(json.dumps(endpoint, sort_keys=True))}"
+        )
+    lines += [
         f"echo 'Mendix Operator installed and configured in namespace {namespace} ({mode})'",
     ]
     return "\n".join(lines) + "\n"
@@ -345,7 +388,12 @@ def installer_manifests(
         name=INSTALLER,
         namespace=ns,
         image=spec.image,
-        script=installer_script(namespace=ns, mode=spec.mode, namespace_secret_arn=spec.namespace_secret_arn),
+        script=installer_script(
+            namespace=ns,
+            mode=spec.mode,
+            namespace_secret_arn=spec.namespace_secret_arn,
+            endpoint=endpoint_patch(spec.certificate_arn, spec.load_balancer_subnet_ids),
+        ),
         env=[{"name": "AWS_REGION", "value": spec.region}, {"name": "MENDIX_OPERATOR_VERSION", "value": spec.version}],
         node_selector=node_selector,
         tolerations=tolerations,
