@@ -10,36 +10,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from components.encryption_key import allow_auto_scaling
-from components.irsa import irsa_role
 from components.log_retention import encrypted_log_group
 from components.nag import (
     acknowledge,
     acknowledge_inline_policies,
-    acknowledge_key_grant,
     acknowledge_provider_function,
 )
+from components.platform_addons import AddonVersions, PlatformAddons
+from components.platform_karpenter import KarpenterCapacity, NodePool
 from components.service_role import service_role
 from config import constants as c
 from config.settings import NodeGroupSettings
 
 POLICIES = Path(__file__).resolve().parent / "policies"
-CLUSTER_AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
 LOAD_BALANCER_CONTROLLER_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"
 NODE_ROLE_LABEL = "mendix.io/node-role"
 # System nodes run only what tolerates this taint: add-ons and controllers.
 SYSTEM_TAINT = ("CriticalAddonsOnly", "true")
+# Karpenter's pools and the node role label their nodes carry (the sample app selects "app").
+ON_DEMAND_POOL = "on-demand"
+SPOT_POOL = "spot"
+POOL_ROLES = {ON_DEMAND_POOL: "app", SPOT_POOL: "spot"}
 # Spot nodes run only workloads that declare themselves non-critical.
 NON_CRITICAL_TAINT = ("mendix.io/non-critical", "true")
 SAMPLE_APP = "mendix-app"
+METADATA_HOP_LIMIT = 1
 SAMPLE_APP_REPLICAS = 2
 STORAGE_CLASS = "mendix-gp3"
 ALL_CONTROL_PLANE_LOGS = [
@@ -81,13 +84,19 @@ def _wildcard_reason(resource_arn: str) -> str:
 class ClusterCharts:
     """Helm charts the cluster installs, each pinned to a version."""
 
-    cluster_autoscaler_version: str
-    cluster_autoscaler_image_tag: str
+    karpenter_version: str
     load_balancer_controller_version: str
     load_balancer_controller_chart_version: str
-    mendix_operator_repository: str
-    mendix_operator_chart: str
-    mendix_operator_version: str
+
+
+@dataclass(frozen=True)
+class KarpenterOptions:
+    """The app capacity Karpenter provides: its pools and how it replaces nodes."""
+
+    ami_alias: str
+    pools: tuple[NodePool, ...]
+    consolidate_after_seconds: int
+    expire_after_hours: int
 
 
 @dataclass(frozen=True)
@@ -128,13 +137,16 @@ class MendixCluster(Construct):
     """EKS for Mendix: private API endpoint, envelope-encrypted secrets, every
     control-plane log type, access entries (API authentication mode only).
 
-    Guarantees: managed node groups per role and per AZ (so the Cluster
-    Autoscaler's ``--balance-similar-node-groups`` keeps the AZs even), from
-    launch templates with IMDSv2 and encrypted gp3 root volumes; the system
-    group is on-demand and tainted for add-ons; the Cluster Autoscaler, the AWS
-    Load Balancer Controller and the Mendix Operator come from pinned Helm
-    charts that the kubectl provider fetches at deploy time; each controller's
-    role is bound to its one service account (IRSA).
+    Guarantees: one small managed node group for the system role, on-demand,
+    tainted for add-ons and controllers, over all AZs; app capacity from
+    Karpenter (on-demand and optional Spot NodePools, consolidation, an
+    interruption queue); every node with IMDSv2, a metadata hop limit of 1
+    (pods cannot reach the node's credentials) and an encrypted gp3 root volume;
+    vpc-cni, kube-proxy, CoreDNS, the Pod Identity agent, metrics-server and the
+    EBS CSI driver as EKS-managed add-ons at pinned versions; the AWS Load
+    Balancer Controller and Karpenter from pinned Helm charts that the kubectl
+    provider fetches at deploy time; each controller's role bound to its one
+    service account.
     """
 
     def __init__(
@@ -150,8 +162,10 @@ class MendixCluster(Construct):
         admin_role_arns: Sequence[str],
         encryption_key: kms.IKey,
         log_retention_days: int,
-        node_groups: Mapping[str, NodeGroupSettings],
+        system_nodes: NodeGroupSettings,
+        karpenter: KarpenterOptions,
         charts: ClusterCharts,
+        addon_versions: AddonVersions,
         sample_app: SampleApp,
         resource_tags: Mapping[str, str],
         backup_tag: tuple[str, str],
@@ -232,11 +246,9 @@ class MendixCluster(Construct):
             self,
             "NodeRole",
             service="ec2.amazonaws.com",
-            description="Mendix EKS nodes: kubelet, VPC CNI, image pulls and SSM; pods get their own roles through IRSA",
+            description="Mendix EKS nodes: kubelet, image pulls and SSM; add-ons and pods get their own roles",
             aws_managed_policies={
                 "AmazonEKSWorkerNodePolicy": "The AWS-maintained minimum a node needs to join an EKS cluster.",
-                "AmazonEKS_CNI_Policy": "The AWS-maintained policy of the VPC CNI (aws-node), which assigns pod "
-                "addresses from the node's network interfaces.",
                 "AmazonEC2ContainerRegistryReadOnly": "The AWS-maintained pull-only ECR policy nodes need to start "
                 "the platform's and the add-ons' images; it cannot push or delete.",
                 "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager, so nodes "
@@ -244,21 +256,38 @@ class MendixCluster(Construct):
             },
         )
         self._allow_autoscaling_to_use_the_key()
-        self.node_groups = self._node_groups(node_groups)
-        self.cluster_autoscaler = self._cluster_autoscaler(charts)
-        self.mendix_operator = self.cluster.add_helm_chart(
-            "MendixOperator",
-            chart=charts.mendix_operator_chart,
-            repository=charts.mendix_operator_repository,
-            version=charts.mendix_operator_version,
-            namespace="mendix-operator",
-            release="mendix-operator",
-            create_namespace=True,
-            wait=True,
-            timeout=Duration.minutes(10),
+        self.system_nodes = self._system_nodes(system_nodes)
+        self.addons = PlatformAddons(
+            self,
+            "Addons",
+            cluster=self.cluster,
+            versions=addon_versions,
+            encryption_key=encryption_key,
+            after=[self.system_nodes],
         )
-        self._after_nodes(self.mendix_operator)
-        self.ebs_csi_driver = self._ebs_csi_driver()
+        self.karpenter = KarpenterCapacity(
+            self,
+            "Karpenter",
+            cluster=self.cluster,
+            cluster_name=cluster_name,
+            chart_version=charts.karpenter_version,
+            ami_alias=karpenter.ami_alias,
+            node_role=self.node_role,
+            subnet_ids=[subnet.subnet_id for subnet in self._subnets],
+            security_group_ids=[
+                self.node_security_group.security_group_id,
+                self.cluster.cluster_security_group.security_group_id,
+            ],
+            encryption_key=encryption_key,
+            pools=karpenter.pools,
+            labels_of={pool.name: {NODE_ROLE_LABEL: POOL_ROLES[pool.name]} for pool in karpenter.pools},
+            consolidate_after_seconds=karpenter.consolidate_after_seconds,
+            expire_after_hours=karpenter.expire_after_hours,
+            placement=CONTROLLER_PLACEMENT,
+            tags=resource_tags,
+            after=[self.system_nodes, *self.addons.addons],
+        )
+        # The one namespace the Mendix Operator manages, shared with the apps it runs.
         self.namespace = self.cluster.add_manifest(
             "MendixNamespace",
             {
@@ -292,9 +321,10 @@ class MendixCluster(Construct):
             self,
             f"{role.title()}LaunchTemplate",
             require_imdsv2=True,
-            # 2, not 1: aws-node, the EBS CSI node plugin and the CloudWatch agent
-            # read instance metadata from pods; pods get AWS credentials from IRSA.
-            http_put_response_hop_limit=2,
+            # 1: a pod's packets take one hop more than the node's, so only host-network
+            # pods (aws-node, kube-proxy, the CSI node plugin) reach the metadata
+            # service; every other pod gets AWS credentials from Pod Identity or IRSA.
+            http_put_response_hop_limit=METADATA_HOP_LIMIT,
             security_group=self.node_security_group,
             block_devices=[
                 ec2.BlockDevice(
@@ -313,170 +343,34 @@ class MendixCluster(Construct):
         template.add_security_group(self.cluster.cluster_security_group)
         return template
 
-    def _node_groups(self, groups: Mapping[str, NodeGroupSettings]) -> dict[str, list[eks.Nodegroup]]:
-        """One managed node group per role and AZ, all alike within a role.
-
-        The Cluster Autoscaler scales an Auto Scaling group without knowing
-        which AZ a pending pod needs if one group spans AZs; with a group per
-        AZ and ``--balance-similar-node-groups`` it picks the right AZ for
-        zonal volumes and keeps the AZs even.
-        """
-        result: dict[str, list[eks.Nodegroup]] = {}
-        for role, spec in groups.items():
-            template = self._launch_template(role, spec.disk_gib)
-            taints = {"system": SYSTEM_TAINT, "spot": NON_CRITICAL_TAINT}.get(role)
-            result[role] = []
-            for i, subnet in enumerate(self._subnets):
-                group = self.cluster.add_nodegroup_capacity(
-                    f"{role.title()}{i}",
-                    subnets=ec2.SubnetSelection(subnets=[subnet]),
-                    instance_types=[ec2.InstanceType(t) for t in spec.instance_types],
-                    capacity_type=eks.CapacityType.SPOT if spec.capacity_type == "SPOT" else eks.CapacityType.ON_DEMAND,
-                    ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
-                    min_size=spec.min_per_az,
-                    desired_size=spec.desired_per_az,
-                    max_size=spec.max_per_az,
-                    node_role=self.node_role,
-                    launch_template_spec=eks.LaunchTemplateSpec(
-                        id=template.launch_template_id or "", version=template.latest_version_number
-                    ),
-                    labels={NODE_ROLE_LABEL: role},
-                    taints=[eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=taints[0], value=taints[1])]
-                    if taints
-                    else None,
-                    enable_node_auto_repair=True,
-                )
-                result[role].append(group)
-        return result
+    def _system_nodes(self, spec: NodeGroupSettings) -> eks.Nodegroup:
+        """One small managed node group over all AZs, on-demand and tainted: only
+        add-ons and controllers (Karpenter among them) run here; the EC2 Auto
+        Scaling group keeps it balanced over the AZs."""
+        template = self._launch_template("system", spec.disk_gib)
+        azs = len(self._subnets)
+        return self.cluster.add_nodegroup_capacity(
+            "System",
+            subnets=ec2.SubnetSelection(subnets=self._subnets),
+            instance_types=[ec2.InstanceType(t) for t in spec.instance_types],
+            capacity_type=eks.CapacityType.ON_DEMAND,
+            ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
+            min_size=spec.min_per_az * azs,
+            desired_size=spec.desired_per_az * azs,
+            max_size=spec.max_per_az * azs,
+            node_role=self.node_role,
+            launch_template_spec=eks.LaunchTemplateSpec(
+                id=template.launch_template_id or "", version=template.latest_version_number
+            ),
+            labels={NODE_ROLE_LABEL: "system"},
+            taints=[eks.TaintSpec(effect=eks.TaintEffect.NO_SCHEDULE, key=SYSTEM_TAINT[0], value=SYSTEM_TAINT[1])],
+            enable_node_auto_repair=True,
+        )
 
     def _after_nodes(self, construct: Construct) -> None:
-        for groups in self.node_groups.values():
-            for group in groups:
-                construct.node.add_dependency(group)
+        construct.node.add_dependency(self.system_nodes)
 
     # ------------------------------------------------------------ controllers
-
-    def _cluster_autoscaler(self, charts: ClusterCharts) -> eks.HelmChart:
-        """The Cluster Autoscaler, allowed to resize only this cluster's node groups."""
-        name = "cluster-autoscaler"
-        stack = self._stack
-        # The literal name: IAM condition keys cannot be tokens.
-        cluster_name = self._cluster_name
-        account = self.cluster.add_service_account("ClusterAutoscalerAccount", name=name, namespace="kube-system")
-        groups_arn = f"arn:{stack.partition}:autoscaling:{stack.region}:{stack.account}:autoScalingGroup:*"
-        nodegroups_arn = f"arn:{stack.partition}:eks:{stack.region}:{stack.account}:nodegroup/{cluster_name}/*/*"
-        owned = {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ResizeOnlyThisClustersGroups",
-                actions=["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-                resources=[groups_arn],
-                conditions=owned,
-            )
-        )
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadNodeGroupsOfThisCluster",
-                actions=["eks:DescribeNodegroup"],
-                resources=[nodegroups_arn],
-            )
-        )
-        account.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DiscoverGroupsAndInstanceTypes",
-                actions=[
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:DescribeAutoScalingInstances",
-                    "autoscaling:DescribeLaunchConfigurations",
-                    "autoscaling:DescribeScalingActivities",
-                    "autoscaling:DescribeTags",
-                    "ec2:DescribeImages",
-                    "ec2:DescribeInstanceTypes",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "ec2:GetInstanceTypesFromInstanceRequirements",
-                ],
-                resources=["*"],
-            )
-        )
-        reason = (
-            "Describe calls of Auto Scaling and EC2 accept no resource-level permissions; the only "
-            "actions that change anything are limited to groups tagged as owned by this cluster."
-        )
-        acknowledge(
-            account.role.node.find_child("DefaultPolicy"),
-            {
-                "AwsSolutions::AwsSolutions-IAM5[Resource::*]": reason,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::{groups_arn}]": reason,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::{nodegroups_arn}]": "Node groups of this one cluster, "
-                "whose names EKS generates; the autoscaler reads their labels and taints to scale a group up from zero.",
-            },
-        )
-        chart = self.cluster.add_helm_chart(
-            "ClusterAutoscaler",
-            chart=name,
-            repository=CLUSTER_AUTOSCALER_REPOSITORY,
-            version=charts.cluster_autoscaler_version,
-            namespace="kube-system",
-            release=name,
-            wait=True,
-            timeout=Duration.minutes(10),
-            values={
-                "cloudProvider": "aws",
-                "awsRegion": stack.region,
-                "autoDiscovery": {"clusterName": cluster_name},
-                "image": {"tag": charts.cluster_autoscaler_image_tag},
-                "rbac": {"serviceAccount": {"create": False, "name": name}},
-                "extraArgs": {
-                    "balance-similar-node-groups": True,
-                    "skip-nodes-with-system-pods": False,
-                    "expander": "least-waste",
-                },
-                **CONTROLLER_PLACEMENT,
-            },
-        )
-        chart.node.add_dependency(account)
-        acknowledge_inline_policies(account, INLINE_REASON)
-        self._after_nodes(chart)
-        return chart
-
-    def _ebs_csi_driver(self) -> eks.CfnAddon:
-        """The EBS CSI driver add-on, for persistent volumes encrypted with the platform key."""
-        role = irsa_role(
-            self,
-            "EbsCsiRole",
-            cluster=self.cluster,
-            namespace="kube-system",
-            service_account="ebs-csi-controller-sa",
-            description="EBS CSI driver controller: creates, attaches and snapshots the cluster's persistent volumes",
-        )
-        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonEBSCSIDriverPolicy"))
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy]",
-                reason="The AWS-maintained policy of the EBS CSI driver, tag-conditioned by AWS to volumes and "
-                "snapshots the driver created; it changes with the driver's API use.",
-            )
-        )
-        self._encryption_key.grant_encrypt_decrypt(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
-                resources=[self._encryption_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
-        )
-        acknowledge_key_grant(role.node.find_child("DefaultPolicy"), "EBS CSI driver")
-        acknowledge_inline_policies(role, INLINE_REASON)
-        addon = eks.CfnAddon(
-            self,
-            "EbsCsiDriver",
-            addon_name="aws-ebs-csi-driver",
-            cluster_name=self.cluster.cluster_name,
-            service_account_role_arn=role.role_arn,
-            resolve_conflicts="OVERWRITE",
-        )
-        self._after_nodes(addon)
-        return addon
 
     def _storage_class_manifest(self, backup_tag: tuple[str, str], resource_tags: Mapping[str, str]) -> dict[str, Any]:
         tags = {backup_tag[0]: backup_tag[1], **resource_tags}

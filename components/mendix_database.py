@@ -15,6 +15,9 @@ from components.service_role import service_role
 from config.constants import POSTGRES_PORT
 
 MASTER_USERNAME = "mendixadmin"
+# The Mendix Operator's admin user: IAM authentication only (rds_iam), created by
+# the bootstrap Job; the master user keeps its rotated password.
+IAM_ADMIN_USERNAME = "mendix_admin"
 DATABASE_NAME = "mendix"
 LOG_EXPORTS = ("postgresql", "upgrade")
 ENHANCED_MONITORING = Duration.seconds(60)

@@ -1,4 +1,4 @@
-"""AWS Backup for the Mendix database and persistent volumes."""
+"""AWS Backup for the Mendix database, file bucket and persistent volumes, with monthly restore tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.nag import acknowledge_inline_policies, acknowledge_key_grant
@@ -14,6 +15,9 @@ from components.service_role import service_role
 
 DAILY = events.Schedule.cron(minute="0", hour="4")
 WEEKLY = events.Schedule.cron(minute="0", hour="5", week_day="SUN")
+# A restore test picks the newest recovery point of the last week.
+RESTORE_TEST_SELECTION_DAYS = 7
+RESTORE_TEST_START_WINDOW_HOURS = 8
 
 
 class PlatformBackup(Construct):
@@ -23,8 +27,10 @@ class PlatformBackup(Construct):
     daily recovery points are kept ``daily_retention_days``; weekly ones move to
     cold storage after ``cold_storage_after_days`` (for the resource types AWS
     Backup can tier, such as EBS; others stay warm) and are kept
-    ``weekly_retention_days``; the plan covers the database and every volume
-    tagged ``backup_tag``.
+    ``weekly_retention_days``; the plan covers the database, the Mendix file
+    bucket (whose versioning AWS Backup requires) and every volume tagged
+    ``backup_tag``; once a month AWS Backup restores the newest database and
+    bucket recovery points and deletes the copies after ``validation_hours``.
     """
 
     def __init__(
@@ -34,10 +40,14 @@ class PlatformBackup(Construct):
         *,
         encryption_key: kms.IKey,
         database: rds.DatabaseInstance,
+        file_bucket: s3.IBucket,
         backup_tag: tuple[str, str],
         daily_retention_days: int,
         weekly_retention_days: int,
         cold_storage_after_days: int,
+        restore_test_schedule: str,
+        validation_hours: int,
+        plan_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.vault = backup.BackupVault(self, "Vault", encryption_key=encryption_key, removal_policy=RemovalPolicy.RETAIN)
@@ -67,12 +77,16 @@ class PlatformBackup(Construct):
             self,
             "Role",
             service="backup.amazonaws.com",
-            description="AWS Backup: backs up and restores the Mendix database and volumes",
+            description="AWS Backup: backs up, restores and restore-tests the Mendix database, files and volumes",
             aws_managed_policies={
                 "service-role/AWSBackupServiceRolePolicyForBackup": "AWS Backup's own service-role policy, "
                 "maintained by AWS as the services it backs up change; the plan selects only the Mendix resources.",
                 "service-role/AWSBackupServiceRolePolicyForRestores": "AWS Backup's own restore policy, maintained "
-                "by AWS; restores are started by a person, into this account only.",
+                "by AWS; restores are started by a person or the monthly restore test, into this account only.",
+                "AWSBackupServiceRolePolicyForS3Backup": "AWS Backup's own policy for S3 backups, maintained by AWS; "
+                "the plan selects only the Mendix file bucket.",
+                "AWSBackupServiceRolePolicyForS3Restore": "AWS Backup's own policy for S3 restores, maintained by "
+                "AWS; the monthly restore test restores the file bucket into a new bucket it then deletes.",
             },
         )
         encryption_key.grant_encrypt_decrypt(role)
@@ -88,7 +102,35 @@ class PlatformBackup(Construct):
             role=role,
             resources=[
                 backup.BackupResource.from_rds_database_instance(database),
+                backup.BackupResource.from_arn(file_bucket.bucket_arn),
                 backup.BackupResource.from_tag(backup_tag[0], backup_tag[1]),
             ],
             allow_restores=False,
         )
+        self.restore_testing_plan = backup.CfnRestoreTestingPlan(
+            self,
+            "RestoreTestingPlan",
+            restore_testing_plan_name=plan_name,
+            schedule_expression=restore_test_schedule,
+            start_window_hours=RESTORE_TEST_START_WINDOW_HOURS,
+            recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
+                algorithm="LATEST_WITHIN_WINDOW",
+                include_vaults=[self.vault.backup_vault_arn],
+                recovery_point_types=["SNAPSHOT"],
+                selection_window_days=RESTORE_TEST_SELECTION_DAYS,
+            ),
+        )
+        self.restore_testing_selections = [
+            backup.CfnRestoreTestingSelection(
+                self,
+                f"RestoreTest{kind.title()}",
+                iam_role_arn=role.role_arn,
+                protected_resource_type=kind,
+                protected_resource_arns=[arn],
+                # Ref of a restore testing plan is its name; it also orders the selection after the plan.
+                restore_testing_plan_name=self.restore_testing_plan.ref,
+                restore_testing_selection_name=f"mendix_{kind.lower()}",
+                validation_window_hours=validation_hours,
+            )
+            for kind, arn in (("RDS", database.instance_arn), ("S3", file_bucket.bucket_arn))
+        ]

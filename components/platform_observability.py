@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
-from components.irsa import irsa_role
+from components.irsa import pod_identity_role
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_provider_function
 
@@ -27,6 +27,7 @@ INLINE_REASON = (
     "deleted with the lookup."
 )
 
+AGENT_SERVICE_ACCOUNT = "cloudwatch-agent"
 CONTAINER_INSIGHTS_LOG_GROUPS = ("application", "dataplane", "host", "performance")
 NODE_CPU_PERCENT = 80
 NODE_MEMORY_PERCENT = 85
@@ -56,6 +57,8 @@ class PlatformObservability(Construct):
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         after: Sequence[IDependable],
+        pod_identity_agent: IDependable,
+        addon_version: str,
         encryption_key: kms.IKey,
         log_retention_days: int,
         app_namespace: str,
@@ -79,12 +82,12 @@ class PlatformObservability(Construct):
             )
             for name in CONTAINER_INSIGHTS_LOG_GROUPS
         ]
-        role = irsa_role(
+        role = pod_identity_role(
             self,
             "AgentRole",
             cluster=cluster,
             namespace="amazon-cloudwatch",
-            service_account="cloudwatch-agent",
+            service_account=AGENT_SERVICE_ACCOUNT,
             description="CloudWatch agent and Fluent Bit of Container Insights",
         )
         role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy"))
@@ -99,11 +102,14 @@ class PlatformObservability(Construct):
             self,
             "ObservabilityAddon",
             addon_name="amazon-cloudwatch-observability",
+            addon_version=addon_version,
             cluster_name=cluster_name,
-            service_account_role_arn=role.role_arn,
+            pod_identity_associations=[
+                eks.CfnAddon.PodIdentityAssociationProperty(role_arn=role.role_arn, service_account=AGENT_SERVICE_ACCOUNT)
+            ],
             resolve_conflicts="OVERWRITE",
         )
-        for dependency in (*after, *self.log_groups):
+        for dependency in (*after, pod_identity_agent, *self.log_groups):
             self.addon.node.add_dependency(dependency)
 
         notify = cw_actions.SnsAction(topic)

@@ -117,7 +117,7 @@ COST_ALLOCATION_TAGS = ("Project", "Environment", "Owner", "CostCenter")
 # EKS. The kubectl Lambda layer is a Python package per Kubernetes minor
 # version (aws-cdk.lambda-layer-kubectl-v3X, pinned in requirements.txt): a
 # Kubernetes version is usable when its layer is installed.
-KUBECTL_LAYERS = {"1.35": "aws_cdk.lambda_layer_kubectl_v35.KubectlV35Layer"}
+KUBECTL_LAYERS = {"1.34": "aws_cdk.lambda_layer_kubectl_v34.KubectlV34Layer"}
 # The AWS Load Balancer Controller release whose IAM policy is embedded in
 # components/policies/ (the controller's docs/install/iam_policy.json).
 LOAD_BALANCER_CONTROLLER_POLICY_VERSION = "v2.17.1"

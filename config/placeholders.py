@@ -96,12 +96,20 @@ def _eks_placeholders(s: Settings) -> list[Placeholder]:
         found.append(
             Placeholder("eks.pipeline.repository", e.pipeline.repository, "owner/name of your Mendix application's repository")
         )
-    if PLACEHOLDER_ACCOUNT in e.mendix_operator_chart_repository:
+    if is_placeholder_certificate(e.mendix_operator.certificate_arn):
         found.append(
             Placeholder(
-                "eks.mendix_operator_chart_repository",
-                e.mendix_operator_chart_repository,
-                "the Helm repository or OCI registry path where you publish the Mendix Operator chart",
+                "eks.mendix_operator.certificate_arn",
+                e.mendix_operator.certificate_arn,
+                f"the ARN of the ACM certificate for your Mendix apps' name in {s.region}",
+            )
+        )
+    if e.mendix_operator.installer_image.startswith(f"{PLACEHOLDER_ACCOUNT}."):
+        found.append(
+            Placeholder(
+                "eks.mendix_operator.installer_image",
+                e.mendix_operator.installer_image,
+                "the image in your ECR that holds mxpc-cli of eks.mendix_operator.version and kubectl",
             )
         )
     if e.alarm_email is not None and _is_example_domain(e.alarm_email.rsplit("@", 1)[-1]):

@@ -339,6 +339,12 @@ class MendixBackupSettings:
     daily_retention_days: int
     weekly_retention_days: int
     weekly_cold_storage_after_days: int
+    # Monthly restore test of the database and the file bucket (AWS Backup restore testing).
+    restore_test_schedule: str = "cron(0 6 ? * 1#1 *)"  # 06:00 UTC on the first Sunday of a month
+    # How long the longest restore (the database) is expected to take, measured on a real restore.
+    expected_restore_hours: int = 2
+    # How long the restored copies are kept for checks before AWS Backup deletes them.
+    restore_test_validation_hours: int = 6
 
 
 @dataclass(frozen=True)
@@ -351,18 +357,73 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class EksAddonSettings:
+    """EKS-managed add-ons, each pinned to a version EKS publishes for the
+    cluster's Kubernetes version (``aws eks describe-addon-versions``)."""
+
+    vpc_cni: str
+    coredns: str
+    kube_proxy: str
+    pod_identity_agent: str
+    metrics_server: str
+    ebs_csi_driver: str
+    cloudwatch_observability: str
+
+
+@dataclass(frozen=True)
+class NodePoolSettings:
+    """A Karpenter NodePool: which instances it may launch and how much in all."""
+
+    cpu_limit: int  # vCPUs of all the pool's nodes together
+    memory_limit_gib: int
+    instance_categories: tuple[str, ...] = ("c", "m", "r")
+    # The oldest instance generation allowed (6: m6i, c6i, r6i and later).
+    min_generation: int = 6
+    disk_gib: int = 100
+
+
+@dataclass(frozen=True)
+class KarpenterSettings:
+    """Karpenter: the app nodes, launched on demand from an on-demand and an optional Spot pool."""
+
+    chart_version: str
+    # The EKS-optimized AL2023 AMI release, pinned (al2023@vYYYYMMDD), never @latest.
+    ami_alias: str
+    on_demand: NodePoolSettings
+    # Spot for workloads that tolerate the non-critical taint; none when unset.
+    spot: NodePoolSettings | None = None
+    # How long a node must be empty or underused before consolidation replaces it.
+    consolidate_after_seconds: int = 60
+    # Nodes are replaced after this age, so they pick up new AMIs (Karpenter's expireAfter).
+    expire_after_hours: int = 720
+
+
+@dataclass(frozen=True)
+class MendixOperatorSettings:
+    """The Mendix Operator, installed by a Job running ``mxpc-cli``."""
+
+    version: str
+    # An image holding mxpc-cli of ``version`` and kubectl, mirrored into the account's ECR.
+    installer_image: str
+    # ACM certificate the apps' NLB (a LoadBalancer Service) serves TLS with.
+    certificate_arn: str
+    # standalone: no link to the Mendix Portal. connected: the Gateway Agent registers
+    # with the Portal using the namespace id and secret held in ``namespace_secret_arn``.
+    mode: str = "standalone"
+    namespace_secret_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class EksSettings:
     """The Mendix platform on EKS and everything it needs around it."""
 
     kubernetes_version: str
     system_nodes: NodeGroupSettings
-    app_nodes: NodeGroupSettings
-    cluster_autoscaler_chart_version: str
-    cluster_autoscaler_image_tag: str
+    karpenter: KarpenterSettings
     load_balancer_controller_version: str
     load_balancer_controller_chart_version: str
-    mendix_operator_chart_repository: str
-    mendix_operator_version: str
+    addons: EksAddonSettings
+    mendix_operator: MendixOperatorSettings
     database: MendixDatabaseSettings
     pipeline: PipelineSettings
     backup: MendixBackupSettings
@@ -373,9 +434,6 @@ class EksSettings:
     public_endpoint_cidrs: tuple[str, ...] = ()
     # IAM roles that administer the cluster (kubectl, console), each by an access entry.
     admin_role_arns: tuple[str, ...] = ()
-    # Spot capacity for workloads marked non-critical (tainted); none when unset.
-    spot_nodes: NodeGroupSettings | None = None
-    mendix_operator_chart: str = "mendix-operator"
     # What the sample app Service runs until the pipeline deploys the first build.
     sample_app_image: str = "public.ecr.aws/nginx/nginx-unprivileged:1.28"
     log_retention_days: int = 365
@@ -1096,24 +1154,120 @@ _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _DB_INSTANCE_CLASS = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(micro|small|medium|large|\d*xlarge)$")
 _POSTGRES_VERSION = re.compile(r"^(?P<major>\d{2})\.\d+$")
-_CHART_REPOSITORY = re.compile(r"^(https://|oci://)[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._/-]*)?$")
+
+
+# Mendix's "Supported Providers" page (docs.mendix.com/developerportal/deploy/
+# private-cloud-supported-environments/#supported-versions): Operator v2 supports
+# Kubernetes 1.19 through 1.34, as of the release notes of Operator v2.24.2
+# (15 December 2025). Kubernetes minors below 1.19 are absent on EKS anyway.
+MENDIX_MAX_KUBERNETES_MINOR = 34
+MENDIX_MIN_KUBERNETES_MINOR = 19
+# Operator releases this repository's install Job and plans were written against
+# (Mendix's release notes); the IRSA plans need 2.12 or later.
+MENDIX_OPERATOR_VERSIONS = ("2.24.2",)
+MENDIX_OPERATOR_MODES = ("standalone", "connected")
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+# CoreDNS minor series EKS ships per Kubernetes minor (the EKS user guide's
+# "Manage CoreDNS" table); a Kubernetes version missing here has no CoreDNS pin yet.
+COREDNS_SERIES = {"1.34": "1.12"}
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_ECR_IMAGE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
+)
+
+
+def _validate_kubernetes_version(version: str) -> None:
+    key = "eks.kubernetes_version"
+    if not _KUBERNETES_VERSION.match(version):
+        raise SettingsError(key, version, "a Kubernetes minor version such as 1.34")
+    if not MENDIX_MIN_KUBERNETES_MINOR <= int(version.split(".")[1]) <= MENDIX_MAX_KUBERNETES_MINOR:
+        raise SettingsError(
+            key,
+            version,
+            f"a Kubernetes version the Mendix Operator supports, 1.{MENDIX_MIN_KUBERNETES_MINOR} to "
+            f"1.{MENDIX_MAX_KUBERNETES_MINOR} (Mendix's Supported Providers page)",
+        )
+    if version not in c.KUBECTL_LAYERS:
+        raise SettingsError(
+            key,
+            version,
+            f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}",
+        )
+
+
+def _validate_addons(a: EksAddonSettings, kubernetes_version: str) -> None:
+    for name in (
+        "vpc_cni",
+        "coredns",
+        "kube_proxy",
+        "pod_identity_agent",
+        "metrics_server",
+        "ebs_csi_driver",
+        "cloudwatch_observability",
+    ):
+        value = getattr(a, name)
+        if not _ADDON_VERSION.match(value):
+            raise SettingsError(f"eks.addons.{name}", value, "an EKS add-on version such as v1.2.3-eksbuild.1, never latest")
+    if not a.kube_proxy.startswith(f"v{kubernetes_version}."):
+        raise SettingsError(
+            "eks.addons.kube_proxy",
+            a.kube_proxy,
+            f"a kube-proxy of the cluster's minor version, v{kubernetes_version}.N-eksbuild.N (it must match Kubernetes)",
+        )
+    series = COREDNS_SERIES.get(kubernetes_version)
+    if series is None or not a.coredns.startswith(f"v{series}."):
+        allowed = f"v{series}.N-eksbuild.N" if series else "a Kubernetes version with a known CoreDNS series"
+        raise SettingsError(
+            "eks.addons.coredns", a.coredns, f"the CoreDNS series EKS ships for Kubernetes {kubernetes_version}: {allowed}"
+        )
+
+
+def _validate_mendix_operator(o: MendixOperatorSettings, region: str) -> None:
+    if o.version not in MENDIX_OPERATOR_VERSIONS:
+        raise SettingsError(
+            "eks.mendix_operator.version",
+            o.version,
+            f"a Mendix Operator release this stack supports: {', '.join(MENDIX_OPERATOR_VERSIONS)}",
+        )
+    image = _ECR_IMAGE.match(o.installer_image)
+    if image is None or o.installer_image.endswith(":latest"):
+        raise SettingsError(
+            "eks.mendix_operator.installer_image",
+            o.installer_image,
+            "an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME) with a pinned tag or digest, not latest",
+        )
+    if image.group("region") != region:
+        raise SettingsError("eks.mendix_operator.installer_image", o.installer_image, f"an image in this region's ECR ({region})")
+    certificate = _ACM_CERTIFICATE.match(o.certificate_arn)
+    if certificate is None or certificate.group("region") != region:
+        raise SettingsError(
+            "eks.mendix_operator.certificate_arn",
+            o.certificate_arn,
+            f"the ARN of an ACM certificate in {region} for the apps' NLB (arn:aws:acm:{region}:<account>:certificate/<id>)",
+        )
+    if o.mode not in MENDIX_OPERATOR_MODES:
+        raise SettingsError("eks.mendix_operator.mode", o.mode, " or ".join(MENDIX_OPERATOR_MODES))
+    if o.mode == "connected":
+        arn = o.namespace_secret_arn
+        match = _SECRET_ARN.match(arn or "")
+        if match is None or match.group("region") != region:
+            raise SettingsError(
+                "eks.mendix_operator.namespace_secret_arn",
+                arn,
+                f"in connected mode, the ARN of a Secrets Manager secret in {region} holding the namespace's id and secret",
+            )
+    elif o.namespace_secret_arn is not None:
+        raise SettingsError(
+            "eks.mendix_operator.namespace_secret_arn", o.namespace_secret_arn, "unset in standalone mode (no Portal link)"
+        )
 
 
 def _validate_eks(e: EksSettings, region: str) -> None:
-    if not _KUBERNETES_VERSION.match(e.kubernetes_version) or e.kubernetes_version not in c.KUBECTL_LAYERS:
-        raise SettingsError(
-            "eks.kubernetes_version",
-            e.kubernetes_version,
-            f"a Kubernetes version whose kubectl layer is pinned in requirements.txt: {', '.join(sorted(c.KUBECTL_LAYERS))}",
-        )
-    minor = e.kubernetes_version
-    if not re.fullmatch(rf"v{re.escape(minor)}\.\d+", e.cluster_autoscaler_image_tag):
-        raise SettingsError(
-            "eks.cluster_autoscaler_image_tag",
-            e.cluster_autoscaler_image_tag,
-            f"a Cluster Autoscaler release of the cluster's minor version, v{minor}.N (it must match Kubernetes)",
-        )
-    for key in ("cluster_autoscaler_chart_version", "load_balancer_controller_chart_version", "mendix_operator_version"):
+    _validate_kubernetes_version(e.kubernetes_version)
+    _validate_addons(e.addons, e.kubernetes_version)
+    _validate_mendix_operator(e.mendix_operator, region)
+    _validate_karpenter(e.karpenter)
+    for key in ("load_balancer_controller_chart_version",):
         value = getattr(e, key)
         if not _SEMVER.match(value) or value.startswith("v"):
             raise SettingsError(f"eks.{key}", value, "a pinned chart version such as 1.2.3, never a range or latest")
@@ -1128,20 +1282,12 @@ def _validate_eks(e: EksSettings, region: str) -> None:
             f"{c.LOAD_BALANCER_CONTROLLER_POLICY_VERSION}, the release whose IAM policy the repository embeds "
             "(components/policies/); update the policy file with the version",
         )
-    if not _CHART_REPOSITORY.match(e.mendix_operator_chart_repository):
-        raise SettingsError(
-            "eks.mendix_operator_chart_repository",
-            e.mendix_operator_chart_repository,
-            "an https:// Helm repository or an oci:// registry path",
-        )
     if not re.fullmatch(r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})", e.sample_app_image) or (
         e.sample_app_image.endswith(":latest")
     ):
         raise SettingsError(
             "eks.sample_app_image", e.sample_app_image, "an image with a registry and a pinned tag or digest, not latest"
         )
-    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?", e.mendix_operator_chart):
-        raise SettingsError("eks.mendix_operator_chart", e.mendix_operator_chart, "a Helm chart name (lower case, digits, -)")
     for i, cidr in enumerate(e.public_endpoint_cidrs):
         net = _network(f"eks.public_endpoint_cidrs.{i}", cidr)
         if net.prefixlen == 0 or net.is_private:
@@ -1154,13 +1300,6 @@ def _validate_eks(e: EksSettings, region: str) -> None:
         if not _ROLE_ARN.match(arn):
             raise SettingsError(f"eks.admin_role_arns.{i}", arn, "the ARN of an IAM role, arn:aws:iam::ACCOUNT:role/NAME")
     _validate_node_group("eks.system_nodes", e.system_nodes, spot_allowed=False, min_floor=1)
-    _validate_node_group("eks.app_nodes", e.app_nodes, spot_allowed=True, min_floor=0)
-    if e.spot_nodes is not None:
-        _validate_node_group("eks.spot_nodes", e.spot_nodes, spot_allowed=True, min_floor=0)
-        if e.spot_nodes.capacity_type != "SPOT":
-            raise SettingsError(
-                "eks.spot_nodes.capacity_type", e.spot_nodes.capacity_type, "SPOT (the group for non-critical workloads)"
-            )
     _validate_retention("eks.log_retention_days", e.log_retention_days)
     if e.alarm_email is not None and not _EMAIL.fullmatch(e.alarm_email):
         raise SettingsError("eks.alarm_email", e.alarm_email, "an e-mail address")
@@ -1186,6 +1325,46 @@ def _validate_eks(e: EksSettings, region: str) -> None:
     _validate_budget(e.budget)
 
 
+_AMI_ALIAS = re.compile(r"^al2023@v\d{8}$")
+_INSTANCE_CATEGORIES = frozenset("cmrt")
+
+
+def _validate_karpenter(k: KarpenterSettings) -> None:
+    if not _SEMVER.match(k.chart_version) or k.chart_version.startswith("v"):
+        raise SettingsError("eks.karpenter.chart_version", k.chart_version, "a pinned chart version such as 1.8.1, never a range")
+    if not _AMI_ALIAS.match(k.ami_alias):
+        raise SettingsError(
+            "eks.karpenter.ami_alias", k.ami_alias, "an EKS AL2023 AMI release pinned as al2023@vYYYYMMDD, never @latest"
+        )
+    pools = [("on_demand", k.on_demand)] + ([("spot", k.spot)] if k.spot is not None else [])
+    for name, pool in pools:
+        key = f"eks.karpenter.{name}"
+        if not 1 <= pool.cpu_limit <= 100000:
+            raise SettingsError(f"{key}.cpu_limit", pool.cpu_limit, "1 to 100000 vCPUs for the whole pool")
+        if not 1 <= pool.memory_limit_gib <= 1000000:
+            raise SettingsError(f"{key}.memory_limit_gib", pool.memory_limit_gib, "1 to 1000000 GiB for the whole pool")
+        if not pool.instance_categories or not set(pool.instance_categories) <= _INSTANCE_CATEGORIES:
+            raise SettingsError(
+                f"{key}.instance_categories",
+                list(pool.instance_categories),
+                f"one or more of {', '.join(sorted(_INSTANCE_CATEGORIES))} (x86-64 families; Mendix needs x86-64)",
+            )
+        if name == "spot" and len(pool.instance_categories) < c.SPOT_MIN_INSTANCE_TYPES:
+            raise SettingsError(
+                f"{key}.instance_categories",
+                list(pool.instance_categories),
+                f"at least {c.SPOT_MIN_INSTANCE_TYPES} families for Spot, so one interrupted pool does not empty it",
+            )
+        if not 3 <= pool.min_generation <= 9:
+            raise SettingsError(f"{key}.min_generation", pool.min_generation, "an instance generation from 3 to 9")
+        if not c.NODE_MIN_DISK_GIB <= pool.disk_gib <= 16384:
+            raise SettingsError(f"{key}.disk_gib", pool.disk_gib, f"{c.NODE_MIN_DISK_GIB} to 16384 GiB")
+    if not 0 <= k.consolidate_after_seconds <= 86400:
+        raise SettingsError("eks.karpenter.consolidate_after_seconds", k.consolidate_after_seconds, "0 to 86400 seconds")
+    if not 24 <= k.expire_after_hours <= 8760:
+        raise SettingsError("eks.karpenter.expire_after_hours", k.expire_after_hours, "24 to 8760 hours")
+
+
 def _validate_node_group(key: str, n: NodeGroupSettings, *, spot_allowed: bool, min_floor: int) -> None:
     if not n.instance_types:
         raise SettingsError(f"{key}.instance_types", [], "at least one instance type")
@@ -1207,9 +1386,13 @@ def _validate_node_group(key: str, n: NodeGroupSettings, *, spot_allowed: bool, 
             n.desired_per_az,
             f"sizes with {min_floor} <= min_per_az ({n.min_per_az}) <= desired_per_az <= max_per_az ({n.max_per_az})",
         )
-    if not 1 <= n.max_per_az <= c.EKS_MAX_NODES_PER_GROUP:
+    # The system role is one group over all AZs, so the quota holds for the sum.
+    most = c.EKS_MAX_NODES_PER_GROUP // c.REQUIRED_AZ_COUNT
+    if not 1 <= n.max_per_az <= most:
         raise SettingsError(
-            f"{key}.max_per_az", n.max_per_az, f"1 to {c.EKS_MAX_NODES_PER_GROUP} nodes (managed node group quota)"
+            f"{key}.max_per_az",
+            n.max_per_az,
+            f"1 to {most} nodes ({c.EKS_MAX_NODES_PER_GROUP} per managed node group, over {c.REQUIRED_AZ_COUNT} AZs)",
         )
     if not c.NODE_MIN_DISK_GIB <= n.disk_gib <= 16384:
         raise SettingsError(f"{key}.disk_gib", n.disk_gib, f"{c.NODE_MIN_DISK_GIB} to 16384 GiB")
@@ -1267,6 +1450,17 @@ def _validate_pipeline(p: PipelineSettings) -> None:
 
 
 def _validate_mendix_backup(b: MendixBackupSettings) -> None:
+    if not _CRON.match(b.restore_test_schedule):
+        raise SettingsError("eks.backup.restore_test_schedule", b.restore_test_schedule, "a cron(...) expression")
+    if not 1 <= b.expected_restore_hours <= 168:
+        raise SettingsError("eks.backup.expected_restore_hours", b.expected_restore_hours, "1 to 168 hours")
+    if not b.expected_restore_hours <= b.restore_test_validation_hours <= 168:
+        raise SettingsError(
+            "eks.backup.restore_test_validation_hours",
+            b.restore_test_validation_hours,
+            f"{b.expected_restore_hours} to 168 hours: the restored copies must outlive the restore "
+            f"(eks.backup.expected_restore_hours={b.expected_restore_hours}) so the test can check them",
+        )
     if not 1 <= b.daily_retention_days <= 35:
         raise SettingsError("eks.backup.daily_retention_days", b.daily_retention_days, "1 to 35 days")
     if not b.weekly_cold_storage_after_days >= 1:

@@ -15,9 +15,22 @@ from components.encryption_key import EncryptionKey
 from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
-from components.mendix_cluster import SAMPLE_APP, ClusterCharts, MendixCluster, SampleApp
-from components.mendix_database import MendixDatabase
+from components.mendix.install import MendixOperator
+from components.mendix_cluster import (
+    CONTROLLER_PLACEMENT,
+    NON_CRITICAL_TAINT,
+    ON_DEMAND_POOL,
+    SAMPLE_APP,
+    SPOT_POOL,
+    ClusterCharts,
+    KarpenterOptions,
+    MendixCluster,
+    SampleApp,
+)
+from components.mendix_database import IAM_ADMIN_USERNAME, MendixDatabase
+from components.platform_addons import AddonVersions
 from components.platform_backup import PlatformBackup
+from components.platform_karpenter import NodePool
 from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
@@ -61,12 +74,37 @@ class EksStack(Stack):
         )
         self.key.allow_cloudwatch_logs()
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
+        # EventBridge delivers interruption notices into Karpenter's encrypted queue.
+        self.key.allow_service("events.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
 
         self.alarm_topic = alarm_topic or shared_alarm_topic(self, self.key.key, s.alarm_email)
 
-        node_groups = {"system": s.system_nodes, "app": s.app_nodes}
-        if s.spot_nodes is not None:
-            node_groups["spot"] = s.spot_nodes
+        k = s.karpenter
+        pools = [
+            NodePool(
+                name=ON_DEMAND_POOL,
+                capacity_type="on-demand",
+                instance_categories=k.on_demand.instance_categories,
+                min_generation=k.on_demand.min_generation,
+                cpu_limit=k.on_demand.cpu_limit,
+                memory_limit_gib=k.on_demand.memory_limit_gib,
+                disk_gib=k.on_demand.disk_gib,
+            )
+        ]
+        if k.spot is not None:
+            pools.append(
+                NodePool(
+                    name=SPOT_POOL,
+                    capacity_type="spot",
+                    instance_categories=k.spot.instance_categories,
+                    min_generation=k.spot.min_generation,
+                    cpu_limit=k.spot.cpu_limit,
+                    memory_limit_gib=k.spot.memory_limit_gib,
+                    disk_gib=k.spot.disk_gib,
+                    taint=NON_CRITICAL_TAINT,
+                    weight=5,
+                )
+            )
         self.platform = MendixCluster(
             self,
             "Platform",
@@ -78,15 +116,25 @@ class EksStack(Stack):
             admin_role_arns=s.admin_role_arns,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
-            node_groups=node_groups,
+            system_nodes=s.system_nodes,
+            karpenter=KarpenterOptions(
+                ami_alias=k.ami_alias,
+                pools=tuple(pools),
+                consolidate_after_seconds=k.consolidate_after_seconds,
+                expire_after_hours=k.expire_after_hours,
+            ),
             charts=ClusterCharts(
-                cluster_autoscaler_version=s.cluster_autoscaler_chart_version,
-                cluster_autoscaler_image_tag=s.cluster_autoscaler_image_tag,
+                karpenter_version=k.chart_version,
                 load_balancer_controller_version=s.load_balancer_controller_version,
                 load_balancer_controller_chart_version=s.load_balancer_controller_chart_version,
-                mendix_operator_repository=s.mendix_operator_chart_repository,
-                mendix_operator_chart=s.mendix_operator_chart,
-                mendix_operator_version=s.mendix_operator_version,
+            ),
+            addon_versions=AddonVersions(
+                vpc_cni=s.addons.vpc_cni,
+                coredns=s.addons.coredns,
+                kube_proxy=s.addons.kube_proxy,
+                pod_identity_agent=s.addons.pod_identity_agent,
+                metrics_server=s.addons.metrics_server,
+                ebs_csi_driver=s.addons.ebs_csi_driver,
             ),
             sample_app=SampleApp(image=s.sample_app_image),
             resource_tags=resource_tags,
@@ -140,6 +188,33 @@ class EksStack(Stack):
         self.repository = MendixImageRepository(
             self, "Images", encryption_key=self.key.key, untagged_expiry_days=s.image_untagged_expiry_days
         ).repository
+
+        o = s.mendix_operator
+        self.mendix_operator = MendixOperator(
+            self,
+            "MendixOperator",
+            cluster=cluster,
+            namespace=c.MENDIX_NAMESPACE,
+            namespace_manifest=self.platform.namespace,
+            version=o.version,
+            installer_image=o.installer_image,
+            certificate_arn=o.certificate_arn,
+            mode=o.mode,
+            namespace_secret_arn=o.namespace_secret_arn,
+            file_bucket=self.file_storage,
+            encryption_key=self.key.key,
+            database=self.database.instance,
+            database_admin_user=IAM_ADMIN_USERNAME,
+            database_port=c.POSTGRES_PORT,
+            repository=self.repository,
+            api_cidrs=[subnet.ipv4_cidr_block for subnet in app_subnets],
+            database_cidrs=[subnet.ipv4_cidr_block for subnet in network.subnets["data"].subnets],
+            load_balancer_cidrs=[subnet.ipv4_cidr_block for subnet in app_subnets],
+            load_balancer_subnet_ids=[subnet.subnet_id for subnet in app_subnets],
+            node_selector=CONTROLLER_PLACEMENT["nodeSelector"],
+            tolerations=CONTROLLER_PLACEMENT["tolerations"],
+            after=[*self.platform.addons.addons],
+        )
         p = s.pipeline
         self.pipeline = ImagePipeline(
             self,
@@ -173,7 +248,9 @@ class EksStack(Stack):
             cluster=cluster,
             vpc=network.vpc,
             subnets=app_subnets,
-            after=[g for groups in self.platform.node_groups.values() for g in groups],
+            after=[self.platform.system_nodes, self.platform.karpenter.node_pools],
+            pod_identity_agent=self.platform.addons.pod_identity_agent,
+            addon_version=s.addons.cloudwatch_observability,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
             app_namespace=c.MENDIX_NAMESPACE,
@@ -193,10 +270,14 @@ class EksStack(Stack):
             "Backup",
             encryption_key=self.key.key,
             database=self.database.instance,
+            file_bucket=self.file_storage,
             backup_tag=backup_tag,
             daily_retention_days=b.daily_retention_days,
             weekly_retention_days=b.weekly_retention_days,
             cold_storage_after_days=b.weekly_cold_storage_after_days,
+            restore_test_schedule=b.restore_test_schedule,
+            validation_hours=b.restore_test_validation_hours,
+            plan_name=f"{construct_id.replace('-', '_')}_mendix_monthly",
         )
         environment = ("Environment", resource_tags["Environment"])
         self.budget = CostBudget(

@@ -13,13 +13,21 @@ import pytest
 from components.mendix_cluster import load_balancer_controller_policy
 from config import constants as c
 from tests.conftest import Synthesized
-from tests.templates import props, resources
+from tests.templates import props, render, resources
 
 # One extra dev synthesis for the other branches: a public endpoint for named
 # CIDRs, an administrator role, no account trail.
 PUBLIC_CIDR = "81.2.69.0/24"
 ADMIN_ROLE = "arn:aws:iam::000000000000:role/platform-admins"
-CUSTOM = {"eks.public_endpoint_cidrs": PUBLIC_CIDR, "eks.admin_role_arns": ADMIN_ROLE, "eks.cloudtrail": "false"}
+PORTAL_SECRET = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:mendix/portal-namespace-AbCdEf"
+CUSTOM = {
+    "eks.public_endpoint_cidrs": PUBLIC_CIDR,
+    "eks.admin_role_arns": ADMIN_ROLE,
+    "eks.cloudtrail": "false",
+    # Connected to the Mendix Portal, with the namespace id and secret in Secrets Manager.
+    "eks.mendix_operator.mode": "connected",
+    "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
+}
 
 
 @pytest.fixture(scope="session")
@@ -84,61 +92,139 @@ def test_control_plane_and_nodes_use_the_app_subnets(assembly: Synthesized) -> N
     subnets = one(template, "AWS::EKS::Cluster")["ResourcesVpcConfig"]["SubnetIds"]
     assert len(subnets) == 3
     assert all("appSubnet" in output_name(s) for s in subnets)
-    for group in props(template, "AWS::EKS::Nodegroup"):
-        (subnet,) = group["Subnets"]
-        assert "appSubnet" in output_name(subnet)
+    (group,) = props(template, "AWS::EKS::Nodegroup")
+    assert sorted(output_name(subnet) for subnet in group["Subnets"]) == sorted(output_name(subnet) for subnet in subnets)
 
 
 # ------------------------------------------------------------- node groups
 
 
 @pytest.mark.parametrize("profile", ["reference", "dev"])
-def test_one_node_group_per_role_and_az_with_sizes_from_settings(synth, profile: str) -> None:
+def test_one_small_tainted_on_demand_system_group_over_all_azs(synth, profile: str) -> None:
     assembly = synth(profile)
-    e = assembly.settings.eks
-    expected = {"system": e.system_nodes, "app": e.app_nodes}
-    if e.spot_nodes is not None:
-        expected["spot"] = e.spot_nodes
-    groups = props(assembly.template_json("eks"), "AWS::EKS::Nodegroup")
-    by_role: dict[str, list[dict[str, Any]]] = {}
-    for g in groups:
-        by_role.setdefault(g["Labels"]["mendix.io/node-role"], []).append(g)
-    assert sorted(by_role) == sorted(expected)
-    for role, spec in expected.items():
-        assert len(by_role[role]) == len(assembly.settings.availability_zones)
-        assert len({output_name(g["Subnets"][0]) for g in by_role[role]}) == 3  # one group per AZ
-        for g in by_role[role]:
-            assert g["ScalingConfig"] == {
-                "MinSize": spec.min_per_az,
-                "DesiredSize": spec.desired_per_az,
-                "MaxSize": spec.max_per_az,
+    spec = assembly.settings.eks.system_nodes
+    azs = len(assembly.settings.availability_zones)
+    (group,) = props(assembly.template_json("eks"), "AWS::EKS::Nodegroup")
+    assert group["Labels"] == {"mendix.io/node-role": "system"}
+    assert len(group["Subnets"]) == azs
+    assert group["ScalingConfig"] == {
+        "MinSize": spec.min_per_az * azs,
+        "DesiredSize": spec.desired_per_az * azs,
+        "MaxSize": spec.max_per_az * azs,
+    }
+    assert group["CapacityType"] == "ON_DEMAND"
+    assert group["InstanceTypes"] == list(spec.instance_types)
+    assert group["AmiType"] == "AL2023_x86_64_STANDARD"
+    assert group["Taints"] == [{"Effect": "NO_SCHEDULE", "Key": "CriticalAddonsOnly", "Value": "true"}]
+
+
+def node_pools(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        o["metadata"]["name"]: o for objects in manifests_by_id(template).values() for o in objects if o["kind"] == "NodePool"
+    }
+
+
+def requirement(pool: dict[str, Any], key: str) -> dict[str, Any]:
+    (found,) = [r for r in pool["spec"]["template"]["spec"]["requirements"] if r["key"] == key]
+    return found
+
+
+def test_karpenter_pools_on_demand_and_spot_with_limits_and_consolidation(reference: Synthesized, dev: Synthesized) -> None:
+    for assembly in (reference, dev):
+        k = assembly.settings.eks.karpenter
+        pools = node_pools(assembly.template_json("eks"))
+        assert set(pools) == {"on-demand", "spot"} if k.spot is not None else {"on-demand"}
+        for name, spec in (("on-demand", k.on_demand), ("spot", k.spot)):
+            if spec is None:
+                continue
+            pool = pools[name]
+            assert requirement(pool, "karpenter.sh/capacity-type")["values"] == [name]
+            assert requirement(pool, "kubernetes.io/arch")["values"] == ["amd64"]  # Mendix runs on x86-64
+            assert requirement(pool, "karpenter.k8s.aws/instance-category")["values"] == list(spec.instance_categories)
+            assert requirement(pool, "karpenter.k8s.aws/instance-generation") == {
+                "key": "karpenter.k8s.aws/instance-generation",
+                "operator": "Gt",
+                "values": [str(spec.min_generation - 1)],
             }
-            assert g["CapacityType"] == spec.capacity_type
-            assert g["InstanceTypes"] == list(spec.instance_types)
-            assert g["AmiType"] == "AL2023_x86_64_STANDARD"
+            assert pool["spec"]["limits"] == {"cpu": str(spec.cpu_limit), "memory": f"{spec.memory_limit_gib}Gi"}
+            disruption = pool["spec"]["disruption"]
+            assert disruption["consolidationPolicy"] == "WhenEmptyOrUnderutilized"
+            assert disruption["consolidateAfter"] == f"{k.consolidate_after_seconds}s"
+            assert pool["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "mendix"
+            assert pool["spec"]["template"]["spec"]["expireAfter"] == f"{k.expire_after_hours}h"
+        assert pools["on-demand"]["spec"]["template"]["metadata"]["labels"] == {"mendix.io/node-role": "app"}
+        assert "taints" not in pools["on-demand"]["spec"]["template"]["spec"]
+        if "spot" in pools:
+            assert pools["spot"]["spec"]["template"]["spec"]["taints"] == [
+                {"key": "mendix.io/non-critical", "value": "true", "effect": "NoSchedule"}
+            ]
 
 
-def test_capacity_types_per_profile(reference: Synthesized, dev: Synthesized) -> None:
-    def capacity(a: Synthesized) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for g in props(a.template_json("eks"), "AWS::EKS::Nodegroup"):
-            found.setdefault(g["Labels"]["mendix.io/node-role"], set()).add(g["CapacityType"])
-        return found
+def test_karpenter_nodes_have_a_pinned_ami_hop_limit_1_and_encrypted_volumes(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    node_class = k8s(template, "EC2NodeClass", "mendix")["spec"]
+    assert node_class["amiSelectorTerms"] == [{"alias": assembly.settings.eks.karpenter.ami_alias}]
+    assert node_class["metadataOptions"]["httpTokens"] == "required"
+    assert node_class["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    (device,) = node_class["blockDeviceMappings"]
+    assert device["ebs"]["encrypted"] is True and device["ebs"]["volumeType"] == "gp3"
+    assert device["ebs"]["kmsKeyID"] == f"<GetAtt:{key_id(template)}.Arn>"
+    assert len(node_class["subnetSelectorTerms"]) == len(assembly.settings.availability_zones)
+    assert len(node_class["securityGroupSelectorTerms"]) == 2  # the node group's and the cluster's
 
-    assert capacity(reference) == {"system": {"ON_DEMAND"}, "app": {"ON_DEMAND"}, "spot": {"SPOT"}}
-    assert capacity(dev) == {"system": {"ON_DEMAND"}, "app": {"SPOT"}}
+
+def test_karpenter_hears_interruptions_through_an_encrypted_queue(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (queue_id,) = resources(template, "AWS::SQS::Queue")
+    queue = template["Resources"][queue_id]["Properties"]
+    assert queue["KmsMasterKeyId"] == key_arn(template)
+    assert queue["MessageRetentionPeriod"] == 300
+    patterns = {
+        (r["EventPattern"]["source"][0], r["EventPattern"]["detail-type"][0])
+        for r in props(template, "AWS::Events::Rule")
+        if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    }
+    assert patterns == {
+        ("aws.health", "AWS Health Event"),
+        ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+        ("aws.ec2", "EC2 Instance State-change Notification"),
+    }
+    values = json.loads(render_any(charts(template)["karpenter"]["Values"]))
+    assert values["settings"]["interruptionQueue"] == f"<GetAtt:{queue_id}.QueueName>"
+    assert values["nodeSelector"] == {"mendix.io/node-role": "system"}
 
 
-def test_system_and_spot_nodes_are_tainted(reference: Synthesized) -> None:
-    for g in props(reference.template_json("eks"), "AWS::EKS::Nodegroup"):
-        role = g["Labels"]["mendix.io/node-role"]
-        taints = g.get("Taints", [])
-        if role == "system":
-            assert taints == [{"Effect": "NO_SCHEDULE", "Key": "CriticalAddonsOnly", "Value": "true"}]
-        elif role == "spot":
-            assert taints == [{"Effect": "NO_SCHEDULE", "Key": "mendix.io/non-critical", "Value": "true"}]
-        else:
-            assert taints == []
+def test_karpenter_may_change_only_this_clusters_tagged_instances(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    name = one(template, "AWS::EKS::Cluster")["Name"]
+    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "karpenter"]
+    assert association["Namespace"] == "kube-system"
+    role_id = association["RoleArn"]["Fn::GetAtt"][0]
+    (policy,) = [p for p in props(template, "AWS::IAM::Policy") if p["Roles"] == [{"Ref": role_id}]]
+    by_sid = {st.get("Sid"): st for st in policy["PolicyDocument"]["Statement"]}
+    deletion = by_sid["AllowScopedDeletion"]
+    assert sorted(deletion["Action"]) == ["ec2:DeleteLaunchTemplate", "ec2:TerminateInstances"]
+    assert deletion["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{name}": "owned"},
+        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+    }
+    passing = by_sid["AllowPassingInstanceRole"]
+    (group,) = props(template, "AWS::EKS::Nodegroup")
+    assert passing["Resource"] == group["NodeRole"]
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    # No statement lets it terminate or tag anything without the cluster's tag.
+    for statement in policy["PolicyDocument"]["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if {"ec2:TerminateInstances", "ec2:CreateTags"} & set(actions):
+            assert "Condition" in statement
+
+
+def test_no_cluster_autoscaler_and_no_per_az_app_groups(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    assert "cluster-autoscaler" not in charts(template)
+    roles = {g["Labels"]["mendix.io/node-role"] for g in props(template, "AWS::EKS::Nodegroup")}
+    assert roles == {"system"}
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_volumes(assembly: Synthesized) -> None:
@@ -150,6 +236,8 @@ def test_launch_templates_require_imdsv2_and_encrypt_volumes(assembly: Synthesiz
     for lt in templates.values():
         data = lt["Properties"]["LaunchTemplateData"]
         assert data["MetadataOptions"]["HttpTokens"] == "required"
+        # Pods (one hop further than the node) cannot reach the node's credentials.
+        assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
         (device,) = data["BlockDeviceMappings"]
         assert device["Ebs"]["Encrypted"] is True
         assert device["Ebs"]["KmsKeyId"] == key_arn(template)
@@ -175,30 +263,11 @@ def test_charts_are_pinned_and_fetched_at_deploy_time(assembly: Synthesized) -> 
     e = assembly.settings.eks
     found = charts(assembly.template_json("eks"))
     assert {name: (p["Repository"], p["Version"]) for name, p in found.items()} == {
-        "cluster-autoscaler": ("https://kubernetes.github.io/autoscaler", e.cluster_autoscaler_chart_version),
+        "karpenter": ("oci://public.ecr.aws/karpenter/karpenter", e.karpenter.chart_version),
         "aws-load-balancer-controller": ("https://aws.github.io/eks-charts", e.load_balancer_controller_chart_version),
-        e.mendix_operator_chart: (e.mendix_operator_chart_repository, e.mendix_operator_version),
     }
     for p in found.values():
         assert "ChartAssetURL" not in p  # no chart packaged at synthesis
-
-
-def test_cluster_autoscaler_balances_azs_and_may_resize_only_this_clusters_groups(assembly: Synthesized) -> None:
-    template = assembly.template_json("eks")
-    name = one(template, "AWS::EKS::Cluster")["Name"]
-    values = json.loads(charts(template)["cluster-autoscaler"]["Values"])
-    assert values["extraArgs"]["balance-similar-node-groups"] is True
-    assert values["autoDiscovery"]["clusterName"] == name
-    assert values["image"]["tag"] == assembly.settings.eks.cluster_autoscaler_image_tag
-    writes = [
-        s
-        for p in props(template, "AWS::IAM::Policy")
-        for s in p["PolicyDocument"]["Statement"]
-        if "autoscaling:SetDesiredCapacity" in s["Action"]
-    ]
-    (statement,) = writes
-    assert statement["Condition"] == {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{name}": "owned"}}
-    assert set(statement["Action"]) == {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
 
 
 def _irsa_subject(template: dict[str, Any], role_id: str) -> str:
@@ -481,9 +550,10 @@ def test_build_refuses_images_with_critical_findings(assembly: Synthesized) -> N
 
 def test_container_insights_addon_and_its_log_groups(assembly: Synthesized) -> None:
     template = assembly.template_json("eks")
-    addons = {a["AddonName"]: a for a in props(template, "AWS::EKS::Addon")}
-    assert set(addons) == {"amazon-cloudwatch-observability", "aws-ebs-csi-driver"}
-    assert all("ServiceAccountRoleArn" in a for a in addons.values())
+    addon = {a["AddonName"]: a for a in props(template, "AWS::EKS::Addon")}["amazon-cloudwatch-observability"]
+    assert addon["AddonVersion"] == assembly.settings.eks.addons.cloudwatch_observability
+    (association,) = addon["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == "cloudwatch-agent"
     (cluster_id,) = resources(template, "AWS::EKS::Cluster")
     names = [g.get("LogGroupName") for g in props(template, "AWS::Logs::LogGroup")]
     for kind in ("application", "dataplane", "host", "performance"):
@@ -554,7 +624,12 @@ def test_backup_plan_daily_and_weekly_with_cold_storage_into_an_encrypted_vault(
         "MoveToColdStorageAfterDays": b.weekly_cold_storage_after_days,
     }
     selection = one(template, "AWS::Backup::BackupSelection")["BackupSelection"]
-    assert len(selection["Resources"]) == 1  # the database
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    # The database and the Mendix file bucket.
+    assert {"Fn::GetAtt": [bucket_id, "Arn"]} in selection["Resources"]
+    assert len(selection["Resources"]) == 2
+    assert any(db_id in json.dumps(r) for r in selection["Resources"])
     assert selection["ListOfTags"] == [
         {"ConditionKey": "MendixBackup", "ConditionType": "STRINGEQUALS", "ConditionValue": assembly.stacks["eks"].artifact_id}
     ]
@@ -585,3 +660,660 @@ def test_eks_can_be_left_out(synth) -> None:
     assert {"network", "data_tier"} <= set(without.stacks)
     entries = props(without.template_json("network"), "AWS::EC2::NetworkAclEntry")
     assert c.POSTGRES_PORT not in {e["PortRange"]["From"] for e in entries}
+
+
+# ------------------------------------------------------ add-ons and identity
+
+ADDON_SETTINGS = {
+    "vpc-cni": "vpc_cni",
+    "coredns": "coredns",
+    "kube-proxy": "kube_proxy",
+    "eks-pod-identity-agent": "pod_identity_agent",
+    "metrics-server": "metrics_server",
+    "aws-ebs-csi-driver": "ebs_csi_driver",
+    "amazon-cloudwatch-observability": "cloudwatch_observability",
+}
+
+
+def addons(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["AddonName"]: a for a in props(template, "AWS::EKS::Addon")}
+
+
+def test_every_addon_is_eks_managed_at_its_pinned_version(assembly: Synthesized) -> None:
+    found = addons(assembly.template_json("eks"))
+    assert set(found) == set(ADDON_SETTINGS)
+    for name, key in ADDON_SETTINGS.items():
+        assert found[name]["AddonVersion"] == getattr(assembly.settings.eks.addons, key), name
+        # Pod Identity, not IRSA, for every add-on.
+        assert "ServiceAccountRoleArn" not in found[name]
+
+
+def test_vpc_cni_enforces_network_policies(assembly: Synthesized) -> None:
+    cni = addons(assembly.template_json("eks"))["vpc-cni"]
+    assert json.loads(cni["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def role_of(template: dict[str, Any], arn: dict[str, Any]) -> dict[str, Any]:
+    (logical_id, _) = arn["Fn::GetAtt"]
+    return template["Resources"][logical_id]
+
+
+@pytest.mark.parametrize(
+    ("addon", "namespace", "service_account"),
+    [
+        ("vpc-cni", "kube-system", "aws-node"),
+        ("aws-ebs-csi-driver", "kube-system", "ebs-csi-controller-sa"),
+        ("amazon-cloudwatch-observability", "amazon-cloudwatch", "cloudwatch-agent"),
+    ],
+)
+def test_addon_roles_are_pod_identity_roles_of_one_service_account(
+    assembly: Synthesized, addon: str, namespace: str, service_account: str
+) -> None:
+    template = assembly.template_json("eks")
+    (association,) = addons(template)[addon]["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == service_account
+    (statement,) = role_of(template, association["RoleArn"])["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    (cluster_id,) = resources(template, "AWS::EKS::Cluster")
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "aws:RequestTag/eks-cluster-arn": {"Fn::GetAtt": [cluster_id, "Arn"]},
+            "aws:RequestTag/kubernetes-namespace": namespace,
+            "aws:RequestTag/kubernetes-service-account": service_account,
+        }
+    }
+
+
+def test_nodes_keep_no_cni_permissions(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (group,) = {json.dumps(g["NodeRole"]) for g in props(template, "AWS::EKS::Nodegroup")}
+    node_role = role_of(template, json.loads(group))
+    attached = [render(arn) for arn in node_role["Properties"]["ManagedPolicyArns"]]
+    assert not any("AmazonEKS_CNI_Policy" in arn for arn in attached)
+    assert any(arn.endswith("AmazonEKSWorkerNodePolicy") for arn in attached)
+
+
+# ------------------------------------------------------------ Mendix Operator
+
+
+def render_any(value: Any) -> str:
+    """Like tests.templates.render, with any other intrinsic shown by its name (for manifests)."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render_any(part) for part in parts)
+    try:
+        return render(value)
+    except AssertionError:
+        return f"<{next(iter(value))}>"
+
+
+def manifests_by_id(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Logical id -> the Kubernetes objects of each manifest resource."""
+    return {
+        logical_id: json.loads(render_any(r["Properties"]["Manifest"]))
+        for logical_id, r in resources(template, "Custom::AWSCDK-EKS-KubernetesResource").items()
+    }
+
+
+def k8s(template: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [
+        o
+        for objects in manifests_by_id(template).values()
+        for o in objects
+        if o["kind"] == kind and o["metadata"]["name"] == name
+    ]
+    return found
+
+
+def manifest_id(template: dict[str, Any], kind: str, name: str) -> str:
+    (found,) = [
+        k
+        for k, objects in manifests_by_id(template).items()
+        if any(o["kind"] == kind and o["metadata"]["name"] == name for o in objects)
+    ]
+    return found
+
+
+def script(job: dict[str, Any]) -> str:
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    return str(container["command"][2])
+
+
+def test_the_operator_is_installed_by_a_job_running_base_install_then_apply_config(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    o = assembly.settings.eks.mendix_operator
+    job = k8s(template, "Job", "mendix-installer")
+    assert job["metadata"]["namespace"] == c.MENDIX_NAMESPACE
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == o.installer_image
+    text = script(job)
+    base = text.index(
+        f'mxpc-cli base-install --namespace {c.MENDIX_NAMESPACE} "$@" --clusterMode standalone --clusterType generic'
+    )
+    apply = text.index('mxpc-cli apply-config "$@" --file /etc/mendix-installer/mx_config_cli.yaml')
+    wait = text.index("wait --for=condition=complete job/mendix-db-bootstrap")
+    endpoint = text.index("patch operatorconfiguration mendix-operator-configuration --type merge")
+    assert wait < base < apply < endpoint
+    assert "secretsmanager" not in text  # standalone: no Portal credentials
+    # The Operator is installed by mxpc-cli, not by a chart pulled at deploy time.
+    assert "mendix-operator" not in charts(template)
+
+
+def test_the_connected_installer_reads_the_namespace_secret_through_pod_identity(custom: Synthesized) -> None:
+    template = custom.template_json("eks")
+    text = script(k8s(template, "Job", "mendix-installer"))
+    assert f"aws secretsmanager get-secret-value --secret-id {PORTAL_SECRET}" in text
+    assert "--clusterMode connected" in text
+    (association,) = [a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-installer"]
+    assert association["Namespace"] == c.MENDIX_NAMESPACE
+    role_id = association["RoleArn"]["Fn::GetAtt"][0]
+    (policy,) = [p for p in props(template, "AWS::IAM::Policy") if p["Roles"] == [{"Ref": role_id}]]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Action": "secretsmanager:GetSecretValue", "Effect": "Allow", "Resource": PORTAL_SECRET}
+    ]
+
+
+def test_operator_plans_and_apps_share_one_namespace(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    config = json.loads(k8s(template, "ConfigMap", "mendix-installer")["data"]["mx_config_cli.yaml"])
+    assert config["namespace"] == c.MENDIX_NAMESPACE
+    assert k8s(template, "Deployment", "mendix-app")["metadata"]["namespace"] == c.MENDIX_NAMESPACE
+    assert k8s(template, "Job", "mendix-installer")["metadata"]["namespace"] == c.MENDIX_NAMESPACE
+    namespaces = {
+        o["metadata"]["name"] for objects in manifests_by_id(template).values() for o in objects if o["kind"] == "Namespace"
+    }
+    assert c.MENDIX_NAMESPACE in namespaces
+    assert "mendix-operator" not in namespaces
+
+
+def test_the_plans_are_built_from_the_stacks_own_resources(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    config = json.loads(k8s(template, "ConfigMap", "mendix-installer")["data"]["mx_config_cli.yaml"])
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    (repo_id,) = resources(template, "AWS::ECR::Repository")
+    (policy_id,) = resources(template, "AWS::IAM::ManagedPolicy")
+    storage = config["storage_plan"]
+    assert storage["type"] == "amazon-s3"
+    s3_plan = storage["s3"]
+    assert s3_plan["irsa_authentication"] is True
+    assert (s3_plan["create_bucket"], s3_plan["create_user"], s3_plan["create_inline_policy"]) == (False, False, False)
+    assert s3_plan["existing_bucket"] == f"<Ref:{bucket_id}>"
+    assert s3_plan["existing_policy"] == f"<Ref:{policy_id}>"
+    assert s3_plan["kubernetes_service_account"] == "mendix-storage-admin"
+    database = config["database_plan"]
+    assert database["type"] == "postgres"
+    postgres = database["postgres"]
+    assert postgres["authentication_mode"] == "aws-iam"
+    assert postgres["databaseprops"]["host"] == f"<GetAtt:{db_id}.Endpoint.Address>"
+    assert postgres["databaseprops"]["user"] == "mendix_admin"
+    assert postgres["databaseprops"]["password"] == ""
+    assert postgres["databaseprops"]["strict_tls"] is True
+    assert postgres["aws_iam_role"] == s3_plan["admin_iam_role"]  # one admin role, as Mendix recommends
+    registry = config["registry"]
+    assert registry["type"] == "amazon-ecr"
+    assert registry["ecr_registry"]["name"] == f"<Ref:{repo_id}>"
+    assert registry["ecr_registry"]["is_static_credential"] is False
+    assert registry["ecr_registry"]["kubernetes_service_account"] == "mendix-builder"
+    # The master secret is never part of the Operator's configuration.
+    (secret_attachment,) = props(template, "AWS::RDS::DBInstance")
+    assert "MasterUserSecret" not in json.dumps(config) and "secretsmanager" not in json.dumps(config)
+    assert secret_attachment["ManageMasterUserPassword"] is True
+
+
+def policy_of_role(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
+    (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(role_prefix)]
+    (policy,) = [p for p in props(template, "AWS::IAM::Policy") if p["Roles"] == [{"Ref": role_id}]]
+    return policy["PolicyDocument"]["Statement"]  # type: ignore[no-any-return]
+
+
+def dbuser_arn(db_id: str, user: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            ["arn:aws:rds-db:eu-west-1:000000000000:dbuser:", {"Fn::GetAtt": [db_id, "DbiResourceId"]}, f"/{user}"],
+        ]
+    }
+
+
+def test_the_storage_admin_may_manage_only_mendix_roles_one_bucket_and_one_database_user(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    (policy_id,) = resources(template, "AWS::IAM::ManagedPolicy")
+    bucket = {"Fn::GetAtt": [bucket_id, "Arn"]}
+    roles = "arn:aws:iam::000000000000:role/mendix-*"
+    objects = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"]
+    assert policy_of_role(template, "MendixOperatorPlansStorageAdminRole") == [
+        {
+            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            "Condition": {"ArnEquals": {"iam:PolicyArn": [{"Ref": policy_id}]}},
+            "Effect": "Allow",
+            "Resource": roles,
+            "Sid": "LimitedAttachmentPermissions",
+        },
+        {
+            "Action": ["iam:CreateRole", "iam:DeleteRole", "iam:TagRole"],
+            "Effect": "Allow",
+            "Resource": roles,
+            "Sid": "ManageRoles",
+        },
+        {
+            "Action": sorted([*objects, "s3:ListBucket"]),
+            "Effect": "Allow",
+            "Resource": [bucket, {"Fn::Join": ["", [bucket, "/*"]]}],
+            "Sid": "AllowFileCleanup",
+        },
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": key_arn(template),
+            "Sid": "UseTheFileKeyThroughS3",
+        },
+        {
+            "Action": "rds-db:connect",
+            "Effect": "Allow",
+            "Resource": dbuser_arn(db_id, "mendix_admin"),
+            "Sid": "AllowCreateRDSTenants",
+        },
+    ]
+
+
+def test_the_environment_policy_is_keyed_on_the_operators_tags(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    (policy,) = props(template, "AWS::IAM::ManagedPolicy")
+    bucket = {"Fn::GetAtt": [bucket_id, "Arn"]}
+    prefix = "${aws:PrincipalTag/privatecloud.mendix.com/s3-prefix}"
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Action": "s3:ListBucket",
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}},
+            "Effect": "Allow",
+            "Resource": bucket,
+            "Sid": "AllowListingOfUserFolder",
+        },
+        {
+            "Action": [
+                "s3:AbortMultipartUpload",
+                "s3:DeleteObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+                "s3:PutObject",
+            ],
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [bucket, f"/{prefix}/*"]]},
+            "Sid": "AllowAllS3ActionsInUserFolder",
+        },
+        {
+            "Action": "rds-db:connect",
+            "Effect": "Allow",
+            "Resource": dbuser_arn(db_id, "${aws:PrincipalTag/privatecloud.mendix.com/database-user}"),
+            "Sid": "AllowConnectionToDatabase",
+        },
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": key_arn(template),
+            "Sid": "UseTheFileKeyThroughS3",
+        },
+    ]
+
+
+def test_the_builder_may_push_only_to_the_project_repository(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (repo_id,) = resources(template, "AWS::ECR::Repository")
+    assert policy_of_role(template, "MendixOperatorPlansBuilderRole") == [
+        {
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:CompleteLayerUpload",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:InitiateLayerUpload",
+                "ecr:PutImage",
+                "ecr:UploadLayerPart",
+            ],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [repo_id, "Arn"]},
+            "Sid": "PushToTheProjectRepository",
+        },
+        {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*", "Sid": "RegistryLogin"},
+    ]
+
+
+def test_plan_roles_trust_one_service_account_of_the_mendix_namespace(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    for prefix, account in (
+        ("MendixOperatorPlansStorageAdminRole", "mendix-storage-admin"),
+        ("MendixOperatorPlansBuilderRole", "mendix-builder"),
+    ):
+        (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(prefix)]
+        (statement,) = template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        conditions_id = statement["Condition"]["StringEquals"]["Fn::GetAtt"][0]
+        value = json.dumps(template["Resources"][conditions_id]["Properties"]["Value"])
+        assert f"system:serviceaccount:{c.MENDIX_NAMESPACE}:{account}" in value
+
+
+def test_the_database_admin_gets_rds_iam_from_a_one_shot_job_and_the_master_secret_stays_out(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    job = k8s(template, "Job", "mendix-db-bootstrap")
+    assert job["metadata"]["namespace"] == "mendix-db-bootstrap"
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    text = script(job)
+    assert "GRANT rds_iam TO mendix_admin;" in text
+    assert "CREATE ROLE mendix_admin WITH LOGIN CREATEDB CREATEROLE;" in text
+    (secret_id,) = resources(template, "AWS::RDS::DBInstance")
+    assert f"aws secretsmanager get-secret-value --secret-id '<GetAtt:{secret_id}.MasterUserSecret.SecretArn>'" in text
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PGSSLMODE"] == "require" and "PGPASSWORD" not in env
+    # Only the bootstrap role may read the master secret; the installer never references it.
+    installer = json.dumps(k8s(template, "Job", "mendix-installer")) + json.dumps(k8s(template, "ConfigMap", "mendix-installer"))
+    assert "MasterUserSecret" not in installer
+    (association,) = [
+        a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"
+    ]
+    assert association["Namespace"] == "mendix-db-bootstrap"
+    # The installer waits for this Job, so its manifest comes later.
+    bootstrap_id = manifest_id(template, "Job", "mendix-db-bootstrap")
+    installer_id = manifest_id(template, "Job", "mendix-installer")
+    assert bootstrap_id in template["Resources"][installer_id]["DependsOn"]
+
+
+def test_the_mendix_namespace_denies_by_default_and_allows_what_the_operator_needs(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    policies = {
+        o["metadata"]["name"]: o
+        for objects in manifests_by_id(template).values()
+        for o in objects
+        if o["kind"] == "NetworkPolicy"
+    }
+    assert all(p["metadata"]["namespace"] == c.MENDIX_NAMESPACE for p in policies.values())
+    deny = policies.pop("default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert set(policies) == {
+        "allow-dns",
+        "allow-kubernetes-api",
+        "allow-database",
+        "allow-pod-identity-agent",
+        "allow-https-out",
+        "allow-same-namespace",
+        "allow-app-from-load-balancer",
+    }
+    database = policies["allow-database"]["spec"]["egress"]
+    assert [p for rule in database for p in rule["ports"]] == [{"protocol": "TCP", "port": c.POSTGRES_PORT}]
+    https = policies["allow-https-out"]["spec"]["egress"][0]["to"][0]["ipBlock"]
+    assert https == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}
+    app = policies["allow-app-from-load-balancer"]["spec"]["ingress"][0]
+    assert app["ports"] == [{"protocol": "TCP", "port": c.MENDIX_APP_PORT}]
+    assert len(app["from"]) == len(assembly.settings.availability_zones)
+
+
+# ------------------------------------------------- install scripts on stubs
+
+STUBS = {
+    # Records each call; `kubectl wait` succeeds as it does once the Job completed.
+    "kubectl": 'echo "kubectl $*" >> "$CALLS"\n',
+    # mxpc-cli exits 1 on an unknown command, like the real tool.
+    "mxpc-cli": 'echo "mxpc-cli $*" >> "$CALLS"\ncase "$1" in base-install|apply-config) ;; *) exit 1 ;; esac\n',
+    # The AWS CLI prints the SecretString of the one secret it knows, and fails for any other.
+    "aws": 'echo "aws $*" >> "$CALLS"\n[ "$4" = "$KNOWN_SECRET" ] || { echo "ResourceNotFoundException" >&2; exit 254; }\n'
+    'printf "%s\\n" "$SECRET_STRING"\n',
+    # psql records the SQL it reads from stdin and the identity it connects as.
+    "psql": 'echo "psql $* as=$PGUSER password=$PGPASSWORD" >> "$CALLS"\ncat >> "$CALLS"\n',
+}
+
+
+def run_script(tmp_path, text: str, *, secret_arn: str = "", secret: str = "") -> tuple[int, str, str]:
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in STUBS.items():
+        tool = bin_dir / name
+        tool.write_text("#!/bin/sh\n" + body)
+        tool.chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.touch()
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "CALLS": str(calls),
+        "HOME": str(tmp_path),
+        "KNOWN_SECRET": secret_arn,
+        "SECRET_STRING": secret,
+        "KUBERNETES_SERVICE_HOST": "172.20.0.1",
+        "KUBERNETES_SERVICE_PORT": "443",
+    }
+    done = subprocess.run(["/bin/sh", "-c", text], env=env, capture_output=True, text=True, check=False, timeout=30)
+    return done.returncode, calls.read_text(), done.stdout + done.stderr
+
+
+def test_standalone_install_script_waits_then_installs_then_configures(tmp_path) -> None:
+    from components.mendix.operator import installer_script
+
+    code, calls, output = run_script(tmp_path, installer_script(namespace="mendix", mode="standalone", namespace_secret_arn=None))
+    assert code == 0, output
+    lines = calls.splitlines()
+    mx = [line for line in lines if line.startswith("mxpc-cli")]
+    assert mx == [
+        "mxpc-cli base-install --namespace mendix --clusterMode standalone --clusterType generic",
+        "mxpc-cli apply-config --file /etc/mendix-installer/mx_config_cli.yaml",
+    ]
+    waits = [i for i, line in enumerate(lines) if "wait --for=condition=complete job/mendix-db-bootstrap" in line]
+    assert waits and waits[0] < lines.index(mx[0])
+
+
+def test_connected_install_script_passes_the_portal_credentials_without_printing_them(tmp_path) -> None:
+    from components.mendix.operator import installer_script
+
+    secret = json.dumps({"namespace_id": "0b5f-namespace", "namespace_secret": "s3cr3t-value"})
+    text = installer_script(namespace="mendix", mode="connected", namespace_secret_arn=PORTAL_SECRET)
+    code, calls, output = run_script(tmp_path, text, secret_arn=PORTAL_SECRET, secret=secret)
+    assert code == 0, output
+    assert "mxpc-cli base-install --namespace mendix -i 0b5f-namespace -s s3cr3t-value --clusterMode connected" in calls
+    assert "mxpc-cli apply-config -i 0b5f-namespace -s s3cr3t-value --file" in calls
+    assert "s3cr3t-value" not in output  # never echoed to the Job's log
+
+
+def test_connected_install_script_stops_before_mxpc_cli_when_the_secret_is_missing(tmp_path) -> None:
+    from components.mendix.operator import installer_script
+
+    text = installer_script(namespace="mendix", mode="connected", namespace_secret_arn=PORTAL_SECRET)
+    code, calls, _ = run_script(tmp_path, text, secret_arn="arn:aws:secretsmanager:eu-west-1:000000000000:secret:other")
+    assert code != 0
+    assert "mxpc-cli" not in calls
+    # A secret without the namespace id fails too (jq -e), before mxpc-cli runs.
+    other = tmp_path / "incomplete"
+    other.mkdir()
+    code, calls, _ = run_script(other, text, secret_arn=PORTAL_SECRET, secret='{"namespace_secret": "s"}')
+    assert code != 0 and "mxpc-cli" not in calls
+
+
+def test_bootstrap_script_connects_as_master_and_grants_rds_iam_to_the_admin_only(tmp_path) -> None:
+    from components.mendix.operator import bootstrap_script
+
+    master = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:rds!db-1234"
+    secret = json.dumps({"username": "mendixadmin", "password": 'p@ss"w\\ord'})
+    code, calls, output = run_script(
+        tmp_path, bootstrap_script(master_secret_arn=master, admin_user="mendix_admin"), secret_arn=master, secret=secret
+    )
+    assert code == 0, output
+    assert 'as=mendixadmin password=p@ss"w\\ord' in calls  # jq decodes the JSON escapes
+    assert "GRANT rds_iam TO mendix_admin;" in calls
+    assert "GRANT rds_iam TO mendixadmin" not in calls  # the master keeps password authentication
+    assert "p@ss" not in output
+
+
+# ---------------------------------------------------------- bad settings
+
+
+def load(**overrides: object):
+    from config import load_settings
+    from tests.conftest import cdk_json_context
+
+    return load_settings({**cdk_json_context(), **overrides}, {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "allowed"),
+    [
+        pytest.param(
+            {"eks.mendix_operator.version": "2.9.0"}, "eks.mendix_operator.version", "2.24.2", id="operator-unsupported"
+        ),
+        pytest.param({"eks.kubernetes_version": "1.35"}, "eks.kubernetes_version", "1.19 to 1.34", id="k8s-mendix-unsupported"),
+        pytest.param(
+            {"eks.system_nodes.capacity_type": "SPOT"}, "eks.system_nodes.capacity_type", "ON_DEMAND", id="spot-system-pool"
+        ),
+        pytest.param({"eks.addons.kube_proxy": "v1.33.3-eksbuild.1"}, "eks.addons.kube_proxy", "v1.34.N", id="kube-proxy-minor"),
+        pytest.param({"eks.addons.coredns": "v1.11.4-eksbuild.2"}, "eks.addons.coredns", "v1.12.N", id="coredns-series"),
+        pytest.param({"eks.addons.vpc_cni": "latest"}, "eks.addons.vpc_cni", "eksbuild", id="addon-latest"),
+        pytest.param({"eks.mendix_operator.mode": "global"}, "eks.mendix_operator.mode", "standalone or connected", id="mode"),
+        pytest.param(
+            {
+                "eks.mendix_operator.certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                "12345678-1234-1234-1234-123456789012"
+            },
+            "eks.mendix_operator.certificate_arn",
+            "ACM certificate in eu-west-1",
+            id="endpoint-certificate-other-region",
+        ),
+        pytest.param(
+            {"eks.mendix_operator.mode": "connected"},
+            "eks.mendix_operator.namespace_secret_arn",
+            "Secrets Manager secret in eu-west-1",
+            id="connected-without-secret",
+        ),
+        pytest.param(
+            {"eks.mendix_operator.installer_image": "000000000000.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxpc-cli:latest"},
+            "eks.mendix_operator.installer_image",
+            "pinned tag",
+            id="installer-latest",
+        ),
+        pytest.param(
+            {"eks.mendix_operator.installer_image": "000000000000.dkr.ecr.us-east-1.amazonaws.com/mendix/mxpc-cli:2.24.2"},
+            "eks.mendix_operator.installer_image",
+            "this region's ECR",
+            id="installer-other-region",
+        ),
+    ],
+)
+def test_bad_eks_settings_are_refused_in_one_line(overrides: dict[str, str], key: str, allowed: str) -> None:
+    from config import SettingsError
+
+    with pytest.raises(SettingsError) as error:
+        load(**overrides)
+    message = str(error.value)
+    assert error.value.key == key
+    assert allowed in message
+    assert "\n" not in message
+
+
+def test_only_the_bootstrap_role_reads_the_master_secret(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    secret = {"Fn::GetAtt": [db_id, "MasterUserSecret.SecretArn"]}
+    readers = [
+        p["Roles"]
+        for p in props(template, "AWS::IAM::Policy")
+        for st in p["PolicyDocument"]["Statement"]
+        if secret == st.get("Resource") or (isinstance(st.get("Resource"), list) and secret in st["Resource"])
+    ]
+    (association,) = [
+        a for a in props(template, "AWS::EKS::PodIdentityAssociation") if a["ServiceAccount"] == "mendix-db-bootstrap"
+    ]
+    bootstrap = [{"Ref": association["RoleArn"]["Fn::GetAtt"][0]}]
+    assert bootstrap in readers
+    assert all(r == bootstrap or "Rotation" in json.dumps(r) for r in readers)
+    assert policy_of_role(template, "MendixOperatorBootstrapRole") == [
+        {
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Effect": "Allow",
+            "Resource": secret,
+            "Sid": "ReadTheMasterSecretOnce",
+        },
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": key_arn(template),
+            "Sid": "DecryptItThroughSecretsManager",
+        },
+    ]
+
+
+def test_a_monthly_restore_test_restores_the_database_and_the_file_bucket(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    b = assembly.settings.eks.backup
+    plan = one(template, "AWS::Backup::RestoreTestingPlan")
+    assert plan["ScheduleExpression"] == b.restore_test_schedule
+    (vault_id,) = resources(template, "AWS::Backup::BackupVault")
+    assert plan["RecoveryPointSelection"]["IncludeVaults"] == [{"Fn::GetAtt": [vault_id, "BackupVaultArn"]}]
+    assert plan["RecoveryPointSelection"]["Algorithm"] == "LATEST_WITHIN_WINDOW"
+    selections = {s["ProtectedResourceType"]: s for s in props(template, "AWS::Backup::RestoreTestingSelection")}
+    assert set(selections) == {"RDS", "S3"}
+    (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
+    assert selections["S3"]["ProtectedResourceArns"] == [{"Fn::GetAtt": [bucket_id, "Arn"]}]
+    for selection in selections.values():
+        assert selection["ValidationWindowHours"] == b.restore_test_validation_hours
+        (plan_id,) = resources(template, "AWS::Backup::RestoreTestingPlan")
+        assert selection["RestoreTestingPlanName"] == {"Ref": plan_id}
+
+
+def test_a_restore_test_window_shorter_than_the_restore_is_refused() -> None:
+    from config import SettingsError
+
+    with pytest.raises(SettingsError) as error:
+        load(**{"eks.backup.expected_restore_hours": "8", "eks.backup.restore_test_validation_hours": "4"})
+    assert error.value.key == "eks.backup.restore_test_validation_hours"
+    assert "must outlive the restore" in str(error.value)
+
+
+def test_the_spot_service_role_may_use_the_volume_key_only_when_there_is_a_spot_pool(reference: Synthesized) -> None:
+    template = reference.template_json("eks")
+    statements = template["Resources"][key_id(template)]["Properties"]["KeyPolicy"]["Statement"]
+    spot = [s for s in statements if "AWSServiceRoleForEC2Spot" in json.dumps(s.get("Principal"))]
+    assert {s["Sid"] for s in spot} == {"AllowEc2SpotVolumes", "AllowEc2SpotVolumeGrants"}
+    (grants,) = [s for s in spot if s["Sid"] == "AllowEc2SpotVolumeGrants"]
+    assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": True}}
+
+
+def test_apps_get_an_internal_tls_nlb_through_the_operators_endpoint(assembly: Synthesized) -> None:
+    import shlex
+
+    text = script(k8s(assembly.template_json("eks"), "Job", "mendix-installer"))
+    (line,) = [line for line in text.splitlines() if "patch operatorconfiguration" in line]
+    patch = json.loads(shlex.split(line)[-1])
+    endpoint = patch["spec"]["endpoint"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    annotations = endpoint["serviceAnnotations"]
+    assert (endpoint["type"], endpoint["serviceType"], endpoint["servicePorts"]) == ("service", "LoadBalancer", [443])
+    assert annotations[f"{prefix}ssl-cert"] == assembly.settings.eks.mendix_operator.certificate_arn
+    assert annotations[f"{prefix}ssl-ports"] == "443"
+    assert annotations[f"{prefix}scheme"] == "internal"
+    assert annotations[f"{prefix}nlb-target-type"] == "ip"
+    assert annotations[f"{prefix}ssl-negotiation-policy"].startswith("ELBSecurityPolicy-TLS13")
+    assert len(annotations[f"{prefix}subnets"].split(",")) == len(assembly.settings.availability_zones)
+
+
+def test_the_endpoint_patch_runs_after_apply_config_on_the_stub(tmp_path) -> None:
+    from components.mendix.operator import endpoint_patch, installer_script
+
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+    text = installer_script(
+        namespace="mendix", mode="standalone", namespace_secret_arn=None, endpoint=endpoint_patch(arn, ["subnet-a", "subnet-b"])
+    )
+    code, calls, output = run_script(tmp_path, text)
+    assert code == 0, output
+    lines = calls.splitlines()
+    (patch,) = [i for i, line in enumerate(lines) if "patch operatorconfiguration" in line]
+    (apply,) = [i for i, line in enumerate(lines) if line.startswith("mxpc-cli apply-config")]
+    assert apply < patch
+    assert arn in lines[patch] and "subnet-a,subnet-b" in lines[patch]

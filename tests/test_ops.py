@@ -27,7 +27,9 @@ EKS_VALUES = [
     "-c", "eks.pipeline.connection_arn=arn:aws:codeconnections:eu-west-1:123456789012:connection/"
     "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
     "-c", "eks.pipeline.repository=hospital/mendix-portal",
-    "-c", "eks.mendix_operator_chart_repository=oci://123456789012.dkr.ecr.eu-west-1.amazonaws.com/mendix",
+    "-c", "eks.mendix_operator.installer_image=123456789012.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxpc-cli:2.24.2",
+    "-c", "eks.mendix_operator.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/"
+    "12345678-1234-1234-1234-123456789013",
     "-c", "eks.alarm_email=platform@hospital.example.nl",
     "-c", "eks.budget.emails=finance@hospital.example.nl",
 ]  # fmt: skip
@@ -55,7 +57,8 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "data.iris.web_gateway_image.digest=sha256:0000",
         "eks.pipeline.connection_arn=",
         "eks.pipeline.repository=example-org/mendix-app",
-        "eks.mendix_operator_chart_repository=oci://000000000000",
+        "eks.mendix_operator.installer_image=000000000000.dkr.ecr",
+        "eks.mendix_operator.certificate_arn=arn:aws:acm:eu-west-1:000000000000:certificate/",
         "eks.alarm_email=",
         "eks.budget.emails.0=finops@example.com",
     ):

@@ -27,7 +27,7 @@ def test_reference_is_the_default_profile() -> None:
     assert len(settings.data.mirror_sets) == 2
     assert settings.network.vpn_enabled
     assert settings.eks.enabled
-    assert settings.eks.spot_nodes is not None and settings.eks.app_nodes.capacity_type == "ON_DEMAND"
+    assert settings.eks.karpenter.spot is not None
 
 
 def test_dev_profile_is_small() -> None:
@@ -35,8 +35,7 @@ def test_dev_profile_is_small() -> None:
     assert settings.network.nat_gateways == 1
     assert not settings.network.vpn_enabled
     assert [m.name for m in settings.data.mirror_sets] == ["Dev"]
-    assert settings.eks.app_nodes.capacity_type == "SPOT"
-    assert settings.eks.spot_nodes is None
+    assert settings.eks.karpenter.on_demand.cpu_limit < load().eks.karpenter.on_demand.cpu_limit
 
 
 def test_cli_strings_are_coerced_to_the_setting_types() -> None:
@@ -202,14 +201,12 @@ BAD_INPUTS = [
     pytest.param({"tags": '{"Project": "x", "Environment": "y"}'}, "tags", "missing: Owner, CostCenter", id="cost-tags-missing"),
     pytest.param({"eks.kubernetes_version": "1.30"}, "eks.kubernetes_version", "kubectl layer is pinned", id="k8s-without-layer"),
     pytest.param(
-        {"eks.cluster_autoscaler_image_tag": "v1.34.2"},
-        "eks.cluster_autoscaler_image_tag",
-        "v1.35.N",
-        id="autoscaler-of-another-minor",
+        {"eks.karpenter.ami_alias": "al2023@latest"},
+        "eks.karpenter.ami_alias",
+        "never @latest",
+        id="node-ami-latest",
     ),
-    pytest.param(
-        {"eks.cluster_autoscaler_chart_version": "^9.0.0"}, "eks.cluster_autoscaler_chart_version", "pinned", id="chart-range"
-    ),
+    pytest.param({"eks.karpenter.chart_version": "^1.8.0"}, "eks.karpenter.chart_version", "pinned", id="chart-range"),
     pytest.param(
         {"eks.load_balancer_controller_version": "2.17.1"},
         "eks.load_balancer_controller_version",
@@ -221,15 +218,6 @@ BAD_INPUTS = [
         "eks.load_balancer_controller_version",
         "whose IAM policy the repository embeds",
         id="lbc-version-without-policy",
-    ),
-    pytest.param(
-        {"eks.mendix_operator_chart_repository": "http://charts.example.com"},
-        "eks.mendix_operator_chart_repository",
-        "https:// Helm repository",
-        id="operator-repository-not-https",
-    ),
-    pytest.param(
-        {"eks.mendix_operator_chart": "Mendix_Operator"}, "eks.mendix_operator_chart", "Helm chart name", id="chart-name"
     ),
     pytest.param({"eks.sample_app_image": "nginx:latest"}, "eks.sample_app_image", "pinned tag", id="image-latest"),
     pytest.param(
@@ -251,19 +239,23 @@ BAD_INPUTS = [
         id="spot-system-nodes",
     ),
     pytest.param(
-        {"profile": "dev", "eks.app_nodes.instance_types": "t3.large"},
-        "eks.app_nodes.instance_types",
-        "at least 2 instance types",
+        {"eks.karpenter.spot.instance_categories": "m"},
+        "eks.karpenter.spot.instance_categories",
+        "at least 2 families",
         id="spot-one-instance-type",
     ),
-    pytest.param({"eks.app_nodes.min_per_az": "3"}, "eks.app_nodes.desired_per_az", "min_per_az (3)", id="min-above-desired"),
+    pytest.param(
+        {"eks.system_nodes.min_per_az": "3"}, "eks.system_nodes.desired_per_az", "min_per_az (3)", id="min-above-desired"
+    ),
     pytest.param(
         {"eks.system_nodes.min_per_az": "0"}, "eks.system_nodes.desired_per_az", "1 <= min_per_az (0)", id="no-system-node"
     ),
-    pytest.param({"eks.app_nodes.max_per_az": "500"}, "eks.app_nodes.max_per_az", "1 to 450 nodes", id="node-group-too-large"),
-    pytest.param({"eks.app_nodes.disk_gib": "10"}, "eks.app_nodes.disk_gib", "20 to 16384 GiB", id="node-disk-too-small"),
     pytest.param(
-        {"eks.spot_nodes.capacity_type": "ON_DEMAND"}, "eks.spot_nodes.capacity_type", "non-critical", id="spot-group-on-demand"
+        {"eks.system_nodes.max_per_az": "500"}, "eks.system_nodes.max_per_az", "1 to 150 nodes", id="node-group-too-large"
+    ),
+    pytest.param({"eks.system_nodes.disk_gib": "10"}, "eks.system_nodes.disk_gib", "20 to 16384 GiB", id="node-disk-too-small"),
+    pytest.param(
+        {"eks.karpenter.on_demand.cpu_limit": "0"}, "eks.karpenter.on_demand.cpu_limit", "1 to 100000 vCPUs", id="pool-no-cpu"
     ),
     pytest.param({"eks.log_retention_days": "13"}, "eks.log_retention_days", "retention periods", id="eks-retention"),
     pytest.param({"eks.alarm_email": "nobody"}, "eks.alarm_email", "an e-mail address", id="eks-alarm-email"),
