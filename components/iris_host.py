@@ -27,6 +27,7 @@ HOST_SCRIPTS = {
     "iris_wrapper.sh": "/usr/local/bin/iris",
     "mount_volumes.sh": "/usr/local/sbin/iris-mount-volumes",
     "notify_primary.sh": "/usr/local/sbin/iris-notify-primary",
+    "backup_role.sh": "/usr/local/sbin/iris-backup-role",
 }
 NOTIFY_EVENT = "/iris/db/iris-aws/events/become-primary"
 # Stop waits for IRIS's own shutdown (docker stop --time 300) and a margin.
@@ -302,7 +303,9 @@ def data_member_commands(
         log_groups=host.log_groups,
     )
     return [
-        *install_host_files(host.asset, host.region, scripts if async_member else [*scripts, "notify_primary.sh"]),
+        *install_host_files(
+            host.asset, host.region, scripts if async_member else [*scripts, "notify_primary.sh", "backup_role.sh"]
+        ),
         *hooks,
         *write_files(files),
         *host_user_commands(),

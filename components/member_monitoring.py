@@ -276,7 +276,8 @@ def cloudwatch_agent_config(
 
 
 def _json(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    # Compact: it travels in the user data, which EC2 limits to 16 KB.
+    return json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n"
 
 
 def cloudwatch_agent_commands(

@@ -23,14 +23,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from components.iris_host import HOST_SCRIPTS
 from components.mirror_member import install_file_commands
 from components.service_role import service_role
 from config.constants import DLM_SCRIPTS_TAG
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
 FREEZE_THAW_SCRIPT = IRIS_DIR / "freeze_thaw.sh"
-BACKUP_ROLE_SCRIPT = IRIS_DIR / "backup_role.sh"
-BACKUP_ROLE_PATH = "/usr/local/sbin/iris-backup-role"
+BACKUP_ROLE_PATH = HOST_SCRIPTS["backup_role.sh"]
 BACKUP_ROLE_UNIT = "iris-backup-role"
 SYSTEMD_DIR = "/etc/systemd/system"
 MEMBER_ENV = "/etc/iris-aws/member.env"
@@ -347,13 +347,6 @@ def allow_backup_tagging(
     )
 
 
-def host_copy(script: str, source: str) -> str:
-    """``script`` without its comment and blank lines, which EC2's 16 KB of user data cannot spare."""
-    shebang, *body = script.splitlines()
-    kept = [line for line in body if line.strip() and not line.lstrip().startswith("#")]
-    return "\n".join([shebang, f"# {source} (commented there); see docs/data-tier.md, Backups", *kept]) + "\n"
-
-
 def backup_role_units(*, target_tag: tuple[str, str]) -> dict[str, tuple[str, str]]:
     """The files that keep a member's target tag in step with its mirror role: path -> (text, mode)."""
     key, value = target_tag
@@ -381,15 +374,15 @@ AccuracySec=5s
 [Install]
 WantedBy=timers.target
 """
+    # The script itself (iris/backup_role.sh) comes with the member's host files (components/iris_host.py).
     return {
-        BACKUP_ROLE_PATH: (host_copy(BACKUP_ROLE_SCRIPT.read_text(), "iris/backup_role.sh"), "0755"),
         f"{SYSTEMD_DIR}/{BACKUP_ROLE_UNIT}.service": (service, "0644"),
         f"{SYSTEMD_DIR}/{BACKUP_ROLE_UNIT}.timer": (timer, "0644"),
     }
 
 
 def backup_role_commands(*, target_tag: tuple[str, str]) -> list[str]:
-    """User-data commands for a failover member: install the backup-role script, its service and timer, and start it.
+    """User-data commands for a failover member: install the backup-role script's service and timer, and start it.
 
     The script reads IRIS_INSTANCE and AWS_REGION from /etc/iris-aws/member.env.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -44,3 +45,16 @@ def heredoc(user_data: str, path: str) -> str:
 def instance_user_data(template: dict[str, Any]) -> dict[str, str]:
     """Logical id -> rendered user data, for every EC2 instance of a template."""
     return {k: render(v["Properties"]["UserData"]) for k, v in resources(template, "AWS::EC2::Instance").items()}
+
+
+# EC2 takes at most 16 KB of user data (before base64).
+USER_DATA_LIMIT = 16 * 1024
+# No ARN, id or name CloudFormation substitutes into user data here is longer.
+LONGEST_REFERENCE = 200
+
+
+def user_data_bound(value: Any) -> int:
+    """An upper bound of the user data's size once CloudFormation has put in every reference."""
+    text = render(value)
+    references = re.findall(r"<(?:Ref|GetAtt|Output):[^>]*>", text)
+    return len(re.sub(r"<(?:Ref|GetAtt|Output):[^>]*>", "", text).encode()) + LONGEST_REFERENCE * len(references)

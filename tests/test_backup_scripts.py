@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from components.iris_host import HOST_SCRIPTS
 from components.snapshot_backup import (
     BACKUP_ROLE_PATH,
     SYSTEMD_DIR,
@@ -377,12 +378,8 @@ def test_the_region_comes_from_instance_metadata_without_aws_region(member: Memb
 
 def test_the_installed_units_run_the_script_at_boot_and_every_minute() -> None:
     units = backup_role_units(target_tag=TAG)
-    installed, mode = units[BACKUP_ROLE_PATH]
-    assert mode == "0755"
-    # The installed copy is the script without its comments: the same commands, line for line.
-    code = [line for line in BACKUP_ROLE.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    assert installed.splitlines()[0] == "#!/bin/bash"
-    assert [line for line in installed.splitlines() if not line.startswith("#")] == code
+    assert BACKUP_ROLE_PATH not in units  # the script comes with the host files, whole
+    assert HOST_SCRIPTS["backup_role.sh"] == BACKUP_ROLE_PATH
     service, mode = units[f"{SYSTEMD_DIR}/iris-backup-role.service"]
     assert mode == "0644"
     assert f"ExecStart={BACKUP_ROLE_PATH}" in service.splitlines()
@@ -391,21 +388,6 @@ def test_the_installed_units_run_the_script_at_boot_and_every_minute() -> None:
     assert "EnvironmentFile=-/etc/iris-aws/member.env" in service.splitlines()
     timer, _ = units[f"{SYSTEMD_DIR}/iris-backup-role.timer"]
     assert {"OnBootSec=30s", "OnUnitActiveSec=1min", "WantedBy=timers.target"} <= set(timer.splitlines())
-
-
-def test_the_installed_copy_behaves_like_the_script(member: Member, tmp_path: Path) -> None:
-    installed = tmp_path / "iris-backup-role"
-    installed.write_text(backup_role_units(target_tag=TAG)[BACKUP_ROLE_PATH][0])
-    member.role = "backup"
-    first = run_backup_role(member, script=installed)
-    again = run_backup_role(member, script=installed)
-    assert (first.returncode, again.returncode) == (0, 0), first.stderr
-    assert member.lines("aws.calls") == [
-        f"ec2 create-tags --region eu-west-1 --resources {INSTANCE_ID} --tags Key=IrisBackup,Value=Iris-DataTier"
-    ]
-    member.role = "down"
-    assert run_backup_role(member, script=installed).returncode == 0
-    assert "did not answer" in member.lines("syslog")[-1]
 
 
 def test_the_user_data_commands_write_the_files_and_start_the_timer(tmp_path: Path) -> None:
@@ -424,8 +406,6 @@ def test_the_user_data_commands_write_the_files_and_start_the_timer(tmp_path: Pa
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    installed = root / BACKUP_ROLE_PATH.lstrip("/")
-    assert installed.stat().st_mode & 0o777 == 0o755
     for path, (text, _) in backup_role_units(target_tag=TAG).items():
         assert (root / path.lstrip("/")).read_text() == text.rstrip("\n") + "\n"
     assert (tmp_path / "systemctl").read_text().splitlines() == [

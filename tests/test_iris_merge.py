@@ -20,7 +20,7 @@ from config import constants as c
 from config.instance_memory import instance_memory_mib
 from tests.conftest import Synthesized
 from tests.cpf import MergeFile, parse, parse_action
-from tests.templates import heredoc, instance_user_data
+from tests.templates import USER_DATA_LIMIT, heredoc, instance_user_data, resources, user_data_bound
 
 MERGE = "/etc/iris-aws/merge-{}.cpf"
 
@@ -192,3 +192,9 @@ def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_to_the_h
         ini = heredoc(user_data, "/etc/iris-aws/CSP.ini")
         assert "Mirror_Aware=0" in ini  # the page answers for this member, never for the primary elsewhere
         assert "Password={{CSPSYSTEM_PASSWORD}}" in ini
+
+
+@pytest.mark.parametrize("role", ["data_tier", "dr_region"])
+def test_every_members_user_data_fits_ec2s_limit_with_room_for_its_references(assembly: Synthesized, role: str) -> None:
+    for logical_id, r in resources(assembly.template_json(role), "AWS::EC2::Instance").items():
+        assert user_data_bound(r["Properties"]["UserData"]) < USER_DATA_LIMIT, logical_id
