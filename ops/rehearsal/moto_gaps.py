@@ -106,7 +106,9 @@ const context = {
   awsRequestId: process.env.REHEARSAL_REQUEST_ID, logGroupName: "/aws/lambda/" + process.env.AWS_LAMBDA_FUNCTION_NAME,
   logStreamName: "rehearsal", getRemainingTimeInMillis: () => timeout - (Date.now() - started),
 };
-const done = (ok, payload) => { fs.writeFileSync(resultPath, JSON.stringify({ ok, payload: payload === undefined ? null : payload })); };
+const done = (ok, payload) => {
+  fs.writeFileSync(resultPath, JSON.stringify({ ok, payload: payload === undefined ? null : payload }));
+};
 let input = "";
 process.stdin.on("data", (c) => (input += c));
 process.stdin.on("end", async () => {
@@ -301,7 +303,9 @@ class CustomResource:
     stack with the function's reason.
     """
 
-    def __init__(self, resource_type: str, logical_id: str, stack_id: str, region: str, account: str, properties: dict[str, Any]) -> None:
+    def __init__(
+        self, resource_type: str, logical_id: str, stack_id: str, region: str, account: str, properties: dict[str, Any]
+    ) -> None:
         self.cf_resource_type = resource_type
         self.logical_resource_id = logical_id
         self.stack_id = stack_id
@@ -331,18 +335,22 @@ class CustomResource:
             event["OldResourceProperties"] = old_properties
         fn = get_lambda_backend(self.account, self.region).get_function(self.properties["ServiceToken"])
         # CloudFormation invokes the function asynchronously and waits for the response.
-        invocation = threading.Thread(target=fn.invoke, args=(json.dumps(event), {"x-amz-invocation-type": "Event"}, {}), daemon=True)
+        invocation = threading.Thread(
+            target=fn.invoke, args=(json.dumps(event), {"x-amz-invocation-type": "Event"}, {}), daemon=True
+        )
         invocation.start()
         with _ARRIVED:
             _ARRIVED.wait_for(lambda: request_id in _RESPONSES, timeout=RESPONSE_TIMEOUT_SECONDS)
             response = _RESPONSES.pop(request_id, None)
         if response is None:
-            raise CustomResourceFailed(self, f"{self.logical_resource_id}: no response from the custom resource within {RESPONSE_TIMEOUT_SECONDS} s")
+            raise CustomResourceFailed(
+                self, f"{self.logical_resource_id}: no response from the custom resource within {RESPONSE_TIMEOUT_SECONDS} s"
+            )
         if response.get("Status") != "SUCCESS":
             raise CustomResourceFailed(
                 self,
                 f"Received response status [{response.get('Status')}] from custom resource. "
-                f"Message returned: {response.get('Reason')} (RequestId: {request_id})"
+                f"Message returned: {response.get('Reason')} (RequestId: {request_id})",
             )
         return response
 
@@ -362,7 +370,9 @@ class CustomResource:
         self.request("Delete", int(os.environ["MOTO_PORT"]))
 
 
-def _custom_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> CustomResource:
+def _custom_resource(
+    logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
+) -> CustomResource:
     from moto.cloudformation import parsing
 
     properties = parsing.clean_json(resource_json.get("Properties", {}), resources_map)
@@ -388,7 +398,9 @@ def _patch_cloudformation(workdir: Path) -> None:
     # Gap: about 33 resource types have no model and are dropped silently.
     create = parsing.parse_and_create_resource
 
-    def parse_and_create_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+    def parse_and_create_resource(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
         # Gap: an error in one resource leaves moto's stack half made (and a retried CreateStack "already exists").
         try:
             return create_or_stand_in(logical_id, resource_json, resources_map, account_id, region_name)
@@ -397,7 +409,9 @@ def _patch_cloudformation(workdir: Path) -> None:
         except Exception as err:
             raise ResourceFailed(logical_id, resource_json["Type"], f"{type(err).__name__}: {err}") from err
 
-    def create_or_stand_in(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str) -> Any:
+    def create_or_stand_in(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
         resource_type = resource_json["Type"]
         condition = resource_json.get("Condition")
         if condition and not resources_map.lazy_condition_map[condition]:
@@ -423,11 +437,15 @@ def _patch_cloudformation(workdir: Path) -> None:
             backend = cfn_models.cloudformation_backends[resources_map._account_id][ref.get("Region", resources_map._region_name)]
             stacks = [s for s in backend.stacks.values() if s.name == ref["StackName"] and "DELETE" not in s.status]
             if not stacks:
-                raise cfn_models.ValidationError(ref["StackName"], message=f"Stack {ref['StackName']} does not exist in {ref.get('Region')}")
+                raise cfn_models.ValidationError(
+                    ref["StackName"], message=f"Stack {ref['StackName']} does not exist in {ref.get('Region')}"
+                )
             for output in stacks[0].outputs or []:
                 if output["OutputKey"] == ref["OutputName"]:
                     return output["OutputValue"]
-            raise cfn_models.ValidationError(ref["StackName"], message=f"Stack {ref['StackName']} has no output {ref['OutputName']}")
+            raise cfn_models.ValidationError(
+                ref["StackName"], message=f"Stack {ref['StackName']} has no output {ref['OutputName']}"
+            )
         return clean_json(resource_json, resources_map)
 
     parsing.clean_json = clean_json_with_stack_outputs
@@ -458,7 +476,8 @@ def _patch_cloudformation(workdir: Path) -> None:
             self.status = "ROLLBACK_IN_PROGRESS"
             self._add_stack_event(
                 "ROLLBACK_IN_PROGRESS",
-                resource_status_reason=f"The following resource(s) failed to create: [{err.logical_id}]. Rollback requested by user.",
+                resource_status_reason=f"The following resource(s) failed to create: [{err.logical_id}]. "
+                "Rollback requested by user.",
             )
             self.resource_map.delete()
             # moto's resource map creates a resource whenever it is read: a rolled back stack has none to read.
@@ -477,7 +496,9 @@ def _patch_cloudformation(workdir: Path) -> None:
         _check_rules(self, name, template, parameters)
         return create_stack(self, name, template, parameters, *args, **kwargs)
 
-    def update_stack_checked(self: Any, name: str, template: str, role_arn: Any, parameters: list[dict[str, Any]], tags: Any) -> Any:
+    def update_stack_checked(
+        self: Any, name: str, template: str, role_arn: Any, parameters: list[dict[str, Any]], tags: Any
+    ) -> Any:
         given = {p["ParameterKey"]: p["ParameterValue"] for p in parameters or [] if "ParameterValue" in p}
         _check_rules(self, name, template, given)
         return update_stack(self, name, template, role_arn, parameters, tags)
@@ -497,7 +518,10 @@ def _check_rules(backend: Any, name: str, template: str, parameters: dict[str, A
     for key, declaration in (document.get("Parameters") or {}).items():
         value = parameters.get(key, declaration.get("Default"))
         if str(declaration.get("Type", "")).startswith("AWS::SSM::Parameter::Value") and value is not None:
-            value = ssm_backends[backend.account_id][backend.region_name].get_parameter(value).value
+            stored = ssm_backends[backend.account_id][backend.region_name].get_parameter(value)
+            if stored is None:
+                raise ValidationError(name, message=f"Parameter {key}: SSM parameter {value} does not exist")
+            value = stored.value
         values[key] = value
     failed = failed_assertions(document, values)
     if failed:
@@ -509,11 +533,15 @@ def _patch_ec2() -> None:
     from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
 
     # Gap: PeerRegion (and PeerOwnerId) on peering are ignored: the peer VPC is looked up in the requester's region.
-    def create_peering(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+    def create_peering(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
         properties = cloudformation_json["Properties"]
         backend = ec2_backends[account_id][region_name]
         peer_backend = ec2_backends[properties.get("PeerOwnerId", account_id)][properties.get("PeerRegion", region_name)]
-        connection = backend.create_vpc_peering_connection(backend.get_vpc(properties["VpcId"]), peer_backend.get_vpc(properties["PeerVpcId"]))
+        connection = backend.create_vpc_peering_connection(
+            backend.get_vpc(properties["VpcId"]), peer_backend.get_vpc(properties["PeerVpcId"])
+        )
         # Within one account CloudFormation's peering needs no accepter role: it becomes active.
         connection._status.accept()
         return connection
@@ -529,7 +557,9 @@ def _patch_elbv2() -> None:
     from moto.elbv2.models import FakeLoadBalancer, FakeTargetGroup, elbv2_backends
 
     # Gap: the load balancer's Type is ignored (so an NLB's TCP listeners are refused), and so are SubnetMappings.
-    def create_load_balancer(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+    def create_load_balancer(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
         properties = cloudformation_json["Properties"]
         return elbv2_backends[account_id][region_name].create_load_balancer(
             resource_name,
@@ -559,7 +589,9 @@ def _patch_elbv2() -> None:
     # Gap: a target group's Targets are ignored, and its GetAtts are missing.
     create_target_group = FakeTargetGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
-    def create_target_group_with_targets(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+    def create_target_group_with_targets(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
         group = create_target_group(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         targets = cloudformation_json["Properties"].get("Targets")
         if targets:
@@ -577,7 +609,8 @@ def _patch_elbv2() -> None:
         }
         return values[attribute_name]
 
-    FakeTargetGroup.has_cfn_attr = classmethod(lambda cls, attr: attr in ("TargetGroupFullName", "TargetGroupName", "TargetGroupArn", "LoadBalancerArns"))  # type: ignore[assignment,method-assign]
+    attributes = ("TargetGroupFullName", "TargetGroupName", "TargetGroupArn", "LoadBalancerArns")
+    FakeTargetGroup.has_cfn_attr = classmethod(lambda cls, attr: attr in attributes)  # type: ignore[assignment,method-assign]
     FakeTargetGroup.get_cfn_attribute = get_target_group_attribute  # type: ignore[attr-defined]
 
 
@@ -587,12 +620,16 @@ def _patch_ssm() -> None:
     # Gap: SSM documents get no default DocumentFormat (CloudFormation's is JSON), and object Content is not serialised.
     create_document = Document.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
-    def create_document_as_json(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any) -> Any:
+    def create_document_as_json(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
         properties = dict(cloudformation_json["Properties"])
         properties.setdefault("DocumentFormat", "JSON")
         if not isinstance(properties.get("Content"), str):
             properties["Content"] = json.dumps(properties.get("Content"))
-        return create_document(cls, resource_name, {**cloudformation_json, "Properties": properties}, account_id, region_name, **kwargs)
+        return create_document(
+            cls, resource_name, {**cloudformation_json, "Properties": properties}, account_id, region_name, **kwargs
+        )
 
     Document.create_from_cloudformation_json = classmethod(create_document_as_json)  # type: ignore[assignment,method-assign]
 
@@ -628,7 +665,9 @@ def _patch_kms() -> None:
     # Gap: tagged KMS keys raise a KeyError: CloudFormation's Key/Value tags reach the TagKey/TagValue tagger.
     create_key = kms_models.KmsBackend.create_key
 
-    def create_key_with_cfn_tags(self: Any, policy: Any, key_usage: Any, key_spec: Any, description: Any, tags: Any, *args: Any, **kwargs: Any) -> Any:
+    def create_key_with_cfn_tags(
+        self: Any, policy: Any, key_usage: Any, key_spec: Any, description: Any, tags: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         if tags:
             tags = [{"TagKey": t.get("TagKey", t.get("Key")), "TagValue": t.get("TagValue", t.get("Value"))} for t in tags]
         return create_key(self, policy, key_usage, key_spec, description, tags, *args, **kwargs)

@@ -26,7 +26,7 @@ def _value(node: Any, parameters: Mapping[str, Any]) -> Any:
         return node
     if len(node) != 1:
         raise UnsupportedRule(f"a rule value must be a literal or one function; got {node!r}")
-    (function, argument), = node.items()
+    ((function, argument),) = node.items()
     if function == "Ref":
         if argument not in parameters:
             raise UnsupportedRule(f"Ref to {argument!r}, which is not a parameter of the stack")
@@ -37,7 +37,7 @@ def _value(node: Any, parameters: Mapping[str, Any]) -> Any:
 def _condition(node: Any, parameters: Mapping[str, Any]) -> bool:
     if not isinstance(node, dict) or len(node) != 1:
         raise UnsupportedRule(f"a rule condition must be one function; got {node!r}")
-    (function, argument), = node.items()
+    ((function, argument),) = node.items()
     if function == "Fn::And":
         return all(_condition(item, parameters) for item in argument)
     if function == "Fn::Or":

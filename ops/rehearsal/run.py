@@ -65,6 +65,8 @@ class Report:
     coverage: list[asm.Coverage] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # Function name -> the RETARGET_CONFIG it was deployed with, as the emulator holds it.
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def step(self, text: str) -> None:
         self.steps.append(text)
@@ -187,7 +189,9 @@ def retarget_functions(emulator: Emulator, stack: asm.StackArtifact, document: d
             continue
         configuration = make("lambda").get_function_configuration(FunctionName=resource["PhysicalResourceId"])
         variables = configuration.get("Environment", {}).get("Variables", {})
-        check("RETARGET_CONFIG" in variables, f"{stack.name}: {resource['PhysicalResourceId']} was deployed without RETARGET_CONFIG")
+        check(
+            "RETARGET_CONFIG" in variables, f"{stack.name}: {resource['PhysicalResourceId']} was deployed without RETARGET_CONFIG"
+        )
         found.append(Function(configuration["FunctionName"], stack.region, json.loads(variables["RETARGET_CONFIG"])))
     return found
 
@@ -212,7 +216,9 @@ def pointed_at(emulator: Emulator, function: Function, mirror_set: str) -> str |
     return None
 
 
-def invoke(emulator: Emulator, function: Function, event: dict[str, Any]) -> tuple[dict[str, Any], str | None, list[dict[str, Any]]]:
+def invoke(
+    emulator: Emulator, function: Function, event: dict[str, Any]
+) -> tuple[dict[str, Any], str | None, list[dict[str, Any]]]:
     """Invoke the deployed function through the Lambda API: (payload, FunctionError, the decision lines it logged)."""
     answer = clients(emulator, function.region)("lambda").invoke(
         FunctionName=function.name, Payload=json.dumps(event).encode(), LogType="Tail"
@@ -295,7 +301,9 @@ def write_vpc_map(workdir: Path, pages: StatusPages, functions: list[Function]) 
     (workdir / VPC_MAP_FILE).write_text(json.dumps(mapping))
 
 
-def retarget_scenarios(emulator: Emulator, report: Report, pages: StatusPages, primary: Function, mirror_set: str, dr: Function | None) -> str:
+def retarget_scenarios(
+    emulator: Emulator, report: Report, pages: StatusPages, primary: Function, mirror_set: str, dr: Function | None
+) -> str:
     """The run-time calls of the deployed function; returns the member the VIP ends on."""
     members = primary.config["mirror_sets"][mirror_set]["members"]
     start = pointed_at(emulator, primary, mirror_set)
@@ -332,11 +340,20 @@ def retarget_scenarios(emulator: Emulator, report: Report, pages: StatusPages, p
     check(pointed_at(emulator, primary, mirror_set) == new, "a failed status check moved the listeners")
     report.step(f"retarget {mirror_set}: {start} answering 503 refused (UnhealthyPrimary); listeners still on {new}")
 
-    asyncs = [(f, s, n) for f in (primary, dr) if f for s, ms in f.config["mirror_sets"].items() for n, m in ms["members"].items() if m["role"] == "async"]
+    asyncs = [
+        (f, s, n)
+        for f in (primary, dr)
+        if f
+        for s, ms in f.config["mirror_sets"].items()
+        for n, m in ms["members"].items()
+        if m["role"] == "async"
+    ]
     check(asyncs, "no async (DR) member in any deployed retarget configuration")
     function, async_set, member = asyncs[0]
     before = pointed_at(emulator, function, async_set)
-    payload, error, decisions = invoke(emulator, function, {"mirror_set": async_set, "new_primary": member, "reason": "rehearsal"})
+    payload, error, decisions = invoke(
+        emulator, function, {"mirror_set": async_set, "new_primary": member, "reason": "rehearsal"}
+    )
     check(error and payload.get("errorType") == "DataLossNotAcknowledged", f"async: {payload}")
     check([d["decision"] for d in decisions] == ["refused_async"], f"async decisions: {decisions}")
     check(pointed_at(emulator, function, async_set) == before, "an unacknowledged async promotion moved the listeners")
@@ -401,7 +418,9 @@ def rehearse(source: Path, workdir: Path) -> Report:
         }
         left = named & set(_functions(emulator, data_tier.region))
         check(named and not left, f"the rolled back {data_tier.name} left functions behind: {left}")
-        report.step(f"broken {data_tier.name} (initial primary {BROKEN_PRIMARY}) failed with the handler's message and rolled back")
+        report.step(
+            f"broken {data_tier.name} (initial primary {BROKEN_PRIMARY}) failed with the handler's message and rolled back"
+        )
 
         run = cdk.deploy(copy, names)
         check(run.returncode == 0, f"cdk deploy failed:\n{run.stderr[-3000:]}")
@@ -420,6 +439,7 @@ def rehearse(source: Path, workdir: Path) -> Report:
                 report.step(f"{stack.name}: custom resource pointed the {mirror_set} VIP at {desired}")
 
         all_functions = [f for fs in functions.values() for f in fs]
+        report.configs = {f.name: f.config for f in all_functions}
         pages = StatusPages(all_functions[0].config["health_check"]["port"], all_functions[0].config["health_check"]["path"])
         try:
             write_vpc_map(workdir / "emulator", pages, all_functions)
@@ -446,9 +466,14 @@ def rehearse(source: Path, workdir: Path) -> Report:
     print(asm.coverage_table(report.coverage))
     for name, why in report.left_out.items():
         print(f"left out: {name}: {why}")
-    unreviewed = {c.stack: c.unreviewed for c in report.coverage if c.unreviewed}
-    check(not unreviewed, f"stand-in types nobody reviewed (ops/rehearsal/assembly.py REVIEWED_STAND_INS): {unreviewed}")
+    check_stand_ins(report.coverage)
     return report
+
+
+def check_stand_ins(rows: list[asm.Coverage]) -> None:
+    """A stand-in type nobody reviewed for its stack fails the rehearsal, naming the stack and the type."""
+    unreviewed = {c.stack: c.unreviewed for c in rows if c.unreviewed}
+    check(not unreviewed, f"stand-in types nobody reviewed (ops/rehearsal/assembly.py REVIEWED_STAND_INS): {unreviewed}")
 
 
 def _dependencies(stacks: list[asm.StackArtifact], stack: asm.StackArtifact) -> list[str]:
