@@ -25,7 +25,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 CDK_FLAGS := --no-notices --no-version-reporting
 
-.PHONY: help install synth test lint report bench drill deploy diff update-snapshots clean
+.PHONY: help install synth test lint report bench drill rehearse deploy diff update-snapshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ bench: install ## time synthesis against an empty app, and the test suite
 
 drill: $(VENV)/.installed ## rehearse a primary loss locally (moto + status pages) and time both failover methods
 	$(PY) -m ops drill --settings-profile $(PROFILE)
+
+rehearse: $(VENV)/.installed node_modules/.installed ## cdk bootstrap + deploy of every stack but Eks into moto on 127.0.0.1, then drive the deployed retarget function
+	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out -c profile=reference $(CONTEXT)
+	$(PY) -m ops.rehearsal --assembly cdk.out
 
 update-snapshots: install ## accept template changes into the snapshots, deliberately
 	$(VENV)/bin/pytest tests/test_snapshots.py --snapshot-update
