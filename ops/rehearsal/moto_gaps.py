@@ -234,6 +234,7 @@ def apply(workdir: Path, port: int) -> None:
     _patch_elbv2()
     _patch_ssm()
     _patch_route53()
+    _patch_iam()
 
 
 REF_IS_ARN = frozenset({"AWS::SecretsManager::Secret", "AWS::SecretsManager::RotationSchedule", "AWS::WAFv2::WebACLAssociation"})
@@ -685,6 +686,21 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import main as moto_main
 
     moto_main(["-H", HOST, "-p", str(args.port)])
+
+
+def _patch_iam() -> None:
+    """Gap: a managed policy created with ``Roles`` is never deleted with its stack, so the role it is
+    attached to cannot be deleted either (DeleteConflict). CloudFormation deletes the policy first (it
+    depends on the role), detaching it from what it names; so does this."""
+    from moto.iam import models as iam_models
+
+    def delete(self: Any, account_id: str, region_name: str) -> None:
+        for holder in [*self.backend.roles.values(), *self.backend.users.values(), *self.backend.groups.values()]:
+            if self.arn in holder.managed_policies:
+                self.detach_from(holder)
+        self.backend.managed_policies.pop(self.arn, None)
+
+    iam_models.ManagedPolicy.delete = delete  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ from typing import Any
 
 import boto3
 
-from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
+from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST, placeholder_certificate_arn
+
+REHEARSAL_DIGEST = "sha256:" + "e" * 64
 from ops.rehearsal import assembly as asm
 from ops.rehearsal.emulator import Emulator
 from ops.rehearsal.moto_gaps import STAND_INS_FILE, VPC_MAP_FILE
@@ -238,13 +240,19 @@ def invoke(
 
 
 def prepare_account(emulator: Emulator, regions: list[str]) -> dict[str, dict[str, str]]:
-    """What an operator brings: an image and a certificate per region. Returns the swaps for each region."""
+    """What an operator brings: an AMI, a certificate and the IRIS images per region. Returns the swaps for each region."""
     swaps: dict[str, dict[str, str]] = {}
     for region in regions:
         make = clients(emulator, region)
         image = make("ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         certificate = make("acm").request_certificate(DomainName="iris.rehearsal.test")["CertificateArn"]
-        swaps[region] = {PLACEHOLDER_AMI: image, placeholder_certificate_arn(region): certificate}
+        # The hosts pull by digest when they boot, which the emulator does not run:
+        # any digest of the right form stands for the images an operator pushed.
+        swaps[region] = {
+            PLACEHOLDER_AMI: image,
+            placeholder_certificate_arn(region): certificate,
+            PLACEHOLDER_DIGEST: REHEARSAL_DIGEST,
+        }
     return swaps
 
 
