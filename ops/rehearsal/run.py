@@ -36,14 +36,13 @@ from typing import Any
 import boto3
 
 from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST, placeholder_certificate_arn
-
-REHEARSAL_DIGEST = "sha256:" + "e" * 64
 from ops.rehearsal import assembly as asm
 from ops.rehearsal.emulator import Emulator
 from ops.rehearsal.moto_gaps import STAND_INS_FILE, VPC_MAP_FILE
 from ops.rehearsal.rules import failed_assertions
 
 ROOT = Path(__file__).resolve().parents[2]
+REHEARSAL_DIGEST = "sha256:" + "e" * 64
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 CDK_TIMEOUT_SECONDS = 300
 PRIMARY_RESOURCE = "Custom::IrisMirrorPrimary"
