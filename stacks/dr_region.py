@@ -15,6 +15,7 @@ from components.iris_host_access import allow_iris_hosts, host_files_asset, iris
 from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.member_monitoring import MemberLogGroups
+from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.server_fleet import auto_scaling_role
@@ -144,6 +145,23 @@ class DrRegionStack(Stack):
                 databases=[MirroredDatabase(d.name, d.namespace) for d in data.databases if d.mirror_set == name],
             )
         self._acknowledge_replica_volumes()
+        # The DR members are watched as the failover members are: status checks, CPU, EBS queues, IRIS volumes.
+        for name, member in self.members.items():
+            MirrorAlarms(
+                self,
+                f"{name}Alarms",
+                mirror_name=f"{name} DR",
+                instances={DR_MEMBER_NAME: member.instance},
+                volumes={
+                    f"{DR_MEMBER_NAME}{role.title()}": (volume, sets[name].volumes[role].iops)
+                    for role, volume in member.volumes.volumes.items()
+                },
+                load_balancer=member.vip.load_balancer,
+                target_groups=member.vip.target_groups[min(member.vip.target_groups)],
+                topic=self.alarm_topic,
+                iris_volume_members=[DR_MEMBER_NAME],
+                disk_used_alarm_percent=data.disk_used_alarm_percent,
+            )
 
         self.failover = MirrorFailover(
             self,

@@ -363,3 +363,21 @@ def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assemb
     dr_instance = f"{s.app.mirror_set}DRInstance"
     assert dr_instance in user_data and "PrivateIp" in user_data
     assert user_data.count("Mirror_Aware=1") == 1
+
+
+def test_dr_members_are_watched_like_the_failover_members(assembly: Synthesized) -> None:
+    s = assembly.settings
+    assert s.dr is not None
+    template = assembly.template_json("dr_region")
+    alarms = props(template, "AWS::CloudWatch::Alarm")
+    instances = resources(template, "AWS::EC2::Instance")
+    for instance_id in instances:
+        watched = [a for a in alarms if {"Name": "InstanceId", "Value": {"Ref": instance_id}} in a.get("Dimensions", [])]
+        disk = sorted(
+            next(d["Value"] for d in a["Dimensions"] if d["Name"] == "path") for a in watched if a["MetricName"] == "disk_used_percent"
+        )
+        assert disk == ["/iris/db", "/iris/jrn1", "/iris/jrn2", "/iris/wij"]
+        assert {a["Threshold"] for a in watched if a["MetricName"] == "disk_used_percent"} == {s.data.disk_used_alarm_percent}
+        assert "StatusCheckFailed_System" in {a["MetricName"] for a in watched}
+        for a in watched:
+            assert a["AlarmActions"], a["MetricName"]  # every one notifies the DR alarm topic
