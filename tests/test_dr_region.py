@@ -373,11 +373,10 @@ def test_dr_members_are_watched_like_the_failover_members(assembly: Synthesized)
     instances = resources(template, "AWS::EC2::Instance")
     for instance_id in instances:
         watched = [a for a in alarms if {"Name": "InstanceId", "Value": {"Ref": instance_id}} in a.get("Dimensions", [])]
-        disk = sorted(
-            next(d["Value"] for d in a["Dimensions"] if d["Name"] == "path") for a in watched if a["MetricName"] == "disk_used_percent"
-        )
+        disk_alarms = [a for a in watched if a["MetricName"] == "disk_used_percent"]
+        disk = sorted(next(d["Value"] for d in a["Dimensions"] if d["Name"] == "path") for a in disk_alarms)
         assert disk == ["/iris/db", "/iris/jrn1", "/iris/jrn2", "/iris/wij"]
-        assert {a["Threshold"] for a in watched if a["MetricName"] == "disk_used_percent"} == {s.data.disk_used_alarm_percent}
+        assert {a["Threshold"] for a in disk_alarms} == {s.data.disk_used_alarm_percent}
         assert "StatusCheckFailed_System" in {a["MetricName"] for a in watched}
         for a in watched:
             assert a["AlarmActions"], a["MetricName"]  # every one notifies the DR alarm topic
