@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from components.iris_host import MemberSecrets
 from config.constants import WEB_GATEWAY_USER
 
 PASSWORD_LENGTH = 32
@@ -63,3 +64,8 @@ class MirrorCredentials(Construct):
         self.cspsystem = account_password(
             self, "CSPSystem", encryption_key=encryption_key, account=WEB_GATEWAY_USER, mirror_name=mirror_name, runbook=runbook
         )
+
+    @property
+    def member_secrets(self) -> MemberSecrets:
+        """The ARNs a member's user data names (it reads the values at boot)."""
+        return MemberSecrets(superuser=self.superuser.secret_arn, cspsystem=self.cspsystem.secret_arn)

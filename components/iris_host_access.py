@@ -12,6 +12,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from components.iris_credentials import MirrorCredentials
 from components.iris_host import HostAsset, IrisHost
 from components.member_monitoring import MemberLogGroupNames
 from config.settings import ContainerImage, IrisSettings
@@ -57,6 +58,45 @@ def iris_host_config(
         qos_timeout_ms=qos_timeout_ms,
         join_timeout_seconds=iris.join_timeout_seconds,
         license_key=iris.license_key,
+        iris_instance=iris_instance,
+        log_groups=log_groups,
+    )
+
+
+def iris_hosts(
+    scope: Construct,
+    role: iam.IRole,
+    *,
+    iris: IrisSettings,
+    zone_name: str,
+    health_check_port: int,
+    health_check_path: str,
+    qos_timeout_ms: int,
+    iris_instance: str,
+    log_groups: MemberLogGroupNames,
+    credentials: Sequence[MirrorCredentials],
+    encryption_key: kms.IKey,
+    markers: Sequence[str] = (),
+) -> IrisHost:
+    """What every member host of ``scope``'s stack shares: its files (one asset), its configuration and its grants."""
+    files, asset = host_files_asset(scope)
+    allow_iris_hosts(
+        scope,
+        role,
+        host_files=files,
+        images=iris,
+        secrets=[secret for c in credentials for secret in (c.superuser, c.cspsystem)],
+        encryption_key=encryption_key,
+        markers=markers,
+    )
+    return iris_host_config(
+        scope,
+        iris=iris,
+        asset=asset,
+        zone_name=zone_name,
+        health_check_port=health_check_port,
+        health_check_path=health_check_path,
+        qos_timeout_ms=qos_timeout_ms,
         iris_instance=iris_instance,
         log_groups=log_groups,
     )

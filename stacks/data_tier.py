@@ -13,8 +13,7 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
 from components.iris_credentials import MirrorCredentials
-from components.iris_host import MemberSecrets
-from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.iris_host_access import iris_hosts
 from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.member_monitoring import MemberLogGroups
@@ -93,26 +92,27 @@ class DataTierStack(Stack):
         self.zone = route53.PrivateHostedZone(
             self, "MemberZone", zone_name=settings.private_zone_name, vpc=network.vpc, comment="IRIS mirror members' names"
         )
-        self.host_files, asset = host_files_asset(self)
-        self.host = iris_host_config(
+        self.credentials = {
+            m.name: MirrorCredentials(self, f"{m.name}Credentials", encryption_key=self.key.key, mirror_name=m.name)
+            for m in settings.mirror_sets
+        }
+        markers = {m.name: f"/{construct_id}/{m.name}/mirror-created" for m in settings.mirror_sets}
+        self.host = iris_hosts(
             self,
+            self.role,
             iris=settings.iris,
-            asset=asset,
             zone_name=settings.private_zone_name,
             health_check_port=settings.health_check_port,
             health_check_path=settings.health_check_path,
             qos_timeout_ms=settings.mirror_qos_timeout_ms,
             iris_instance=settings.iris_instance,
             log_groups=self.member_logs.names,
+            credentials=list(self.credentials.values()),
+            encryption_key=self.key.key,
+            markers=list(markers.values()),
         )
-        self.credentials: dict[str, MirrorCredentials] = {}
-        markers: dict[str, str] = {}
         self.mirror_sets: dict[str, MirrorSet] = {}
         for m in settings.mirror_sets:
-            self.credentials[m.name] = MirrorCredentials(
-                self, f"{m.name}Credentials", encryption_key=self.key.key, mirror_name=m.name
-            )
-            markers[m.name] = f"/{construct_id}/{m.name}/mirror-created"
             mirror = MirrorSet(
                 self,
                 m.name,
@@ -134,10 +134,7 @@ class DataTierStack(Stack):
                 failover_function_arn=function_arn,
                 host=self.host,
                 zone=self.zone,
-                secrets=MemberSecrets(
-                    superuser=self.credentials[m.name].superuser.secret_arn,
-                    cspsystem=self.credentials[m.name].cspsystem.secret_arn,
-                ),
+                secrets=self.credentials[m.name].member_secrets,
                 databases=[MirroredDatabase(d.name, d.namespace) for d in settings.databases if d.mirror_set == m.name],
                 mirror_marker=markers[m.name],
             )
@@ -160,16 +157,6 @@ class DataTierStack(Stack):
                 iris_volume_members=[f"Member{i}" for i in range(len(mirror.members))],
                 disk_used_alarm_percent=settings.disk_used_alarm_percent,
             )
-
-        allow_iris_hosts(
-            self,
-            self.role,
-            host_files=self.host_files,
-            images=settings.iris,
-            secrets=[secret for c in self.credentials.values() for secret in (c.superuser, c.cspsystem)],
-            encryption_key=self.key.key,
-            markers=list(markers.values()),
-        )
 
         self.failover = MirrorFailover(
             self,

@@ -10,8 +10,7 @@ from components.address_plan import tier_block
 from components.async_member import AsyncMirrorMember, dr_member_document
 from components.encryption_key import EncryptionKey
 from components.iris_credentials import MirrorCredentials
-from components.iris_host import MemberSecrets
-from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.iris_host_access import iris_hosts
 from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.member_monitoring import MemberLogGroups
@@ -96,24 +95,17 @@ class DrRegionStack(Stack):
             name: MirrorCredentials(self, f"{name}Credentials", encryption_key=self.key.key, mirror_name=name)
             for name in dr.mirror_sets
         }
-        self.host_files, asset = host_files_asset(self)
-        host = iris_host_config(
+        host = iris_hosts(
             self,
+            self.role,
             iris=data.iris,
-            asset=asset,
             zone_name=data.private_zone_name,
             health_check_port=data.health_check_port,
             health_check_path=data.health_check_path,
             qos_timeout_ms=data.mirror_qos_timeout_ms,
             iris_instance=data.iris_instance,
             log_groups=self.member_logs.names,
-        )
-        allow_iris_hosts(
-            self,
-            self.role,
-            host_files=self.host_files,
-            images=data.iris,
-            secrets=[secret for c in self.credentials.values() for secret in (c.superuser, c.cspsystem)],
+            credentials=list(self.credentials.values()),
             encryption_key=self.key.key,
         )
         self.members: dict[str, AsyncMirrorMember] = {}
@@ -138,10 +130,7 @@ class DrRegionStack(Stack):
                 root_volume_gib=data.root_volume_gib,
                 health_check=health_check,
                 host=host,
-                secrets=MemberSecrets(
-                    superuser=self.credentials[name].superuser.secret_arn,
-                    cspsystem=self.credentials[name].cspsystem.secret_arn,
-                ),
+                secrets=self.credentials[name].member_secrets,
                 databases=[MirroredDatabase(d.name, d.namespace) for d in data.databases if d.mirror_set == name],
             )
         self._acknowledge_replica_volumes()
