@@ -47,15 +47,17 @@ fail() { log "FAILED: $*"; exit 1; }
 # --- IRIS inside its container -------------------------------------------
 
 # Run ObjectScript lines (stdin) in %SYS; `iris session` reads until halt.
+# Answers are read after a tag the code builds by concatenation ("IRIS-"_"UP"),
+# so neither a prompt before it nor an echo of the input can be mistaken for it.
 objectscript() { { cat; echo "halt"; } | docker exec -i iris iris session "$IRIS_INSTANCE" -U %SYS; }
 
-iris_running() { echo 'write "IRIS-UP",!' | objectscript 2>/dev/null | grep -q '^IRIS-UP'; }
+iris_running() { echo 'write "IRIS-"_"UP",!' | objectscript 2>/dev/null | grep -q 'IRIS-UP'; }
 
 # This member's status in the mirror: Primary, Backup, Connected (an async
 # member), Not Initialized, Transition, ... ($SYSTEM.Mirror.GetMemberStatus).
 mirror_state() {
-  printf '%s\n' "write \"MIRROR-STATE \",\$listget(\$SYSTEM.Mirror.GetMemberStatus(\"$MIRROR_NAME\"),1),!" \
-    | objectscript 2>/dev/null | sed -n 's/^MIRROR-STATE //p' | tr -d '\r'
+  printf '%s\n' "write \"MIRROR-\"_\"STATE \",\$listget(\$SYSTEM.Mirror.GetMemberStatus(\"$MIRROR_NAME\"),1),!" \
+    | objectscript 2>/dev/null | sed -n 's/.*MIRROR-STATE //p' | tr -d '\r'
 }
 
 wait_for_iris() {
@@ -220,8 +222,8 @@ configure() {
 load_zmirror() {
   local out
   out=$(printf '%s\n' "set sc=\$system.OBJ.Load(\"$STATE/ZMIRROR.mac\",\"ck-d\")" \
-    'write "ZMIRROR-LOAD ",$select($system.Status.IsOK(sc):"OK",1:$system.Status.GetErrorText(sc)),!' | objectscript)
-  grep -q '^ZMIRROR-LOAD OK' <<<"$out" || fail "^ZMIRROR did not load into %SYS: $(sed -n 's/^ZMIRROR-LOAD //p' <<<"$out")"
+    'write "ZMIRROR-"_"LOAD ",$select($system.Status.IsOK(sc):"OK",1:$system.Status.GetErrorText(sc)),!' | objectscript)
+  grep -q 'ZMIRROR-LOAD OK' <<<"$out" || fail "^ZMIRROR did not load into %SYS: $(sed -n 's/.*ZMIRROR-LOAD //p' <<<"$out")"
   log "^ZMIRROR loaded into %SYS"
 }
 
@@ -229,8 +231,8 @@ load_zmirror() {
 # CloudWatch agent): the merge enables it; its daemon is started once, here.
 start_structured_logging() {
   local out
-  out=$(printf '%s\n' 'if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() write "LOGDMN ",$select($system.Status.IsOK(sc):"started",1:$system.Status.GetErrorText(sc)),! } else { write "LOGDMN running",! }' | objectscript)
-  log "structured logging: $(sed -n 's/^LOGDMN //p' <<<"$out")"
+  out=$(printf '%s\n' 'if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() write "LOG"_"DMN ",$select($system.Status.IsOK(sc):"started",1:$system.Status.GetErrorText(sc)),! } else { write "LOG"_"DMN running",! }' | objectscript)
+  log "structured logging: $(sed -n 's/.*LOGDMN //p' <<<"$out")"
 }
 
 # The Web Gateway on this member serves the mirror status page on HEALTH_PORT.

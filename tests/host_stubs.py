@@ -101,23 +101,27 @@ def _session(state: dict[str, Any], lines: list[str]) -> int:
     for line in lines:
         line = line.rstrip("\n")
         if line == "halt":
-            print("\n".join(out))
+            # A piped session prints its prompt before each command's output, as IRIS does.
+            print("\n".join(f"%SYS>{o}" for o in out))
             return 0
-        if line == 'write "IRIS-UP",!':
+        if line == 'write "IRIS-"_"UP",!':
             out.append("IRIS-UP")
-        elif m := re.fullmatch(r'write "MIRROR-STATE ",\$listget\(\$SYSTEM\.Mirror\.GetMemberStatus\("(\w+)"\),1\),!', line):
+        elif m := re.fullmatch(r'write "MIRROR-"_"STATE ",\$listget\(\$SYSTEM\.Mirror\.GetMemberStatus\("(\w+)"\),1\),!', line):
             out.append("MIRROR-STATE " + (iris["status"] if iris.get("mirror") == m[1] else "Not Initialized"))
         elif m := re.fullmatch(r'set sc=\$system\.OBJ\.Load\("([^"]+)","ck-d"\)', line):
             loaded = Path(m[1]).is_file()
-        elif line.startswith("if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() "):
+        elif (
+            line.startswith("if ##class(SYS.LogDmn).Status()<=0 { set sc=##class(SYS.LogDmn).Start() ")
+            and 'write "LOG"_"DMN ' in line
+        ):
             out.append("LOGDMN running" if iris.get("logdmn") else "LOGDMN started")
             iris["logdmn"] = True
-        elif line.startswith('write "ZMIRROR-LOAD ",'):
+        elif line.startswith('write "ZMIRROR-"_"LOAD ",'):
             iris["zmirror_loaded"] = loaded
             out.append("ZMIRROR-LOAD " + ("OK" if loaded else "ERROR #5012: file does not exist"))
         else:
             out.append(f"<SYNTAX> {line}")
-    print("\n".join(out))
+    print("\n".join(f"%SYS>{o}" for o in out))
     print("<ENDOFFILE>: the session's input ended without halt", file=sys.stderr)
     return 1
 
