@@ -67,7 +67,7 @@ class AppTierStack(Stack):
         self.key = EncryptionKey(
             self,
             "AppKey",
-            description="Encrypts the application tier's server volumes, WAF logs and the Web Gateway's password",
+            description="Encrypts the application tier's server volumes and WAF logs",
             alias=f"alias/{construct_id}/app",
         )
         self.key.allow_cloudwatch_logs()
