@@ -15,21 +15,24 @@ from components.service_role import service_role
 
 
 def member_role(scope: Construct, construct_id: str = "InstanceRole") -> iam.Role:
-    """The role of IRIS members and arbiters: SSM Session Manager and the CloudWatch agent, nothing broader.
+    """The role of IRIS members and arbiters: SSM Session Manager and the CloudWatch agent.
 
     Members decrypt their own EBS volumes through EC2, which needs no
-    permission on the role; ^ZMIRROR's invoke permission is added by the stack.
+    permission on the role. The stack adds its own resource-scoped policies:
+    ^ZMIRROR's invoke permission, the hosts' files, images, passwords and
+    mirror markers (components/iris_host_access.py), and each failover
+    member's own backup tag (components/snapshot_backup.py).
     """
     return service_role(
         scope,
         construct_id,
         service="ec2.amazonaws.com",
-        description="IRIS mirror members: SSM Session Manager and the CloudWatch agent, nothing broader",
+        description="IRIS mirror members: SSM Session Manager, the CloudWatch agent and the stack's scoped grants",
         aws_managed_policies={
             "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-            "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
+            "the instance role's other grants are the stack's own policies, each scoped to named resources.",
             "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-            "the instance role holds nothing else but the invoke permission of ^ZMIRROR.",
+            "the instance role's other grants are the stack's own policies, each scoped to named resources.",
         },
     )
 
