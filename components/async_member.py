@@ -14,12 +14,11 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from components.iris_host import IrisHost, MemberSecrets, data_member_commands
-from components.iris_merge import MirroredDatabase
 from components.iris_volume_set import IrisVolumeSet
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from config.constants import DR_MEMBER_NAME, IRIS_SUPERSERVER_PORT
-from config.settings import VolumeSpec
+from config.settings import MirroredDatabaseSettings, VolumeSpec
 
 DR_MEMBER_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "dr_member.sh"
 DR_MEMBER_ACTIONS = ("status", "promote")
@@ -100,7 +99,7 @@ class AsyncMirrorMember(Construct):
         health_check: MirrorHealthCheck,
         host: IrisHost,
         secrets: MemberSecrets,
-        databases: Sequence[MirroredDatabase],
+        databases: Sequence[MirroredDatabaseSettings],
     ) -> None:
         super().__init__(scope, construct_id)
         self.volumes = IrisVolumeSet(

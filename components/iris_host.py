@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.iris_merge import MemberConfig, MirroredDatabase, member_merge, mirror_name
+from components.iris_merge import MemberConfig, member_merge, mirror_name
 from components.member_monitoring import MemberLogGroupNames, cloudwatch_agent_commands
 from components.mirror_member import install_file_commands
 from config.constants import IRIS_OWNER_UID, IRIS_SUPERSERVER_PORT
+from config.settings import MirroredDatabaseSettings
 
 CONF_DIR = "/etc/iris-aws"
 HOST_FILES_DIR = "/opt/iris-aws/host"
@@ -236,7 +237,7 @@ def data_member_commands(
     member: str,
     async_member: bool,
     instance_type: str,
-    databases: Sequence[MirroredDatabase],
+    databases: Sequence[MirroredDatabaseSettings],
     peers: Sequence[str],
     creates_mirror: bool,
     secrets: MemberSecrets,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from components.member_monitoring import structured_logging_merge
 from config.constants import IRIS_MOUNT_POINTS, ISCAGENT_PORT
 from config.instance_memory import instance_memory_mib
+from config.settings import MirroredDatabaseSettings
 
 SUPERUSER_HASH_MARKER = "{{SUPERUSER_PASSWORD_HASH}}"
 CSPSYSTEM_HASH_MARKER = "{{CSPSYSTEM_PASSWORD_HASH}}"
@@ -44,12 +45,6 @@ DATABASE_DIRECTORY = f"{IRIS_MOUNT_POINTS['database']}/data"
 
 
 @dataclass(frozen=True)
-class MirroredDatabase:
-    name: str
-    namespace: str
-
-
-@dataclass(frozen=True)
 class MemberConfig:
     """What one data member's merge file depends on."""
 
@@ -59,7 +54,7 @@ class MemberConfig:
     memory_ratio: float
     arbiter_host: str
     qos_timeout_ms: int
-    databases: Sequence[MirroredDatabase]
+    databases: Sequence[MirroredDatabaseSettings]
 
 
 def mirror_name(set_name: str) -> str:

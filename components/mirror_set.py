@@ -12,14 +12,13 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from components.iris_host import IrisHost, MemberSecrets, arbiter_commands, data_member_commands, host_name
-from components.iris_merge import MirroredDatabase
 from components.iris_volume_set import IrisVolumeSet
 from components.mirror_failover import member_hook_commands
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.snapshot_backup import backup_role_commands
 from config.constants import IRIS_SUPERSERVER_PORT
-from config.settings import VolumeSpec
+from config.settings import MirroredDatabaseSettings, VolumeSpec
 
 FAILOVER_MEMBERS = 2
 # A member's name follows a new instance's address within a minute.
@@ -79,7 +78,7 @@ class MirrorSet(Construct):
         host: IrisHost,
         zone: route53.IHostedZone,
         secrets: MemberSecrets,
-        databases: Sequence[MirroredDatabase],
+        databases: Sequence[MirroredDatabaseSettings],
         mirror_marker: str,
     ) -> None:
         super().__init__(scope, construct_id)

@@ -176,13 +176,17 @@ class DataTierSettings:
     # The golden image's root device and the size of its root volume.
     root_device_name: str = "/dev/sda1"
     root_volume_gib: int = 30
-    # The IRIS instance and the OS user that owns it, for the freeze/thaw scripts.
+    # The IRIS instance, and the OS user the DR member and ECP client scripts run `iris` as.
     iris_instance: str = "IRIS"
     iris_os_user: str = "irisowner"
     # Mirrored databases, each in one mirror set, with its namespace.
     databases: tuple[MirroredDatabaseSettings, ...] = ()
     # The private DNS zone of the members' names: member0.<set>.<zone>.
     private_zone_name: str = "data.iris.internal"
+
+    def databases_of(self, mirror_set: str) -> tuple[MirroredDatabaseSettings, ...]:
+        """The mirrored databases of one mirror set, in settings order."""
+        return tuple(d for d in self.databases if d.mirror_set == mirror_set)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
 from components.iris_credentials import MirrorCredentials
 from components.iris_host_access import iris_hosts
-from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.member_monitoring import MemberLogGroups
 from components.mirror_alarms import MirrorAlarms
@@ -135,7 +134,7 @@ class DataTierStack(Stack):
                 host=self.host,
                 zone=self.zone,
                 secrets=self.credentials[m.name].member_secrets,
-                databases=[MirroredDatabase(d.name, d.namespace) for d in settings.databases if d.mirror_set == m.name],
+                databases=settings.databases_of(m.name),
                 mirror_marker=markers[m.name],
             )
             self.mirror_sets[m.name] = mirror

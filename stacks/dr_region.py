@@ -11,7 +11,6 @@ from components.async_member import AsyncMirrorMember, dr_member_document
 from components.encryption_key import EncryptionKey
 from components.iris_credentials import MirrorCredentials
 from components.iris_host_access import iris_hosts
-from components.iris_merge import MirroredDatabase
 from components.member_basics import alarm_topic, guard_placeholders, member_role
 from components.member_monitoring import MemberLogGroups
 from components.mirror_alarms import MirrorAlarms
@@ -131,7 +130,7 @@ class DrRegionStack(Stack):
                 health_check=health_check,
                 host=host,
                 secrets=self.credentials[name].member_secrets,
-                databases=[MirroredDatabase(d.name, d.namespace) for d in data.databases if d.mirror_set == name],
+                databases=data.databases_of(name),
             )
         self._acknowledge_replica_volumes()
         # The DR members are watched as the failover members are: status checks, CPU, EBS queues, IRIS volumes.
