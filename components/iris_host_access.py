@@ -9,7 +9,6 @@ from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
-from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from components.iris_credentials import MirrorCredentials
@@ -76,19 +75,11 @@ def iris_hosts(
     log_groups: MemberLogGroupNames,
     credentials: Sequence[MirrorCredentials],
     encryption_key: kms.IKey,
-    markers: Sequence[str] = (),
 ) -> IrisHost:
     """What every member host of ``scope``'s stack shares: its files (one asset), its configuration and its grants."""
     files, asset = host_files_asset(scope)
-    allow_iris_hosts(
-        scope,
-        role,
-        host_files=files,
-        images=iris,
-        secrets=[secret for c in credentials for secret in (c.superuser, c.cspsystem)],
-        encryption_key=encryption_key,
-        markers=markers,
-    )
+    role.add_managed_policy(allow_iris_hosts(scope, host_files=files, images=iris))
+    allow_mirror_secrets(scope, "IrisSecretsPolicy", role=role, credentials=credentials, encryption_key=encryption_key)
     return iris_host_config(
         scope,
         iris=iris,
@@ -108,20 +99,11 @@ def host_files_asset(scope: Construct) -> tuple[s3_assets.Asset, HostAsset]:
     return asset, HostAsset(asset.s3_bucket_name, asset.s3_object_key)
 
 
-def allow_iris_hosts(
-    scope: Construct,
-    role: iam.IRole,
-    *,
-    host_files: s3_assets.Asset,
-    images: IrisSettings,
-    secrets: Sequence[secretsmanager.ISecret],
-    encryption_key: kms.IKey,
-    markers: Sequence[str] = (),
-) -> iam.ManagedPolicy:
-    """The member hosts' grants: their files, their images, their passwords and licence, the mirror markers.
+def allow_iris_hosts(scope: Construct, *, host_files: s3_assets.Asset, images: IrisSettings) -> iam.ManagedPolicy:
+    """What every member host reads, whatever its mirror set: its files, its images and the licence.
 
     Each names its resources; the one wildcard is ECR's authorization token,
-    which no resource can scope.
+    which no resource can scope. The caller attaches the policy to the hosts' roles.
     """
     stack = Stack.of(scope)
     repositories = sorted({i.repository for i in (images.image, images.arbiter_image, images.web_gateway_image)})
@@ -132,21 +114,8 @@ def allow_iris_hosts(
             actions=ECR_PULL_ACTIONS,
             resources=[stack.format_arn(service="ecr", resource="repository", resource_name=r) for r in repositories],
         ),
-        iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[s.secret_arn for s in secrets]),
-        iam.PolicyStatement(
-            actions=["kms:Decrypt"],
-            resources=[encryption_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
-        ),
     ]
     wildcard_findings = ["Resource::*"]
-    if markers:
-        statements.append(
-            iam.PolicyStatement(
-                actions=["ssm:GetParameter", "ssm:PutParameter"],
-                resources=[stack.format_arn(service="ssm", resource="parameter", resource_name=m.lstrip("/")) for m in markers],
-            )
-        )
     licence = images.license_key
     if licence is not None and licence.startswith("secretsmanager:"):
         # A secret's ARN ends in six random characters that no setting can know.
@@ -173,9 +142,8 @@ def allow_iris_hosts(
     policy = iam.ManagedPolicy(
         scope,
         "IrisHostPolicy",
-        description="IRIS member hosts: their files, images, passwords, licence and mirror markers",
+        description="IRIS member hosts: their files, images and licence",
         statements=statements,
-        roles=[role],
     )
     for finding in wildcard_findings:
         Validations.of(policy).acknowledge(
@@ -186,3 +154,41 @@ def allow_iris_hosts(
             )
         )
     return policy
+
+
+def allow_mirror_secrets(
+    scope: Construct,
+    construct_id: str,
+    *,
+    role: iam.IRole,
+    credentials: Sequence[MirrorCredentials],
+    encryption_key: kms.IKey,
+    markers: Sequence[str] = (),
+) -> iam.ManagedPolicy:
+    """The hosts of ``role`` read their mirror sets' passwords and read and write their mirror markers; nothing else."""
+    stack = Stack.of(scope)
+    statements = [
+        iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[s.secret_arn for c in credentials for s in (c.superuser, c.cspsystem)],
+        ),
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[encryption_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
+        ),
+    ]
+    if markers:
+        statements.append(
+            iam.PolicyStatement(
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[stack.format_arn(service="ssm", resource="parameter", resource_name=m.lstrip("/")) for m in markers],
+            )
+        )
+    return iam.ManagedPolicy(
+        scope,
+        construct_id,
+        description="IRIS member hosts: their mirror sets' passwords and mirror markers",
+        statements=statements,
+        roles=[role],
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
@@ -17,12 +20,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from components.log_retention import encrypted_log_group
 from components.mirror_member import install_file_commands
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.nag import acknowledge, acknowledge_provider_function, both_packs
 from components.service_role import service_role
 
 CODE = Path(__file__).resolve().parent.parent / "lambda" / "retarget"
@@ -83,17 +88,41 @@ class FailoverTarget:
     desired_primary: str | None
 
 
+def _configuration_module() -> ModuleType:
+    """lambda/retarget/retarget_config.py: the one writer of what the function reads."""
+    loaded = sys.modules.get("retarget_config")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("retarget_config", CODE / "retarget_config.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["retarget_config"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class FailoverLink:
+    """What a mirror set's stack needs to hand its VIP to the shared retarget function."""
+
+    role: iam.IRole
+    parameter_path: str
+    # The custom resource provider's service token; None where no deployment points a VIP (the DR region).
+    service_token: str | None
+
+
 class MirrorFailover(Construct):
-    """The retarget function, its custom resource, and (polling method) its poller.
+    """The retarget function, its custom resource provider, and (polling method) its poller.
 
     Guarantees: one function (reserved concurrency 1, so retargets never
     interleave) switches each VIP's listeners between pre-registered member
     target groups; it runs in the VPC behind ``security_group``; failed async
     invocations land in an encrypted dead-letter queue and any error raises an
-    alarm. A custom resource per mirror set points its VIP at the desired
-    primary on create and on a change of the desired primary only, so a deploy
-    never moves traffic otherwise. With ``poll`` a scheduled poller follows
-    the mirror status pages (the polling method).
+    alarm. It knows the mirror sets registered with :class:`FailoverRegistration`
+    under ``parameter_path``, each by its own stack, and may switch only their
+    listeners. With ``provider`` a custom resource provider lets those stacks
+    point their VIPs at the desired primary. With ``poll`` a scheduled poller
+    follows the mirror status pages (the polling method).
     """
 
     def __init__(
@@ -105,8 +134,9 @@ class MirrorFailover(Construct):
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
-        targets: Sequence[FailoverTarget],
+        parameter_path: str,
         health_check: MirrorHealthCheck,
+        provider: bool,
         poll: bool,
         encryption_key: kms.IKey,
         alarm_topic: sns.ITopic,
@@ -114,7 +144,20 @@ class MirrorFailover(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.function_arn = retarget_function_arn(self, function_name)
-        config = stack.to_json_string(self._config(targets, health_check))
+        self.parameter_path = parameter_path
+        configuration = _configuration_module()
+        health = configuration.HealthCheck(
+            port=health_check.port,
+            path=health_check.path,
+            timeout_seconds=STATUS_TIMEOUT_SECONDS,
+            interval_seconds=health_check.interval_seconds,
+            healthy_threshold=health_check.healthy_threshold,
+            unhealthy_threshold=health_check.unhealthy_threshold,
+        )
+        environment = {
+            configuration.PARAMETERS_VARIABLE: parameter_path,
+            configuration.HEALTH_CHECK_VARIABLE: stack.to_json_string(health.to_document()),
+        }
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -131,7 +174,7 @@ class MirrorFailover(Construct):
             )
         )
         self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
-        self.role = self._role(targets, encryption_key)
+        self.role = self._role(encryption_key)
         common = {
             "runtime": RUNTIME,
             "code": lambda_.Code.from_asset(str(CODE), exclude=["README.md", "__pycache__"]),
@@ -139,7 +182,7 @@ class MirrorFailover(Construct):
             "vpc": vpc,
             "vpc_subnets": ec2.SubnetSelection(subnets=list(subnets)),
             "security_groups": [security_group],
-            "environment": {"RETARGET_CONFIG": config},
+            "environment": environment,
             "environment_encryption": encryption_key,
             "log_group": self.log_group,
             "dead_letter_queue": self.dead_letter_queue,
@@ -159,13 +202,13 @@ class MirrorFailover(Construct):
         )
         self._alarm_on_errors("Function", self.function, alarm_topic)
 
-        # The custom resource reaches the same function and code path. One
-        # resource per mirror set, created one after the other: the function
-        # serves one call at a time.
-        self.primaries: dict[str, CustomResource] = {}
-        managed = [t for t in targets if t.desired_primary is not None]
-        if managed:
-            self._custom_resources(managed, vpc, subnets, security_group, encryption_key)
+        # The custom resources reach the same function and code path.
+        self.provider: cr.Provider | None = None
+        if provider:
+            self.provider = self._provider(vpc, subnets, security_group, encryption_key)
+        self.link = FailoverLink(
+            role=self.role, parameter_path=parameter_path, service_token=self.provider.service_token if self.provider else None
+        )
 
         self.poller: lambda_.Function | None = None
         if poll:
@@ -193,16 +236,15 @@ class MirrorFailover(Construct):
             )
             self._alarm_on_errors("Poller", self.poller, alarm_topic)
 
-    def _custom_resources(
+    def _provider(
         self,
-        targets: Sequence[FailoverTarget],
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
         encryption_key: kms.IKey,
-    ) -> None:
-        """Custom::IrisMirrorPrimary per target, through the Provider framework."""
-        self.provider = cr.Provider(
+    ) -> cr.Provider:
+        """The Provider framework behind every Custom::IrisMirrorPrimary."""
+        provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.function,
@@ -213,81 +255,30 @@ class MirrorFailover(Construct):
             log_group=self.log_group,
             provider_function_env_encryption=encryption_key,
         )
-        framework = self.provider.node.find_child("framework-onEvent")
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            for rule, why in (
-                ("LambdaConcurrency", "a reserved concurrency would only take capacity from the account"),
-                ("LambdaDLQ", "a dead-letter queue would receive nothing, as CloudFormation reports every failure itself"),
-            ):
-                Validations.of(framework).acknowledge(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-{rule}",
-                        reason="The CDK Provider framework's function runs only when CloudFormation deploys this stack, "
-                        f"synchronously, and a failure fails and rolls back that deployment; {why}.",
-                    )
-                )
-        previous: CustomResource | None = None
-        for target in targets:
-            resource = CustomResource(
-                self,
-                f"{target.name}Primary",
-                service_token=self.provider.service_token,
-                resource_type="Custom::IrisMirrorPrimary",
-                properties={"MirrorSet": target.name, "DesiredPrimary": target.desired_primary},
-            )
-            for listener in target.vip.listeners.values():
-                resource.node.add_dependency(listener)
-            if previous is not None:
-                resource.node.add_dependency(previous)
-            previous = resource
-            self.primaries[target.name] = resource
+        acknowledge_provider_function(provider.node.find_child("framework-onEvent"), "The CDK Provider framework's function")
+        return provider
 
-    @staticmethod
-    def _config(targets: Sequence[FailoverTarget], health_check: MirrorHealthCheck) -> dict[str, object]:
-        """The RETARGET_CONFIG document (lambda/retarget/README.md)."""
-        mirror_sets: dict[str, object] = {}
-        for target in targets:
-            listeners = {port: listener.listener_arn for port, listener in target.vip.listeners.items()}
-            members = {}
-            for index, member in enumerate(target.members):
-                members[member.name] = {
-                    "instance_id": member.instance.instance_id,
-                    "private_ip": member.instance.instance_private_ip,
-                    "role": member.role,
-                    "target_groups": {
-                        listeners[port]: groups[index].target_group_arn for port, groups in target.vip.target_groups.items()
-                    },
-                }
-            mirror_sets[target.name] = {"listeners": list(listeners.values()), "members": members}
-        return {
-            "mirror_sets": mirror_sets,
-            "health_check": {
-                "port": health_check.port,
-                "path": health_check.path,
-                "timeout_seconds": STATUS_TIMEOUT_SECONDS,
-                "interval_seconds": health_check.interval_seconds,
-                "healthy_threshold": health_check.healthy_threshold,
-                "unhealthy_threshold": health_check.unhealthy_threshold,
-            },
-        }
-
-    def _role(self, targets: Sequence[FailoverTarget], key: kms.IKey) -> iam.Role:
+    def _role(self, key: kms.IKey) -> iam.Role:
         """Customer-managed policies only: no inline policy, nothing broader than needed."""
         role = service_role(
             self,
             "Role",
             service="lambda.amazonaws.com",
-            description="Mirror failover: switch the VIP listeners of this stack",
+            description="Mirror failover: switch the VIP listeners of the mirror sets registered with it",
             aws_managed_policies={VPC_ACCESS_POLICY: VPC_ACCESS_REASON},
         )
-        listener_arns = [listener.listener_arn for t in targets for listener in t.vip.listeners.values()]
         policy = iam.ManagedPolicy(
             self,
             "Policy",
-            description="Switch the mirror VIP listeners of this stack and report to its own log group and queue",
+            description="Read the mirror sets' configuration and the load balancers; report to its own log group and queue",
             statements=[
                 iam.PolicyStatement(
-                    sid="SwitchListeners", actions=["elasticloadbalancing:ModifyListener"], resources=listener_arns
+                    sid="ReadConfiguration",
+                    actions=["ssm:GetParametersByPath"],
+                    # Authorized against the path asked for, not the parameters returned.
+                    resources=[
+                        Stack.of(self).format_arn(service="ssm", resource="parameter", resource_name=self.parameter_path[1:])
+                    ],
                 ),
                 iam.PolicyStatement(
                     sid="ReadLoadBalancers",
@@ -307,7 +298,8 @@ class MirrorFailover(Construct):
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
                 reason="elasticloadbalancing:DescribeListeners and DescribeTargetHealth support no resource-level "
-                "permissions; they are read-only. The write, ModifyListener, is limited to this stack's VIP listeners.",
+                "permissions; they are read-only. The write, ModifyListener, is granted per mirror set on that set's "
+                "VIP listeners only (FailoverRegistration).",
             )
         )
         role.add_managed_policy(policy)
@@ -345,3 +337,81 @@ class MirrorFailover(Construct):
             alarm_description=f"Mirror failover {name.lower()} failed: a VIP may point at a member that is not primary",
         )
         alarm.add_alarm_action(cw_actions.SnsAction(topic))
+
+
+class FailoverRegistration(Construct):
+    """One mirror set's VIP, handed to a retarget function in another stack.
+
+    In the set's own stack: the set's part of the function's configuration
+    (an SSM parameter under the function's path, written by the function's own
+    writer), a policy on the function's role that lets it switch this VIP's
+    listeners and nothing else, and, when ``target.desired_primary`` is set, a
+    Custom::IrisMirrorPrimary that points the VIP at it on create and on a
+    change of the desired primary only, so a deploy never moves traffic
+    otherwise. Deleting the set's stack takes all three away: the function
+    forgets the set.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, link: FailoverLink, target: FailoverTarget) -> None:
+        super().__init__(scope, construct_id)
+        configuration = _configuration_module()
+        listeners = dict(target.vip.listeners)
+        ports = sorted(listeners)
+        mirror_set = configuration.MirrorSet(
+            name=target.name,
+            listeners=tuple(listeners[port].listener_arn for port in ports),
+            members={
+                member.name: configuration.Member(
+                    name=member.name,
+                    instance_id=member.instance.instance_id,
+                    private_ip=member.instance.instance_private_ip,
+                    role=member.role,
+                    target_groups={
+                        listeners[port].listener_arn: target.vip.target_groups[port][index].target_group_arn for port in ports
+                    },
+                )
+                for index, member in enumerate(target.members)
+            },
+        )
+        self.parameter = ssm.StringParameter(
+            self,
+            "Configuration",
+            parameter_name=f"{link.parameter_path}/{target.name}",
+            string_value=Stack.of(self).to_json_string(mirror_set.to_document()),
+            description=f"Mirror failover: {target.name}'s VIP listeners and members, read by the retarget function",
+        )
+        # Inline: a role holds at most 10 managed policies (20 with a raised quota), and
+        # the function's role gets one of these per mirror set.
+        self.policy = iam.Policy(
+            self,
+            "SwitchPolicy",
+            roles=[link.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="SwitchListeners",
+                    actions=["elasticloadbalancing:ModifyListener"],
+                    resources=[listeners[port].listener_arn for port in ports],
+                )
+            ],
+        )
+        acknowledge(
+            self.policy,
+            both_packs(
+                "IAMNoInlinePolicy",
+                f"{target.name}'s own grant on the shared retarget function's role: ModifyListener on this set's VIP "
+                "listeners only, created and deleted with the set's stack. One managed policy per mirror set would pass "
+                "IAM's limit of 10 managed policies per role at the ninth set.",
+            ),
+        )
+        self.primary: CustomResource | None = None
+        if target.desired_primary is not None:
+            if link.service_token is None:
+                raise ValueError(f"{target.name}: a desired primary needs a retarget function with a provider")
+            self.primary = CustomResource(
+                self,
+                "Primary",
+                service_token=link.service_token,
+                resource_type="Custom::IrisMirrorPrimary",
+                properties={"MirrorSet": target.name, "DesiredPrimary": target.desired_primary},
+            )
+            self.primary.node.add_dependency(self.parameter, self.policy, *listeners.values())

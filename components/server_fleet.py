@@ -15,6 +15,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from config.settings import AppTierSettings, FleetSettings
+
 AUTO_SCALING_SERVICE = "autoscaling.amazonaws.com"
 # How long the group may run below its minimum before the alarm fires.
 BELOW_MINIMUM_MINUTES = 10
@@ -183,3 +185,16 @@ class ServerFleet(Construct):
         notify = cw_actions.SnsAction(topic)
         self.below_minimum_alarm.add_alarm_action(notify)
         self.below_minimum_alarm.add_ok_action(notify)
+
+
+def fleet_spec(f: FleetSettings, ami_id: str, app: AppTierSettings) -> FleetSpec:
+    """A fleet of the app tier: its size from ``f``, root volume and warm-up from the app tier's settings."""
+    return FleetSpec(
+        instance_type=f.instance_type,
+        ami_id=ami_id,
+        min_capacity=f.min_capacity,
+        max_capacity=f.max_capacity,
+        root_device_name=app.root_device_name,
+        root_volume_gib=app.root_volume_gib,
+        warmup_seconds=app.scaling.warmup_seconds,
+    )

@@ -18,15 +18,18 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from components.links import NetworkRefs
 from components.log_retention import encrypted_log_group
-from components.server_fleet import FleetSpec, ServerFleet
+from components.server_fleet import FleetSpec, ServerFleet, fleet_spec
 from components.service_role import service_role
 from components.web_gateway import WebGatewayConfig, web_gateway_commands
-from config.constants import HTTP_PORT, HTTPS_PORT, WAF_RATE_WINDOW_SECONDS
+from config.constants import HTTP_PORT, HTTPS_PORT, IRIS_SUPERSERVER_PORT, WAF_RATE_WINDOW_SECONDS
+from config.settings import AppTierSettings, FleetSettings
 
 # TLS 1.3 and 1.2 with forward secrecy, hybrid post-quantum key exchange.
 TLS_POLICY = elbv2.SslPolicy.TLS13_12_RES_PQ
@@ -401,3 +404,55 @@ class WebTier(Construct):
             alarm.add_ok_action(notify)
             alarms.append(alarm)
         return alarms
+
+
+def build_web_tier(
+    stack: Stack,
+    *,
+    network: NetworkRefs,
+    settings: AppTierSettings,
+    members: Sequence[str],
+    certificate_arn: str,
+    capacity: tuple[int, int],
+    key: kms.IKey,
+    auto_scaling: tuple[iam.CfnServiceLinkedRole, str],
+    password: secretsmanager.ISecret,
+    alarm_topic: sns.ITopic,
+) -> WebTier:
+    """The app tier's WebTier in ``stack``'s region, from its settings: the primary region's full
+    one, or the DR region's reduced one (its own certificate, fewer servers,
+    the DR member as the Web Gateway's server)."""
+    sg = network.security_groups
+    min_capacity, max_capacity = capacity
+    return WebTier(
+        stack,
+        "Web",
+        vpc=network.vpc,
+        alb_subnets=network.tier("public"),
+        server_subnets=network.tier("web"),
+        alb_security_group=sg.public_alb,
+        server_security_group=sg.web,
+        certificate_arn=certificate_arn,
+        fleet=fleet_spec(
+            FleetSettings(settings.web.instance_type, min_capacity, max_capacity), settings.web_ami_ids[stack.region], settings
+        ),
+        region=stack.region,
+        encryption_key=key,
+        service_linked_role=auto_scaling[0],
+        service_linked_role_arn=auto_scaling[1],
+        gateway=WebGatewayConfig(
+            mirror_name=settings.mirror_set,
+            members=list(members),
+            superserver_port=IRIS_SUPERSERVER_PORT,
+            application_paths=settings.application_paths,
+            credentials_secret=password,
+        ),
+        sticky_duration=Duration.seconds(settings.sticky_duration_seconds),
+        health_check_path=settings.health_check_path,
+        waf_rate_limit=settings.waf_rate_limit,
+        log_retention_days=settings.log_retention_days,
+        deletion_protection=settings.deletion_protection,
+        scaling=WebScaling(settings.scaling.cpu_target_percent, settings.scaling.requests_per_target_per_minute),
+        alarm_thresholds=WebAlarmThresholds(settings.alarms.http_5xx_percent, settings.alarms.response_time_ms),
+        alarm_topic=alarm_topic,
+    )

@@ -145,3 +145,7 @@ BUDGET_MAX_EMAIL_SUBSCRIBERS = 10
 # The data-subnet NACL entry for PostgreSQL: a fixed number, apart from the
 # IRIS entries (10, 20, ...), so that neither renumbers the other.
 DATA_NACL_POSTGRES_RULE = 200
+
+# A stack per mirror set keeps each stack far below CloudFormation's 500
+# resources; this ceiling is what tests/test_scale.py synthesizes and counts.
+MAX_MIRROR_SETS = 16

@@ -101,11 +101,10 @@ class Target:
             raise CliError(str(err), 2) from None
         self.session = session_factory(profile_name=args.aws_profile, region_name=args.region or settings.region)
         self.function_name = args.function_name or self._function_from_stack(args.stack or f"{settings.prefix}-DataTier")
-        configuration = self.session.client("lambda").get_function_configuration(FunctionName=self.function_name)
-        text = configuration.get("Environment", {}).get("Variables", {}).get("RETARGET_CONFIG")
-        if not text:
-            raise CliError(f"{self.function_name} has no RETARGET_CONFIG: is it the mirror failover function?")
-        self.config = retarget.load_config(text)
+        try:
+            self.config = retarget.deployed_config(self.session.client("lambda"), self.session.client("ssm"), self.function_name)
+        except retarget.ConfigError as err:
+            raise CliError(str(err)) from None
 
     def _function_from_stack(self, stack: str) -> str:
         outputs = stack_outputs(

@@ -23,7 +23,8 @@ from typing import Any
 import aws_cdk as cdk
 
 import app as app_module
-from app import NAG_PACKS as PACKS
+import synthesis
+from synthesis import NAG_PACKS as PACKS
 
 PROFILES = ("reference", "dev")
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for profile in PROFILES:
             outdir = Path(tmp) / profile
-            result = app_module.synthesize(cdk.App(context={**context, "profile": profile}, outdir=str(outdir)), os.environ)
+            result = synthesis.synthesize(
+                cdk.App(context={**context, "profile": profile}, outdir=str(outdir)), os.environ, app_module.build
+            )
             reports[profile] = json.loads((outdir / "validation-report.json").read_text())
             stacks[profile] = sorted(s.artifact_id for s in result.stacks.values())
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -85,10 +85,8 @@ def find_target(session: Any, settings: Settings, mirror_set: str) -> DrTarget:
     hint = "deploy the DR region's stacks first"
     region = stack_outputs(cloudformation, f"{settings.prefix}-DrRegion", (FUNCTION_OUTPUT, MEMBER_DOCUMENT_OUTPUT), hint)
     dns = stack_outputs(cloudformation, f"{settings.prefix}-DrDns", (ZONE_OUTPUT, RECORD_OUTPUT, DR_ENDPOINT_OUTPUT), hint)
-    function = session.client("lambda").get_function_configuration(FunctionName=region[FUNCTION_OUTPUT])
-    text = function.get("Environment", {}).get("Variables", {}).get("RETARGET_CONFIG", "")
     try:
-        config = retarget.load_config(text)
+        config = retarget.deployed_config(session.client("lambda"), session.client("ssm"), region[FUNCTION_OUTPUT])
         member = retarget.resolve_member(retarget.resolve_set(config, mirror_set), DR_MEMBER_NAME)
     except retarget.RetargetError as err:
         raise CliError(f"the DR retarget function: {err}", 2) from None

@@ -143,6 +143,7 @@ class LocalAws:
     def __init__(self, endpoint: str, region: str, health_port: int) -> None:
         self.ec2 = boto3.client("ec2", region_name=region, endpoint_url=endpoint)
         self.elbv2 = retarget.elbv2_client(region, endpoint)
+        self.ssm = retarget.ssm_client(region, endpoint)
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
             self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 16}.0/20", AvailabilityZone=f"{region}{az}")["Subnet"][
@@ -179,23 +180,25 @@ class LocalAws:
             for port in self.ports
         }
 
-    def config(self, health: dict[str, Any]) -> str:
-        """RETARGET_CONFIG as the data tier writes it."""
-        members = {
-            name: {
-                "instance_id": self.instances[name],
-                "private_ip": MEMBER_IPS[name],
-                "role": "failover",
-                "target_groups": {self.listeners[p]: self.groups[name][p] for p in self.ports},
-            }
-            for name in self.groups
-        }
-        return json.dumps(
-            {
-                "mirror_sets": {MIRROR_SET: {"listeners": list(self.listeners.values()), "members": members}},
-                "health_check": health,
-            }
+    def publish(self, health: retarget.HealthCheck) -> dict[str, str]:
+        """The set's configuration parameter, as its stack writes it; returns the function's environment."""
+        mirror_set = retarget.MirrorSet(
+            MIRROR_SET,
+            listeners=tuple(self.listeners.values()),
+            members={
+                name: retarget.Member(
+                    name,
+                    self.instances[name],
+                    MEMBER_IPS[name],
+                    "failover",
+                    {self.listeners[p]: self.groups[name][p] for p in self.ports},
+                )
+                for name in self.groups
+            },
         )
+        path = f"/drill-{uuid.uuid4().hex[:6]}/retarget"
+        self.ssm.put_parameter(Name=f"{path}/{MIRROR_SET}", Value=json.dumps(mirror_set.to_document()), Type="String")
+        return {retarget.PARAMETERS_VARIABLE: path, retarget.HEALTH_CHECK_VARIABLE: json.dumps(health.to_document())}
 
     def pointing_at(self) -> set[str]:
         """The members the listeners forward to (one, once a switch is complete)."""
@@ -257,15 +260,15 @@ def run_drill(
             for name, ip in MEMBER_IPS.items():
                 pages[name] = StatusPage(ip, health_port, d.health_check_path, 200 if name == "Member0" else 503)
             aws = LocalAws(env["AWS_ENDPOINT_URL"], settings.region, health_port)
-            health = {
-                "port": health_port,
-                "path": d.health_check_path,
-                "timeout_seconds": 1,
-                "interval_seconds": interval,
-                "healthy_threshold": d.healthy_threshold,
-                "unhealthy_threshold": d.unhealthy_threshold,
-            }
-            os.environ["RETARGET_CONFIG"] = aws.config(health)
+            health = retarget.HealthCheck(
+                port=health_port,
+                path=d.health_check_path,
+                timeout_seconds=1,
+                interval_seconds=interval,
+                healthy_threshold=d.healthy_threshold,
+                unhealthy_threshold=d.unhealthy_threshold,
+            )
+            os.environ.update(aws.publish(health))
             result.api_seconds = _api_run(aws, pages, result, backup_takes_over)
             _restore(aws, pages)
             result.polling_seconds = _polling_run(aws, pages, result, interval)

@@ -3,28 +3,24 @@ the private name xDBC clients use to reach the primary."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.ecp_client import ecp_client_commands
 from components.encryption_key import EncryptionKey
+from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
-from components.server_fleet import FleetSpec, ServerFleet, auto_scaling_role
+from components.server_fleet import FleetSpec, ServerFleet, auto_scaling_role, fleet_spec
 from components.service_role import service_role
-from components.web_gateway import WebGatewayConfig
-from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
+from components.web_tier import build_web_tier
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 from config.settings import AppTierSettings, DataTierSettings, FleetSettings
-from stacks.data_tier import DataTierStack
-from stacks.network import NetworkStack
+
+DESCRIPTION = "IRIS on AWS: public ALB with WAF, Web Gateway servers, ECP application and print servers, xDBC name"
 
 
 class AppTierStack(Stack):
@@ -43,12 +39,14 @@ class AppTierStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        network: NetworkStack,
-        data_tier: DataTierStack,
+        network: NetworkRefs,
+        mirror: MirrorLink,
+        alarm_topic: sns.ITopic,
         settings: AppTierSettings,
         data_settings: DataTierSettings,
         **kwargs: object,
     ) -> None:
+        kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         assert settings.certificate_arn is not None  # validated with the settings
         guard_placeholders(
@@ -60,8 +58,6 @@ class AppTierStack(Stack):
                 ("app.certificate_arn", settings.certificate_arn, placeholder_certificate_arn(self.region)),
             ],
         )
-        mirror = data_tier.mirror_sets[settings.mirror_set]
-        mirror_settings = next(m for m in data_settings.mirror_sets if m.name == settings.mirror_set)
         sg = network.security_groups
 
         self.key = EncryptionKey(
@@ -77,27 +73,25 @@ class AppTierStack(Stack):
         self.key.key.node.add_dependency(self.auto_scaling_role)
 
         # The CSPSystem password the data tier gave IRIS at its first start.
-        self.gateway_password = data_tier.credentials[settings.mirror_set].cspsystem
+        self.gateway_password = mirror.cspsystem
         self.web = build_web_tier(
             self,
             network=network,
             settings=settings,
-            data_settings=data_settings,
-            members=[m.instance.instance_private_ip for m in mirror.members],
+            members=mirror.member_addresses,
             certificate_arn=settings.certificate_arn,
             capacity=(settings.web.min_capacity, settings.web.max_capacity),
-            key=self.key,
+            key=self.key.key,
             auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
             password=self.gateway_password,
-            alarm_topic=data_tier.alarm_topic,
+            alarm_topic=alarm_topic,
         )
-        common = _common(settings)
 
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
         ecp_commands = ecp_client_commands(
             mirror_name=settings.mirror_set,
-            address=mirror.members[mirror_settings.initial_primary].instance.instance_private_ip,
+            address=mirror.initial_primary_address,
             port=c.IRIS_SUPERSERVER_PORT,
             iris_instance=data_settings.iris_instance,
             iris_os_user=data_settings.iris_os_user,
@@ -120,7 +114,7 @@ class AppTierStack(Stack):
                 self,
                 fleet_id,
                 vpc=network.vpc,
-                subnets=network.subnets["app"].subnets,
+                subnets=network.tier("app"),
                 security_group=sg.app,
                 spec=spec,
                 region=self.region,
@@ -129,12 +123,12 @@ class AppTierStack(Stack):
                 service_linked_role=self.auto_scaling_role,
                 service_linked_role_arn=auto_scaling_role_arn,
                 user_data_commands=ecp_commands,
-                alarm_topic=data_tier.alarm_topic,
+                alarm_topic=alarm_topic,
                 description=description,
             )
 
         ecp_ami = settings.ecp_ami_ids[self.region]
-        self.ecp_servers = ecp_fleet("EcpServers", _fleet_spec(settings.ecp, ecp_ami, common), "ECP application servers")
+        self.ecp_servers = ecp_fleet("EcpServers", fleet_spec(settings.ecp, ecp_ami, settings), "ECP application servers")
         self.ecp_servers.group.scale_on_cpu_utilization(
             "CpuScaling",
             target_utilization_percent=settings.scaling.cpu_target_percent,
@@ -144,7 +138,7 @@ class AppTierStack(Stack):
         p = settings.print_servers
         if p.count:
             self.print_servers = ecp_fleet(
-                "PrintServers", _fleet_spec(FleetSettings(p.instance_type, p.count, p.count), ecp_ami, common), "Print servers"
+                "PrintServers", fleet_spec(FleetSettings(p.instance_type, p.count, p.count), ecp_ami, settings), "Print servers"
             )
 
         # xDBC/TCP clients are not mirror-aware: their name is an alias of the
@@ -161,7 +155,7 @@ class AppTierStack(Stack):
             "XdbcRecord",
             zone=self.private_zone,
             record_name=settings.mirror_set.lower(),
-            target=route53.RecordTarget.from_alias(NetworkLoadBalancerAlias(mirror.vip.load_balancer)),
+            target=route53.RecordTarget.from_alias(NetworkLoadBalancerAlias(mirror.load_balancer)),
             comment=f"Mirror VIP of {settings.mirror_set}: the primary's superserver for xDBC/TCP clients",
         )
 
@@ -174,76 +168,3 @@ class AppTierStack(Stack):
         )
         CfnOutput(self, "XdbcClientSecurityGroup", value=sg.xdbc_clients.security_group_id)
         CfnOutput(self, "WebGatewayPasswordSecret", value=self.gateway_password.secret_arn)
-
-
-def build_web_tier(
-    stack: Stack,
-    *,
-    network: NetworkStack,
-    settings: AppTierSettings,
-    data_settings: DataTierSettings,
-    members: Sequence[str],
-    certificate_arn: str,
-    capacity: tuple[int, int],
-    key: EncryptionKey,
-    auto_scaling: tuple[iam.CfnServiceLinkedRole, str],
-    password: secretsmanager.ISecret,
-    alarm_topic: sns.ITopic,
-) -> WebTier:
-    """The app tier's WebTier in ``stack``'s region: the primary region's full
-    one, or the DR region's reduced one (its own certificate, fewer servers,
-    the DR member as the Web Gateway's server)."""
-    sg = network.security_groups
-    min_capacity, max_capacity = capacity
-    return WebTier(
-        stack,
-        "Web",
-        vpc=network.vpc,
-        alb_subnets=network.subnets["public"].subnets,
-        server_subnets=network.subnets["web"].subnets,
-        alb_security_group=sg.public_alb,
-        server_security_group=sg.web,
-        certificate_arn=certificate_arn,
-        fleet=_fleet_spec(
-            FleetSettings(settings.web.instance_type, min_capacity, max_capacity),
-            settings.web_ami_ids[stack.region],
-            _common(settings),
-        ),
-        region=stack.region,
-        encryption_key=key.key,
-        service_linked_role=auto_scaling[0],
-        service_linked_role_arn=auto_scaling[1],
-        gateway=WebGatewayConfig(
-            mirror_name=settings.mirror_set,
-            members=list(members),
-            superserver_port=c.IRIS_SUPERSERVER_PORT,
-            application_paths=settings.application_paths,
-            credentials_secret=password,
-        ),
-        sticky_duration=Duration.seconds(settings.sticky_duration_seconds),
-        health_check_path=settings.health_check_path,
-        waf_rate_limit=settings.waf_rate_limit,
-        log_retention_days=settings.log_retention_days,
-        deletion_protection=settings.deletion_protection,
-        scaling=WebScaling(settings.scaling.cpu_target_percent, settings.scaling.requests_per_target_per_minute),
-        alarm_thresholds=WebAlarmThresholds(settings.alarms.http_5xx_percent, settings.alarms.response_time_ms),
-        alarm_topic=alarm_topic,
-    )
-
-
-def _common(settings: AppTierSettings) -> dict[str, object]:
-    return {
-        "root_device_name": settings.root_device_name,
-        "root_volume_gib": settings.root_volume_gib,
-        "warmup_seconds": settings.scaling.warmup_seconds,
-    }
-
-
-def _fleet_spec(f: FleetSettings, ami_id: str, common: dict[str, object]) -> FleetSpec:
-    return FleetSpec(
-        instance_type=f.instance_type,
-        ami_id=ami_id,
-        min_capacity=f.min_capacity,
-        max_capacity=f.max_capacity,
-        **common,  # type: ignore[arg-type]
-    )

@@ -16,6 +16,9 @@ from config.settings import DnsSettings
 INSUFFICIENT_DATA = "Unhealthy"
 
 
+DESCRIPTION = "IRIS on AWS: Route 53 failover of the application's name between the primary and DR regions"
+
+
 class DrDnsStack(Stack):
     """Route 53 failover records for ``<record_name>.<zone_name>``: the primary region's ALB, else the DR region's.
 
@@ -44,6 +47,7 @@ class DrDnsStack(Stack):
         dr_alarms: Mapping[str, cw.Alarm],
         **kwargs: object,
     ) -> None:
+        kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         if dns.hosted_zone_id is not None:
             self.zone: route53.IHostedZone = route53.PublicHostedZone.from_hosted_zone_attributes(

@@ -1,68 +1,59 @@
-"""DrRegionStack: async DR members of the mirror sets in a second region."""
+"""DrRegionStack: what the async DR members of the second region share.
+
+Each DR'd mirror set's member has a stack of its own (stacks/dr_mirror_set.py)
+and the reduced web tier another (stacks/dr_web.py); this one holds what
+exists once in the region: the DR key, which also receives the primary's
+snapshot copies, the alarm topic and log groups, the host files, the peering
+with the primary VPC, the DR retarget function and the promotion document.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from collections.abc import Mapping
+
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from components.address_plan import tier_block
-from components.async_member import AsyncMirrorMember, dr_member_document
+from components.async_member import dr_member_document
 from components.encryption_key import EncryptionKey
-from components.iris_credentials import MirrorCredentials
-from components.iris_host_access import iris_hosts
-from components.member_basics import alarm_topic, guard_placeholders, member_role
+from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.links import DrLink, DrMember, MemberBase, NetworkRefs
+from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
-from components.mirror_alarms import MirrorAlarms
-from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFailover
+from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
-from components.server_fleet import auto_scaling_role
-from components.vip_health import VipHealth
-from config.constants import DR_MEMBER_NAME
-from config.placeholders import PLACEHOLDER_AMI, image_placeholders, placeholder_certificate_arn
-from config.settings import AppTierSettings, DataTierSettings, DrSettings
-from stacks.app_tier import build_web_tier
-from stacks.network import NetworkStack
+from config.placeholders import PLACEHOLDER_AMI, image_placeholders
+from config.settings import DataTierSettings
+
+DESCRIPTION = "IRIS on AWS, DR region: what the async DR members share: key, alarms, peering, DR retarget function"
 
 
 class DrRegionStack(Stack):
-    """The DR region's half of the mirror: peering, async members, their VIPs and key.
-
-    Exposes ``key`` (receives the data tier's snapshot copies), ``peering``
-    (the primary region routes its data tier through it), ``vpc`` (resolves
-    the members' names in the data tier's zone), ``members`` (by
-    mirror set), ``failover`` (the DR retarget function) and ``health`` (the
-    alarms Route 53 follows). Promotion of a DR member is never automatic.
-    Volumes and the key are retained when the stack is deleted.
-    """
+    """The shared half of the DR region; exposes ``base`` (what each DR member's stack builds on),
+    ``key``, ``peering`` and ``failover``. Promotion of a DR member is never automatic.
+    The key is retained when the stack is deleted."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        network: NetworkStack,
-        primary_network: NetworkStack,
+        network: NetworkRefs,
+        primary_vpc: ec2.IVpc,
+        primary_region: str,
         primary_vpc_cidr: str,
         data: DataTierSettings,
-        app: AppTierSettings,
-        dr: DrSettings,
         **kwargs: object,
     ) -> None:
+        kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        ami_id = data.ami_ids[self.region]
-        assert dr.certificate_arn is not None  # validated with the settings
         guard_placeholders(
             self,
             "PlaceholdersAreReplaced",
-            [
-                (f"data.ami_ids.{self.region}", ami_id, PLACEHOLDER_AMI),
-                (f"app.web_ami_ids.{self.region}", app.web_ami_ids[self.region], PLACEHOLDER_AMI),
-                ("dr.certificate_arn", dr.certificate_arn, placeholder_certificate_arn(self.region)),
-                *image_placeholders(data.iris),
-            ],
+            [(f"data.ami_ids.{self.region}", data.ami_ids[self.region], PLACEHOLDER_AMI), *image_placeholders(data.iris)],
         )
-
         self.key = EncryptionKey(
             self,
             "DrKey",
@@ -70,14 +61,26 @@ class DrRegionStack(Stack):
             alias=f"alias/{construct_id}/data",
         )
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
-        self.role = member_role(self)
         self.alarm_topic = alarm_topic(self, self.key.key, data.alarm_email)
         self.key.allow_cloudwatch_logs()
         self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
-
-        self.peering = self._peering(network, primary_network, primary_vpc_cidr)
         self.vpc = network.vpc
+        self.peering = self._peering(network, primary_vpc, primary_region, primary_vpc_cidr)
 
+        files, asset = host_files_asset(self)
+        host_policy = allow_iris_hosts(self, host_files=files, images=data.iris)
+        host = iris_host_config(
+            self,
+            iris=data.iris,
+            asset=asset,
+            zone_name=data.private_zone_name,
+            health_check_port=data.health_check_port,
+            health_check_path=data.health_check_path,
+            qos_timeout_ms=data.mirror_qos_timeout_ms,
+            iris_instance=data.iris_instance,
+            log_groups=self.member_logs.names,
+        )
+        # A DR VIP always asks the status page: its one member is primary only after a promotion.
         health_check = MirrorHealthCheck(
             http=True,
             port=data.health_check_port,
@@ -86,88 +89,16 @@ class DrRegionStack(Stack):
             healthy_threshold=data.healthy_threshold,
             unhealthy_threshold=data.unhealthy_threshold,
         )
-        data_subnets = network.subnets["data"].subnets
-        sets = {m.name: m for m in data.mirror_sets}
-        # The DR members' own passwords: a DR member's accounts live in its own,
-        # unmirrored IRISSYS. The reduced web tier uses its CSPSystem password.
-        self.credentials = {
-            name: MirrorCredentials(self, f"{name}Credentials", encryption_key=self.key.key, mirror_name=name)
-            for name in dr.mirror_sets
-        }
-        host = iris_hosts(
-            self,
-            self.role,
-            iris=data.iris,
-            zone_name=data.private_zone_name,
-            health_check_port=data.health_check_port,
-            health_check_path=data.health_check_path,
-            qos_timeout_ms=data.mirror_qos_timeout_ms,
-            iris_instance=data.iris_instance,
-            log_groups=self.member_logs.names,
-            credentials=list(self.credentials.values()),
-            encryption_key=self.key.key,
-        )
-        self.members: dict[str, AsyncMirrorMember] = {}
-        for i, name in enumerate(dr.mirror_sets):
-            mirror_set = sets[name]
-            self.members[name] = AsyncMirrorMember(
-                self,
-                name,
-                vpc=network.vpc,
-                # Members of several sets are spread over the zones.
-                subnet=data_subnets[i % len(data_subnets)],
-                vip_subnets=data_subnets,
-                security_group=network.security_groups.data,
-                vip_security_group=network.security_groups.data_lb,
-                instance_type=dr.instance_type(mirror_set),
-                ami_id=ami_id,
-                region=self.region,
-                role=self.role,
-                encryption_key=self.key.key,
-                volume_specs=mirror_set.volumes,
-                root_device_name=data.root_device_name,
-                root_volume_gib=data.root_volume_gib,
-                health_check=health_check,
-                host=host,
-                secrets=self.credentials[name].member_secrets,
-                databases=data.databases_of(name),
-            )
-        self._acknowledge_replica_volumes()
-        # The DR members are watched as the failover members are: status checks, CPU, EBS queues, IRIS volumes.
-        for name, member in self.members.items():
-            MirrorAlarms(
-                self,
-                f"{name}Alarms",
-                mirror_name=f"{name} DR",
-                instances={DR_MEMBER_NAME: member.instance},
-                volumes={
-                    f"{DR_MEMBER_NAME}{role.title()}": (volume, sets[name].volumes[role].iops)
-                    for role, volume in member.volumes.volumes.items()
-                },
-                load_balancer=member.vip.load_balancer,
-                target_groups=member.vip.target_groups[min(member.vip.target_groups)],
-                topic=self.alarm_topic,
-                iris_volume_members=[DR_MEMBER_NAME],
-                disk_used_alarm_percent=data.disk_used_alarm_percent,
-            )
-
         self.failover = MirrorFailover(
             self,
             "Failover",
             function_name=f"{construct_id}-retarget",
             vpc=network.vpc,
-            subnets=data_subnets,
+            subnets=network.tier("data"),
             security_group=network.security_groups.failover,
-            targets=[
-                FailoverTarget(
-                    name=name,
-                    vip=member.vip,
-                    members=[FailoverMember(DR_MEMBER_NAME, member.instance, "async")],
-                    desired_primary=None,
-                )
-                for name, member in self.members.items()
-            ],
+            parameter_path=f"/{construct_id}/retarget",
             health_check=health_check,
+            provider=False,
             poll=False,
             encryption_key=self.key.key,
             alarm_topic=self.alarm_topic,
@@ -179,50 +110,23 @@ class DrRegionStack(Stack):
             self, "DrMemberDocument", iris_instance=data.iris_instance, iris_os_user=data.iris_os_user
         )
         CfnOutput(self, "DrMemberDocumentName", value=self.member_document.ref, description="python -m ops promote-dr")
-
-        self.health = {
-            name: VipHealth(
-                self,
-                f"{name}VipHealth",
-                load_balancer=member.vip.load_balancer,
-                target_groups={DR_MEMBER_NAME: member.vip.target_groups[data.health_check_port][0]},
-                period=Duration.seconds(dr.dns.health_check_period_seconds),
-                evaluation_periods=dr.dns.failure_threshold,
-                description=f"{name} in {self.region}",
-            )
-            for name, member in self.members.items()
-        }
-        self._reduced_web_tier(construct_id, network, data, app, dr)
-
-    def _reduced_web_tier(
-        self, construct_id: str, network: NetworkStack, data: DataTierSettings, app: AppTierSettings, dr: DrSettings
-    ) -> None:
-        """The app tier's web tier, reduced: ``dr.web_servers`` servers (growing up to the
-        primary region's maximum after a promotion), this region's certificate, and the
-        DR member of the application's mirror set as the Web Gateway's server."""
-        assert dr.certificate_arn is not None
-        self.auto_scaling_role, auto_scaling_role_arn = auto_scaling_role(self, "AutoScalingRole", suffix=construct_id)
-        self.key.allow_auto_scaling(auto_scaling_role_arn)
-        # A key policy may name only principals that exist.
-        self.key.key.node.add_dependency(self.auto_scaling_role)
-        self.gateway_password = self.credentials[app.mirror_set].cspsystem
-        self.web = build_web_tier(
-            self,
-            network=network,
-            settings=app,
-            data_settings=data,
-            members=[self.members[app.mirror_set].instance.instance_private_ip],
-            certificate_arn=dr.certificate_arn,
-            capacity=(dr.web_servers, max(dr.web_servers, app.web.max_capacity)),
-            key=self.key,
-            auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
-            password=self.gateway_password,
+        self.base = MemberBase(
+            key=self.key.key,
             alarm_topic=self.alarm_topic,
+            host=host,
+            host_policies=[host_policy],
+            failover=self.failover.link,
+            health_check=health_check,
         )
-        CfnOutput(self, "SiteDnsName", value=self.web.load_balancer.load_balancer_dns_name, description="the DR region's ALB")
+
+    def link(self, members: Mapping[str, DrMember]) -> DrLink:
+        """The DR region as the primary region sees it, with the members of the DR members' stacks."""
+        return DrLink(
+            region=self.region, key_arn=self.key.key.key_arn, vpc=self.vpc, peering_id=self.peering.ref, members=members
+        )
 
     def _peering(
-        self, network: NetworkStack, primary_network: NetworkStack, primary_vpc_cidr: str
+        self, network: NetworkRefs, primary_vpc: ec2.IVpc, primary_region: str, primary_vpc_cidr: str
     ) -> ec2.CfnVPCPeeringConnection:
         """Peering with the primary VPC; only the data subnets route through it.
 
@@ -234,12 +138,12 @@ class DrRegionStack(Stack):
             self,
             "MirrorPeering",
             vpc_id=network.vpc.vpc_id,
-            peer_vpc_id=primary_network.vpc.vpc_id,
-            peer_region=primary_network.region,
+            peer_vpc_id=primary_vpc.vpc_id,
+            peer_region=primary_region,
             peer_owner_id=self.account,
         )
         primary_data = tier_block(primary_vpc_cidr, "data")
-        for i, subnet in enumerate(network.subnets["data"].subnets):
+        for i, subnet in enumerate(network.tier("data")):
             ec2.CfnRoute(
                 self,
                 f"DataToPrimary{i}",
@@ -248,15 +152,3 @@ class DrRegionStack(Stack):
                 vpc_peering_connection_id=peering.ref,
             )
         return peering
-
-    def _acknowledge_replica_volumes(self) -> None:
-        for member in self.members.values():
-            for volume in member.volumes.volumes.values():
-                for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-                    Validations.of(volume).acknowledge(
-                        Acknowledgment(
-                            id=f"{pack}::{pack}-EC2EBSInBackupPlan",
-                            reason="An async DR member is a replica of the primary; the primary's application-consistent "
-                            "snapshots are copied into this region, encrypted with this stack's key.",
-                        )
-                    )

@@ -13,6 +13,7 @@ from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
 from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
+from components.links import NetworkRefs
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
 from components.mendix.install import MendixOperator
@@ -35,10 +36,15 @@ from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
 from config.settings import EksSettings
-from stacks.network import NetworkStack
 
 BACKUP_TAG_KEY = "MendixBackup"
 ACCESS_LOG_RETENTION_DAYS = 365
+
+
+DESCRIPTION = (
+    "Mendix on EKS: cluster, node groups, controllers, RDS PostgreSQL, S3, ECR, pipeline, "
+    "observability, CloudTrail, backups, budget"
+)
 
 
 class EksStack(Stack):
@@ -54,12 +60,13 @@ class EksStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        network: NetworkStack,
+        network: NetworkRefs,
         settings: EksSettings,
         resource_tags: Mapping[str, str],
         alarm_topic: sns.ITopic | None = None,
         **kwargs: object,
     ) -> None:
+        kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         s = settings
         app_subnets = network.subnets["app"].subnets

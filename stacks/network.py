@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
@@ -12,6 +11,7 @@ from constructs import Construct
 
 from components.address_plan import TieredIpAddresses, tier_block
 from components.encryption_key import EncryptionKey
+from components.links import NetworkRefs, TierSecurityGroups
 from components.log_retention import encrypted_log_group
 from config import constants as c
 from config.settings import NetworkSettings
@@ -25,25 +25,14 @@ SUBNET_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class TierSecurityGroups:
-    """One security group per tier; the port matrix between them is fixed here."""
-
-    public_alb: ec2.SecurityGroup
-    web: ec2.SecurityGroup
-    app: ec2.SecurityGroup
-    data: ec2.SecurityGroup
-    data_lb: ec2.SecurityGroup
-    xdbc_clients: ec2.SecurityGroup
-    failover: ec2.SecurityGroup
-    endpoints: ec2.SecurityGroup
+DESCRIPTION = "IRIS on AWS: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs, VPN"
 
 
 class NetworkStack(Stack):
     """VPC over three AZs with public, web, app and isolated data subnets.
 
-    Exposes ``vpc``, ``security_groups`` (per tier) and ``subnets`` (per tier)
-    for the stacks built on it.
+    Exposes ``vpc``, ``security_groups`` (per tier) and ``subnets`` (per tier),
+    and ``refs``, the three as the stacks built on it take them.
     """
 
     def __init__(
@@ -62,6 +51,7 @@ class NetworkStack(Stack):
         whose mirror members reach this VPC's members on 1972 and 2188, and back.
         ``postgres_clients``: a tier whose hosts reach PostgreSQL in the data
         subnets (the Mendix runtime database of the Eks stack)."""
+        kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
         self._remote_members: list[tuple[str, str]] = []
@@ -110,6 +100,7 @@ class NetworkStack(Stack):
         )
 
         self.security_groups = self._security_groups(health_check_port)
+        self.refs = NetworkRefs(vpc=self.vpc, subnets=self.subnets, security_groups=self.security_groups)
         self._endpoints()
         self._data_nacl(health_check_port, postgres_clients)
 

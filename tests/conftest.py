@@ -21,6 +21,7 @@ from aws_cdk.assertions import Template
 from moto import mock_aws
 
 import app as app_module
+import synthesis
 from config import Settings
 from tests.moto_vip import REGION, Vip
 
@@ -32,6 +33,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 def cdk_json_context() -> dict[str, Any]:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+# Views over several stacks: role -> (the shared stack's role, the prefix of its members' roles).
+MERGED = {"data": ("data_tier", "mirror_"), "dr": ("dr_region", "dr_mirror_")}
 
 
 @dataclass
@@ -46,11 +51,32 @@ class Synthesized:
     error: str | None
 
     def template_json(self, role: str) -> dict[str, Any]:
+        """One stack's template; ``data`` is the data tier as a whole (the shared stack and every mirror
+        set's), ``dr`` the DR region's members as a whole (the shared stack and every DR member's)."""
+        if role in MERGED:
+            shared, prefix = MERGED[role]
+            parts = [self.template_json(r) for r in (shared, *sorted(r for r in self.stacks if r.startswith(prefix)))]
+            merged = {key: {k: v for p in parts for k, v in p.get(key, {}).items()} for key in ("Resources", "Outputs", "Rules")}
+            # Logical ids are unique across these stacks (each set's carry its name), so nothing is lost here.
+            assert len(merged["Resources"]) == sum(len(p["Resources"]) for p in parts), "a logical id repeats across stacks"
+            return merged
         name = self.stacks[role].artifact_id
         return json.loads((self.outdir / f"{name}.template.json").read_text())
 
+    def local(self, value: Any) -> Any:
+        """``value`` as its own stack writes it: a reference to another stack's output becomes that output's value."""
+        if isinstance(value, dict) and "Fn::GetStackOutput" in value:
+            ref = value["Fn::GetStackOutput"]
+            (role,) = [r for r, stack in self.stacks.items() if stack.stack_name == ref["StackName"]]
+            return self.template_json(role)["Outputs"][ref["OutputName"]]["Value"]
+        return value
+
     def template(self, role: str) -> Template:
         return Template.from_json(self.template_json(role))
+
+    def mirror_template(self, name: str | None = None) -> Template:
+        """The stack of mirror set ``name`` (by default the application's)."""
+        return self.template(f"mirror_{name or self.settings.app.mirror_set}")
 
     def template_files(self) -> list[Path]:
         return sorted(self.outdir.glob("*.template.json"))
@@ -59,7 +85,7 @@ class Synthesized:
 def synthesize(outdir: Path, overrides: Mapping[str, Any]) -> Synthesized:
     app = cdk.App(context={**cdk_json_context(), **overrides}, outdir=str(outdir))
     # A nag failure does not raise: the compliance tests name the findings.
-    result = app_module.synthesize(app, {})
+    result = synthesis.synthesize(app, {}, app_module.build)
     return Synthesized(
         settings=result.settings,
         outdir=outdir,
@@ -147,9 +173,10 @@ def moto_vip() -> Iterator[Vip]:
 
 @pytest.fixture
 def vip(moto_vip: Vip, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vip]:
-    """The module's VIP, listeners back on Member0, RETARGET_CONFIG set, no CloudFormation stacks."""
+    """The module's VIP, listeners back on Member0, the function's environment set, no CloudFormation stacks."""
     moto_vip.reset()
-    monkeypatch.setenv("RETARGET_CONFIG", moto_vip.config_text)
+    for key, value in moto_vip.world.environment.items():
+        monkeypatch.setenv(key, value)
     yield moto_vip
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     for stack in cloudformation.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]:

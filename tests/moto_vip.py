@@ -28,6 +28,8 @@ HEALTH = {
     "healthy_threshold": 2,
     "unhealthy_threshold": 2,
 }
+# Where the mirror sets' stacks write their parts of the configuration.
+PARAMETER_PATH = "/Iris-DataTier/retarget"
 # botocore names its events after the service id, hyphenated: "elasticloadbalancingv2" would never fire.
 EVENT_SERVICE = "elastic-load-balancing-v2"
 
@@ -42,6 +44,14 @@ class World:
     instances: dict[str, str]
     ips: dict[str, str]
     config_text: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The deployed function's environment: where its configuration is."""
+        return {
+            retarget.PARAMETERS_VARIABLE: PARAMETER_PATH,
+            retarget.HEALTH_CHECK_VARIABLE: json.dumps(HEALTH),
+        }
 
     def point_all_at(self, member: str) -> None:
         for port, arn in self.listeners.items():
@@ -80,24 +90,20 @@ def build_world() -> World:
         )["Listeners"][0]["ListenerArn"]
         for port in PORTS
     }
-    config = {
-        "mirror_sets": {
-            SET: {
-                "listeners": list(listeners.values()),
-                "members": {
-                    name: {
-                        "instance_id": instances[name],
-                        "private_ip": ips[name],
-                        "role": ROLES[name],
-                        "target_groups": {listeners[p]: groups[name][p] for p in PORTS},
-                    }
-                    for name in MEMBERS
-                },
-            }
+    mirror_set = retarget.MirrorSet(
+        SET,
+        listeners=tuple(listeners.values()),
+        members={
+            name: retarget.Member(name, instances[name], ips[name], ROLES[name], {listeners[p]: groups[name][p] for p in PORTS})
+            for name in MEMBERS
         },
-        "health_check": HEALTH,
-    }
-    return World(admin, listeners, groups, instances, ips, json.dumps(config))
+    )
+    # Written as the deployed function reads it: the set's SSM parameter, the health check beside it.
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=f"{PARAMETER_PATH}/{SET}", Value=json.dumps(mirror_set.to_document()), Type="String"
+    )
+    config = retarget.Config({SET: mirror_set}, retarget.HealthCheck(**HEALTH))
+    return World(admin, listeners, groups, instances, ips, config.to_json())
 
 
 class Vip:

@@ -74,8 +74,8 @@ def network_ref(assembly: Synthesized, value: Any) -> str:
 def data_ref(assembly: Synthesized, value: Any) -> tuple[str, str]:
     """(logical id, attribute) in the data tier template that a reference names."""
     stack, output = stack_output(value)
-    assert stack == assembly.stacks["data_tier"].stack_name
-    target = assembly.template_json("data_tier")["Outputs"][output]["Value"]
+    assert stack in {assembly.stacks[r].stack_name for r in assembly.stacks if r == "data_tier" or r.startswith("mirror_")}
+    target = assembly.template_json("data")["Outputs"][output]["Value"]
     return (target["Ref"], "Ref") if "Ref" in target else tuple(target["Fn::GetAtt"])  # type: ignore[return-value]
 
 
@@ -413,11 +413,11 @@ def test_server_roles_hold_ssm_and_the_cloudwatch_agent_and_web_servers_read_one
 
 def test_the_gateway_password_is_the_data_tiers_generated_cspsystem_password(assembly: Synthesized) -> None:
     assert resources(app(assembly), "AWS::SecretsManager::Secret") == {}  # one password, where IRIS got it
-    data = assembly.template_json("data_tier")
+    data = assembly.template_json("data")
     (key_id,) = [k for k in resources(data, "AWS::KMS::Key") if k.startswith("DataKey")]
     secret_id = next(k for k in resources(data, "AWS::SecretsManager::Secret") if "CSPSystem" in k)
     secret = data["Resources"][secret_id]["Properties"]
-    assert secret["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert assembly.local(secret["KmsKeyId"]) == {"Fn::GetAtt": [key_id, "Arn"]}
     generated = secret["GenerateSecretString"]
     assert generated["PasswordLength"] >= 32
     assert generated["ExcludePunctuation"] is True  # CSP.ini and the shell take it as it is
@@ -572,7 +572,7 @@ def test_xdbc_clients_reach_the_primary_through_the_mirror_vip_by_name(assembly:
 
 
 def test_the_vip_the_name_points_at_is_the_one_the_failover_function_switches(assembly: Synthesized) -> None:
-    data = assembly.template_json("data_tier")
+    data = assembly.template_json("data")
     _, record = one(app(assembly), "AWS::Route53::RecordSet")
     nlb, _ = data_ref(assembly, record["AliasTarget"]["DNSName"])
     listeners = [
@@ -581,13 +581,11 @@ def test_the_vip_the_name_points_at_is_the_one_the_failover_function_switches(as
         if v["Properties"]["LoadBalancerArn"] == {"Ref": nlb}
     ]
     assert listeners
-    (policy,) = [
-        p
-        for k, p in ((k, v["Properties"]) for k, v in resources(data, "AWS::IAM::ManagedPolicy").items())
-        if k.startswith("FailoverPolicy")
-    ]
-    switch = next(s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "SwitchListeners")
-    assert {r["Ref"] for r in switch["Resource"]} >= set(listeners)
+    # The application's mirror set grants the shared function ModifyListener on exactly these listeners.
+    (policy,) = props(assembly.template_json(f"mirror_{assembly.settings.app.mirror_set}"), "AWS::IAM::Policy")
+    (switch,) = policy["PolicyDocument"]["Statement"]
+    assert switch["Sid"] == "SwitchListeners"
+    assert {r["Ref"] for r in switch["Resource"]} == set(listeners)
 
 
 def test_outputs_name_the_site_and_the_xdbc_endpoint(assembly: Synthesized) -> None:
@@ -640,7 +638,7 @@ def test_web_servers_scale_on_cpu_and_requests_and_ecp_servers_on_cpu(assembly: 
 
 
 def _alarm_topic(assembly: Synthesized) -> Any:
-    topic = next(iter(resources(assembly.template_json("data_tier"), "AWS::SNS::Topic")))
+    topic = next(iter(resources(assembly.template_json("data"), "AWS::SNS::Topic")))
     outputs = app(assembly)
     for a in props(outputs, "AWS::CloudWatch::Alarm"):
         for action in a.get("AlarmActions", []):

@@ -541,17 +541,20 @@ def test_the_window_a_schedule_runs_in_at_least_once(cron: str, days: int | None
 
 
 def data_tier(assembly: Synthesized) -> dict[str, Any]:
-    return assembly.template_json("data_tier")
+    return assembly.template_json("data")
 
 
-def test_members_may_add_or_remove_the_target_tag_on_themselves_only(assembly: Synthesized) -> None:
-    template = data_tier(assembly)
+@pytest.mark.parametrize("per_set", [0, -1])
+def test_members_may_add_or_remove_the_target_tag_on_themselves_only(assembly: Synthesized, per_set: int) -> None:
+    mirror_set = assembly.settings.data.mirror_sets[per_set].name
+    template = assembly.template_json(f"mirror_{mirror_set}")
     stack_name = assembly.stacks["data_tier"].stack_name
     (policy,) = (p for p in props(template, "AWS::IAM::ManagedPolicy") if "snapshot target tag" in p.get("Description", ""))
     (role_id,) = resources(template, "AWS::IAM::Role").keys() & {r["Ref"] for r in policy["Roles"]}
-    assert role_id.startswith("InstanceRole")
+    assert role_id.startswith(f"{mirror_set}InstanceRole")
+    # This set's failover members, and only they.
     failover = sorted(k for k in resources(template, "AWS::EC2::Instance") if "Arbiter" not in k)
-    assert failover
+    assert len(failover) == 2
 
     region, account = assembly.settings.region, assembly.settings.account
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app import NAG_PACKS
+from synthesis import NAG_PACKS
 from tests.conftest import ROOT, Synthesized
 
 PACKS = NAG_PACKS

@@ -31,7 +31,7 @@ def instances_of(template: dict[str, Any], mirror: str) -> dict[str, dict[str, A
 
 
 def test_each_mirror_set_has_three_instances_in_three_distinct_azs(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     for m in assembly.settings.data.mirror_sets:
         members = instances_of(template, m.name)
         assert len(members) == 3
@@ -44,16 +44,16 @@ def test_each_mirror_set_has_three_instances_in_three_distinct_azs(assembly: Syn
 
 def test_profiles_size_their_mirror_sets(reference: Synthesized, dev: Synthesized) -> None:
     assert [m.name for m in reference.settings.data.mirror_sets] == ["HSDB", "HSAnalytics"]
-    assert len(resources(reference.template_json("data_tier"), "AWS::EC2::Instance")) == 6
-    assert len(resources(dev.template_json("data_tier"), "AWS::EC2::Instance")) == 3
+    assert len(resources(reference.template_json("data"), "AWS::EC2::Instance")) == 6
+    assert len(resources(dev.template_json("data"), "AWS::EC2::Instance")) == 3
     for a in (reference, dev):
         for m in a.settings.data.mirror_sets:
-            types = Counter(p["InstanceType"] for p in instances_of(a.template_json("data_tier"), m.name).values())
+            types = Counter(p["InstanceType"] for p in instances_of(a.template_json("data"), m.name).values())
             assert types == Counter({m.instance_type: 2, m.arbiter_instance_type: 1})
 
 
 def test_members_are_hardened(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     launch_templates = resources(template, "AWS::EC2::LaunchTemplate")
     for p in props(template, "AWS::EC2::Instance"):
         assert p["EbsOptimized"] is True
@@ -65,11 +65,12 @@ def test_members_are_hardened(assembly: Synthesized) -> None:
         assert launch_templates[lt_id]["Properties"]["LaunchTemplateData"]["MetadataOptions"] == {"HttpTokens": "required"}
         (root,) = p["BlockDeviceMappings"]
         assert root["DeviceName"] == assembly.settings.data.root_device_name
-        assert root["Ebs"]["Encrypted"] is True and root["Ebs"]["KmsKeyId"] == {"Fn::GetAtt": [_key_id(template), "Arn"]}
+        assert root["Ebs"]["Encrypted"] is True
+        assert assembly.local(root["Ebs"]["KmsKeyId"]) == {"Fn::GetAtt": [_key_id(template), "Arn"]}
 
 
 def test_the_image_is_pinned_never_resolved_at_deploy_time(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     ami = assembly.settings.data.ami_ids[assembly.settings.region]
     assert {p["ImageId"] for p in props(template, "AWS::EC2::Instance")} == {ami}
     ssm_parameters = [
@@ -81,7 +82,7 @@ def test_the_image_is_pinned_never_resolved_at_deploy_time(assembly: Synthesized
 
 
 def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom_data: Synthesized) -> None:
-    rule = dev.template_json("data_tier")["Rules"]["GoldenImageIsSet"]
+    rule = dev.template_json("data")["Rules"]["GoldenImageIsSet"]
     ami, *images = rule["Assertions"]
     assert ami["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
     assert "data.ami_ids.eu-west-1" in ami["AssertDescription"]
@@ -93,11 +94,11 @@ def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synth
     ]
     for a in images:
         assert a["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_DIGEST, PLACEHOLDER_DIGEST]}]}
-    assert "GoldenImageIsSet" not in custom_data.template_json("data_tier").get("Rules", {})
+    assert "GoldenImageIsSet" not in custom_data.template_json("data").get("Rules", {})
 
 
 def test_user_data_mounts_volumes_by_id_and_never_replaces_the_instance(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     for logical_id, instance in resources(template, "AWS::EC2::Instance").items():
         user_data = json.dumps(instance["Properties"]["UserData"])
         is_arbiter = "Arbiter" in logical_id
@@ -111,7 +112,7 @@ def test_user_data_mounts_volumes_by_id_and_never_replaces_the_instance(assembly
 
 
 def test_volumes_are_encrypted_io1_with_the_configured_size_and_iops(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     volumes = resources(template, "AWS::EC2::Volume")
     key = _key_id(template)
     expected = Counter()
@@ -123,14 +124,14 @@ def test_volumes_are_encrypted_io1_with_the_configured_size_and_iops(assembly: S
         p = v["Properties"]
         assert p["VolumeType"] == "io1"
         assert p["Encrypted"] is True
-        assert p["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+        assert assembly.local(p["KmsKeyId"]) == {"Fn::GetAtt": [key, "Arn"]}
         mirror = next(m.name for m in assembly.settings.data.mirror_sets if logical_id.startswith(m.name + "Member"))
         found[(mirror, tags(p)["IrisVolumeRole"], p["Size"], p["Iops"])] += 1
     assert found == expected
 
 
 def test_volumes_attach_at_fixed_devices_and_arbiters_have_none(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     attachments = props(template, "AWS::EC2::VolumeAttachment")
     per_instance = Counter(a["InstanceId"]["Ref"] for a in attachments)
     for logical_id in resources(template, "AWS::EC2::Instance"):
@@ -142,7 +143,7 @@ def test_volumes_attach_at_fixed_devices_and_arbiters_have_none(assembly: Synthe
 
 
 def test_volumes_and_key_are_retained(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     for type_name in ("AWS::EC2::Volume", "AWS::KMS::Key"):
         for logical_id, r in resources(template, type_name).items():
             assert r["DeletionPolicy"] == "Retain", logical_id
@@ -186,7 +187,7 @@ PINNED_REFERENCE_IDS = {
 
 
 def test_logical_ids_of_stateful_resources_are_pinned(reference: Synthesized) -> None:
-    template = reference.template_json("data_tier")
+    template = reference.template_json("data")
     actual = {t: sorted(resources(template, t)) for t in ("AWS::KMS::Key", "AWS::EC2::Instance", "AWS::EC2::Volume")}
     assert actual == PINNED_REFERENCE_IDS
 
@@ -197,7 +198,7 @@ def _key_id(template: dict[str, Any]) -> str:
 
 
 def test_instances_use_the_network_tier_groups(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     for p in props(template, "AWS::EC2::Instance"):
         (sg,) = p["SecurityGroupIds"]
         assert "DataSg" in sg["Fn::GetStackOutput"]["OutputName"]
@@ -209,26 +210,46 @@ def test_instances_use_the_network_tier_groups(assembly: Synthesized) -> None:
     assert resources(template, "AWS::EC2::SecurityGroupIngress") == {}
 
 
-def test_instance_role_has_ssm_core_cloudwatch_agent_and_one_invoke(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
-    roles = {k: v["Properties"] for k, v in resources(template, "AWS::IAM::Role").items() if k.startswith("InstanceRole")}
-    (role,) = roles.values()
-    aws_managed = sorted(json.dumps(p) for p in role["ManagedPolicyArns"] if "Fn::Join" in p)
-    assert [a.rsplit("/", 1)[-1] for a in aws_managed] == ['AmazonSSMManagedInstanceCore"]]}', 'CloudWatchAgentServerPolicy"]]}']
-    (own,) = [p["Ref"] for p in role["ManagedPolicyArns"] if "Ref" in p]
-    (statement,) = template["Resources"][own]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "lambda:InvokeFunction"
+def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(assembly: Synthesized) -> None:
     s = assembly.settings
+    data = assembly.template_json("data_tier")["Resources"]
+    for m in s.data.mirror_sets:
+        template = assembly.template_json(f"mirror_{m.name}")
+        roles = {k: v["Properties"] for k, v in resources(template, "AWS::IAM::Role").items()}
+        assert [k.startswith(f"{m.name}InstanceRole") for k in roles] == [True]
+        ((role_id, role),) = roles.items()
+        aws_managed = sorted(json.dumps(p) for p in role["ManagedPolicyArns"] if "Fn::Join" in p)
+        assert [a.rsplit("/", 1)[-1] for a in aws_managed] == [
+            'AmazonSSMManagedInstanceCore"]]}',
+            'CloudWatchAgentServerPolicy"]]}',
+        ]
+        own = sorted(
+            k
+            for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()
+            if {"Ref": role_id} in v["Properties"].get("Roles", [])
+        )
+        shared = sorted(assembly.local(p)["Ref"] for p in role["ManagedPolicyArns"] if "Fn::GetStackOutput" in p)
+        assert [k.rstrip("0123456789ABCDEF") for k in own] == [f"{m.name}BackupTagPolicy", f"{m.name}SecretsPolicy"]
+        assert [k.rstrip("0123456789ABCDEF") for k in shared] == ["InvokeRetargetPolicy", "IrisHostPolicy"]
+        # The set's members read this set's passwords and marker, nothing of another set.
+        statements = template["Resources"][own[1]]["Properties"]["PolicyDocument"]["Statement"]
+        secrets = statements[0]["Resource"]
+        assert sorted(r["Ref"] for r in secrets) == sorted(resources(template, "AWS::SecretsManager::Secret"))
+        marker = statements[2]["Resource"]
+        data_tier = assembly.stacks["data_tier"].stack_name
+        assert marker == f"arn:aws:ssm:{s.region}:{s.account}:parameter/{data_tier}/{m.name}/mirror-created"
+        assert "Policies" not in role
+    invoke = next(v for k, v in data.items() if k.startswith("InvokeRetargetPolicy"))
+    (statement,) = invoke["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
     assert (
         statement["Resource"]
         == f"arn:aws:lambda:{s.region}:{s.account}:function:{assembly.stacks['data_tier'].stack_name}-retarget"
     )
-    assert "Policies" not in role
-    assert props(template, "AWS::IAM::Policy") == []
 
 
 def test_vip_is_an_internal_cross_zone_nlb_per_mirror_set(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     nlbs = props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
     assert len(nlbs) == len(assembly.settings.data.mirror_sets)
     for p in nlbs:
@@ -243,7 +264,7 @@ def test_listeners_start_on_the_first_member_and_the_custom_resource_sets_the_pr
     """Who is primary is run-time state: the template's listeners always name the
     first member, so no later deployment can move them back, and the failover
     custom resource points them at the configured primary."""
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
     listeners = props(template, "AWS::ElasticLoadBalancingV2::Listener")
     port = assembly.settings.data.health_check_port
@@ -261,7 +282,7 @@ def test_listeners_start_on_the_first_member_and_the_custom_resource_sets_the_pr
 
 def test_a_planned_failover_changes_only_the_custom_resource(synth, dev: Synthesized) -> None:
     moved = synth("dev", **{"data.mirror_sets.0.initial_primary": "1"})
-    before, after = dev.template_json("data_tier"), moved.template_json("data_tier")
+    before, after = dev.template_json("data"), moved.template_json("data")
     changed = sorted(k for k in before["Resources"] if before["Resources"][k] != after["Resources"].get(k))
     assert [before["Resources"][k]["Type"] for k in changed] == ["Custom::IrisMirrorPrimary"]
     (primary,) = props(after, "Custom::IrisMirrorPrimary")
@@ -269,7 +290,7 @@ def test_a_planned_failover_changes_only_the_custom_resource(synth, dev: Synthes
 
 
 def test_one_pre_registered_target_group_per_failover_member_and_port(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     instances = resources(template, "AWS::EC2::Instance")
     for logical_id, g in resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup").items():
         (target,) = g["Properties"]["Targets"]
@@ -285,7 +306,7 @@ def test_one_pre_registered_target_group_per_failover_member_and_port(assembly: 
 def test_polling_health_check_asks_the_mirror_status_page(assembly: Synthesized) -> None:
     d = assembly.settings.data
     assert d.failover_method == "polling"
-    for p in props(assembly.template_json("data_tier"), "AWS::ElasticLoadBalancingV2::TargetGroup"):
+    for p in props(assembly.template_json("data"), "AWS::ElasticLoadBalancingV2::TargetGroup"):
         assert p["HealthCheckProtocol"] == "HTTP"
         assert p["HealthCheckPort"] == str(d.health_check_port)
         assert p["HealthCheckPath"] == d.health_check_path == "/csp/bin/mirror_status.cxw"
@@ -296,7 +317,7 @@ def test_polling_health_check_asks_the_mirror_status_page(assembly: Synthesized)
 
 
 def test_health_check_port_and_path_are_settings(custom_data: Synthesized) -> None:
-    template = custom_data.template_json("data_tier")
+    template = custom_data.template_json("data")
     assert sorted({p["Port"] for p in props(template, "AWS::ElasticLoadBalancingV2::Listener")}) == [1972, 57772]
     for p in props(template, "AWS::ElasticLoadBalancingV2::TargetGroup"):
         assert p["HealthCheckProtocol"] == "HTTP"
@@ -308,7 +329,7 @@ def test_health_check_port_and_path_are_settings(custom_data: Synthesized) -> No
 
 
 def test_dlm_policy_freezes_iris_around_each_snapshot(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (policy,) = props(template, "AWS::DLM::LifecyclePolicy")
     (doc_id,) = resources(template, "AWS::SSM::Document")
     details = policy["PolicyDetails"]
@@ -330,7 +351,7 @@ def test_dlm_policy_freezes_iris_around_each_snapshot(assembly: Synthesized) -> 
 
 
 def test_freeze_thaw_document_is_tagged_for_dlm_and_runs_the_script(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (doc,) = props(template, "AWS::SSM::Document")
     assert {"Key": "DLMScriptsAccess", "Value": "true"} in doc["Tags"]
     assert doc["DocumentType"] == "Command"
@@ -344,7 +365,7 @@ def test_freeze_thaw_document_is_tagged_for_dlm_and_runs_the_script(assembly: Sy
 
 
 def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (key,) = props(template, "AWS::KMS::Key")
     statements = {s.get("Sid"): s for s in key["KeyPolicy"]["Statement"]}
     dlm = statements["AllowDlmSnapshots"]
@@ -355,7 +376,7 @@ def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) 
 
 def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_data: Synthesized) -> None:
     assert custom_data.settings.dr is None
-    (policy,) = props(custom_data.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
+    (policy,) = props(custom_data.template_json("data"), "AWS::DLM::LifecyclePolicy")
     (rule,) = policy["PolicyDetails"]["Schedules"][0]["CrossRegionCopyRules"]
     assert rule == {
         "CmkArn": COPY_KEY,
@@ -367,7 +388,7 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_
     (copy_policy,) = [
         p
         for k, p in (
-            (k, v["Properties"]) for k, v in resources(custom_data.template_json("data_tier"), "AWS::IAM::ManagedPolicy").items()
+            (k, v["Properties"]) for k, v in resources(custom_data.template_json("data"), "AWS::IAM::ManagedPolicy").items()
         )
         if k.startswith("BackupCopyKeyPolicy")
     ]
@@ -375,7 +396,7 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_
 
 
 def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     alarms = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["Namespace"] in ("AWS/EC2", "AWS/EBS")]
     # The snapshot policy's own alarms: tests/test_backup_scripts.py.
     alarms = [a for a in alarms if a["Dimensions"][0]["Name"] != "DLMPolicyId"]
@@ -392,14 +413,14 @@ def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized)
     )
     (topic_id,) = resources(template, "AWS::SNS::Topic")
     for a in alarms:
-        assert {"Ref": topic_id} in a["AlarmActions"]
+        assert {"Ref": topic_id} in [assembly.local(x) for x in a["AlarmActions"]]
         if a["MetricName"] == "StatusCheckFailed_System":
             recover = [x for x in a["AlarmActions"] if "recover" in json.dumps(x)]
             assert len(recover) == 1
 
 
 def test_alarm_topic_is_encrypted_and_there_is_a_dashboard_per_mirror_set(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (topic,) = props(template, "AWS::SNS::Topic")
     assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [_key_id(template), "Arn"]}
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == len(assembly.settings.data.mirror_sets)

@@ -3,6 +3,7 @@ members and their key, the snapshot copies, and the settings that guard them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from components.address_plan import tier_block
 from config import SettingsError, load_settings
 from config import constants as c
 from tests.conftest import Synthesized, cdk_json_context
-from tests.templates import props, resources
+from tests.templates import props, render, resources
 
 
 def output_of(value: Any) -> tuple[str, str]:
@@ -89,7 +90,7 @@ def test_only_the_data_subnets_route_over_the_peering_and_only_to_the_other_data
 def test_dr_members_have_the_primary_volume_layout_on_io1_with_the_dr_key(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    template = assembly.template_json("dr_region")
+    template = assembly.template_json("dr")
     (key_id,) = resources(template, "AWS::KMS::Key")
     assert template["Resources"][key_id]["DeletionPolicy"] == "Retain"
     assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
@@ -100,14 +101,14 @@ def test_dr_members_have_the_primary_volume_layout_on_io1_with_the_dr_key(assemb
     for volume in volumes.values():
         assert volume["Properties"]["VolumeType"] == "io1"
         assert volume["Properties"]["Encrypted"] is True
-        assert volume["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert assembly.local(volume["Properties"]["KmsKeyId"]) == {"Fn::GetAtt": [key_id, "Arn"]}
         assert volume["DeletionPolicy"] == "Retain"
 
 
 def test_dr_members_use_the_dr_instance_type_and_no_zmirror_hook(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    instances = props(assembly.template_json("dr_region"), "AWS::EC2::Instance")
+    instances = props(assembly.template_json("dr"), "AWS::EC2::Instance")
     sets = {m.name: m for m in s.data.mirror_sets}
     assert sorted(i["InstanceType"] for i in instances) == sorted(s.dr.instance_type(sets[n]) for n in s.dr.mirror_sets)
     for instance in instances:
@@ -121,14 +122,18 @@ def test_dr_members_use_the_dr_instance_type_and_no_zmirror_hook(assembly: Synth
 
 
 def test_the_dr_retarget_function_knows_its_members_as_async_and_sets_nothing_at_deploy(assembly: Synthesized) -> None:
-    template = assembly.template_json("dr_region")
+    s = assembly.settings
+    assert s.dr is not None
+    template = assembly.template_json("dr")
     functions = {k: p for k, p in ((k, v["Properties"]) for k, v in resources(template, "AWS::Lambda::Function").items())}
     (retarget,) = [p for p in functions.values() if p.get("Handler") == "entry.handler"]
-    config = retarget["Environment"]["Variables"]["RETARGET_CONFIG"]
-    text = config if isinstance(config, str) else str(config)
-    assert '\\"role\\":\\"async\\"' in text or '"role":"async"' in text
-    assert '"failover"' not in text and '\\"failover\\"' not in text
+    path = f"/{assembly.stacks['dr_region'].stack_name}/retarget"
+    assert retarget["Environment"]["Variables"]["RETARGET_PARAMETERS"] == path
     assert retarget["ReservedConcurrentExecutions"] == 1
+    parameters = {p["Name"]: json.loads(render(p["Value"])) for p in props(template, "AWS::SSM::Parameter")}
+    assert sorted(parameters) == sorted(f"{path}/{name}" for name in s.dr.mirror_sets)
+    for document in parameters.values():
+        assert [m["role"] for m in document["members"].values()] == ["async"]
     assert resources(template, "AWS::CloudFormation::CustomResource") == {}
     assert [k for k, v in template["Resources"].items() if v["Type"] == "Custom::IrisMirrorPrimary"] == []
     assert not [p for p in functions.values() if p.get("Handler") == "poller.handler"]
@@ -137,22 +142,20 @@ def test_the_dr_retarget_function_knows_its_members_as_async_and_sets_nothing_at
 def test_the_dr_vip_asks_the_status_page_whatever_the_primary_method(synth) -> None:
     api = synth("dev", **{"data.failover_method": "api"})
     s = api.settings
-    groups = [
-        g for g in props(api.template_json("dr_region"), "AWS::ElasticLoadBalancingV2::TargetGroup") if g["Protocol"] == "TCP"
-    ]
+    groups = [g for g in props(api.template_json("dr"), "AWS::ElasticLoadBalancingV2::TargetGroup") if g["Protocol"] == "TCP"]
     assert len(groups) == 2  # the DR VIP's: superserver and web port
     for group in groups:
         assert group["HealthCheckProtocol"] == "HTTP"
         assert group["HealthCheckPath"] == s.data.health_check_path
         assert group["Matcher"] == {"HttpCode": "200"}
-    primary = props(api.template_json("data_tier"), "AWS::ElasticLoadBalancingV2::TargetGroup")
+    primary = props(api.template_json("data"), "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert {g["HealthCheckProtocol"] for g in primary} == {"TCP"}
 
 
 def test_snapshots_are_copied_to_the_dr_region_with_the_dr_key(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    (policy,) = props(assembly.template_json("data_tier"), "AWS::DLM::LifecyclePolicy")
+    (policy,) = props(assembly.template_json("data"), "AWS::DLM::LifecyclePolicy")
     (rule,) = policy["PolicyDetails"]["Schedules"][0]["CrossRegionCopyRules"]
     assert rule["Target"] == s.dr.region
     assert rule["Encrypted"] is True
@@ -165,7 +168,7 @@ def test_snapshots_are_copied_to_the_dr_region_with_the_dr_key(assembly: Synthes
 def test_vip_health_alarms_cover_every_member_group_with_the_dns_settings(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    for role, per_set in (("data_tier", 2), ("dr_region", 1)):
+    for role, per_set in (("data", 2), ("dr", 1)):
         alarms = [
             a for a in props(assembly.template_json(role), "AWS::CloudWatch::Alarm") if a.get("MetricName") == "HealthyHostCount"
         ]
@@ -290,7 +293,7 @@ def test_failover_records_send_users_to_the_primary_alb_else_the_dr_alb(assembly
     d = s.dr.dns
     records = {r["Failover"]: r for r in props(dns(assembly), "AWS::Route53::RecordSet")}
     assert set(records) == {"PRIMARY", "SECONDARY"}
-    for failover, role, region in (("PRIMARY", "app_tier", s.region), ("SECONDARY", "dr_region", s.dr.region)):
+    for failover, role, region in (("PRIMARY", "app_tier", s.region), ("SECONDARY", "dr_web", s.dr.region)):
         record = records[failover]
         assert record["Name"] == f"{d.record_name}.{d.zone_name}."
         assert (record["Type"], record["TTL"]) == ("CNAME", str(d.ttl_seconds))
@@ -314,7 +317,11 @@ def test_health_checks_follow_the_vip_alarms_of_the_applications_mirror_set(asse
     assert (primary["Type"], primary["HealthThreshold"]) == ("CALCULATED", 1)
     children = [checks[c["Fn::GetAtt"][0]] for c in primary["ChildHealthChecks"]]
     secondary = checks[records["SECONDARY"]["HealthCheckId"]["Fn::GetAtt"][0]]
-    for check, role, region, count in ((children, "data_tier", s.region, 2), ([secondary], "dr_region", s.dr.region, 1)):
+    app = s.app.mirror_set
+    for check, role, region, count in (
+        (children, f"mirror_{app}", s.region, 2),
+        ([secondary], f"dr_mirror_{app}", s.dr.region, 1),
+    ):
         assert len(check) == count
         for alarm_check in check:
             assert alarm_check["Type"] == "CLOUDWATCH_METRIC"
@@ -347,7 +354,7 @@ def test_a_created_zone_is_retained_and_a_given_zone_is_used_as_it_is(dev: Synth
 def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    template = assembly.template_json("dr_region")
+    template = assembly.template_json("dr_web")
     (alb,) = [p for p in props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer") if p.get("Scheme") == "internet-facing"]
     assert alb["Type"] == "application"
     https = [p for p in props(template, "AWS::ElasticLoadBalancingV2::Listener") if p.get("Protocol") == "HTTPS"]
@@ -368,7 +375,7 @@ def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assemb
 def test_dr_members_are_watched_like_the_failover_members(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    template = assembly.template_json("dr_region")
+    template = assembly.template_json("dr")
     alarms = props(template, "AWS::CloudWatch::Alarm")
     instances = resources(template, "AWS::EC2::Instance")
     for instance_id in instances:

@@ -3,7 +3,6 @@ the poller of the polling method, and the hooks shipped to the members."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -32,7 +31,7 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_one_retarget_function_serves_every_writer_one_call_at_a_time(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     fn = functions(template)
     retarget = next(p for k, p in fn.items() if k.startswith("FailoverFunction"))
     assert retarget["Handler"] == "entry.handler"
@@ -45,7 +44,7 @@ def test_one_retarget_function_serves_every_writer_one_call_at_a_time(assembly: 
 
 
 def test_functions_run_in_the_data_subnets_behind_the_failover_group(assembly: Synthesized) -> None:
-    for logical_id, p in functions(assembly.template_json("data_tier")).items():
+    for logical_id, p in functions(assembly.template_json("data")).items():
         vpc = p["VpcConfig"]
         assert len(vpc["SubnetIds"]) == 3 and all("dataSubnet" in json.dumps(s) for s in vpc["SubnetIds"]), logical_id
         (sg,) = vpc["SecurityGroupIds"]
@@ -74,12 +73,13 @@ def test_the_failover_group_reaches_only_status_pages_and_endpoints(assembly: Sy
 
 
 def test_the_function_is_configured_with_every_listener_and_member(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     retarget = next(p for k, p in functions(template).items() if k.startswith("FailoverFunction"))
-    config = json.loads(render(retarget["Environment"]["Variables"]["RETARGET_CONFIG"]))
+    variables = retarget["Environment"]["Variables"]
+    path = f"/{assembly.stacks['data_tier'].stack_name}/retarget"
+    assert variables["RETARGET_PARAMETERS"] == path
     d = assembly.settings.data
-    instances = resources(template, "AWS::EC2::Instance")
-    assert config["health_check"] == {
+    assert json.loads(render(variables["RETARGET_HEALTH_CHECK"])) == {
         "port": d.health_check_port,
         "path": d.health_check_path,
         "timeout_seconds": 2,
@@ -87,65 +87,90 @@ def test_the_function_is_configured_with_every_listener_and_member(assembly: Syn
         "healthy_threshold": d.healthy_threshold,
         "unhealthy_threshold": d.unhealthy_threshold,
     }
-    assert sorted(config["mirror_sets"]) == sorted(m.name for m in d.mirror_sets)
-    for name, mirror in config["mirror_sets"].items():
+    # Each mirror set's stack writes its own part, under the function's path.
+    for m in d.mirror_sets:
+        set_template = assembly.template_json(f"mirror_{m.name}")
+        (parameter,) = props(set_template, "AWS::SSM::Parameter")
+        assert parameter["Name"] == f"{path}/{m.name}" and parameter["Type"] == "String"
+        mirror = json.loads(render(parameter["Value"]))
+        instances = resources(set_template, "AWS::EC2::Instance")
         assert sorted(mirror["listeners"]) == sorted(
-            f"<Ref:{k}>" for k in resources(template, "AWS::ElasticLoadBalancingV2::Listener") if k.startswith(f"{name}Vip")
+            f"<Ref:{k}>" for k in resources(set_template, "AWS::ElasticLoadBalancingV2::Listener") if k.startswith(f"{m.name}Vip")
         )
         assert sorted(mirror["members"]) == ["Member0", "Member1"]
         for member_name, member in mirror["members"].items():
             assert member["role"] == "failover"
-            assert member["instance_id"] == f"<Ref:{next(k for k in instances if k.startswith(name + member_name + 'Instance'))}>"
-            assert member["private_ip"].startswith(f"<GetAtt:{name}{member_name}Instance") and member["private_ip"].endswith(
+            assert (
+                member["instance_id"] == f"<Ref:{next(k for k in instances if k.startswith(m.name + member_name + 'Instance'))}>"
+            )
+            assert member["private_ip"].startswith(f"<GetAtt:{m.name}{member_name}Instance") and member["private_ip"].endswith(
                 ".PrivateIp>"
             )
             assert sorted(member["target_groups"]) == sorted(mirror["listeners"])
             for listener, group in member["target_groups"].items():
-                port = template["Resources"][listener.removeprefix("<Ref:").removesuffix(">")]["Properties"]["Port"]
+                port = set_template["Resources"][listener.removeprefix("<Ref:").removesuffix(">")]["Properties"]["Port"]
                 group_id = group.removeprefix("<Ref:").removesuffix(">")
-                assert group_id.startswith(f"{name}Vip{member_name}Port{port}")
-                assert template["Resources"][group_id]["Properties"]["Port"] == port
+                assert group_id.startswith(f"{m.name}Vip{member_name}Port{port}")
+                assert set_template["Resources"][group_id]["Properties"]["Port"] == port
 
 
-def test_the_function_may_switch_only_this_stacks_listeners(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
-    policies = {
-        k: v["Properties"] for k, v in resources(template, "AWS::IAM::ManagedPolicy").items() if k.startswith("FailoverPolicy")
-    }
-    (policy,) = policies.values()
+def test_the_function_may_switch_only_the_listeners_of_the_sets_registered_with_it(assembly: Synthesized) -> None:
+    shared = assembly.template_json("data_tier")
+    (role_id,) = [k for k in resources(shared, "AWS::IAM::Role") if k.startswith("FailoverRole")]
+    (policy,) = [
+        v["Properties"] for k, v in resources(shared, "AWS::IAM::ManagedPolicy").items() if k.startswith("FailoverPolicy")
+    ]
     statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    switch = statements["SwitchListeners"]
-    assert switch["Action"] == "elasticloadbalancing:ModifyListener"
-    assert sorted(r["Ref"] for r in switch["Resource"]) == sorted(resources(template, "AWS::ElasticLoadBalancingV2::Listener"))
+    assert "SwitchListeners" not in statements
+    s = assembly.settings
+    assert statements["ReadConfiguration"] == {
+        "Sid": "ReadConfiguration",
+        "Effect": "Allow",
+        "Action": "ssm:GetParametersByPath",
+        "Resource": f"arn:aws:ssm:{s.region}:{s.account}:parameter/{assembly.stacks['data_tier'].stack_name}/retarget",
+    }
     assert statements["ReadLoadBalancers"]["Resource"] == "*"
     assert all(a.startswith("elasticloadbalancing:Describe") for a in statements["ReadLoadBalancers"]["Action"])
-    assert props(template, "AWS::IAM::Policy") == []  # nothing inline, the framework's role included
+    assert props(shared, "AWS::IAM::Policy") == []  # nothing inline, the framework's role included
+    for m in s.data.mirror_sets:
+        template = assembly.template_json(f"mirror_{m.name}")
+        (switch_policy,) = props(template, "AWS::IAM::Policy")
+        assert [assembly.local(r) for r in switch_policy["Roles"]] == [{"Ref": role_id}]
+        (switch,) = switch_policy["PolicyDocument"]["Statement"]
+        assert switch["Action"] == "elasticloadbalancing:ModifyListener"
+        assert sorted(r["Ref"] for r in switch["Resource"]) == sorted(
+            resources(template, "AWS::ElasticLoadBalancingV2::Listener")
+        )
 
 
-def test_one_custom_resource_per_mirror_set_created_one_after_the_other(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
-    primaries = {k: v for k, v in template["Resources"].items() if v["Type"] == "Custom::IrisMirrorPrimary"}
-    assert len(primaries) == len(assembly.settings.data.mirror_sets)
-    ids = list(primaries)
-    for earlier, later in itertools.pairwise(ids):
-        assert earlier in primaries[later]["DependsOn"]
-    for resource in primaries.values():
+def test_one_custom_resource_per_mirror_set_after_its_listeners_configuration_and_grant(assembly: Synthesized) -> None:
+    shared = assembly.template_json("data_tier")
+    (provider,) = [k for k in resources(shared, "AWS::Lambda::Function") if "Provider" in k]
+    for m in assembly.settings.data.mirror_sets:
+        template = assembly.template_json(f"mirror_{m.name}")
+        ((primary_id, resource),) = [(k, v) for k, v in template["Resources"].items() if v["Type"] == "Custom::IrisMirrorPrimary"]
+        assert primary_id.startswith(f"{m.name}FailoverPrimary")
         assert set(resource["Properties"]) == {"ServiceToken", "MirrorSet", "DesiredPrimary"}
-        listeners = [d for d in resource["DependsOn"] if "VipNlbPort" in d]
-        assert len(listeners) == 2
+        assert resource["Properties"]["MirrorSet"] == m.name
+        assert resource["Properties"]["DesiredPrimary"] == f"Member{m.initial_primary}"
+        assert assembly.local(resource["Properties"]["ServiceToken"]) == {"Fn::GetAtt": [provider, "Arn"]}
+        depends = resource["DependsOn"]
+        assert len([d for d in depends if "VipNlbPort" in d]) == 2
+        assert any(d.startswith(f"{m.name}FailoverConfiguration") for d in depends)
+        assert any(d.startswith(f"{m.name}FailoverSwitchPolicy") for d in depends)
 
 
 def test_errors_raise_an_alarm(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     errors = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["MetricName"] == "Errors"]
     expected = 2 if assembly.settings.data.failover_method == "polling" else 1
     assert len(errors) == expected
     (topic,) = resources(template, "AWS::SNS::Topic")
-    assert all(a["AlarmActions"] == [{"Ref": topic}] for a in errors)
+    assert all([assembly.local(x) for x in a["AlarmActions"]] == [{"Ref": topic}] for a in errors)
 
 
 def test_polling_method_schedules_the_poller(reference: Synthesized, api: Synthesized) -> None:
-    template = reference.template_json("data_tier")
+    template = reference.template_json("data")
     poller = next(p for k, p in functions(template).items() if k.startswith("FailoverPoller"))
     assert poller["Handler"] == "poller.handler"
     assert poller["ReservedConcurrentExecutions"] == 1
@@ -153,12 +178,12 @@ def test_polling_method_schedules_the_poller(reference: Synthesized, api: Synthe
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     (target,) = rule["Targets"]
     assert json.loads(target["Input"]) == {"duration_seconds": 50}
-    assert not any(k.startswith("FailoverPoller") for k in functions(api.template_json("data_tier")))
-    assert props(api.template_json("data_tier"), "AWS::Events::Rule") == []
+    assert not any(k.startswith("FailoverPoller") for k in functions(api.template_json("data")))
+    assert props(api.template_json("data"), "AWS::Events::Rule") == []
 
 
 def test_failover_members_get_the_hook_and_arbiters_do_not(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     stack = assembly.stacks["data_tier"].stack_name
     for logical_id, instance in resources(template, "AWS::EC2::Instance").items():
         user_data = render(instance["Properties"]["UserData"])

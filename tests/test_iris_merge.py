@@ -25,7 +25,7 @@ from tests.templates import USER_DATA_LIMIT, heredoc, instance_user_data, resour
 MERGE = "/etc/iris-aws/merge-{}.cpf"
 
 
-def members(assembly: Synthesized, role: str = "data_tier") -> dict[tuple[str, str], str]:
+def members(assembly: Synthesized, role: str = "data") -> dict[tuple[str, str], str]:
     """(mirror set, member) -> user data, for the data members (arbiters apart)."""
     found = {}
     for logical_id, user_data in instance_user_data(assembly.template_json(role)).items():
@@ -49,7 +49,7 @@ def test_each_failover_member_carries_a_primary_and_a_backup_file_and_only_those
 
 def test_dr_members_carry_a_drasync_file_only(assembly: Synthesized) -> None:
     assert assembly.settings.dr is not None
-    found = members(assembly, "dr_region")
+    found = members(assembly, "dr")
     assert sorted(found) == sorted((name, "DR") for name in assembly.settings.dr.mirror_sets)
     for (set_name, _), user_data in found.items():
         assert re.findall(r"/etc/iris-aws/merge-(\w+)\.cpf <<", user_data) == ["drasync"]
@@ -159,7 +159,7 @@ def test_a_setting_change_shows_in_the_right_file(dev: Synthesized, custom_data:
 
 def test_the_arbiter_runs_the_iscagent_image_and_no_iris(assembly: Synthesized) -> None:
     images = assembly.settings.data.iris
-    for logical_id, user_data in instance_user_data(assembly.template_json("data_tier")).items():
+    for logical_id, user_data in instance_user_data(assembly.template_json("data")).items():
         if "Arbiter" not in logical_id:
             continue
         assert "merge-" not in user_data and images.image.digest + "'" not in user_data.split("ARBITER_IMAGE=")[0]
@@ -194,7 +194,7 @@ def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_to_the_h
         assert "Password={{CSPSYSTEM_PASSWORD}}" in ini
 
 
-@pytest.mark.parametrize("role", ["data_tier", "dr_region"])
+@pytest.mark.parametrize("role", ["data", "dr"])
 def test_every_members_user_data_fits_ec2s_limit_with_room_for_its_references(assembly: Synthesized, role: str) -> None:
     for logical_id, r in resources(assembly.template_json(role), "AWS::EC2::Instance").items():
         assert user_data_bound(r["Properties"]["UserData"]) < USER_DATA_LIMIT, logical_id

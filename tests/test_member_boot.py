@@ -83,9 +83,7 @@ def install(host: Host, files: dict[str, str], **env: str) -> dict[str, str]:
     return files
 
 
-def new_host(
-    tmp_path: Path, dev: Synthesized, member: str, agent: Agent, *, parameters=None, role="data_tier", **env: str
-) -> Host:
+def new_host(tmp_path: Path, dev: Synthesized, member: str, agent: Agent, *, parameters=None, role="data", **env: str) -> Host:
     files = member_files(dev, role, member)
     secrets = {
         env_value(files["member.env"], "SUPERUSER_SECRET"): SUPERUSER_PASSWORD,
@@ -235,7 +233,7 @@ def test_member0_that_cannot_read_the_marker_stops_rather_than_create_a_second_m
 
 
 def test_a_dr_member_joins_as_an_async_member_without_zmirror(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
-    host = new_host(tmp_path, dev, "DR", agent, role="dr_region")
+    host = new_host(tmp_path, dev, "DR", agent, role="dr")
     (host.conf / "ZMIRROR.mac").unlink()  # the DR user data ships none
     agent.start()
     code, output = boot(host, agent)

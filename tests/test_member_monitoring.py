@@ -292,7 +292,7 @@ def _instance_ids(template: dict[str, Any], mirror: str) -> dict[str, str]:
 
 
 def test_each_member_volume_has_a_disk_alarm_to_the_alarm_topic(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (topic_id,) = resources(template, "AWS::SNS::Topic")
     alarms = disk_alarms(template)
     expected = set()
@@ -306,7 +306,7 @@ def test_each_member_volume_has_a_disk_alarm_to_the_alarm_topic(assembly: Synthe
         assert a["MetricName"] == "disk_used_percent"
         assert a["Statistic"] == "Maximum"
         assert a["Threshold"] == assembly.settings.data.disk_used_alarm_percent
-        assert a["AlarmActions"] == [{"Ref": topic_id}]
+        assert [assembly.local(x) for x in a["AlarmActions"]] == [{"Ref": topic_id}]
         assert a["TreatMissingData"] == "notBreaching"
         dims = {d["Name"]: d["Value"] for d in a["Dimensions"]}
         assert set(dims) == {"InstanceId", "path", "fstype"}
@@ -322,7 +322,7 @@ def test_each_member_volume_has_a_disk_alarm_to_the_alarm_topic(assembly: Synthe
 
 
 def test_member_log_groups_are_encrypted_with_the_data_key_and_retained(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (key_id,) = resources(template, "AWS::KMS::Key")
     groups = {k: v for k, v in resources(template, "AWS::Logs::LogGroup").items() if k.startswith("MemberLogs")}
     assert sorted(re.sub(r"[0-9A-F]{8}$", "", k) for k in groups) == [
@@ -338,7 +338,7 @@ def test_member_log_groups_are_encrypted_with_the_data_key_and_retained(assembly
 
 
 def test_the_data_key_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups(assembly: Synthesized) -> None:
-    template = assembly.template_json("data_tier")
+    template = assembly.template_json("data")
     (key,) = props(template, "AWS::KMS::Key")
     (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowCloudWatchLogs"]
     s = assembly.settings

@@ -11,6 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sqs as sqs
 
 import app as app_module
+import synthesis
 from tests.conftest import cdk_json_context
 
 
@@ -22,9 +23,8 @@ def run_main_with_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, add) ->
         add(stacks["network"])
         return stacks
 
-    monkeypatch.setattr(app_module, "build", build_with_extra)
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
-    return app_module.main(cdk.App(context={**cdk_json_context(), "profile": "dev"}, outdir=str(tmp_path)))
+    return synthesis.main(build_with_extra, cdk.App(context={**cdk_json_context(), "profile": "dev"}, outdir=str(tmp_path)))
 
 
 def test_an_unacknowledged_error_fails_synthesis(monkeypatch, tmp_path, capsys) -> None:

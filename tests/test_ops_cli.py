@@ -20,15 +20,15 @@ FUNCTION = "Iris-DataTier-retarget"
 class FakeLambda:
     """Records invocations; answers like the retarget function would."""
 
-    def __init__(self, config_text: str, answer: dict[str, Any], error: bool = False) -> None:
-        self.config_text = config_text
+    def __init__(self, environment: dict[str, str], answer: dict[str, Any], error: bool = False) -> None:
+        self.environment = environment
         self.answer = answer
         self.error = error
         self.payloads: list[dict[str, Any]] = []
 
     def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:  # boto3's parameter name
         assert FunctionName == FUNCTION
-        return {"Environment": {"Variables": {"RETARGET_CONFIG": self.config_text}}}
+        return {"Environment": {"Variables": self.environment}}
 
     def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
         assert (FunctionName, InvocationType) == (FUNCTION, "RequestResponse")
@@ -55,7 +55,7 @@ def stack_with_output(output: bool = True) -> None:
 
 
 def run(vip: Vip, argv: list[str], answer: dict[str, Any] | None = None, error: bool = False) -> tuple[int, FakeLambda]:
-    fake = FakeLambda(vip.config_text, answer or {}, error)
+    fake = FakeLambda(vip.world.environment, answer or {}, error)
     code = cli.main(argv, session_factory=lambda **_: Session(fake))
     return code, fake
 

@@ -55,6 +55,7 @@ CONFIG = {
         "unhealthy_threshold": 2,
     },
 }
+PARAMETERS = "/Iris-DrRegion/retarget"
 DR_STATUS = "IRIS_DR|Disaster Recovery|CONNECTED|1|1\n"
 PROMOTED = "IRIS_DR_PROMOTED|1\nIRIS_DR|Failover|PRIMARY|1|1\n"
 
@@ -70,6 +71,18 @@ class FakeSsm:
         self.sent.append(kwargs)
         return {"Command": {"CommandId": f"cmd-{len(self.sent)}"}}
 
+    def get_paginator(self, operation: str) -> Any:
+        """The DR retarget function's configuration parameters, as get_parameters_by_path pages them."""
+        assert operation == "get_parameters_by_path"
+        pages = [{"Parameters": [{"Name": f"{PARAMETERS}/{SET}", "Value": json.dumps(CONFIG["mirror_sets"][SET])}]}]
+
+        class Paginator:
+            def paginate(self, Path: str, Recursive: bool) -> list[dict[str, Any]]:  # boto3's names
+                assert (Path, Recursive) == (PARAMETERS, False)
+                return pages
+
+        return Paginator()
+
     def get_command_invocation(self, CommandId: str, InstanceId: str) -> dict[str, Any]:  # boto3's names
         output = self.outputs[int(CommandId.split("-")[1]) - 1]
         if output is None:
@@ -84,7 +97,11 @@ class FakeLambda:
 
     def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
         assert FunctionName == FUNCTION
-        return {"Environment": {"Variables": {"RETARGET_CONFIG": json.dumps(CONFIG)}}}
+        return {
+            "Environment": {
+                "Variables": {"RETARGET_PARAMETERS": PARAMETERS, "RETARGET_HEALTH_CHECK": json.dumps(CONFIG["health_check"])}
+            }
+        }
 
     def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
         self.payloads.append(json.loads(Payload))

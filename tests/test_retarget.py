@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import boto3
 import botocore.endpoint
 import entry
 import handler
@@ -381,14 +382,37 @@ def _first_listener(raw: dict[str, Any]) -> str:
 def test_load_config_names_what_is_wrong(vip: Vip, mutate: Callable[[str], str], message: str) -> None:
     with pytest.raises(retarget.ConfigError) as error:
         retarget.load_config(mutate(vip.config_text))
-    assert str(error.value).startswith("RETARGET_CONFIG is not a valid configuration: ")
+    assert str(error.value).startswith("the retarget configuration is not valid: ")
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
 def test_a_missing_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RETARGET_CONFIG", raising=False)
-    with pytest.raises(retarget.ConfigError, match="RETARGET_CONFIG is not set"):
+    monkeypatch.delenv(retarget.PARAMETERS_VARIABLE, raising=False)
+    with pytest.raises(retarget.ConfigError, match="RETARGET_PARAMETERS and RETARGET_HEALTH_CHECK must both be set"):
         retarget.config_from_environment()
+
+
+def test_the_deployed_configuration_is_each_sets_parameter_and_the_health_check(vip: Vip) -> None:
+    # What the function reads in its account is what the whole document says.
+    assert retarget.config_from_environment() == vip.config
+
+
+def test_a_path_without_parameters_is_an_empty_configuration(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(retarget.PARAMETERS_VARIABLE, "/Iris-DataTier/nothing-here")
+    with pytest.raises(retarget.ConfigError, match="no mirror set has an SSM parameter under /Iris-DataTier/nothing-here"):
+        retarget.config_from_environment()
+
+
+def test_a_broken_parameter_is_named(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name="/Iris-DataTier/broken/HSDB", Value="{not json", Type="String")
+    monkeypatch.setenv(retarget.PARAMETERS_VARIABLE, "/Iris-DataTier/broken")
+    with pytest.raises(retarget.ConfigError, match=r"mirror_sets\.HSDB is not JSON"):
+        retarget.config_from_environment()
+
+
+def test_the_writer_and_the_reader_agree(vip: Vip) -> None:
+    assert retarget.load_config(vip.config.to_json()) == vip.config
 
 
 # --- handler(): direct calls --------------------------------------------------------------------------------------------
@@ -425,7 +449,7 @@ def test_handler_validates_its_event(vip: Vip, monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_handler_switches_with_its_own_client_and_the_environment(vip: Vip) -> None:
-    # No patching: the region comes from the environment, the config from RETARGET_CONFIG.
+    # No patching: the region comes from the environment, the config from SSM and the environment.
     dry = handler.handler({**BASE_EVENT, "dry_run": True, "verify": False}, None)
     assert dry["dry_run"] is True and dry["changed"] is False and vip.pointing_at() == vip.all_on("Member0")
     result = handler.handler({**BASE_EVENT, "verify": False}, None)
@@ -509,7 +533,7 @@ def test_delete_changes_nothing_and_never_fails(vip: Vip, monkeypatch: pytest.Mo
     _uses(vip, monkeypatch, handler, answers(vip, Member1=200))
     assert handler.on_event(cr_event("Delete", "Member1"), None) == {"PhysicalResourceId": "HSDB-vip-primary"}
     broken = {**cr_event("Delete", "Member1"), "ResourceProperties": {"ServiceToken": "x"}}
-    monkeypatch.delenv("RETARGET_CONFIG")
+    monkeypatch.delenv(retarget.PARAMETERS_VARIABLE)
     assert handler.on_event(broken, None) == {"PhysicalResourceId": "HSDB-vip-primary"}
     assert vip.writes == [] and vip.pointing_at() == vip.all_on("Member0")
 

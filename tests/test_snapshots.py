@@ -26,16 +26,26 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-STACK_ROLES = ["network", "data_tier", "app_tier", "dr_network", "dr_region", "dr_dns", "eks"]
+# A stack per mirror set: the application's set stands for every set of its region (the others differ in names and sizes).
+STACK_ROLES = ["network", "data_tier", "mirror", "app_tier", "dr_network", "dr_region", "dr_mirror", "dr_web", "dr_dns", "eks"]
+PER_SET = ("mirror", "dr_mirror")
+
+
+def stack_role(assembly: Synthesized, role: str) -> str:
+    return f"{role}_{assembly.settings.app.mirror_set}" if role in PER_SET else role
 
 
 @pytest.mark.parametrize("role", STACK_ROLES)
 def test_template_snapshot(assembly: Synthesized, role: str, snapshot_json) -> None:
-    assert normalized(assembly.template_json(role)) == snapshot_json
+    assert normalized(assembly.template_json(stack_role(assembly, role))) == snapshot_json
 
 
 def test_every_stack_has_a_snapshot(assembly: Synthesized) -> None:
-    assert sorted(assembly.stacks) == sorted(STACK_ROLES)
+    kinds = {next((kind for kind in PER_SET if role.startswith(f"{kind}_")), role) for role in assembly.stacks}
+    assert sorted(kinds) == sorted(STACK_ROLES)
+    per_set = [role for role in assembly.stacks if role.startswith(PER_SET)]
+    s = assembly.settings
+    assert len(per_set) == len(s.data.mirror_sets) + (len(s.dr.mirror_sets) if s.dr else 0)
 
 
 def test_normalization_replaces_asset_hashes_only() -> None:

@@ -20,26 +20,54 @@ both converge on the member that answers 200.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import os
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-CONFIG_VARIABLE = "RETARGET_CONFIG"
-FAILOVER = "failover"
-ASYNC = "async"
-ROLES = (FAILOVER, ASYNC)
+# The configuration's reader and writer: retarget_config.py (standard library only).
+from retarget_config import (
+    ASYNC,
+    FAILOVER,
+    HEALTH_CHECK_VARIABLE,
+    PARAMETERS_VARIABLE,
+    ROLES,
+    Config,
+    ConfigError,
+    HealthCheck,
+    Member,
+    MirrorSet,
+    RetargetError,
+    assemble,
+    load_config,
+    parse_config,
+)
+
+__all__ = [
+    "ASYNC",
+    "FAILOVER",
+    "HEALTH_CHECK_VARIABLE",
+    "PARAMETERS_VARIABLE",
+    "ROLES",
+    "Config",
+    "ConfigError",
+    "HealthCheck",
+    "Member",
+    "MirrorSet",
+    "RetargetError",
+    "assemble",
+    "load_config",
+    "parse_config",
+]
+
 HTTP_OK = 200
-MAX_PORT = 65535
 # botocore's standard retry mode backs off on throttling and rides out a burst
 # of ModifyListener calls from several writers. In a Config, max_attempts
 # counts retries: 8 means up to 9 attempts per call.
@@ -53,14 +81,6 @@ _LOCK = threading.Lock()
 
 StatusCheck = Callable[[str, int, str, float], "int | None"]
 Logger = Callable[[dict[str, Any]], None]
-
-
-class RetargetError(Exception):
-    """A retarget that did not happen, or not completely; the message says why, on one line."""
-
-
-class ConfigError(RetargetError):
-    """RETARGET_CONFIG is missing or not a valid configuration."""
 
 
 class UnknownMirrorSet(RetargetError):
@@ -79,171 +99,45 @@ class DataLossNotAcknowledged(RetargetError):
     """An async (DR) member was asked for without acknowledging possible data loss."""
 
 
-@dataclass(frozen=True)
-class HealthCheck:
-    """How a member is asked whether it is the primary (only the primary answers 200)."""
+def read_set_parameters(ssm: Any, path: str) -> dict[str, str]:
+    """Mirror set name -> its document, from the SSM parameters directly under ``path``.
 
-    port: int
-    path: str
-    timeout_seconds: float
-    interval_seconds: int
-    healthy_threshold: int
-    unhealthy_threshold: int
-
-
-@dataclass(frozen=True)
-class Member:
-    name: str
-    instance_id: str
-    private_ip: str
-    role: str  # "failover" or "async"
-    target_groups: dict[str, str]  # listener ARN -> target group ARN
-
-
-@dataclass(frozen=True)
-class MirrorSet:
-    name: str
-    listeners: tuple[str, ...]
-    members: dict[str, Member]
-
-
-@dataclass(frozen=True)
-class Config:
-    mirror_sets: dict[str, MirrorSet]
-    health_check: HealthCheck
-
-
-# --- configuration -----------------------------------------------------------------------------------------------------
-
-
-def _invalid(where: str, problem: str) -> ConfigError:
-    return ConfigError(f"{CONFIG_VARIABLE} is not a valid configuration: {where} {problem}")
-
-
-def _object(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _invalid(where, f"must be an object; got {type(value).__name__}")
-    return value
-
-
-def _field(parent: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in parent:
-        raise _invalid(where, f"lacks {key!r}")
-    return parent[key]
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(where, f"must be a non-empty string; got {value!r}")
-    return value
-
-
-def _integer(value: Any, where: str, minimum: int, maximum: int | None = None) -> int:
-    # bool is an int in Python; true is never a port or a count.
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
-        allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
-        raise _invalid(where, f"must be {allowed}; got {value!r}")
-    return value
-
-
-def _positive_number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise _invalid(where, f"must be a number above 0; got {value!r}")
-    return float(value)
-
-
-def _member(set_name: str, name: str, raw: Any, listeners: tuple[str, ...]) -> Member:
-    where = f"mirror_sets.{set_name}.members.{name}"
-    m = _object(raw, where)
-    instance_id = _text(_field(m, "instance_id", where), f"{where}.instance_id")
-    private_ip = _text(_field(m, "private_ip", where), f"{where}.private_ip")
-    try:
-        ipaddress.ip_address(private_ip)
-    except ValueError:
-        raise _invalid(f"{where}.private_ip", f"must be an IP address; got {private_ip!r}") from None
-    role = _field(m, "role", where)
-    if role not in ROLES:
-        raise _invalid(where, f"has role {role!r}; allowed: {', '.join(ROLES)}")
-    groups = _object(_field(m, "target_groups", where), f"{where}.target_groups")
-    missing = [arn for arn in listeners if arn not in groups]
-    if missing:
-        raise _invalid(f"{where}.target_groups", f"has no target group for listener(s) {', '.join(missing)}")
-    foreign = [arn for arn in groups if arn not in listeners]
-    if foreign:
-        raise _invalid(f"{where}.target_groups", f"names listener(s) {', '.join(foreign)}, which are not listeners of {set_name}")
-    target_groups = {arn: _text(groups[arn], f"{where}.target_groups[{arn}]") for arn in listeners}
-    return Member(name, instance_id, private_ip, role, target_groups)
-
-
-def _mirror_set(name: str, raw: Any) -> MirrorSet:
-    where = f"mirror_sets.{name}"
-    s = _object(raw, where)
-    raw_listeners = _field(s, "listeners", where)
-    if not isinstance(raw_listeners, list) or not raw_listeners:
-        raise _invalid(f"{where}.listeners", f"must be a non-empty list of listener ARNs; got {raw_listeners!r}")
-    listeners = tuple(_text(arn, f"{where}.listeners") for arn in raw_listeners)
-    if len(set(listeners)) != len(listeners):
-        raise _invalid(f"{where}.listeners", "names a listener twice")
-    raw_members = _object(_field(s, "members", where), f"{where}.members")
-    members = {member: _member(name, member, m, listeners) for member, m in raw_members.items()}
-    # A DR region's VIP has async members only: it is switched by a person's decision.
-    if not members:
-        raise _invalid(f"{where}.members", "must name at least one member")
-    # The VIP tells members apart by their target groups: a shared group would
-    # make "who is primary" ambiguous.
-    owners: dict[str, str] = {}
-    for member in members.values():
-        for group in member.target_groups.values():
-            if group in owners:
-                raise _invalid(f"{where}.members", f"{owners[group]} and {member.name} share target group {group}")
-            owners[group] = member.name
-    return MirrorSet(name, listeners, members)
-
-
-def _health_check(raw: Any) -> HealthCheck:
-    where = "health_check"
-    h = _object(raw, where)
-    path = _text(_field(h, "path", where), f"{where}.path")
-    if not path.startswith("/"):
-        raise _invalid(f"{where}.path", f"must start with '/'; got {path!r}")
-    return HealthCheck(
-        port=_integer(_field(h, "port", where), f"{where}.port", 1, MAX_PORT),
-        path=path,
-        timeout_seconds=_positive_number(_field(h, "timeout_seconds", where), f"{where}.timeout_seconds"),
-        interval_seconds=_integer(_field(h, "interval_seconds", where), f"{where}.interval_seconds", 1),
-        healthy_threshold=_integer(_field(h, "healthy_threshold", where), f"{where}.healthy_threshold", 1),
-        unhealthy_threshold=_integer(_field(h, "unhealthy_threshold", where), f"{where}.unhealthy_threshold", 1),
-    )
-
-
-def load_config(text: str) -> Config:
-    """Parse and check the RETARGET_CONFIG document written at synthesis.
-
-    Guarantees of the returned Config: at least one mirror set; each with at
-    least one listener and at least one member; every member has a
-    valid IP address, a role of ``failover`` or ``async``, and exactly one
-    target group per listener of its set, used by no other member; the health
-    check has a port, a path and positive timings. Anything else raises
-    ConfigError naming the key that is wrong. Unknown keys are ignored.
+    Each mirror set's stack writes ``<path>/<set name>``; a set whose stack is
+    gone has no parameter, so the function no longer knows it.
     """
+    documents: dict[str, str] = {}
     try:
-        raw = json.loads(text)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{CONFIG_VARIABLE} is not a valid configuration: not JSON ({err})") from None
-    top = _object(raw, "the document")
-    raw_sets = _object(_field(top, "mirror_sets", "the document"), "mirror_sets")
-    if not raw_sets:
-        raise _invalid("mirror_sets", "is empty")
-    mirror_sets = {name: _mirror_set(name, s) for name, s in raw_sets.items()}
-    return Config(mirror_sets, _health_check(_field(top, "health_check", "the document")))
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=False):
+            for parameter in page["Parameters"]:
+                documents[parameter["Name"].rsplit("/", 1)[-1]] = parameter["Value"]
+    except (BotoCoreError, ClientError) as err:
+        raise ConfigError(f"the retarget configuration could not be read from the SSM parameters under {path}: {err}") from err
+    if not documents:
+        raise ConfigError(f"the retarget configuration is empty: no mirror set has an SSM parameter under {path}")
+    return documents
 
 
-def config_from_environment() -> Config:
-    """The configuration the function was deployed with; ConfigError if it has none."""
-    text = os.environ.get(CONFIG_VARIABLE)
-    if not text:
-        raise ConfigError(f"{CONFIG_VARIABLE} is not set: the function was deployed without its configuration")
-    return load_config(text)
+def config_from_environment(ssm: Any | None = None) -> Config:
+    """The configuration of the deployed function: the health check from its
+    environment, each mirror set's document from SSM; ConfigError if either is missing."""
+    path = os.environ.get(PARAMETERS_VARIABLE)
+    health_check = os.environ.get(HEALTH_CHECK_VARIABLE)
+    if not path or not health_check:
+        raise ConfigError(
+            f"{PARAMETERS_VARIABLE} and {HEALTH_CHECK_VARIABLE} must both be set: "
+            "the function was deployed without its configuration"
+        )
+    return assemble(read_set_parameters(ssm or ssm_client(), path), health_check)
+
+
+def deployed_config(lambda_client: Any, ssm: Any, function_name: str) -> Config:
+    """What the deployed function ``function_name`` reads, as an operator tool sees it from outside."""
+    configuration = lambda_client.get_function_configuration(FunctionName=function_name)
+    variables = configuration.get("Environment", {}).get("Variables", {})
+    path, health_check = variables.get(PARAMETERS_VARIABLE), variables.get(HEALTH_CHECK_VARIABLE)
+    if not path or not health_check:
+        raise ConfigError(f"{function_name} has no {PARAMETERS_VARIABLE} and {HEALTH_CHECK_VARIABLE}: is it a retarget function?")
+    return assemble(read_set_parameters(ssm, path), health_check)
 
 
 # --- the outside world -------------------------------------------------------------------------------------------------
@@ -277,12 +171,20 @@ def check_status(ip: str, port: int, path: str, timeout: float) -> int | None:
 
 def elbv2_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
     """An ELBv2 client that retries throttling with botocore's standard mode and never hangs long."""
-    config = BotoConfig(
+    return boto3.client("elbv2", region_name=region, endpoint_url=endpoint_url, config=_client_config())
+
+
+def _client_config() -> BotoConfig:
+    return BotoConfig(
         retries={"mode": RETRY_MODE, "max_attempts": MAX_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
     )
-    return boto3.client("elbv2", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def ssm_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """An SSM client with the same retries and timeouts, for the configuration's parameters."""
+    return boto3.client("ssm", region_name=region, endpoint_url=endpoint_url, config=_client_config())
 
 
 def log_json(record: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ import http.server
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +43,10 @@ from ops.rehearsal.moto_gaps import STAND_INS_FILE, VPC_MAP_FILE
 from ops.rehearsal.rules import failed_assertions
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "lambda" / "retarget"))
+
+import retarget  # noqa: E402  (the function's own reader of its configuration)
+
 REHEARSAL_DIGEST = "sha256:" + "e" * 64
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 CDK_TIMEOUT_SECONDS = 300
@@ -66,7 +71,7 @@ class Report:
     coverage: list[asm.Coverage] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    # Function name -> the RETARGET_CONFIG it was deployed with, as the emulator holds it.
+    # Function name -> the configuration it reads (its environment and the sets' SSM parameters), as the emulator holds it.
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def step(self, text: str) -> None:
@@ -179,7 +184,7 @@ class Function:
 
 
 def retarget_functions(emulator: Emulator, stack: asm.StackArtifact, document: dict[str, Any]) -> list[Function]:
-    """Every deployed function of the stack whose environment carries RETARGET_CONFIG and whose handler is the retarget entry."""
+    """Every deployed retarget function of the stack (handler ``entry.handler``), with the configuration it reads."""
     make = clients(emulator, stack.region)
     found = []
     for resource in make("cloudformation").describe_stack_resources(StackName=stack.name)["StackResources"]:
@@ -188,12 +193,11 @@ def retarget_functions(emulator: Emulator, stack: asm.StackArtifact, document: d
         declared = document["Resources"][resource["LogicalResourceId"]]["Properties"]
         if declared.get("Handler") != "entry.handler":
             continue
-        configuration = make("lambda").get_function_configuration(FunctionName=resource["PhysicalResourceId"])
-        variables = configuration.get("Environment", {}).get("Variables", {})
-        check(
-            "RETARGET_CONFIG" in variables, f"{stack.name}: {resource['PhysicalResourceId']} was deployed without RETARGET_CONFIG"
-        )
-        found.append(Function(configuration["FunctionName"], stack.region, json.loads(variables["RETARGET_CONFIG"])))
+        try:
+            config = retarget.deployed_config(make("lambda"), make("ssm"), resource["PhysicalResourceId"])
+        except retarget.ConfigError as err:
+            raise RehearsalFailed(f"{stack.name}: {err}") from None
+        found.append(Function(resource["PhysicalResourceId"], stack.region, config.to_document()))
     return found
 
 
@@ -403,6 +407,7 @@ def rehearse(source: Path, workdir: Path) -> Report:
         report.timings["bootstrap"] = time.monotonic() - t
         report.step(f"cdk bootstrap {' '.join(regions)}")
 
+        # A mirror set's stack: its custom resource asks the data tier's function for the initial primary.
         data_tier = next((s for s in joined if initial_primaries(asm.template(copy, s)) and s.region == regions[0]), None)
         check(data_tier is not None, "no stack in the primary region sets an initial primary")
         assert data_tier is not None
@@ -419,12 +424,12 @@ def rehearse(source: Path, workdir: Path) -> Report:
         status = clients(emulator, data_tier.region)("cloudformation").describe_stacks(StackName=data_tier.name)["Stacks"][0]
         check(status["StackStatus"] == "ROLLBACK_COMPLETE", f"the broken {data_tier.name} is {status['StackStatus']}")
         named = {
-            r["Properties"]["FunctionName"]
+            r["Properties"]["Name"]
             for r in asm.template(copy, data_tier)["Resources"].values()
-            if r["Type"] == "AWS::Lambda::Function" and isinstance(r["Properties"].get("FunctionName"), str)
+            if r["Type"] == "AWS::SSM::Parameter" and isinstance(r["Properties"].get("Name"), str)
         }
-        left = named & set(_functions(emulator, data_tier.region))
-        check(named and not left, f"the rolled back {data_tier.name} left functions behind: {left}")
+        left = named & _parameters(emulator, data_tier.region)
+        check(named and not left, f"the rolled back {data_tier.name} left its configuration parameters behind: {left}")
         report.step(
             f"broken {data_tier.name} (initial primary {BROKEN_PRIMARY}) failed with the handler's message and rolled back"
         )
@@ -438,20 +443,20 @@ def rehearse(source: Path, workdir: Path) -> Report:
         report.step(f"cdk deploy: {len(joined)} stacks CREATE_COMPLETE with all their outputs: {', '.join(names)}")
 
         functions = {s.name: retarget_functions(emulator, s, documents[s.name]) for s in joined}
+        all_functions = [f for fs in functions.values() for f in fs]
         for stack in joined:
             for mirror_set, desired in initial_primaries(documents[stack.name]).items():
-                function = next(f for f in functions[stack.name] if mirror_set in f.config["mirror_sets"])
+                function = next(f for f in all_functions if f.region == stack.region and mirror_set in f.config["mirror_sets"])
                 at = pointed_at(emulator, function, mirror_set)
                 check(at == desired, f"{stack.name}: the VIP of {mirror_set} forwards to {at}, not the initial primary {desired}")
                 report.step(f"{stack.name}: custom resource pointed the {mirror_set} VIP at {desired}")
 
-        all_functions = [f for fs in functions.values() for f in fs]
         report.configs = {f.name: f.config for f in all_functions}
         pages = StatusPages(all_functions[0].config["health_check"]["port"], all_functions[0].config["health_check"]["path"])
         try:
             write_vpc_map(workdir / "emulator", pages, all_functions)
-            primary = next(f for f in functions[data_tier.name])
             mirror_set = next(iter(initial_primaries(documents[data_tier.name])))
+            primary = next(f for f in all_functions if f.region == regions[0] and mirror_set in f.config["mirror_sets"])
             dr = next((f for s in joined if s.region != regions[0] for f in functions[s.name]), None)
             ended_on = retarget_scenarios(emulator, report, pages, primary, mirror_set, dr)
         finally:
@@ -495,6 +500,11 @@ def _dependencies(stacks: list[asm.StackArtifact], stack: asm.StackArtifact) -> 
 
     visit(stack.name)
     return seen
+
+
+def _parameters(emulator: Emulator, region: str) -> set[str]:
+    pages = clients(emulator, region)("ssm").get_paginator("describe_parameters").paginate()
+    return {p["Name"] for page in pages for p in page["Parameters"]}
 
 
 def _functions(emulator: Emulator, region: str) -> list[str]:

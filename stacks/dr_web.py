@@ -1,0 +1,70 @@
+"""DrWebStack: the DR region's reduced web tier."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from components.encryption_key import EncryptionKey
+from components.links import MirrorLink, NetworkRefs
+from components.member_basics import guard_placeholders
+from components.server_fleet import auto_scaling_role
+from components.web_tier import build_web_tier
+from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
+from config.settings import AppTierSettings, DrSettings
+
+DESCRIPTION = "IRIS on AWS, DR region: the reduced web tier (ALB with WAF, Web Gateway servers) on the DR member"
+
+
+class DrWebStack(Stack):
+    """The app tier's web tier, reduced: ``dr.web_servers`` servers (growing up to the
+    primary region's maximum after a promotion), this region's certificate, and the
+    DR member of the application's mirror set as the Web Gateway's server.
+    Exposes ``web``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        network: NetworkRefs,
+        mirror: MirrorLink,
+        alarm_topic: sns.ITopic,
+        app: AppTierSettings,
+        dr: DrSettings,
+        **kwargs: object,
+    ) -> None:
+        kwargs.setdefault("description", DESCRIPTION)
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        assert dr.certificate_arn is not None  # validated with the settings
+        guard_placeholders(
+            self,
+            "PlaceholdersAreReplaced",
+            [
+                (f"app.web_ami_ids.{self.region}", app.web_ami_ids[self.region], PLACEHOLDER_AMI),
+                ("dr.certificate_arn", dr.certificate_arn, placeholder_certificate_arn(self.region)),
+            ],
+        )
+        self.key = EncryptionKey(
+            self, "DrWebKey", description="Encrypts the DR web servers' volumes and WAF logs", alias=f"alias/{construct_id}/web"
+        )
+        self.key.allow_cloudwatch_logs()
+        self.auto_scaling_role, auto_scaling_role_arn = auto_scaling_role(self, "AutoScalingRole", suffix=construct_id)
+        self.key.allow_auto_scaling(auto_scaling_role_arn)
+        # A key policy may name only principals that exist.
+        self.key.key.node.add_dependency(self.auto_scaling_role)
+        self.gateway_password = mirror.cspsystem
+        self.web = build_web_tier(
+            self,
+            network=network,
+            settings=app,
+            members=mirror.member_addresses,
+            certificate_arn=dr.certificate_arn,
+            capacity=(dr.web_servers, max(dr.web_servers, app.web.max_capacity)),
+            key=self.key.key,
+            auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
+            password=self.gateway_password,
+            alarm_topic=alarm_topic,
+        )
+        CfnOutput(self, "SiteDnsName", value=self.web.load_balancer.load_balancer_dns_name, description="the DR region's ALB")

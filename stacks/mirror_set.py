@@ -1,0 +1,181 @@
+"""MirrorSetStack: one IRIS mirror set, deployable on its own.
+
+A stack per mirror set keeps every stack far under CloudFormation's 500
+resources whatever the number of sets, and lets an operator add a set to a
+running system by deploying one new stack, without touching the others
+(docs/data-tier.md, "One stack per mirror set").
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from constructs import Construct
+
+from components.iris_credentials import MirrorCredentials
+from components.iris_host_access import allow_mirror_secrets
+from components.links import DataTierLink, DrMember, MirrorLink, NetworkRefs
+from components.member_basics import member_role
+from components.mirror_alarms import MirrorAlarms
+from components.mirror_failover import FailoverMember, FailoverRegistration, FailoverTarget
+from components.mirror_set import MirrorSet, member_record
+from components.nag import acknowledge, both_packs
+from components.snapshot_backup import allow_backup_tagging
+from components.vip_health import VipHealth
+from config.constants import DR_MEMBER_NAME
+from config.settings import DataTierSettings, DnsSettings, MirrorSetSettings
+
+DESCRIPTION = "IRIS on AWS: one mirror set (primary, backup, arbiter), its io1 volumes, VIP, passwords and alarms"
+
+
+class MirrorSetStack(Stack):
+    """Primary, backup and arbiter of one mirror set, its VIP, passwords, names and alarms.
+
+    Exposes ``mirror`` (the MirrorSet construct), ``credentials`` and
+    ``link``. The members' role is the set's own: it reads this set's
+    passwords and mirror marker, tags only its own members for backup, and
+    holds the data tier's shared host policies. The set registers its VIP
+    with the data tier's retarget function, which points the VIP at
+    ``initial_primary`` on the first deploy. With ``dr_member`` the DR
+    member gets its name in the data tier's zone and, with ``dns``, the
+    VIP's per-member alarms that Route 53 follows are built. Volumes are
+    retained when the stack is deleted.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        network: NetworkRefs,
+        data: DataTierLink,
+        settings: MirrorSetSettings,
+        data_settings: DataTierSettings,
+        dr_member: DrMember | None = None,
+        dns: DnsSettings | None = None,
+        **kwargs: object,
+    ) -> None:
+        kwargs.setdefault("description", DESCRIPTION)
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        name = settings.name
+        self.role = member_role(self, f"{name}InstanceRole")
+        for policy in data.host_policies:
+            self.role.add_managed_policy(policy)
+        self.credentials = MirrorCredentials(self, f"{name}Credentials", encryption_key=data.key, mirror_name=name)
+        marker = f"{data.marker_path}/{name}/mirror-created"
+        allow_mirror_secrets(
+            self,
+            f"{name}SecretsPolicy",
+            role=self.role,
+            credentials=[self.credentials],
+            encryption_key=data.key,
+            markers=[marker],
+        )
+
+        self.mirror = MirrorSet(
+            self,
+            name,
+            vpc=network.vpc,
+            subnets=network.tier("data"),
+            security_group=network.security_groups.data,
+            vip_security_group=network.security_groups.data_lb,
+            instance_type=settings.instance_type,
+            arbiter_instance_type=settings.arbiter_instance_type,
+            ami_id=data_settings.ami_ids[self.region],
+            region=self.region,
+            role=self.role,
+            encryption_key=data.key,
+            volume_specs=settings.volumes,
+            root_device_name=data_settings.root_device_name,
+            root_volume_gib=data_settings.root_volume_gib,
+            health_check=data.health_check,
+            backup_tag=data.backup_tag,
+            failover_function_arn=data.failover_function_arn,
+            host=data.host,
+            zone=data.zone,
+            secrets=self.credentials.member_secrets,
+            databases=data_settings.databases_of(name),
+            mirror_marker=marker,
+        )
+        members = {f"Member{i}": member for i, member in enumerate(self.mirror.members)}
+        allow_backup_tagging(
+            self,
+            f"{name}BackupTagPolicy",
+            role=self.role,
+            target_tag=data.backup_tag,
+            instances=[member.instance for member in members.values()],
+        )
+        for member in members.values():
+            assert member.volumes is not None
+            for volume in member.volumes.volumes.values():
+                acknowledge(
+                    volume,
+                    both_packs(
+                        "EC2EBSInBackupPlan",
+                        "Backed up by the data tier's Data Lifecycle Manager policy, which freezes IRIS around each "
+                        "snapshot; an AWS Backup plan would add crash-consistent copies of a live database.",
+                    ),
+                )
+        MirrorAlarms(
+            self,
+            f"{name}Alarms",
+            mirror_name=name,
+            instances={member_id: member.instance for member_id, member in members.items()}
+            | {"Arbiter": self.mirror.arbiter.instance},
+            volumes={
+                f"{member_id}{role.title()}": (volume, settings.volumes[role].iops)
+                for member_id, member in members.items()
+                if member.volumes is not None
+                for role, volume in member.volumes.volumes.items()
+            },
+            load_balancer=self.mirror.vip.load_balancer,
+            target_groups=self.mirror.vip.target_groups[min(self.mirror.vip.target_groups)],
+            topic=data.alarm_topic,
+            iris_volume_members=list(members),
+            disk_used_alarm_percent=data_settings.disk_used_alarm_percent,
+        )
+        self.registration = FailoverRegistration(
+            self,
+            f"{name}Failover",
+            link=data.failover,
+            target=FailoverTarget(
+                name=name,
+                vip=self.mirror.vip,
+                members=[FailoverMember(member_id, member.instance, "failover") for member_id, member in members.items()],
+                desired_primary=f"Member{settings.initial_primary}",
+            ),
+        )
+
+        health_alarms = {}
+        if dr_member is not None:
+            self.mirror.records.append(
+                member_record(
+                    self,
+                    f"{name}{DR_MEMBER_NAME}Name",
+                    zone=data.zone,
+                    set_name=name,
+                    member=DR_MEMBER_NAME,
+                    address=dr_member.address,
+                )
+            )
+            if dns is not None:
+                health_alarms = VipHealth(
+                    self,
+                    f"{name}VipHealth",
+                    load_balancer=self.mirror.vip.load_balancer,
+                    target_groups={
+                        member_id: group
+                        for member_id, group in zip(members, self.mirror.vip.target_groups[data.health_check.port], strict=True)
+                    },
+                    period=Duration.seconds(dns.health_check_period_seconds),
+                    evaluation_periods=dns.failure_threshold,
+                    description=f"{name} in {self.region}",
+                ).alarms
+
+        self.link = MirrorLink(
+            name=name,
+            load_balancer=self.mirror.vip.load_balancer,
+            member_addresses=[member.instance.instance_private_ip for member in members.values()],
+            initial_primary_address=self.mirror.members[settings.initial_primary].instance.instance_private_ip,
+            cspsystem=self.credentials.cspsystem,
+            health_alarms=health_alarms,
+        )

@@ -1,0 +1,88 @@
+"""The synthesis gate: settings first, then the stacks, then the nag packs.
+
+``app.py`` composes the stacks; this module decides whether a synthesis
+passed. A bad setting stops it before any construct exists (exit 2, one line
+per problem); an unacknowledged cdk-nag error or warning fails it after the
+templates are written (exit 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
+
+from config import Settings, SettingsError, load_settings
+
+NAG_PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+
+Build = Callable[[cdk.App, Settings], dict[str, cdk.Stack]]
+
+
+def add_compliance_checks(app: cdk.App) -> None:
+    """Run the three cdk-nag packs on every synthesis; errors fail it."""
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), HIPAASecurityChecks(), NIST80053R5Checks())
+
+
+@dataclass
+class Synthesis:
+    """The outcome of one synthesis: stacks by role, and any nag failure."""
+
+    settings: Settings
+    stacks: dict[str, cdk.Stack]
+    outdir: str
+    nag_failure: str | None
+
+
+def synthesize(app: cdk.App, environ: Mapping[str, str], build: Build) -> Synthesis:
+    """Validate settings, build the stacks, run the nag packs and synthesize.
+
+    Raises :class:`SettingsError` before any stack exists; a nag failure is
+    returned (the templates and validation-report.json are written anyway).
+    """
+    settings = load_settings(app.node.get_all_context(), environ)
+    stacks = build(app, settings)
+    add_compliance_checks(app)
+    try:
+        app.synth()
+    except RuntimeError as err:
+        if "ValidationFailed" not in str(err):
+            raise
+        return Synthesis(settings, stacks, app.outdir, str(err))
+    # The CDK fails synthesis on nag errors only; warnings count here too.
+    warnings = unacknowledged_findings(Path(app.outdir) / "validation-report.json")
+    return Synthesis(settings, stacks, app.outdir, "; ".join(warnings) if warnings else None)
+
+
+def unacknowledged_findings(report_path: Path) -> list[str]:
+    """``rule at path`` for every open finding of the nag packs in a report."""
+    report = json.loads(report_path.read_text())
+    return [
+        f"{violation['ruleName']} at {construct['constructPath']}"
+        for plugin in report["pluginReports"]
+        if plugin["pluginName"] in NAG_PACKS
+        for violation in plugin.get("violations", [])
+        for construct in violation["violatingConstructs"]
+    ]
+
+
+def main(build: Build, app: cdk.App | None = None) -> int:
+    """Synthesize ``app`` (by default the CLI's); exit 2 on bad settings, 1 on nag findings."""
+    try:
+        result = synthesize(app or cdk.App(), os.environ, build)
+    except SettingsError as err:
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    if result.nag_failure:
+        print(
+            f"error: unacknowledged cdk-nag findings (listed above); see {result.outdir}/validation-report.json", file=sys.stderr
+        )
+        return 1
+    return 0

@@ -1,0 +1,62 @@
+"""Sixteen mirror sets: every stack stays within CloudFormation's limits.
+
+A HealthShare deployment runs a mirror set per product. Each set is a stack
+of its own, so the stacks that grow with the number of sets are only the
+sets' own, in both regions; this synthesizes the reference profile with
+MAX_MIRROR_SETS sets, each with a DR member (without the nag packs, which the
+compliance tests run on the shipped profiles), and counts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+import app as app_module
+from config import constants as c
+from config import load_settings
+from tests.conftest import cdk_json_context
+
+MAX_RESOURCES = 500
+MAX_TEMPLATE_BYTES = 1_000_000
+
+
+def many_sets(count: int) -> dict[str, Any]:
+    """The reference profile with ``count`` mirror sets (the second set's shape repeated), each with a DR member."""
+    reference = cdk_json_context()["profiles"]["reference"]
+    shapes = reference["data"]["mirror_sets"]
+    sets = [shapes[0], *({**shapes[1], "name": f"Set{i:02d}"} for i in range(1, count))]
+    return {
+        "profile": "reference",
+        "data.mirror_sets": json.dumps(sets),
+        "data.databases": json.dumps(
+            [{"name": f"DB{i:02d}", "namespace": f"NS{i:02d}", "mirror_set": s["name"]} for i, s in enumerate(sets)]
+        ),
+        "dr.mirror_sets": json.dumps([s["name"] for s in sets]),
+    }
+
+
+@pytest.fixture(scope="module")
+def sixteen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    outdir = tmp_path_factory.mktemp("cdk.out.sixteen")
+    app = cdk.App(context={**cdk_json_context(), **many_sets(c.MAX_MIRROR_SETS)}, outdir=str(outdir))
+    stacks = app_module.build(app, load_settings(app.node.get_all_context(), {}))
+    app.synth()
+    return {stack.stack_name: outdir / stack.template_file for stack in stacks.values()}
+
+
+def test_sixteen_sets_give_sixteen_set_stacks_in_each_region(sixteen: dict[str, Path]) -> None:
+    assert len([name for name in sixteen if name.startswith("Iris-Mirror-")]) == c.MAX_MIRROR_SETS
+    assert len([name for name in sixteen if name.startswith("Iris-DrMirror-")]) == c.MAX_MIRROR_SETS
+
+
+def test_every_stack_stays_under_500_resources_and_1_mb(sixteen: dict[str, Path]) -> None:
+    sizes = {name: (len(json.loads(path.read_text())["Resources"]), path.stat().st_size) for name, path in sixteen.items()}
+    too_big = {name: size for name, size in sizes.items() if size[0] >= MAX_RESOURCES or size[1] >= MAX_TEMPLATE_BYTES}
+    assert too_big == {}
+    # The shared stacks do not grow with the number of sets.
+    assert sizes["Iris-DataTier"][0] < 60 and sizes["Iris-DrRegion"][0] < 40
