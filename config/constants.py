@@ -12,6 +12,8 @@ ISCAGENT_PORT = 2188  # ISCAgent: mirror member and arbiter communication
 IRIS_WEB_PORT = 52773  # private web server (IRIS before 2023.2) / Web Gateway
 # Mirror and mirror member names: upper-case letters and digits, at most 15.
 IRIS_MIRROR_NAME_MAX = 15
+# The most mirror sets one deployment's data tier carries (data.mirror_sets).
+MAX_MIRROR_SETS = 16
 # The IRIS containers run as irisowner, uid and gid 51773: what the mounts are owned by.
 IRIS_OWNER_UID = 51773
 HTTPS_PORT = 443

@@ -21,8 +21,9 @@ from components.service_role import service_role
 from components.web_gateway import WebGatewayConfig
 from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
 from config import constants as c
+from config.app import AppTierSettings, FleetSettings
+from config.data import DataTierSettings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
-from config.settings import AppTierSettings, DataTierSettings, FleetSettings
 from stacks.data_tier import DataTierStack
 from stacks.network import NetworkStack
 

@@ -23,8 +23,9 @@ from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup, allow_backup_tagging
 from components.vip_health import VipHealth
 from config.constants import DR_MEMBER_NAME
+from config.data import DataTierSettings
+from config.dr import DrSettings
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
-from config.settings import DataTierSettings, DrSettings
 from stacks.network import NetworkStack
 
 if TYPE_CHECKING:  # the DR stack builds on the app tier, which builds on this one

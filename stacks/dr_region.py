@@ -18,9 +18,11 @@ from components.mirror_failover import FailoverMember, FailoverTarget, MirrorFai
 from components.mirror_vip import MirrorHealthCheck
 from components.server_fleet import auto_scaling_role
 from components.vip_health import VipHealth
+from config.app import AppTierSettings
 from config.constants import DR_MEMBER_NAME
+from config.data import DataTierSettings
+from config.dr import DrSettings
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders, placeholder_certificate_arn
-from config.settings import AppTierSettings, DataTierSettings, DrSettings
 from stacks.app_tier import build_web_tier
 from stacks.network import NetworkStack
 

@@ -34,7 +34,7 @@ from components.platform_karpenter import NodePool
 from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
-from config.settings import EksSettings
+from config.eks import EksSettings
 from stacks.network import NetworkStack
 
 BACKUP_TAG_KEY = "MendixBackup"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from config import SettingsError, load_settings
-from config.settings import PLACEHOLDER_ACCOUNT
+from config.placeholders import PLACEHOLDER_ACCOUNT
 from tests.conftest import ROOT, cdk_json_context
 
 
@@ -369,15 +369,26 @@ BAD_INPUTS = [
 ]
 
 
+# A bad input that breaks a second, independent rule: the keys of the further lines.
+FURTHER_PROBLEMS = {
+    # The DR member of HSDB (m6i.4xlarge) carries the same volumes as the primary's type.
+    "iops-over-instance-limit": ["dr.instance_types.HSDB"],
+}
+
+
 @pytest.mark.parametrize(("overrides", "key", "allowed"), BAD_INPUTS)
-def test_bad_input_is_refused_with_a_clear_message(overrides: dict[str, str], key: str, allowed: str) -> None:
+def test_bad_input_is_refused_with_a_clear_message(
+    overrides: dict[str, str], key: str, allowed: str, request: pytest.FixtureRequest
+) -> None:
     with pytest.raises(SettingsError) as caught:
         load(**overrides)
-    message = str(caught.value)
+    message = caught.value.lines[0]
     assert caught.value.key == key
     assert message.startswith(f"invalid setting {key}=")
     assert allowed in message
-    assert "\n" not in message
+    assert all("\n" not in line for line in caught.value.lines)
+    case = request.node.callspec.id
+    assert [p.key for p in caught.value.problems[1:]] == FURTHER_PROBLEMS.get(case, [])
     given = list(overrides.values())[-1]
     if given not in ("none",):
         assert repr(given) in message or given.split(",")[0] in message
