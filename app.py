@@ -200,7 +200,7 @@ def main(app: cdk.App | None = None) -> int:
     try:
         result = synthesize(app or cdk.App(), os.environ)
     except SettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in err.lines), file=sys.stderr)
         return 2
     if result.nag_failure:
         print(

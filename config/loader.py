@@ -113,8 +113,8 @@ def _set_path(target: dict[str, Any], model: type[BaseModel], parts: list[str], 
         target[head] = _from_cli(value, annotation, key)
         return
     item = _tuple_item(inner)
-    if item is not None and _is_model(_unwrap(item)[0]):
-        # data.mirror_sets.0.instance_type: an index into a list of sections
+    if item is not None:
+        # data.mirror_sets.0.instance_type: an index into a list (of sections)
         items = target.get(head)
         if isinstance(items, tuple):
             items = target[head] = list(items)
@@ -125,7 +125,7 @@ def _set_path(target: dict[str, Any], model: type[BaseModel], parts: list[str], 
         i = int(rest[0])
         if len(rest) == 1:
             items[i] = _from_cli(value, item, key)
-        elif isinstance(items[i], dict):
+        elif isinstance(items[i], dict) and _is_model(_unwrap(item)[0]):
             _set_path(items[i], _unwrap(item)[0], rest[1:], value, key)
         else:
             raise _Refused(key, value, f"{done}{head}.{i} is not an object in this profile")
@@ -266,7 +266,7 @@ def _allowed(error_type: str, ctx: Mapping[str, Any], allowed: str | None) -> st
         kind = "int"
     if kind in _TYPE_PHRASES:
         phrase = _TYPE_PHRASES[kind]
-        return f"{phrase} ({allowed})" if allowed else phrase
+        return f"{phrase}: {allowed}" if allowed else phrase
     if allowed:
         return allowed
     if error_type in _LIMITS:

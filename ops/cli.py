@@ -98,7 +98,7 @@ class Target:
         try:
             settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
         except SettingsError as err:
-            raise CliError(str(err), 2) from None
+            raise CliError("\nerror: ".join(err.lines), 2) from None
         self.session = session_factory(profile_name=args.aws_profile, region_name=args.region or settings.region)
         self.function_name = args.function_name or self._function_from_stack(args.stack or f"{settings.prefix}-DataTier")
         configuration = self.session.client("lambda").get_function_configuration(FunctionName=self.function_name)
@@ -117,7 +117,7 @@ class Target:
         try:
             return retarget.resolve_member(retarget.resolve_set(self.config, mirror_set), name)
         except retarget.RetargetError as err:
-            raise CliError(str(err), 2) from None
+            raise CliError("\nerror: ".join(err.lines), 2) from None
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         return invoke_retarget(self.session.client("lambda"), self.function_name, payload)
@@ -171,7 +171,7 @@ def promote_dr(args: argparse.Namespace, session_factory: SessionFactory) -> int
     try:
         settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
     except SettingsError as err:
-        raise CliError(str(err), 2) from None
+        raise CliError("\nerror: ".join(err.lines), 2) from None
     return dr.promote(args, settings, session_factory)
 
 
