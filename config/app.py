@@ -16,11 +16,11 @@ from config.types import (
     URL_PATH,
     AmiIds,
     CertificateArn,
+    Check,
     InstanceType,
     RetentionDays,
     RootDevice,
     RootVolumeGib,
-    check,
 )
 
 MAX_FLEET_SIZE = 100
@@ -106,7 +106,7 @@ def _url_path(path: str) -> bool:
 
 AppPath = Annotated[
     str,
-    check(lambda p: _url_path(p) and not (len(p) > 1 and p.endswith("/")), "a URL path such as /csp, without a trailing slash"),
+    Check(lambda p: _url_path(p) and not (len(p) > 1 and p.endswith("/")), "a URL path such as /csp, without a trailing slash"),
     Field(json_schema_extra={"pattern": URL_PATH}),
 ]
 
@@ -158,7 +158,7 @@ class AppTierSettings(SettingsModel):
     ] = 3600
     health_check_path: Annotated[
         str,
-        check(
+        Check(
             lambda p: _url_path(p) and len(p) <= 1024,
             "a URL path of at most 1024 characters, e.g. /csp/bin/mirror_status.cxw",
         ),
@@ -182,7 +182,7 @@ class AppTierSettings(SettingsModel):
     alarms: Annotated[AppAlarmSettings, Field(description="Alarm thresholds.")] = AppAlarmSettings()
     private_zone_name: Annotated[
         str,
-        check(_own_zone, "a lower-case DNS domain of your own, e.g. iris.internal"),
+        Check(_own_zone, "a lower-case DNS domain of your own, e.g. iris.internal"),
         Field(
             description="The VPC's private zone for clients that are not mirror-aware: <mirror_set>.<private_zone_name>.",
             json_schema_extra={"pattern": DNS_NAME},
@@ -193,6 +193,7 @@ class AppTierSettings(SettingsModel):
 
     @rule
     def _fleet_sizes(self) -> Iterator[Problem]:
+        """`web.max_capacity` and `ecp.max_capacity` are at least their `min_capacity`."""
         for name in ("web", "ecp"):
             fleet: FleetSettings = getattr(self, name)
             if fleet.max_capacity < fleet.min_capacity:
@@ -204,6 +205,7 @@ class AppTierSettings(SettingsModel):
 
     @rule
     def _paths_listed_once(self) -> Iterator[Problem]:
+        """`application_paths` holds at least one path, each once."""
         if not self.application_paths:
             yield Problem("application_paths", [], "at least one URL path, e.g. /csp")
         for i, path in enumerate(self.application_paths):
@@ -212,6 +214,7 @@ class AppTierSettings(SettingsModel):
 
     @rule
     def _health_check_path_served(self) -> Iterator[Problem]:
+        """`health_check_path` lies under one of `application_paths`: the Web Gateway answers nothing else."""
         path = self.health_check_path
         if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.application_paths):
             yield Problem(

@@ -15,6 +15,7 @@ from config.ebs_limits import EBS_IOPS_LIMITS, EBS_PERFORMANCE
 from config.instance_memory import instance_memory_mib
 from config.types import (
     AmiIds,
+    Check,
     Days,
     DnsName,
     Email,
@@ -25,7 +26,6 @@ from config.types import (
     Region,
     RootDevice,
     RootVolumeGib,
-    check,
 )
 
 IRIS_SOURCES = ("container",)
@@ -67,6 +67,7 @@ class VolumeSpec(SettingsModel):
 
     @rule
     def _iops_per_gib(self) -> Iterator[Problem]:
+        """`iops` is at most 50 per GiB of `size_gib` (and 64,000)."""
         ceiling = min(c.IO1_MAX_IOPS_PER_VOLUME, self.size_gib * c.IO1_MAX_IOPS_PER_GIB)
         if not c.IO1_MIN_IOPS <= self.iops <= ceiling:
             yield Problem(
@@ -135,12 +136,15 @@ class MirrorSetSettings(SettingsModel):
 
     @rule
     def _instance_sustains_the_volumes(self) -> Iterator[Problem]:
+        """The four volumes' IOPS together stay within the instance type's sustained (baseline) EBS IOPS
+        (`config/ebs_limits.py`)."""
         problem = ebs_capacity_problem(self.instance_type, self.volumes, "its database/journal1/journal2/wij volumes")
         if problem:
             yield Problem("instance_type", self.instance_type, problem)
 
     @rule
     def _instance_memory_known(self) -> Iterator[Problem]:
+        """`instance_type` is of a family in `config/instance_memory.py` (IRIS's buffers are sized from its memory)."""
         try:
             instance_memory_mib(self.instance_type)
         except KeyError:
@@ -172,6 +176,7 @@ class BackupSettings(SettingsModel):
 
     @rule
     def _copy_key_in_copy_region(self) -> Iterator[Problem]:
+        """With `copy_region`, `copy_kms_key_arn` is a KMS key in that region."""
         if self.copy_region is not None and (
             self.copy_kms_key_arn is None or not self.copy_kms_key_arn.startswith(f"arn:aws:kms:{self.copy_region}:")
         ):
@@ -202,7 +207,7 @@ class MirroredDatabaseSettings(SettingsModel):
 
     name: Annotated[
         str,
-        check(
+        Check(
             lambda v: _iris_name(v, DATABASE_NAME),
             "an IRIS database name: a letter or _, then up to 29 letters, digits, _ or -, not a system database",
         ),
@@ -213,7 +218,7 @@ class MirroredDatabaseSettings(SettingsModel):
     ]
     namespace: Annotated[
         str,
-        check(
+        Check(
             lambda v: _iris_name(v, NAMESPACE_NAME),
             "an IRIS namespace name: a letter or %, then up to 63 letters, digits, _ or -, not a system namespace",
         ),
@@ -264,6 +269,7 @@ class IrisSettings(SettingsModel):
 
     @rule
     def _licensed_edition_has_a_key(self) -> Iterator[Problem]:
+        """The licensed edition needs `license_key`."""
         if self.edition == "licensed" and self.license_key is None:
             yield Problem(
                 "license_key",
@@ -304,7 +310,7 @@ class DataTierSettings(SettingsModel):
     ] = "polling"
     health_check_port: Annotated[
         Port,
-        check(_health_port, f"a web port other than {c.IRIS_SUPERSERVER_PORT} and {c.ISCAGENT_PORT}"),
+        Check(_health_port, f"a web port other than {c.IRIS_SUPERSERVER_PORT} and {c.ISCAGENT_PORT}"),
         Field(
             description="The member's Web Gateway serves the mirror status page here; not 1972 or 2188, "
             "which IRIS and the ISCAgent use."
@@ -368,6 +374,7 @@ class DataTierSettings(SettingsModel):
 
     @rule
     def _mirror_set_count(self) -> Iterator[Problem]:
+        """1 to `MAX_MIRROR_SETS` (config/constants.py) mirror sets."""
         names = [m.name for m in self.mirror_sets]
         if not names:
             yield Problem("mirror_sets", [], "at least one mirror set")
@@ -380,6 +387,7 @@ class DataTierSettings(SettingsModel):
 
     @rule
     def _mirror_set_names_unique(self) -> Iterator[Problem]:
+        """Mirror set names are unique."""
         names = [m.name for m in self.mirror_sets]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -387,6 +395,7 @@ class DataTierSettings(SettingsModel):
 
     @rule
     def _databases_in_known_sets(self) -> Iterator[Problem]:
+        """Each database's `mirror_set` is one of `data.mirror_sets`."""
         sets = [m.name for m in self.mirror_sets]
         for n, db in enumerate(self.databases):
             if db.mirror_set not in sets:
@@ -396,6 +405,7 @@ class DataTierSettings(SettingsModel):
 
     @rule
     def _database_names_once_per_set(self) -> Iterator[Problem]:
+        """A database name and a namespace appear once per mirror set (case-insensitive)."""
         seen: set[tuple[str, str, str]] = set()
         for n, db in enumerate(self.databases):
             for kind, value in (("name", db.name), ("namespace", db.namespace)):

@@ -128,12 +128,14 @@ class DrSettings(SettingsModel):
 
     @rule
     def _sets_listed_once(self) -> Iterator[Problem]:
+        """`mirror_sets` lists each set once."""
         for i, name in enumerate(self.mirror_sets):
             if name in self.mirror_sets[:i]:
                 yield Problem(f"mirror_sets.{i}", name, "a mirror set listed once")
 
     @rule
     def _types_for_listed_sets(self) -> Iterator[Problem]:
+        """`instance_types` names only sets listed in `mirror_sets`."""
         for name, instance_type in self.instance_types.items():
             if name not in self.mirror_sets:
                 yield Problem(

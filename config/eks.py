@@ -14,6 +14,7 @@ from config.base import Allowed, Problem, SettingsModel, refuse, rule
 from config.types import (
     CRON,
     CertificateArn,
+    Check,
     Days,
     Email,
     InstanceType,
@@ -22,7 +23,6 @@ from config.types import (
     OneOf,
     PublicCidr,
     RetentionDays,
-    check,
 )
 
 SEMVER = r"^v?\d+\.\d+\.\d+$"
@@ -122,11 +122,13 @@ class NodeGroupSettings(SettingsModel):
 
     @rule
     def _at_least_one_type(self) -> Iterator[Problem]:
+        """`instance_types` holds at least one type."""
         if not self.instance_types:
             yield Problem("instance_types", [], "at least one instance type")
 
     @rule
     def _sizes_in_order(self) -> Iterator[Problem]:
+        """1 <= `min_per_az` <= `desired_per_az` <= `max_per_az`."""
         if not 1 <= self.min_per_az <= self.desired_per_az <= self.max_per_az:
             yield Problem(
                 "desired_per_az",
@@ -140,7 +142,7 @@ class MendixDatabaseSettings(SettingsModel):
 
     instance_class: Annotated[
         str,
-        check(
+        Check(
             lambda v: re.fullmatch(DB_INSTANCE_CLASS, v) is not None and not v.startswith("db."),
             "an RDS instance class without db., e.g. m6g.large",
         ),
@@ -151,7 +153,7 @@ class MendixDatabaseSettings(SettingsModel):
     ]
     engine_version: Annotated[
         str,
-        check(
+        Check(
             lambda v: (m := re.fullmatch(POSTGRES_VERSION, v)) is not None and int(m["major"]) in c.POSTGRES_MAJOR_VERSIONS,
             "a PostgreSQL major.minor of major " + ", ".join(str(v) for v in c.POSTGRES_MAJOR_VERSIONS),
         ),
@@ -187,6 +189,7 @@ class MendixDatabaseSettings(SettingsModel):
 
     @rule
     def _autoscaling_above_allocation(self) -> Iterator[Problem]:
+        """`max_allocated_storage_gib` is more than `allocated_storage_gib`."""
         if not self.allocated_storage_gib < self.max_allocated_storage_gib:
             yield Problem(
                 "max_allocated_storage_gib",
@@ -213,7 +216,7 @@ class PipelineSettings(SettingsModel):
     ]
     branch: Annotated[
         str,
-        check(lambda v: re.fullmatch(BRANCH, v) is not None and ".." not in v, "a branch name"),
+        Check(lambda v: re.fullmatch(BRANCH, v) is not None and ".." not in v, "a branch name"),
         Field(description="The branch the pipeline builds.", json_schema_extra={"pattern": BRANCH}),
     ] = "main"
     canary_replicas: Annotated[int, Field(ge=1, le=10, description="The canary's pods."), Allowed("1 to 10 pods")] = 1
@@ -263,6 +266,7 @@ class MendixBackupSettings(SettingsModel):
 
     @rule
     def _copies_outlive_the_restore(self) -> Iterator[Problem]:
+        """`restore_test_validation_hours` is at least `expected_restore_hours`."""
         if not self.expected_restore_hours <= self.restore_test_validation_hours:
             yield Problem(
                 "restore_test_validation_hours",
@@ -273,6 +277,8 @@ class MendixBackupSettings(SettingsModel):
 
     @rule
     def _cold_storage_minimum(self) -> Iterator[Problem]:
+        """`weekly_retention_days` is at least 90 days after `weekly_cold_storage_after_days` (AWS Backup's minimum in cold
+        storage)."""
         floor = self.weekly_cold_storage_after_days + c.BACKUP_MIN_DAYS_IN_COLD_STORAGE
         if self.weekly_retention_days < floor:
             yield Problem(
@@ -310,6 +316,7 @@ class BudgetSettings(SettingsModel):
 
     @rule
     def _thresholds(self) -> Iterator[Problem]:
+        """`thresholds_percent`: distinct, at most 4 (the fifth notification warns on the forecast)."""
         t = self.thresholds_percent
         if not t or len(set(t)) != len(t):
             yield Problem("thresholds_percent", list(t), "one or more distinct percentages")
@@ -323,6 +330,7 @@ class BudgetSettings(SettingsModel):
 
     @rule
     def _subscribers(self) -> Iterator[Problem]:
+        """`emails`: 1 to 10 addresses (AWS Budgets' limit per alert)."""
         if not 1 <= len(self.emails) <= c.BUDGET_MAX_EMAIL_SUBSCRIBERS:
             yield Problem(
                 "emails", list(self.emails), f"1 to {c.BUDGET_MAX_EMAIL_SUBSCRIBERS} addresses (AWS Budgets' limit per alert)"
@@ -377,6 +385,7 @@ class NodePoolSettings(SettingsModel):
 
     @rule
     def _some_category(self) -> Iterator[Problem]:
+        """`instance_categories` holds at least one family."""
         if not self.instance_categories:
             yield Problem("instance_categories", [], f"one or more of {', '.join(INSTANCE_CATEGORIES)}")
 
@@ -386,7 +395,7 @@ class KarpenterSettings(SettingsModel):
 
     chart_version: Annotated[
         str,
-        check(_pinned_chart, "a pinned chart version such as 1.8.1, never a range"),
+        Check(_pinned_chart, "a pinned chart version such as 1.8.1, never a range"),
         Field(description="The Karpenter chart, pinned.", json_schema_extra={"pattern": r"^\d+\.\d+\.\d+$"}),
     ]
     ami_alias: Annotated[
@@ -411,6 +420,7 @@ class KarpenterSettings(SettingsModel):
 
     @rule
     def _spot_spreads_over_families(self) -> Iterator[Problem]:
+        """The Spot pool spans at least two instance families."""
         if self.spot is not None and len(self.spot.instance_categories) < c.SPOT_MIN_INSTANCE_TYPES:
             yield Problem(
                 "spot.instance_categories",
@@ -432,7 +442,7 @@ class MendixOperatorSettings(SettingsModel):
     ]
     installer_image: Annotated[
         str,
-        check(
+        Check(
             lambda v: re.fullmatch(ECR_IMAGE, v) is not None and not v.endswith(":latest"),
             "an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME) with a pinned tag or digest, not latest",
         ),
@@ -459,6 +469,7 @@ class MendixOperatorSettings(SettingsModel):
 
     @rule
     def _no_secret_when_standalone(self) -> Iterator[Problem]:
+        """`namespace_secret_arn` is unset in standalone mode."""
         if self.mode == "standalone" and self.namespace_secret_arn is not None:
             yield Problem("namespace_secret_arn", self.namespace_secret_arn, "unset in standalone mode (no Portal link)")
 
@@ -487,7 +498,7 @@ class EksSettings(SettingsModel):
     ]
     load_balancer_controller_chart_version: Annotated[
         str,
-        check(_pinned_chart, "a pinned chart version such as 1.2.3, never a range or latest"),
+        Check(_pinned_chart, "a pinned chart version such as 1.2.3, never a range or latest"),
         Field(description="The controller's chart, pinned.", json_schema_extra={"pattern": r"^\d+\.\d+\.\d+$"}),
     ]
     addons: Annotated[EksAddonSettings, Field(description="EKS add-on versions.")]
@@ -508,7 +519,7 @@ class EksSettings(SettingsModel):
     ] = ()
     sample_app_image: Annotated[
         str,
-        check(
+        Check(
             lambda v: re.fullmatch(IMAGE, v) is not None and not v.endswith(":latest"),
             "an image with a registry and a pinned tag or digest, not latest",
         ),
@@ -536,6 +547,7 @@ class EksSettings(SettingsModel):
 
     @rule
     def _kube_proxy_of_the_cluster_version(self) -> Iterator[Problem]:
+        """`addons.kube_proxy` is of the Kubernetes minor version."""
         v = self.kubernetes_version
         if not self.addons.kube_proxy.startswith(f"v{v}."):
             yield Problem(
@@ -546,6 +558,7 @@ class EksSettings(SettingsModel):
 
     @rule
     def _coredns_of_the_cluster_version(self) -> Iterator[Problem]:
+        """`addons.coredns` is of the CoreDNS series EKS ships for the Kubernetes version."""
         v = self.kubernetes_version
         series = COREDNS_SERIES.get(v)
         if series is None or not self.addons.coredns.startswith(f"v{series}."):
@@ -554,6 +567,7 @@ class EksSettings(SettingsModel):
 
     @rule
     def _glacier_after_infrequent_access(self) -> Iterator[Problem]:
+        """`file_storage_glacier_days` is at least 30 days after `file_storage_infrequent_access_days`."""
         ia = self.file_storage_infrequent_access_days
         if self.file_storage_glacier_days < ia + c.S3_MIN_DAYS_IN_IA:
             yield Problem(

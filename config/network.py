@@ -46,12 +46,14 @@ class NetworkSettings(SettingsModel):
 
     @rule
     def _vpn_needs_both_ends(self) -> Iterator[Problem]:
+        """`onprem_cidr` and `onprem_gateway_ip` are set together or not at all."""
         if (self.onprem_cidr is None) != (self.onprem_gateway_ip is None):
             missing = "onprem_gateway_ip" if self.onprem_gateway_ip is None else "onprem_cidr"
             yield Problem(missing, None, "set both network.onprem_cidr and network.onprem_gateway_ip for the VPN, or neither")
 
     @rule
     def _onprem_apart_from_vpc(self) -> Iterator[Problem]:
+        """`onprem_cidr` does not overlap `vpc_cidr`."""
         if self.onprem_cidr is not None and ipaddress.IPv4Network(self.onprem_cidr).overlaps(
             ipaddress.IPv4Network(self.vpc_cidr)
         ):

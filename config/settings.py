@@ -33,7 +33,7 @@ from config.types import (
 
 
 class Settings(SettingsModel):
-    """Everything one deployment needs; built by :func:`config.load_settings`."""
+    """Everything one deployment needs; built by `config.load_settings` from a profile."""
 
     profile: Annotated[str, Field(description="The profile's name, set from -c profile=NAME.")]
     prefix: Annotated[
@@ -77,17 +77,20 @@ class Settings(SettingsModel):
 
     @rule
     def _zones_of_the_region(self) -> Iterator[Problem]:
+        """`availability_zones`: exactly three distinct zones of `region`."""
         problem = az_problem(self.region, self.availability_zones, (c.REQUIRED_AZ_COUNT,))
         if problem:
             yield Problem("availability_zones", list(self.availability_zones), problem)
 
     @rule
     def _data_image_for_the_region(self) -> Iterator[Problem]:
+        """`data.ami_ids` holds `region`."""
         if self.region not in self.data.ami_ids:
             yield Problem("data.ami_ids", self.data.ami_ids, f"an AMI id for region {self.region}")
 
     @rule
     def _snapshot_copies_elsewhere(self) -> Iterator[Problem]:
+        """`data.backup.copy_region` is not `region`."""
         copy = self.data.backup.copy_region
         if copy is not None and copy == self.region:
             yield Problem("data.backup.copy_region", copy, f"another AWS region than {self.region}")
@@ -96,18 +99,21 @@ class Settings(SettingsModel):
 
     @rule
     def _app_serves_a_known_set(self) -> Iterator[Problem]:
+        """`app.mirror_set` is one of `data.mirror_sets`."""
         names = [m.name for m in self.data.mirror_sets]
         if self.app.mirror_set not in names:
             yield Problem("app.mirror_set", self.app.mirror_set, f"the name of one of data.mirror_sets: {', '.join(names)}")
 
     @rule
     def _app_certificate_in_the_region(self) -> Iterator[Problem]:
+        """`app.certificate_arn` is set, and an ACM certificate in `region`."""
         problem = certificate_problem(self.app.certificate_arn, self.region)
         if problem:
             yield Problem("app.certificate_arn", self.app.certificate_arn, problem)
 
     @rule
     def _app_images_for_the_region(self) -> Iterator[Problem]:
+        """`app.web_ami_ids` and `app.ecp_ami_ids` hold `region`."""
         for key in ("web_ami_ids", "ecp_ami_ids"):
             ami_ids = getattr(self.app, key)
             if self.region not in ami_ids:
@@ -117,11 +123,13 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_in_another_region(self) -> Iterator[Problem]:
+        """`dr.region` is not `region`."""
         if self.dr is not None and self.dr.region == self.region:
             yield Problem("dr.region", self.dr.region, f"an AWS region name other than the primary region {self.region}")
 
     @rule
     def _dr_zones(self) -> Iterator[Problem]:
+        """`dr.availability_zones`: 2 or 3 distinct zones of `dr.region`."""
         if self.dr is not None:
             problem = az_problem(self.dr.region, self.dr.availability_zones, DR_AZ_COUNTS)
             if problem:
@@ -129,6 +137,7 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_block_apart(self) -> Iterator[Problem]:
+        """`dr.vpc_cidr` overlaps neither `network.vpc_cidr` nor `network.onprem_cidr`."""
         if self.dr is None:
             return
         others = {"network.vpc_cidr": self.network.vpc_cidr}
@@ -142,6 +151,7 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_nat_per_zone(self) -> Iterator[Problem]:
+        """`dr.nat_gateways` is at most the number of DR zones."""
         if self.dr is not None and self.dr.nat_gateways > len(self.dr.availability_zones):
             yield Problem(
                 "dr.nat_gateways",
@@ -151,11 +161,13 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_data_image(self) -> Iterator[Problem]:
+        """`data.ami_ids` holds `dr.region` too."""
         if self.dr is not None and self.dr.region not in self.data.ami_ids:
             yield Problem("data.ami_ids", self.data.ami_ids, f"an AMI id for the DR region {self.dr.region} too")
 
     @rule
     def _dr_sets_known(self) -> Iterator[Problem]:
+        """`dr.mirror_sets` holds at least one set, each one of `data.mirror_sets`."""
         if self.dr is None:
             return
         sets = [m.name for m in self.data.mirror_sets]
@@ -167,6 +179,7 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_types_sustain_the_volumes(self) -> Iterator[Problem]:
+        """Each `dr.instance_types` entry sustains its set's volume IOPS."""
         if self.dr is None:
             return
         sets = {m.name: (i, m) for i, m in enumerate(self.data.mirror_sets)}
@@ -181,6 +194,7 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_certificate(self) -> Iterator[Problem]:
+        """`dr.certificate_arn` is set, and an ACM certificate in `dr.region`."""
         if self.dr is not None:
             problem = certificate_problem(self.dr.certificate_arn, self.dr.region)
             if problem:
@@ -188,11 +202,13 @@ class Settings(SettingsModel):
 
     @rule
     def _dr_web_image(self) -> Iterator[Problem]:
+        """`app.web_ami_ids` holds `dr.region` too."""
         if self.dr is not None and self.dr.region not in self.app.web_ami_ids:
             yield Problem("app.web_ami_ids", self.app.web_ami_ids, f"an AMI id for the DR region {self.dr.region} too")
 
     @rule
     def _dr_follows_the_app(self) -> Iterator[Problem]:
+        """`dr.mirror_sets` holds `app.mirror_set`: the application's DNS name follows its primary."""
         if self.dr is not None and self.app.mirror_set not in self.dr.mirror_sets:
             yield Problem(
                 "dr.mirror_sets",
@@ -202,6 +218,7 @@ class Settings(SettingsModel):
 
     @rule
     def _one_snapshot_copy_target(self) -> Iterator[Problem]:
+        """With `dr`, `data.backup.copy_region` is none: the snapshots are copied to the DR region with its key."""
         if self.dr is not None and self.data.backup.copy_region is not None:
             yield Problem(
                 "data.backup.copy_region",
@@ -213,6 +230,8 @@ class Settings(SettingsModel):
 
     @rule
     def _operator_in_the_region(self) -> Iterator[Problem]:
+        """`eks.mendix_operator.installer_image` is in this region's ECR and `eks.mendix_operator.certificate_arn` is an ACM
+        certificate in `region`."""
         o = self.eks.mendix_operator
         image = re.match(ECR_IMAGE, o.installer_image)
         if image is not None and image.group("region") != self.region:
@@ -230,6 +249,7 @@ class Settings(SettingsModel):
 
     @rule
     def _connected_operator_secret(self) -> Iterator[Problem]:
+        """In connected mode, `eks.mendix_operator.namespace_secret_arn` is a Secrets Manager secret in `region`."""
         o = self.eks.mendix_operator
         if o.mode == "connected":
             match = re.match(SECRET_ARN, o.namespace_secret_arn or "")
@@ -245,6 +265,8 @@ class Settings(SettingsModel):
 
     @rule
     def _tags(self) -> Iterator[Problem]:
+        """Tag keys of 1-128 and values of at most 256 characters; the cost allocation tags Project, Environment, Owner and
+        CostCenter, each with a value."""
         for key, value in self.tags.items():
             if not 1 <= len(key) <= 128 or len(value) > 256:
                 yield Problem(f"tags.{key}", value, "tag keys of 1-128 and values of at most 256 characters")

@@ -90,15 +90,20 @@ class OneOf:
         return json_schema
 
 
-def check(predicate: Callable[[Any], bool], allowed: str) -> AfterValidator:
-    """A field check: ``predicate`` holds, else the problem says ``allowed``."""
+@dataclass(frozen=True)
+class Check:
+    """Annotation metadata: ``predicate`` holds for the value, else ``allowed``."""
 
-    def validate(value: Any) -> Any:
-        if value is not None and not predicate(value):
-            raise refuse(allowed)
-        return value
+    predicate: Callable[[Any], bool]
+    allowed: str
 
-    return AfterValidator(validate)
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        def check(value: Any) -> Any:
+            if value is not None and not self.predicate(value):
+                raise refuse(self.allowed)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
 
 
 # --------------------------------------------------------------------------
@@ -165,10 +170,27 @@ def _public_cidr(value: str) -> str:
 
 
 _CIDR_SCHEMA = {"pattern": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"}
-Cidr = Annotated[str, AfterValidator(_network), Field(json_schema_extra=_CIDR_SCHEMA)]
-VpcCidr = Annotated[str, AfterValidator(_vpc), Field(json_schema_extra=_CIDR_SCHEMA)]
-PublicCidr = Annotated[str, AfterValidator(_public_cidr), Field(json_schema_extra=_CIDR_SCHEMA)]
-GatewayAddress = Annotated[str, AfterValidator(_gateway), Field(json_schema_extra={"pattern": r"^\d{1,3}(\.\d{1,3}){3}$"})]
+Cidr = Annotated[
+    str, AfterValidator(_network), Field(json_schema_extra=_CIDR_SCHEMA), Allowed("an IPv4 CIDR block such as 10.0.0.0/16")
+]
+VpcCidr = Annotated[
+    str,
+    AfterValidator(_vpc),
+    Field(json_schema_extra=_CIDR_SCHEMA),
+    Allowed(f"a private (RFC 1918) IPv4 block from /{c.VPC_MIN_PREFIX} to /{c.VPC_MAX_PREFIX}, no host bits"),
+]
+PublicCidr = Annotated[
+    str,
+    AfterValidator(_public_cidr),
+    Field(json_schema_extra=_CIDR_SCHEMA),
+    Allowed("a public IPv4 CIDR block narrower than 0.0.0.0/0"),
+]
+GatewayAddress = Annotated[
+    str,
+    AfterValidator(_gateway),
+    Field(json_schema_extra={"pattern": r"^\d{1,3}(\.\d{1,3}){3}$"}),
+    Allowed("a public IPv4 address"),
+]
 
 # --------------------------------------------------------------------------
 # Numbers with a fixed meaning

@@ -117,7 +117,7 @@ class Target:
         try:
             return retarget.resolve_member(retarget.resolve_set(self.config, mirror_set), name)
         except retarget.RetargetError as err:
-            raise CliError("\nerror: ".join(err.lines), 2) from None
+            raise CliError(str(err), 2) from None
 
     def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
         return invoke_retarget(self.session.client("lambda"), self.function_name, payload)

@@ -515,3 +515,65 @@ def test_more_mirror_sets_than_the_ceiling_are_refused_in_one_line() -> None:
     assert problem.key == "data.mirror_sets"
     assert f"at most {c.MAX_MIRROR_SETS} mirror sets" in str(problem)
     assert f"{count} given" in str(problem)
+
+
+def schema_validator():
+    import jsonschema
+
+    from config import schema
+
+    committed = json.loads(schema.SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(committed)
+    return jsonschema.Draft202012Validator(committed)
+
+
+def test_cdk_json_names_the_committed_schema() -> None:
+    from config import schema
+
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    assert cdk_json["$schema"] == schema.SCHEMA_URI
+    assert (ROOT / schema.SCHEMA_URI).resolve() == schema.SCHEMA_PATH
+
+
+def test_the_schema_accepts_both_shipped_profiles() -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    assert set(cdk_json["context"]["profiles"]) == {"reference", "dev"}
+    errors = [e.message for e in schema_validator().iter_errors(cdk_json)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("path", "typo"),
+    [
+        pytest.param(("network",), "nat_gatways", id="network"),
+        pytest.param(("data", "mirror_sets", 0, "database"), "iosp", id="volume"),
+        pytest.param((), "availabilty_zones", id="top-level"),
+    ],
+)
+def test_the_schema_rejects_a_typo_in_a_profile(path: tuple[object, ...], typo: str) -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    section = cdk_json["context"]["profiles"]["dev"]
+    for part in path:
+        section = section[part]
+    section[typo] = 1
+    errors = list(schema_validator().iter_errors(cdk_json))
+    assert len(errors) == 1
+    assert typo in errors[0].message
+    assert list(errors[0].absolute_path) == ["context", "profiles", "dev", *path]
+
+
+def test_the_schema_checks_single_values_as_the_models_do() -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    dev = cdk_json["context"]["profiles"]["dev"]
+    dev["network"]["nat_gateways"] = 0
+    dev["data"]["mirror_sets"][0]["instance_type"] = "r6i-4xlarge"
+    dev["data"]["ami_ids"]["eu-west-1"] = "ami-latest"
+    failed = {tuple(e.absolute_path)[3:] for e in schema_validator().iter_errors(cdk_json)}
+    assert failed == {("network", "nat_gateways"), ("data", "mirror_sets", 0, "instance_type"), ("data", "ami_ids", "eu-west-1")}
+
+
+def test_the_schema_and_the_settings_reference_are_generated_from_the_models() -> None:
+    from config import schema
+
+    for path, text in schema.rendered().items():
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is out of date: run python -m config.schema"
