@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import FunctionType
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -187,7 +188,10 @@ class SettingsModel(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         # In definition order: a rule may rely on an earlier one having refused a value.
         names = [
-            name for klass in reversed(cls.__mro__) for name, value in vars(klass).items() if hasattr(value, "__settings_rule__")
+            name
+            for klass in reversed(cls.__mro__)
+            for name, value in list(vars(klass).items())
+            if isinstance(value, FunctionType) and getattr(value, "__settings_rule__", False)
         ]
         cls.__rules__ = tuple(dict.fromkeys(names))
 
