@@ -18,7 +18,7 @@ from components.iris_volume_set import IrisVolumeSet
 from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from config.constants import DR_MEMBER_NAME, IRIS_SUPERSERVER_PORT
-from config.settings import MirroredDatabaseSettings, VolumeSpec
+from config.data import MirroredDatabaseSettings, VolumeSpec
 
 DR_MEMBER_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "dr_member.sh"
 DR_MEMBER_ACTIONS = ("status", "promote")

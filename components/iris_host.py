@@ -16,7 +16,7 @@ from components.iris_merge import MemberConfig, member_merge, mirror_name
 from components.member_monitoring import MemberLogGroupNames, cloudwatch_agent_commands
 from components.mirror_member import install_file_commands
 from config.constants import IRIS_OWNER_UID, IRIS_SUPERSERVER_PORT
-from config.settings import MirroredDatabaseSettings
+from config.data import MirroredDatabaseSettings
 
 CONF_DIR = "/etc/iris-aws"
 HOST_FILES_DIR = "/opt/iris-aws/host"

@@ -14,7 +14,7 @@ from constructs import Construct
 from components.iris_credentials import MirrorCredentials
 from components.iris_host import HostAsset, IrisHost
 from components.member_monitoring import MemberLogGroupNames
-from config.settings import ContainerImage, IrisSettings
+from config.data import ContainerImage, IrisSettings
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]

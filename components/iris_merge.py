@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from components.member_monitoring import structured_logging_merge
 from config.constants import IRIS_MOUNT_POINTS, ISCAGENT_PORT
+from config.data import MirroredDatabaseSettings
 from config.instance_memory import instance_memory_mib
-from config.settings import MirroredDatabaseSettings
 
 SUPERUSER_HASH_MARKER = "{{SUPERUSER_PASSWORD_HASH}}"
 CSPSYSTEM_HASH_MARKER = "{{CSPSYSTEM_PASSWORD_HASH}}"

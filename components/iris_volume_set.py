@@ -10,14 +10,14 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config.constants import IRIS_MOUNT_POINTS, IRIS_VOLUME_DEVICES
-from config.settings import VolumeSpec, validate_io1
+from config.data import VolumeSpec
 
 
 class IrisVolumeSet(Construct):
     """Separate io1 volumes for databases, primary and alternate journal and WIJ.
 
     Guarantees: one volume per role with the given size and provisioned IOPS
-    (io1 limits checked), encrypted with the given customer-managed key,
+    (io1 limits checked by the VolumeSpec settings model), encrypted with the given customer-managed key,
     retained when the stack is deleted, and tagged with its role.
     """
 
@@ -35,7 +35,6 @@ class IrisVolumeSet(Construct):
             raise ValueError(f"IrisVolumeSet needs exactly the roles {sorted(IRIS_VOLUME_DEVICES)}, got {sorted(specs)}")
         self.volumes: dict[str, ec2.Volume] = {}
         for role, spec in specs.items():
-            validate_io1(f"{construct_id}.{role}", spec)
             volume = ec2.Volume(
                 self,
                 role.title(),

@@ -28,7 +28,7 @@ from components.platform_addons import AddonVersions, PlatformAddons
 from components.platform_karpenter import KarpenterCapacity, NodePool
 from components.service_role import service_role
 from config import constants as c
-from config.settings import NodeGroupSettings
+from config.eks import NodeGroupSettings
 
 POLICIES = Path(__file__).resolve().parent / "policies"
 LOAD_BALANCER_CONTROLLER_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"

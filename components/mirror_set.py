@@ -18,7 +18,7 @@ from components.mirror_member import MirrorMember
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.snapshot_backup import backup_role_commands
 from config.constants import IRIS_SUPERSERVER_PORT
-from config.settings import MirroredDatabaseSettings, VolumeSpec
+from config.data import MirroredDatabaseSettings, VolumeSpec
 
 FAILOVER_MEMBERS = 2
 # A member's name follows a new instance's address within a minute.

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from config.settings import AppTierSettings, FleetSettings
+from config.app import AppTierSettings, FleetSettings
 
 AUTO_SCALING_SERVICE = "autoscaling.amazonaws.com"
 # How long the group may run below its minimum before the alarm fires.

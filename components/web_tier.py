@@ -28,8 +28,8 @@ from components.log_retention import encrypted_log_group
 from components.server_fleet import FleetSpec, ServerFleet, fleet_spec
 from components.service_role import service_role
 from components.web_gateway import WebGatewayConfig, web_gateway_commands
+from config.app import AppTierSettings, FleetSettings
 from config.constants import HTTP_PORT, HTTPS_PORT, IRIS_SUPERSERVER_PORT, WAF_RATE_WINDOW_SECONDS
-from config.settings import AppTierSettings, FleetSettings
 
 # TLS 1.3 and 1.2 with forward secrecy, hybrid post-quantum key exchange.
 TLS_POLICY = elbv2.SslPolicy.TLS13_12_RES_PQ

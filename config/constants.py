@@ -12,6 +12,12 @@ ISCAGENT_PORT = 2188  # ISCAgent: mirror member and arbiter communication
 IRIS_WEB_PORT = 52773  # private web server (IRIS before 2023.2) / Web Gateway
 # Mirror and mirror member names: upper-case letters and digits, at most 15.
 IRIS_MIRROR_NAME_MAX = 15
+# The most mirror sets one deployment's data tier carries (data.mirror_sets).
+# A stack per set keeps every stack far below CloudFormation's 500 resources;
+# 16 is what tests/test_scale.py synthesizes and counts. The next hard limit
+# is the retarget function role's 10,240 characters of inline policy (one
+# ModifyListener grant of about 360 per set), near 28 sets.
+MAX_MIRROR_SETS = 16
 # The IRIS containers run as irisowner, uid and gid 51773: what the mounts are owned by.
 IRIS_OWNER_UID = 51773
 HTTPS_PORT = 443
@@ -145,7 +151,3 @@ BUDGET_MAX_EMAIL_SUBSCRIBERS = 10
 # The data-subnet NACL entry for PostgreSQL: a fixed number, apart from the
 # IRIS entries (10, 20, ...), so that neither renumbers the other.
 DATA_NACL_POSTGRES_RULE = 200
-
-# A stack per mirror set keeps each stack far below CloudFormation's 500
-# resources; this ceiling is what tests/test_scale.py synthesizes and counts.
-MAX_MIRROR_SETS = 16

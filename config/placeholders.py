@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from config.settings import DOCUMENTATION_NETS, PLACEHOLDER_ACCOUNT, IrisSettings, Settings
+from config.types import DOCUMENTATION_NETS
 
+if TYPE_CHECKING:
+    from config.data import IrisSettings
+    from config.settings import Settings
+
+PLACEHOLDER_ACCOUNT = "000000000000"
 PLACEHOLDER_AMI = "ami-00000000000000000"
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 PLACEHOLDER_CERTIFICATE_ID = "00000000-0000-0000-0000-000000000000"

@@ -98,7 +98,7 @@ class Target:
         try:
             settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
         except SettingsError as err:
-            raise CliError(str(err), 2) from None
+            raise CliError("\nerror: ".join(err.lines), 2) from None
         self.session = session_factory(profile_name=args.aws_profile, region_name=args.region or settings.region)
         self.function_name = args.function_name or self._function_from_stack(args.stack or f"{settings.prefix}-DataTier")
         try:
@@ -170,7 +170,7 @@ def promote_dr(args: argparse.Namespace, session_factory: SessionFactory) -> int
     try:
         settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
     except SettingsError as err:
-        raise CliError(str(err), 2) from None
+        raise CliError("\nerror: ".join(err.lines), 2) from None
     return dr.promote(args, settings, session_factory)
 
 

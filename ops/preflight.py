@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             context["profile"] = args.profile
         settings = load_settings(context, os.environ)
     except SettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print("\n".join(f"error: {line}" for line in err.lines), file=sys.stderr)
         return 2
     left = find_placeholders(settings)
     if not left:

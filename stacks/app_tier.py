@@ -17,8 +17,9 @@ from components.server_fleet import FleetSpec, ServerFleet, auto_scaling_role, f
 from components.service_role import service_role
 from components.web_tier import build_web_tier
 from config import constants as c
+from config.app import AppTierSettings, FleetSettings
+from config.data import DataTierSettings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
-from config.settings import AppTierSettings, DataTierSettings, FleetSettings
 
 DESCRIPTION = "IRIS on AWS: public ALB with WAF, Web Gateway servers, ECP application and print servers, xDBC name"
 

@@ -23,8 +23,9 @@ from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover, retarget_function_arn
 from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
+from config.data import DataTierSettings
+from config.dr import DrSettings
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
-from config.settings import DataTierSettings, DrSettings
 
 BACKUP_TAG_KEY = "IrisBackup"
 

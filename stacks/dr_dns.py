@@ -10,7 +10,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from config.settings import DnsSettings
+from config.dr import DnsSettings
 
 # A health check that cannot read its alarm (the region reports nothing) fails.
 INSUFFICIENT_DATA = "Unhealthy"

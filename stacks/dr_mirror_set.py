@@ -15,7 +15,8 @@ from components.mirror_failover import FailoverMember, FailoverRegistration, Fai
 from components.nag import acknowledge, both_packs
 from components.vip_health import VipHealth
 from config.constants import DR_MEMBER_NAME
-from config.settings import DataTierSettings, DnsSettings, DrSettings, MirrorSetSettings
+from config.data import DataTierSettings, MirrorSetSettings
+from config.dr import DnsSettings, DrSettings
 
 DESCRIPTION = "IRIS on AWS, DR region: one mirror set's async DR member, its io1 volumes, VIP, passwords and alarms"
 

@@ -24,8 +24,8 @@ from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
+from config.data import DataTierSettings
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
-from config.settings import DataTierSettings
 
 DESCRIPTION = "IRIS on AWS, DR region: what the async DR members share: key, alarms, peering, DR retarget function"
 

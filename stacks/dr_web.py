@@ -11,8 +11,9 @@ from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.server_fleet import auto_scaling_role
 from components.web_tier import build_web_tier
+from config.app import AppTierSettings
+from config.dr import DrSettings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
-from config.settings import AppTierSettings, DrSettings
 
 DESCRIPTION = "IRIS on AWS, DR region: the reduced web tier (ALB with WAF, Web Gateway servers) on the DR member"
 

@@ -35,7 +35,7 @@ from components.platform_karpenter import NodePool
 from components.platform_observability import PlatformObservability
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
-from config.settings import EksSettings
+from config.eks import EksSettings
 
 BACKUP_TAG_KEY = "MendixBackup"
 ACCESS_LOG_RETENTION_DAYS = 365

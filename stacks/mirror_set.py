@@ -22,7 +22,8 @@ from components.nag import acknowledge, both_packs
 from components.snapshot_backup import allow_backup_tagging
 from components.vip_health import VipHealth
 from config.constants import DR_MEMBER_NAME
-from config.settings import DataTierSettings, DnsSettings, MirrorSetSettings
+from config.data import DataTierSettings, MirrorSetSettings
+from config.dr import DnsSettings
 
 DESCRIPTION = "IRIS on AWS: one mirror set (primary, backup, arbiter), its io1 volumes, VIP, passwords and alarms"
 

@@ -14,7 +14,7 @@ from components.encryption_key import EncryptionKey
 from components.links import NetworkRefs, TierSecurityGroups
 from components.log_retention import encrypted_log_group
 from config import constants as c
-from config.settings import NetworkSettings
+from config.network import NetworkSettings
 
 SUBNET_TYPES = {
     "public": ec2.SubnetType.PUBLIC,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from config import SettingsError, load_settings
-from config.settings import PLACEHOLDER_ACCOUNT
+from config import constants as c
+from config.placeholders import PLACEHOLDER_ACCOUNT
 from tests.conftest import ROOT, cdk_json_context
 
 
@@ -369,15 +370,26 @@ BAD_INPUTS = [
 ]
 
 
+# A bad input that breaks a second, independent rule: the keys of the further lines.
+FURTHER_PROBLEMS = {
+    # The DR member of HSDB (m6i.4xlarge) carries the same volumes as the primary's type.
+    "iops-over-instance-limit": ["dr.instance_types.HSDB"],
+}
+
+
 @pytest.mark.parametrize(("overrides", "key", "allowed"), BAD_INPUTS)
-def test_bad_input_is_refused_with_a_clear_message(overrides: dict[str, str], key: str, allowed: str) -> None:
+def test_bad_input_is_refused_with_a_clear_message(
+    overrides: dict[str, str], key: str, allowed: str, request: pytest.FixtureRequest
+) -> None:
     with pytest.raises(SettingsError) as caught:
         load(**overrides)
-    message = str(caught.value)
+    message = caught.value.lines[0]
     assert caught.value.key == key
     assert message.startswith(f"invalid setting {key}=")
     assert allowed in message
-    assert "\n" not in message
+    assert all("\n" not in line for line in caught.value.lines)
+    case = request.node.callspec.id
+    assert [p.key for p in caught.value.problems[1:]] == FURTHER_PROBLEMS.get(case, [])
     given = list(overrides.values())[-1]
     if given not in ("none",):
         assert repr(given) in message or given.split(",")[0] in message
@@ -417,3 +429,151 @@ def test_bad_setting_stops_the_cli_run_without_a_traceback(tmp_path: Path) -> No
     assert "Traceback" not in run.stdout + run.stderr
     assert [p.name for p in outdir.iterdir()] == [previous.name]  # the last good synthesis is untouched
     assert previous.read_text() == '{"Resources": {}}'
+
+
+# Several bad values at once: field checks, a typo, a rule inside a model whose
+# other field is bad, and a rule across areas while another area has a bad field.
+MANY_BAD = {
+    "network.vpc_cidr": "10.0.0.0/33",
+    "network.nat_gatways": "1",
+    "data.backup.retain_count": "0",
+    "app.waf_rate_limit": "9",
+    "app.mirror_set": "Nope",
+    "dr.dns.ttl_seconds": "-1",
+    "eks.budget.emails": "not-an-email",
+    "eks.backup.daily_retention_days": "36",
+    "eks.backup.expected_restore_hours": "8",
+    "eks.backup.restore_test_validation_hours": "4",
+}
+MANY_BAD_KEYS = {
+    "network.vpc_cidr",
+    "network.nat_gatways",
+    "data.backup.retain_count",
+    "app.waf_rate_limit",
+    "app.mirror_set",
+    "dr.dns.ttl_seconds",
+    "eks.budget.emails.0",
+    "eks.backup.daily_retention_days",
+    "eks.backup.restore_test_validation_hours",
+}
+
+
+def test_every_bad_input_is_reported_in_one_run() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(**MANY_BAD)
+    problems = caught.value.problems
+    assert sorted(p.key for p in problems) == sorted(MANY_BAD_KEYS)  # each once, nothing derived from another
+    assert str(caught.value) == "\n".join(str(p) for p in problems)
+    for p in problems:
+        assert str(p).startswith(f"invalid setting {p.key}=")
+        assert "Input should" not in str(p) and "http" not in str(p)
+    by_key = {p.key: str(p) for p in problems}
+    assert "did you mean network.nat_gateways" in by_key["network.nat_gatways"]
+    assert "one of data.mirror_sets: HSDB, HSAnalytics" in by_key["app.mirror_set"]
+    assert "must outlive the restore" in by_key["eks.backup.restore_test_validation_hours"]
+
+
+def test_every_bad_input_stops_the_cli_run_with_one_line_each(tmp_path: Path) -> None:
+    context = {**cdk_json_context(), **MANY_BAD}
+    outdir = tmp_path / "out"
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
+    run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == len(MANY_BAD_KEYS)
+    assert all(line.startswith("error: invalid setting ") for line in lines)
+    assert {line.split("=", 1)[0].removeprefix("error: invalid setting ") for line in lines} == MANY_BAD_KEYS
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_a_profile_typo_is_reported_once_with_the_key_it_missed() -> None:
+    context = cdk_json_context()
+    network = context["profiles"]["dev"]["network"]
+    network["nat_gatways"] = network.pop("nat_gateways")
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**context, "profile": "dev"}, {})
+    assert [p.key for p in caught.value.problems] == ["network.nat_gatways"]
+    assert "did you mean network.nat_gateways?" in str(caught.value)
+
+
+def mirror_sets(count: int) -> list[dict[str, object]]:
+    shipped = cdk_json_context()["profiles"]["reference"]["data"]["mirror_sets"]
+    extra = [{**shipped[1], "name": f"Set{i}"} for i in range(count - len(shipped))]
+    return [*shipped, *extra]
+
+
+def test_as_many_mirror_sets_as_the_ceiling_load() -> None:
+    settings = load(**{"data.mirror_sets": json.dumps(mirror_sets(c.MAX_MIRROR_SETS))})
+    assert len(settings.data.mirror_sets) == c.MAX_MIRROR_SETS
+
+
+def test_more_mirror_sets_than_the_ceiling_are_refused_in_one_line() -> None:
+    count = c.MAX_MIRROR_SETS + 1
+    with pytest.raises(SettingsError) as caught:
+        load(**{"data.mirror_sets": json.dumps(mirror_sets(count))})
+    (problem,) = caught.value.problems
+    assert problem.key == "data.mirror_sets"
+    assert f"at most {c.MAX_MIRROR_SETS} mirror sets" in str(problem)
+    assert f"{count} given" in str(problem)
+
+
+def schema_validator():
+    import jsonschema
+
+    from config import schema
+
+    committed = json.loads(schema.SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(committed)
+    return jsonschema.Draft202012Validator(committed)
+
+
+def test_cdk_json_names_the_committed_schema() -> None:
+    from config import schema
+
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    assert cdk_json["$schema"] == schema.SCHEMA_URI
+    assert (ROOT / schema.SCHEMA_URI).resolve() == schema.SCHEMA_PATH
+
+
+def test_the_schema_accepts_both_shipped_profiles() -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    assert set(cdk_json["context"]["profiles"]) == {"reference", "dev"}
+    errors = [e.message for e in schema_validator().iter_errors(cdk_json)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("path", "typo"),
+    [
+        pytest.param(("network",), "nat_gatways", id="network"),
+        pytest.param(("data", "mirror_sets", 0, "database"), "iosp", id="volume"),
+        pytest.param((), "availabilty_zones", id="top-level"),
+    ],
+)
+def test_the_schema_rejects_a_typo_in_a_profile(path: tuple[object, ...], typo: str) -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    section = cdk_json["context"]["profiles"]["dev"]
+    for part in path:
+        section = section[part]
+    section[typo] = 1
+    errors = list(schema_validator().iter_errors(cdk_json))
+    assert len(errors) == 1
+    assert typo in errors[0].message
+    assert list(errors[0].absolute_path) == ["context", "profiles", "dev", *path]
+
+
+def test_the_schema_checks_single_values_as_the_models_do() -> None:
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())
+    dev = cdk_json["context"]["profiles"]["dev"]
+    dev["network"]["nat_gateways"] = 0
+    dev["data"]["mirror_sets"][0]["instance_type"] = "r6i-4xlarge"
+    dev["data"]["ami_ids"]["eu-west-1"] = "ami-latest"
+    failed = {tuple(e.absolute_path)[3:] for e in schema_validator().iter_errors(cdk_json)}
+    assert failed == {("network", "nat_gateways"), ("data", "mirror_sets", 0, "instance_type"), ("data", "ami_ids", "eu-west-1")}
+
+
+def test_the_schema_and_the_settings_reference_are_generated_from_the_models() -> None:
+    from config import schema
+
+    for path, text in schema.rendered().items():
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is out of date: run python -m config.schema"

@@ -1,0 +1,225 @@
+"""Settings of the application tier: the public ALB, Web Gateway servers, ECP
+application servers and print servers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated
+
+from pydantic import Field
+
+from config import constants as c
+from config.base import Allowed, Problem, SettingsModel, rule
+from config.types import (
+    DNS_NAME,
+    URL_PATH,
+    AmiIds,
+    CertificateArn,
+    Check,
+    InstanceType,
+    RetentionDays,
+    RootDevice,
+    RootVolumeGib,
+)
+
+MAX_FLEET_SIZE = 100
+
+
+class FleetSettings(SettingsModel):
+    """An Auto Scaling group of one kind of server."""
+
+    instance_type: Annotated[
+        InstanceType,
+        Field(description="The servers' EC2 instance type; for ECP servers, NVMe instance store (e.g. r6id) holds the cache."),
+    ]
+    min_capacity: Annotated[
+        int,
+        Field(ge=1, le=MAX_FLEET_SIZE, description="The fewest servers (reference: 3 web servers, one per zone)."),
+        Allowed(f"1 to {MAX_FLEET_SIZE} servers"),
+    ]
+    max_capacity: Annotated[
+        int,
+        Field(ge=1, le=MAX_FLEET_SIZE, description="The most servers: min_capacity to 100."),
+        Allowed(f"min_capacity to {MAX_FLEET_SIZE} servers"),
+    ]
+
+    def __init__(self, instance_type: str, min_capacity: int, max_capacity: int) -> None:
+        # Positional too: the stacks size the DR region's web tier and the print servers this way.
+        super().__init__(**{"instance_type": instance_type, "min_capacity": min_capacity, "max_capacity": max_capacity})
+
+
+class PrintServerSettings(SettingsModel):
+    """Print servers: ECP clients of fixed number; none when ``count`` is 0."""
+
+    instance_type: Annotated[InstanceType, Field(description="The print servers' EC2 instance type.")] = "m6i.large"
+    count: Annotated[
+        int,
+        Field(ge=0, le=MAX_FLEET_SIZE, description="How many print servers (reference 2, the TrakCare example)."),
+        Allowed(f"0 (no print servers) to {MAX_FLEET_SIZE}"),
+    ] = 0
+
+
+class ScalingSettings(SettingsModel):
+    """Target tracking for the web and ECP application servers."""
+
+    cpu_target_percent: Annotated[
+        int,
+        Field(ge=10, le=90, description="Target tracking of web and ECP servers on CPU."),
+        Allowed("10 to 90 percent"),
+    ] = 60
+    requests_per_target_per_minute: Annotated[
+        int,
+        Field(ge=1, le=1_000_000, description="ALBRequestCountPerTarget: requests a web server takes per minute."),
+        Allowed("1 to 1000000 requests a minute"),
+    ] = 1000
+    warmup_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=3600,
+            description="Target tracking's cooldown: a new instance's metrics stay out of the group's aggregate this long "
+            "(EC2 Auto Scaling's default instance warmup).",
+        ),
+        Allowed("0 to 3600 seconds"),
+    ] = 300
+
+
+class AppAlarmSettings(SettingsModel):
+    """Thresholds of the application tier's alarms."""
+
+    http_5xx_percent: Annotated[
+        int,
+        Field(ge=1, le=100, description="The ALB's share of 5xx answers that alarms."),
+        Allowed("1 to 100 percent of requests"),
+    ] = 5
+    response_time_ms: Annotated[
+        int,
+        Field(ge=10, le=60000, description="The p95 target response time that alarms."),
+        Allowed("10 to 60000 milliseconds"),
+    ] = 2000
+
+
+def _url_path(path: str) -> bool:
+    return re.fullmatch(URL_PATH, path) is not None and ".." not in path
+
+
+AppPath = Annotated[
+    str,
+    Check(lambda p: _url_path(p) and not (len(p) > 1 and p.endswith("/")), "a URL path such as /csp, without a trailing slash"),
+    Field(json_schema_extra={"pattern": URL_PATH}),
+]
+
+
+def _own_zone(name: str) -> bool:
+    return re.fullmatch(DNS_NAME, name) is not None and not name.endswith(("amazonaws.com", "aws"))
+
+
+class AppTierSettings(SettingsModel):
+    """The application tier: public ALB, Web Gateway servers, ECP and print servers."""
+
+    mirror_set: Annotated[
+        str,
+        Field(
+            description="The name of one of data.mirror_sets: the mirror the web, ECP and print servers use, "
+            "and whose VIP xDBC clients reach."
+        ),
+    ]
+    web_ami_ids: Annotated[
+        AmiIds,
+        Field(
+            description="Region -> AMI id of the web server image (Apache with mod_ssl and the Web Gateway); "
+            "must hold region (and dr.region)."
+        ),
+    ]
+    ecp_ami_ids: Annotated[
+        AmiIds,
+        Field(description="Region -> AMI id of the ECP client image (IRIS), for the ECP application and print servers."),
+    ]
+    web: Annotated[FleetSettings, Field(description="The web servers (Apache and the Web Gateway).")]
+    ecp: Annotated[FleetSettings, Field(description="The ECP application servers.")]
+    certificate_arn: Annotated[
+        CertificateArn | None,
+        Field(
+            description="Required: the ACM certificate in region of the ALB's HTTPS listener (the shipped one is a placeholder)."
+        ),
+    ] = None
+    print_servers: Annotated[PrintServerSettings, Field(description="Print servers (ECP clients).")] = PrintServerSettings()
+    sticky_duration_seconds: Annotated[
+        int,
+        Field(
+            ge=c.ALB_STICKINESS_MIN_SECONDS,
+            le=c.ALB_STICKINESS_MAX_SECONDS,
+            description="The lifetime of the ALB's stickiness cookie.",
+        ),
+        Allowed(
+            f"{c.ALB_STICKINESS_MIN_SECONDS} to {c.ALB_STICKINESS_MAX_SECONDS} seconds (the ALB's cookie lasts at most 7 days)"
+        ),
+    ] = 3600
+    health_check_path: Annotated[
+        str,
+        Check(
+            lambda p: _url_path(p) and len(p) <= 1024,
+            "a URL path of at most 1024 characters, e.g. /csp/bin/mirror_status.cxw",
+        ),
+        Field(
+            description="The ALB's health check: a path under one of application_paths.",
+            json_schema_extra={"pattern": URL_PATH, "maxLength": 1024},
+        ),
+    ] = "/csp/bin/mirror_status.cxw"
+    application_paths: Annotated[
+        tuple[AppPath, ...],
+        Field(description="URL paths Apache hands to the Web Gateway, each listed once.", json_schema_extra={"minItems": 1}),
+    ] = ("/csp",)
+    waf_rate_limit: Annotated[
+        int,
+        Field(ge=c.WAF_RATE_LIMIT_MIN, le=c.WAF_RATE_LIMIT_MAX, description="The WAF's rate-based rule."),
+        Allowed(f"{c.WAF_RATE_LIMIT_MIN} to {c.WAF_RATE_LIMIT_MAX} requests per client address in 5 minutes"),
+    ] = 2000
+    log_retention_days: Annotated[RetentionDays, Field(description="How long WAF logs and ALB access logs are kept.")] = 365
+    deletion_protection: Annotated[bool, Field(description="The ALB's deletion protection.")] = True
+    scaling: Annotated[ScalingSettings, Field(description="Target tracking.")] = ScalingSettings()
+    alarms: Annotated[AppAlarmSettings, Field(description="Alarm thresholds.")] = AppAlarmSettings()
+    private_zone_name: Annotated[
+        str,
+        Check(_own_zone, "a lower-case DNS domain of your own, e.g. iris.internal"),
+        Field(
+            description="The VPC's private zone for clients that are not mirror-aware: <mirror_set>.<private_zone_name>.",
+            json_schema_extra={"pattern": DNS_NAME},
+        ),
+    ] = "iris.internal"
+    root_device_name: Annotated[RootDevice, Field(description="The images' root device.")] = "/dev/sda1"
+    root_volume_gib: Annotated[RootVolumeGib, Field(description="The size of the servers' root volume.")] = 30
+
+    @rule
+    def _fleet_sizes(self) -> Iterator[Problem]:
+        """`web.max_capacity` and `ecp.max_capacity` are at least their `min_capacity`."""
+        for name in ("web", "ecp"):
+            fleet: FleetSettings = getattr(self, name)
+            if fleet.max_capacity < fleet.min_capacity:
+                yield Problem(
+                    f"{name}.max_capacity",
+                    fleet.max_capacity,
+                    f"app.{name}.min_capacity ({fleet.min_capacity}) to {MAX_FLEET_SIZE} servers",
+                )
+
+    @rule
+    def _paths_listed_once(self) -> Iterator[Problem]:
+        """`application_paths` holds at least one path, each once."""
+        if not self.application_paths:
+            yield Problem("application_paths", [], "at least one URL path, e.g. /csp")
+        for i, path in enumerate(self.application_paths):
+            if path in self.application_paths[:i]:
+                yield Problem(f"application_paths.{i}", path, "a path listed once")
+
+    @rule
+    def _health_check_path_served(self) -> Iterator[Problem]:
+        """`health_check_path` lies under one of `application_paths`: the Web Gateway answers nothing else."""
+        path = self.health_check_path
+        if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.application_paths):
+            yield Problem(
+                "health_check_path",
+                path,
+                f"a path under one of app.application_paths ({', '.join(self.application_paths)}): "
+                "the Web Gateway answers nothing else",
+            )
