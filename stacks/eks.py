@@ -12,11 +12,11 @@ from constructs import Construct
 from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
-from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
-from components.mendix.install import MendixOperator
-from components.mendix_cluster import (
+from components.mendix.addons import AddonVersions
+from components.mendix.backup import PlatformBackup
+from components.mendix.cluster import (
     CONTROLLER_PLACEMENT,
     NON_CRITICAL_TAINT,
     ON_DEMAND_POOL,
@@ -27,11 +27,11 @@ from components.mendix_cluster import (
     MendixCluster,
     SampleApp,
 )
-from components.mendix_database import IAM_ADMIN_USERNAME, MendixDatabase
-from components.platform_addons import AddonVersions
-from components.platform_backup import PlatformBackup
-from components.platform_karpenter import NodePool
-from components.platform_observability import PlatformObservability
+from components.mendix.database import IAM_ADMIN_USERNAME, MendixDatabase
+from components.mendix.install import MendixOperator
+from components.mendix.karpenter import NodePool
+from components.mendix.observability import PlatformObservability
+from components.mendix.pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
 from config.settings import EksSettings

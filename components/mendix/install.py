@@ -14,8 +14,8 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 
-from components.irsa import pod_identity_role
 from components.mendix import operator as op
+from components.mendix.identity import pod_identity_role
 from components.mendix.network_policies import network_policies
 from components.mendix.plans import MendixPlans
 from components.nag import acknowledge_inline_policies

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.irsa import irsa_role
+from components.mendix.identity import irsa_role
 from components.nag import acknowledge, acknowledge_inline_policies
 
 S3_PREFIX_TAG = "privatecloud.mendix.com/s3-prefix"

@@ -31,7 +31,7 @@ from components.nag import (
 from components.secure_bucket import encrypted_bucket
 from config.constants import HTTPS_PORT
 
-DEPLOY_SCRIPT = Path(__file__).resolve().parent.parent / "pipeline" / "canary_deploy.py"
+DEPLOY_SCRIPT = Path(__file__).resolve().parents[2] / "pipeline" / "canary_deploy.py"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 INLINE_REASON = (
     "The policy belongs to exactly one role of this pipeline, is created and deleted with it and holds that "

@@ -16,8 +16,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
-from components.irsa import pod_identity_role
 from components.log_retention import encrypted_log_group
+from components.mendix.identity import pod_identity_role
 from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_provider_function
 
 # The id the CDK gives the one function behind every AwsCustomResource of a stack.

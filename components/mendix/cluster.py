@@ -19,18 +19,18 @@ from constructs import Construct
 
 from components.encryption_key import allow_auto_scaling
 from components.log_retention import encrypted_log_group
+from components.mendix.addons import AddonVersions, PlatformAddons
+from components.mendix.karpenter import KarpenterCapacity, NodePool
 from components.nag import (
     acknowledge,
     acknowledge_inline_policies,
     acknowledge_provider_function,
 )
-from components.platform_addons import AddonVersions, PlatformAddons
-from components.platform_karpenter import KarpenterCapacity, NodePool
 from components.service_role import service_role
 from config import constants as c
 from config.settings import NodeGroupSettings
 
-POLICIES = Path(__file__).resolve().parent / "policies"
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
 LOAD_BALANCER_CONTROLLER_IMAGE = "public.ecr.aws/eks/aws-load-balancer-controller"
 NODE_ROLE_LABEL = "mendix.io/node-role"
 # System nodes run only what tolerates this taint: add-ons and controllers.

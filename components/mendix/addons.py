@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, IDependable
 
-from components.irsa import pod_identity_role
+from components.mendix.identity import pod_identity_role
 from components.nag import acknowledge_inline_policies, acknowledge_key_grant
 
 INLINE_REASON = (

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IDependable
 
-from components.irsa import pod_identity_role
+from components.mendix.identity import pod_identity_role
 from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_key_grant
 
 KARPENTER_REPOSITORY = "oci://public.ecr.aws/karpenter/karpenter"
