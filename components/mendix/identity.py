@@ -1,11 +1,23 @@
-"""IAM roles for Kubernetes service accounts (IRSA) of an EKS cluster."""
+"""AWS identities for pods of the Mendix cluster: EKS Pod Identity roles, and
+IRSA roles where Mendix documents only IRSA (the Operator's plans).
+
+Guarantees: every role here can be assumed by exactly one service account of
+one namespace of this cluster, and each AWS-managed policy it holds carries
+its reason as the cdk-nag acknowledgement of that one policy.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import CfnJson
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from components.nag import acknowledge, managed_policy_finding
+
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
 def irsa_role(
@@ -34,17 +46,23 @@ def irsa_role(
     )
 
 
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
-
-
 def pod_identity_role(
-    scope: Construct, construct_id: str, *, cluster: eks.Cluster, namespace: str, service_account: str, description: str
+    scope: Construct,
+    construct_id: str,
+    *,
+    cluster: eks.Cluster,
+    namespace: str,
+    service_account: str,
+    description: str,
+    aws_managed_policies: Mapping[str, str] | None = None,
 ) -> iam.Role:
     """A role for EKS Pod Identity that only ``namespace/service_account`` of ``cluster`` may assume.
 
     The trust policy is the one the EKS user guide documents (``sts:AssumeRole``
     and ``sts:TagSession`` for ``pods.eks.amazonaws.com``), narrowed by the
     session tags Pod Identity sets: the cluster ARN, namespace and service account.
+    ``aws_managed_policies`` maps each AWS-managed policy the role holds to the
+    reason it is used.
     """
     conditions = {
         "StringEquals": {
@@ -54,4 +72,8 @@ def pod_identity_role(
         }
     }
     principal = iam.SessionTagsPrincipal(iam.ServicePrincipal(POD_IDENTITY_PRINCIPAL).with_conditions(conditions))
-    return iam.Role(scope, construct_id, assumed_by=principal, description=description)
+    role = iam.Role(scope, construct_id, assumed_by=principal, description=description)
+    for name, reason in (aws_managed_policies or {}).items():
+        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(name))
+        acknowledge(role, {managed_policy_finding(name): reason})
+    return role
