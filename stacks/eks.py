@@ -31,7 +31,7 @@ from components.mendix.database import IAM_ADMIN_USERNAME, MendixDatabase
 from components.mendix.install import MendixOperator
 from components.mendix.karpenter import NodePool
 from components.mendix.observability import PlatformObservability
-from components.mendix.pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
+from components.mendix.pipeline import CanaryTarget, ImagePipeline, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
 from config.settings import EksSettings
@@ -215,27 +215,17 @@ class EksStack(Stack):
             tolerations=CONTROLLER_PLACEMENT["tolerations"],
             after=[*self.platform.addons.addons],
         )
-        p = s.pipeline
         self.pipeline = ImagePipeline(
             self,
             "Delivery",
-            connection_arn=p.connection_arn,
-            repository_name=p.repository,
-            branch=p.branch,
+            settings=s.pipeline,
             image_repository=self.repository,
             cluster=cluster,
             # kubectl within one minor version of the API server, as Kubernetes supports.
             kubectl_version=f"v{s.kubernetes_version}.0",
             vpc=network.vpc,
             subnets=app_subnets,
-            canary=CanaryOptions(
-                namespace=c.MENDIX_NAMESPACE,
-                deployment=SAMPLE_APP,
-                container="app",
-                replicas=p.canary_replicas,
-                seconds=p.canary_seconds,
-                max_restarts=p.max_canary_restarts,
-            ),
+            canary=CanaryTarget(namespace=c.MENDIX_NAMESPACE, deployment=SAMPLE_APP, container="app"),
             encryption_key=self.key.key,
             access_logs=self.access_logs,
             log_retention_days=s.log_retention_days,
@@ -264,7 +254,6 @@ class EksStack(Stack):
         )
         self.observability.node.add_dependency(self.platform.sample_app)
 
-        b = s.backup
         self.backup = PlatformBackup(
             self,
             "Backup",
@@ -272,11 +261,7 @@ class EksStack(Stack):
             database=self.database.instance,
             file_bucket=self.file_storage,
             backup_tag=backup_tag,
-            daily_retention_days=b.daily_retention_days,
-            weekly_retention_days=b.weekly_retention_days,
-            cold_storage_after_days=b.weekly_cold_storage_after_days,
-            restore_test_schedule=b.restore_test_schedule,
-            validation_hours=b.restore_test_validation_hours,
+            settings=s.backup,
             plan_name=f"{construct_id.replace('-', '_')}_mendix_monthly",
         )
         environment = ("Environment", resource_tags["Environment"])
