@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.mendix.cluster import load_balancer_controller_policy
+from components.mendix.load_balancer_controller import load_balancer_controller_policy
 from config import constants as c
 from tests.conftest import Synthesized
 from tests.templates import props, render, resources

@@ -1,4 +1,13 @@
-"""Karpenter: the Mendix cluster's app nodes, launched on demand and consolidated."""
+"""Karpenter: the Mendix cluster's app nodes, launched on demand and consolidated.
+
+Guarantees: the controller runs from a pinned chart on the tainted system
+node group, with Karpenter's documented policy for this cluster only (Pod
+Identity); Spot interruption, rebalance, health and state-change events
+reach it through an SQS queue encrypted with the platform key; nodes come
+from a pinned AL2023 AMI with IMDSv2, hop limit 1 and encrypted volumes;
+the on-demand pool and the optional Spot pool (tainted for non-critical
+workloads) consolidate empty or underused nodes.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +25,24 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IDependable
 
 from components.mendix.identity import pod_identity_role
-from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_key_grant
+from components.mendix.karpenter_policy import acknowledge_controller_policy, controller_statements
+from components.mendix.nodes import APP_ROLE, CONTROLLER_PLACEMENT, METADATA_HOP_LIMIT, NODE_ROLE_LABEL, ROOT_DEVICE, SPOT_ROLE
+from components.nag import acknowledge
+from config.settings import KarpenterSettings, NodePoolSettings
 
 KARPENTER_REPOSITORY = "oci://public.ecr.aws/karpenter/karpenter"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 NODE_CLASS = "mendix"
+# Karpenter's pools and the node role label their nodes carry (the sample app selects "app").
+ON_DEMAND_POOL = "on-demand"
+SPOT_POOL = "spot"
+POOL_ROLES = {ON_DEMAND_POOL: APP_ROLE, SPOT_POOL: SPOT_ROLE}
+# Spot nodes run only workloads that declare themselves non-critical.
+NON_CRITICAL_TAINT = ("mendix.io/non-critical", "true")
+# Karpenter prefers the heavier pool: on-demand unless a pod tolerates Spot's taint.
+ON_DEMAND_WEIGHT = 10
+SPOT_WEIGHT = 5
 # Interruption notices are worth nothing after a few minutes; Karpenter's own template keeps 300 s.
 INTERRUPTION_RETENTION = Duration.minutes(5)
 INTERRUPTION_EVENTS = {
@@ -30,178 +51,25 @@ INTERRUPTION_EVENTS = {
     "Rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
     "InstanceStateChange": ("aws.ec2", "EC2 Instance State-change Notification"),
 }
-INLINE_REASON = (
-    "The policy belongs to exactly one role, Karpenter's controller, is created and deleted with it and follows "
-    "Karpenter's documented controller policy; a customer-managed policy would add a resource nothing else attaches."
-)
 
 
 @dataclass(frozen=True)
 class NodePool:
-    """One Karpenter NodePool: capacity type, instance families and limits."""
+    """One Karpenter NodePool: its name, capacity type, size (instance families, limits, disk) and taint."""
 
     name: str
     capacity_type: str  # on-demand | spot
-    instance_categories: tuple[str, ...]
-    min_generation: int
-    cpu_limit: int
-    memory_limit_gib: int
-    disk_gib: int
+    size: NodePoolSettings
     taint: tuple[str, str] | None = None
-    weight: int = 10
+    weight: int = ON_DEMAND_WEIGHT
 
 
-def controller_statements(
-    *, partition: str, region: str, account: str, cluster_name: str, node_role_arn: str, queue_arn: str
-) -> list[iam.PolicyStatement]:
-    """Karpenter v1's documented controller policy (its getting-started CloudFormation
-    template), for this cluster, region and account."""
-    ec2 = f"arn:{partition}:ec2:{region}"
-    owned_tag = f"kubernetes.io/cluster/{cluster_name}"
-    created = [
-        f"{ec2}:{account}:{kind}/*"
-        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
-    ]
-    profiles = f"arn:{partition}:iam::{account}:instance-profile/*"
-    request_tags = {
-        f"aws:RequestTag/{owned_tag}": "owned",
-        "aws:RequestTag/eks:eks-cluster-name": cluster_name,
-    }
-    return [
-        iam.PolicyStatement(
-            sid="AllowScopedEC2InstanceAccessActions",
-            actions=["ec2:RunInstances", "ec2:CreateFleet"],
-            resources=[
-                f"{ec2}::image/*",
-                f"{ec2}::snapshot/*",
-                f"{ec2}:{account}:security-group/*",
-                f"{ec2}:{account}:subnet/*",
-                f"{ec2}:{account}:capacity-reservation/*",
-            ],
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedEC2LaunchTemplateAccessActions",
-            actions=["ec2:RunInstances", "ec2:CreateFleet"],
-            resources=[f"{ec2}:{account}:launch-template/*"],
-            conditions={
-                "StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
-                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedEC2InstanceActionsWithTags",
-            actions=["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-            resources=created,
-            conditions={"StringEquals": request_tags, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedResourceCreationTagging",
-            actions=["ec2:CreateTags"],
-            resources=created,
-            conditions={
-                "StringEquals": {**request_tags, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
-                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedResourceTagging",
-            actions=["ec2:CreateTags"],
-            resources=[f"{ec2}:{account}:instance/*"],
-            conditions={
-                "StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
-                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster_name},
-                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedDeletion",
-            actions=["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-            resources=[f"{ec2}:{account}:instance/*", f"{ec2}:{account}:launch-template/*"],
-            conditions={
-                "StringEquals": {f"aws:ResourceTag/{owned_tag}": "owned"},
-                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowPassingInstanceRole",
-            actions=["iam:PassRole"],
-            resources=[node_role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedInstanceProfileCreationActions",
-            actions=["iam:CreateInstanceProfile"],
-            resources=[profiles],
-            conditions={
-                "StringEquals": {**request_tags, "aws:RequestTag/topology.kubernetes.io/region": region},
-                "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedInstanceProfileTagActions",
-            actions=["iam:TagInstanceProfile"],
-            resources=[profiles],
-            conditions={
-                "StringEquals": {
-                    f"aws:ResourceTag/{owned_tag}": "owned",
-                    "aws:ResourceTag/topology.kubernetes.io/region": region,
-                    **request_tags,
-                    "aws:RequestTag/topology.kubernetes.io/region": region,
-                },
-                "StringLike": {
-                    "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                    "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                },
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedInstanceProfileActions",
-            actions=["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-            resources=[profiles],
-            conditions={
-                "StringEquals": {
-                    f"aws:ResourceTag/{owned_tag}": "owned",
-                    "aws:ResourceTag/topology.kubernetes.io/region": region,
-                },
-                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            },
-        ),
-        iam.PolicyStatement(sid="AllowInstanceProfileReadActions", actions=["iam:GetInstanceProfile"], resources=[profiles]),
-        iam.PolicyStatement(
-            sid="AllowAPIServerEndpointDiscovery",
-            actions=["eks:DescribeCluster"],
-            resources=[f"arn:{partition}:eks:{region}:{account}:cluster/{cluster_name}"],
-        ),
-        iam.PolicyStatement(
-            sid="AllowInterruptionQueueActions",
-            actions=["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-            resources=[queue_arn],
-        ),
-        iam.PolicyStatement(
-            sid="AllowRegionalReadActions",
-            actions=[
-                "ec2:DescribeCapacityReservations",
-                "ec2:DescribeImages",
-                "ec2:DescribeInstances",
-                "ec2:DescribeInstanceTypeOfferings",
-                "ec2:DescribeInstanceTypes",
-                "ec2:DescribeLaunchTemplates",
-                "ec2:DescribeSecurityGroups",
-                "ec2:DescribeSpotPriceHistory",
-                "ec2:DescribeSubnets",
-            ],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:RequestedRegion": region}},
-        ),
-        iam.PolicyStatement(
-            sid="AllowSSMReadActions",
-            actions=["ssm:GetParameter"],
-            resources=[f"arn:{partition}:ssm:{region}::parameter/aws/service/*"],
-        ),
-        iam.PolicyStatement(sid="AllowPricingReadActions", actions=["pricing:GetProducts"], resources=["*"]),
-        iam.PolicyStatement(sid="AllowUnscopedInstanceProfileListAction", actions=["iam:ListInstanceProfiles"], resources=["*"]),
-    ]
+def node_pools(settings: KarpenterSettings) -> tuple[NodePool, ...]:
+    """The on-demand pool, and the Spot pool when settings ask for one."""
+    on_demand = NodePool(ON_DEMAND_POOL, "on-demand", settings.on_demand)
+    if settings.spot is None:
+        return (on_demand,)
+    return (on_demand, NodePool(SPOT_POOL, "spot", settings.spot, taint=NON_CRITICAL_TAINT, weight=SPOT_WEIGHT))
 
 
 def node_class_manifest(
@@ -229,12 +97,12 @@ def node_class_manifest(
             "metadataOptions": {
                 "httpEndpoint": "enabled",
                 "httpProtocolIPv6": "disabled",
-                "httpPutResponseHopLimit": 1,
+                "httpPutResponseHopLimit": METADATA_HOP_LIMIT,
                 "httpTokens": "required",
             },
             "blockDeviceMappings": [
                 {
-                    "deviceName": "/dev/xvda",
+                    "deviceName": ROOT_DEVICE,
                     "ebs": {
                         "volumeSize": f"{disk_gib}Gi",
                         "volumeType": "gp3",
@@ -257,8 +125,8 @@ def node_pool_manifest(
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": [pool.capacity_type]},
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
         {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
-        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": list(pool.instance_categories)},
-        {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": [str(pool.min_generation - 1)]},
+        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": list(pool.size.instance_categories)},
+        {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": [str(pool.size.min_generation - 1)]},
     ]
     template_spec: dict[str, Any] = {
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": node_class},
@@ -274,7 +142,7 @@ def node_pool_manifest(
         "spec": {
             "weight": pool.weight,
             "template": {"metadata": {"labels": dict(labels)}, "spec": template_spec},
-            "limits": {"cpu": str(pool.cpu_limit), "memory": f"{pool.memory_limit_gib}Gi"},
+            "limits": {"cpu": str(pool.size.cpu_limit), "memory": f"{pool.size.memory_limit_gib}Gi"},
             "disruption": {
                 "consolidationPolicy": "WhenEmptyOrUnderutilized",
                 "consolidateAfter": f"{consolidate_after_seconds}s",
@@ -286,15 +154,8 @@ def node_pool_manifest(
 
 
 class KarpenterCapacity(Construct):
-    """Karpenter on the system nodes, with its interruption queue and NodePools.
-
-    Guarantees: the controller runs from a pinned chart on the tainted system
-    node group, with Karpenter's documented policy for this cluster only (Pod
-    Identity); Spot interruption, rebalance, health and state-change events
-    reach it through an SQS queue encrypted with the platform key; nodes come
-    from a pinned AL2023 AMI with IMDSv2, hop limit 1 and encrypted volumes;
-    the on-demand and Spot pools consolidate empty or underused nodes.
-    """
+    """Karpenter on the system nodes, with its interruption queue and the NodePools of ``settings``
+    (the guarantees are the module's)."""
 
     def __init__(
         self,
@@ -303,22 +164,17 @@ class KarpenterCapacity(Construct):
         *,
         cluster: eks.Cluster,
         cluster_name: str,
-        chart_version: str,
-        ami_alias: str,
+        settings: KarpenterSettings,
         node_role: iam.IRole,
         subnet_ids: Sequence[str],
         security_group_ids: Sequence[str],
         encryption_key: kms.IKey,
-        pools: Sequence[NodePool],
-        labels_of: Mapping[str, Mapping[str, str]],
-        consolidate_after_seconds: int,
-        expire_after_hours: int,
-        placement: Mapping[str, Any],
         tags: Mapping[str, str],
         after: Sequence[IDependable],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.pools = pools = node_pools(settings)
         self.queue = sqs.Queue(
             self,
             "InterruptionQueue",
@@ -395,7 +251,7 @@ class KarpenterCapacity(Construct):
                     conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
                 )
             )
-        self._acknowledge(stack, cluster_name)
+        acknowledge_controller_policy(self.controller_role, cluster_name)
         association = eks.CfnPodIdentityAssociation(
             self,
             "ControllerIdentity",
@@ -409,7 +265,7 @@ class KarpenterCapacity(Construct):
             "Karpenter",
             chart="karpenter",
             repository=KARPENTER_REPOSITORY,
-            version=chart_version,
+            version=settings.chart_version,
             namespace=NAMESPACE,
             release="karpenter",
             wait=True,
@@ -418,7 +274,7 @@ class KarpenterCapacity(Construct):
                 "settings": {"clusterName": cluster_name, "interruptionQueue": self.queue.queue_name},
                 "serviceAccount": {"name": SERVICE_ACCOUNT},
                 "replicas": 2,
-                **placement,
+                **CONTROLLER_PLACEMENT,
                 "controller": {"resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
             },
         )
@@ -431,11 +287,11 @@ class KarpenterCapacity(Construct):
             node_class_manifest(
                 name=NODE_CLASS,
                 node_role=node_role.role_name,
-                ami_alias=ami_alias,
+                ami_alias=settings.ami_alias,
                 subnet_ids=subnet_ids,
                 security_group_ids=security_group_ids,
                 key_arn=encryption_key.key_arn,
-                disk_gib=max(p.disk_gib for p in pools),
+                disk_gib=max(p.size.disk_gib for p in pools),
                 tags=tags,
             ),
         )
@@ -446,42 +302,11 @@ class KarpenterCapacity(Construct):
                 node_pool_manifest(
                     pool,
                     node_class=NODE_CLASS,
-                    labels=labels_of[pool.name],
-                    consolidate_after_seconds=consolidate_after_seconds,
-                    expire_after_hours=expire_after_hours,
+                    labels={NODE_ROLE_LABEL: POOL_ROLES[pool.name]},
+                    consolidate_after_seconds=settings.consolidate_after_seconds,
+                    expire_after_hours=settings.expire_after_hours,
                 )
                 for pool in pools
             ],
         )
         self.node_pools.node.add_dependency(self.node_class)
-
-    def _acknowledge(self, stack: Stack, cluster_name: str) -> None:
-        policy = self.controller_role.node.find_child("DefaultPolicy")
-        ec2 = f"arn:{stack.partition}:ec2:{stack.region}"
-        account = stack.account
-        tagged = (
-            "Karpenter's documented controller policy: it may act only on instances, launch templates, fleets, "
-            f"volumes and interfaces that carry kubernetes.io/cluster/{cluster_name}=owned and a karpenter.sh/nodepool "
-            "tag, whose ids exist only at run time."
-        )
-        wildcards = {
-            f"{ec2}::image/*": "Images Karpenter launches from, chosen by the EC2NodeClass's pinned AMI alias; "
-            "RunInstances needs the image as a resource.",
-            f"{ec2}::snapshot/*": "The EBS snapshots behind those AWS-published images, which RunInstances reads as "
-            "resources; their ids change with every AMI release.",
-            f"{ec2}:{account}:security-group/*": "Security groups the EC2NodeClass names by id; RunInstances needs "
-            "the group as a resource.",
-            f"{ec2}:{account}:subnet/*": "Subnets the EC2NodeClass names by id; RunInstances needs the subnet as a resource.",
-            f"{ec2}:{account}:capacity-reservation/*": "Capacity reservations of this account, which Karpenter may "
-            "launch into when they exist; Karpenter's documented policy names them by wildcard.",
-            f"arn:{stack.partition}:iam::{account}:instance-profile/*": "Instance profiles Karpenter creates per "
-            "EC2NodeClass, limited by tag conditions to this cluster and region.",
-            f"arn:{stack.partition}:ssm:{stack.region}::parameter/aws/service/*": "The public SSM parameters that "
-            "name the EKS-optimized AMIs, which Karpenter resolves the pinned AMI alias through.",
-            "*": "Describe calls and pricing:GetProducts accept no resource; the Describe calls are limited to this region.",
-        }
-        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"):
-            wildcards[f"{ec2}:{account}:{kind}/*"] = tagged
-        acknowledge(policy, {f"AwsSolutions::AwsSolutions-IAM5[Resource::{arn}]": reason for arn, reason in wildcards.items()})
-        acknowledge_key_grant(policy, "Karpenter's node volumes")
-        acknowledge_inline_policies(self.controller_role, INLINE_REASON)
