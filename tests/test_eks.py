@@ -316,6 +316,16 @@ def test_the_sample_service_gets_an_internal_nlb_with_cross_zone_and_health_chec
     assert service["metadata"]["namespace"] == c.MENDIX_NAMESPACE
 
 
+@pytest.mark.parametrize("cluster_name", ["Iris-Eks", "Healthshare-Production-Eks", "Healthshare-Production-Mendix-E"])
+def test_the_sample_apps_nlb_name_is_one_aws_accepts(cluster_name: str) -> None:
+    from components.mendix.manifests import sample_app_load_balancer_name
+
+    # The alarms find the NLB by this name, so the controller must be able to create it as it is.
+    name = sample_app_load_balancer_name(cluster_name)
+    assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?", name), name
+    assert name.startswith(cluster_name.lower()[: len(name)])
+
+
 def test_persistent_volumes_are_encrypted_and_tagged_for_backup(assembly: Synthesized) -> None:
     (storage_class,) = [m for m in manifests(assembly.template_json("eks")) if m["kind"] == "StorageClass"]
     parameters = storage_class["parameters"]

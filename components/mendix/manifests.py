@@ -20,7 +20,7 @@ from config import constants as c
 STORAGE_CLASS = "mendix-gp3"
 SAMPLE_APP = "mendix-app"
 SAMPLE_APP_REPLICAS = 2
-# AWS limits load balancer names to 32 characters.
+# AWS allows load balancer names of up to 32 characters that neither begin nor end with a hyphen.
 LOAD_BALANCER_NAME_LENGTH = 32
 NLB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 
@@ -35,7 +35,7 @@ class SampleApp:
 
 def sample_app_load_balancer_name(cluster_name: str) -> str:
     """The NLB's name, fixed so that the alarms can find it once the controller made it."""
-    return f"{cluster_name.lower()}-app"[:LOAD_BALANCER_NAME_LENGTH]
+    return f"{cluster_name.lower()}-app"[:LOAD_BALANCER_NAME_LENGTH].rstrip("-")
 
 
 def namespace_manifest() -> dict[str, Any]:
