@@ -9,6 +9,7 @@ its reason as the cdk-nag acknowledgement of that one policy.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import CfnJson
 from aws_cdk import aws_eks_v2 as eks
@@ -77,3 +78,30 @@ def pod_identity_role(
         role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(name))
         acknowledge(role, {managed_policy_finding(name): reason})
     return role
+
+
+@dataclass(frozen=True)
+class PodIdentity:
+    """A Pod Identity role and the association that gives it to its one service account."""
+
+    role: iam.Role
+    association: eks.CfnPodIdentityAssociation
+
+
+def pod_identity(
+    scope: Construct, name: str, *, cluster: eks.Cluster, namespace: str, service_account: str, description: str
+) -> PodIdentity:
+    """``<name>Role`` (see :func:`pod_identity_role`) and ``<name>Identity``, which gives it to
+    ``namespace/service_account``, for workloads that are not EKS add-ons (those name their role themselves)."""
+    role = pod_identity_role(
+        scope, f"{name}Role", cluster=cluster, namespace=namespace, service_account=service_account, description=description
+    )
+    association = eks.CfnPodIdentityAssociation(
+        scope,
+        f"{name}Identity",
+        cluster_name=cluster.cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.role_arn,
+    )
+    return PodIdentity(role, association)

@@ -25,7 +25,7 @@ from constructs import Construct, IDependable
 
 from components.mendix import operator as op
 from components.mendix.database import IAM_ADMIN_USERNAME
-from components.mendix.identity import pod_identity_role
+from components.mendix.identity import pod_identity
 from components.mendix.nag import inline_reason
 from components.mendix.network_policies import network_policies
 from components.mendix.nodes import CONTROLLER_PLACEMENT
@@ -105,14 +105,15 @@ class MendixOperator(Construct):
         )
 
         # One-shot: the Operator's database admin user, IAM-authenticated.
-        self.bootstrap_role = pod_identity_role(
+        bootstrap = pod_identity(
             self,
-            "BootstrapRole",
+            "Bootstrap",
             cluster=cluster,
             namespace=op.BOOTSTRAP_NAMESPACE,
             service_account=op.BOOTSTRAP,
             description="Mendix database bootstrap Job: reads the master secret once to create the IAM-authenticated admin",
         )
+        self.bootstrap_role = bootstrap.role
         # Stated on the role, not by grant_read: that would name the role in the key policy, and the
         # role's trust names the cluster, whose logs need the key first.
         self.bootstrap_role.add_to_principal_policy(
@@ -144,15 +145,7 @@ class MendixOperator(Construct):
                 tolerations=tolerations,
             ),
         )
-        bootstrap_association = eks.CfnPodIdentityAssociation(
-            self,
-            "BootstrapIdentity",
-            cluster_name=cluster.cluster_name,
-            namespace=op.BOOTSTRAP_NAMESPACE,
-            service_account=op.BOOTSTRAP,
-            role_arn=self.bootstrap_role.role_arn,
-        )
-        self.bootstrap.node.add_dependency(bootstrap_association)
+        self.bootstrap.node.add_dependency(bootstrap.association)
         self.bootstrap.node.add_dependency(database)
 
         self.network_policies = cluster.add_manifest(
@@ -196,27 +189,20 @@ class MendixOperator(Construct):
         self.installer_role: iam.Role | None = None
         if mode == "connected":
             assert namespace_secret_arn is not None
-            self.installer_role = pod_identity_role(
+            installer = pod_identity(
                 self,
-                "InstallerRole",
+                "Installer",
                 cluster=cluster,
                 namespace=namespace,
                 service_account=op.INSTALLER,
                 description="Mendix Operator install Job: reads the Portal namespace id and secret",
             )
+            self.installer_role = installer.role
             self.installer_role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[namespace_secret_arn])
             )
             acknowledge_inline_policies(self.installer_role, INLINE_REASON)
-            association = eks.CfnPodIdentityAssociation(
-                self,
-                "InstallerIdentity",
-                cluster_name=cluster.cluster_name,
-                namespace=namespace,
-                service_account=op.INSTALLER,
-                role_arn=self.installer_role.role_arn,
-            )
-            self.installer.node.add_dependency(association)
+            self.installer.node.add_dependency(installer.association)
         for dependency in after:
             for manifest in (self.bootstrap, self.installer, self.network_policies):
                 manifest.node.add_dependency(dependency)

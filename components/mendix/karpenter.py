@@ -24,7 +24,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IDependable
 
-from components.mendix.identity import pod_identity_role
+from components.mendix.identity import pod_identity
 from components.mendix.karpenter_policy import acknowledge_controller_policy, controller_statements
 from components.mendix.nodes import APP_ROLE, CONTROLLER_PLACEMENT, METADATA_HOP_LIMIT, NODE_ROLE_LABEL, ROOT_DEVICE, SPOT_ROLE
 from components.nag import acknowledge
@@ -202,14 +202,15 @@ class KarpenterCapacity(Construct):
             )
             self.rules.append(rule)
 
-        self.controller_role = pod_identity_role(
+        controller = pod_identity(
             self,
-            "ControllerRole",
+            "Controller",
             cluster=cluster,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
             description="Karpenter controller: launches and removes this cluster's app nodes",
         )
+        self.controller_role = controller.role
         for statement in controller_statements(
             partition=stack.partition,
             region=stack.region,
@@ -252,14 +253,6 @@ class KarpenterCapacity(Construct):
                 )
             )
         acknowledge_controller_policy(self.controller_role, cluster_name)
-        association = eks.CfnPodIdentityAssociation(
-            self,
-            "ControllerIdentity",
-            cluster_name=cluster.cluster_name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=self.controller_role.role_arn,
-        )
 
         self.chart = cluster.add_helm_chart(
             "Karpenter",
@@ -278,7 +271,7 @@ class KarpenterCapacity(Construct):
                 "controller": {"resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
             },
         )
-        self.chart.node.add_dependency(association)
+        self.chart.node.add_dependency(controller.association)
         for dependency in after:
             self.chart.node.add_dependency(dependency)
 
