@@ -12,6 +12,8 @@ from constructs import IConstruct
 # HIPAA and NIST both carry these rules under the same name.
 BOTH_PACKS = ("HIPAA.Security", "NIST.800.53.R5")
 KEY_GRANT_ACTIONS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+# How cdk-nag names an AWS-managed policy's ARN in its findings.
+AWS_MANAGED_POLICY_ARN = "arn:<AWS::Partition>:iam::aws:policy/"
 
 
 def acknowledge(construct: IConstruct, findings: Mapping[str, str]) -> None:
@@ -23,6 +25,11 @@ def acknowledge(construct: IConstruct, findings: Mapping[str, str]) -> None:
 def both_packs(rule: str, reason: str) -> dict[str, str]:
     """The same HIPAA and NIST rule, one reason."""
     return {f"{pack}::{pack}-{rule}": reason for pack in BOTH_PACKS}
+
+
+def managed_policy_finding(name: str) -> str:
+    """AwsSolutions-IAM4 on the one AWS-managed policy ``name`` (e.g. ``service-role/AWSBackupServiceRolePolicyForBackup``)."""
+    return f"AwsSolutions::AwsSolutions-IAM4[Policy::{AWS_MANAGED_POLICY_ARN}{name}]"
 
 
 def inline_policies(scope: IConstruct) -> Iterable[iam.CfnPolicy]:

@@ -12,27 +12,17 @@ from constructs import Construct
 from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
-from components.image_pipeline import CanaryOptions, ImagePipeline, MendixImageRepository
 from components.links import NetworkRefs
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
-from components.mendix.install import MendixOperator
-from components.mendix_cluster import (
-    CONTROLLER_PLACEMENT,
-    NON_CRITICAL_TAINT,
-    ON_DEMAND_POOL,
-    SAMPLE_APP,
-    SPOT_POOL,
-    ClusterCharts,
-    KarpenterOptions,
-    MendixCluster,
-    SampleApp,
-)
-from components.mendix_database import IAM_ADMIN_USERNAME, MendixDatabase
-from components.platform_addons import AddonVersions
-from components.platform_backup import PlatformBackup
-from components.platform_karpenter import NodePool
-from components.platform_observability import PlatformObservability
+from components.mendix.backup import PlatformBackup
+from components.mendix.cluster import ClusterSpec, MendixCluster
+from components.mendix.database import MendixDatabase
+from components.mendix.install import MendixOperator, OperatorNetwork
+from components.mendix.load_balancer_controller import ControllerRelease
+from components.mendix.manifests import SAMPLE_APP, SampleApp
+from components.mendix.observability import ObservedApp, PlatformObservability
+from components.mendix.pipeline import CanaryTarget, ImagePipeline, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
 from config.eks import EksSettings
@@ -70,6 +60,7 @@ class EksStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         s = settings
         app_subnets = network.subnets["app"].subnets
+        data_subnets = network.subnets["data"].subnets
         cluster_name = construct_id
         backup_tag = (BACKUP_TAG_KEY, construct_id)
 
@@ -86,62 +77,24 @@ class EksStack(Stack):
 
         self.alarm_topic = alarm_topic or shared_alarm_topic(self, self.key.key, s.alarm_email)
 
-        k = s.karpenter
-        pools = [
-            NodePool(
-                name=ON_DEMAND_POOL,
-                capacity_type="on-demand",
-                instance_categories=k.on_demand.instance_categories,
-                min_generation=k.on_demand.min_generation,
-                cpu_limit=k.on_demand.cpu_limit,
-                memory_limit_gib=k.on_demand.memory_limit_gib,
-                disk_gib=k.on_demand.disk_gib,
-            )
-        ]
-        if k.spot is not None:
-            pools.append(
-                NodePool(
-                    name=SPOT_POOL,
-                    capacity_type="spot",
-                    instance_categories=k.spot.instance_categories,
-                    min_generation=k.spot.min_generation,
-                    cpu_limit=k.spot.cpu_limit,
-                    memory_limit_gib=k.spot.memory_limit_gib,
-                    disk_gib=k.spot.disk_gib,
-                    taint=NON_CRITICAL_TAINT,
-                    weight=5,
-                )
-            )
         self.platform = MendixCluster(
             self,
             "Platform",
-            cluster_name=cluster_name,
-            kubernetes_version=s.kubernetes_version,
+            spec=ClusterSpec(
+                name=cluster_name,
+                kubernetes_version=s.kubernetes_version,
+                public_endpoint_cidrs=s.public_endpoint_cidrs,
+                admin_role_arns=s.admin_role_arns,
+                log_retention_days=s.log_retention_days,
+            ),
             vpc=network.vpc,
             subnets=app_subnets,
-            public_endpoint_cidrs=s.public_endpoint_cidrs,
-            admin_role_arns=s.admin_role_arns,
             encryption_key=self.key.key,
-            log_retention_days=s.log_retention_days,
             system_nodes=s.system_nodes,
-            karpenter=KarpenterOptions(
-                ami_alias=k.ami_alias,
-                pools=tuple(pools),
-                consolidate_after_seconds=k.consolidate_after_seconds,
-                expire_after_hours=k.expire_after_hours,
-            ),
-            charts=ClusterCharts(
-                karpenter_version=k.chart_version,
-                load_balancer_controller_version=s.load_balancer_controller_version,
-                load_balancer_controller_chart_version=s.load_balancer_controller_chart_version,
-            ),
-            addon_versions=AddonVersions(
-                vpc_cni=s.addons.vpc_cni,
-                coredns=s.addons.coredns,
-                kube_proxy=s.addons.kube_proxy,
-                pod_identity_agent=s.addons.pod_identity_agent,
-                metrics_server=s.addons.metrics_server,
-                ebs_csi_driver=s.addons.ebs_csi_driver,
+            karpenter=s.karpenter,
+            addons=s.addons,
+            load_balancer_controller=ControllerRelease(
+                version=s.load_balancer_controller_version, chart_version=s.load_balancer_controller_chart_version
             ),
             sample_app=SampleApp(image=s.sample_app_image),
             resource_tags=resource_tags,
@@ -154,13 +107,9 @@ class EksStack(Stack):
             "Database",
             instance_identifier=f"{construct_id.lower()}-mendix",
             vpc=network.vpc,
-            subnets=network.subnets["data"].subnets,
+            subnets=data_subnets,
             clients=self.platform.node_security_group,
-            instance_class=s.database.instance_class,
-            engine_version=s.database.engine_version,
-            allocated_storage_gib=s.database.allocated_storage_gib,
-            max_allocated_storage_gib=s.database.max_allocated_storage_gib,
-            backup_retention_days=s.database.backup_retention_days,
+            settings=s.database,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
         )
@@ -196,53 +145,31 @@ class EksStack(Stack):
             self, "Images", encryption_key=self.key.key, untagged_expiry_days=s.image_untagged_expiry_days
         ).repository
 
-        o = s.mendix_operator
         self.mendix_operator = MendixOperator(
             self,
             "MendixOperator",
             cluster=cluster,
             namespace=c.MENDIX_NAMESPACE,
             namespace_manifest=self.platform.namespace,
-            version=o.version,
-            installer_image=o.installer_image,
-            certificate_arn=o.certificate_arn,
-            mode=o.mode,
-            namespace_secret_arn=o.namespace_secret_arn,
+            settings=s.mendix_operator,
             file_bucket=self.file_storage,
             encryption_key=self.key.key,
             database=self.database.instance,
-            database_admin_user=IAM_ADMIN_USERNAME,
-            database_port=c.POSTGRES_PORT,
             repository=self.repository,
-            api_cidrs=[subnet.ipv4_cidr_block for subnet in app_subnets],
-            database_cidrs=[subnet.ipv4_cidr_block for subnet in network.subnets["data"].subnets],
-            load_balancer_cidrs=[subnet.ipv4_cidr_block for subnet in app_subnets],
-            load_balancer_subnet_ids=[subnet.subnet_id for subnet in app_subnets],
-            node_selector=CONTROLLER_PLACEMENT["nodeSelector"],
-            tolerations=CONTROLLER_PLACEMENT["tolerations"],
+            network=OperatorNetwork.of(cluster_subnets=app_subnets, database_subnets=data_subnets),
             after=[*self.platform.addons.addons],
         )
-        p = s.pipeline
         self.pipeline = ImagePipeline(
             self,
             "Delivery",
-            connection_arn=p.connection_arn,
-            repository_name=p.repository,
-            branch=p.branch,
+            settings=s.pipeline,
             image_repository=self.repository,
             cluster=cluster,
             # kubectl within one minor version of the API server, as Kubernetes supports.
             kubectl_version=f"v{s.kubernetes_version}.0",
             vpc=network.vpc,
             subnets=app_subnets,
-            canary=CanaryOptions(
-                namespace=c.MENDIX_NAMESPACE,
-                deployment=SAMPLE_APP,
-                container="app",
-                replicas=p.canary_replicas,
-                seconds=p.canary_seconds,
-                max_restarts=p.max_canary_restarts,
-            ),
+            canary=CanaryTarget(namespace=c.MENDIX_NAMESPACE, deployment=SAMPLE_APP, container="app"),
             encryption_key=self.key.key,
             access_logs=self.access_logs,
             log_retention_days=s.log_retention_days,
@@ -260,18 +187,13 @@ class EksStack(Stack):
             addon_version=s.addons.cloudwatch_observability,
             encryption_key=self.key.key,
             log_retention_days=s.log_retention_days,
-            app_namespace=c.MENDIX_NAMESPACE,
-            app_name=SAMPLE_APP,
-            load_balancer_name=self.platform.sample_app_name,
+            app=ObservedApp(namespace=c.MENDIX_NAMESPACE, name=SAMPLE_APP, load_balancer_name=self.platform.sample_app_name),
             database=self.database.instance,
-            database_storage_gib=s.database.allocated_storage_gib,
-            free_storage_alarm_percent=s.database.free_storage_alarm_percent,
-            max_connections=s.database.max_connections_alarm,
+            database_settings=s.database,
             topic=self.alarm_topic,
         )
         self.observability.node.add_dependency(self.platform.sample_app)
 
-        b = s.backup
         self.backup = PlatformBackup(
             self,
             "Backup",
@@ -279,11 +201,7 @@ class EksStack(Stack):
             database=self.database.instance,
             file_bucket=self.file_storage,
             backup_tag=backup_tag,
-            daily_retention_days=b.daily_retention_days,
-            weekly_retention_days=b.weekly_retention_days,
-            cold_storage_after_days=b.weekly_cold_storage_after_days,
-            restore_test_schedule=b.restore_test_schedule,
-            validation_hours=b.restore_test_validation_hours,
+            settings=s.backup,
             plan_name=f"{construct_id.replace('-', '_')}_mendix_monthly",
         )
         environment = ("Environment", resource_tags["Environment"])

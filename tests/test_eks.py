@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.mendix_cluster import load_balancer_controller_policy
+from components.mendix.load_balancer_controller import load_balancer_controller_policy
 from config import constants as c
 from tests.conftest import Synthesized
 from tests.templates import props, render, resources
@@ -314,6 +314,16 @@ def test_the_sample_service_gets_an_internal_nlb_with_cross_zone_and_health_chec
     assert annotations[f"{prefix}healthcheck-protocol"] == "HTTP"
     assert annotations[f"{prefix}healthcheck-path"] == "/"
     assert service["metadata"]["namespace"] == c.MENDIX_NAMESPACE
+
+
+@pytest.mark.parametrize("cluster_name", ["Iris-Eks", "Healthshare-Production-Eks", "Healthshare-Production-Mendix-E"])
+def test_the_sample_apps_nlb_name_is_one_aws_accepts(cluster_name: str) -> None:
+    from components.mendix.manifests import sample_app_load_balancer_name
+
+    # The alarms find the NLB by this name, so the controller must be able to create it as it is.
+    name = sample_app_load_balancer_name(cluster_name)
+    assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?", name), name
+    assert name.startswith(cluster_name.lower()[: len(name)])
 
 
 def test_persistent_volumes_are_encrypted_and_tagged_for_backup(assembly: Synthesized) -> None:

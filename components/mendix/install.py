@@ -1,11 +1,20 @@
-"""The Mendix Operator on the cluster: plans' IAM, database bootstrap, install Job, network policies."""
+"""The Mendix Operator on the cluster: plans' IAM, database bootstrap, install Job, network policies.
+
+Guarantees: the Operator and its apps share one namespace that denies all
+traffic but what they need; the Operator never sees the database's master
+secret (a one-shot Job creates its IAM-authenticated admin user); its
+storage, database and registry plans are the stack's own bucket, PostgreSQL
+and ECR repository; every Job runs on the system nodes from an image pinned in
+settings, and nothing is fetched at synthesis.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -14,27 +23,48 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 
-from components.irsa import pod_identity_role
 from components.mendix import operator as op
+from components.mendix.database import IAM_ADMIN_USERNAME
+from components.mendix.identity import pod_identity
+from components.mendix.nag import inline_reason
 from components.mendix.network_policies import network_policies
+from components.mendix.nodes import CONTROLLER_PLACEMENT
 from components.mendix.plans import MendixPlans
 from components.nag import acknowledge_inline_policies
+from config.constants import POSTGRES_PORT
+from config.eks import MendixOperatorSettings
 
-INLINE_REASON = (
-    "The policy belongs to exactly one Job's role, is created and deleted with it and is written for it alone; "
-    "a customer-managed policy would add a resource that nothing else may attach."
-)
+INLINE_REASON = inline_reason("Job's role")
+
+
+@dataclass(frozen=True)
+class OperatorNetwork:
+    """What the Mendix namespace may reach, and where its apps' NLBs go."""
+
+    api_cidrs: tuple[str, ...]
+    database_cidrs: tuple[str, ...]
+    load_balancer_cidrs: tuple[str, ...]
+    load_balancer_subnet_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, *, cluster_subnets: Sequence[ec2.ISubnet], database_subnets: Sequence[ec2.ISubnet]) -> OperatorNetwork:
+        """The API endpoint and the NLBs in the cluster's subnets, the database in its own."""
+        cluster_cidrs = tuple(subnet.ipv4_cidr_block for subnet in cluster_subnets)
+        return cls(
+            api_cidrs=cluster_cidrs,
+            database_cidrs=tuple(subnet.ipv4_cidr_block for subnet in database_subnets),
+            load_balancer_cidrs=cluster_cidrs,
+            load_balancer_subnet_ids=tuple(subnet.subnet_id for subnet in cluster_subnets),
+        )
 
 
 class MendixOperator(Construct):
     """The Operator installed in ``namespace`` by a Job running ``mxpc-cli``, with its plans.
 
-    Guarantees: the Operator and the apps share ``namespace``; its storage plan
-    is the file bucket (IRSA), its database plan the stack's PostgreSQL through
-    an IAM-authenticated admin user that a one-shot Job creates from the master
-    secret (which the Operator never sees), its registry the project's ECR
-    repository; the namespace denies all traffic but what the Operator and apps
-    need. Nothing is fetched at synthesis: the Job's image is pinned in settings.
+    Beyond the module's guarantees: the storage plan is ``file_bucket`` (IRSA),
+    the database plan ``database`` through the admin user ``IAM_ADMIN_USERNAME``,
+    the registry ``repository``; version, image, certificate and mode
+    (standalone or connected to the Portal) come from ``settings``.
     """
 
     def __init__(
@@ -45,27 +75,19 @@ class MendixOperator(Construct):
         cluster: eks.Cluster,
         namespace: str,
         namespace_manifest: IDependable,
-        version: str,
-        installer_image: str,
-        certificate_arn: str,
-        mode: str,
-        namespace_secret_arn: str | None,
+        settings: MendixOperatorSettings,
         file_bucket: s3.IBucket,
         encryption_key: kms.IKey,
         database: rds.DatabaseInstance,
-        database_admin_user: str,
-        database_port: int,
         repository: ecr.IRepository,
-        api_cidrs: Sequence[str],
-        database_cidrs: Sequence[str],
-        load_balancer_cidrs: Sequence[str],
-        load_balancer_subnet_ids: Sequence[str],
-        node_selector: dict[str, str],
-        tolerations: list[dict[str, Any]],
+        network: OperatorNetwork,
         after: Sequence[IDependable],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        database_admin_user, database_port = IAM_ADMIN_USERNAME, POSTGRES_PORT
+        node_selector, tolerations = CONTROLLER_PLACEMENT["nodeSelector"], CONTROLLER_PLACEMENT["tolerations"]
+        mode, namespace_secret_arn = settings.mode, settings.namespace_secret_arn
         master = database.secret
         assert master is not None, "the database keeps its master credentials in Secrets Manager"
         resource_id = database.instance_resource_id
@@ -83,14 +105,15 @@ class MendixOperator(Construct):
         )
 
         # One-shot: the Operator's database admin user, IAM-authenticated.
-        self.bootstrap_role = pod_identity_role(
+        bootstrap = pod_identity(
             self,
-            "BootstrapRole",
+            "Bootstrap",
             cluster=cluster,
             namespace=op.BOOTSTRAP_NAMESPACE,
             service_account=op.BOOTSTRAP,
             description="Mendix database bootstrap Job: reads the master secret once to create the IAM-authenticated admin",
         )
+        self.bootstrap_role = bootstrap.role
         # Stated on the role, not by grant_read: that would name the role in the key policy, and the
         # role's trust names the cluster, whose logs need the key first.
         self.bootstrap_role.add_to_principal_policy(
@@ -112,7 +135,7 @@ class MendixOperator(Construct):
         self.bootstrap = cluster.add_manifest(
             "DatabaseBootstrap",
             *op.bootstrap_manifests(
-                image=installer_image,
+                image=settings.installer_image,
                 region=stack.region,
                 host=database.db_instance_endpoint_address,
                 port=database_port,
@@ -122,29 +145,24 @@ class MendixOperator(Construct):
                 tolerations=tolerations,
             ),
         )
-        bootstrap_association = eks.CfnPodIdentityAssociation(
-            self,
-            "BootstrapIdentity",
-            cluster_name=cluster.cluster_name,
-            namespace=op.BOOTSTRAP_NAMESPACE,
-            service_account=op.BOOTSTRAP,
-            role_arn=self.bootstrap_role.role_arn,
-        )
-        self.bootstrap.node.add_dependency(bootstrap_association)
+        self.bootstrap.node.add_dependency(bootstrap.association)
         self.bootstrap.node.add_dependency(database)
 
         self.network_policies = cluster.add_manifest(
             "NetworkPolicies",
             *network_policies(
-                namespace, api_cidrs=api_cidrs, database_cidrs=database_cidrs, load_balancer_cidrs=load_balancer_cidrs
+                namespace,
+                api_cidrs=network.api_cidrs,
+                database_cidrs=network.database_cidrs,
+                load_balancer_cidrs=network.load_balancer_cidrs,
             ),
         )
         self.network_policies.node.add_dependency(namespace_manifest)
 
         spec = op.OperatorInstall(
             namespace=namespace,
-            version=version,
-            image=installer_image,
+            version=settings.version,
+            image=settings.installer_image,
             mode=mode,
             region=stack.region,
             bucket_name=file_bucket.bucket_name,
@@ -157,8 +175,8 @@ class MendixOperator(Construct):
             registry_host=f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}",
             repository_name=repository.repository_name,
             builder_role_arn=self.plans.builder_role.role_arn,
-            certificate_arn=certificate_arn,
-            load_balancer_subnet_ids=tuple(load_balancer_subnet_ids),
+            certificate_arn=settings.certificate_arn,
+            load_balancer_subnet_ids=network.load_balancer_subnet_ids,
             namespace_secret_arn=namespace_secret_arn,
         )
         self.installer = cluster.add_manifest(
@@ -171,27 +189,20 @@ class MendixOperator(Construct):
         self.installer_role: iam.Role | None = None
         if mode == "connected":
             assert namespace_secret_arn is not None
-            self.installer_role = pod_identity_role(
+            installer = pod_identity(
                 self,
-                "InstallerRole",
+                "Installer",
                 cluster=cluster,
                 namespace=namespace,
                 service_account=op.INSTALLER,
                 description="Mendix Operator install Job: reads the Portal namespace id and secret",
             )
+            self.installer_role = installer.role
             self.installer_role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[namespace_secret_arn])
             )
             acknowledge_inline_policies(self.installer_role, INLINE_REASON)
-            association = eks.CfnPodIdentityAssociation(
-                self,
-                "InstallerIdentity",
-                cluster_name=cluster.cluster_name,
-                namespace=namespace,
-                service_account=op.INSTALLER,
-                role_arn=self.installer_role.role_arn,
-            )
-            self.installer.node.add_dependency(association)
+            self.installer.node.add_dependency(installer.association)
         for dependency in after:
             for manifest in (self.bootstrap, self.installer, self.network_policies):
                 manifest.node.add_dependency(dependency)

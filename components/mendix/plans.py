@@ -15,7 +15,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.irsa import irsa_role
+from components.mendix.identity import irsa_role
+from components.mendix.nag import inline_reason
 from components.nag import acknowledge, acknowledge_inline_policies
 
 S3_PREFIX_TAG = "privatecloud.mendix.com/s3-prefix"
@@ -41,10 +42,7 @@ PUSH_ACTIONS = [
     "ecr:PutImage",
     "ecr:UploadLayerPart",
 ]
-INLINE_REASON = (
-    "The policy belongs to exactly one plan role, is created and deleted with it and is written for it alone; "
-    "a customer-managed policy would add a resource that nothing else may attach."
-)
+INLINE_REASON = inline_reason("plan role")
 
 
 def principal_tag(tag: str) -> str:

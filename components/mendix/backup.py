@@ -1,4 +1,10 @@
-"""AWS Backup for the Mendix database, file bucket and persistent volumes, with monthly restore tests."""
+"""AWS Backup for the Mendix database, file bucket and persistent volumes, with monthly restore tests.
+
+Guarantees: a retained vault encrypted with the platform key; daily and weekly
+recovery points kept as settings say, weekly ones tiered to cold storage where
+AWS Backup can; restore tests of the newest database and bucket recovery
+points on the settings' schedule, whose copies are deleted after validation.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from constructs import Construct
 
 from components.nag import acknowledge_inline_policies, acknowledge_key_grant
 from components.service_role import service_role
+from config.eks import MendixBackupSettings
 
 DAILY = events.Schedule.cron(minute="0", hour="4")
 WEEKLY = events.Schedule.cron(minute="0", hour="5", week_day="SUN")
@@ -24,13 +31,14 @@ class PlatformBackup(Construct):
     """Daily and weekly backups into an encrypted vault.
 
     Guarantees: the vault is encrypted with ``encryption_key`` and retained;
-    daily recovery points are kept ``daily_retention_days``; weekly ones move to
-    cold storage after ``cold_storage_after_days`` (for the resource types AWS
-    Backup can tier, such as EBS; others stay warm) and are kept
-    ``weekly_retention_days``; the plan covers the database, the Mendix file
-    bucket (whose versioning AWS Backup requires) and every volume tagged
-    ``backup_tag``; once a month AWS Backup restores the newest database and
-    bucket recovery points and deletes the copies after ``validation_hours``.
+    daily recovery points are kept ``settings.daily_retention_days``; weekly
+    ones move to cold storage after ``settings.weekly_cold_storage_after_days``
+    (for the resource types AWS Backup can tier, such as EBS; others stay warm)
+    and are kept ``settings.weekly_retention_days``; the plan covers the
+    database, the Mendix file bucket (whose versioning AWS Backup requires) and
+    every volume tagged ``backup_tag``; on ``settings.restore_test_schedule``
+    AWS Backup restores the newest database and bucket recovery points and
+    deletes the copies after ``settings.restore_test_validation_hours``.
     """
 
     def __init__(
@@ -42,11 +50,7 @@ class PlatformBackup(Construct):
         database: rds.DatabaseInstance,
         file_bucket: s3.IBucket,
         backup_tag: tuple[str, str],
-        daily_retention_days: int,
-        weekly_retention_days: int,
-        cold_storage_after_days: int,
-        restore_test_schedule: str,
-        validation_hours: int,
+        settings: MendixBackupSettings,
         plan_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -59,15 +63,15 @@ class PlatformBackup(Construct):
                 backup.BackupPlanRule(
                     rule_name="Daily",
                     schedule_expression=DAILY,
-                    delete_after=Duration.days(daily_retention_days),
+                    delete_after=Duration.days(settings.daily_retention_days),
                     start_window=Duration.hours(1),
                     completion_window=Duration.hours(4),
                 ),
                 backup.BackupPlanRule(
                     rule_name="Weekly",
                     schedule_expression=WEEKLY,
-                    move_to_cold_storage_after=Duration.days(cold_storage_after_days),
-                    delete_after=Duration.days(weekly_retention_days),
+                    move_to_cold_storage_after=Duration.days(settings.weekly_cold_storage_after_days),
+                    delete_after=Duration.days(settings.weekly_retention_days),
                     start_window=Duration.hours(1),
                     completion_window=Duration.hours(8),
                 ),
@@ -111,7 +115,7 @@ class PlatformBackup(Construct):
             self,
             "RestoreTestingPlan",
             restore_testing_plan_name=plan_name,
-            schedule_expression=restore_test_schedule,
+            schedule_expression=settings.restore_test_schedule,
             start_window_hours=RESTORE_TEST_START_WINDOW_HOURS,
             recovery_point_selection=backup.CfnRestoreTestingPlan.RestoreTestingRecoveryPointSelectionProperty(
                 algorithm="LATEST_WITHIN_WINDOW",
@@ -130,7 +134,7 @@ class PlatformBackup(Construct):
                 # Ref of a restore testing plan is its name; it also orders the selection after the plan.
                 restore_testing_plan_name=self.restore_testing_plan.ref,
                 restore_testing_selection_name=f"mendix_{kind.lower()}",
-                validation_window_hours=validation_hours,
+                validation_window_hours=settings.restore_test_validation_hours,
             )
             for kind, arn in (("RDS", database.instance_arn), ("S3", file_bucket.bucket_arn))
         ]

@@ -1,12 +1,20 @@
-"""ECR repository and the pipeline: source -> image -> ECR -> canary on EKS."""
+"""The Mendix app's image repository and its delivery: source -> image -> ECR -> canary on EKS.
+
+Guarantees: images are scanned on push, immutable, KMS-encrypted and retained;
+the build refuses an image with critical findings and never overwrites a tag;
+the canary deploy runs in the VPC against the private API endpoint, may edit
+one namespace only, and rolls back by itself; every role holds only what its
+step needs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import Acknowledgment, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -15,7 +23,6 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
@@ -30,9 +37,11 @@ from components.nag import (
 )
 from components.secure_bucket import encrypted_bucket
 from config.constants import HTTPS_PORT
+from config.eks import PipelineSettings
 
-DEPLOY_SCRIPT = Path(__file__).resolve().parent.parent / "pipeline" / "canary_deploy.py"
+DEPLOY_SCRIPT = Path(__file__).resolve().parents[2] / "pipeline" / "canary_deploy.py"
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+PROJECT_TIMEOUT = Duration.minutes(60)
 INLINE_REASON = (
     "The policy belongs to exactly one role of this pipeline, is created and deleted with it and holds that "
     "step's grants; a customer-managed policy would add a resource that nothing else may attach."
@@ -42,15 +51,12 @@ IMAGE_VARIABLE = "IMAGE_URI"
 
 
 @dataclass(frozen=True)
-class CanaryOptions:
-    """Where the canary runs and what it must survive (see pipeline/canary_deploy.py)."""
+class CanaryTarget:
+    """The Deployment and container the canary replaces the image of (see pipeline/canary_deploy.py)."""
 
     namespace: str
     deployment: str
     container: str
-    replicas: int
-    seconds: int
-    max_restarts: int
 
 
 class MendixImageRepository(Construct):
@@ -86,12 +92,10 @@ class ImagePipeline(Construct):
     """CodePipeline (V2): CodeConnections source, a CodeBuild image build pushed
     to ECR, and a canary deployment to EKS that rolls back by itself.
 
-    Guarantees: the build refuses an image with critical scan findings and
-    never overwrites a tag (the tag is the commit); the deploy step runs in the
-    VPC against the private API endpoint and its role is admitted to one
-    namespace only through an EKS access entry; projects, logs and artifacts
-    are encrypted with ``encryption_key``; every role holds only what its
-    step needs.
+    Beyond the module's guarantees: the source, branch and canary's size,
+    duration and restart budget come from ``settings``; the deploy role is
+    admitted to ``canary.namespace`` only, through an EKS access entry;
+    projects, logs and artifacts are encrypted with ``encryption_key``.
     """
 
     def __init__(
@@ -99,21 +103,21 @@ class ImagePipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        connection_arn: str,
-        repository_name: str,
-        branch: str,
+        settings: PipelineSettings,
         image_repository: ecr.IRepository,
         cluster: eks.Cluster,
         kubectl_version: str,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
-        canary: CanaryOptions,
+        canary: CanaryTarget,
         encryption_key: kms.IKey,
         access_logs: s3.IBucket,
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        owner, repo = repository_name.split("/", 1)
+        self._key = encryption_key
+        self._log_days = log_retention_days
+        owner, repo = settings.repository.split("/", 1)
         self.artifacts = encrypted_bucket(
             self,
             "Artifacts",
@@ -130,18 +134,16 @@ class ImagePipeline(Construct):
                 )
             ],
         )
-        self.build_project = self._build_project(image_repository, encryption_key, log_retention_days)
-        self.deploy_project = self._deploy_project(
-            cluster, kubectl_version, vpc, subnets, canary, encryption_key, log_retention_days
-        )
+        self.build_project = self._build_project(image_repository)
+        self.deploy_project = self._deploy_project(cluster, kubectl_version, vpc, subnets, canary, settings)
 
         source = codepipeline.Artifact("Source")
         source_action = actions.CodeStarConnectionsSourceAction(
             action_name="Source",
-            connection_arn=connection_arn,
+            connection_arn=settings.connection_arn,
             owner=owner,
             repo=repo,
-            branch=branch,
+            branch=settings.branch,
             output=source,
             trigger_on_push=True,
         )
@@ -171,29 +173,40 @@ class ImagePipeline(Construct):
         )
         self._acknowledge()
 
-    def _log_group(self, name: str, key: kms.IKey, days: int) -> logs.LogGroup:
-        return encrypted_log_group(self, f"{name}Logs", encryption_key=key, retention_days=days)
-
-    def _build_project(self, repository: ecr.IRepository, key: kms.IKey, log_days: int) -> codebuild.PipelineProject:
-        project = codebuild.PipelineProject(
+    def _project(
+        self,
+        construct_id: str,
+        log_name: str,
+        *,
+        variables: dict[str, str],
+        build_spec: dict[str, Any],
+        **options: Any,
+    ) -> codebuild.PipelineProject:
+        """A project encrypted with the platform key, logging to its own encrypted group, with plain variables."""
+        log_group = encrypted_log_group(self, f"{log_name}Logs", encryption_key=self._key, retention_days=self._log_days)
+        return codebuild.PipelineProject(
             self,
+            construct_id,
+            encryption_key=self._key,
+            timeout=PROJECT_TIMEOUT,
+            logging=codebuild.LoggingOptions(cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)),
+            environment_variables={name: codebuild.BuildEnvironmentVariable(value=value) for name, value in variables.items()},
+            build_spec=codebuild.BuildSpec.from_object(build_spec),
+            **options,
+        )
+
+    def _build_project(self, repository: ecr.IRepository) -> codebuild.PipelineProject:
+        project = self._project(
             "BuildImage",
+            "Build",
             description="Builds the Mendix app image from its Dockerfile and pushes it to ECR, tagged with the commit",
             environment=codebuild.BuildEnvironment(
                 build_image=BUILD_IMAGE,
                 compute_type=codebuild.ComputeType.MEDIUM,
                 privileged=True,  # docker build needs the Docker daemon
             ),
-            encryption_key=key,
-            timeout=Duration.minutes(60),
-            logging=codebuild.LoggingOptions(
-                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self._log_group("Build", key, log_days))
-            ),
-            environment_variables={
-                "REPOSITORY_URI": codebuild.BuildEnvironmentVariable(value=repository.repository_uri),
-                "REPOSITORY_NAME": codebuild.BuildEnvironmentVariable(value=repository.repository_name),
-            },
-            build_spec=codebuild.BuildSpec.from_object(
+            variables={"REPOSITORY_URI": repository.repository_uri, "REPOSITORY_NAME": repository.repository_name},
+            build_spec=(
                 {
                     "version": "0.2",
                     "env": {"shell": "bash", "exported-variables": [IMAGE_VARIABLE]},
@@ -234,12 +247,13 @@ class ImagePipeline(Construct):
         project.add_to_role_policy(
             iam.PolicyStatement(actions=["ecr:DescribeImageScanFindings"], resources=[repository.repository_arn])
         )
-        Validations.of(project).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-CB3",
-                reason="Privileged mode runs the Docker daemon that builds the image; the project builds only the "
-                "application's repository at the pipeline's commit and holds no deploy permissions.",
-            )
+        acknowledge(
+            project,
+            {
+                "AwsSolutions::AwsSolutions-CB3": "Privileged mode runs the Docker daemon that builds the image; the "
+                "project builds only the application's repository at the pipeline's commit and holds no deploy "
+                "permissions."
+            },
         )
         return project
 
@@ -249,9 +263,8 @@ class ImagePipeline(Construct):
         kubectl_version: str,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
-        canary: CanaryOptions,
-        key: kms.IKey,
-        log_days: int,
+        canary: CanaryTarget,
+        settings: PipelineSettings,
     ) -> codebuild.PipelineProject:
         script = s3_assets.Asset(self, "DeployScript", path=str(DEPLOY_SCRIPT))
         self.security_group = ec2.SecurityGroup(
@@ -265,25 +278,20 @@ class ImagePipeline(Construct):
             ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "EKS API, AWS APIs and kubectl download"
         )
         cluster.connections.allow_from(self.security_group, ec2.Port.tcp(HTTPS_PORT), "Canary deploy step to the EKS API")
-        project = codebuild.PipelineProject(
-            self,
+        project = self._project(
             "CanaryDeploy",
+            "Deploy",
             description="Deploys the new image to EKS as a canary; promotes it when healthy, removes it otherwise",
             environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.SMALL),
             vpc=vpc,
             subnet_selection=ec2.SubnetSelection(subnets=list(subnets)),
             security_groups=[self.security_group],
-            encryption_key=key,
-            timeout=Duration.minutes(60),
-            logging=codebuild.LoggingOptions(
-                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self._log_group("Deploy", key, log_days))
-            ),
-            environment_variables={
-                "CLUSTER_NAME": codebuild.BuildEnvironmentVariable(value=cluster.cluster_name),
-                "KUBECTL_VERSION": codebuild.BuildEnvironmentVariable(value=kubectl_version),
-                "DEPLOY_SCRIPT_URL": codebuild.BuildEnvironmentVariable(value=script.s3_object_url),
+            variables={
+                "CLUSTER_NAME": cluster.cluster_name,
+                "KUBECTL_VERSION": kubectl_version,
+                "DEPLOY_SCRIPT_URL": script.s3_object_url,
             },
-            build_spec=codebuild.BuildSpec.from_object(
+            build_spec=(
                 {
                     "version": "0.2",
                     "env": {"shell": "bash"},
@@ -303,8 +311,8 @@ class ImagePipeline(Construct):
                                 "python3 canary_deploy.py "
                                 f"--namespace {canary.namespace} --deployment {canary.deployment} "
                                 f'--container {canary.container} --image "${IMAGE_VARIABLE}" '
-                                f"--canary-replicas {canary.replicas} --canary-seconds {canary.seconds} "
-                                f"--max-restarts {canary.max_restarts}",
+                                f"--canary-replicas {settings.canary_replicas} --canary-seconds {settings.canary_seconds} "
+                                f"--max-restarts {settings.max_canary_restarts}",
                             ]
                         },
                     },

@@ -1,38 +1,32 @@
-"""EKS-managed add-ons of the Mendix cluster, each pinned, with Pod Identity roles."""
+"""EKS-managed add-ons of the Mendix cluster, each pinned, with Pod Identity roles.
+
+Guarantees: vpc-cni (NetworkPolicy enforcement on), kube-proxy, CoreDNS, the
+Pod Identity agent, metrics-server and the EBS CSI driver carry the versions
+settings pin, none floats; add-ons that call AWS get a role through EKS Pod
+Identity, which only their own service account of this cluster may assume
+(the nodes' role keeps no CNI permissions); all are created after the node
+groups, the Pod Identity agent first.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, IDependable
 
-from components.irsa import pod_identity_role
+from components.mendix.identity import pod_identity_role
+from components.mendix.nag import inline_reason
 from components.nag import acknowledge_inline_policies, acknowledge_key_grant
+from config.eks import EksAddonSettings
 
-INLINE_REASON = (
-    "The policy belongs to exactly one add-on role, is created and deleted with it and is written for it alone; "
-    "a customer-managed policy would add a resource that nothing else may attach."
-)
+POD_IDENTITY_AGENT = "eks-pod-identity-agent"
 # The VPC CNI enforces Kubernetes NetworkPolicy through its node agent only when asked.
 VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
-
-
-@dataclass(frozen=True)
-class AddonVersions:
-    """One pinned version per add-on, as ``aws eks describe-addon-versions`` lists them."""
-
-    vpc_cni: str
-    coredns: str
-    kube_proxy: str
-    pod_identity_agent: str
-    metrics_server: str
-    ebs_csi_driver: str
 
 
 @dataclass(frozen=True)
@@ -61,19 +55,44 @@ EBS_CSI_IDENTITY = AddonIdentity(
 )
 
 
-def managed_policy_finding(name: str) -> str:
-    return f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{name}]"
+def managed_addon(
+    scope: Construct,
+    construct_id: str,
+    *,
+    cluster_name: str,
+    name: str,
+    version: str,
+    after: Sequence[IDependable],
+    identity: tuple[str, iam.IRole] | None = None,
+    configuration: Mapping[str, str] | None = None,
+) -> eks.CfnAddon:
+    """The EKS-managed add-on ``name`` at ``version``, created after ``after``.
+
+    ``identity`` is the add-on's service account and the role Pod Identity
+    gives it; ``configuration`` its configuration values.
+    """
+    addon = eks.CfnAddon(
+        scope,
+        construct_id,
+        addon_name=name,
+        addon_version=version,
+        cluster_name=cluster_name,
+        # EKS installs its own vpc-cni, kube-proxy and CoreDNS with a new cluster; take them over.
+        resolve_conflicts="OVERWRITE",
+        configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
+        pod_identity_associations=[
+            eks.CfnAddon.PodIdentityAssociationProperty(role_arn=identity[1].role_arn, service_account=identity[0])
+        ]
+        if identity
+        else None,
+    )
+    for dependency in after:
+        addon.node.add_dependency(dependency)
+    return addon
 
 
 class PlatformAddons(Construct):
-    """vpc-cni (NetworkPolicy enforcement on), kube-proxy, CoreDNS, the Pod Identity
-    agent, metrics-server and the EBS CSI driver as EKS-managed add-ons.
-
-    Guarantees: every add-on carries the version given, none floats; add-ons that
-    call AWS get a role through EKS Pod Identity, which only their own service
-    account of this cluster may assume (the nodes' role keeps no CNI permissions);
-    all are created after ``after`` (the node groups), the Pod Identity agent first.
-    """
+    """The cluster's EKS-managed add-ons (the guarantees are the module's); ``addons`` lists them all."""
 
     def __init__(
         self,
@@ -81,20 +100,20 @@ class PlatformAddons(Construct):
         construct_id: str,
         *,
         cluster: eks.Cluster,
-        versions: AddonVersions,
+        versions: EksAddonSettings,
         encryption_key: kms.IKey,
         after: Sequence[IDependable],
     ) -> None:
         super().__init__(scope, construct_id)
         self._cluster = cluster
         self._after = list(after)
-        self.pod_identity_agent = self._addon("PodIdentityAgent", "eks-pod-identity-agent", versions.pod_identity_agent)
+        self.pod_identity_agent = self._addon("PodIdentityAgent", POD_IDENTITY_AGENT, versions.pod_identity_agent)
         self.vpc_cni_role = self._role("VpcCniRole", VPC_CNI_IDENTITY, "VPC CNI: pod addresses on node interfaces")
         self.vpc_cni = self._addon(
             "VpcCni",
             "vpc-cni",
             versions.vpc_cni,
-            identity=(VPC_CNI_IDENTITY, self.vpc_cni_role),
+            identity=(VPC_CNI_IDENTITY.service_account, self.vpc_cni_role),
             configuration=VPC_CNI_CONFIGURATION,
         )
         self.kube_proxy = self._addon("KubeProxy", "kube-proxy", versions.kube_proxy)
@@ -114,9 +133,12 @@ class PlatformAddons(Construct):
             )
         )
         acknowledge_key_grant(self.ebs_csi_role.node.find_child("DefaultPolicy"), "EBS CSI driver")
-        acknowledge_inline_policies(self.ebs_csi_role, INLINE_REASON)
+        acknowledge_inline_policies(self.ebs_csi_role, inline_reason("add-on role"))
         self.ebs_csi_driver = self._addon(
-            "EbsCsiDriver", "aws-ebs-csi-driver", versions.ebs_csi_driver, identity=(EBS_CSI_IDENTITY, self.ebs_csi_role)
+            "EbsCsiDriver",
+            "aws-ebs-csi-driver",
+            versions.ebs_csi_driver,
+            identity=(EBS_CSI_IDENTITY.service_account, self.ebs_csi_role),
         )
 
     @property
@@ -131,19 +153,15 @@ class PlatformAddons(Construct):
         ]
 
     def _role(self, construct_id: str, identity: AddonIdentity, description: str) -> iam.Role:
-        role = pod_identity_role(
+        return pod_identity_role(
             self,
             construct_id,
             cluster=self._cluster,
             namespace=identity.namespace,
             service_account=identity.service_account,
             description=description,
+            aws_managed_policies={identity.managed_policy: identity.reason},
         )
-        role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(identity.managed_policy))
-        Validations.of(role).acknowledge(
-            Acknowledgment(id=managed_policy_finding(identity.managed_policy), reason=identity.reason)
-        )
-        return role
 
     def _addon(
         self,
@@ -151,28 +169,18 @@ class PlatformAddons(Construct):
         name: str,
         version: str,
         *,
-        identity: tuple[AddonIdentity, iam.IRole] | None = None,
-        configuration: dict[str, str] | None = None,
+        identity: tuple[str, iam.IRole] | None = None,
+        configuration: Mapping[str, str] | None = None,
     ) -> eks.CfnAddon:
-        addon = eks.CfnAddon(
+        # Every add-on but the agent itself waits for the Pod Identity agent.
+        after = self._after if name == POD_IDENTITY_AGENT else [*self._after, self.pod_identity_agent]
+        return managed_addon(
             self,
             construct_id,
-            addon_name=name,
-            addon_version=version,
             cluster_name=self._cluster.cluster_name,
-            # EKS installs its own vpc-cni, kube-proxy and CoreDNS with a new cluster; take them over.
-            resolve_conflicts="OVERWRITE",
-            configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
-            pod_identity_associations=[
-                eks.CfnAddon.PodIdentityAssociationProperty(
-                    role_arn=identity[1].role_arn, service_account=identity[0].service_account
-                )
-            ]
-            if identity
-            else None,
+            name=name,
+            version=version,
+            after=after,
+            identity=identity,
+            configuration=configuration,
         )
-        for dependency in self._after:
-            addon.node.add_dependency(dependency)
-        if name != "eks-pod-identity-agent":
-            addon.node.add_dependency(self.pod_identity_agent)
-        return addon

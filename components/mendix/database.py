@@ -1,18 +1,27 @@
-"""RDS PostgreSQL for the Mendix runtime."""
+"""RDS PostgreSQL for the Mendix runtime.
+
+Guarantees: Multi-AZ in isolated subnets, reachable only from the nodes'
+security group; storage, Performance Insights and the master secret encrypted
+with the platform key; the master password generated, stored and rotated by
+RDS in Secrets Manager (never in a template, output or user data); TLS
+required; IAM authentication on; deletion protection and a final snapshot.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
-from components.log_retention import encrypted_log_group
+from components.mendix.observability import service_log_groups
+from components.nag import acknowledge
 from components.service_role import service_role
 from config.constants import POSTGRES_PORT
+from config.eks import MendixDatabaseSettings
 
 MASTER_USERNAME = "mendixadmin"
 # The Mendix Operator's admin user: IAM authentication only (rds_iam), created by
@@ -24,14 +33,11 @@ ENHANCED_MONITORING = Duration.seconds(60)
 
 
 class MendixDatabase(Construct):
-    """PostgreSQL, Multi-AZ, in isolated subnets, reachable only from ``clients``.
+    """PostgreSQL, Multi-AZ, in ``subnets``, reachable only from ``clients``.
 
-    Guarantees: storage, Performance Insights and the master secret encrypted
-    with ``encryption_key``; the master password is generated, stored and
-    rotated by RDS in Secrets Manager (it never appears in the template, an
-    output or user data); TLS required; IAM authentication on; automated
-    backups kept ``backup_retention_days``; deletion protection, and a final
-    snapshot if the instance is deleted anyway; log exports with retention.
+    Beyond the module's guarantees: sized and versioned by ``settings``,
+    automated backups kept ``settings.backup_retention_days``, log exports
+    into groups kept ``log_retention_days``.
     """
 
     def __init__(
@@ -43,11 +49,7 @@ class MendixDatabase(Construct):
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
         clients: ec2.ISecurityGroup,
-        instance_class: str,
-        engine_version: str,
-        allocated_storage_gib: int,
-        max_allocated_storage_gib: int,
-        backup_retention_days: int,
+        settings: MendixDatabaseSettings,
         encryption_key: kms.IKey,
         log_retention_days: int,
     ) -> None:
@@ -60,9 +62,8 @@ class MendixDatabase(Construct):
             allow_all_outbound=False,
         )
         self.security_group.add_ingress_rule(clients, ec2.Port.tcp(POSTGRES_PORT), "PostgreSQL from the Mendix EKS nodes")
-        engine = rds.DatabaseInstanceEngine.postgres(
-            version=rds.PostgresEngineVersion.of(engine_version, engine_version.split(".")[0])
-        )
+        version = settings.engine_version
+        engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.of(version, version.split(".")[0]))
         parameters = rds.ParameterGroup(
             self,
             "Parameters",
@@ -71,16 +72,13 @@ class MendixDatabase(Construct):
             parameters={"rds.force_ssl": "1", "log_connections": "1", "log_disconnections": "1"},
         )
         # RDS writes its logs here; created first, with a retention and the key.
-        self.log_groups = [
-            encrypted_log_group(
-                self,
-                f"{name.title()}Logs",
-                encryption_key=encryption_key,
-                retention_days=log_retention_days,
-                log_group_name=f"/aws/rds/instance/{instance_identifier}/{name}",
-            )
-            for name in LOG_EXPORTS
-        ]
+        self.log_groups = service_log_groups(
+            self,
+            f"/aws/rds/instance/{instance_identifier}",
+            LOG_EXPORTS,
+            encryption_key=encryption_key,
+            retention_days=log_retention_days,
+        )
         monitoring_role = service_role(
             self,
             "MonitoringRole",
@@ -96,7 +94,7 @@ class MendixDatabase(Construct):
             "Instance",
             instance_identifier=instance_identifier,
             engine=engine,
-            instance_type=ec2.InstanceType(instance_class),
+            instance_type=ec2.InstanceType(settings.instance_class),
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
             security_groups=[self.security_group],
@@ -106,8 +104,8 @@ class MendixDatabase(Construct):
             credentials=rds.Credentials.from_username(MASTER_USERNAME, encryption_key=encryption_key),
             manage_master_user_password=True,
             storage_type=rds.StorageType.GP3,
-            allocated_storage=allocated_storage_gib,
-            max_allocated_storage=max_allocated_storage_gib,
+            allocated_storage=settings.allocated_storage_gib,
+            max_allocated_storage=settings.max_allocated_storage_gib,
             storage_encrypted=True,
             storage_encryption_key=encryption_key,
             iam_authentication=True,
@@ -118,7 +116,7 @@ class MendixDatabase(Construct):
             monitoring_role=monitoring_role,
             cloudwatch_logs_exports=list(LOG_EXPORTS),
             parameter_group=parameters,
-            backup_retention=Duration.days(backup_retention_days),
+            backup_retention=Duration.days(settings.backup_retention_days),
             preferred_backup_window="02:00-03:00",
             preferred_maintenance_window="sun:03:30-sun:04:30",
             copy_tags_to_snapshot=True,
@@ -129,11 +127,12 @@ class MendixDatabase(Construct):
         )
         for group in self.log_groups:
             self.instance.node.add_dependency(group)
-        Validations.of(self.instance).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-RDS11",
-                reason="PostgreSQL keeps its standard port 5432: the Mendix runtime and its tools expect it, and a "
-                "different port hides nothing from a scan inside the VPC; the security group admits only the nodes.",
-            )
+        acknowledge(
+            self.instance,
+            {
+                "AwsSolutions::AwsSolutions-RDS11": "PostgreSQL keeps its standard port 5432: the Mendix runtime and "
+                "its tools expect it, and a different port hides nothing from a scan inside the VPC; the security group "
+                "admits only the nodes."
+            },
         )
         self.secret = self.instance.secret
