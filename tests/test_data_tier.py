@@ -190,6 +190,14 @@ def test_logical_ids_of_stateful_resources_are_pinned(reference: Synthesized) ->
     template = reference.template_json("data")
     actual = {t: sorted(resources(template, t)) for t in ("AWS::KMS::Key", "AWS::EC2::Instance", "AWS::EC2::Volume")}
     assert actual == PINNED_REFERENCE_IDS
+    # ... and each in its pinned stack: the key in the shared one, a set's members and volumes in the set's.
+    assert sorted(resources(reference.template_json("data_tier"), "AWS::KMS::Key")) == PINNED_REFERENCE_IDS["AWS::KMS::Key"]
+    for m in reference.settings.data.mirror_sets:
+        own = reference.template_json(f"mirror_{m.name}")
+        for kind in ("AWS::EC2::Instance", "AWS::EC2::Volume"):
+            assert sorted(resources(own, kind)) == [
+                i for i in PINNED_REFERENCE_IDS[kind] if i.startswith(f"{m.name}Member") or i.startswith(f"{m.name}Arbiter")
+            ]
 
 
 def _key_id(template: dict[str, Any]) -> str:

@@ -42,14 +42,19 @@ def test_every_stack_but_eks_deploys_and_the_retarget_function_behaves(report: R
         "unknown member refused",
         "refused (UnhealthyPrimary); listeners still on Member1",
         "without acknowledge_data_loss refused",
-        "second cdk deploy: no changes in 6 stacks; the HSDB VIP stays on Member1",
+        "second cdk deploy: no changes in 11 stacks; the HSDB VIP stays on Member1",
     ):
         assert expected in steps
     assert {c.stack for c in report.coverage} == {
         "Iris-Network",
         "Iris-DrNetwork",
         "Iris-DrRegion",
+        "Iris-DrMirror-HSDB",
+        "Iris-DrMirror-HSAnalytics",
+        "Iris-DrWeb",
         "Iris-DataTier",
+        "Iris-Mirror-HSDB",
+        "Iris-Mirror-HSAnalytics",
         "Iris-AppTier",
         "Iris-DrDns",
     }
@@ -63,7 +68,7 @@ def test_a_stack_that_cannot_join_is_listed_with_its_reason(reference: Synthesiz
 
 
 def test_the_deployed_configuration_is_what_the_function_reads(report: Report) -> None:
-    """RETARGET_CONFIG as deployed, read by the function's own reader: every set, member and listener."""
+    """The configuration as deployed (environment and each set's SSM parameter), read by the function's own reader."""
     assert len(report.configs) == 2  # the data tier's function and the DR region's
     for name, config in report.configs.items():
         parsed = retarget.load_config(json.dumps(config))
@@ -123,9 +128,11 @@ def test_the_placeholder_guard_refuses_the_shipped_placeholders(reference: Synth
         failed = failed_assertions(asm.template(reference.outdir, stack), {"BootstrapVersion": "30"})
         if failed:
             refused[asm.stack_role(stack.name)] = failed
-    assert set(refused) == {"DataTier", "AppTier", "DrRegion"}
+    # A set's stack deploys only after its region's shared stack, whose guard names the AMI and images.
+    assert set(refused) == {"DataTier", "AppTier", "DrRegion", "DrWeb"}
     assert any("data.ami_ids.eu-west-1 is the placeholder" in f for f in refused["DataTier"])
     assert any("app.certificate_arn is the placeholder" in f for f in refused["AppTier"])
+    assert any("dr.certificate_arn is the placeholder" in f for f in refused["DrWeb"])
 
 
 def test_the_bootstrap_rule_refuses_an_old_bootstrap() -> None:
@@ -159,3 +166,10 @@ def test_swapping_placeholders_keeps_the_placeholder_side_of_a_rule() -> None:
     assert swapped["Resources"]["I"]["Properties"]["ImageId"] == "ami-real"
     assert swapped["Rules"]["R"]["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": ["ami-real", "ami-0"]}]}
     assert failed_assertions(document, {}) and not failed_assertions(swapped, {})
+
+
+def test_a_stack_per_set_is_reviewed_by_its_kind() -> None:
+    assert asm.stack_role("Iris-Mirror-HSDB") == "Mirror"
+    assert asm.stack_role("IrisDev-DrMirror-Dev") == "DrMirror"
+    assert asm.stack_role("Iris-DataTier") == "DataTier"
+    assert asm.stack_role("Iris-DrWeb") == "DrWeb"

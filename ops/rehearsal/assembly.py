@@ -93,19 +93,26 @@ _MEMBERS = frozenset(
 REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "Network": _NETWORK | _VPN | {"AWS::S3::BucketPolicy"},
     "DrNetwork": _NETWORK | {"AWS::S3::BucketPolicy"},
+    "DataTier": _MEMBERS | {"AWS::DLM::LifecyclePolicy"},
     # The IRIS passwords: only the member hosts read them, at boot, which the rehearsal does not run.
-    "DataTier": _MEMBERS | {"AWS::DLM::LifecyclePolicy", "AWS::SecretsManager::Secret"},
-    "DrRegion": _MEMBERS | _WEB,
+    "Mirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
+    "DrRegion": _MEMBERS,
+    "DrMirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
+    "DrWeb": _WEB,
     "AppTier": _WEB,
     "DrDns": frozenset(),
 }
+# Stacks of one kind per mirror set: ``Mirror-<Set>`` and ``DrMirror-<Set>``.
+PER_SET_KINDS = ("Mirror", "DrMirror")
 
 NULL_TYPES = frozenset({"AWS::CDK::Metadata"})
 
 
 def stack_role(stack_name: str) -> str:
-    """``Iris-DataTier`` -> ``DataTier``: the role of a stack, whatever the profile's prefix."""
-    return stack_name.split("-", 1)[1] if "-" in stack_name else stack_name
+    """``Iris-DataTier`` -> ``DataTier``, ``Iris-Mirror-HSDB`` -> ``Mirror``: a stack's kind, whatever the prefix and set."""
+    role = stack_name.split("-", 1)[1] if "-" in stack_name else stack_name
+    kind = role.split("-", 1)[0]
+    return kind if kind in PER_SET_KINDS and "-" in role else role
 
 
 @dataclass(frozen=True)

@@ -616,7 +616,22 @@ def _patch_elbv2() -> None:
 
 
 def _patch_ssm() -> None:
-    from moto.ssm.models import Document
+    from moto.ssm.models import Document, Parameter
+
+    # Gap: an AWS::SSM::Parameter's Tags are a map in CloudFormation; moto reads them as a list of Key/Value pairs.
+    create_parameter = Parameter.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_parameter_with_map_tags(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        properties = dict(cloudformation_json["Properties"])
+        if isinstance(properties.get("Tags"), dict):
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in properties["Tags"].items()]
+        return create_parameter(
+            cls, resource_name, {**cloudformation_json, "Properties": properties}, account_id, region_name, **kwargs
+        )
+
+    Parameter.create_from_cloudformation_json = classmethod(create_parameter_with_map_tags)  # type: ignore[assignment,method-assign]
 
     # Gap: SSM documents get no default DocumentFormat (CloudFormation's is JSON), and object Content is not serialised.
     create_document = Document.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
