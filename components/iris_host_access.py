@@ -13,8 +13,9 @@ from constructs import Construct
 
 from components.iris_credentials import MirrorCredentials
 from components.iris_host import HostAsset, IrisHost
+from components.member_basics import member_role
 from components.member_monitoring import MemberLogGroupNames
-from config.data import ContainerImage, IrisSettings
+from config.data import ContainerImage, DataTierSettings, IrisSettings
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
@@ -63,34 +64,43 @@ def iris_host_config(
 
 
 def iris_hosts(
-    scope: Construct,
-    role: iam.IRole,
-    *,
-    iris: IrisSettings,
-    zone_name: str,
-    health_check_port: int,
-    health_check_path: str,
-    qos_timeout_ms: int,
-    iris_instance: str,
-    log_groups: MemberLogGroupNames,
-    credentials: Sequence[MirrorCredentials],
-    encryption_key: kms.IKey,
-) -> IrisHost:
-    """What every member host of ``scope``'s stack shares: its files (one asset), its configuration and its grants."""
+    scope: Construct, *, data: DataTierSettings, log_groups: MemberLogGroupNames
+) -> tuple[IrisHost, iam.ManagedPolicy]:
+    """What every member host of ``scope``'s region shares: its files (one asset), its configuration,
+    and the policy that lets it read its files, images and licence (for the member roles to attach)."""
     files, asset = host_files_asset(scope)
-    role.add_managed_policy(allow_iris_hosts(scope, host_files=files, images=iris))
-    allow_mirror_secrets(scope, "IrisSecretsPolicy", role=role, credentials=credentials, encryption_key=encryption_key)
-    return iris_host_config(
+    host = iris_host_config(
         scope,
-        iris=iris,
+        iris=data.iris,
         asset=asset,
-        zone_name=zone_name,
-        health_check_port=health_check_port,
-        health_check_path=health_check_path,
-        qos_timeout_ms=qos_timeout_ms,
-        iris_instance=iris_instance,
+        zone_name=data.private_zone_name,
+        health_check_port=data.health_check_port,
+        health_check_path=data.health_check_path,
+        qos_timeout_ms=data.mirror_qos_timeout_ms,
+        iris_instance=data.iris_instance,
         log_groups=log_groups,
     )
+    return host, allow_iris_hosts(scope, host_files=files, images=data.iris)
+
+
+def mirror_set_identity(
+    scope: Construct,
+    name: str,
+    *,
+    host_policies: Sequence[iam.IManagedPolicy],
+    encryption_key: kms.IKey,
+    markers: Sequence[str] = (),
+) -> tuple[iam.Role, MirrorCredentials]:
+    """One mirror set's member role and passwords: the role holds the region's shared host
+    policies and reads this set's passwords (and marker) only."""
+    role = member_role(scope, f"{name}InstanceRole")
+    for policy in host_policies:
+        role.add_managed_policy(policy)
+    credentials = MirrorCredentials(scope, f"{name}Credentials", encryption_key=encryption_key, mirror_name=name)
+    allow_mirror_secrets(
+        scope, f"{name}SecretsPolicy", role=role, credentials=[credentials], encryption_key=encryption_key, markers=markers
+    )
+    return role, credentials
 
 
 def host_files_asset(scope: Construct) -> tuple[s3_assets.Asset, HostAsset]:

@@ -11,6 +11,8 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from constructs import Construct
 
+from config.data import DataTierSettings
+
 # The member every listener forwards to in the template (see MirrorVip).
 BOOTSTRAP_MEMBER = 0
 
@@ -30,6 +32,18 @@ class MirrorHealthCheck:
     interval_seconds: int
     healthy_threshold: int
     unhealthy_threshold: int
+
+    @classmethod
+    def of(cls, data: DataTierSettings, *, http: bool) -> MirrorHealthCheck:
+        """The check the data tier's settings describe."""
+        return cls(
+            http=http,
+            port=data.health_check_port,
+            path=data.health_check_path,
+            interval_seconds=data.health_check_interval_seconds,
+            healthy_threshold=data.healthy_threshold,
+            unhealthy_threshold=data.unhealthy_threshold,
+        )
 
 
 class MirrorVip(Construct):

@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from components.encryption_key import EncryptionKey
 from config.app import AppTierSettings, FleetSettings
 
 AUTO_SCALING_SERVICE = "autoscaling.amazonaws.com"
@@ -185,6 +186,19 @@ class ServerFleet(Construct):
         notify = cw_actions.SnsAction(topic)
         self.below_minimum_alarm.add_alarm_action(notify)
         self.below_minimum_alarm.add_ok_action(notify)
+
+
+def fleet_key(
+    scope: Construct, key_id: str, *, description: str, alias: str, suffix: str
+) -> tuple[EncryptionKey, iam.CfnServiceLinkedRole, str]:
+    """A key for a region's server fleets (volumes, logs) and the Auto Scaling service-linked role allowed to use it."""
+    key = EncryptionKey(scope, key_id, description=description, alias=alias)
+    key.allow_cloudwatch_logs()
+    role, role_arn = auto_scaling_role(scope, "AutoScalingRole", suffix=suffix)
+    key.allow_auto_scaling(role_arn)
+    # A key policy may name only principals that exist.
+    key.key.node.add_dependency(role)
+    return key, role, role_arn
 
 
 def fleet_spec(f: FleetSettings, ami_id: str, app: AppTierSettings) -> FleetSpec:

@@ -6,12 +6,16 @@
    (``-c eks.enabled=false``) and of an empty CDK app, all through the pinned
    CDK CLI, interleaved so that machine noise hits them alike; prints each
    median of ``--runs``, the ratios, and what the EKS stack adds.
-2. The wall time of ``make test`` with everything already installed.
+2. Scale: the full app with ``MAX_MIRROR_SETS`` mirror sets (each with a DR
+   member) against the shipped two, in the same interleaved runs; prints how
+   synthesis time grew against how the resource count grew.
+3. The wall time of ``make test`` with everything already installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -19,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
@@ -29,6 +34,33 @@ ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
 }
+
+
+def many_sets(reference: dict[str, Any], count: int) -> dict[str, str]:
+    """``-c`` overrides giving the reference profile ``count`` mirror sets (the second set's shape
+    repeated), each with a mirrored database and a DR member."""
+    shapes = reference["data"]["mirror_sets"]
+    sets = [shapes[0], *({**shapes[1], "name": f"Set{i:02d}"} for i in range(1, count))]
+    databases = [{"name": f"DB{i:02d}", "namespace": f"NS{i:02d}", "mirror_set": s["name"]} for i, s in enumerate(sets)]
+    return {
+        "data.mirror_sets": json.dumps(sets),
+        "data.databases": json.dumps(databases),
+        "dr.mirror_sets": json.dumps([s["name"] for s in sets]),
+    }
+
+
+def resource_count(outdir: str) -> int:
+    return sum(len(json.loads(p.read_text())["Resources"]) for p in Path(outdir).glob("*.template.json"))
+
+
+def scale_line(sets: int, medians: dict[str, float], resources: dict[str, int]) -> str:
+    """How synthesis time grew from the shipped sets to ``sets``, against how the resources grew."""
+    time_ratio = medians[f"{sets} sets"] / medians["full"]
+    resource_ratio = resources[f"{sets} sets"] / resources["full"]
+    return (
+        f"{sets} sets / shipped    : time {time_ratio:5.2f}x, resources {resource_ratio:5.2f}x "
+        f"({resources['full']} -> {resources[f'{sets} sets']}); time per resource {time_ratio / resource_ratio:5.2f}x"
+    )
 
 
 def timed(cmd: list[str]) -> float:
@@ -66,20 +98,28 @@ def main() -> int:
     parser.add_argument("--skip-tests", action="store_true", help="only the synthesis figures")
     args = parser.parse_args()
 
+    from config.constants import MAX_MIRROR_SETS
+
     empty_app = f"{sys.executable} {ROOT / 'ops' / 'empty_app.py'}"
+    reference = json.loads((ROOT / "cdk.json").read_text())["context"]["profiles"]["reference"]
     # (app, context) per variant; the app without EKS is the same app with one setting off.
     variants: dict[str, tuple[str | None, dict[str, str] | None]] = {
         "full": (None, None),
         "without EKS": (None, {"eks.enabled": "false"}),
         "empty": (empty_app, None),
+        f"{MAX_MIRROR_SETS} sets": (None, many_sets(reference, MAX_MIRROR_SETS)),
     }
     runs: dict[str, list[float]] = {name: [] for name in variants}
+    resources: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             for j, (name, (app, context)) in enumerate(variants.items()):
                 runs[name].append(timed(synth_cmd(f"{tmp}/{j}-{i}", app, context)))
-    for line in report({name: statistics.median(times) for name, times in runs.items()}, runs):
+                resources[name] = resource_count(f"{tmp}/{j}-{i}")
+    medians = {name: statistics.median(times) for name, times in runs.items()}
+    for line in report(medians, runs):
         print(line)
+    print(scale_line(MAX_MIRROR_SETS, medians, resources))
     if not args.skip_tests:
         print(f"make test (installed): {timed(['make', 'test']):6.2f} s wall")
     return 0

@@ -9,11 +9,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.ecp_client import ecp_client_commands
-from components.encryption_key import EncryptionKey
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
-from components.server_fleet import FleetSpec, ServerFleet, auto_scaling_role, fleet_spec
+from components.server_fleet import FleetSpec, ServerFleet, fleet_key, fleet_spec
 from components.service_role import service_role
 from components.web_tier import build_web_tier
 from config import constants as c
@@ -61,17 +60,13 @@ class AppTierStack(Stack):
         )
         sg = network.security_groups
 
-        self.key = EncryptionKey(
+        self.key, self.auto_scaling_role, auto_scaling_role_arn = fleet_key(
             self,
             "AppKey",
             description="Encrypts the application tier's server volumes and WAF logs",
             alias=f"alias/{construct_id}/app",
+            suffix=construct_id,
         )
-        self.key.allow_cloudwatch_logs()
-        self.auto_scaling_role, auto_scaling_role_arn = auto_scaling_role(self, "AutoScalingRole", suffix=construct_id)
-        self.key.allow_auto_scaling(auto_scaling_role_arn)
-        # A key policy may name only principals that exist.
-        self.key.key.node.add_dependency(self.auto_scaling_role)
 
         # The CSPSystem password the data tier gave IRIS at its first start.
         self.gateway_password = mirror.cspsystem

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
-from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.iris_host_access import iris_hosts
 from components.links import DataTierLink, DrLink, NetworkRefs
 from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
@@ -72,28 +72,8 @@ class DataTierStack(Stack):
             self, "MemberZone", zone_name=settings.private_zone_name, vpc=network.vpc, comment="IRIS mirror members' names"
         )
 
-        files, asset = host_files_asset(self)
-        host_policy = allow_iris_hosts(self, host_files=files, images=settings.iris)
-        host = iris_host_config(
-            self,
-            iris=settings.iris,
-            asset=asset,
-            zone_name=settings.private_zone_name,
-            health_check_port=settings.health_check_port,
-            health_check_path=settings.health_check_path,
-            qos_timeout_ms=settings.mirror_qos_timeout_ms,
-            iris_instance=settings.iris_instance,
-            log_groups=self.member_logs.names,
-        )
-
-        health_check = MirrorHealthCheck(
-            http=settings.failover_method == "polling",
-            port=settings.health_check_port,
-            path=settings.health_check_path,
-            interval_seconds=settings.health_check_interval_seconds,
-            healthy_threshold=settings.healthy_threshold,
-            unhealthy_threshold=settings.unhealthy_threshold,
-        )
+        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names)
+        health_check = MirrorHealthCheck.of(settings, http=settings.failover_method == "polling")
         function_name = f"{construct_id}-retarget"
         function_arn = retarget_function_arn(self, function_name)
         self.failover = MirrorFailover(

@@ -6,10 +6,8 @@ from aws_cdk import Duration, Stack
 from constructs import Construct
 
 from components.async_member import AsyncMirrorMember
-from components.iris_credentials import MirrorCredentials
-from components.iris_host_access import allow_mirror_secrets
+from components.iris_host_access import mirror_set_identity
 from components.links import DrMember, MemberBase, MirrorLink, NetworkRefs
-from components.member_basics import member_role
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverRegistration, FailoverTarget
 from components.nag import acknowledge, both_packs
@@ -45,13 +43,7 @@ class DrMirrorSetStack(Stack):
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         name = settings.name
-        self.role = member_role(self, f"{name}InstanceRole")
-        for policy in base.host_policies:
-            self.role.add_managed_policy(policy)
-        self.credentials = MirrorCredentials(self, f"{name}Credentials", encryption_key=base.key, mirror_name=name)
-        allow_mirror_secrets(
-            self, f"{name}SecretsPolicy", role=self.role, credentials=[self.credentials], encryption_key=base.key
-        )
+        self.role, self.credentials = mirror_set_identity(self, name, host_policies=base.host_policies, encryption_key=base.key)
         subnets = network.tier("data")
         # Members of several sets are spread over the zones.
         index = dr.mirror_sets.index(name)

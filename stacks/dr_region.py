@@ -18,7 +18,7 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.async_member import dr_member_document
 from components.encryption_key import EncryptionKey
-from components.iris_host_access import allow_iris_hosts, host_files_asset, iris_host_config
+from components.iris_host_access import iris_hosts
 from components.links import DrLink, DrMember, MemberBase, NetworkRefs
 from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
@@ -67,28 +67,9 @@ class DrRegionStack(Stack):
         self.vpc = network.vpc
         self.peering = self._peering(network, primary_vpc, primary_region, primary_vpc_cidr)
 
-        files, asset = host_files_asset(self)
-        host_policy = allow_iris_hosts(self, host_files=files, images=data.iris)
-        host = iris_host_config(
-            self,
-            iris=data.iris,
-            asset=asset,
-            zone_name=data.private_zone_name,
-            health_check_port=data.health_check_port,
-            health_check_path=data.health_check_path,
-            qos_timeout_ms=data.mirror_qos_timeout_ms,
-            iris_instance=data.iris_instance,
-            log_groups=self.member_logs.names,
-        )
+        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names)
         # A DR VIP always asks the status page: its one member is primary only after a promotion.
-        health_check = MirrorHealthCheck(
-            http=True,
-            port=data.health_check_port,
-            path=data.health_check_path,
-            interval_seconds=data.health_check_interval_seconds,
-            healthy_threshold=data.healthy_threshold,
-            unhealthy_threshold=data.unhealthy_threshold,
-        )
+        health_check = MirrorHealthCheck.of(data, http=True)
         self.failover = MirrorFailover(
             self,
             "Failover",

@@ -6,10 +6,9 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.encryption_key import EncryptionKey
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
-from components.server_fleet import auto_scaling_role
+from components.server_fleet import fleet_key
 from components.web_tier import build_web_tier
 from config.app import AppTierSettings
 from config.dr import DrSettings
@@ -47,14 +46,13 @@ class DrWebStack(Stack):
                 ("dr.certificate_arn", dr.certificate_arn, placeholder_certificate_arn(self.region)),
             ],
         )
-        self.key = EncryptionKey(
-            self, "DrWebKey", description="Encrypts the DR web servers' volumes and WAF logs", alias=f"alias/{construct_id}/web"
+        self.key, self.auto_scaling_role, auto_scaling_role_arn = fleet_key(
+            self,
+            "DrWebKey",
+            description="Encrypts the DR web servers' volumes and WAF logs",
+            alias=f"alias/{construct_id}/web",
+            suffix=construct_id,
         )
-        self.key.allow_cloudwatch_logs()
-        self.auto_scaling_role, auto_scaling_role_arn = auto_scaling_role(self, "AutoScalingRole", suffix=construct_id)
-        self.key.allow_auto_scaling(auto_scaling_role_arn)
-        # A key policy may name only principals that exist.
-        self.key.key.node.add_dependency(self.auto_scaling_role)
         self.gateway_password = mirror.cspsystem
         self.web = build_web_tier(
             self,

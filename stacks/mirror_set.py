@@ -11,10 +11,8 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from constructs import Construct
 
-from components.iris_credentials import MirrorCredentials
-from components.iris_host_access import allow_mirror_secrets
+from components.iris_host_access import mirror_set_identity
 from components.links import DataTierLink, DrMember, MirrorLink, NetworkRefs
-from components.member_basics import member_role
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import FailoverMember, FailoverRegistration, FailoverTarget
 from components.mirror_set import MirrorSet, member_record
@@ -58,18 +56,9 @@ class MirrorSetStack(Stack):
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         name = settings.name
-        self.role = member_role(self, f"{name}InstanceRole")
-        for policy in data.host_policies:
-            self.role.add_managed_policy(policy)
-        self.credentials = MirrorCredentials(self, f"{name}Credentials", encryption_key=data.key, mirror_name=name)
         marker = f"{data.marker_path}/{name}/mirror-created"
-        allow_mirror_secrets(
-            self,
-            f"{name}SecretsPolicy",
-            role=self.role,
-            credentials=[self.credentials],
-            encryption_key=data.key,
-            markers=[marker],
+        self.role, self.credentials = mirror_set_identity(
+            self, name, host_policies=data.host_policies, encryption_key=data.key, markers=[marker]
         )
 
         self.mirror = MirrorSet(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -19,31 +18,19 @@ import pytest
 import app as app_module
 from config import constants as c
 from config import load_settings
+from ops.bench import many_sets
 from tests.conftest import cdk_json_context
 
 MAX_RESOURCES = 500
 MAX_TEMPLATE_BYTES = 1_000_000
 
 
-def many_sets(count: int) -> dict[str, Any]:
-    """The reference profile with ``count`` mirror sets (the second set's shape repeated), each with a DR member."""
-    reference = cdk_json_context()["profiles"]["reference"]
-    shapes = reference["data"]["mirror_sets"]
-    sets = [shapes[0], *({**shapes[1], "name": f"Set{i:02d}"} for i in range(1, count))]
-    return {
-        "profile": "reference",
-        "data.mirror_sets": json.dumps(sets),
-        "data.databases": json.dumps(
-            [{"name": f"DB{i:02d}", "namespace": f"NS{i:02d}", "mirror_set": s["name"]} for i, s in enumerate(sets)]
-        ),
-        "dr.mirror_sets": json.dumps([s["name"] for s in sets]),
-    }
-
-
 @pytest.fixture(scope="module")
 def sixteen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     outdir = tmp_path_factory.mktemp("cdk.out.sixteen")
-    app = cdk.App(context={**cdk_json_context(), **many_sets(c.MAX_MIRROR_SETS)}, outdir=str(outdir))
+    context = cdk_json_context()
+    overrides = {"profile": "reference", **many_sets(context["profiles"]["reference"], c.MAX_MIRROR_SETS)}
+    app = cdk.App(context={**context, **overrides}, outdir=str(outdir))
     stacks = app_module.build(app, load_settings(app.node.get_all_context(), {}))
     app.synth()
     return {stack.stack_name: outdir / stack.template_file for stack in stacks.values()}
