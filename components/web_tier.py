@@ -8,7 +8,6 @@ web tier from the same construct.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
@@ -28,7 +27,7 @@ from components.log_retention import encrypted_log_group
 from components.server_fleet import FleetSpec, ServerFleet, fleet_spec
 from components.service_role import service_role
 from components.web_gateway import WebGatewayConfig, web_gateway_commands
-from config.app import AppTierSettings, FleetSettings
+from config.app import AppAlarmSettings, AppTierSettings, FleetSettings
 from config.constants import HTTP_PORT, HTTPS_PORT, IRIS_SUPERSERVER_PORT, WAF_RATE_WINDOW_SECONDS
 
 # TLS 1.3 and 1.2 with forward secrecy, hybrid post-quantum key exchange.
@@ -41,22 +40,6 @@ MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadI
 REDACTED_HEADERS = ("authorization", "cookie")
 HEALTH_CHECK_INTERVAL = Duration.seconds(15)
 HEALTH_CHECK_TIMEOUT = Duration.seconds(5)
-
-
-@dataclass(frozen=True)
-class WebScaling:
-    """Target tracking of the web servers."""
-
-    cpu_target_percent: int
-    requests_per_target_per_minute: int
-
-
-@dataclass(frozen=True)
-class WebAlarmThresholds:
-    """When the public entrance raises an alarm."""
-
-    http_5xx_percent: int
-    response_time_ms: int
 
 
 class WebTier(Construct):
@@ -79,11 +62,8 @@ class WebTier(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        alb_subnets: Sequence[ec2.ISubnet],
-        server_subnets: Sequence[ec2.ISubnet],
-        alb_security_group: ec2.ISecurityGroup,
-        server_security_group: ec2.ISecurityGroup,
+        network: NetworkRefs,
+        settings: AppTierSettings,
         certificate_arn: str,
         fleet: FleetSpec,
         region: str,
@@ -91,16 +71,14 @@ class WebTier(Construct):
         service_linked_role: iam.CfnServiceLinkedRole,
         service_linked_role_arn: str,
         gateway: WebGatewayConfig,
-        sticky_duration: Duration,
-        health_check_path: str,
-        waf_rate_limit: int,
-        log_retention_days: int,
-        deletion_protection: bool,
-        scaling: WebScaling,
-        alarm_thresholds: WebAlarmThresholds,
         alarm_topic: sns.ITopic,
     ) -> None:
+        """The ALB in ``network``'s public subnets, the servers in its web subnets, each tier's group;
+        stickiness, health check path, WAF rate limit, log retention, deletion protection, scaling
+        and alarm thresholds from ``settings``."""
         super().__init__(scope, construct_id)
+        vpc, sg = network.vpc, network.security_groups
+        log_retention_days, deletion_protection = settings.log_retention_days, settings.deletion_protection
         self.access_log_bucket = self._access_log_bucket(log_retention_days)
 
         self.load_balancer = elbv2.ApplicationLoadBalancer(
@@ -108,8 +86,8 @@ class WebTier(Construct):
             "Alb",
             vpc=vpc,
             internet_facing=True,
-            vpc_subnets=ec2.SubnetSelection(subnets=list(alb_subnets)),
-            security_group=alb_security_group,
+            vpc_subnets=ec2.SubnetSelection(subnets=network.tier("public")),
+            security_group=sg.public_alb,
             drop_invalid_header_fields=True,
             deletion_protection=deletion_protection,
             http2_enabled=True,
@@ -132,10 +110,10 @@ class WebTier(Construct):
             port=HTTPS_PORT,
             protocol=elbv2.ApplicationProtocol.HTTPS,
             target_type=elbv2.TargetType.INSTANCE,
-            stickiness_cookie_duration=sticky_duration,
+            stickiness_cookie_duration=Duration.seconds(settings.sticky_duration_seconds),
             health_check=elbv2.HealthCheck(
                 protocol=elbv2.Protocol.HTTPS,
-                path=health_check_path,
+                path=settings.health_check_path,
                 healthy_http_codes="200",
                 interval=HEALTH_CHECK_INTERVAL,
                 timeout=HEALTH_CHECK_TIMEOUT,
@@ -170,7 +148,7 @@ class WebTier(Construct):
                 )
             )
 
-        self.web_acl = self._web_acl(waf_rate_limit, log_retention_days, encryption_key)
+        self.web_acl = self._web_acl(settings.waf_rate_limit, log_retention_days, encryption_key)
 
         self.role = service_role(
             self,
@@ -207,8 +185,8 @@ class WebTier(Construct):
             self,
             "Servers",
             vpc=vpc,
-            subnets=server_subnets,
-            security_group=server_security_group,
+            subnets=network.tier("web"),
+            security_group=sg.web,
             spec=fleet,
             region=region,
             role=self.role,
@@ -232,14 +210,14 @@ class WebTier(Construct):
             )
         warmup = Duration.seconds(fleet.warmup_seconds)
         self.fleet.group.scale_on_cpu_utilization(
-            "CpuScaling", target_utilization_percent=scaling.cpu_target_percent, estimated_instance_warmup=warmup
+            "CpuScaling", target_utilization_percent=settings.scaling.cpu_target_percent, estimated_instance_warmup=warmup
         )
         self.fleet.group.scale_on_request_count(
             "RequestScaling",
-            target_requests_per_minute=scaling.requests_per_target_per_minute,
+            target_requests_per_minute=settings.scaling.requests_per_target_per_minute,
             estimated_instance_warmup=warmup,
         )
-        self.alarms = self._alarms(alarm_thresholds, alarm_topic)
+        self.alarms = self._alarms(settings.alarms, alarm_topic)
 
     # ------------------------------------------------------------------
 
@@ -351,7 +329,7 @@ class WebTier(Construct):
         )
         return web_acl
 
-    def _alarms(self, t: WebAlarmThresholds, topic: sns.ITopic) -> list[cw.Alarm]:
+    def _alarms(self, t: AppAlarmSettings, topic: sns.ITopic) -> list[cw.Alarm]:
         period = Duration.minutes(5)
         m = self.load_balancer.metrics
         error_rate = cw.MathExpression(
@@ -422,16 +400,12 @@ def build_web_tier(
     """The app tier's WebTier in ``stack``'s region, from its settings: the primary region's full
     one, or the DR region's reduced one (its own certificate, fewer servers,
     the DR member as the Web Gateway's server)."""
-    sg = network.security_groups
     min_capacity, max_capacity = capacity
     return WebTier(
         stack,
         "Web",
-        vpc=network.vpc,
-        alb_subnets=network.tier("public"),
-        server_subnets=network.tier("web"),
-        alb_security_group=sg.public_alb,
-        server_security_group=sg.web,
+        network=network,
+        settings=settings,
         certificate_arn=certificate_arn,
         fleet=fleet_spec(
             FleetSettings(settings.web.instance_type, min_capacity, max_capacity), settings.web_ami_ids[stack.region], settings
@@ -447,12 +421,5 @@ def build_web_tier(
             application_paths=settings.application_paths,
             credentials_secret=password,
         ),
-        sticky_duration=Duration.seconds(settings.sticky_duration_seconds),
-        health_check_path=settings.health_check_path,
-        waf_rate_limit=settings.waf_rate_limit,
-        log_retention_days=settings.log_retention_days,
-        deletion_protection=settings.deletion_protection,
-        scaling=WebScaling(settings.scaling.cpu_target_percent, settings.scaling.requests_per_target_per_minute),
-        alarm_thresholds=WebAlarmThresholds(settings.alarms.http_5xx_percent, settings.alarms.response_time_ms),
         alarm_topic=alarm_topic,
     )

@@ -15,12 +15,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
+from components.links import NetworkRefs, TierSecurityGroups
 from components.server_fleet import FleetSpec, auto_scaling_role
 from components.web_gateway import DEFAULT_SERVER_MARKER, PASSWORD_MARKER, WebGatewayConfig
-from components.web_tier import WebAlarmThresholds, WebScaling, WebTier
+from components.web_tier import WebTier
 from config import constants as c
+from config import load_settings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
-from tests.conftest import Synthesized
+from tests.conftest import Synthesized, cdk_json_context
 from tests.templates import props, render, resources
 from tests.test_network import _ingress_rules, _sg_id
 
@@ -712,14 +714,17 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
     )
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     service_linked_role, service_linked_role_arn = auto_scaling_role(stack, "AutoScalingRole", suffix="DrWeb")
+    groups = TierSecurityGroups(
+        *(ec2.SecurityGroup(stack, f"{tier}Sg", vpc=vpc, allow_all_outbound=False) for tier in TierSecurityGroups.__annotations__)
+    )
+    network = NetworkRefs(
+        vpc=vpc, subnets={tier: vpc.select_subnets(subnet_group_name=tier) for tier in ("public", "web")}, security_groups=groups
+    )
     WebTier(
         stack,
         "Web",
-        vpc=vpc,
-        alb_subnets=vpc.select_subnets(subnet_group_name="public").subnets,
-        server_subnets=vpc.select_subnets(subnet_group_name="web").subnets,
-        alb_security_group=ec2.SecurityGroup(stack, "AlbSg", vpc=vpc, allow_all_outbound=False),
-        server_security_group=ec2.SecurityGroup(stack, "WebSg", vpc=vpc, allow_all_outbound=False),
+        network=network,
+        settings=load_settings({**cdk_json_context(), "profile": "dev"}, {}).app,
         certificate_arn="arn:aws:acm:eu-central-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
         fleet=FleetSpec("m6i.large", REAL_AMI, 1, 2, "/dev/sda1", 30, 300),
         region="eu-central-1",
@@ -733,13 +738,6 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
             application_paths=["/csp"],
             credentials_secret=secretsmanager.Secret(stack, "Password", encryption_key=key),
         ),
-        sticky_duration=cdk.Duration.hours(1),
-        health_check_path="/csp/bin/mirror_status.cxw",
-        waf_rate_limit=500,
-        log_retention_days=90,
-        deletion_protection=True,
-        scaling=WebScaling(60, 500),
-        alarm_thresholds=WebAlarmThresholds(5, 2000),
         alarm_topic=sns.Topic(stack, "Topic"),
     )
     template = Template.from_stack(stack)
