@@ -11,6 +11,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from constructs import Construct
 
+from components.nag import acknowledge, both_packs
 from config.data import DataTierSettings
 
 # The member every listener forwards to in the template (see MirrorVip).
@@ -86,18 +87,14 @@ class MirrorVip(Construct):
             deletion_protection=True,
             security_groups=[security_group],
         )
-        for pack in (
-            "AwsSolutions::AwsSolutions-ELB2",
-            "HIPAA.Security::HIPAA.Security-ELBLoggingEnabled",
-            "NIST.800.53.R5::NIST.800.53.R5-ELBLoggingEnabled",
-        ):
-            Validations.of(self.load_balancer).acknowledge(
-                Acknowledgment(
-                    id=pack,
-                    reason="The mirror VIP has TCP listeners only, and NLB access logs record TLS connections only; "
-                    "its traffic is recorded by the VPC flow logs and by IRIS auditing.",
-                )
-            )
+        reason = (
+            "The mirror VIP has TCP listeners only, and NLB access logs record TLS connections only; "
+            "its traffic is recorded by the VPC flow logs and by IRIS auditing."
+        )
+        acknowledge(
+            self.load_balancer,
+            {"AwsSolutions::AwsSolutions-ELB2": reason, **both_packs("ELBLoggingEnabled", reason)},
+        )
         self.listeners: dict[int, elbv2.NetworkListener] = {}
         self.target_groups: dict[int, list[elbv2.NetworkTargetGroup]] = {}
         for port in ports:

@@ -15,6 +15,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from components.nag import acknowledge, both_packs
+
 ACCESS_LOG_REPLICATION_REASON = (
     "Server access logs are an audit copy kept in the region they describe; replicating them to another region "
     "belongs with the DR region stack, which does not exist yet."
@@ -93,8 +95,5 @@ def encrypted_bucket(
         lifecycle_rules=list(lifecycle_rules) or None,
         **_common(),  # type: ignore[arg-type]
     )
-    for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-        Validations.of(bucket).acknowledge(
-            Acknowledgment(id=f"{pack}::{pack}-S3BucketReplicationEnabled", reason=replication_reason)
-        )
+    acknowledge(bucket, both_packs("S3BucketReplicationEnabled", replication_reason))
     return bucket

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
+
+from components.nag import acknowledge, both_packs
 
 
 class VipHealth(Construct):
@@ -58,12 +60,12 @@ class VipHealth(Construct):
                 treat_missing_data=cw.TreatMissingData.BREACHING,
                 alarm_description=f"{description}: {member}'s target group has no healthy target (Route 53 failover signal)",
             )
-            for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-                Validations.of(alarm).acknowledge(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-CloudWatchAlarmAction",
-                        reason="A Route 53 health check reads this alarm; it notifies nobody because the standby "
-                        "member's group is in ALARM by design. The mirror's own alarms notify the alarm topic.",
-                    )
-                )
+            acknowledge(
+                alarm,
+                both_packs(
+                    "CloudWatchAlarmAction",
+                    "A Route 53 health check reads this alarm; it notifies nobody because the standby "
+                    "member's group is in ALARM by design. The mirror's own alarms notify the alarm topic.",
+                ),
+            )
             self.alarms[member] = alarm

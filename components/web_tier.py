@@ -24,6 +24,7 @@ from constructs import Construct
 
 from components.links import NetworkRefs
 from components.log_retention import encrypted_log_group
+from components.nag import acknowledge, both_packs
 from components.server_fleet import FleetSpec, ServerFleet, fleet_spec
 from components.service_role import service_role
 from components.web_gateway import WebGatewayConfig, web_gateway_commands
@@ -94,14 +95,14 @@ class WebTier(Construct):
         )
         self.load_balancer.log_access_logs(self.access_log_bucket, "alb")
         if not deletion_protection:
-            for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-                Validations.of(self.load_balancer).acknowledge(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-ELBDeletionProtectionEnabled",
-                        reason="Deletion protection follows app.deletion_protection, which is off only in profiles "
-                        "built to be torn down (dev); the reference profile turns it on.",
-                    )
-                )
+            acknowledge(
+                self.load_balancer,
+                both_packs(
+                    "ELBDeletionProtectionEnabled",
+                    "Deletion protection follows app.deletion_protection, which is off only in profiles "
+                    "built to be torn down (dev); the reference profile turns it on.",
+                ),
+            )
 
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
@@ -139,14 +140,14 @@ class WebTier(Construct):
             default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port=str(HTTPS_PORT), permanent=True),
             open=False,
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            Validations.of(self.http_listener).acknowledge(
-                Acknowledgment(
-                    id=f"{pack}::{pack}-ELBv2ACMCertificateRequired",
-                    reason="Port 80 serves nothing: its only action is a permanent redirect to the HTTPS listener, "
-                    "which uses the ACM certificate from settings.",
-                )
-            )
+        acknowledge(
+            self.http_listener,
+            both_packs(
+                "ELBv2ACMCertificateRequired",
+                "Port 80 serves nothing: its only action is a permanent redirect to the HTTPS listener, "
+                "which uses the ACM certificate from settings.",
+            ),
+        )
 
         self.web_acl = self._web_acl(settings.waf_rate_limit, log_retention_days, encryption_key)
 
@@ -198,16 +199,16 @@ class WebTier(Construct):
             description="Web servers (Apache and the Web Gateway)",
         )
         self.target_group.add_target(self.fleet.group)
-        for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-            Validations.of(self.fleet.group).acknowledge(
-                Acknowledgment(
-                    id=f"{pack}::{pack}-AutoScalingGroupELBHealthCheckRequired",
-                    reason="The target group's health check passes through the Web Gateway to the mirror primary, so "
-                    "every web server fails it while the mirror fails over; ELB health checks would then replace "
-                    "them all and turn seconds of failover into minutes. EC2 status checks replace broken servers; "
-                    "the unhealthy-hosts alarm reports the rest.",
-                )
-            )
+        acknowledge(
+            self.fleet.group,
+            both_packs(
+                "AutoScalingGroupELBHealthCheckRequired",
+                "The target group's health check passes through the Web Gateway to the mirror primary, so "
+                "every web server fails it while the mirror fails over; ELB health checks would then replace "
+                "them all and turn seconds of failover into minutes. EC2 status checks replace broken servers; "
+                "the unhealthy-hosts alarm reports the rest.",
+            ),
+        )
         warmup = Duration.seconds(fleet.warmup_seconds)
         self.fleet.group.scale_on_cpu_utilization(
             "CpuScaling", target_utilization_percent=settings.scaling.cpu_target_percent, estimated_instance_warmup=warmup

@@ -13,6 +13,7 @@ from components.address_plan import TieredIpAddresses, tier_block
 from components.encryption_key import EncryptionKey
 from components.links import NetworkRefs, TierSecurityGroups
 from components.log_retention import encrypted_log_group
+from components.nag import acknowledge, both_packs
 from config import constants as c
 from config.network import NetworkSettings
 
@@ -141,15 +142,15 @@ class NetworkStack(Stack):
             route = subnet.node.try_find_child("DefaultRoute")
             if route is None:
                 continue
-            for pack in ("HIPAA.Security", "NIST.800.53.R5"):
-                Validations.of(route).acknowledge(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-VPCNoUnrestrictedRouteToIGW",
-                        reason="Public subnets hold only the internet-facing ALB and the NAT gateways; "
-                        "their route to the internet gateway is what makes them public. "
-                        "Web, app and data subnets have no such route.",
-                    )
-                )
+            acknowledge(
+                route,
+                both_packs(
+                    "VPCNoUnrestrictedRouteToIGW",
+                    "Public subnets hold only the internet-facing ALB and the NAT gateways; "
+                    "their route to the internet gateway is what makes them public. "
+                    "Web, app and data subnets have no such route.",
+                ),
+            )
 
     def _security_groups(self, health_check_port: int) -> TierSecurityGroups:
         def group(name: str, description: str) -> ec2.SecurityGroup:
