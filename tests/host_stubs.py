@@ -272,6 +272,11 @@ def _executable(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
+def stub(bin_dir: Path, name: str, body: str) -> None:
+    """A bash command ``name`` in ``bin_dir`` running ``body``."""
+    _executable(bin_dir / name, "#!/bin/bash\n" + body)
+
+
 @dataclass
 class Host:
     """A member host in a temporary directory: /etc/iris-aws, /iris, /run/iris-aws and the stubs on PATH."""

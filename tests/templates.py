@@ -58,3 +58,20 @@ def user_data_bound(value: Any) -> int:
     text = render(value)
     references = re.findall(r"<(?:Ref|GetAtt|Output):[^>]*>", text)
     return len(re.sub(r"<(?:Ref|GetAtt|Output):[^>]*>", "", text).encode()) + LONGEST_REFERENCE * len(references)
+
+
+def ingress_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ingress rule of the template, inline or standalone, with the group it belongs to."""
+    rules = []
+    for logical_id, sg in resources(template, "AWS::EC2::SecurityGroup").items():
+        for rule in sg["Properties"].get("SecurityGroupIngress", []):
+            rules.append({**rule, "GroupId": {"Fn::GetAtt": [logical_id, "GroupId"]}})
+    for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values():
+        rules.append(rule["Properties"])
+    return rules
+
+
+def sg_id(template: dict[str, Any], prefix: str) -> str:
+    """The one security group whose logical id starts with ``prefix``."""
+    (logical_id,) = [k for k in resources(template, "AWS::EC2::SecurityGroup") if k.startswith(prefix)]
+    return logical_id

@@ -23,8 +23,7 @@ from config import constants as c
 from config import load_settings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 from tests.conftest import Synthesized, cdk_json_context
-from tests.templates import props, render, resources
-from tests.test_network import _ingress_rules, _sg_id
+from tests.templates import ingress_rules, props, render, resources, sg_id
 
 REAL_AMI = "ami-0123456789abcdef0"
 REAL_CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -491,10 +490,10 @@ def test_ecp_servers_may_use_instance_store_for_their_cache(reference: Synthesiz
 
 
 def _rules_into(template: dict[str, Any], prefix: str) -> list[tuple[str, int, int]]:
-    group = {"Fn::GetAtt": [_sg_id(template, prefix), "GroupId"]}
+    group = {"Fn::GetAtt": [sg_id(template, prefix), "GroupId"]}
     names = {k: k[:-8] for k in resources(template, "AWS::EC2::SecurityGroup")}
     found = []
-    for rule in _ingress_rules(template):
+    for rule in ingress_rules(template):
         if rule["GroupId"] != group:
             continue
         source = rule.get("SourceSecurityGroupId")
@@ -503,7 +502,7 @@ def _rules_into(template: dict[str, Any], prefix: str) -> list[tuple[str, int, i
 
 
 def _rules_out_of(template: dict[str, Any], prefix: str) -> list[tuple[str, int, int]]:
-    group_id = _sg_id(template, prefix)
+    group_id = sg_id(template, prefix)
     names = {k: k[:-8] for k in resources(template, "AWS::EC2::SecurityGroup")}
     found = []
     for rule in resources(template, "AWS::EC2::SecurityGroup")[group_id]["Properties"].get("SecurityGroupEgress", []):

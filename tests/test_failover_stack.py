@@ -14,8 +14,8 @@ import pytest
 
 from components.iris_host import HOST_FILES_DIR, NOTIFY_EVENT
 from tests.conftest import ROOT, Synthesized
+from tests.host_stubs import stub
 from tests.templates import props, render, resources
-from tests.test_iris_scripts import stub
 
 ZMIRROR = ROOT / "iris" / "ZMIRROR.mac"
 NOTIFY = ROOT / "iris" / "notify_primary.sh"

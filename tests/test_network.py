@@ -14,7 +14,7 @@ from components.address_plan import subnet_cidr, tier_block
 from config import Settings
 from config import constants as c
 from tests.conftest import Synthesized
-from tests.templates import resources
+from tests.templates import ingress_rules, resources, sg_id
 
 
 def subnet_tier(subnet: dict[str, Any]) -> str:
@@ -120,25 +120,10 @@ def test_flow_log_role_may_only_write_its_own_log_group(assembly: Synthesized) -
     assert resources(template, "AWS::IAM::Policy") == {}  # no inline policies
 
 
-def _ingress_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
-    rules = []
-    for logical_id, sg in resources(template, "AWS::EC2::SecurityGroup").items():
-        for rule in sg["Properties"].get("SecurityGroupIngress", []):
-            rules.append({**rule, "GroupId": {"Fn::GetAtt": [logical_id, "GroupId"]}})
-    for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values():
-        rules.append(rule["Properties"])
-    return rules
-
-
-def _sg_id(template: dict[str, Any], prefix: str) -> str:
-    (logical_id,) = [k for k in resources(template, "AWS::EC2::SecurityGroup") if k.startswith(prefix)]
-    return logical_id
-
-
 def test_only_the_public_alb_accepts_internet_traffic_on_443_and_80(assembly: Synthesized) -> None:
     template = assembly.template_json("network")
-    open_rules = [r for r in _ingress_rules(template) if r.get("CidrIp") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
-    alb = {"Fn::GetAtt": [_sg_id(template, "PublicAlbSg"), "GroupId"]}
+    open_rules = [r for r in ingress_rules(template) if r.get("CidrIp") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
+    alb = {"Fn::GetAtt": [sg_id(template, "PublicAlbSg"), "GroupId"]}
     assert sorted((r["FromPort"], r["ToPort"]) for r in open_rules) == [(80, 80), (443, 443)]
     assert all(r["GroupId"] == alb for r in open_rules)
 
@@ -147,7 +132,7 @@ def _tier_matrix(template: dict[str, Any]) -> set[tuple[str, str, int]]:
     """(source tier, destination tier, port) for every group-to-group rule."""
     names = {k: k.removesuffix(k[-8:]) for k in resources(template, "AWS::EC2::SecurityGroup")}
     matrix = set()
-    for rule in _ingress_rules(template):
+    for rule in ingress_rules(template):
         source = rule.get("SourceSecurityGroupId")
         if source:
             assert rule["FromPort"] == rule["ToPort"]
@@ -186,9 +171,9 @@ def remote_members(s: Settings, role: str = "network") -> list[str]:
 
 def data_group_cidr_rules(template: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """(cidr, port) of the data group's CIDR ingress rules, and of its CIDR egress rules other than HTTPS."""
-    data_id = _sg_id(template, "DataSg")
+    data_id = sg_id(template, "DataSg")
     data = {"Fn::GetAtt": [data_id, "GroupId"]}
-    ingress = sorted((r["CidrIp"], r["FromPort"]) for r in _ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
+    ingress = sorted((r["CidrIp"], r["FromPort"]) for r in ingress_rules(template) if r["GroupId"] == data and "CidrIp" in r)
     egress = sorted(
         (r["CidrIp"], r["FromPort"])
         for r in template["Resources"][data_id]["Properties"].get("SecurityGroupEgress", [])

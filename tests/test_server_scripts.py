@@ -13,7 +13,7 @@ import pytest
 from components.ecp_client import ecp_servers_merge
 from components.web_gateway import WebGatewayConfig, apache_conf, csp_ini
 from tests.conftest import ROOT
-from tests.test_iris_scripts import stub
+from tests.host_stubs import stub
 
 WEB_SETUP = ROOT / "iris" / "web_gateway_setup.sh"
 ECP_SETUP = ROOT / "iris" / "ecp_client_setup.sh"

@@ -69,3 +69,13 @@ def test_the_rule_catches_what_it_forbids(tmp_path: Path) -> None:
         "probe.py takes validate_io1 from config.settings: components see config's types only",
         "probe.py imports the stack module stacks",
     ]
+
+
+def test_tests_share_helpers_through_helper_modules_never_through_other_test_files() -> None:
+    crossing = [
+        f"{path.name} imports {module}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for module, _ in imports(path)
+        if module.startswith("tests.test_")
+    ]
+    assert crossing == []
