@@ -503,6 +503,47 @@ def test_create_points_at_the_desired_primary_without_asking_its_page(vip: Vip, 
     assert vip.pointing_at() == vip.all_on("Member1") and asked == []
 
 
+def _denied_first(vip: Vip, times: int) -> list[str]:
+    """Make the counted client's first ``times`` ModifyListener calls fail as IAM does before a new grant applies."""
+    refused: list[str] = []
+
+    def deny(params: dict[str, Any], **_: Any) -> None:
+        if len(refused) < times:
+            refused.append(params["ListenerArn"])
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "ModifyListener")
+
+    vip.elbv2.meta.events.register(f"before-parameter-build.{EVENT_SERVICE}.ModifyListener", deny)
+    return refused
+
+
+def test_create_waits_out_a_grant_that_is_not_applied_yet(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+    _uses(vip, monkeypatch, handler)
+    slept: list[float] = []
+    monkeypatch.setattr(handler, "_sleep", slept.append)
+    refused = _denied_first(vip, handler.CREATE_ATTEMPTS - 1)
+    result = handler.on_event(cr_event("Create", "Member1"), None)
+    assert result["Data"] == {"Primary": "Member1"} and vip.pointing_at() == vip.all_on("Member1")
+    assert len(refused) == len(slept) == handler.CREATE_ATTEMPTS - 1
+    assert slept == [handler.CREATE_RETRY_SECONDS] * (handler.CREATE_ATTEMPTS - 1)
+
+
+def test_create_gives_up_on_a_grant_that_never_applies_and_other_errors_are_not_retried(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _uses(vip, monkeypatch, handler)
+    slept: list[float] = []
+    monkeypatch.setattr(handler, "_sleep", slept.append)
+    _denied_first(vip, handler.CREATE_ATTEMPTS)
+    with pytest.raises(retarget.NotPermitted, match="AccessDenied"):
+        handler.on_event(cr_event("Create", "Member1"), None)
+    assert len(slept) == handler.CREATE_ATTEMPTS - 1 and vip.pointing_at() == vip.all_on("Member0")
+    # An unknown member is refused at once, without a wait.
+    slept.clear()
+    with pytest.raises(retarget.UnknownMember):
+        handler.on_event(cr_event("Create", "Member7"), None)
+    assert slept == []
+
+
 def test_update_with_the_same_desired_primary_never_moves_traffic(
     vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

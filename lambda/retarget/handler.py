@@ -7,9 +7,10 @@ custom resource to CloudFormation.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from retarget import RetargetError, config_from_environment, elbv2_client, log_json, resolve_set, retarget
+from retarget import NotPermitted, RetargetError, config_from_environment, elbv2_client, log_json, resolve_set, retarget
 
 # Direct-call event: key -> (type, required). Optional keys default to
 # acknowledge_data_loss false, dry_run false, verify true.
@@ -24,6 +25,12 @@ EVENT_KEYS: dict[str, tuple[type, bool]] = {
 # Custom::IrisMirrorPrimary properties; CloudFormation adds ServiceToken, which is ignored.
 CR_PROPERTIES = ("MirrorSet", "DesiredPrimary")
 PHYSICAL_ID_SUFFIX = "-vip-primary"
+# A set's stack grants the function ModifyListener just before its custom resource asks for the
+# initial primary; IAM may take seconds to apply a new grant. A Create retries a refused write
+# this often, this far apart, well inside the function's 30 s timeout.
+CREATE_ATTEMPTS = 4
+CREATE_RETRY_SECONDS = 5.0
+_sleep = time.sleep
 
 
 def validate_event(event: Any) -> dict[str, Any]:
@@ -102,9 +109,21 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     physical_id = event.get("PhysicalResourceId") or f"{mirror_set}{PHYSICAL_ID_SUFFIX}"
     config = config_from_environment()
     if request == "Create":
-        result = retarget(
-            elbv2_client(), config, mirror_set=mirror_set, new_primary=desired, reason="initial primary (deploy)", verify=False
-        )
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                result = retarget(
+                    elbv2_client(),
+                    config,
+                    mirror_set=mirror_set,
+                    new_primary=desired,
+                    reason="initial primary (deploy)",
+                    verify=False,
+                )
+                break
+            except NotPermitted:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                _sleep(CREATE_RETRY_SECONDS)
     elif request == "Update":
         old = (event.get("OldResourceProperties") or {}).get("DesiredPrimary")
         if old == desired:

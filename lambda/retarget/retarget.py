@@ -68,6 +68,8 @@ __all__ = [
 ]
 
 HTTP_OK = 200
+# The error codes of a write refused for want of permission.
+ACCESS_DENIED = ("AccessDenied", "AccessDeniedException")
 # botocore's standard retry mode backs off on throttling and rides out a burst
 # of ModifyListener calls from several writers. In a Config, max_attempts
 # counts retries: 8 means up to 9 attempts per call.
@@ -81,6 +83,10 @@ _LOCK = threading.Lock()
 
 StatusCheck = Callable[[str, int, str, float], "int | None"]
 Logger = Callable[[dict[str, Any]], None]
+
+
+class NotPermitted(RetargetError):
+    """ELBv2 refused a listener write for want of permission (for example a grant not yet propagated)."""
 
 
 class UnknownMirrorSet(RetargetError):
@@ -336,7 +342,8 @@ def retarget(
                     f"switched: {switched or 'none'}; not switched: {left}"
                 )
                 log({**decision, "decision": "failed", "switched": switched, "not_switched": left, "error": message})
-                raise RetargetError(message) from err
+                denied = isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in ACCESS_DENIED
+                raise (NotPermitted if denied else RetargetError)(message) from err
             switched.append(arn)
         log({**decision, "decision": "switched", "switched": switched})
         return _result(mirror_set, previous, member.name, changed=True, dry_run=False, listeners=wanted)
