@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Tags
+from aws_cdk import Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from components.iris_host import IrisHost, MemberSecrets, data_member_commands
+from components.iris_host import MemberSecrets, data_member_commands
 from components.iris_volume_set import IrisVolumeSet
+from components.links import MemberBase, NetworkRefs
 from components.mirror_member import MirrorMember
-from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.mirror_vip import MirrorVip
 from config.constants import DR_MEMBER_NAME, IRIS_SUPERSERVER_PORT
-from config.data import MirroredDatabaseSettings, VolumeSpec
+from config.data import DataTierSettings, MirrorSetSettings
 
 DR_MEMBER_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "dr_member.sh"
 DR_MEMBER_ACTIONS = ("status", "promote")
@@ -83,25 +82,26 @@ class AsyncMirrorMember(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
+        network: NetworkRefs,
         subnet: ec2.ISubnet,
-        vip_subnets: Sequence[ec2.ISubnet],
-        security_group: ec2.ISecurityGroup,
-        vip_security_group: ec2.ISecurityGroup,
         instance_type: str,
-        ami_id: str,
-        region: str,
+        settings: MirrorSetSettings,
+        data_settings: DataTierSettings,
+        base: MemberBase,
         role: iam.IRole,
-        encryption_key: kms.IKey,
-        volume_specs: Mapping[str, VolumeSpec],
-        root_device_name: str,
-        root_volume_gib: int,
-        health_check: MirrorHealthCheck,
-        host: IrisHost,
         secrets: MemberSecrets,
-        databases: Sequence[MirroredDatabaseSettings],
     ) -> None:
+        """In ``subnet`` (one of ``network``'s data subnets), its VIP over all of them; volumes from
+        ``settings``; image, root volume and databases from ``data_settings``; key, hosts and health
+        check from ``base``; ``role`` and ``secrets`` are the set's own."""
         super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        vpc, vip_subnets = network.vpc, network.tier("data")
+        security_group, vip_security_group = network.security_groups.data, network.security_groups.data_lb
+        ami_id, volume_specs = data_settings.ami_ids[region], settings.volumes
+        root_device_name, root_volume_gib = data_settings.root_device_name, data_settings.root_volume_gib
+        encryption_key, health_check, host = base.key, base.health_check, base.host
+        databases = data_settings.databases_of(construct_id)
         self.volumes = IrisVolumeSet(
             self,
             "Volumes",

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from aws_cdk import Duration, Tags
+from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from components.iris_host import IrisHost, MemberSecrets, arbiter_commands, data_member_commands, host_name
+from components.iris_host import MemberSecrets, arbiter_commands, data_member_commands, host_name
 from components.iris_volume_set import IrisVolumeSet
+from components.links import DataTierLink, NetworkRefs
 from components.mirror_failover import member_hook_commands
 from components.mirror_member import MirrorMember
-from components.mirror_vip import MirrorHealthCheck, MirrorVip
+from components.mirror_vip import MirrorVip
 from components.snapshot_backup import backup_role_commands
 from config.constants import IRIS_SUPERSERVER_PORT
-from config.data import MirroredDatabaseSettings, VolumeSpec
+from config.data import DataTierSettings, MirrorSetSettings
 
 FAILOVER_MEMBERS = 2
 # A member's name follows a new instance's address within a minute.
@@ -59,29 +59,26 @@ class MirrorSet(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        vpc: ec2.IVpc,
-        subnets: Sequence[ec2.ISubnet],
-        security_group: ec2.ISecurityGroup,
-        vip_security_group: ec2.ISecurityGroup,
-        instance_type: str,
-        arbiter_instance_type: str,
-        ami_id: str,
-        region: str,
+        network: NetworkRefs,
+        settings: MirrorSetSettings,
+        data_settings: DataTierSettings,
+        data: DataTierLink,
         role: iam.IRole,
-        encryption_key: kms.IKey,
-        volume_specs: Mapping[str, VolumeSpec],
-        root_device_name: str,
-        root_volume_gib: int,
-        health_check: MirrorHealthCheck,
-        backup_tag: tuple[str, str],
-        failover_function_arn: str,
-        host: IrisHost,
-        zone: route53.IHostedZone,
         secrets: MemberSecrets,
-        databases: Sequence[MirroredDatabaseSettings],
         mirror_marker: str,
     ) -> None:
+        """In ``network``'s data subnets and groups; sizes from ``settings``; image, root volume and
+        databases from ``data_settings``; key, hosts, zone, health check, backup tag and retarget
+        function from ``data``; ``role`` and ``secrets`` are the set's own."""
         super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        vpc, subnets = network.vpc, network.tier("data")
+        security_group, vip_security_group = network.security_groups.data, network.security_groups.data_lb
+        instance_type, arbiter_instance_type = settings.instance_type, settings.arbiter_instance_type
+        ami_id, volume_specs = data_settings.ami_ids[region], settings.volumes
+        root_device_name, root_volume_gib = data_settings.root_device_name, data_settings.root_volume_gib
+        encryption_key, health_check, backup_tag, host, zone = data.key, data.health_check, data.backup_tag, data.host, data.zone
+        failover_function_arn, databases = data.failover_function_arn, data_settings.databases_of(construct_id)
         if len({s.availability_zone for s in subnets}) != FAILOVER_MEMBERS + 1 or len(subnets) != FAILOVER_MEMBERS + 1:
             raise ValueError("a mirror set needs three subnets in three distinct availability zones")
 

@@ -50,23 +50,14 @@ class DrMirrorSetStack(Stack):
         self.member = AsyncMirrorMember(
             self,
             name,
-            vpc=network.vpc,
+            network=network,
             subnet=subnets[index % len(subnets)],
-            vip_subnets=subnets,
-            security_group=network.security_groups.data,
-            vip_security_group=network.security_groups.data_lb,
             instance_type=dr.instance_type(settings),
-            ami_id=data_settings.ami_ids[self.region],
-            region=self.region,
+            settings=settings,
+            data_settings=data_settings,
+            base=base,
             role=self.role,
-            encryption_key=base.key,
-            volume_specs=settings.volumes,
-            root_device_name=data_settings.root_device_name,
-            root_volume_gib=data_settings.root_volume_gib,
-            health_check=base.health_check,
-            host=base.host,
             secrets=self.credentials.member_secrets,
-            databases=data_settings.databases_of(name),
         )
         for volume in self.member.volumes.volumes.values():
             acknowledge(
