@@ -23,6 +23,7 @@ from moto import mock_aws
 import app as app_module
 import synthesis
 from config import Settings
+from tests.linters import Linters
 from tests.moto_vip import REGION, Vip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ class Synthesized:
     manifest: dict[str, Any]
     report: dict[str, Any]
     error: str | None
+    linters: Linters
 
     def template_json(self, role: str) -> dict[str, Any]:
         """One stack's template; ``data`` is the data tier as a whole (the shared stack and every mirror
@@ -86,14 +88,25 @@ def synthesize(outdir: Path, overrides: Mapping[str, Any]) -> Synthesized:
     app = cdk.App(context={**cdk_json_context(), **overrides}, outdir=str(outdir))
     # A nag failure does not raise: the compliance tests name the findings.
     result = synthesis.synthesize(app, {}, app_module.build)
+    manifest = json.loads((outdir / "manifest.json").read_text())
     return Synthesized(
         settings=result.settings,
         outdir=outdir,
         stacks=result.stacks,
-        manifest=json.loads((outdir / "manifest.json").read_text()),
+        manifest=manifest,
         report=json.loads((outdir / "validation-report.json").read_text()),
         error=result.nag_failure,
+        linters=Linters(manifest, outdir),
     )
+
+
+# Whether this run holds the compliance tests, whose linters then start as each shipped profile is synthesized.
+LINTED_IN_THIS_RUN = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    global LINTED_IN_THIS_RUN
+    LINTED_IN_THIS_RUN = any(item.path.name == "test_compliance.py" for item in items)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +119,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
         if key not in cache:
             outdir = tmp_path_factory.mktemp(f"cdk.out.{profile}")
             cache[key] = synthesize(outdir, {"profile": profile, **overrides})
+            if not overrides and LINTED_IN_THIS_RUN:
+                cache[key].linters.start()  # beside the tests that follow
         return cache[key]
 
     return get

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from synthesis import NAG_PACKS
 from tests.conftest import ROOT, Synthesized
+from tests.linters import templates_by_region
 
 PACKS = NAG_PACKS
-BIN = Path(sys.executable).parent
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 # Reasons that say nothing about the resource.
 VAGUE_REASONS = ("set by the construct", "not needed", "false positive", "n/a", "todo", "suppressed")
 
@@ -72,28 +68,12 @@ def test_wildcard_findings_are_acknowledged_one_finding_at_a_time(assembly: Synt
             assert "[" in ack["acknowledgedId"], f"{ack['acknowledgedId']} acknowledges every wildcard finding at once"
 
 
-def templates_by_region(assembly: Synthesized) -> dict[str, list[str]]:
-    """Each template under its own stack's region, from the assembly's manifest."""
-    found: dict[str, list[str]] = {}
-    for artifact in assembly.manifest["artifacts"].values():
-        if artifact["type"] == "aws:cloudformation:stack":
-            region = artifact["environment"].rsplit("/", 1)[1]
-            found.setdefault(region, []).append(str(assembly.outdir / artifact["properties"]["templateFile"]))
-    return found
-
-
 def test_cfn_lint_finds_nothing(assembly: Synthesized) -> None:
     """Per region: a DR-region template is checked against the DR region's resource specs."""
-    by_region = templates_by_region(assembly)
+    by_region = templates_by_region(assembly.manifest, assembly.outdir)
     assert len(by_region) == 2 and sum(map(len, by_region.values())) == len(assembly.template_files())
-    for region, templates in by_region.items():
-        run = subprocess.run(
-            [str(BIN / "cfn-lint"), "--format", "parseable", "--regions", region, "--", *templates],
-            cwd=ROOT,  # reads .cfnlintrc.yaml, where every skipped rule has its reason
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    for region in by_region:
+        run = assembly.linters.result(f"cfn-lint {region}")
         assert run.stdout.strip() == "", f"{region}:\n{run.stdout}"
         assert run.returncode == 0, run.stderr
 
@@ -102,28 +82,8 @@ def _checkov_skips() -> list[dict[str, str]]:
     return json.loads((ROOT / "checkov-skips.json").read_text())["skips"]
 
 
-def _checkov_failures(outdir: Path) -> list[tuple[str, str, str]]:
-    assert CHECKOV.exists(), "checkov is not installed: run `make install` (it lives in .venv-checkov)"
-    run = subprocess.run(
-        [
-            str(CHECKOV),
-            "-d",
-            str(outdir),
-            "--framework",
-            "cloudformation",
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode in (0, 1), run.stderr
-    results = json.loads(run.stdout)
-    results = results if isinstance(results, list) else [results]
+def _checkov_failures(assembly: Synthesized) -> list[tuple[str, str, str]]:
+    results = assembly.linters.checkov_results()
     assert sum(r["summary"]["parsing_errors"] for r in results) == 0
     assert sum(r["summary"]["passed"] for r in results) > 0  # checkov really read the templates
     return [(f["check_id"], f["resource"], f["check_name"]) for r in results for f in r["results"]["failed_checks"]]
@@ -136,7 +96,7 @@ def test_checkov_fails_nothing_beyond_the_documented_skips(synth) -> None:
     used: set[int] = set()
     unexpected = []
     for profile in ("reference", "dev"):
-        for check, resource, name in _checkov_failures(synth(profile).outdir):
+        for check, resource, name in _checkov_failures(synth(profile)):
             matches = [i for i, s in enumerate(skips) if s["check"] == check and fnmatch.fnmatch(resource, s["resource"])]
             used.update(matches)
             if not matches:
