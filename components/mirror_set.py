@@ -155,7 +155,3 @@ class MirrorSet(Construct):
             ports=sorted({IRIS_SUPERSERVER_PORT, health_check.port}),
             health_check=health_check,
         )
-
-    @property
-    def instances(self) -> list[ec2.Instance]:
-        return [m.instance for m in (*self.members, self.arbiter)]

@@ -20,7 +20,7 @@ from components.iris_host_access import iris_hosts
 from components.links import DataTierLink, DrLink, NetworkRefs
 from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
-from components.mirror_failover import MirrorFailover, retarget_function_arn
+from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
 from config.data import DataTierSettings
@@ -74,12 +74,10 @@ class DataTierStack(Stack):
 
         host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names)
         health_check = MirrorHealthCheck.of(settings, http=settings.failover_method == "polling")
-        function_name = f"{construct_id}-retarget"
-        function_arn = retarget_function_arn(self, function_name)
         self.failover = MirrorFailover(
             self,
             "Failover",
-            function_name=function_name,
+            function_name=f"{construct_id}-retarget",
             vpc=network.vpc,
             subnets=network.tier("data"),
             security_group=network.security_groups.failover,
@@ -114,9 +112,9 @@ class DataTierStack(Stack):
             alarm_topic=self.alarm_topic,
             zone=self.zone,
             host=host,
-            host_policies=[host_policy, self._invoke_retarget_policy(function_arn)],
+            host_policies=[host_policy, self._invoke_retarget_policy(self.failover.function_arn)],
             failover=self.failover.link,
-            failover_function_arn=function_arn,
+            failover_function_arn=self.failover.function_arn,
             health_check=health_check,
             backup_tag=backup_tag,
             marker_path=f"/{construct_id}",

@@ -76,10 +76,6 @@ class Synthesized:
     def template(self, role: str) -> Template:
         return Template.from_json(self.template_json(role))
 
-    def mirror_template(self, name: str | None = None) -> Template:
-        """The stack of mirror set ``name`` (by default the application's)."""
-        return self.template(f"mirror_{name or self.settings.app.mirror_set}")
-
     def template_files(self) -> list[Path]:
         return sorted(self.outdir.glob("*.template.json"))
 

@@ -507,10 +507,6 @@ def _parameters(emulator: Emulator, region: str) -> set[str]:
     return {p["Name"] for page in pages for p in page["Parameters"]}
 
 
-def _functions(emulator: Emulator, region: str) -> list[str]:
-    return [f["FunctionName"] for f in clients(emulator, region)("lambda").list_functions()["Functions"]]
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
