@@ -58,7 +58,8 @@ def acknowledge_key_grant(policy: IConstruct, what: str) -> None:
 def acknowledge_provider_function(function: IConstruct, what: str) -> None:
     """A deploy-time function CloudFormation calls synchronously (a custom resource's)."""
     reason = (
-        f"{what} runs only while CloudFormation deploys this stack, synchronously, and a failure fails and rolls "
+        f"{what} runs only while CloudFormation deploys a stack holding a custom resource it serves, synchronously, "
+        "and a failure fails and rolls "
         "back that deployment"
     )
     acknowledge(
