@@ -1,0 +1,150 @@
+"""How each stack is given its settings and its neighbours' values; ``app.py`` says in which order.
+
+Each method adds one step of the architecture (README, "Layout"): the stack or stacks of that step,
+named ``<prefix>-<name>``, in the primary or the DR region, and recorded by role. Stacks never see
+one another: each method passes the small typed values of ``components/links.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aws_cdk as cdk
+
+from components.address_plan import tier_block
+from components.cost_tags import PlainResourceTags
+from components.links import DrLink, DrMember, MirrorLink, NetworkRefs
+from config import NetworkSettings, Settings
+from stacks.app_tier import AppTierStack
+from stacks.data_tier import DataTierStack
+from stacks.dr_dns import DrDnsStack
+from stacks.dr_mirror_set import DrMirrorSetStack
+from stacks.dr_region import DrRegionStack
+from stacks.dr_web import DrWebStack
+from stacks.eks import EksStack
+from stacks.mirror_set import MirrorSetStack
+from stacks.network import NetworkStack
+
+DR_NETWORK = "IRIS on AWS, DR region: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs"
+StackT = TypeVar("StackT", bound=cdk.Stack)
+
+
+@dataclass(frozen=True)
+class DrSide:
+    """The DR region as far as it is built before the primary data tier: its network, shared stack and members."""
+
+    network: NetworkRefs
+    region: DrRegionStack
+    link: DrLink
+
+
+class Composer:
+    """Adds the stacks of ``settings`` to ``app``; ``stacks`` holds them by role."""
+
+    def __init__(self, app: cdk.App, settings: Settings) -> None:
+        self.app, self.settings, self.stacks = app, settings, dict[str, cdk.Stack]()
+        s, dr = settings, settings.dr
+        for region, zones in ((s.region, s.availability_zones), *(((dr.region, dr.availability_zones),) if dr else ())):
+            # AZs from settings: a construct that asks for them reads this key instead of calling AWS.
+            app.node.set_context(f"availability-zones:account={s.account}:region={region}", list(zones))
+
+    def add(self, role: str, kind: type[StackT], name: str, *, in_dr: bool = False, **kwargs: Any) -> StackT:
+        s = self.settings
+        region = s.dr.region if in_dr and s.dr else s.region
+        # Stacks of two regions exchange values through CDK cross-region references.
+        stack = kind(
+            self.app,
+            f"{s.prefix}-{name}",
+            env=cdk.Environment(account=s.account, region=region),
+            cross_region_references=s.dr is not None,
+            **kwargs,
+        )
+        self.stacks[role] = stack
+        return stack
+
+    def network(self) -> NetworkStack:
+        s, dr = self.settings, self.settings.dr
+        return self.add(
+            "network", NetworkStack, "Network", settings=s.network, availability_zones=s.availability_zones,
+            health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
+            postgres_clients="app" if s.eks.enabled else None,
+        )  # fmt: skip
+
+    def dr_members(self, primary: NetworkStack) -> DrSide | None:
+        """The DR region's network, shared stack and a stack per DR member (none without a DR region)."""
+        s, dr = self.settings, self.settings.dr
+        if dr is None:
+            return None
+        network = self.add(
+            "dr_network", NetworkStack, "DrNetwork", in_dr=True, description=DR_NETWORK,
+            settings=NetworkSettings(vpc_cidr=dr.vpc_cidr, nat_gateways=dr.nat_gateways,
+                                     flow_log_retention_days=dr.flow_log_retention_days),
+            availability_zones=dr.availability_zones, health_check_port=s.data.health_check_port,
+            mirror_peer_cidrs=[tier_block(s.network.vpc_cidr, "data")],
+        )  # fmt: skip
+        region = self.add(
+            "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
+            primary_vpc=primary.vpc, primary_region=s.region, primary_vpc_cidr=s.network.vpc_cidr, data=s.data,
+        )  # fmt: skip
+        members = {
+            m.name: self.add(
+                f"dr_mirror_{m.name}", DrMirrorSetStack, f"DrMirror-{m.name}", in_dr=True, termination_protection=True,
+                network=network.refs, base=region.base, settings=m, data_settings=s.data, dr=dr, dns=dr.dns,
+            ).link
+            for m in s.data.mirror_sets
+            if m.name in dr.mirror_sets
+        }  # fmt: skip
+        return DrSide(network.refs, region, region.link(members))
+
+    def data_tier(self, network: NetworkStack, dr: DrSide | None) -> tuple[DataTierStack, dict[str, MirrorLink]]:
+        """The shared data-tier stack, then a stack per mirror set; the sets' links by name."""
+        s = self.settings
+        members: dict[str, DrMember] = dict(dr.link.members) if dr else {}
+        data = self.add(
+            "data_tier", DataTierStack, "DataTier", termination_protection=True, network=network.refs, settings=s.data,
+            dr=dr.link if dr else None, dr_settings=s.dr,
+        )  # fmt: skip
+        mirrors = {
+            m.name: self.add(
+                f"mirror_{m.name}", MirrorSetStack, f"Mirror-{m.name}", termination_protection=True, network=network.refs,
+                data=data.link, settings=m, data_settings=s.data, dr_member=members.get(m.name),
+                dns=s.dr.dns if s.dr and m.name in members else None,
+            ).link
+            for m in s.data.mirror_sets
+        }  # fmt: skip
+        return data, mirrors
+
+    def app_tier(self, network: NetworkStack, data: DataTierStack, mirrors: dict[str, MirrorLink]) -> AppTierStack:
+        s = self.settings
+        return self.add(
+            "app_tier", AppTierStack, "AppTier", network=network.refs, mirror=mirrors[s.app.mirror_set],
+            alarm_topic=data.alarm_topic, settings=s.app, data_settings=s.data,
+        )  # fmt: skip
+
+    def eks(self, network: NetworkStack) -> None:
+        s = self.settings
+        if s.eks.enabled:
+            self.add("eks", EksStack, "Eks", network=network.refs, settings=s.eks, resource_tags=s.tags)
+
+    def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
+        """The DR region's web tier, and the application's name failing over between the two regions."""
+        s = self.settings
+        if dr is None or s.dr is None:
+            return
+        dr_app = dr.link.members[s.app.mirror_set].link
+        web = self.add(
+            "dr_web", DrWebStack, "DrWeb", in_dr=True, network=dr.network, mirror=dr_app,
+            alarm_topic=dr.region.alarm_topic, app=s.app, dr=s.dr,
+        )  # fmt: skip
+        self.add(
+            "dr_dns", DrDnsStack, "DrDns", in_dr=True, dns=s.dr.dns, primary_load_balancer=app_tier.web.load_balancer,
+            primary_alarms=mirrors[s.app.mirror_set].health_alarms, dr_load_balancer=web.web.load_balancer,
+            dr_alarms=dr_app.health_alarms,
+        )  # fmt: skip
+
+    def tag_everything(self) -> None:
+        """The cost allocation tags (validated to be present) on every resource of every stack."""
+        for key, value in self.settings.tags.items():
+            cdk.Tags.of(self.app).add(key, value)
+        cdk.Aspects.of(self.app).add(PlainResourceTags(self.settings.tags), priority=cdk.AspectPriority.MUTATING)
