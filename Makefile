@@ -14,6 +14,8 @@ CDK := node_modules/.bin/cdk
 PROFILE ?= reference
 # Extra CDK context for one run, e.g. CONTEXT="-c network.nat_gateways=1".
 CONTEXT ?=
+# pytest-xdist workers for `make test`, each taking whole test files; they share the syntheses.
+TEST_WORKERS ?= 2
 
 # Hermetic synthesis: no telemetry, no notices or version checks, no probing
 # of the EC2 metadata service for credentials, and no jsii banner on Node 20.
@@ -52,7 +54,7 @@ synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offl
 	@echo "templates and cdk-nag reports: cdk.out/ and cdk.out.dev/"
 
 test: install ## run the whole test suite (unit, snapshot, compliance, lint of templates)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .

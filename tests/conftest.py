@@ -1,15 +1,24 @@
 """Synthesize each profile once per test session, as a real run would.
 
 The context is read from cdk.json, exactly as the CDK CLI passes it to the
-app; the cdk-nag packs run as validation plugins. A nag failure does not stop
-the session: the compliance tests read the report and name the findings.
+app; the cdk-nag packs run as validation plugins on the shipped profiles. A
+nag failure does not stop the session: the compliance tests read the report
+and name the findings. A variant (a shipped profile with overrides) is
+synthesized without the packs: its tests read templates only.
+
+Under pytest-xdist (``make test`` runs two workers) the workers share one
+folder: the first to ask for an assembly synthesizes it under a lock, the
+others read it from disk.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +31,8 @@ from moto import mock_aws
 
 import app as app_module
 import synthesis
-from config import Settings
-from tests.linters import Linters
+from config import Settings, load_settings
+from tests.linters import Linters, wait_for_started
 from tests.moto_vip import REGION, Vip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +49,27 @@ def cdk_json_context() -> dict[str, Any]:
 MERGED = {"data": ("data_tier", "mirror_"), "dr": ("dr_region", "dr_mirror_")}
 
 
+@dataclass(frozen=True)
+class StackRef:
+    """A synthesized stack as the tests see it: its names and region."""
+
+    stack_name: str
+    artifact_id: str
+    account: str
+    region: str
+
+
+# Written last into an assembly's folder: the roles of its stacks and the nag outcome.
+SYNTHESIZED = "synthesized.json"
+
+
 @dataclass
 class Synthesized:
     """One profile's cloud assembly on disk, with parsed templates."""
 
     settings: Settings
     outdir: Path
-    stacks: dict[str, cdk.Stack]
+    stacks: dict[str, StackRef]
     manifest: dict[str, Any]
     report: dict[str, Any]
     error: str | None
@@ -80,20 +103,48 @@ class Synthesized:
         return sorted(self.outdir.glob("*.template.json"))
 
 
-def synthesize(outdir: Path, overrides: Mapping[str, Any]) -> Synthesized:
-    app = cdk.App(context={**cdk_json_context(), **overrides}, outdir=str(outdir))
+def synthesize(outdir: Path, context: Mapping[str, Any], *, checks: bool) -> None:
+    """The assembly of ``context`` into ``outdir``, with the nag packs if ``checks``."""
+    app = cdk.App(context=dict(context), outdir=str(outdir))
     # A nag failure does not raise: the compliance tests name the findings.
-    result = synthesis.synthesize(app, {}, app_module.build)
+    result = synthesis.synthesize(app, {}, app_module.build, checks=checks)
+    stacks = {
+        role: {"stack_name": s.stack_name, "artifact_id": s.artifact_id, "account": s.account, "region": s.region}
+        for role, s in result.stacks.items()
+    }
+    (outdir / SYNTHESIZED).write_text(json.dumps({"stacks": stacks, "error": result.nag_failure}))
+
+
+def load(outdir: Path, context: Mapping[str, Any]) -> Synthesized:
+    synthesized = json.loads((outdir / SYNTHESIZED).read_text())
     manifest = json.loads((outdir / "manifest.json").read_text())
+    report = outdir / "validation-report.json"
     return Synthesized(
-        settings=result.settings,
+        settings=load_settings(context, {}),
         outdir=outdir,
-        stacks=result.stacks,
+        stacks={role: StackRef(**ref) for role, ref in synthesized["stacks"].items()},
         manifest=manifest,
-        report=json.loads((outdir / "validation-report.json").read_text()),
-        error=result.nag_failure,
+        report=json.loads(report.read_text()) if report.exists() else {"pluginReports": []},
+        error=synthesized["error"],
         linters=Linters(manifest, outdir),
     )
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """``path`` held exclusively by this process (another worker waits)."""
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def shared_folder(factory: pytest.TempPathFactory) -> Path:
+    """A folder every worker of this run sees: the run's own under pytest-xdist, else the session's."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 # Whether this run holds the compliance tests, whose linters then start as each shipped profile is synthesized.
@@ -105,44 +156,88 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     LINTED_IN_THIS_RUN = any(item.path.name == "test_compliance.py" for item in items)
 
 
+def pytest_sessionfinish() -> None:
+    wait_for_started()  # the linters this process started, which another worker may still be reading
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized]:
-    """``synth(profile, **overrides)``: that assembly, built on first use only."""
+    """``synth(profile, **overrides)``: that assembly, built on first use in the whole run only."""
     cache: dict[tuple[str, tuple[tuple[str, Any], ...]], Synthesized] = {}
+    shared = shared_folder(tmp_path_factory)
 
     def get(profile: str, **overrides: Any) -> Synthesized:
         key = (profile, tuple(sorted(overrides.items())))
         if key not in cache:
-            outdir = tmp_path_factory.mktemp(f"cdk.out.{profile}")
-            cache[key] = synthesize(outdir, {"profile": profile, **overrides})
+            context = {**cdk_json_context(), "profile": profile, **overrides}
+            digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
+            outdir = shared / f"cdk.out.{profile}-{digest}"
+            with locked(shared / f"{outdir.name}.lock"):
+                if not (outdir / SYNTHESIZED).exists():
+                    outdir.mkdir(exist_ok=True)
+                    synthesize(outdir, context, checks=not overrides)
+            cache[key] = load(outdir, context)
             if not overrides and LINTED_IN_THIS_RUN:
-                cache[key].linters.start()  # beside the tests that follow
+                cache[key].linters.start()  # beside the tests that follow, unless another worker did
         return cache[key]
 
     return get
 
 
 REAL_AMI = "ami-0123456789abcdef0"
+REAL_CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 COPY_KEY = "arn:aws:kms:eu-central-1:000000000000:key/11111111-2222-3333-4444-555555555555"
-# One extra dev synthesis with the other branches of the data tier's settings.
-DATA_CUSTOM = {
+PUBLIC_CIDR = "81.2.69.0/24"
+ADMIN_ROLE = "arn:aws:iam::000000000000:role/platform-admins"
+PORTAL_SECRET = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:mendix/portal-namespace-AbCdEf"
+GIVEN_ZONE = "Z0123456789ABCDEFGHIJ"
+
+# Two variants of dev hold the other branch of nearly every setting between them; each area's
+# overrides stay apart from the others', so a test reads only its own area's stacks.
+CUSTOM = {
+    # The data tier's: a status page of its own, real images, a snapshot copy target of the
+    # settings' own choosing (so no DR region), other memory and QoS settings.
     "data.health_check_path": "/csp/user/mirror_status.cxw",
     "data.health_check_port": "57772",
     "data.ami_ids.eu-west-1": REAL_AMI,
     "data.backup.copy_region": "eu-central-1",
     "data.backup.copy_kms_key_arn": COPY_KEY,
-    "dr": "none",  # a copy target of the settings' own choosing: no DR region
+    "dr": "none",
     "data.iris.image.digest": "sha256:" + "a" * 64,
     "data.iris.arbiter_image.digest": "sha256:" + "b" * 64,
     "data.iris.web_gateway_image.digest": "sha256:" + "c" * 64,
     "data.iris.memory_ratio": "0.6",
     "data.mirror_qos_timeout_ms": "12000",
+    # The app tier's.
+    "app.sticky_duration_seconds": "600",
+    "app.print_servers.count": "1",
+    "app.web_ami_ids.eu-west-1": REAL_AMI,
+    "app.ecp_ami_ids.eu-west-1": REAL_AMI,
+    "app.certificate_arn": REAL_CERTIFICATE,
+    "app.private_zone_name": "iris.hospital.example",
+    "app.scaling.cpu_target_percent": "45",
+    "app.application_paths": "/csp,/trakcare",
+    # The Mendix platform's: a public endpoint for named CIDRs, an administrator role, no account
+    # trail, and the Operator connected to the Mendix Portal with its namespace secret.
+    "eks.public_endpoint_cidrs": PUBLIC_CIDR,
+    "eks.admin_role_arns": ADMIN_ROLE,
+    "eks.cloudtrail": "false",
+    "eks.mendix_operator.mode": "connected",
+    "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
 }
+# The branches CUSTOM cannot hold beside its own: the API failover method, a given DR hosted
+# zone, and no EKS (in the data tier, the DR DNS and the network stacks respectively).
+ALTERNATIVES = {"data.failover_method": "api", "dr.dns.hosted_zone_id": GIVEN_ZONE, "eks.enabled": "false"}
 
 
 @pytest.fixture(scope="session")
-def custom_data(synth: Callable[..., Synthesized]) -> Synthesized:
-    return synth("dev", **DATA_CUSTOM)
+def custom(synth: Callable[..., Synthesized]) -> Synthesized:
+    return synth("dev", **CUSTOM)
+
+
+@pytest.fixture(scope="session")
+def alternatives(synth: Callable[..., Synthesized]) -> Synthesized:
+    return synth("dev", **ALTERNATIVES)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,32 +22,51 @@ CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 TIMEOUT_SECONDS = 600
 
 
+# Runs a command with its output and, last, its exit status in files of ``$0``, a job's folder.
+RUNNER = '"$@" >"$0/stdout" 2>"$0/stderr"; echo $? >"$0/status.tmp"; mv "$0/status.tmp" "$0/status"'
+POLL_SECONDS = 0.2
+
+
 @dataclass
 class Job:
-    """One program running in the background; ``result()`` waits for it."""
+    """One program running in the background, its output in a folder of its own.
 
-    process: subprocess.Popen[bytes]
-    stdout: Any
-    stderr: Any
-    completed: subprocess.CompletedProcess[str] | None = None
+    The folder is the job: whichever test process creates it starts the
+    program, and any process of the run (pytest-xdist's workers are separate
+    processes) reads the result from it once the status file appears.
+    """
 
-    @classmethod
-    def start(cls, command: list[str]) -> Job:
-        # Open until result() reads and closes them: the program writes there while the tests go on.
-        stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
+    folder: Path
+
+    def start(self, command: list[str]) -> None:
+        try:
+            self.folder.mkdir(parents=True)
+        except FileExistsError:
+            return  # started by another worker
         # cwd: cfn-lint reads .cfnlintrc.yaml there, where every skipped rule has its reason.
-        return cls(subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr), stdout, stderr)
+        STARTED.append(subprocess.Popen(["/bin/sh", "-c", RUNNER, str(self.folder), *command], cwd=ROOT))
+
+    @property
+    def started(self) -> bool:
+        return self.folder.exists()
 
     def result(self) -> subprocess.CompletedProcess[str]:
-        if self.completed is None:
-            code = self.process.wait(timeout=TIMEOUT_SECONDS)
-            outputs = []
-            for stream in (self.stdout, self.stderr):
-                stream.seek(0)
-                outputs.append(stream.read().decode())
-                stream.close()
-            self.completed = subprocess.CompletedProcess(self.process.args, code, *outputs)
-        return self.completed
+        status = self.folder / "status"
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        while not status.exists():
+            assert time.monotonic() < deadline, f"{self.folder.name} ran for more than {TIMEOUT_SECONDS} s"
+            time.sleep(POLL_SECONDS)
+        out, err = ((self.folder / name).read_text() for name in ("stdout", "stderr"))
+        return subprocess.CompletedProcess(str(self.folder), int(status.read_text()), out, err)
+
+
+# The programs this process started; the session waits for them before it ends (tests/conftest.py).
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def wait_for_started() -> None:
+    for process in STARTED:
+        process.wait(timeout=TIMEOUT_SECONDS)
 
 
 def templates_by_region(manifest: dict[str, Any], outdir: Path) -> dict[str, list[str]]:
@@ -79,16 +98,15 @@ class Linters:
 
     def __init__(self, manifest: dict[str, Any], outdir: Path) -> None:
         self.commands = commands(manifest, outdir)
-        self.jobs: dict[str, Job] = {}
+        self.jobs = {name: Job(outdir.with_name(f"{outdir.name}.jobs") / name.replace(" ", "-")) for name in self.commands}
 
     def start(self) -> None:
         for name, command in self.commands.items():
-            if name not in self.jobs and (name != "checkov" or CHECKOV.exists()):
-                self.jobs[name] = Job.start(command)
+            if name != "checkov" or CHECKOV.exists():
+                self.jobs[name].start(command)
 
     def result(self, name: str) -> subprocess.CompletedProcess[str]:
-        if name not in self.jobs:
-            self.jobs[name] = Job.start(self.commands[name])
+        self.jobs[name].start(self.commands[name])  # unless it was started already
         return self.jobs[name].result()
 
     def checkov_results(self) -> list[dict[str, Any]]:

@@ -22,31 +22,13 @@ from components.web_tier import WebTier
 from config import constants as c
 from config import load_settings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
-from tests.conftest import Synthesized, cdk_json_context
+from tests.conftest import REAL_AMI, Synthesized, cdk_json_context
 from tests.templates import ingress_rules, props, render, resources, sg_id
 
-REAL_AMI = "ami-0123456789abcdef0"
-REAL_CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-# One extra dev synthesis with the other branches of the app settings.
-CUSTOM = {
-    "app.sticky_duration_seconds": "600",
-    "app.print_servers.count": "1",
-    "app.web_ami_ids.eu-west-1": REAL_AMI,
-    "app.ecp_ami_ids.eu-west-1": REAL_AMI,
-    "app.certificate_arn": REAL_CERTIFICATE,
-    "app.private_zone_name": "iris.hospital.example",
-    "app.scaling.cpu_target_percent": "45",
-    "app.application_paths": "/csp,/trakcare",
-}
 # Launch template user data is limited to 16 KB, base64-encoded.
 USER_DATA_LIMIT = 16 * 1024
 # Elastic Load Balancing's account in eu-west-1, which delivers access logs there.
 ELB_ACCOUNT_EU_WEST_1 = "156460612806"
-
-
-@pytest.fixture(scope="session")
-def custom(synth) -> Synthesized:
-    return synth("dev", **CUSTOM)
 
 
 def app(assembly: Synthesized) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def test_the_image_is_pinned_never_resolved_at_deploy_time(assembly: Synthesized
     assert ssm_parameters == []
 
 
-def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom_data: Synthesized) -> None:
+def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synthesized, custom: Synthesized) -> None:
     rule = dev.template_json("data")["Rules"]["GoldenImageIsSet"]
     ami, *images = rule["Assertions"]
     assert ami["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_AMI, PLACEHOLDER_AMI]}]}
@@ -94,7 +94,7 @@ def test_a_placeholder_image_fails_the_deployment_before_any_resource(dev: Synth
     ]
     for a in images:
         assert a["Assert"] == {"Fn::Not": [{"Fn::Equals": [PLACEHOLDER_DIGEST, PLACEHOLDER_DIGEST]}]}
-    assert "GoldenImageIsSet" not in custom_data.template_json("data").get("Rules", {})
+    assert "GoldenImageIsSet" not in custom.template_json("data").get("Rules", {})
 
 
 def test_user_data_mounts_volumes_by_id_and_never_replaces_the_instance(assembly: Synthesized) -> None:
@@ -324,14 +324,14 @@ def test_polling_health_check_asks_the_mirror_status_page(assembly: Synthesized)
         assert p["UnhealthyThresholdCount"] == d.unhealthy_threshold
 
 
-def test_health_check_port_and_path_are_settings(custom_data: Synthesized) -> None:
-    template = custom_data.template_json("data")
+def test_health_check_port_and_path_are_settings(custom: Synthesized) -> None:
+    template = custom.template_json("data")
     assert sorted({p["Port"] for p in props(template, "AWS::ElasticLoadBalancingV2::Listener")}) == [1972, 57772]
     for p in props(template, "AWS::ElasticLoadBalancingV2::TargetGroup"):
         assert p["HealthCheckProtocol"] == "HTTP"
         assert p["HealthCheckPort"] == "57772"
         assert p["HealthCheckPath"] == "/csp/user/mirror_status.cxw"
-    network = custom_data.template_json("network")
+    network = custom.template_json("network")
     ports = {r["FromPort"] for sg in props(network, "AWS::EC2::SecurityGroupIngress") for r in [sg]}
     assert 57772 in ports and 52773 not in ports
 
@@ -382,9 +382,9 @@ def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) 
     assert "kms:CreateGrant" in dlm["Action"]
 
 
-def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_data: Synthesized) -> None:
-    assert custom_data.settings.dr is None
-    (policy,) = props(custom_data.template_json("data"), "AWS::DLM::LifecyclePolicy")
+def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom: Synthesized) -> None:
+    assert custom.settings.dr is None
+    (policy,) = props(custom.template_json("data"), "AWS::DLM::LifecyclePolicy")
     (rule,) = policy["PolicyDetails"]["Schedules"][0]["CrossRegionCopyRules"]
     assert rule == {
         "CmkArn": COPY_KEY,
@@ -395,9 +395,7 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom_
     }
     (copy_policy,) = [
         p
-        for k, p in (
-            (k, v["Properties"]) for k, v in resources(custom_data.template_json("data"), "AWS::IAM::ManagedPolicy").items()
-        )
+        for k, p in ((k, v["Properties"]) for k, v in resources(custom.template_json("data"), "AWS::IAM::ManagedPolicy").items())
         if k.startswith("BackupCopyKeyPolicy")
     ]
     assert copy_policy["PolicyDocument"]["Statement"][0]["Resource"] == COPY_KEY

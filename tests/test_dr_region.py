@@ -11,7 +11,7 @@ import pytest
 from components.address_plan import tier_block
 from config import SettingsError, load_settings
 from config import constants as c
-from tests.conftest import Synthesized, cdk_json_context
+from tests.conftest import GIVEN_ZONE, Synthesized, cdk_json_context
 from tests.templates import props, render, resources
 
 
@@ -139,8 +139,9 @@ def test_the_dr_retarget_function_knows_its_members_as_async_and_sets_nothing_at
     assert not [p for p in functions.values() if p.get("Handler") == "poller.handler"]
 
 
-def test_the_dr_vip_asks_the_status_page_whatever_the_primary_method(synth) -> None:
-    api = synth("dev", **{"data.failover_method": "api"})
+def test_the_dr_vip_asks_the_status_page_whatever_the_primary_method(alternatives: Synthesized) -> None:
+    api = alternatives
+    assert api.settings.data.failover_method == "api"
     s = api.settings
     groups = [g for g in props(api.template_json("dr"), "AWS::ElasticLoadBalancingV2::TargetGroup") if g["Protocol"] == "TCP"]
     assert len(groups) == 2  # the DR VIP's: superserver and web port
@@ -343,12 +344,12 @@ def test_the_dns_stack_outputs_what_promote_dr_reads(assembly: Synthesized) -> N
     assert outputs[promotion.RECORD_OUTPUT]["Value"] == f"{d.dns.record_name}.{d.dns.zone_name}"
 
 
-def test_a_created_zone_is_retained_and_a_given_zone_is_used_as_it_is(dev: Synthesized, synth) -> None:
+def test_a_created_zone_is_retained_and_a_given_zone_is_used_as_it_is(dev: Synthesized, alternatives: Synthesized) -> None:
     (zone,) = resources(dns(dev), "AWS::Route53::HostedZone").values()
     assert zone["DeletionPolicy"] == "Retain"
-    given = synth("dev", **{"dr.dns.hosted_zone_id": "Z0123456789ABCDEFGHIJ"})
+    given = alternatives
     assert resources(dns(given), "AWS::Route53::HostedZone") == {}
-    assert {r["HostedZoneId"] for r in props(dns(given), "AWS::Route53::RecordSet")} == {"Z0123456789ABCDEFGHIJ"}
+    assert {r["HostedZoneId"] for r in props(dns(given), "AWS::Route53::RecordSet")} == {GIVEN_ZONE}
 
 
 def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assembly: Synthesized) -> None:

@@ -12,27 +12,8 @@ import pytest
 
 from components.mendix.load_balancer_controller import load_balancer_controller_policy
 from config import constants as c
-from tests.conftest import Synthesized
+from tests.conftest import ADMIN_ROLE, ALTERNATIVES, PORTAL_SECRET, PUBLIC_CIDR, Synthesized
 from tests.templates import props, render, resources
-
-# One extra dev synthesis for the other branches: a public endpoint for named
-# CIDRs, an administrator role, no account trail.
-PUBLIC_CIDR = "81.2.69.0/24"
-ADMIN_ROLE = "arn:aws:iam::000000000000:role/platform-admins"
-PORTAL_SECRET = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:mendix/portal-namespace-AbCdEf"
-CUSTOM = {
-    "eks.public_endpoint_cidrs": PUBLIC_CIDR,
-    "eks.admin_role_arns": ADMIN_ROLE,
-    "eks.cloudtrail": "false",
-    # Connected to the Mendix Portal, with the namespace id and secret in Secrets Manager.
-    "eks.mendix_operator.mode": "connected",
-    "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
-}
-
-
-@pytest.fixture(scope="session")
-def custom(synth) -> Synthesized:
-    return synth("dev", **CUSTOM)
 
 
 def one(template: dict[str, Any], type_name: str) -> dict[str, Any]:
@@ -664,8 +645,9 @@ def test_budget_alerts_at_each_threshold_and_on_the_forecast(synth, profile: str
         assert n["Subscribers"] == [{"Address": e, "SubscriptionType": "EMAIL"} for e in b.emails]
 
 
-def test_eks_can_be_left_out(synth) -> None:
-    without = synth("dev", **{"eks.enabled": "false"})
+def test_eks_can_be_left_out(alternatives: Synthesized) -> None:
+    without = alternatives
+    assert ALTERNATIVES["eks.enabled"] == "false"
     assert "eks" not in without.stacks
     assert {"network", "data_tier"} <= set(without.stacks)
     entries = props(without.template_json("network"), "AWS::EC2::NetworkAclEntry")

@@ -22,8 +22,9 @@ NOTIFY = ROOT / "iris" / "notify_primary.sh"
 
 
 @pytest.fixture(scope="session")
-def api(synth) -> Synthesized:
-    return synth("dev", **{"data.failover_method": "api"})
+def api(alternatives: Synthesized) -> Synthesized:
+    assert alternatives.settings.data.failover_method == "api"
+    return alternatives
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -142,10 +142,10 @@ def test_passwords_are_markers_filled_on_the_host_never_values(assembly: Synthes
             assert services == {"%Service_Mirror": "1", "%Service_ECP": "1"}
 
 
-def test_a_setting_change_shows_in_the_right_file(dev: Synthesized, custom_data: Synthesized) -> None:
-    """memory_ratio and the QoS timeout (changed in custom_data) reach the primary's file, and only what they should."""
+def test_a_setting_change_shows_in_the_right_file(dev: Synthesized, custom: Synthesized) -> None:
+    """memory_ratio and the QoS timeout (changed in custom) reach the primary's file, and only what they should."""
     (before,) = [u for (s, m), u in members(dev).items() if m == "Member0"]
-    (after,) = [u for (s, m), u in members(custom_data).items() if m == "Member0"]
+    (after,) = [u for (s, m), u in members(custom).items() if m == "Member0"]
     instance_type = dev.settings.data.mirror_sets[0].instance_type
     for role in ("primary", "backup"):
         old, new = merge(before, role), merge(after, role)

@@ -7,12 +7,15 @@ import ipaddress
 from collections import Counter
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match
 
 from components.address_plan import subnet_cidr, tier_block
 from config import Settings
 from config import constants as c
+from stacks.network import NetworkStack
 from tests.conftest import Synthesized
 from tests.templates import ingress_rules, resources, sg_id
 
@@ -261,8 +264,14 @@ def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synt
 
 
 def test_other_stacks_get_the_vpc_and_tier_groups_as_attributes(reference: Synthesized) -> None:
-    network = reference.stacks["network"]
-    assert network.vpc is not None
+    s = reference.settings
+    app = cdk.App(context={f"availability-zones:account={s.account}:region={s.region}": list(s.availability_zones)})
+    network = NetworkStack(
+        app, "Network", env=cdk.Environment(account=s.account, region=s.region), settings=s.network,
+        availability_zones=s.availability_zones, health_check_port=s.data.health_check_port,
+    )  # fmt: skip
+    refs = network.refs
+    assert refs.vpc is network.vpc
     for tier in ("public_alb", "web", "app", "data", "data_lb", "xdbc_clients", "failover", "endpoints"):
-        assert getattr(network.security_groups, tier) is not None
-    assert [len(network.subnets[t].subnets) for t in c.TIERS] == [3, 3, 3, 3]
+        assert isinstance(getattr(refs.security_groups, tier), ec2.SecurityGroup)
+    assert [len(refs.tier(t)) for t in c.TIERS] == [3, 3, 3, 3]
