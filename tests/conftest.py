@@ -4,7 +4,10 @@ The context is read from cdk.json, exactly as the CDK CLI passes it to the
 app; the cdk-nag packs run as validation plugins on the shipped profiles. A
 nag failure does not stop the session: the compliance tests read the report
 and name the findings. A variant (a shipped profile with overrides) is
-synthesized without the packs: its tests read templates only.
+synthesized without the packs and without CDK's built-in CloudFormation
+validation: its tests read templates only. Every other app a test builds
+leaves the built-in validation out too (``QUIET``): it costs seconds per
+synthesis, and cfn-lint and the compliance tests cover the shipped templates.
 
 Under pytest-xdist (``make test`` runs two workers) the workers share one
 folder: the first to ask for an assembly synthesizes it under a lock, the
@@ -39,6 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("reference", "dev")
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+# For an app built only to read its templates: CDK's built-in template validation off.
+QUIET = {"builtin_cloud_formation_validation": False}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -105,7 +112,8 @@ class Synthesized:
 
 def synthesize(outdir: Path, context: Mapping[str, Any], *, checks: bool) -> None:
     """The assembly of ``context`` into ``outdir``, with the nag packs if ``checks``."""
-    app = cdk.App(context=dict(context), outdir=str(outdir))
+    # CDK's own template validation too runs on the shipped profiles only (tests/test_compliance.py reads it).
+    app = cdk.App(context=dict(context), outdir=str(outdir), builtin_cloud_formation_validation=checks)
     # A nag failure does not raise: the compliance tests name the findings.
     result = synthesis.synthesize(app, {}, app_module.build, checks=checks)
     stacks = {

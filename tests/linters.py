@@ -2,8 +2,9 @@
 
 Both are separate programs that only read the templates, so the suite starts
 them as soon as a shipped profile is synthesized (tests/conftest.py) and the
-compliance tests collect their results later; meanwhile the in-process tests
-use the other core. Run alone, a compliance test starts what it needs itself.
+compliance tests collect their results later, in whichever pytest-xdist
+worker runs them; meanwhile the tests go on. Run alone, a compliance test
+starts what it needs itself.
 """
 
 from __future__ import annotations
@@ -45,10 +46,6 @@ class Job:
             return  # started by another worker
         # cwd: cfn-lint reads .cfnlintrc.yaml there, where every skipped rule has its reason.
         STARTED.append(subprocess.Popen(["/bin/sh", "-c", RUNNER, str(self.folder), *command], cwd=ROOT))
-
-    @property
-    def started(self) -> bool:
-        return self.folder.exists()
 
     def result(self) -> subprocess.CompletedProcess[str]:
         status = self.folder / "status"

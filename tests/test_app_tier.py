@@ -22,7 +22,7 @@ from components.web_tier import WebTier
 from config import constants as c
 from config import load_settings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
-from tests.conftest import REAL_AMI, Synthesized, cdk_json_context
+from tests.conftest import QUIET, REAL_AMI, Synthesized, cdk_json_context
 from tests.templates import ingress_rules, props, render, resources, sg_id
 
 # Launch template user data is limited to 16 KB, base64-encoded.
@@ -681,7 +681,7 @@ def test_logical_ids_of_stateful_resources_are_pinned(reference: Synthesized) ->
 
 
 def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None:
-    app_ = cdk.App()
+    app_ = cdk.App(**QUIET)
     stack = cdk.Stack(app_, "DrWeb", env=cdk.Environment(account="123456789012", region="eu-central-1"))
     vpc = ec2.Vpc(
         stack,

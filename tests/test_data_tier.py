@@ -14,7 +14,7 @@ from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.snapshot_backup import FREEZE_THAW_SCRIPT
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST
-from tests.conftest import COPY_KEY, Synthesized
+from tests.conftest import ALTERNATIVES, COPY_KEY, Synthesized
 from tests.templates import props, resources
 
 
@@ -288,10 +288,12 @@ def test_listeners_start_on_the_first_member_and_the_custom_resource_sets_the_pr
     assert primaries == {m.name: f"Member{m.initial_primary}" for m in assembly.settings.data.mirror_sets}
 
 
-def test_a_planned_failover_changes_only_the_custom_resource(synth, dev: Synthesized) -> None:
-    moved = synth("dev", **{"data.mirror_sets.0.initial_primary": "1"})
-    before, after = dev.template_json("data"), moved.template_json("data")
-    changed = sorted(k for k in before["Resources"] if before["Resources"][k] != after["Resources"].get(k))
+def test_a_planned_failover_changes_only_the_custom_resource(synth, alternatives: Synthesized) -> None:
+    # Against the variant without EKS, the cheaper synthesis of the two that could serve.
+    moved = synth("dev", **ALTERNATIVES, **{"data.mirror_sets.0.initial_primary": "1"})
+    before, after = alternatives.template_json("data"), moved.template_json("data")
+    assert set(before["Resources"]) == set(after["Resources"])
+    changed = sorted(k for k in before["Resources"] if before["Resources"][k] != after["Resources"][k])
     assert [before["Resources"][k]["Type"] for k in changed] == ["Custom::IrisMirrorPrimary"]
     (primary,) = props(after, "Custom::IrisMirrorPrimary")
     assert primary["DesiredPrimary"] == "Member1"

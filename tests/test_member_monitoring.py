@@ -20,7 +20,7 @@ from aws_cdk.assertions import Template
 from components import member_monitoring as mm
 from components.mirror_alarms import MirrorAlarms
 from config import SettingsError, load_settings
-from tests.conftest import ROOT, Synthesized, cdk_json_context
+from tests.conftest import QUIET, ROOT, Synthesized, cdk_json_context
 from tests.templates import props, render, resources
 
 NAMES = mm.MemberLogGroupNames(messages="iris-messages", audit="iris-audit", metrics="iris-metrics")
@@ -227,7 +227,7 @@ def test_the_disk_alarm_threshold_defaults_to_80_and_takes_the_bounds() -> None:
 
 def alarms_template(threshold: int) -> dict[str, Any]:
     """MirrorAlarms alone in a small stack, with the threshold the settings give."""
-    app = cdk.App()
+    app = cdk.App(**QUIET)
     stack = cdk.Stack(app, "Alarms", env=cdk.Environment(account="000000000000", region="eu-west-1"))
     vpc = ec2.Vpc(
         stack,
@@ -351,7 +351,7 @@ def test_the_data_key_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups(a
 
 def test_user_data_hands_the_agent_cloudformations_log_group_names() -> None:
     # The names are tokens at synthesis; the agent's JSON must carry them as references.
-    app = cdk.App()
+    app = cdk.App(**QUIET)
     stack = cdk.Stack(app, "Logs", env=cdk.Environment(account="000000000000", region="eu-west-1"))
     groups = mm.MemberLogGroups(stack, "MemberLogs", encryption_key=kms.Key(stack, "Key"))
     user_data = ec2.UserData.for_linux()

@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 
 import synthesis
 from composition import Composer
-from tests.conftest import cdk_json_context
+from tests.conftest import QUIET, cdk_json_context
 
 
 def run_main_with_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, add) -> int:
@@ -27,7 +27,8 @@ def run_main_with_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, add) ->
         return composer.stacks
 
     monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
-    return synthesis.main(build_with_extra, cdk.App(context={**cdk_json_context(), "profile": "dev"}, outdir=str(tmp_path)))
+    app = cdk.App(context={**cdk_json_context(), "profile": "dev"}, outdir=str(tmp_path), **QUIET)
+    return synthesis.main(build_with_extra, app)
 
 
 def test_an_unacknowledged_error_fails_synthesis(monkeypatch, tmp_path, capsys) -> None:

@@ -16,7 +16,7 @@ from components.address_plan import subnet_cidr, tier_block
 from config import Settings
 from config import constants as c
 from stacks.network import NetworkStack
-from tests.conftest import Synthesized
+from tests.conftest import QUIET, Synthesized
 from tests.templates import ingress_rules, resources, sg_id
 
 
@@ -265,7 +265,7 @@ def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synt
 
 def test_other_stacks_get_the_vpc_and_tier_groups_as_attributes(reference: Synthesized) -> None:
     s = reference.settings
-    app = cdk.App(context={f"availability-zones:account={s.account}:region={s.region}": list(s.availability_zones)})
+    app = cdk.App(context={f"availability-zones:account={s.account}:region={s.region}": list(s.availability_zones)}, **QUIET)
     network = NetworkStack(
         app, "Network", env=cdk.Environment(account=s.account, region=s.region), settings=s.network,
         availability_zones=s.availability_zones, health_check_port=s.data.health_check_port,
