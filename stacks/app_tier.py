@@ -8,7 +8,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.ecp_client import ecp_client_commands
+from components.ecp_client import EcpClientConfig, ecp_client_commands
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
@@ -86,9 +86,12 @@ class AppTierStack(Stack):
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
         ecp_commands = ecp_client_commands(
-            mirror_name=settings.mirror_set,
-            address=mirror.initial_primary_address,
-            port=c.IRIS_SUPERSERVER_PORT,
+            EcpClientConfig(
+                mirror_name=settings.mirror_set,
+                address=mirror.initial_primary_address,
+                port=c.IRIS_SUPERSERVER_PORT,
+                databases=[(db.name, db.namespace) for db in settings.ecp_databases],
+            ),
             iris_instance=data_settings.iris_instance,
             iris_os_user=data_settings.iris_os_user,
         )

@@ -3,17 +3,20 @@ the AWS CLI, curl, openssl, Apache, systemd, IRIS and the disk tools."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from components.ecp_client import ecp_servers_merge
+from components.ecp_client import TLS_DIR, EcpClientConfig, ecp_client_merge
 from components.web_gateway import WebGatewayConfig, apache_conf, csp_ini
 from tests.conftest import ROOT
-from tests.host_stubs import stub
+from tests.cpf import parse
+from tests.host_stubs import install_iris, stub
 
 WEB_SETUP = ROOT / "iris" / "web_gateway_setup.sh"
 ECP_SETUP = ROOT / "iris" / "ecp_client_setup.sh"
@@ -160,20 +163,30 @@ def test_web_setup_never_restarts_apache_on_a_configuration_it_refuses(web_serve
 # --------------------------------------------------------------------------
 
 
+ECP = EcpClientConfig(mirror_name="HSDB", address="10.0.192.10", port=1972, databases=[("HSDATA", "HSDATA"), ("HSAUDIT", "AUDIT")])
+
+
 @pytest.fixture
 def ecp_server(tmp_path: Path) -> Path:
-    """An ECP client image with one NVMe instance-store device."""
+    """An ECP client image with one NVMe instance-store device, IRIS installed and down, the host's TLS files issued."""
     conf = tmp_path / "etc-iris-aws"
     conf.mkdir()
-    (conf / "ecp-client.env").write_text(f"IRIS_INSTANCE=IRIS\nIRIS_OS_USER=irisowner\nCACHE_MOUNT={tmp_path / 'cache'}\n")
-    (conf / "ecp-servers.cpf").write_text(ecp_servers_merge(mirror_name="HSDB", address="10.0.192.10", port=1972))
+    tls = tmp_path / TLS_DIR.lstrip("/")
+    (conf / "ecp-client.env").write_text(
+        f"IRIS_INSTANCE=IRIS\nIRIS_OS_USER=irisowner\nCACHE_MOUNT={tmp_path / 'cache'}\nECP_SERVER=HSDB\nTLS_DIR={tls}\n"
+    )
+    (conf / "ecp-client.cpf").write_text(ecp_client_merge(ECP))
+    # What host_certificate.sh leaves on the host (tls-contract).
+    tls.mkdir(parents=True)
+    for name in ("host.crt", "host.key", "ca.crt"):
+        (tls / name).write_text(f"-----BEGIN {name}-----\n")
     dev = tmp_path / "dev"
     (dev / "disk" / "by-id").mkdir(parents=True)
     (dev / "nvme1n1").write_text("")
     (dev / "disk" / "by-id" / "nvme-Amazon_EC2_NVMe_Instance_Storage_AWS1234").symlink_to(dev / "nvme1n1")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    stub(bin_dir, "iris", 'echo "iris $*" >> "$LOG"; exit "${IRIS_STATUS:-0}"\n')
+    install_iris(bin_dir, tmp_path / "state.json")
     stub(bin_dir, "id", '[ "$2" = irisowner ]\n')
     stub(bin_dir, "chown", 'echo "chown $*" >> "$LOG"\n')
     stub(bin_dir, "logger", "exit 0\n")
@@ -191,16 +204,59 @@ def run_ecp(tmp: Path, **extra: str) -> subprocess.CompletedProcess[str]:
         "DEV_ROOT": str(tmp / "dev"),
         "LOG": str(tmp / "log"),
         "STATE": str(tmp / "cache"),
+        "HOST_STATE": str(tmp / "state.json"),
+        "HOST_ROOT": str(tmp),
         **extra,
     }
     return subprocess.run(["bash", str(ECP_SETUP)], env=env, capture_output=True, text=True, timeout=30)
 
 
-def test_the_ecp_merge_file_names_a_member_as_a_mirror_connection() -> None:
-    assert ecp_servers_merge(mirror_name="HSDB", address="10.0.192.10", port=1972) == "[ECPServers]\nHSDB=10.0.192.10,1972,1\n"
+def iris_state(tmp: Path) -> dict[str, Any]:
+    return json.loads((tmp / "state.json").read_text())
 
 
-def test_ecp_setup_puts_the_cache_on_the_instance_store_and_connects_to_the_mirror(ecp_server: Path) -> None:
+def iris_calls(tmp: Path) -> list[tuple[str, str | None]]:
+    """(command, ISC_CPF_MERGE_FILE) of each call of the iris command."""
+    return [(c["argv"][0], c["merge_file"]) for c in iris_state(tmp)["iris_calls"]]
+
+
+def test_the_ecp_server_entry_is_a_mirror_connection_that_requires_tls() -> None:
+    merge = parse(ecp_client_merge(ECP))
+    address, port, mirror_connection, ssl = merge.sections["ECPServers"]["HSDB"].split(",")
+    assert (address, port) == ("10.0.192.10", "1972")
+    assert mirror_connection == "1"  # follows the mirror to its primary
+    assert ssl == "1"  # TLS, with %ECPClient
+
+
+def test_the_ecp_client_and_superserver_tls_configurations_verify_the_peer() -> None:
+    configs = {a.params["Name"]: a.params for a in parse(ecp_client_merge(ECP)).action("CreateSSLConfig")}
+    assert set(configs) == {"%ECPClient", "%SuperServer"}
+    for config in configs.values():
+        assert (config["CAFile"], config["CertificateFile"], config["PrivateKeyFile"]) == (
+            "/etc/iris-tls/ca.crt",
+            "/etc/iris-tls/host.crt",
+            "/etc/iris-tls/host.key",
+        )
+        assert (config["Enabled"], config["TLSMinVersion"]) == ("1", "16")  # TLS 1.2 at least
+    assert (configs["%ECPClient"]["Type"], configs["%ECPClient"]["VerifyPeer"]) == ("0", "1")  # client, server verified
+    assert (configs["%SuperServer"]["Type"], configs["%SuperServer"]["VerifyPeer"]) == ("1", "3")  # server, client required
+    (server,) = parse(ecp_client_merge(ECP)).action("ModifyServer")
+    assert server.params == {"Port": "1972", "SSLSupportLevel": "2", "SSLConfig": "%SuperServer"}
+
+
+def test_remote_databases_and_namespaces_come_from_the_settings() -> None:
+    merge = parse(ecp_client_merge(ECP))
+    assert [a.params for a in merge.action("CreateDatabase")] == [
+        {"Name": "HSDATA", "Directory": ":mirror:HSDB:HSDATA", "Server": "HSDB", "LogicalOnly": "1"},
+        {"Name": "HSAUDIT", "Directory": ":mirror:HSDB:HSAUDIT", "Server": "HSDB", "LogicalOnly": "1"},
+    ]
+    assert [a.params for a in merge.action("CreateNamespace")] == [
+        {"Name": "HSDATA", "Globals": "HSDATA", "Routines": "HSDATA"},
+        {"Name": "AUDIT", "Globals": "HSAUDIT", "Routines": "HSAUDIT"},
+    ]
+
+
+def test_ecp_setup_starts_iris_with_the_merge_and_connects_to_the_mirror(ecp_server: Path) -> None:
     run = run_ecp(ecp_server)
     assert run.returncode == 0, run.stderr
     cache = ecp_server / "cache"
@@ -208,26 +264,39 @@ def test_ecp_setup_puts_the_cache_on_the_instance_store_and_connects_to_the_mirr
     assert calls(ecp_server, "mkfs") == [f"mkfs {dev}"]
     assert calls(ecp_server, "mount") == [f"mount -o noatime {dev} {cache}"]
     assert calls(ecp_server, "chown") == [f"chown irisowner {cache}"]
-    assert calls(ecp_server, "iris") == [f"iris merge IRIS {ecp_server / 'etc-iris-aws' / 'ecp-servers.cpf'}"]
+    merge_file = str(ecp_server / "etc-iris-aws" / "ecp-client.cpf")
+    # IRIS is down at boot: the merge is applied at its start, not by `iris merge` against a stopped instance.
+    assert iris_calls(ecp_server) == [("qlist", None), ("start", merge_file), ("session", None)]
+    iris = iris_state(ecp_server)["iris"]
+    assert iris["up"] and iris["errors"] == []
+    assert iris["ecp_servers"] == {"HSDB": {"address": "10.0.192.10", "port": "1972", "mirror_connection": "1", "ssl": "1"}}
+    assert set(iris["ssl_configs"]) == {"%ECPClient", "%SuperServer"}
+    assert set(iris["namespaces"]) == {"HSDATA", "AUDIT"}
 
 
-def test_ecp_setup_at_the_next_boot_formats_nothing_mounted(ecp_server: Path) -> None:
+def test_ecp_setup_merges_into_a_running_instance(ecp_server: Path) -> None:
     assert run_ecp(ecp_server).returncode == 0
     (ecp_server / "log").unlink()
-    run = run_ecp(ecp_server)
+    run = run_ecp(ecp_server)  # the service run again, IRIS up
     assert run.returncode == 0, run.stderr
+    merge_file = str(ecp_server / "etc-iris-aws" / "ecp-client.cpf")
+    assert iris_calls(ecp_server)[3:] == [("qlist", None), ("merge", None), ("session", None)]
+    assert iris_state(ecp_server)["iris_calls"][4]["argv"] == ["merge", "IRIS", merge_file]
     assert calls(ecp_server, "mkfs") == [] and calls(ecp_server, "mount") == []
-    assert len(calls(ecp_server, "iris merge")) == 1  # a merge of the same entry changes nothing
 
 
 def test_ecp_setup_formats_a_blank_instance_store_again_after_a_stop_and_start(ecp_server: Path) -> None:
     assert run_ecp(ecp_server).returncode == 0
-    # A stop and start hands the instance a blank instance store.
+    # A stop and start hands the instance a blank instance store, and IRIS is down again.
     (ecp_server / "dev" / "nvme1n1.fs").unlink()
     (ecp_server / "cache.mounted").unlink()
     (ecp_server / "log").unlink()
+    state = iris_state(ecp_server)
+    state["iris"]["up"] = False
+    (ecp_server / "state.json").write_text(json.dumps(state))
     assert run_ecp(ecp_server).returncode == 0
     assert len(calls(ecp_server, "mkfs")) == 1 and len(calls(ecp_server, "mount")) == 1
+    assert [c for c, _ in iris_calls(ecp_server)].count("start") == 2
 
 
 def test_ecp_setup_without_instance_store_keeps_the_cache_on_the_root_volume(ecp_server: Path) -> None:
@@ -238,7 +307,7 @@ def test_ecp_setup_without_instance_store_keeps_the_cache_on_the_root_volume(ecp
     assert "no instance store" in run.stdout
     assert calls(ecp_server, "mkfs") == [] and calls(ecp_server, "mount") == []
     assert (ecp_server / "cache").is_dir()
-    assert len(calls(ecp_server, "iris merge")) == 1
+    assert iris_state(ecp_server)["iris"]["up"]
 
 
 def test_ecp_setup_refuses_an_image_without_iris(ecp_server: Path) -> None:
@@ -249,7 +318,25 @@ def test_ecp_setup_refuses_an_image_without_iris(ecp_server: Path) -> None:
     assert "IRIS is not installed" in run.stderr
 
 
-def test_ecp_setup_fails_when_the_merge_fails(ecp_server: Path) -> None:
-    run = run_ecp(ecp_server, IRIS_STATUS="1")
+def test_ecp_setup_waits_for_the_host_certificate_before_iris_starts(ecp_server: Path) -> None:
+    (ecp_server / "etc" / "iris-tls" / "host.key").unlink()
+    run = run_ecp(ecp_server)
+    assert run.returncode == 1
+    assert "host.key is missing" in run.stderr
+    assert iris_calls(ecp_server) == []  # IRIS never started without its TLS files
+
+
+def test_ecp_setup_fails_when_iris_did_not_take_the_tls_configuration(ecp_server: Path) -> None:
+    # The merge names the contract's paths; a CA file that is not where it names makes IRIS refuse %ECPClient.
+    run = run_ecp(ecp_server, HOST_ROOT=str(ecp_server / "nowhere"))
+    assert run.returncode == 1
+    assert "no ECP server HSDB with %ECPClient" in run.stderr
+    assert any("%ECPClient" in e for e in iris_state(ecp_server)["iris"]["errors"])
+
+
+def test_ecp_setup_fails_when_the_merge_into_a_running_instance_fails(ecp_server: Path) -> None:
+    assert run_ecp(ecp_server).returncode == 0
+    (ecp_server / "etc-iris-aws" / "ecp-client.cpf").write_text("[ECPServers]\nHSDB\n")  # not Key=Value
+    run = run_ecp(ecp_server)
     assert run.returncode == 1
     assert "iris merge" in run.stderr
