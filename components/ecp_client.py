@@ -20,6 +20,10 @@ from components.mirror_member import install_file_commands
 from config.constants import ECP_CACHE_MOUNT
 
 SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "ecp_client_setup.sh"
+PASSWORD_HASH = Path(__file__).resolve().parent.parent / "iris" / "password_hash.py"
+# The setup script puts the hash of the data tier's CSPSystem password here: the
+# Web Gateway signs in to these servers' superservers with that account.
+CSPSYSTEM_HASH_MARKER = "@@CSPSYSTEM_HASH@@"
 CONF_DIR = "/etc/iris-aws"
 SERVICE = "iris-ecp-client.service"
 # [ECPServers] Name=Address,Port,MirrorConnection,SSLConfig (InterSystems,
@@ -110,6 +114,8 @@ def ecp_client_merge(config: EcpClientConfig) -> str:
             verify_peer=SERVER_REQUIRES_PEER,
         ),
         f"ModifyServer:Port={config.port},SSLSupportLevel={SUPERSERVER_TLS_REQUIRED},SSLConfig={SUPERSERVER_CONFIG}",
+        # The filled hash holds commas, so the marker is quoted already.
+        f'ModifyUser:Name=CSPSystem,PasswordHash="{CSPSYSTEM_HASH_MARKER}"',
     ]
     for database, namespace in config.databases:
         lines += [
@@ -119,15 +125,19 @@ def ecp_client_merge(config: EcpClientConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ecp_client_commands(config: EcpClientConfig, *, iris_instance: str, iris_os_user: str) -> list[str]:
-    """User-data commands: ship the merge file, the script and its unit; start it."""
+def ecp_client_commands(
+    config: EcpClientConfig, *, iris_instance: str, iris_os_user: str, cspsystem_secret_arn: str, region: str
+) -> list[str]:
+    """User-data commands: ship the merge file, the scripts and the unit; start it.
+    ``cspsystem_secret_arn``: the data tier's CSPSystem password, which the Web Gateway presents."""
     env = (
         f"IRIS_INSTANCE={iris_instance}\nIRIS_OS_USER={iris_os_user}\nCACHE_MOUNT={ECP_CACHE_MOUNT}\n"
-        f"ECP_SERVER={config.mirror_name}\nTLS_DIR={TLS_DIR}\n"
+        f"ECP_SERVER={config.mirror_name}\nTLS_DIR={TLS_DIR}\nCSPSYSTEM_SECRET={cspsystem_secret_arn}\nAWS_REGION={region}\n"
     )
     return [
         *install_file_commands(f"{CONF_DIR}/ecp-client.env", env, "0644"),
         *install_file_commands(f"{CONF_DIR}/ecp-client.cpf", ecp_client_merge(config), "0644"),
+        *install_file_commands("/usr/local/bin/iris-password-hash", PASSWORD_HASH.read_text(), "0755"),
         *install_file_commands("/usr/local/sbin/iris-ecp-client-setup", SETUP_SCRIPT.read_text(), "0755"),
         *install_file_commands(f"/etc/systemd/system/{SERVICE}", UNIT, "0644"),
         "systemctl daemon-reload",

@@ -299,11 +299,17 @@ def _iris(state: dict[str, Any], argv: list[str], stdin: str) -> int:
     return 2
 
 
-def install_iris(bin_dir: Path, state_file: Path, *, instance: str = "IRIS", up: bool = False) -> None:
-    """The ``iris`` command and a fresh instance (down, unless ``up``) whose state lives in ``state_file``."""
+def install_iris(
+    bin_dir: Path, state_file: Path, *, secrets: dict[str, str], instance: str = "IRIS", up: bool = False
+) -> None:
+    """A kit-installed host: the ``iris`` command and a fresh instance (down, unless ``up``),
+    the AWS CLI and ``iris-password-hash``; their state lives in ``state_file``."""
     python = sys.executable
     _executable(bin_dir / "iris", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
                 "from tests.host_stubs import iris_main\nsys.exit(iris_main(sys.argv[1:]))\n")  # fmt: skip
+    _executable(bin_dir / "aws", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                "from tests.host_stubs import aws_main\nsys.exit(aws_main(sys.argv[1:]))\n")  # fmt: skip
+    _executable(bin_dir / "iris-password-hash", f"#!/bin/bash\nexec {python} {ROOT / 'iris' / 'password_hash.py'}\n")
     _save(
         state_file,
         {
@@ -312,6 +318,10 @@ def install_iris(bin_dir: Path, state_file: Path, *, instance: str = "IRIS", up:
             "primary_accepts_after": 0,
             "iris_calls": [],
             "sessions": 0,
+            "secrets": secrets,
+            "parameters": {},
+            "objects": {},
+            "aws_calls": [],
         },
     )
 
