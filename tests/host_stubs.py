@@ -89,7 +89,7 @@ def _apply_merge(state: dict[str, Any], text: str) -> None:
         iris["errors"].append("PasswordHash is not hash,salt,10000,SHA512")
         return
     for name, value in merge.sections.get("ECPServers", {}).items():
-        address, port, mirror_connection, ssl = (value.split(",") + ["", "", "", ""])[:4]
+        address, port, mirror_connection, ssl = [*value.split(","), "", "", ""][:4]
         iris.setdefault("ecp_servers", {})[name] = {
             "address": address,
             "port": port,
@@ -299,9 +299,7 @@ def _iris(state: dict[str, Any], argv: list[str], stdin: str) -> int:
     return 2
 
 
-def install_iris(
-    bin_dir: Path, state_file: Path, *, secrets: dict[str, str], instance: str = "IRIS", up: bool = False
-) -> None:
+def install_iris(bin_dir: Path, state_file: Path, *, secrets: dict[str, str], instance: str = "IRIS", up: bool = False) -> None:
     """A kit-installed host: the ``iris`` command and a fresh instance (down, unless ``up``),
     the AWS CLI and ``iris-password-hash``; their state lives in ``state_file``."""
     python = sys.executable

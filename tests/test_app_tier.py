@@ -503,7 +503,8 @@ def test_ecp_and_print_servers_connect_to_the_initial_primary_as_a_mirror_connec
         ]
         secret = re.search(r"^CSPSYSTEM_SECRET=(.*)$", user_data, re.MULTILINE).group(1)  # type: ignore[union-attr]
         ((secret_id, _),) = [
-            data_ref(reference, {"Fn::GetStackOutput": {"StackName": s, "OutputName": o}}) for s, o in _outputs([secret], reference)
+            data_ref(reference, {"Fn::GetStackOutput": {"StackName": stack, "OutputName": name}})
+            for stack, name in _outputs([secret], reference)
         ]
         assert secret_id.startswith(f"{mirror}CredentialsCSPSystem")
         assert f"CACHE_MOUNT={c.ECP_CACHE_MOUNT}" in user_data

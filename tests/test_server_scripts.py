@@ -41,7 +41,7 @@ def gateway_config(*, group: str | None = APP_GROUP) -> WebGatewayConfig:
 
 @pytest.fixture
 def web_server(tmp_path: Path) -> Path:
-    """A web server image: the gateway in place, mod_ssl's default ssl.conf, the host's TLS files, stubs keeping state in files."""
+    """A web server image: the gateway, mod_ssl's default ssl.conf, the host's TLS files, stubs keeping state in files."""
     write_web_config(tmp_path, gateway_config())
     (tmp_path / "webgateway" / "bin").mkdir(parents=True)
     (tmp_path / "webgateway" / "bin" / "CSPa24.so").write_text("")
@@ -289,7 +289,9 @@ def test_web_setup_never_restarts_apache_on_a_configuration_it_refuses(web_serve
 
 
 CSPSYSTEM_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cspsystem-AbCdEf"
-ECP = EcpClientConfig(mirror_name="HSDB", address="10.0.192.10", port=1972, databases=[("HSDATA", "HSDATA"), ("HSAUDIT", "AUDIT")])
+ECP = EcpClientConfig(
+    mirror_name="HSDB", address="10.0.192.10", port=1972, databases=[("HSDATA", "HSDATA"), ("HSAUDIT", "AUDIT")]
+)
 
 
 @pytest.fixture
