@@ -381,6 +381,8 @@ BAD_INPUTS = [
 FURTHER_PROBLEMS = {
     # The DR member of HSDB (m6i.4xlarge) carries the same volumes as the primary's type.
     "iops-over-instance-limit": ["dr.instance_types.HSDB"],
+    # With no mirrored database left, the ECP servers' remote database names none.
+    "mirror-name-too-long-for-iris": ["app.ecp_databases.0.name"],
 }
 
 
