@@ -68,7 +68,7 @@ class Composer:
         return self.add(
             "network", NetworkStack, "Network", settings=s.network, availability_zones=s.availability_zones,
             health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
-            postgres_clients="app" if s.eks.enabled else None,
+            postgres_clients="app" if s.eks.enabled else None, web_to_data=s.app.web_to_data,
         )  # fmt: skip
 
     def dr_members(self, primary: NetworkStack) -> DrSide | None:
@@ -82,6 +82,7 @@ class Composer:
                                      flow_log_retention_days=dr.flow_log_retention_days),
             availability_zones=dr.availability_zones, health_check_port=s.data.health_check_port,
             mirror_peer_cidrs=[tier_block(s.network.vpc_cidr, "data")],
+            web_to_data=True,  # the DR region's Web Gateway serves from its DR member (no ECP servers there)
         )  # fmt: skip
         region = self.add(
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,

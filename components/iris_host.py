@@ -133,21 +133,29 @@ def web_gateway_ini() -> str:
         "[SYSTEM_INDEX]\nLOCAL=Enabled\n\n"
         f"[LOCAL]\nIp_Address=host.docker.internal\nTCP_Port={IRIS_SUPERSERVER_PORT}\n"
         "Minimum_Server_Connections=1\nMirror_Aware=0\nUsername=CSPSystem\nPassword={{CSPSYSTEM_PASSWORD}}\n\n"
-        "[APP_PATH_INDEX]\n/csp/bin=Enabled\n/api/monitor=Enabled\n\n"
-        "[APP_PATH:/csp/bin]\nDefault_Server=LOCAL\n\n"
+        "[APP_PATH_INDEX]\n/csp/bin=Enabled\n/api/monitor=Enabled\n"
+        + "".join(f"{path}=Enabled\n" for path in ADMIN_PATHS)
+        + "\n[APP_PATH:/csp/bin]\nDefault_Server=LOCAL\n\n"
         "[APP_PATH:/api/monitor]\nDefault_Server=LOCAL\n"
+        + "".join(f"\n[APP_PATH:{path}]\nDefault_Server=LOCAL\n" for path in ADMIN_PATHS)
     )
 
 
 # The host's CloudWatch agent reaches the container through Docker's bridge.
 DOCKER_BRIDGE = "172.16.0.0/12"
+# The Management Portal and the files it loads, for administrators on the host
+# itself: a Session Manager port forward to the member's health-check port.
+ADMIN_PATHS = ("/csp/sys", "/csp/broker")
 
 
 def web_gateway_conf(health_check_path: str) -> str:
-    """CSP.conf (Apache) of the member's Web Gateway: the status page, and the metrics for the host only.
+    """CSP.conf (Apache) of the member's Web Gateway: the status page; the metrics and the
+    Management Portal for the host only.
 
-    The Management Portal and every other application stay unreachable here;
-    the security groups admit the port from the VIP and the retarget function only.
+    The portal answers connections made on the host (a Session Manager port
+    forward arrives there), never the network; every other application stays
+    unreachable; the security groups admit the port from the VIP and the
+    retarget function only.
     """
     return (
         'CSPModulePath "${ISC_PACKAGE_INSTALLDIR}/bin/"\n'
@@ -155,6 +163,9 @@ def web_gateway_conf(health_check_path: str) -> str:
         "<Location />\n    Require all denied\n</Location>\n"
         f'<Location "{health_check_path}">\n    CSP On\n    Require all granted\n</Location>\n'
         f'<Location "/api/monitor/metrics">\n    CSP On\n    Require ip 127.0.0.1 {DOCKER_BRIDGE}\n</Location>\n'
+        + "".join(
+            f'<Location "{path}">\n    CSP On\n    Require ip 127.0.0.1 {DOCKER_BRIDGE}\n</Location>\n' for path in ADMIN_PATHS
+        )
     )
 
 

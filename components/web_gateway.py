@@ -22,17 +22,40 @@ CONF_DIR = "/etc/iris-aws"
 # primary when the server boots, where these markers stand.
 PASSWORD_MARKER = "@@WEB_GATEWAY_PASSWORD@@"
 DEFAULT_SERVER_MARKER = "@@DEFAULT_SERVER@@"
+SERVER_INDEX_MARKER = "@@SERVER_INDEX@@"
+SERVERS_MARKER = "@@SERVERS@@"
+ALTERNATIVES_MARKER = "@@ALTERNATIVE_SERVERS@@"
+NAME_MARKER = "@@NAME@@"
+ADDRESS_MARKER = "@@ADDRESS@@"
+# Apache's own key pair for the ALB's HTTPS (the ALB verifies no target certificate).
 TLS_DIR = "/etc/pki/iris-web"
+# The host's certificate from the deployment's CA (tls-contract), for the superserver connections.
+IRIS_TLS_DIR = "/etc/iris-tls"
+HOST_CERT = f"{IRIS_TLS_DIR}/host.crt"
+HOST_KEY = f"{IRIS_TLS_DIR}/host.key"
+CA_CERT = f"{IRIS_TLS_DIR}/ca.crt"
+# Connection_Security_Level 10 is SSL/TLS; SSLCC_Protocol_Min/Max 16 and 32 are
+# TLS 1.2 and 1.3; SSLCC_Key_Type 2 is RSA (as in InterSystems' webgateway-examples).
+CONNECTION_SECURITY_TLS = 10
+TLS_1_2, TLS_1_3 = 16, 32
+KEY_TYPE_RSA = 2
+# How often a web server looks for application servers that came or went.
+REFRESH_TIMER = "iris-web-gateway-refresh.timer"
+REFRESH_SECONDS = 60
 
 
 @dataclass(frozen=True)
 class WebGatewayConfig:
     """Where the Web Gateway sends requests, and with which credentials.
 
-    ``members`` are the addresses of the mirror's failover members. The
-    gateway is mirror-aware: it connects to a member and follows the mirror
-    to whichever member is primary, so it needs no VIP. It starts with the
-    first member, which redirects it when it is not primary.
+    With ``app_server_group`` (an Auto Scaling group's name), the gateway
+    serves from the ECP application servers: the setup script finds the
+    group's running instances and gives each a server access profile,
+    balancing every application path over them; its timer follows the group.
+    Without it, ``members`` are the addresses of mirror members (the DR
+    region's web tier): the gateway is mirror-aware, connects to the first and
+    follows the mirror to whichever member is primary. Every connection is
+    TLS to the superserver, verified against the deployment's CA.
     """
 
     mirror_name: str
@@ -40,18 +63,19 @@ class WebGatewayConfig:
     superserver_port: int
     application_paths: Sequence[str]
     credentials_secret: secretsmanager.ISecret
+    app_server_group: str | None = None
 
 
 def server_names(config: WebGatewayConfig) -> list[str]:
-    """One server access profile per failover member."""
+    """One server access profile per mirror member (without an application server group)."""
     return [f"{config.mirror_name.upper()}_{i}" for i in range(len(config.members))]
 
 
 def csp_ini(config: WebGatewayConfig) -> str:
-    """CSP.ini: a mirror-aware server access profile per failover member; every
-    application path starts with the profile the setup script chooses (the
-    primary at boot). The management pages answer this host only."""
-    names = server_names(config)
+    """CSP.ini with markers the setup script fills: the server index, the
+    server access profiles (``csp_ini_server`` each), the default server and
+    the alternatives of every application path. The management pages answer
+    this host only."""
     lines = [
         "[SYSTEM]",
         "System_Manager=127.0.0.1",
@@ -60,28 +84,44 @@ def csp_ini(config: WebGatewayConfig) -> str:
         "No_Activity_Timeout=86400",
         "",
         "[SYSTEM_INDEX]",
-        *(f"{name}=Enabled" for name in names),
+        SERVER_INDEX_MARKER,
+        "",
+        SERVERS_MARKER,
+        "[APP_PATH_INDEX]",
+        *(f"{path}=Enabled" for path in config.application_paths),
     ]
-    for name, address in zip(names, config.members, strict=True):
-        lines += [
-            "",
-            f"[{name}]",
-            f"Ip_Address={address}",
-            f"TCP_Port={config.superserver_port}",
-            f"Username={WEB_GATEWAY_USER}",
-            f"Password={PASSWORD_MARKER}",
-            "Mirror_Aware=1",
-            "Minimum_Server_Connections=3",
-            "Maximum_Session_Connections=6",
-        ]
-    lines += ["", "[APP_PATH_INDEX]", *(f"{path}=Enabled" for path in config.application_paths)]
     for path in config.application_paths:
-        lines += [
-            "",
-            f"[APP_PATH:{path}]",
-            f"Default_Server={DEFAULT_SERVER_MARKER}",
-            f"Alternative_Server_0=1~~~~~~{DEFAULT_SERVER_MARKER}",
-        ]
+        lines += ["", f"[APP_PATH:{path}]", f"Default_Server={DEFAULT_SERVER_MARKER}"]
+        if config.app_server_group is not None:
+            # Every application server takes requests; a session stays where it started.
+            lines.append("Alternative_Servers=LoadBalancing")
+        lines.append(ALTERNATIVES_MARKER)
+    return "\n".join(lines) + "\n"
+
+
+def csp_ini_server(config: WebGatewayConfig) -> str:
+    """One server access profile: the superserver over TLS, verified against the CA
+    (CSP.ini keys: InterSystems, Web Gateway Configuration Guide, "[<server>]")."""
+    lines = [
+        f"[{NAME_MARKER}]",
+        f"Ip_Address={ADDRESS_MARKER}",
+        f"TCP_Port={config.superserver_port}",
+        f"Username={WEB_GATEWAY_USER}",
+        f"Password={PASSWORD_MARKER}",
+    ]
+    if config.app_server_group is None:
+        lines.append("Mirror_Aware=1")
+    lines += [
+        "Minimum_Server_Connections=3",
+        "Maximum_Session_Connections=6",
+        f"Connection_Security_Level={CONNECTION_SECURITY_TLS}",
+        f"SSLCC_Protocol_Min={TLS_1_2}",
+        f"SSLCC_Protocol_Max={TLS_1_3}",
+        f"SSLCC_Key_Type={KEY_TYPE_RSA}",
+        f"SSLCC_Certificate_File={HOST_CERT}",
+        f"SSLCC_Certificate_Key_File={HOST_KEY}",
+        f"SSLCC_CA_Certificate_File={CA_CERT}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -130,20 +170,53 @@ CSPConfigPath "{WEB_GATEWAY_DIR}/bin/"
 """
 
 
+REFRESH_SERVICE = """[Unit]
+Description=Web Gateway: follow the ECP application servers of the Auto Scaling group
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/iris-web-gateway-setup
+"""
+
+REFRESH_TIMER_UNIT = f"""[Unit]
+Description=Web Gateway: look for ECP application servers every {REFRESH_SECONDS} s
+
+[Timer]
+OnBootSec={REFRESH_SECONDS}
+OnUnitActiveSec={REFRESH_SECONDS}
+
+[Install]
+WantedBy=timers.target
+"""
+
+
 def web_gateway_commands(config: WebGatewayConfig, *, region: str) -> list[str]:
-    """User-data commands: ship the rendered files and the setup script, run it."""
+    """User-data commands: ship the rendered files and the setup script, run it
+    (and, serving from application servers, its timer)."""
     profiles = " ".join(f"{name}={address}" for name, address in zip(server_names(config), config.members, strict=True))
     env = (
         f"CREDENTIALS_SECRET={config.credentials_secret.secret_arn}\n"
         f"AWS_REGION={region}\n"
         f"GATEWAY_DIR={WEB_GATEWAY_DIR}\n"
         f"TLS_DIR={TLS_DIR}\n"
+        f"IRIS_TLS_DIR={IRIS_TLS_DIR}\n"
         f'MEMBER_PROFILES="{profiles}"\n'
+        f"APP_SERVER_GROUP={config.app_server_group or ''}\n"
     )
-    return [
+    commands = [
         *install_file_commands(f"{CONF_DIR}/web-gateway.env", env, "0644"),
         *install_file_commands(f"{CONF_DIR}/CSP.ini.template", csp_ini(config), "0600"),
+        *install_file_commands(f"{CONF_DIR}/CSP.ini.server", csp_ini_server(config), "0600"),
         *install_file_commands(f"{CONF_DIR}/iris-webgateway.conf", apache_conf(config), "0644"),
         *install_file_commands("/usr/local/sbin/iris-web-gateway-setup", SETUP_SCRIPT.read_text(), "0755"),
-        "/usr/local/sbin/iris-web-gateway-setup",
     ]
+    if config.app_server_group is not None:
+        # The timer first: the servers the first run finds (perhaps none yet) are not the last word.
+        commands += [
+            *install_file_commands("/etc/systemd/system/iris-web-gateway-refresh.service", REFRESH_SERVICE, "0644"),
+            *install_file_commands(f"/etc/systemd/system/{REFRESH_TIMER}", REFRESH_TIMER_UNIT, "0644"),
+            "systemctl daemon-reload",
+            f"systemctl enable --now {REFRESH_TIMER}",
+        ]
+    return [*commands, "/usr/local/sbin/iris-web-gateway-setup"]

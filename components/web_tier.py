@@ -182,6 +182,22 @@ class WebTier(Construct):
                 ],
             )
         )
+        if gateway.app_server_group is not None:
+            find_servers = iam.ManagedPolicy(
+                self,
+                "FindApplicationServers",
+                description="Web servers: list the ECP application servers' private addresses",
+                statements=[iam.PolicyStatement(actions=["ec2:DescribeInstances"], resources=["*"])],
+            )
+            acknowledge(
+                find_servers,
+                {
+                    "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "ec2:DescribeInstances accepts no resource ARN "
+                    "(Service Authorization Reference); the web servers read the running ECP application servers' "
+                    "private addresses with it, to serve from them. It changes nothing.",
+                },
+            )
+            self.role.add_managed_policy(find_servers)
         self.fleet = ServerFleet(
             self,
             "Servers",
@@ -397,10 +413,12 @@ def build_web_tier(
     auto_scaling: tuple[iam.CfnServiceLinkedRole, str],
     password: secretsmanager.ISecret,
     alarm_topic: sns.ITopic,
+    app_server_group: str | None = None,
 ) -> WebTier:
     """The app tier's WebTier in ``stack``'s region, from its settings: the primary region's full
-    one, or the DR region's reduced one (its own certificate, fewer servers,
-    the DR member as the Web Gateway's server)."""
+    one, serving from the ECP application servers of ``app_server_group``, or
+    the DR region's reduced one (its own certificate, fewer servers, the DR
+    member as the Web Gateway's server)."""
     min_capacity, max_capacity = capacity
     return WebTier(
         stack,
@@ -421,6 +439,7 @@ def build_web_tier(
             superserver_port=IRIS_SUPERSERVER_PORT,
             application_paths=settings.application_paths,
             credentials_secret=password,
+            app_server_group=app_server_group,
         ),
         alarm_topic=alarm_topic,
     )

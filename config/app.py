@@ -11,6 +11,7 @@ from pydantic import Field
 
 from config import constants as c
 from config.base import Allowed, Problem, SettingsModel, rule
+from config.data import DATABASE_NAME, IRIS_SYSTEM_NAMES, NAMESPACE_NAME
 from config.types import (
     DNS_NAME,
     URL_PATH,
@@ -111,6 +112,35 @@ AppPath = Annotated[
 ]
 
 
+def _iris_name(value: str, pattern: str) -> bool:
+    return re.fullmatch(pattern, value) is not None and value.upper() not in IRIS_SYSTEM_NAMES
+
+
+class RemoteDatabaseSettings(SettingsModel):
+    """A mirrored database the ECP application and print servers use, and the namespace they see it in."""
+
+    name: Annotated[
+        str,
+        Check(lambda v: _iris_name(v, DATABASE_NAME), "an IRIS database name: one of data.databases of app.mirror_set"),
+        Field(
+            description="A mirrored database of app.mirror_set (one of data.databases): the servers' remote database "
+            "of the same name, reached over ECP through the mirror connection.",
+            json_schema_extra={"pattern": DATABASE_NAME},
+        ),
+    ]
+    namespace: Annotated[
+        str,
+        Check(
+            lambda v: _iris_name(v, NAMESPACE_NAME),
+            "an IRIS namespace name: a letter or %, then up to 63 letters, digits, _ or -, not a system namespace",
+        ),
+        Field(
+            description="The namespace on the ECP servers whose globals and routines live in that remote database.",
+            json_schema_extra={"pattern": NAMESPACE_NAME},
+        ),
+    ]
+
+
 def _own_zone(name: str) -> bool:
     return re.fullmatch(DNS_NAME, name) is not None and not name.endswith(("amazonaws.com", "aws"))
 
@@ -188,6 +218,20 @@ class AppTierSettings(SettingsModel):
             json_schema_extra={"pattern": DNS_NAME},
         ),
     ] = "iris.internal"
+    ecp_databases: Annotated[
+        tuple[RemoteDatabaseSettings, ...],
+        Field(
+            description="The remote databases and namespaces of the ECP application and print servers: what they serve.",
+            json_schema_extra={"minItems": 1},
+        ),
+    ] = ()
+    web_to_data: Annotated[
+        bool,
+        Field(
+            description="Also let the web servers reach the data members and the mirror VIP on 1972 (security groups and "
+            "the data NACL). Off: the Web Gateway reaches the ECP application servers only."
+        ),
+    ] = False
     root_device_name: Annotated[RootDevice, Field(description="The images' root device.")] = "/dev/sda1"
     root_volume_gib: Annotated[RootVolumeGib, Field(description="The size of the servers' root volume.")] = 30
 
@@ -211,6 +255,17 @@ class AppTierSettings(SettingsModel):
         for i, path in enumerate(self.application_paths):
             if path in self.application_paths[:i]:
                 yield Problem(f"application_paths.{i}", path, "a path listed once")
+
+    @rule
+    def _ecp_databases_listed_once(self) -> Iterator[Problem]:
+        """`ecp_databases` holds at least one database; each database and namespace once."""
+        if not self.ecp_databases:
+            yield Problem("ecp_databases", [], "at least one mirrored database of app.mirror_set, with its namespace")
+        for i, db in enumerate(self.ecp_databases):
+            for key in ("name", "namespace"):
+                value = getattr(db, key)
+                if value.upper() in (getattr(d, key).upper() for d in self.ecp_databases[:i]):
+                    yield Problem(f"ecp_databases.{i}.{key}", value, f"a {key} listed once")
 
     @rule
     def _health_check_path_served(self) -> Iterator[Problem]:

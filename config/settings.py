@@ -105,6 +105,20 @@ class Settings(SettingsModel):
             yield Problem("app.mirror_set", self.app.mirror_set, f"the name of one of data.mirror_sets: {', '.join(names)}")
 
     @rule
+    def _ecp_databases_are_mirrored(self) -> Iterator[Problem]:
+        """Each of `app.ecp_databases` names a mirrored database of `app.mirror_set` (`data.databases`)."""
+        if self.app.mirror_set not in (m.name for m in self.data.mirror_sets):
+            return  # reported by _app_serves_a_known_set
+        names = [d.name for d in self.data.databases_of(self.app.mirror_set)]
+        for i, db in enumerate(self.app.ecp_databases):
+            if db.name.upper() not in (n.upper() for n in names):
+                yield Problem(
+                    f"app.ecp_databases.{i}.name",
+                    db.name,
+                    f"a mirrored database of mirror set {self.app.mirror_set} in data.databases: {', '.join(names) or 'none'}",
+                )
+
+    @rule
     def _app_certificate_in_the_region(self) -> Iterator[Problem]:
         """`app.certificate_arn` is set, and an ACM certificate in `region`."""
         problem = certificate_problem(self.app.certificate_arn, self.region)

@@ -2,8 +2,16 @@
 # Configure Apache and the InterSystems Web Gateway on a web server.
 #
 # Reads $CONF_DIR/web-gateway.env (written by the user data): CREDENTIALS_SECRET
-# (a Secrets Manager ARN), AWS_REGION, GATEWAY_DIR, TLS_DIR, MEMBER_PROFILES
-# ("PROFILE=ADDRESS ..." per failover member); and beside it CSP.ini.template and iris-webgateway.conf (Apache).
+# (a Secrets Manager ARN), AWS_REGION, GATEWAY_DIR, TLS_DIR, IRIS_TLS_DIR,
+# APP_SERVER_GROUP (an Auto Scaling group of ECP application servers, or
+# empty) and MEMBER_PROFILES ("PROFILE=ADDRESS ..." per mirror member, used
+# without a group); and beside it CSP.ini.template, CSP.ini.server (one
+# server access profile, TLS to the superserver) and iris-webgateway.conf.
+#
+# With a group, the servers are the group's running instances, one profile
+# each (APP_<address>), every application path balanced over them; a timer
+# runs this script every minute to follow the group. Without one, the
+# profiles are the mirror members and the first is the default server.
 #
 # The golden image provides Apache httpd with mod_ssl, the Web Gateway in
 # $GATEWAY_DIR, the AWS CLI, curl and openssl.
@@ -20,12 +28,16 @@ HTTPD_USER="${HTTPD_USER:-apache}"
 # shellcheck source=/dev/null
 . "$CONF_DIR/web-gateway.env"
 
+RUN_DIR="${RUN_DIR:-/run}"
 fail() { echo "iris-web-gateway-setup: $*" >&2; exit 1; }
 log() { logger -t iris-web-gateway -- "$*" 2>/dev/null || true; echo "$*"; }
 
 [ -f "$GATEWAY_DIR/bin/CSPa24.so" ] ||
   fail "the Web Gateway is not installed in $GATEWAY_DIR; it belongs on the web server image (app.web_ami_ids)"
 command -v aws >/dev/null || fail "the AWS CLI is missing from the web server image"
+# The boot run and the timer's never write at once.
+exec 9>"$RUN_DIR/iris-web-gateway-setup.lock"
+flock 9
 
 # The ALB speaks HTTPS to this server. It does not verify the certificate,
 # so a key pair made here serves; the hop is encrypted all the same.
@@ -38,33 +50,62 @@ if [ ! -s "$TLS_DIR/server.key" ] || [ ! -s "$TLS_DIR/server.crt" ]; then
   ) || fail "cannot create the TLS key pair in $TLS_DIR"
 fi
 
-# Start with the first member: the gateway is mirror-aware, and a member that
-# is not primary redirects it to the one that is. (The members' status pages
-# answer their VIP's health checks and the retarget function only.)
-first_profile="${MEMBER_PROFILES%% *}"
+# The superserver connections present the host's certificate and verify the peer against the CA.
+for file in host.crt host.key ca.crt; do
+  [ -s "$IRIS_TLS_DIR/$file" ] || fail "$IRIS_TLS_DIR/$file is missing: the host certificate must be issued first"
+done
+
+if [ -n "${APP_SERVER_GROUP:-}" ]; then
+  addresses=$(aws ec2 describe-instances --region "$AWS_REGION" \
+    --filters "Name=tag:aws:autoscaling:groupName,Values=$APP_SERVER_GROUP" "Name=instance-state-name,Values=running" \
+    --query 'Reservations[].Instances[].PrivateIpAddress' --output text) ||
+    fail "cannot list the application servers of $APP_SERVER_GROUP"
+  profiles=""
+  for address in $(tr -s '\t ' '\n\n' <<<"$addresses" | grep -E '^[0-9]+(\.[0-9]+){3}$' | sort -t. -k1,1n -k2,2n -k3,3n -k4,4n); do
+    profiles="$profiles APP_${address//./_}=$address"
+  done
+  profiles="${profiles# }"
+  if [ -z "$profiles" ]; then
+    # Keep what was written last: an empty answer must not take every server away.
+    log "no application server of $APP_SERVER_GROUP is running yet; the timer looks again"
+    exit 0
+  fi
+else
+  # Start with the first member: the gateway is mirror-aware, and a member that
+  # is not primary redirects it to the one that is. (The members' status pages
+  # answer their VIP's health checks and the retarget function only.)
+  profiles="$MEMBER_PROFILES"
+fi
+first_profile="${profiles%% *}"
 default_server="${first_profile%%=*}"
 
 password=$(aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$CREDENTIALS_SECRET" \
   --query SecretString --output text) || fail "cannot read the gateway's password from $CREDENTIALS_SECRET"
 [ -n "$password" ] || fail "the secret $CREDENTIALS_SECRET is empty"
 
+server_template=$(<"$CONF_DIR/CSP.ini.server")
+index="" servers="" alternatives="" n=0
+for profile in $profiles; do
+  name="${profile%%=*}" address="${profile#*=}"
+  index+="${name}=Enabled"$'\n'
+  section="${server_template//@@NAME@@/$name}"
+  servers+="${section//@@ADDRESS@@/$address}"$'\n\n'
+  alternatives+="Alternative_Server_${n}=1~~~~~~${name}"$'\n'
+  n=$((n + 1))
+done
 template=$(<"$CONF_DIR/CSP.ini.template")
-ini="${template//@@WEB_GATEWAY_PASSWORD@@/$password}"
+ini="${template//@@SERVER_INDEX@@/${index%$'\n'}}"
+ini="${ini//@@SERVERS@@/${servers%$'\n'}}"
+ini="${ini//@@ALTERNATIVE_SERVERS@@/${alternatives%$'\n'}}"
+ini="${ini//@@WEB_GATEWAY_PASSWORD@@/$password}"
 ini="${ini//@@DEFAULT_SERVER@@/$default_server}"
 
-changed=0
+changed=0 ini_changed=0
 # The gateway rewrites CSP.ini (it encrypts the password on first read), so
 # a digest of what was written last tells whether anything changed.
 digest=$(printf '%s\n' "$ini" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$GATEWAY_DIR/bin/CSP.ini" ] || [ "$(cat "$CONF_DIR/CSP.ini.sha256" 2>/dev/null)" != "$digest" ]; then
-  (
-    umask 077
-    printf '%s\n' "$ini" >"$GATEWAY_DIR/bin/CSP.ini.new"
-  )
-  chown "$HTTPD_USER" "$GATEWAY_DIR/bin/CSP.ini.new"
-  mv -f "$GATEWAY_DIR/bin/CSP.ini.new" "$GATEWAY_DIR/bin/CSP.ini"
-  echo "$digest" >"$CONF_DIR/CSP.ini.sha256"
-  changed=1
+  ini_changed=1
 fi
 
 if ! cmp -s "$CONF_DIR/iris-webgateway.conf" "$HTTPD_CONF_D/iris-webgateway.conf"; then
@@ -77,11 +118,33 @@ if [ -f "$HTTPD_CONF_D/ssl.conf" ]; then
   changed=1
 fi
 
+restart=0
 if [ "$changed" = 1 ] || ! systemctl is-active --quiet httpd; then
+  restart=1
+fi
+if [ "$ini_changed" = 1 ]; then
+  written="$ini"
+  if [ "$restart" = 0 ]; then
+    # Only the servers changed (the timer's case): [SYSTEM] RELOAD=1 has the
+    # gateway reload its configuration without a restart of Apache.
+    written="${ini/\[SYSTEM\]/[SYSTEM]$'\n'RELOAD=1}"
+  fi
+  (
+    umask 077
+    printf '%s\n' "$written" >"$GATEWAY_DIR/bin/CSP.ini.new"
+  )
+  chown "$HTTPD_USER" "$GATEWAY_DIR/bin/CSP.ini.new"
+  mv -f "$GATEWAY_DIR/bin/CSP.ini.new" "$GATEWAY_DIR/bin/CSP.ini"
+  echo "$digest" >"$CONF_DIR/CSP.ini.sha256"
+fi
+
+if [ "$restart" = 1 ]; then
   apachectl configtest || fail "Apache refuses the configuration in $HTTPD_CONF_D"
   systemctl enable httpd
   systemctl restart httpd
-  log "Web Gateway configured: ${MEMBER_PROFILES// /, }; default server ${default_server}"
+  log "Web Gateway configured: ${profiles// /, }; default server ${default_server}"
+elif [ "$ini_changed" = 1 ]; then
+  log "Web Gateway servers now ${profiles// /, }: configuration reloaded"
 else
   log "Web Gateway configuration unchanged"
 fi

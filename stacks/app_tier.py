@@ -4,11 +4,12 @@ the private name xDBC clients use to reach the primary."""
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.ecp_client import ecp_client_commands
+from components.ecp_client import EcpClientConfig, ecp_client_commands
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
@@ -68,41 +69,50 @@ class AppTierStack(Stack):
             suffix=construct_id,
         )
 
-        # The CSPSystem password the data tier gave IRIS at its first start.
-        self.gateway_password = mirror.cspsystem
-        self.web = build_web_tier(
-            self,
-            network=network,
-            settings=settings,
-            members=mirror.member_addresses,
-            certificate_arn=settings.certificate_arn,
-            capacity=(settings.web.min_capacity, settings.web.max_capacity),
-            key=self.key.key,
-            auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
-            password=self.gateway_password,
-            alarm_topic=alarm_topic,
-        )
-
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
         ecp_commands = ecp_client_commands(
-            mirror_name=settings.mirror_set,
-            address=mirror.initial_primary_address,
-            port=c.IRIS_SUPERSERVER_PORT,
+            EcpClientConfig(
+                mirror_name=settings.mirror_set,
+                address=mirror.initial_primary_address,
+                port=c.IRIS_SUPERSERVER_PORT,
+                databases=[(db.name, db.namespace) for db in settings.ecp_databases],
+            ),
             iris_instance=data_settings.iris_instance,
             iris_os_user=data_settings.iris_os_user,
+            cspsystem_secret_arn=mirror.cspsystem.secret_arn,
+            region=self.region,
         )
         self.ecp_role = service_role(
             self,
             "EcpServerRole",
             service="ec2.amazonaws.com",
-            description="ECP application and print servers: SSM Session Manager and the CloudWatch agent, nothing broader",
+            description="ECP application and print servers: SSM Session Manager, the CloudWatch agent and the CSPSystem password",
             aws_managed_policies={
                 "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-                "the ECP servers' role holds nothing else but the CloudWatch agent's policy.",
+                "the ECP servers' role holds nothing else but the CloudWatch agent's policy and one secret's read.",
                 "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-                "the ECP servers' role holds nothing else but SSM Session Manager's policy.",
+                "the ECP servers' role holds nothing else but SSM Session Manager's policy and one secret's read.",
             },
+        )
+        # The Web Gateway signs in to their superservers as CSPSystem, with the data tier's password.
+        self.ecp_role.add_managed_policy(
+            iam.ManagedPolicy(
+                self,
+                "ReadCspSystemPassword",
+                description="ECP servers: read the CSPSystem password at boot, to give its hash to IRIS",
+                statements=[
+                    iam.PolicyStatement(
+                        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                        resources=[mirror.cspsystem.secret_arn],
+                    ),
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt"],
+                        resources=[(mirror.cspsystem.encryption_key or self.key.key).key_arn],
+                        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
+                    ),
+                ],
+            )
         )
 
         def ecp_fleet(fleet_id: str, spec: FleetSpec, description: str) -> ServerFleet:
@@ -130,6 +140,23 @@ class AppTierStack(Stack):
             target_utilization_percent=settings.scaling.cpu_target_percent,
             estimated_instance_warmup=Duration.seconds(settings.scaling.warmup_seconds),
         )
+        # The CSPSystem password the data tier gave IRIS at its first start.
+        self.gateway_password = mirror.cspsystem
+        self.web = build_web_tier(
+            self,
+            network=network,
+            settings=settings,
+            members=[],  # the mirror is the application servers' business
+            certificate_arn=settings.certificate_arn,
+            capacity=(settings.web.min_capacity, settings.web.max_capacity),
+            key=self.key.key,
+            auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
+            password=self.gateway_password,
+            alarm_topic=alarm_topic,
+            # The Web Gateway serves from the ECP application servers, over TLS to their superservers.
+            app_server_group=self.ecp_servers.group.auto_scaling_group_name,
+        )
+
         self.print_servers: ServerFleet | None = None
         p = settings.print_servers
         if p.count:

@@ -46,12 +46,16 @@ class NetworkStack(Stack):
         health_check_port: int,
         mirror_peer_cidrs: Sequence[str] = (),
         postgres_clients: str | None = None,
+        web_to_data: bool = False,
         **kwargs: object,
     ) -> None:
         """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
         whose mirror members reach this VPC's members on 1972 and 2188, and back.
         ``postgres_clients``: a tier whose hosts reach PostgreSQL in the data
-        subnets (the Mendix runtime database of the Eks stack)."""
+        subnets (the Mendix runtime database of the Eks stack).
+        ``web_to_data``: the web servers reach the members and the mirror VIP on
+        1972 (security groups and the data NACL); off, the web tier reaches the
+        ECP application servers only."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
@@ -100,6 +104,7 @@ class NetworkStack(Stack):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
 
+        self._web_to_data = web_to_data
         self.security_groups = self._security_groups(health_check_port)
         self.refs = NetworkRefs(vpc=self.vpc, subnets=self.subnets, security_groups=self.security_groups)
         self._endpoints()
@@ -179,10 +184,13 @@ class NetworkStack(Stack):
         )
         sg.public_alb.connections.allow_to(sg.web, tcp(c.HTTPS_PORT), "ALB to web servers")
 
+        # The Web Gateway serves the application from the ECP application servers'
+        # superservers; a gateway that goes straight to the mirror (the DR
+        # region's, or where a setting asks for it) reaches the members' too.
         sg.web.connections.allow_to(sg.app, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to ECP application servers")
-        sg.web.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the data members")
-        sg.web.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the mirror VIP")
-        sg.web.connections.allow_to(sg.data_lb, tcp(health_check_port), "Web Gateway to the mirror VIP web port")
+        if self._web_to_data:
+            sg.web.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the data members")
+            sg.web.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "Web Gateway to the mirror VIP")
 
         sg.app.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the data members")
         sg.app.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "ECP application servers to the mirror VIP")
@@ -255,33 +263,35 @@ class NetworkStack(Stack):
                 "(superserver, ISCAgent, web/health) from the tiers that use them; its entries are unit-tested.",
             )
         )
-        inbound: list[tuple[str, ec2.AclTraffic, str]] = [
-            (block["web"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from web"),
-            (block["app"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver and ECP from app"),
-            (block["data"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Mirroring and the mirror VIP"),
-            (block["data"], ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent between members"),
-            (block["web"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP web port from web"),
-            (block["data"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP health checks"),
-            ("0.0.0.0/0", ec2.AclTraffic.tcp_port_range(*c.LINUX_EPHEMERAL_PORTS), "Return traffic"),
+        # Fixed rule numbers: an entry that comes or goes with a setting moves no
+        # other (a renumbered entry is replaced, briefly dropping its traffic).
+        inbound: list[tuple[int, str, ec2.AclTraffic, str]] = [
+            (20, block["app"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver and ECP from app"),
+            (30, block["data"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Mirroring and the mirror VIP"),
+            (40, block["data"], ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent between members"),
+            (60, block["data"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP health checks"),
+            (70, "0.0.0.0/0", ec2.AclTraffic.tcp_port_range(*c.LINUX_EPHEMERAL_PORTS), "Return traffic"),
         ]
-        outbound: list[tuple[str, ec2.AclTraffic, str]] = [
-            (s.vpc_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and member ports in the VPC"),
-            ("0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "AWS APIs through endpoints"),
+        if self._web_to_data:
+            inbound.append((10, block["web"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from web"))
+        outbound: list[tuple[int, str, ec2.AclTraffic, str]] = [
+            (10, s.vpc_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and member ports in the VPC"),
+            (20, "0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "AWS APIs through endpoints"),
         ]
-        for cidr, where in self._remote_members:
+        for i, (cidr, where) in enumerate(self._remote_members):
             inbound += [
-                (cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), f"Superserver and mirroring from {where}"),
-                (cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), f"ISCAgent from {where}"),
+                (80 + 20 * i, cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), f"Superserver and mirroring from {where}"),
+                (90 + 20 * i, cidr, ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), f"ISCAgent from {where}"),
             ]
             outbound += [
-                (cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), f"Replies and members in {where}"),
+                (30 + 10 * i, cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), f"Replies and members in {where}"),
             ]
         for direction, entries in ((ec2.TrafficDirection.INGRESS, inbound), (ec2.TrafficDirection.EGRESS, outbound)):
-            for i, (cidr, traffic, _why) in enumerate(entries):
+            for number, cidr, traffic, _why in sorted(entries, key=lambda e: e[0]):
                 self.data_nacl.add_entry(
-                    f"{direction.name.title()}{(i + 1) * 10}",
+                    f"{direction.name.title()}{number}",
                     cidr=ec2.AclCidr.ipv4(cidr),
-                    rule_number=(i + 1) * 10,
+                    rule_number=number,
                     traffic=traffic,
                     direction=direction,
                     rule_action=ec2.Action.ALLOW,

@@ -13,7 +13,13 @@ They behave like the real tools where the scripts depend on them:
 - ``docker run`` of a name that exists fails; ``docker exec`` into a stopped
   container fails;
 - ``aws ssm put-parameter`` of an existing name fails (no --overwrite), as do
-  reads of missing secrets and parameters.
+  reads of missing secrets and parameters;
+- the ``iris`` command of a kit-installed instance (the ECP clients):
+  ``iris qlist`` reports it running or down, ``iris start`` applies the file
+  named by ``ISC_CPF_MERGE_FILE`` at that start, ``iris merge`` applies a
+  file to a running instance only, and ``iris session`` reads stdin until
+  ``halt``; a merge's ``CreateSSLConfig`` is refused when a file it names
+  does not exist, as IRIS cannot load it.
 Every call is recorded with its arguments in a JSON state file.
 """
 
@@ -82,6 +88,30 @@ def _apply_merge(state: dict[str, Any], text: str) -> None:
     if any(h is not None and not HASH.match(h) for h in (startup, *users)):
         iris["errors"].append("PasswordHash is not hash,salt,10000,SHA512")
         return
+    for name, value in merge.sections.get("ECPServers", {}).items():
+        address, port, mirror_connection, ssl = [*value.split(","), "", "", ""][:4]
+        iris.setdefault("ecp_servers", {})[name] = {
+            "address": address,
+            "port": port,
+            "mirror_connection": mirror_connection,
+            "ssl": ssl,
+        }
+    for config in merge.action("CreateSSLConfig"):
+        # Absolute paths of the host, under the test's fake root.
+        root = Path(os.environ.get("HOST_ROOT", "/"))
+        files = [config.params[k] for k in ("CAFile", "CertificateFile", "PrivateKeyFile")]
+        missing = [f for f in files if not (root / f.lstrip("/")).is_file()]
+        if missing:
+            iris["errors"].append(f"SSL/TLS configuration {config.params['Name']}: no file {', '.join(missing)}")
+            continue
+        # A Create action finds an existing object and changes nothing.
+        iris.setdefault("ssl_configs", {}).setdefault(config.params["Name"], config.params)
+    for server in merge.action("ModifyServer"):
+        iris.setdefault("superservers", {})[server.params["Port"]] = server.params
+    for db in merge.action("CreateDatabase"):
+        iris.setdefault("databases", {}).setdefault(db.params["Name"], db.params)
+    for ns in merge.action("CreateNamespace"):
+        iris.setdefault("namespaces", {}).setdefault(ns.params["Name"], ns.params)
     for mirror in merge.action("ConfigMirror"):
         iris["mirror"] = mirror.params["Name"]
         member = mirror.params["Member"]
@@ -116,6 +146,13 @@ def _session(state: dict[str, Any], lines: list[str]) -> int:
         ):
             out.append("LOGDMN running" if iris.get("logdmn") else "LOGDMN started")
             iris["logdmn"] = True
+        elif m := re.fullmatch(
+            r'write "ECP-"_"CHECK ",##class\(Config\.ECPServers\)\.Exists\("(\w+)"\),'
+            r'##class\(Security\.SSLConfigs\)\.Exists\("%ECPClient"\),!',
+            line,
+        ):
+            servers, configs = iris.get("ecp_servers", {}), iris.get("ssl_configs", {})
+            out.append(f"ECP-CHECK {int(m[1] in servers)}{int('%ECPClient' in configs)}")
         elif line.startswith('write "ZMIRROR-"_"LOAD ",'):
             iris["zmirror_loaded"] = loaded
             out.append("ZMIRROR-LOAD " + ("OK" if loaded else "ERROR #5012: file does not exist"))
@@ -208,6 +245,83 @@ def _docker(state: dict[str, Any], argv: list[str], stdin: str) -> int:
             return 0
     print(f"docker stub: unsupported call {argv}", file=sys.stderr)
     return 2
+
+
+# --------------------------------------------------------------------------
+# The iris command of a kit-installed instance (ECP application and print servers)
+# --------------------------------------------------------------------------
+
+
+def iris_main(argv: list[str]) -> int:
+    stdin = sys.stdin.read() if argv[:1] == ["session"] else ""
+    with _locked(Path(os.environ["HOST_STATE"])) as state:
+        state["iris_calls"].append({"argv": argv, "merge_file": os.environ.get("ISC_CPF_MERGE_FILE")})
+        return _iris(state, argv, stdin)
+
+
+def _iris(state: dict[str, Any], argv: list[str], stdin: str) -> int:
+    command, args = argv[0], argv[1:]
+    iris = state["iris"]
+    if not args or args[0] != state["instance"]:
+        print(f"iris: instance {args[0] if args else ''} not found", file=sys.stderr)
+        return 1
+    if command == "qlist":
+        since = "running, since Tue Dec  1 09:00:00 2026" if iris["up"] else "down, last used Tue Dec  1 08:00:00 2026"
+        print(f"{args[0]}^/usr/irissys^2025.1.0.223.0^{since}^iris.cpf^1972^0^0^ok^IRIS^^^/usr/irissys")
+        return 0
+    if command == "start":
+        if iris["up"]:
+            print(f"InterSystems IRIS instance {args[0]} is already running", file=sys.stderr)
+            return 1
+        merge_file = os.environ.get("ISC_CPF_MERGE_FILE")
+        if merge_file:
+            _apply_merge(state, Path(merge_file).read_text())
+        iris["up"] = True
+        return 0
+    if command == "stop":
+        iris["up"] = False
+        return 0
+    if command == "merge":
+        if not iris["up"]:
+            # The documented use is a running instance; a stopped one is left as it was.
+            print(f"iris merge: instance {args[0]} is not running", file=sys.stderr)
+            return 1
+        errors = len(iris["errors"])
+        _apply_merge(state, Path(args[1]).read_text())
+        return 1 if len(iris["errors"]) > errors else 0
+    if command == "session":
+        if not iris["up"]:
+            print(f"<Startup Error>: instance {args[0]} is down", file=sys.stderr)
+            return 1
+        state["sessions"] += 1
+        return _session(state, stdin.splitlines())
+    print(f"iris stub: unsupported call {argv}", file=sys.stderr)
+    return 2
+
+
+def install_iris(bin_dir: Path, state_file: Path, *, secrets: dict[str, str], instance: str = "IRIS", up: bool = False) -> None:
+    """A kit-installed host: the ``iris`` command and a fresh instance (down, unless ``up``),
+    the AWS CLI and ``iris-password-hash``; their state lives in ``state_file``."""
+    python = sys.executable
+    _executable(bin_dir / "iris", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                "from tests.host_stubs import iris_main\nsys.exit(iris_main(sys.argv[1:]))\n")  # fmt: skip
+    _executable(bin_dir / "aws", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                "from tests.host_stubs import aws_main\nsys.exit(aws_main(sys.argv[1:]))\n")  # fmt: skip
+    _executable(bin_dir / "iris-password-hash", f"#!/bin/bash\nexec {python} {ROOT / 'iris' / 'password_hash.py'}\n")
+    _save(
+        state_file,
+        {
+            "instance": instance,
+            "iris": {"up": up, "status": "Not Initialized", "merges": [], "errors": []},
+            "primary_accepts_after": 0,
+            "iris_calls": [],
+            "sessions": 0,
+            "secrets": secrets,
+            "parameters": {},
+            "objects": {},
+            "aws_calls": [],
+        },
+    )
 
 
 # --------------------------------------------------------------------------

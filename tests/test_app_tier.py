@@ -23,6 +23,7 @@ from config import constants as c
 from config import load_settings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 from tests.conftest import QUIET, REAL_AMI, Synthesized, cdk_json_context
+from tests.cpf import parse
 from tests.templates import ingress_rules, props, render, resources, sg_id
 
 # Launch template user data is limited to 16 KB, base64-encoded.
@@ -372,26 +373,42 @@ def test_groups_replace_servers_one_at_a_time_and_alarm_below_their_minimum(asse
         assert topic in alarm["AlarmActions"]
 
 
-def test_server_roles_hold_ssm_and_the_cloudwatch_agent_and_web_servers_read_one_secret(assembly: Synthesized) -> None:
-    template = app(assembly)
-    roles = resources(template, "AWS::IAM::Role")
-    assert sorted(k.rstrip("0123456789ABCDEF") for k in roles) == ["EcpServerRole", "WebRole"]
-    for role in roles.values():
-        p = role["Properties"]
-        assert p["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-        names = sorted(render(a).rsplit("/", 1)[-1] for a in p["ManagedPolicyArns"] if "Fn::Join" in a)
-        assert names == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
-        assert "Policies" not in p
-    assert props(template, "AWS::IAM::Policy") == []  # no inline policies
-    (policy,) = props(template, "AWS::IAM::ManagedPolicy")
-    read, decrypt = policy["PolicyDocument"]["Statement"]
-    # The CSPSystem password the data tier gave IRIS, under the data tier's key.
+def _read_cspsystem(assembly: Synthesized, statements: list[dict[str, Any]]) -> None:
+    """Read and decrypt the CSPSystem password the data tier gave IRIS, under the data tier's key, and nothing else."""
+    read, decrypt = statements
     secret_id, _ = data_ref(assembly, read["Resource"])
     assert secret_id.startswith(f"{assembly.settings.app.mirror_set}CredentialsCSPSystem")
     assert sorted(read["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     assert decrypt["Action"] == "kms:Decrypt"
     assert data_ref(assembly, decrypt["Resource"])[0].startswith("DataKey")
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
+
+
+def test_server_roles_hold_ssm_the_cloudwatch_agent_and_the_cspsystem_password(assembly: Synthesized) -> None:
+    """Web servers read the password and list the running application servers; ECP servers read the password."""
+    template = app(assembly)
+    roles = resources(template, "AWS::IAM::Role")
+    assert sorted(k.rstrip("0123456789ABCDEF") for k in roles) == ["EcpServerRole", "WebRole"]
+    policies = resources(template, "AWS::IAM::ManagedPolicy")
+    attached: dict[str, list[str]] = {}
+    for role_id, role in roles.items():
+        p = role["Properties"]
+        assert p["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+        names = sorted(render(a).rsplit("/", 1)[-1] for a in p["ManagedPolicyArns"] if "Fn::Join" in a)
+        assert names == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
+        assert "Policies" not in p
+        own = sorted(a["Ref"] for a in p["ManagedPolicyArns"] if "Ref" in a)
+        attached[role_id.rstrip("0123456789ABCDEF")] = [k.rstrip("0123456789ABCDEF") for k in own]
+    assert props(template, "AWS::IAM::Policy") == []  # no inline policies
+    assert attached == {
+        "EcpServerRole": ["ReadCspSystemPassword"],
+        "WebRole": ["WebFindApplicationServers", "WebReadGatewayPassword"],
+    }
+    by_name = {k.rstrip("0123456789ABCDEF"): v["Properties"]["PolicyDocument"]["Statement"] for k, v in policies.items()}
+    _read_cspsystem(assembly, by_name["WebReadGatewayPassword"])
+    _read_cspsystem(assembly, by_name["ReadCspSystemPassword"])
+    # The one action that accepts no resource: it reads, and changes nothing.
+    assert by_name["WebFindApplicationServers"] == [{"Action": "ec2:DescribeInstances", "Effect": "Allow", "Resource": "*"}]
 
 
 def test_the_gateway_password_is_the_data_tiers_generated_cspsystem_password(assembly: Synthesized) -> None:
@@ -406,32 +423,50 @@ def test_the_gateway_password_is_the_data_tiers_generated_cspsystem_password(ass
     assert generated["ExcludePunctuation"] is True  # CSP.ini and the shell take it as it is
 
 
-def test_web_user_data_configures_a_mirror_aware_gateway_on_the_mirror_members(assembly: Synthesized) -> None:
+def _shipped(user_data: str, path: str) -> str:
+    """The text of a file the user data writes with install_file_commands."""
+    return user_data.split(f"{path} <<'IRIS_AWS_FILE_END'\n")[1].split("\nIRIS_AWS_FILE_END")[0]
+
+
+def test_web_user_data_serves_from_the_ecp_application_servers_over_tls(assembly: Synthesized) -> None:
     template = app(assembly)
     user_data = render(launch_templates(template)["WebServers"]["UserData"])
     assert len(user_data) * 4 / 3 < USER_DATA_LIMIT
     mirror = assembly.settings.app.mirror_set
-    csp_ini = user_data.split("/etc/iris-aws/CSP.ini.template <<'IRIS_AWS_FILE_END'\n")[1].split("\nIRIS_AWS_FILE_END")[0]
-    addresses = re.findall(r"^Ip_Address=(.*)$", csp_ini, re.MULTILINE)
-    members = sorted(
-        data_ref(assembly, {"Fn::GetStackOutput": {"StackName": s, "OutputName": o}}) for s, o in _outputs(addresses, assembly)
-    )
-    assert [m[1] for m in members] == ["PrivateIp", "PrivateIp"]
-    assert [m[0].split("Instance")[0] for m in members] == [f"{mirror}Member0", f"{mirror}Member1"]
-    assert csp_ini.count("Mirror_Aware=1") == 2
-    assert f"TCP_Port={c.IRIS_SUPERSERVER_PORT}" in csp_ini
-    assert f"Username={c.WEB_GATEWAY_USER}" in csp_ini and f"Password={PASSWORD_MARKER}" in csp_ini
+    # The servers are the running instances of the ECP application servers' group, found at boot and by the timer.
+    (group_id,) = [k for k in resources(template, "AWS::AutoScaling::AutoScalingGroup") if k.startswith("EcpServers")]
+    assert re.search(r"^APP_SERVER_GROUP=(.*)$", user_data, re.MULTILINE).group(1) == f"<Ref:{group_id}>"  # type: ignore[union-attr]
+    assert re.search(r'^MEMBER_PROFILES="(.*)"$', user_data, re.MULTILINE).group(1) == ""  # type: ignore[union-attr]
+    assert "systemctl enable --now iris-web-gateway-refresh.timer" in user_data
+    csp_ini = _shipped(user_data, "/etc/iris-aws/CSP.ini.template")
+    assert "Ip_Address" not in csp_ini  # no data member: the profiles are the application servers'
     for path in assembly.settings.app.application_paths:
-        assert f"[APP_PATH:{path}]\nDefault_Server={DEFAULT_SERVER_MARKER}" in csp_ini
+        assert f"[APP_PATH:{path}]\nDefault_Server={DEFAULT_SERVER_MARKER}\nAlternative_Servers=LoadBalancing" in csp_ini
     assert "System_Manager=127.0.0.1" in csp_ini
+    server = dict(line.split("=", 1) for line in _shipped(user_data, "/etc/iris-aws/CSP.ini.server").splitlines()[1:])
+    assert server == {
+        "Ip_Address": "@@ADDRESS@@",
+        "TCP_Port": str(c.IRIS_SUPERSERVER_PORT),
+        "Username": c.WEB_GATEWAY_USER,
+        "Password": PASSWORD_MARKER,
+        "Minimum_Server_Connections": "3",
+        "Maximum_Session_Connections": "6",
+        "Connection_Security_Level": "10",  # SSL/TLS to the superserver
+        "SSLCC_Protocol_Min": "16",
+        "SSLCC_Protocol_Max": "32",
+        "SSLCC_Key_Type": "2",
+        "SSLCC_Certificate_File": "/etc/iris-tls/host.crt",
+        "SSLCC_Certificate_Key_File": "/etc/iris-tls/host.key",
+        "SSLCC_CA_Certificate_File": "/etc/iris-tls/ca.crt",
+    }
     secret = re.search(r"^CREDENTIALS_SECRET=(.*)$", user_data, re.MULTILINE).group(1)  # type: ignore[union-attr]
     ((secret_id, _),) = [
         data_ref(assembly, {"Fn::GetStackOutput": {"StackName": s, "OutputName": o}}) for s, o in _outputs([secret], assembly)
     ]
     assert secret_id.startswith(f"{mirror}CredentialsCSPSystem")
-    assert "STATUS_PORT" not in user_data  # the members' status pages are their VIP's and the retarget function's
+    assert "<Output:" not in user_data.replace(secret, "")  # no member address from the data tier
+    assert "VipNlb" not in user_data
     assert user_data.rstrip().endswith("/usr/local/sbin/iris-web-gateway-setup")
-    assert "VipNlb" not in user_data  # mirror-aware: no VIP on the web path
 
 
 def _outputs(rendered: list[str], assembly: Synthesized) -> list[tuple[str, str]]:
@@ -439,21 +474,39 @@ def _outputs(rendered: list[str], assembly: Synthesized) -> list[tuple[str, str]
     return [(stack, re.fullmatch(r"<Output:(.+)>", r).group(1)) for r in rendered]  # type: ignore[union-attr]
 
 
-def test_ecp_and_print_servers_connect_to_the_initial_primary_as_a_mirror_connection(reference: Synthesized) -> None:
+def test_ecp_and_print_servers_connect_to_the_initial_primary_as_a_mirror_connection_over_tls(reference: Synthesized) -> None:
     template = app(reference)
     mirror = reference.settings.app.mirror_set
     primary = next(m.initial_primary for m in reference.settings.data.mirror_sets if m.name == mirror)
     for fleet in ("EcpServers", "PrintServers"):
         user_data = render(launch_templates(template)[fleet]["UserData"])
         assert len(user_data) * 4 / 3 < USER_DATA_LIMIT
-        entry = re.search(rf"^\[ECPServers\]\n{mirror}=<Output:(.+)>,(\d+),(-?\d)$", user_data, re.MULTILINE)
-        assert entry is not None, user_data
+        merge = parse(_shipped(user_data, "/etc/iris-aws/ecp-client.cpf"))
+        address, port, mirror_connection, ssl = merge.sections["ECPServers"][mirror].split(",")
+        output = re.fullmatch(r"<Output:(.+)>", address)
+        assert output is not None, address
         member, attribute = data_ref(
             reference,
-            {"Fn::GetStackOutput": {"StackName": reference.stacks["data_tier"].stack_name, "OutputName": entry.group(1)}},
+            {"Fn::GetStackOutput": {"StackName": reference.stacks["data_tier"].stack_name, "OutputName": output.group(1)}},
         )
         assert member.startswith(f"{mirror}Member{primary}Instance") and attribute == "PrivateIp"
-        assert (entry.group(2), entry.group(3)) == (str(c.IRIS_SUPERSERVER_PORT), "1")
+        assert (port, mirror_connection, ssl) == (str(c.IRIS_SUPERSERVER_PORT), "1", "1")  # follows the primary, TLS on
+        configs = {a.params["Name"]: a.params for a in merge.action("CreateSSLConfig")}
+        assert configs["%ECPClient"]["VerifyPeer"] == "1" and configs["%ECPClient"]["CAFile"] == "/etc/iris-tls/ca.crt"
+        assert configs["%SuperServer"]["Type"] == "1"
+        # Remote databases and namespaces: app.ecp_databases, over the mirror connection.
+        assert [(a.params["Name"], a.params["Server"], a.params["LogicalOnly"]) for a in merge.action("CreateDatabase")] == [
+            (db.name, mirror, "1") for db in reference.settings.app.ecp_databases
+        ]
+        assert [(a.params["Name"], a.params["Globals"]) for a in merge.action("CreateNamespace")] == [
+            (db.namespace, db.name) for db in reference.settings.app.ecp_databases
+        ]
+        secret = re.search(r"^CSPSYSTEM_SECRET=(.*)$", user_data, re.MULTILINE).group(1)  # type: ignore[union-attr]
+        ((secret_id, _),) = [
+            data_ref(reference, {"Fn::GetStackOutput": {"StackName": stack, "OutputName": name}})
+            for stack, name in _outputs([secret], reference)
+        ]
+        assert secret_id.startswith(f"{mirror}CredentialsCSPSystem")
         assert f"CACHE_MOUNT={c.ECP_CACHE_MOUNT}" in user_data
         assert f"IRIS_INSTANCE={reference.settings.data.iris_instance}" in user_data
         assert "systemctl enable iris-ecp-client.service" in user_data
@@ -497,6 +550,13 @@ def _rules_out_of(template: dict[str, Any], prefix: str) -> list[tuple[str, int,
 
 def test_web_servers_accept_https_from_the_alb_only(assembly: Synthesized) -> None:
     assert _rules_into(assembly.template_json("network"), "WebSg") == [("PublicAlbSg", c.HTTPS_PORT, c.HTTPS_PORT)]
+
+
+def test_web_servers_reach_the_application_servers_not_the_data_tier(assembly: Synthesized) -> None:
+    one_port = (c.IRIS_SUPERSERVER_PORT, c.IRIS_SUPERSERVER_PORT)
+    assert _rules_out_of(assembly.template_json("network"), "WebSg") == sorted(
+        [("0.0.0.0/0", c.HTTPS_PORT, c.HTTPS_PORT), ("AppSg", *one_port)]
+    )
 
 
 def test_app_servers_accept_only_the_web_tier_on_the_superserver_port(assembly: Synthesized) -> None:

@@ -180,17 +180,22 @@ def test_the_reader_refuses_what_iris_would_not_read() -> None:
     assert parse_action('ModifyUser:Name=CSPSystem,PasswordHash="a,b,10000,SHA512"').params["PasswordHash"] == "a,b,10000,SHA512"
 
 
-def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_to_the_host_only(assembly: Synthesized) -> None:
+def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_and_portal_to_the_host_only(
+    assembly: Synthesized,
+) -> None:
     path = assembly.settings.data.health_check_path
     for user_data in members(assembly).values():
         conf = heredoc(user_data, "/etc/iris-aws/CSP.conf")
         locations = dict(re.findall(r'<Location "?([^">]+)"?>\n(.*?)</Location>', conf, re.S))
-        assert sorted(locations) == sorted(["/", path, "/api/monitor/metrics"])
-        assert locations["/"].split() == ["Require", "all", "denied"]  # no Management Portal, no application
+        assert sorted(locations) == sorted(["/", path, "/api/monitor/metrics", "/csp/sys", "/csp/broker"])
+        assert locations["/"].split() == ["Require", "all", "denied"]  # no application
         assert "Require all granted" in locations[path]
-        assert f"Require ip 127.0.0.1 {DOCKER_BRIDGE}" in locations["/api/monitor/metrics"]
+        # The metrics, and the Management Portal for an administrator's Session Manager port forward.
+        for local in ("/api/monitor/metrics", "/csp/sys", "/csp/broker"):
+            assert locations[local].split() == ["CSP", "On", "Require", "ip", "127.0.0.1", DOCKER_BRIDGE]
         ini = heredoc(user_data, "/etc/iris-aws/CSP.ini")
         assert "Mirror_Aware=0" in ini  # the page answers for this member, never for the primary elsewhere
+        assert "[APP_PATH:/csp/sys]\nDefault_Server=LOCAL" in ini
         assert "Password={{CSPSYSTEM_PASSWORD}}" in ini
 
 

@@ -143,15 +143,13 @@ def _tier_matrix(template: dict[str, Any]) -> set[tuple[str, str, int]]:
     return matrix
 
 
-def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized) -> None:
+# The hops every network has: the web tier reaches the ECP application servers only.
+def _base_matrix(health_check_port: int) -> set[tuple[str, str, int]]:
     # A member's status page: its VIP's health checks and the retarget function only.
-    port = assembly.settings.data.health_check_port
-    assert _tier_matrix(assembly.template_json("network")) == {
+    port = health_check_port
+    return {
         ("PublicAlbSg", "WebSg", 443),
         ("WebSg", "AppSg", c.IRIS_SUPERSERVER_PORT),
-        ("WebSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
-        ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
-        ("WebSg", "DataLbSg", port),
         ("XdbcClientSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
         ("AppSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
         ("AppSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT),
@@ -162,6 +160,21 @@ def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized)
         ("DataSg", "DataSg", c.IRIS_SUPERSERVER_PORT),
         ("DataSg", "DataSg", c.ISCAGENT_PORT),
     }
+
+
+WEB_TO_DATA = {("WebSg", "DataSg", c.IRIS_SUPERSERVER_PORT), ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT)}
+
+
+def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized) -> None:
+    """Web to app servers, app servers to data; web to data only with app.web_to_data (off in the profiles)."""
+    assert not assembly.settings.app.web_to_data
+    assert _tier_matrix(assembly.template_json("network")) == _base_matrix(assembly.settings.data.health_check_port)
+
+
+def test_the_dr_web_tier_reaches_its_member_and_nothing_more(assembly: Synthesized) -> None:
+    """The DR region has no ECP servers: its Web Gateway serves from the DR member, on 1972 only."""
+    matrix = _tier_matrix(assembly.template_json("dr_network"))
+    assert matrix == _base_matrix(assembly.settings.data.health_check_port) | WEB_TO_DATA
 
 
 def remote_members(s: Settings, role: str = "network") -> list[str]:
@@ -201,27 +214,41 @@ def _nacl_entries(template: dict[str, Any]) -> set[tuple[bool, str, int, int, in
     return entries
 
 
+def _iris_nacl(s: Settings, role: str) -> set[tuple[bool, str, int, int, int]]:
+    """The data NACL's IRIS entries (egress?, cidr, from, to, number); the web block only where the web tier reaches data."""
+    vpc_cidr = s.network.vpc_cidr if role == "network" else s.dr.vpc_cidr  # type: ignore[union-attr]
+    block = {tier: tier_block(vpc_cidr, tier) for tier in c.TIERS}
+    hc = s.data.health_check_port
+    inbound = {
+        (block["app"], 1972, 1972, 20),
+        (block["data"], 1972, 1972, 30),
+        (block["data"], 2188, 2188, 40),
+        (block["data"], hc, hc, 60),
+        ("0.0.0.0/0", 32768, 65535, 70),
+    }
+    if role == "dr_network" or s.app.web_to_data:
+        inbound.add((block["web"], 1972, 1972, 10))
+    outbound = {(vpc_cidr, 1024, 65535, 10), ("0.0.0.0/0", 443, 443, 20)}
+    for i, remote in enumerate(remote_members(s, role)):
+        inbound |= {(remote, 1972, 1972, 80 + 20 * i), (remote, 2188, 2188, 90 + 20 * i)}
+        outbound.add((remote, 1024, 65535, 30 + 10 * i))
+    return {(False, *e) for e in inbound} | {(True, *e) for e in outbound}
+
+
+def test_the_dr_data_nacl_admits_its_web_tier_on_1972(assembly: Synthesized) -> None:
+    """The same matrix in the DR region, whose web servers reach its member (NACL follows the security groups)."""
+    entries = _nacl_entries(assembly.template_json("dr_network"))
+    assert {e for e in entries if e[2] != c.POSTGRES_PORT} == _iris_nacl(assembly.settings, "dr_network")
+
+
 def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly: Synthesized) -> None:
     s = assembly.settings
     template = assembly.template_json("network")
     block = {tier: tier_block(s.network.vpc_cidr, tier) for tier in c.TIERS}
-    hc = s.data.health_check_port
-    expected_in = [
-        (block["web"], 1972, 1972),
-        (block["app"], 1972, 1972),
-        (block["data"], 1972, 1972),
-        (block["data"], 2188, 2188),
-        (block["web"], hc, hc),
-        (block["data"], hc, hc),
-        ("0.0.0.0/0", 32768, 65535),
-    ]
-    expected_out = [(s.network.vpc_cidr, 1024, 65535), ("0.0.0.0/0", 443, 443)]
-    for remote in remote_members(s):
-        expected_in += [(remote, 1972, 1972), (remote, 2188, 2188)]
-        expected_out += [(remote, 1024, 65535)]
-    expected = {(False, *e, (i + 1) * 10) for i, e in enumerate(expected_in)} | {
-        (True, *e, (i + 1) * 10) for i, e in enumerate(expected_out)
-    }
+    expected = _iris_nacl(s, "network")
+    # The security groups no longer admit the web tier to the members: neither does the NACL.
+    assert not any(e[1] == block["web"] for e in expected)
+    expected_in = [e for e in expected if not e[0]]
     if s.eks.enabled:
         # The Mendix database lives in the data subnets; EKS nodes live in the app subnets.
         expected.add((False, block["app"], c.POSTGRES_PORT, c.POSTGRES_PORT, c.DATA_NACL_POSTGRES_RULE))

@@ -21,7 +21,13 @@ SECRET_KEY = re.compile(r"(passw(or)?d|secret|private_?key|api_?key|access_?key)
 NOT_A_VALUE = re.compile(r"^(GenerateSecretString|ManageMasterUserPassword|SecretId|SecretArn|.*SecretArn|.*SecretName)$")
 # Lines in user data that would carry a password: each must hold a marker the host fills in.
 PASSWORD_LINE = re.compile(r"^(?:\S*Password(?:Hash)?)=(?P<value>.*)$", re.M)
-MARKERS = ("{{SUPERUSER_PASSWORD_HASH}}", '"{{CSPSYSTEM_PASSWORD_HASH}}"', "{{CSPSYSTEM_PASSWORD}}", "@@WEB_GATEWAY_PASSWORD@@")
+MARKERS = (
+    "{{SUPERUSER_PASSWORD_HASH}}",
+    '"{{CSPSYSTEM_PASSWORD_HASH}}"',
+    "{{CSPSYSTEM_PASSWORD}}",
+    "@@WEB_GATEWAY_PASSWORD@@",
+    '"@@CSPSYSTEM_HASH@@"',  # the ECP clients' merge file: the CSPSystem hash the Web Gateway signs in with
+)
 
 
 def walk(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:

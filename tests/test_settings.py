@@ -199,6 +199,13 @@ BAD_INPUTS = [
     pytest.param(
         {"app.web_ami_ids": '{"us-east-1": "ami-0123456789abcdef0"}'}, "app.web_ami_ids", "region eu-west-1", id="no-web-ami"
     ),
+    pytest.param(
+        {"app.ecp_databases.0.name": "HSAADATA"},
+        "app.ecp_databases.0.name",
+        "a mirrored database of mirror set HSDB in data.databases: HSDATA",
+        id="ecp-database-not-mirrored-in-the-set",
+    ),
+    pytest.param({"app.ecp_databases": "[]"}, "app.ecp_databases", "at least one mirrored database", id="no-ecp-database"),
     pytest.param({"tags": '{"Project": "x", "Environment": "y"}'}, "tags", "missing: Owner, CostCenter", id="cost-tags-missing"),
     pytest.param({"eks.kubernetes_version": "1.30"}, "eks.kubernetes_version", "kubectl layer is pinned", id="k8s-without-layer"),
     pytest.param(
@@ -374,6 +381,8 @@ BAD_INPUTS = [
 FURTHER_PROBLEMS = {
     # The DR member of HSDB (m6i.4xlarge) carries the same volumes as the primary's type.
     "iops-over-instance-limit": ["dr.instance_types.HSDB"],
+    # With no mirrored database left, the ECP servers' remote database names none.
+    "mirror-name-too-long-for-iris": ["app.ecp_databases.0.name"],
 }
 
 
