@@ -1,8 +1,10 @@
 """Customer-managed KMS keys.
 
 Guarantees: annual rotation on, retained when the stack is deleted (data
-encrypted with it stays readable), and a key policy that lets only the named
-AWS service principals use it, each bound to this account by condition.
+encrypted with it stays readable), a key policy that lets only the named
+AWS service principals use it, each bound to this account by condition, and
+grants on it only for AWS resources or by AWS services (Control Tower
+CT.KMS.PR.3).
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ class EncryptionKey(Construct):
             alias=alias,
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        # A grant outlives the policy that allowed it: only an AWS service, or a
+        # principal acting for an AWS resource (EBS, EKS, RDS), may create one.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyGrantsNotForAwsResources",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:CreateGrant"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+            )
         )
 
     def allow_cloudwatch_logs(self) -> None:

@@ -83,12 +83,13 @@ def allow_auto_scaling_to_use_the_key(encryption_key: kms.IKey) -> None:
 def launch_template(
     scope: Construct, role: str, *, disk_gib: int, security_groups: Sequence[ec2.ISecurityGroup], encryption_key: kms.IKey
 ) -> ec2.LaunchTemplate:
-    """IMDSv2 only, hop limit 1, an encrypted gp3 root volume deleted with the node."""
+    """IMDSv2 only, hop limit 1, detailed monitoring, an encrypted gp3 root volume deleted with the node."""
     first, *more = security_groups
     template = ec2.LaunchTemplate(
         scope,
         f"{role.title()}LaunchTemplate",
         require_imdsv2=True,
+        detailed_monitoring=True,
         http_put_response_hop_limit=METADATA_HOP_LIMIT,
         security_group=first,
         block_devices=[

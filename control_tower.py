@@ -1,0 +1,261 @@
+"""The AWS Control Tower proactive controls as a validation plugin, and their exemptions.
+
+The rules and the cfn-guard binary are the ones ``cdklabs.cdk-validator-cfnguard``
+ships (unpacked from the installed package; nothing is downloaded). Each template
+is checked on its own against the rules that evaluate a resource type it
+contains: a rule about a type the template lacks can only skip, and cfn-guard's
+cost grows with rules times template size.
+
+The package's own ``CfnGuardValidator`` is not registered: for a clause that
+compares two literals its parser reports a resource without a logical id, which
+jsii cannot hand to a Python plugin and the CDK cannot acknowledge. This module
+reads cfn-guard's structured output itself: the resources of a failed rule are
+the resources its failed clauses traversed to (on the shipped profiles, the
+same 80 resource findings as the package's plugin, without its 8 empty ones).
+
+Findings go through the CDK's own acknowledgements, so an exemption is scoped
+to one resource and one control like a cdk-nag one; the exemptions live in one
+reviewed file, ``control-tower-exemptions.json``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from constructs import IConstruct
+
+# The plugin's name in the validation report; acknowledgement ids are "<name>::<guard rule name>".
+PLUGIN_NAME = "ControlTower"
+PACKAGE = "cdklabs.cdk-validator-cfnguard"
+EXEMPTIONS_FILE = Path(__file__).resolve().parent / "control-tower-exemptions.json"
+RULES_PREFIX = "package/rules/control-tower/"
+# cfn-guard's exit codes: 0 all passed (or skipped), 19 a rule failed; anything else is an error.
+GUARD_FINDINGS_EXIT_CODES = (0, 5, 19)
+_RESOURCE = re.compile(r"^/Resources/([^/]+)")
+
+
+@dataclass(frozen=True)
+class BundledRule:
+    """One Control Tower control as the package ships it."""
+
+    control: str  # CT.S3.PR.2: how AWS documents it
+    rule_name: str  # s3_bucket_logging_enabled_check: how cfn-guard reports it
+    file: Path  # the unpacked .guard file
+    resource_types: frozenset[str]
+    display_name: str
+    remediation: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The package's cfn-guard binary and Control Tower rules, unpacked once per process."""
+
+    guard: Path
+    rules: dict[str, BundledRule]  # by control id
+
+
+def _binary_member() -> str:
+    system = {"Linux": "ubuntu", "Darwin": "macos"}[platform.system()]
+    machine = {"x86_64": "x86_64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}[platform.machine()]
+    return f"package/bin/{system}/{machine}/cfn-guard"
+
+
+@cache
+def bundle() -> Bundle:
+    """Unpack the binary and the rules from the installed package into a directory removed at exit."""
+    version = metadata.version(PACKAGE)
+    archive = resources.files("cdklabs.cdk_validator_cfnguard._jsii") / f"cdk-validator-cfnguard@{version}.jsii.tgz"
+    root = Path(tempfile.mkdtemp(prefix="control-tower-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    binary = _binary_member()
+    found: dict[str, dict[str, Any]] = {}
+    with resources.as_file(archive) as path, tarfile.open(path) as tar:
+        for member in tar:
+            if not member.isfile() or not (member.name == binary or member.name.startswith(RULES_PREFIX)):
+                continue
+            stream = tar.extractfile(member)
+            assert stream is not None
+            content = stream.read()
+            target = root / member.name.removeprefix("package/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            stem = target.name.split(".", 1)[0]
+            if member.name == binary:
+                target.chmod(0o755)
+            elif target.name.endswith(".metadata.json"):
+                found.setdefault(stem, {})["metadata"] = json.loads(content)
+            elif target.name.endswith(".guard"):
+                (name,) = set(re.findall(r"^rule (\w+) when", content.decode(), re.MULTILINE))
+                found.setdefault(stem, {}).update(file=target, rule_name=name)
+    rules = {}
+    for entry in found.values():
+        meta = entry["metadata"]
+        rules[meta["Id"]] = BundledRule(
+            control=meta["Id"],
+            rule_name=entry["rule_name"],
+            file=entry["file"],
+            resource_types=frozenset(meta["EvaluatedResourceTypes"]),
+            display_name=meta["DisplayName"],
+            remediation=meta.get("RemediationMessage", ""),
+        )
+    return Bundle(guard=root / binary.removeprefix("package/"), rules=rules)
+
+
+def rule_names() -> dict[str, str]:
+    """cfn-guard rule name -> control id."""
+    return {rule.rule_name: rule.control for rule in bundle().rules.values()}
+
+
+def failed_resources(guard_output: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Rule name -> logical ids of the resources whose clauses failed it, from one template's structured output."""
+    failed: dict[str, set[str]] = {}
+    for data_file in guard_output:
+        for entry in data_file.get("not_compliant", []):
+            rule = entry["Rule"]
+            ids = {m.group(1) for path in _checked_paths(rule) if (m := _RESOURCE.match(path))}
+            failed.setdefault(rule["name"], set()).update(ids)
+    return failed
+
+
+def _checked_paths(node: Any) -> Iterator[str]:
+    """The template paths a failed clause looked at (the left side of a comparison, or where a query stopped)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("traversed_to"), dict):
+            yield node["traversed_to"]["path"]
+        for key, value in node.items():
+            if key in ("Resolved", "InResolved") and isinstance(value, dict):
+                side = value.get("from") or value.get("value")
+                if isinstance(side, dict) and isinstance(side.get("path"), str):
+                    yield side["path"]
+            yield from _checked_paths(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _checked_paths(value)
+
+
+def check_template(template_path: str) -> dict[str, set[str]]:
+    """Control id -> failing logical ids of one template, under the rules for its resource types."""
+    template = json.loads(Path(template_path).read_text())
+    types = {resource["Type"] for resource in template.get("Resources", {}).values()}
+    rules = [rule for rule in bundle().rules.values() if rule.resource_types & types]
+    if not rules:
+        return {}
+    run = subprocess.run(
+        [
+            str(bundle().guard),
+            "validate",
+            *(arg for rule in rules for arg in ("--rules", str(rule.file))),
+            *("--data", template_path, "--output-format", "json", "--show-summary", "none", "--structured"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "RUST_BACKTRACE": "0"},
+    )
+    if run.returncode not in GUARD_FINDINGS_EXIT_CODES:
+        raise RuntimeError(f"cfn-guard failed on {template_path} (exit {run.returncode}): {run.stderr.strip()}")
+    by_name = rule_names()
+    failed = failed_resources(json.loads(run.stdout) if run.stdout.strip() else [])
+    unnamed = sorted(name for name, ids in failed.items() if not ids)
+    if unnamed:
+        raise RuntimeError(f"cfn-guard failed {unnamed} on {template_path} without naming a resource")
+    return {by_name[name]: ids for name, ids in failed.items()}
+
+
+@jsii.implements(cdk.IPolicyValidationPlugin)
+class ControlTowerRules:
+    """The bundled Control Tower rules over each template of the app."""
+
+    def __init__(self) -> None:
+        self._version = metadata.version(PACKAGE)
+
+    @property
+    def name(self) -> str:
+        return PLUGIN_NAME
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return sorted(bundle().rules)
+
+    def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
+        violations = []
+        for template_path in context.template_paths:
+            for control, ids in sorted(check_template(template_path).items()):
+                rule = bundle().rules[control]
+                violations.append(
+                    cdk.PolicyViolation(
+                        rule_name=rule.rule_name,
+                        description=f"[{control}]: {rule.display_name}",
+                        fix=rule.remediation,
+                        rule_metadata={"Control": control},
+                        violating_resources=[
+                            cdk.PolicyViolatingResource(locations=[], resource_logical_id=i, template_path=template_path)
+                            for i in sorted(ids)
+                        ],
+                    )
+                )
+        return cdk.PolicyValidationPluginReport(success=not violations, violations=violations, plugin_version=self._version)
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """One control exempted on one resource: ``resource`` is the construct path after the profile's prefix."""
+
+    control: str
+    resource: str
+    reason: str
+
+    def acknowledgement_id(self) -> str:
+        return f"{PLUGIN_NAME}::{bundle().rules[self.control].rule_name}"
+
+
+def load_exemptions(path: Path = EXEMPTIONS_FILE) -> list[Exemption]:
+    """Each entry names a control, the resources it does not apply to and why; one exemption per resource."""
+    return [
+        Exemption(entry["control"], resource, entry["reason"])
+        for entry in json.loads(path.read_text())["exemptions"]
+        for resource in entry["resources"]
+    ]
+
+
+def apply_exemptions(app: cdk.App, prefix: str, exemptions: Iterable[Exemption]) -> None:
+    """Acknowledge each exemption on its resource, where this profile has that resource.
+
+    An aspect, so that resources the CDK's own aspects add during synthesis (the
+    launch template that carries an instance's IMDSv2 requirement) are found too.
+    A profile without the resource (the dev profile has no print servers) skips
+    it; tests/test_compliance.py fails on an exemption no shipped profile uses.
+    """
+    cdk.Aspects.of(app).add(_Exempt(prefix, list(exemptions)), priority=cdk.AspectPriority.READONLY)
+
+
+@jsii.implements(cdk.IAspect)
+class _Exempt:
+    def __init__(self, prefix: str, exemptions: list[Exemption]) -> None:
+        self._by_path: dict[str, list[Exemption]] = {}
+        for exemption in exemptions:
+            self._by_path.setdefault(f"{prefix}-{exemption.resource}", []).append(exemption)
+
+    def visit(self, node: IConstruct) -> None:
+        for exemption in self._by_path.pop(node.node.path, []):
+            cdk.Validations.of(node).acknowledge(cdk.Acknowledgment(id=exemption.acknowledgement_id(), reason=exemption.reason))
