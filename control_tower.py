@@ -70,6 +70,10 @@ class Bundle:
     rules: dict[str, BundledRule]  # by control id
 
 
+def bundle_version() -> str:
+    return metadata.version(PACKAGE)
+
+
 def _binary_member() -> str:
     system = {"Linux": "ubuntu", "Darwin": "macos"}[platform.system()]
     machine = {"x86_64": "x86_64", "AMD64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}[platform.machine()]

@@ -350,6 +350,10 @@ def test_groups_launch_through_the_stacks_auto_scaling_role_which_the_key_admits
     grants = statements["AllowAutoScalingVolumeGrants"]
     assert grants["Action"] == "kms:CreateGrant"
     assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": True}}
+    # Grants only for AWS resources or by AWS services (Control Tower CT.KMS.PR.3).
+    deny = statements["DenyGrantsNotForAwsResources"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"], deny["Resource"]) == ("Deny", {"AWS": "*"}, "kms:CreateGrant", "*")
+    assert deny["Condition"] == {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}}
     assert key["DeletionPolicy"] == "Retain" and key["Properties"]["EnableKeyRotation"] is True
 
 

@@ -1,5 +1,6 @@
-"""Compliance: cdk-nag (AwsSolutions, HIPAA Security, NIST 800-53 rev 5),
-cfn-lint and checkov over every synthesized template."""
+"""Compliance: cdk-nag (AwsSolutions, HIPAA Security, NIST 800-53 rev 5), the
+AWS Control Tower proactive controls, cfn-lint and checkov over every
+synthesized template."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from synthesis import NAG_PACKS
+import control_tower
+from synthesis import GATED_PLUGINS
 from tests.conftest import ROOT, Synthesized
 from tests.linters import templates_by_region
 
-PACKS = NAG_PACKS
+PACKS = GATED_PLUGINS
 # The plugin CDK runs on every synthesis unless it is turned off.
 BUILTIN_VALIDATION = "CloudFormation Validate"
 # Reasons that say nothing about the resource.
@@ -33,8 +35,9 @@ def findings_by_stack(report: dict[str, Any], key: str) -> dict[str, list[str]]:
     return found
 
 
-def test_all_three_nag_packs_ran(assembly: Synthesized) -> None:
+def test_the_nag_packs_and_the_control_tower_rules_ran(assembly: Synthesized) -> None:
     assert set(PACKS) <= set(plugin_reports(assembly))
+    assert plugin_reports(assembly)[control_tower.PLUGIN_NAME]["pluginVersion"] == control_tower.bundle_version()
 
 
 @pytest.mark.parametrize("pack", PACKS)
@@ -74,6 +77,26 @@ def test_wildcard_findings_are_acknowledged_one_finding_at_a_time(assembly: Synt
     for ack in acknowledgements(assembly):
         if ack["ruleName"].endswith(("IAM5", "IAMPolicyNoStatementsWithFullAccess")) and "IAM5" in ack["ruleName"]:
             assert "[" in ack["acknowledgedId"], f"{ack['acknowledgedId']} acknowledges every wildcard finding at once"
+
+
+def test_every_control_tower_exemption_is_used_on_one_resource_of_a_shipped_profile(synth) -> None:
+    """A stale exemption (its resource gone, or the control now passing there) fails here."""
+    exemptions = control_tower.load_exemptions()
+    for exemption in exemptions:
+        assert exemption.control in control_tower.bundle().rules, exemption
+        assert len(exemption.reason) >= 60 and not any(v in exemption.reason.lower() for v in VAGUE_REASONS), exemption
+    used = set()
+    for profile in ("reference", "dev"):
+        assembly = synth(profile)
+        prefix = assembly.settings.prefix + "-"
+        for ack in plugin_reports(assembly)[control_tower.PLUGIN_NAME].get("suppressedViolations", []):
+            # Acknowledged on the resource itself, never on a parent that would cover more.
+            assert [c["constructPath"] for c in ack["violatingConstructs"]] == [ack["acknowledgedAt"]], ack
+            control = control_tower.rule_names()[ack["ruleName"]]
+            used.add((control, ack["acknowledgedAt"].removeprefix(prefix)))
+    stale = [e for e in exemptions if (e.control, e.resource) not in used]
+    assert stale == [], "exemptions that match no finding; remove them from control-tower-exemptions.json"
+    assert len(used) == len({(e.control, e.resource) for e in exemptions}) == len(exemptions)
 
 
 def test_cfn_lint_finds_nothing(assembly: Synthesized) -> None:

@@ -224,6 +224,7 @@ def test_launch_templates_require_imdsv2_and_encrypt_volumes(assembly: Synthesiz
         assert device["Ebs"]["KmsKeyId"] == key_arn(template)
         assert device["Ebs"]["VolumeType"] == "gp3"
         assert "KeyName" not in data and "ImageId" not in data  # no SSH keys; the EKS AMI of the group
+        assert data["Monitoring"] == {"Enabled": True}  # detailed monitoring (Control Tower CT.EC2.PR.10)
 
 
 def test_the_autoscaling_service_may_use_the_volume_key(assembly: Synthesized) -> None:
