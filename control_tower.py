@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import platform
 import re
 import shutil
@@ -170,7 +169,6 @@ def check_template(template_path: str) -> dict[str, set[str]]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "RUST_BACKTRACE": "0"},
     )
     if run.returncode not in GUARD_FINDINGS_EXIT_CODES:
         raise RuntimeError(f"cfn-guard failed on {template_path} (exit {run.returncode}): {run.stderr.strip()}")
