@@ -111,11 +111,12 @@ class Synthesized:
 
 
 def synthesize(outdir: Path, context: Mapping[str, Any], *, checks: bool) -> None:
-    """The assembly of ``context`` into ``outdir``, with the nag packs if ``checks``."""
+    """The assembly of ``context`` into ``outdir``, with the nag packs if ``checks``, and the Control
+    Tower rules too if a test of this run reads them (they cost several seconds of cfn-guard)."""
     # CDK's own template validation too runs on the shipped profiles only (tests/test_compliance.py reads it).
     app = cdk.App(context=dict(context), outdir=str(outdir), builtin_cloud_formation_validation=checks)
     # A nag failure does not raise: the compliance tests name the findings.
-    result = synthesis.synthesize(app, {}, app_module.build, checks=checks)
+    result = synthesis.synthesize(app, {}, app_module.build, checks=checks, control_tower_rules=CONTROL_TOWER_IN_THIS_RUN)
     stacks = {
         role: {"stack_name": s.stack_name, "artifact_id": s.artifact_id, "account": s.account, "region": s.region}
         for role, s in result.stacks.items()
@@ -157,11 +158,14 @@ def shared_folder(factory: pytest.TempPathFactory) -> Path:
 
 # Whether this run holds the compliance tests, whose linters then start as each shipped profile is synthesized.
 LINTED_IN_THIS_RUN = False
+# Whether a test of this run reads the Control Tower findings of the shipped profiles.
+CONTROL_TOWER_IN_THIS_RUN = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    global LINTED_IN_THIS_RUN
+    global LINTED_IN_THIS_RUN, CONTROL_TOWER_IN_THIS_RUN
     LINTED_IN_THIS_RUN = any(item.path.name == "test_compliance.py" for item in items)
+    CONTROL_TOWER_IN_THIS_RUN = LINTED_IN_THIS_RUN or any(item.name == "test_compliance_summary_is_current" for item in items)
 
 
 def pytest_sessionfinish() -> None:
