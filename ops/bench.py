@@ -38,7 +38,8 @@ ENV = {
 
 def many_sets(reference: dict[str, Any], count: int) -> dict[str, str]:
     """``-c`` overrides giving the reference profile ``count`` mirror sets (the second set's shape
-    repeated), each with a mirrored database and a DR member."""
+    repeated), each with a mirrored database and a DR member; the ECP application servers mount the
+    first set's."""
     shapes = reference["data"]["mirror_sets"]
     sets = [shapes[0], *({**shapes[1], "name": f"Set{i:02d}"} for i in range(1, count))]
     databases = [{"name": f"DB{i:02d}", "namespace": f"NS{i:02d}", "mirror_set": s["name"]} for i, s in enumerate(sets)]
@@ -46,6 +47,7 @@ def many_sets(reference: dict[str, Any], count: int) -> dict[str, str]:
         "data.mirror_sets": json.dumps(sets),
         "data.databases": json.dumps(databases),
         "dr.mirror_sets": json.dumps([s["name"] for s in sets]),
+        "app.ecp_databases": json.dumps([{"name": databases[0]["name"], "namespace": databases[0]["namespace"]}]),
     }
 
 
