@@ -211,7 +211,10 @@ class MendixEnvironmentSettings(SettingsModel):
             "a lower-case name of 2 to 40 letters, digits and single hyphens, not starting with mendix- "
             "(Mendix reserves those names)",
         ),
-        Field(description="The MendixApp's name; mendix-* names are reserved by the Operator.", json_schema_extra={"pattern": MENDIX_APP_NAME}),
+        Field(
+            description="The MendixApp's name; mendix-* names are reserved by the Operator.",
+            json_schema_extra={"pattern": MENDIX_APP_NAME},
+        ),
     ]
     replicas: Annotated[
         int, Field(ge=1, le=20, description="Runtime replicas when the pipeline creates the app."), Allowed("1 to 20 replicas")
@@ -244,7 +247,10 @@ class PipelineSettings(SettingsModel):
             lambda v: re.fullmatch(PROJECT_FILE, v) is not None and ".." not in v.split("/"),
             "a relative path to the app's .mpr file inside the repository, such as App.mpr",
         ),
-        Field(description="The Mendix project file MxBuild builds, relative to the repository root.", json_schema_extra={"pattern": PROJECT_FILE}),
+        Field(
+            description="The Mendix project file MxBuild builds, relative to the repository root.",
+            json_schema_extra={"pattern": PROJECT_FILE},
+        ),
     ] = "App.mpr"
     mxbuild_image: Annotated[
         str,

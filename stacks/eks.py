@@ -19,10 +19,10 @@ from components.mendix.backup import BackupCopy, PlatformBackup
 from components.mendix.cluster import ClusterSpec, MendixCluster
 from components.mendix.database import MendixDatabase
 from components.mendix.install import MendixOperator, OperatorNetwork
-from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
 from components.mendix.load_balancer_controller import ControllerRelease
 from components.mendix.manifests import SAMPLE_APP, SampleApp
 from components.mendix.observability import ObservedApp, PlatformObservability
+from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
 from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c

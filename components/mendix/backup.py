@@ -74,9 +74,7 @@ class PlatformBackup(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.vault = backup.BackupVault(self, "Vault", encryption_key=encryption_key, removal_policy=RemovalPolicy.RETAIN)
-        self.copy_vault = (
-            backup.BackupVault.from_backup_vault_arn(self, "DrVault", copy.vault_arn) if copy is not None else None
-        )
+        self.copy_vault = backup.BackupVault.from_backup_vault_arn(self, "DrVault", copy.vault_arn) if copy is not None else None
 
         def copies(delete_after: int, cold_after: int | None = None) -> list[backup.BackupPlanCopyActionProps] | None:
             if self.copy_vault is None:

@@ -136,12 +136,12 @@ def connection_action(connection_arn: str) -> str:
     return f"{connection_arn.split(':')[2]}:UseConnection"
 
 
-def deploy_command(*, target: DeliveryTarget, bucket: str, settings: PipelineSettings) -> str:
+def deploy_command(*, target: DeliveryTarget, settings: PipelineSettings) -> str:
     """The deploy step's call of pipeline/mendix_deploy.py; the app and its replicas come from the action."""
     return (
         "python3 mendix_deploy.py deploy "
-        f"--namespace {target.namespace} --app \"$MENDIX_APP\" --replicas \"$MENDIX_REPLICAS\" "
-        f'--bucket {bucket} --key "${PACKAGE_KEY}" --sha256 "${PACKAGE_SHA256}" '
+        f'--namespace {target.namespace} --app "$MENDIX_APP" --replicas "$MENDIX_REPLICAS" '
+        f'--bucket "$PACKAGES_BUCKET" --key "${PACKAGE_KEY}" --sha256 "${PACKAGE_SHA256}" '
         f"--db-instance {target.database_identifier} --snapshot-prefix {target.snapshot_prefix} "
         f"--storage-plan {target.storage_plan} --database-plan {target.database_plan} "
         f"--timeout-seconds {settings.deploy_timeout_minutes * 60} --keep-snapshots {settings.pre_deploy_snapshots_kept}"
@@ -228,7 +228,8 @@ class MendixDelivery(Construct):
             action_name="BuildPackage", project=self.package_project, input=source, variables_namespace="Package"
         )
         package = {
-            name: codebuild.BuildEnvironmentVariable(value=package_action.variable(name)) for name in (PACKAGE_KEY, PACKAGE_SHA256)
+            name: codebuild.BuildEnvironmentVariable(value=package_action.variable(name))
+            for name in (PACKAGE_KEY, PACKAGE_SHA256)
         }
 
         def deploy(name: str, environment: MendixEnvironmentSettings, order: int = 1) -> actions.CodeBuildAction:
@@ -400,6 +401,7 @@ class MendixDelivery(Construct):
                 "CLUSTER_NAME": cluster.cluster_name,
                 "KUBECTL_VERSION": kubectl_version,
                 "DEPLOY_SCRIPT_URL": script.s3_object_url,
+                "PACKAGES_BUCKET": self.packages.bucket_name,
             },
             build_spec=(
                 {
@@ -418,7 +420,7 @@ class MendixDelivery(Construct):
                             "commands": [
                                 'aws eks update-kubeconfig --name "$CLUSTER_NAME"',
                                 'aws s3 cp "$DEPLOY_SCRIPT_URL" mendix_deploy.py',
-                                deploy_command(target=target, bucket=self.packages.bucket_name, settings=settings),
+                                deploy_command(target=target, settings=settings),
                             ]
                         },
                     },
@@ -430,7 +432,10 @@ class MendixDelivery(Construct):
         self.packages.grant_read(project)
         stack = Stack.of(self)
         snapshots = stack.format_arn(
-            service="rds", resource="snapshot", resource_name=f"{target.snapshot_prefix}-*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+            service="rds",
+            resource="snapshot",
+            resource_name=f"{target.snapshot_prefix}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         instance = target.database.instance_arn
         for sid, rds_actions, resources in (
