@@ -87,6 +87,7 @@ class Composer:
         region = self.add(
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
             primary_vpc=primary.vpc, primary_region=s.region, primary_vpc_cidr=s.network.vpc_cidr, data=s.data,
+            backup_copies=s.eks.enabled,
         )  # fmt: skip
         members = {
             m.name: self.add(
@@ -123,10 +124,14 @@ class Composer:
             alarm_topic=data.alarm_topic, settings=s.app, data_settings=s.data,
         )  # fmt: skip
 
-    def eks(self, network: NetworkStack) -> None:
+    def eks(self, network: NetworkStack, dr: DrSide | None) -> None:
+        """Mendix on EKS; its backups are copied to the DR region's vault when there is one."""
         s = self.settings
         if s.eks.enabled:
-            self.add("eks", EksStack, "Eks", network=network.refs, settings=s.eks, resource_tags=s.tags)
+            self.add(
+                "eks", EksStack, "Eks", network=network.refs, settings=s.eks, resource_tags=s.tags,
+                dr=dr.link if dr is not None else None,
+            )  # fmt: skip
 
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
         """The DR region's web tier, and the application's name failing over between the two regions."""

@@ -98,10 +98,12 @@ class DrMember:
 
 @dataclass(frozen=True)
 class DrLink:
-    """The DR region as the primary region sees it: where snapshot copies go, its network, its members."""
+    """The DR region as the primary region sees it: where snapshot and backup copies go, its network, its members."""
 
     region: str
     key_arn: str
     vpc: ec2.IVpc
     peering_id: str
     members: Mapping[str, DrMember]
+    # The vault that receives copies of the Mendix platform's AWS Backup recovery points (with EKS on).
+    backup_vault_arn: str | None = None

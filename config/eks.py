@@ -37,6 +37,8 @@ AMI_ALIAS = r"^al2023@v\d{8}$"
 ECR_IMAGE = (
     r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
 )
+MENDIX_APP_NAME = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
+PROJECT_FILE = r"^[A-Za-z0-9_][A-Za-z0-9_ ./-]{0,200}\.mpr$"
 IMAGE = r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
 INSTANCE_CATEGORIES = ("c", "m", "r", "t")
 
@@ -199,8 +201,28 @@ class MendixDatabaseSettings(SettingsModel):
             )
 
 
+class MendixEnvironmentSettings(SettingsModel):
+    """One environment of the app: a ``MendixApp`` resource in the Operator's namespace."""
+
+    app: Annotated[
+        str,
+        Check(
+            lambda v: re.fullmatch(MENDIX_APP_NAME, v) is not None and "--" not in v and not v.startswith("mendix-"),
+            "a lower-case name of 2 to 40 letters, digits and single hyphens, not starting with mendix- "
+            "(Mendix reserves those names)",
+        ),
+        Field(
+            description="The MendixApp's name; mendix-* names are reserved by the Operator.",
+            json_schema_extra={"pattern": MENDIX_APP_NAME},
+        ),
+    ]
+    replicas: Annotated[
+        int, Field(ge=1, le=20, description="Runtime replicas when the pipeline creates the app."), Allowed("1 to 20 replicas")
+    ] = 1
+
+
 class PipelineSettings(SettingsModel):
-    """Source -> image -> ECR -> canary deployment on EKS."""
+    """Source -> deployment package (MxBuild) -> staging MendixApp -> approval -> production MendixApp."""
 
     connection_arn: Annotated[
         str,
@@ -212,22 +234,54 @@ class PipelineSettings(SettingsModel):
     repository: Annotated[
         str,
         Matches(REPOSITORY, "owner/name of the application's source repository"),
-        Field(description="owner/name of the application repository at the provider."),
+        Field(description="owner/name of the Mendix app's repository at the provider."),
     ]
     branch: Annotated[
         str,
         Check(lambda v: re.fullmatch(BRANCH, v) is not None and ".." not in v, "a branch name"),
         Field(description="The branch the pipeline builds.", json_schema_extra={"pattern": BRANCH}),
     ] = "main"
-    canary_replicas: Annotated[int, Field(ge=1, le=10, description="The canary's pods."), Allowed("1 to 10 pods")] = 1
-    canary_seconds: Annotated[
+    project_file: Annotated[
+        str,
+        Check(
+            lambda v: re.fullmatch(PROJECT_FILE, v) is not None and ".." not in v.split("/"),
+            "a relative path to the app's .mpr file inside the repository, such as App.mpr",
+        ),
+        Field(
+            description="The Mendix project file MxBuild builds, relative to the repository root.",
+            json_schema_extra={"pattern": PROJECT_FILE},
+        ),
+    ] = "App.mpr"
+    mxbuild_image: Annotated[
+        str,
+        Check(
+            lambda v: re.fullmatch(ECR_IMAGE, v) is not None and not v.endswith(":latest"),
+            "an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME) with a pinned tag or digest, not latest",
+        ),
+        Field(
+            description="An image in this region's ECR holding MxBuild of the app's Mendix version and a JDK (mxbuild on "
+            "the PATH, JAVA_HOME set).",
+            json_schema_extra={"pattern": re.sub(r"\(\?P<\w+>", "(", ECR_IMAGE)},
+        ),
+    ]
+    staging: Annotated[MendixEnvironmentSettings, Field(description="The environment every package goes to first.")]
+    production: Annotated[MendixEnvironmentSettings, Field(description="The environment a package reaches after approval.")]
+    deploy_timeout_minutes: Annotated[
         int,
-        Field(ge=60, le=3600, description="How long the canary must stay healthy before it is promoted."),
-        Allowed("60 to 3600 seconds"),
-    ] = 300
-    max_canary_restarts: Annotated[
-        int, Field(ge=0, le=10, description="Container restarts the canary may have."), Allowed("0 to 10 restarts")
-    ] = 0
+        Field(ge=10, le=180, description="How long the Operator may take to build and start a package before it is rolled back."),
+        Allowed("10 to 180 minutes"),
+    ] = 45
+    pre_deploy_snapshots_kept: Annotated[
+        int,
+        Field(ge=1, le=50, description="Manual RDS snapshots taken before package changes that are kept per environment."),
+        Allowed("1 to 50 snapshots per environment"),
+    ] = 10
+
+    @rule
+    def _two_environments(self) -> Iterator[Problem]:
+        """`production.app` differs from `staging.app`."""
+        if self.production.app == self.staging.app:
+            yield Problem("production.app", self.production.app, f"a name other than staging.app ({self.staging.app})")
 
 
 class MendixBackupSettings(SettingsModel):
@@ -504,7 +558,10 @@ class EksSettings(SettingsModel):
     addons: Annotated[EksAddonSettings, Field(description="EKS add-on versions.")]
     mendix_operator: Annotated[MendixOperatorSettings, Field(description="The Operator's install.")]
     database: Annotated[MendixDatabaseSettings, Field(description="RDS PostgreSQL for the Mendix runtime.")]
-    pipeline: Annotated[PipelineSettings, Field(description="The build and canary pipeline.")]
+    pipeline: Annotated[
+        PipelineSettings | None,
+        Field(description="Delivery of the app's deployment packages (standalone mode only); none: no pipeline."),
+    ] = None
     backup: Annotated[MendixBackupSettings, Field(description="The AWS Backup plan.")]
     budget: Annotated[BudgetSettings, Field(description="The monthly cost budget.")]
     alarm_email: Annotated[Email | None, Field(description="Where the platform's alarms go, or none.")] = None
@@ -544,6 +601,17 @@ class EksSettings(SettingsModel):
     cloudtrail: Annotated[
         bool, Field(description="The account trail; false where an organization trail already records the account.")
     ] = True
+
+    @rule
+    def _pipeline_needs_standalone(self) -> Iterator[Problem]:
+        """`pipeline` is set only in standalone mode: connected, the Mendix Portal owns the MendixApp resources."""
+        if self.pipeline is not None and self.mendix_operator.mode != "standalone":
+            yield Problem(
+                "pipeline",
+                "set",
+                "none when mendix_operator.mode is connected: the Mendix Portal deploys and owns the MendixApp resources; "
+                "the pipeline edits them only in standalone mode",
+            )
 
     @rule
     def _kube_proxy_of_the_cluster_version(self) -> Iterator[Problem]:

@@ -14,6 +14,7 @@ from config.types import DOCUMENTATION_NETS
 
 if TYPE_CHECKING:
     from config.data import IrisSettings
+    from config.eks import PipelineSettings
     from config.settings import Settings
 
 PLACEHOLDER_ACCOUNT = "000000000000"
@@ -90,18 +91,8 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
 def _eks_placeholders(s: Settings) -> list[Placeholder]:
     e = s.eks
     found = []
-    if e.pipeline.connection_arn.endswith(PLACEHOLDER_CONNECTION_ID) or f":{PLACEHOLDER_ACCOUNT}:" in e.pipeline.connection_arn:
-        found.append(
-            Placeholder(
-                "eks.pipeline.connection_arn",
-                e.pipeline.connection_arn,
-                "the ARN of your CodeConnections connection to the application's repository (authorized in the console)",
-            )
-        )
-    if e.pipeline.repository.split("/", 1)[0] == PLACEHOLDER_REPOSITORY_OWNER:
-        found.append(
-            Placeholder("eks.pipeline.repository", e.pipeline.repository, "owner/name of your Mendix application's repository")
-        )
+    if e.pipeline is not None:
+        found += _pipeline_placeholders(e.pipeline)
     if is_placeholder_certificate(e.mendix_operator.certificate_arn):
         found.append(
             Placeholder(
@@ -138,3 +129,26 @@ def is_placeholder_certificate(arn: str) -> bool:
 def _is_example_domain(name: str) -> bool:
     """example.com/.org/.net and their subdomains (RFC 2606): reserved for documentation."""
     return any(name == d or name.endswith(f".{d}") for d in PLACEHOLDER_EMAIL_DOMAINS)
+
+
+def _pipeline_placeholders(p: PipelineSettings) -> list[Placeholder]:
+    found = []
+    if p.connection_arn.endswith(PLACEHOLDER_CONNECTION_ID) or f":{PLACEHOLDER_ACCOUNT}:" in p.connection_arn:
+        found.append(
+            Placeholder(
+                "eks.pipeline.connection_arn",
+                p.connection_arn,
+                "the ARN of your CodeConnections connection to the application's repository (authorized in the console)",
+            )
+        )
+    if p.repository.split("/", 1)[0] == PLACEHOLDER_REPOSITORY_OWNER:
+        found.append(Placeholder("eks.pipeline.repository", p.repository, "owner/name of your Mendix application's repository"))
+    if p.mxbuild_image.startswith(f"{PLACEHOLDER_ACCOUNT}."):
+        found.append(
+            Placeholder(
+                "eks.pipeline.mxbuild_image",
+                p.mxbuild_image,
+                "the image in your ECR that holds MxBuild of your app's Mendix version and a JDK",
+            )
+        )
+    return found

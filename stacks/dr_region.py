@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_backup as backup
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -32,8 +33,9 @@ DESCRIPTION = "IRIS on AWS, DR region: what the async DR members share: key, ala
 
 class DrRegionStack(Stack):
     """The shared half of the DR region; exposes ``base`` (what each DR member's stack builds on),
-    ``key``, ``peering`` and ``failover``. Promotion of a DR member is never automatic.
-    The key is retained when the stack is deleted."""
+    ``key``, ``peering``, ``failover`` and, with ``backup_copies``, ``backup_vault`` (the copies of
+    the Mendix platform's backups). Promotion of a DR member is never automatic.
+    The key and the vault are retained when the stack is deleted."""
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class DrRegionStack(Stack):
         primary_region: str,
         primary_vpc_cidr: str,
         data: DataTierSettings,
+        backup_copies: bool = False,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -65,6 +68,12 @@ class DrRegionStack(Stack):
         self.key.allow_cloudwatch_logs()
         self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
         self.vpc = network.vpc
+        # Copies of the Mendix platform's AWS Backup recovery points, encrypted with the DR key.
+        self.backup_vault = (
+            backup.BackupVault(self, "BackupCopies", encryption_key=self.key.key, removal_policy=RemovalPolicy.RETAIN)
+            if backup_copies
+            else None
+        )
         self.peering = self._peering(network, primary_vpc, primary_region, primary_vpc_cidr)
 
         host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names)
@@ -103,7 +112,12 @@ class DrRegionStack(Stack):
     def link(self, members: Mapping[str, DrMember]) -> DrLink:
         """The DR region as the primary region sees it, with the members of the DR members' stacks."""
         return DrLink(
-            region=self.region, key_arn=self.key.key.key_arn, vpc=self.vpc, peering_id=self.peering.ref, members=members
+            region=self.region,
+            key_arn=self.key.key.key_arn,
+            vpc=self.vpc,
+            peering_id=self.peering.ref,
+            members=members,
+            backup_vault_arn=self.backup_vault.backup_vault_arn if self.backup_vault is not None else None,
         )
 
     def _peering(

@@ -12,17 +12,18 @@ from constructs import Construct
 from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
-from components.links import NetworkRefs
+from components.links import DrLink, NetworkRefs
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
-from components.mendix.backup import PlatformBackup
+from components.mendix.backup import BackupCopy, PlatformBackup
 from components.mendix.cluster import ClusterSpec, MendixCluster
 from components.mendix.database import MendixDatabase
 from components.mendix.install import MendixOperator, OperatorNetwork
 from components.mendix.load_balancer_controller import ControllerRelease
 from components.mendix.manifests import SAMPLE_APP, SampleApp
 from components.mendix.observability import ObservedApp, PlatformObservability
-from components.mendix.pipeline import CanaryTarget, ImagePipeline, MendixImageRepository
+from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
+from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
 from config.eks import EksSettings
@@ -42,7 +43,8 @@ class EksStack(Stack):
 
     Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
     ``file_storage``, ``repository``, ``pipeline``, ``observability``,
-    ``backup``, ``budget``, ``trail`` (when on) and ``alarm_topic``.
+    ``backup``, ``budget``, ``trail`` (when on) and ``alarm_topic``. With ``dr``, the
+    backups are copied to the DR region's vault.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class EksStack(Stack):
         settings: EksSettings,
         resource_tags: Mapping[str, str],
         alarm_topic: sns.ITopic | None = None,
+        dr: DrLink | None = None,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -102,10 +105,11 @@ class EksStack(Stack):
         )
         cluster = self.platform.cluster
 
+        database_identifier = f"{construct_id.lower()}-mendix"
         self.database = MendixDatabase(
             self,
             "Database",
-            instance_identifier=f"{construct_id.lower()}-mendix",
+            instance_identifier=database_identifier,
             vpc=network.vpc,
             subnets=data_subnets,
             clients=self.platform.node_security_group,
@@ -120,8 +124,8 @@ class EksStack(Stack):
             "FileStorage",
             encryption_key=self.key.key,
             access_logs=self.access_logs,
-            replication_reason="Mendix file documents are protected by versioning in this region; their copy to "
-            "another region belongs with the DR region stack, which does not exist yet.",
+            replication_reason="Mendix file documents are protected by versioning and by AWS Backup, whose recovery "
+            "points are copied to the DR region's vault when a DR region is set; replication would add a second copy.",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="CheaperTiers",
@@ -159,22 +163,30 @@ class EksStack(Stack):
             network=OperatorNetwork.of(cluster_subnets=app_subnets, database_subnets=data_subnets),
             after=[*self.platform.addons.addons],
         )
-        self.pipeline = ImagePipeline(
-            self,
-            "Delivery",
-            settings=s.pipeline,
-            image_repository=self.repository,
-            cluster=cluster,
-            # kubectl within one minor version of the API server, as Kubernetes supports.
-            kubectl_version=f"v{s.kubernetes_version}.0",
-            vpc=network.vpc,
-            subnets=app_subnets,
-            canary=CanaryTarget(namespace=c.MENDIX_NAMESPACE, deployment=SAMPLE_APP, container="app"),
-            encryption_key=self.key.key,
-            access_logs=self.access_logs,
-            log_retention_days=s.log_retention_days,
-        )
-        self.pipeline.access_entry.node.add_dependency(self.platform.namespace)
+        self.pipeline: MendixDelivery | None = None
+        if s.pipeline is not None:
+            self.pipeline = MendixDelivery(
+                self,
+                "Delivery",
+                settings=s.pipeline,
+                target=DeliveryTarget(
+                    namespace=c.MENDIX_NAMESPACE,
+                    storage_plan=STORAGE_PLAN,
+                    database_plan=DATABASE_PLAN,
+                    database=self.database.instance,
+                    database_identifier=database_identifier,
+                ),
+                cluster=cluster,
+                # kubectl within one minor version of the API server, as Kubernetes supports.
+                kubectl_version=f"v{s.kubernetes_version}.0",
+                vpc=network.vpc,
+                subnets=app_subnets,
+                encryption_key=self.key.key,
+                access_logs=self.access_logs,
+                log_retention_days=s.log_retention_days,
+                approval_topic=self.alarm_topic,
+            )
+            self.pipeline.kubernetes_role.node.add_dependency(self.platform.namespace)
 
         self.observability = PlatformObservability(
             self,
@@ -203,6 +215,9 @@ class EksStack(Stack):
             backup_tag=backup_tag,
             settings=s.backup,
             plan_name=f"{construct_id.replace('-', '_')}_mendix_monthly",
+            copy=BackupCopy(dr.region, dr.backup_vault_arn, dr.key_arn)
+            if dr is not None and dr.backup_vault_arn is not None
+            else None,
         )
         environment = ("Environment", resource_tags["Environment"])
         self.budget = CostBudget(

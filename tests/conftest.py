@@ -230,12 +230,14 @@ CUSTOM = {
     "app.scaling.cpu_target_percent": "45",
     "app.application_paths": "/csp,/trakcare",
     # The Mendix platform's: a public endpoint for named CIDRs, an administrator role, no account
-    # trail, and the Operator connected to the Mendix Portal with its namespace secret.
+    # trail, the Operator connected to the Mendix Portal with its namespace secret, no pipeline.
     "eks.public_endpoint_cidrs": PUBLIC_CIDR,
     "eks.admin_role_arns": ADMIN_ROLE,
     "eks.cloudtrail": "false",
     "eks.mendix_operator.mode": "connected",
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
+    # Connected, the Portal deploys the apps, so no pipeline (and, with no DR region, no backup copies).
+    "eks.pipeline": "none",
 }
 # The branches CUSTOM cannot hold beside its own: the API failover method, a given DR hosted
 # zone, and no EKS (in the data tier, the DR DNS and the network stacks respectively).

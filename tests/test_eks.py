@@ -317,13 +317,33 @@ def test_persistent_volumes_are_encrypted_and_tagged_for_backup(assembly: Synthe
     assert storage_class["reclaimPolicy"] == "Retain"
 
 
-def test_the_deploy_role_may_edit_one_namespace_only(assembly: Synthesized) -> None:
-    entries = props(assembly.template_json("eks"), "AWS::EKS::AccessEntry")
-    scoped = [e for e in entries if e["AccessPolicies"][0]["AccessScope"]["Type"] == "namespace"]
-    (entry,) = scoped
-    (policy,) = entry["AccessPolicies"]
-    assert policy["AccessScope"] == {"Type": "namespace", "Namespaces": [c.MENDIX_NAMESPACE]}
-    assert json.dumps(policy["PolicyArn"]).endswith(':cluster-access-policy/AmazonEKSEditPolicy"]]}')
+def test_the_deploy_role_may_touch_mendix_apps_in_one_namespace_only(assembly: Synthesized) -> None:
+    from components.mendix.pipeline import DELIVERY_GROUP
+
+    template = assembly.template_json("eks")
+    entries = props(template, "AWS::EKS::AccessEntry")
+    (entry,) = [e for e in entries if "AccessPolicies" not in e]
+    (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("DeliveryDeployPackageRole")]
+    assert entry["PrincipalArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    # No access policy: the group's one Role below is all the deploy step may do in Kubernetes.
+    assert (entry["KubernetesGroups"], entry["Type"]) == ([DELIVERY_GROUP], "STANDARD")
+    role, binding = [m for m in manifests(template) if m["metadata"].get("name") == DELIVERY_GROUP]
+    for m in (role, binding):  # only the CDK's prune label is added
+        assert all(label.startswith("aws.cdk.eks/prune-") for label in m["metadata"].pop("labels"))
+    assert role == {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": DELIVERY_GROUP, "namespace": c.MENDIX_NAMESPACE},
+        "rules": [
+            {
+                "apiGroups": ["privatecloud.mendix.com"],
+                "resources": ["mendixapps"],
+                "verbs": ["get", "list", "watch", "create", "patch"],
+            }
+        ],
+    }
+    assert binding["kind"] == "RoleBinding" and binding["metadata"]["namespace"] == c.MENDIX_NAMESPACE
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": DELIVERY_GROUP}]
     # The other entry is the CDK's kubectl provider, which installs the charts.
     assert len(entries) == 2
 
@@ -486,55 +506,149 @@ def test_every_bucket_is_private_tls_only_and_versioned(assembly: Synthesized) -
 # ----------------------------------------------------------------- pipeline
 
 
-def test_pipeline_stages_source_build_deploy(assembly: Synthesized) -> None:
+def test_pipeline_promotes_one_package_from_staging_to_production_behind_an_approval(assembly: Synthesized) -> None:
     template = assembly.template_json("eks")
     p = assembly.settings.eks.pipeline
+    assert p is not None
     pipeline = one(template, "AWS::CodePipeline::Pipeline")
     assert pipeline["PipelineType"] == "V2"
     stages = [(s["Name"], [(a["Name"], a["ActionTypeId"]["Provider"]) for a in s["Actions"]]) for s in pipeline["Stages"]]
     assert stages == [
         ("Source", [("Source", "CodeStarSourceConnection")]),
-        ("Build", [("BuildImage", "CodeBuild")]),
-        ("Deploy", [("CanaryDeploy", "CodeBuild")]),
+        ("Package", [("BuildPackage", "CodeBuild")]),
+        ("Staging", [("DeployStaging", "CodeBuild")]),
+        ("Approval", [("PromoteToProduction", "Manual")]),
+        ("Production", [("DeployProduction", "CodeBuild")]),
     ]
     source = pipeline["Stages"][0]["Actions"][0]["Configuration"]
-    assert source["ConnectionArn"] == p.connection_arn
-    assert source["FullRepositoryId"] == p.repository
-    assert source["BranchName"] == p.branch
-    deploy = pipeline["Stages"][2]["Actions"][0]["Configuration"]
-    assert json.loads(deploy["EnvironmentVariables"]) == [
-        {"name": "IMAGE_URI", "type": "PLAINTEXT", "value": "#{Build.IMAGE_URI}"}
+    assert (source["ConnectionArn"], source["FullRepositoryId"], source["BranchName"]) == (
+        p.connection_arn,
+        p.repository,
+        p.branch,
+    )
+    package = [
+        {"name": "PACKAGE_KEY", "type": "PLAINTEXT", "value": "#{Package.PACKAGE_KEY}"},
+        {"name": "PACKAGE_SHA256", "type": "PLAINTEXT", "value": "#{Package.PACKAGE_SHA256}"},
     ]
+    for stage, environment in ((2, p.staging), (4, p.production)):
+        config = pipeline["Stages"][stage]["Actions"][0]["Configuration"]
+        # Both environments get the one package the Package stage built.
+        assert json.loads(config["EnvironmentVariables"]) == [
+            *package,
+            {"name": "MENDIX_APP", "type": "PLAINTEXT", "value": environment.app},
+            {"name": "MENDIX_REPLICAS", "type": "PLAINTEXT", "value": str(environment.replicas)},
+        ]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    approval = pipeline["Stages"][3]["Actions"][0]["Configuration"]
+    assert approval["NotificationArn"] == {"Ref": topic_id}
+    assert p.production.app in approval["CustomData"] and "#{Package.PACKAGE_SHA256}" in approval["CustomData"]
 
 
-def test_build_is_privileged_and_encrypted_and_deploy_runs_in_the_vpc(assembly: Synthesized) -> None:
+def test_the_source_action_uses_the_connection_with_its_own_service(assembly: Synthesized) -> None:
+    # codeconnections and codestar-connections are two IAM services; the action must match the ARN.
     template = assembly.template_json("eks")
-    projects = {k: v["Properties"] for k, v in resources(template, "AWS::CodeBuild::Project").items()}
-    (build,) = [p for k, p in projects.items() if k.startswith("DeliveryBuildImage")]
-    (deploy,) = [p for k, p in projects.items() if k.startswith("DeliveryCanaryDeploy")]
-    assert build["Environment"]["PrivilegedMode"] is True
-    assert deploy["Environment"]["PrivilegedMode"] is False
-    for p in (build, deploy):
-        assert p["EncryptionKey"] == key_arn(template)
-        assert p["LogsConfig"]["CloudWatchLogs"]["Status"] == "ENABLED"
-    assert "VpcConfig" not in build
-    assert all("appSubnet" in output_name(s) for s in deploy["VpcConfig"]["Subnets"])
-    spec = json.loads(deploy["Source"]["BuildSpec"])
-    command = spec["phases"]["build"]["commands"][-1]
-    pipeline = assembly.settings.eks.pipeline
-    assert "canary_deploy.py" in command
-    assert f"--canary-seconds {pipeline.canary_seconds}" in command
-    assert f"--max-restarts {pipeline.max_canary_restarts}" in command
-
-
-def test_build_refuses_images_with_critical_findings(assembly: Synthesized) -> None:
-    (build,) = [
-        v["Properties"]
-        for k, v in resources(assembly.template_json("eks"), "AWS::CodeBuild::Project").items()
-        if k.startswith("DeliveryBuildImage")
+    p = assembly.settings.eks.pipeline
+    assert p is not None and p.connection_arn.startswith("arn:aws:codeconnections:")
+    uses = [
+        st
+        for policy in props(template, "AWS::IAM::Policy")
+        for st in policy["PolicyDocument"]["Statement"]
+        if "UseConnection" in json.dumps(st["Action"])
     ]
-    commands = " ".join(json.loads(build["Source"]["BuildSpec"])["phases"]["post_build"]["commands"])
-    assert "image-scan-complete" in commands and "CRITICAL" in commands and "exit 1" in commands
+    assert uses == [{"Action": "codeconnections:UseConnection", "Effect": "Allow", "Resource": p.connection_arn}]
+
+
+def test_a_codestar_connections_arn_keeps_its_own_action() -> None:
+    from components.mendix.pipeline import connection_action
+
+    arn = "arn:aws:codestar-connections:eu-west-1:123456789012:connection/12345678-1234-1234-1234-123456789012"
+    assert connection_action(arn) == "codestar-connections:UseConnection"
+    assert connection_action(arn.replace("codestar-connections", "codeconnections")) == "codeconnections:UseConnection"
+
+
+def projects(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in resources(template, "AWS::CodeBuild::Project").items()}
+
+
+def test_mxbuild_packages_the_project_and_stores_it_under_its_digest(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    p = assembly.settings.eks.pipeline
+    assert p is not None
+    (build,) = [v for k, v in projects(template).items() if k.startswith("DeliveryBuildPackage")]
+    image = json.dumps(build["Environment"]["Image"])
+    name, tag = p.mxbuild_image.split("/", 1)[1].split(":")
+    assert f"repository/{name}" in image or f"/{name}:{tag}" in image
+    assert build["Environment"]["ImagePullCredentialsType"] == "SERVICE_ROLE"
+    assert build["Environment"]["PrivilegedMode"] is False
+    assert build["EncryptionKey"] == key_arn(template)
+    spec = json.loads(build["Source"]["BuildSpec"])
+    assert spec["env"]["exported-variables"] == ["PACKAGE_KEY", "PACKAGE_SHA256"]
+    commands = spec["phases"]["build"]["commands"]
+    assert commands[0].startswith("mxbuild ") and '"$PROJECT_FILE"' in commands[0]
+    assert {"Name": "PROJECT_FILE", "Type": "PLAINTEXT", "Value": p.project_file} in build["Environment"]["EnvironmentVariables"]
+    assert 'PACKAGE_KEY="packages/$PACKAGE_SHA256.mda"' in commands[2]
+
+
+def test_the_deploy_step_runs_the_delivery_script_in_the_vpc(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    p = assembly.settings.eks.pipeline
+    assert p is not None
+    (deploy,) = [v for k, v in projects(template).items() if k.startswith("DeliveryDeployPackage")]
+    assert deploy["Environment"]["PrivilegedMode"] is False
+    assert all("appSubnet" in output_name(s) for s in deploy["VpcConfig"]["Subnets"])
+    # Room for a deployment and its rollback, each up to the deploy timeout.
+    assert deploy["TimeoutInMinutes"] == 2 * p.deploy_timeout_minutes + 30
+    command = json.loads(deploy["Source"]["BuildSpec"])["phases"]["build"]["commands"][-1]
+    name = one(template, "AWS::RDS::DBInstance")["DBInstanceIdentifier"]
+    assert command.startswith("python3 mendix_deploy.py deploy --namespace mendix ")
+    for part in (
+        '--app "$MENDIX_APP" --replicas "$MENDIX_REPLICAS"',
+        '--key "$PACKAGE_KEY" --sha256 "$PACKAGE_SHA256"',
+        f"--db-instance {name} --snapshot-prefix {name}-predeploy",
+        "--storage-plan s3-irsa --database-plan postgres-iam",
+        '--bucket "$PACKAGES_BUCKET"',
+        f"--timeout-seconds {p.deploy_timeout_minutes * 60} --keep-snapshots {p.pre_deploy_snapshots_kept}",
+    ):
+        assert part in command
+
+
+def test_the_deploy_step_may_snapshot_the_database_under_its_own_prefix_only(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    (db_id,) = resources(template, "AWS::RDS::DBInstance")
+    name = one(template, "AWS::RDS::DBInstance")["DBInstanceIdentifier"]
+    instance = json.dumps({"Fn::Join": ["", ["arn:aws:rds:eu-west-1:000000000000:db:", {"Ref": db_id}]]})
+    snapshots = f"arn:aws:rds:eu-west-1:000000000000:snapshot:{name}-predeploy-*"
+    (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("DeliveryDeployPackageRole")]
+    statements = {
+        st.get("Sid"): st
+        for policy in props(template, "AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Roles"]
+        for st in policy["PolicyDocument"]["Statement"]
+    }
+
+    def grant(sid: str) -> tuple[str, list[str]]:
+        resource = statements[sid]["Resource"]
+        return statements[sid]["Action"], sorted(json.dumps(r) for r in (resource if isinstance(resource, list) else [resource]))
+
+    assert grant("SnapshotTheDatabaseBeforeAPackageChange") == ("rds:CreateDBSnapshot", sorted([instance, json.dumps(snapshots)]))
+    assert grant("WaitForAndListThem") == ("rds:DescribeDBSnapshots", sorted([instance, json.dumps(snapshots)]))
+    assert grant("TagThoseSnapshots") == ("rds:AddTagsToResource", [json.dumps(snapshots)])
+    assert grant("PruneTheOldestOfThem") == ("rds:DeleteDBSnapshot", [json.dumps(snapshots)])
+    # Nothing else of RDS: no restore, no modify, no other instance.
+    rds_actions = {
+        a
+        for st in statements.values()
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        if a.startswith("rds:")
+    }
+    assert rds_actions == {"rds:CreateDBSnapshot", "rds:AddTagsToResource", "rds:DescribeDBSnapshots", "rds:DeleteDBSnapshot"}
+
+
+def test_without_a_pipeline_there_is_no_delivery(custom: Synthesized) -> None:
+    template = custom.template_json("eks")
+    assert resources(template, "AWS::CodePipeline::Pipeline") == {}
+    assert resources(template, "AWS::CodeBuild::Project") == {}
+    assert all("AccessPolicies" in e for e in props(template, "AWS::EKS::AccessEntry"))
 
 
 # ------------------------------------------------------------ observability
@@ -625,6 +739,55 @@ def test_backup_plan_daily_and_weekly_with_cold_storage_into_an_encrypted_vault(
     assert selection["ListOfTags"] == [
         {"ConditionKey": "MendixBackup", "ConditionType": "STRINGEQUALS", "ConditionValue": assembly.stacks["eks"].artifact_id}
     ]
+
+
+def test_every_recovery_point_is_copied_to_the_dr_vault_with_the_dr_key(assembly: Synthesized) -> None:
+    template = assembly.template_json("eks")
+    b = assembly.settings.eks.backup
+    dr = assembly.stacks["dr_region"]
+    vault = {
+        "Fn::GetStackOutput": {
+            "StackName": dr.stack_name,
+            "Region": dr.region,
+            "OutputName": output_name(
+                one(template, "AWS::Backup::BackupPlan")["BackupPlan"]["BackupPlanRule"][0]["CopyActions"][0][
+                    "DestinationBackupVaultArn"
+                ]
+            ),
+        }
+    }
+    rules = {r["RuleName"]: r for r in one(template, "AWS::Backup::BackupPlan")["BackupPlan"]["BackupPlanRule"]}
+    assert rules["Daily"]["CopyActions"] == [
+        {"DestinationBackupVaultArn": vault, "Lifecycle": {"DeleteAfterDays": b.daily_retention_days}}
+    ]
+    assert rules["Weekly"]["CopyActions"] == [
+        {
+            "DestinationBackupVaultArn": vault,
+            "Lifecycle": {
+                "DeleteAfterDays": b.weekly_retention_days,
+                "MoveToColdStorageAfterDays": b.weekly_cold_storage_after_days,
+            },
+        }
+    ]
+    # The vault is the DR region's, encrypted with the DR key, which the backup role may use for the copies.
+    dr_template = assembly.template_json("dr_region")
+    ((dr_vault_id, dr_vault),) = [(k, v["Properties"]) for k, v in resources(dr_template, "AWS::Backup::BackupVault").items()]
+    (dr_key_id,) = [k for k in resources(dr_template, "AWS::KMS::Key") if k.startswith("DrKey")]
+    assert dr_vault["EncryptionKeyArn"] == {"Fn::GetAtt": [dr_key_id, "Arn"]}
+    assert dr_template["Resources"][dr_vault_id]["DeletionPolicy"] == "Retain"
+    assert dr_vault_id in vault["Fn::GetStackOutput"]["OutputName"]
+    (copy,) = [st for st in policy_of_role(template, "BackupRole") if st.get("Sid") == "EncryptCopiesInTheDrVault"]
+    assert copy["Action"] == [
+        "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"
+    ]  # fmt: skip
+    assert copy["Resource"]["Fn::GetStackOutput"]["StackName"] == dr.stack_name
+
+
+def test_without_a_dr_region_nothing_is_copied(custom: Synthesized) -> None:
+    template = custom.template_json("eks")
+    rules = one(template, "AWS::Backup::BackupPlan")["BackupPlan"]["BackupPlanRule"]
+    assert all("CopyActions" not in r for r in rules)
+    assert not [st for st in policy_of_role(template, "BackupRole") if st.get("Sid") == "EncryptCopiesInTheDrVault"]
 
 
 @pytest.mark.parametrize("profile", ["reference", "dev"])
@@ -1179,7 +1342,7 @@ def load(**overrides: object):
             id="endpoint-certificate-other-region",
         ),
         pytest.param(
-            {"eks.mendix_operator.mode": "connected"},
+            {"eks.mendix_operator.mode": "connected", "eks.pipeline": "none"},
             "eks.mendix_operator.namespace_secret_arn",
             "Secrets Manager secret in eu-west-1",
             id="connected-without-secret",
@@ -1195,6 +1358,37 @@ def load(**overrides: object):
             "eks.mendix_operator.installer_image",
             "this region's ECR",
             id="installer-other-region",
+        ),
+        pytest.param(
+            {"eks.pipeline.production.app": "mendix-shop"}, "eks.pipeline.production.app", "reserves", id="app-reserved"
+        ),
+        pytest.param(
+            {"eks.pipeline.production.app": "shop-staging"},
+            "eks.pipeline.production.app",
+            "other than staging.app",
+            id="app-twice",
+        ),
+        pytest.param({"eks.pipeline.staging.replicas": "0"}, "eks.pipeline.staging.replicas", "1 to 20", id="replicas"),
+        pytest.param(
+            {"eks.pipeline.project_file": "../App.mpr"}, "eks.pipeline.project_file", ".mpr file inside", id="project-file"
+        ),
+        pytest.param(
+            {"eks.pipeline.mxbuild_image": "000000000000.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxbuild:latest"},
+            "eks.pipeline.mxbuild_image",
+            "pinned tag",
+            id="mxbuild-latest",
+        ),
+        pytest.param(
+            {"eks.pipeline.deploy_timeout_minutes": "5"}, "eks.pipeline.deploy_timeout_minutes", "10 to 180", id="timeout"
+        ),
+        pytest.param(
+            {"eks.pipeline.pre_deploy_snapshots_kept": "0"}, "eks.pipeline.pre_deploy_snapshots_kept", "1 to 50", id="snapshots"
+        ),
+        pytest.param(
+            {"eks.mendix_operator.mode": "connected", "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET},
+            "eks.pipeline",
+            "Mendix Portal deploys",
+            id="pipeline-when-connected",
         ),
     ],
 )

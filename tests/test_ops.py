@@ -30,6 +30,7 @@ EKS_VALUES = [
     "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
     "-c", "eks.pipeline.repository=hospital/mendix-portal",
     "-c", "eks.mendix_operator.installer_image=123456789012.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxpc-cli:2.24.2",
+    "-c", "eks.pipeline.mxbuild_image=123456789012.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxbuild:10.24.0",
     "-c", "eks.mendix_operator.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/"
     "12345678-1234-1234-1234-123456789013",
     "-c", "eks.alarm_email=platform@hospital.example.nl",
@@ -60,6 +61,7 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "eks.pipeline.connection_arn=",
         "eks.pipeline.repository=example-org/mendix-app",
         "eks.mendix_operator.installer_image=000000000000.dkr.ecr",
+        "eks.pipeline.mxbuild_image=000000000000.dkr.ecr",
         "eks.mendix_operator.certificate_arn=arn:aws:acm:eu-west-1:000000000000:certificate/",
         "eks.alarm_email=",
         "eks.budget.emails.0=finops@example.com",

@@ -304,9 +304,6 @@ BAD_INPUTS = [
     ),
     pytest.param({"eks.pipeline.repository": "mendix-app"}, "eks.pipeline.repository", "owner/name", id="pipeline-repository"),
     pytest.param(
-        {"eks.pipeline.canary_seconds": "10"}, "eks.pipeline.canary_seconds", "60 to 3600 seconds", id="canary-too-short"
-    ),
-    pytest.param(
         {"eks.backup.daily_retention_days": "36"}, "eks.backup.daily_retention_days", "1 to 35 days", id="daily-retention"
     ),
     pytest.param(

@@ -3,20 +3,25 @@
 Guarantees: a retained vault encrypted with the platform key; daily and weekly
 recovery points kept as settings say, weekly ones tiered to cold storage where
 AWS Backup can; restore tests of the newest database and bucket recovery
-points on the settings' schedule, whose copies are deleted after validation.
+points on the settings' schedule, whose copies are deleted after validation;
+with a DR vault, every recovery point is copied there, encrypted with the DR
+region's key and kept as long as the original.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.nag import acknowledge_inline_policies, acknowledge_key_grant
+from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_key_grant
 from components.service_role import service_role
 from config.eks import MendixBackupSettings
 
@@ -25,6 +30,17 @@ WEEKLY = events.Schedule.cron(minute="0", hour="5", week_day="SUN")
 # A restore test picks the newest recovery point of the last week.
 RESTORE_TEST_SELECTION_DAYS = 7
 RESTORE_TEST_START_WINDOW_HOURS = 8
+# What AWS Backup needs on the destination vault's key to write an encrypted copy there.
+COPY_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
+
+
+@dataclass(frozen=True)
+class BackupCopy:
+    """The DR region's vault that receives a copy of every recovery point, and the key it encrypts with."""
+
+    region: str
+    vault_arn: str
+    key_arn: str
 
 
 class PlatformBackup(Construct):
@@ -38,7 +54,9 @@ class PlatformBackup(Construct):
     database, the Mendix file bucket (whose versioning AWS Backup requires) and
     every volume tagged ``backup_tag``; on ``settings.restore_test_schedule``
     AWS Backup restores the newest database and bucket recovery points and
-    deletes the copies after ``settings.restore_test_validation_hours``.
+    deletes the copies after ``settings.restore_test_validation_hours``. With
+    ``copy``, both rules copy each recovery point to ``copy.vault_arn`` with
+    the same lifecycle, and the backup role may use ``copy.key_arn`` for it.
     """
 
     def __init__(
@@ -52,9 +70,23 @@ class PlatformBackup(Construct):
         backup_tag: tuple[str, str],
         settings: MendixBackupSettings,
         plan_name: str,
+        copy: BackupCopy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.vault = backup.BackupVault(self, "Vault", encryption_key=encryption_key, removal_policy=RemovalPolicy.RETAIN)
+        self.copy_vault = backup.BackupVault.from_backup_vault_arn(self, "DrVault", copy.vault_arn) if copy is not None else None
+
+        def copies(delete_after: int, cold_after: int | None = None) -> list[backup.BackupPlanCopyActionProps] | None:
+            if self.copy_vault is None:
+                return None
+            return [
+                backup.BackupPlanCopyActionProps(
+                    destination_backup_vault=self.copy_vault,
+                    delete_after=Duration.days(delete_after),
+                    move_to_cold_storage_after=Duration.days(cold_after) if cold_after is not None else None,
+                )
+            ]
+
         self.plan = backup.BackupPlan(
             self,
             "Plan",
@@ -66,6 +98,7 @@ class PlatformBackup(Construct):
                     delete_after=Duration.days(settings.daily_retention_days),
                     start_window=Duration.hours(1),
                     completion_window=Duration.hours(4),
+                    copy_actions=copies(settings.daily_retention_days),
                 ),
                 backup.BackupPlanRule(
                     rule_name="Weekly",
@@ -74,6 +107,7 @@ class PlatformBackup(Construct):
                     delete_after=Duration.days(settings.weekly_retention_days),
                     start_window=Duration.hours(1),
                     completion_window=Duration.hours(8),
+                    copy_actions=copies(settings.weekly_retention_days, settings.weekly_cold_storage_after_days),
                 ),
             ],
         )
@@ -94,8 +128,21 @@ class PlatformBackup(Construct):
             },
         )
         encryption_key.grant_encrypt_decrypt(role)
+        if copy is not None:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(sid="EncryptCopiesInTheDrVault", actions=COPY_KEY_ACTIONS, resources=[copy.key_arn])
+            )
         policy = role.node.find_child("DefaultPolicy")
         acknowledge_key_grant(policy, "AWS Backup")
+        if copy is not None:
+            acknowledge(
+                policy,
+                {
+                    f"AwsSolutions::AwsSolutions-IAM5[Action::{action}]": "AWS Backup writes the copies in the DR vault "
+                    "encrypted with the DR region's key; the wildcard covers that operation's variants, on that one key."
+                    for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*")
+                },
+            )
         acknowledge_inline_policies(
             role,
             "The policy holds the one key grant of the backup role and is created and deleted with it; a "
