@@ -381,7 +381,18 @@ def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) 
     dlm = statements["AllowDlmSnapshots"]
     role_id = dlm["Principal"]["AWS"]["Fn::GetAtt"][0]
     assert role_id.startswith("BackupRole")
-    assert "kms:CreateGrant" in dlm["Action"]
+    assert "kms:CreateGrant" not in dlm["Action"]
+    # DLM may create grants on the key only for AWS resources (EBS), never for a principal of its choosing.
+    assert statements["AllowDlmSnapshotsGrant"] == {
+        "Sid": "AllowDlmSnapshotsGrant",
+        "Effect": "Allow",
+        "Principal": dlm["Principal"],
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+    }
+    grants = [s for s in key["KeyPolicy"]["Statement"] if "kms:CreateGrant" in json.dumps(s["Action"])]
+    assert all("kms:GrantIsForAWSResource" in json.dumps(s.get("Condition", {})) for s in grants), grants
 
 
 def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom: Synthesized) -> None:
@@ -400,7 +411,14 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom:
         for k, p in ((k, v["Properties"]) for k, v in resources(custom.template_json("data"), "AWS::IAM::ManagedPolicy").items())
         if k.startswith("BackupCopyKeyPolicy")
     ]
-    assert copy_policy["PolicyDocument"]["Statement"][0]["Resource"] == COPY_KEY
+    use, grant = copy_policy["PolicyDocument"]["Statement"]
+    assert use["Resource"] == grant["Resource"] == COPY_KEY and "kms:CreateGrant" not in use["Action"]
+    assert grant == {
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": COPY_KEY,
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+    }
 
 
 def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized) -> None:
