@@ -100,7 +100,7 @@ class Target:
     """The deployed retarget function and its configuration."""
 
     def __init__(self, args: argparse.Namespace, session_factory: SessionFactory, *, mirror_set: str | None = None) -> None:
-        """``mirror_set``: that set's own function (a run-time retarget); otherwise the data tier's (every set's configuration)."""
+        """``mirror_set``: that set's own function (a run-time retarget); otherwise the data tier's (every set)."""
         try:
             settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
         except SettingsError as err:

@@ -180,11 +180,12 @@ def test_each_sets_members_may_invoke_their_own_sets_function_and_nothing_else_m
         template = assembly.template_json(f"mirror_{m.name}")
         (member_role,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(f"{m.name}InstanceRole")]
         ((statement, roles),) = [v for k, v in invokers.items() if k.startswith(f"{m.name}RetargetInvokePolicy")]
+        set_stack = assembly.stacks[f"mirror_{m.name}"].stack_name
         assert statement == {
             "Sid": "InvokeOwnSetRetarget",
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": f"arn:aws:lambda:{s.region}:{s.account}:function:{assembly.stacks[f'mirror_{m.name}'].stack_name}-retarget",
+            "Resource": f"arn:aws:lambda:{s.region}:{s.account}:function:{set_stack}-retarget",
         }
         assert roles == [{"Ref": member_role}]
         # The members' user data names the same function.
