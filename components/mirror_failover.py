@@ -557,5 +557,7 @@ class SetRetargetFunction(Construct):
             "InvokePolicy",
             description=f"{name}'s members: NotifyBecomePrimary^ZMIRROR invokes {name}'s own retarget function",
             roles=[member_role],
-            statements=[iam.PolicyStatement(sid="InvokeOwnSetRetarget", actions=["lambda:InvokeFunction"], resources=[self.function_arn])],
+            statements=[
+                iam.PolicyStatement(sid="InvokeOwnSetRetarget", actions=["lambda:InvokeFunction"], resources=[self.function_arn])
+            ],
         )

@@ -147,9 +147,7 @@ class MirrorSetStack(Stack):
             alarm_topic=data.alarm_topic,
             member_role=self.role,
         )
-        CfnOutput(
-            self, "RetargetFunctionName", value=self.retarget.function.function_name, description="python -m ops failover"
-        )
+        CfnOutput(self, "RetargetFunctionName", value=self.retarget.function.function_name, description="python -m ops failover")
 
         health_alarms = {}
         if dr_member is not None:

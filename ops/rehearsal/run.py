@@ -505,9 +505,7 @@ def rehearse(source: Path, workdir: Path) -> Report:
             other_set = next(
                 n for f in all_functions if f.region == regions[0] for n in f.config["mirror_sets"] if n != mirror_set
             )
-            ended_on = retarget_scenarios(
-                emulator, report, pages, primary, mirror_set, dr, other_set=other_set, deploy=deploy
-            )
+            ended_on = retarget_scenarios(emulator, report, pages, primary, mirror_set, dr, other_set=other_set, deploy=deploy)
         finally:
             pages.close()
 
