@@ -103,6 +103,15 @@ def mirror_set_identity(
     return role, credentials
 
 
+def arbiter_identity(scope: Construct, name: str, *, host_policies: Sequence[iam.IManagedPolicy]) -> iam.Role:
+    """One mirror set's arbiter role: the region's shared host policies (its files and image) and
+    nothing of the members': no password, no mirror marker, no retarget function to invoke."""
+    role = member_role(scope, f"{name}ArbiterRole")
+    for policy in host_policies:
+        role.add_managed_policy(policy)
+    return role
+
+
 def host_files_asset(scope: Construct) -> tuple[s3_assets.Asset, HostAsset]:
     """``iris/`` as one S3 asset: the scripts and ^ZMIRROR every member host installs."""
     asset = s3_assets.Asset(scope, "HostFiles", path=str(IRIS_DIR), exclude=["__pycache__"])

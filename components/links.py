@@ -58,7 +58,7 @@ class MemberBase:
     key: kms.IKey
     alarm_topic: sns.ITopic
     host: IrisHost
-    # Attached to each set's member role: the hosts' files, images and licence (and, primary region, ^ZMIRROR's invoke).
+    # Attached to each set's member and arbiter roles: the hosts' files, images and licence.
     host_policies: Sequence[iam.IManagedPolicy]
     failover: FailoverLink
     health_check: MirrorHealthCheck
@@ -69,7 +69,6 @@ class DataTierLink(MemberBase):
     """The primary region's data tier as each mirror set's stack sees it."""
 
     zone: route53.IHostedZone
-    failover_function_arn: str
     backup_tag: tuple[str, str]
     # Where each set's first primary records that it created the mirror: ``<marker_path>/<set>/mirror-created``.
     marker_path: str

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
@@ -35,6 +36,11 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 # The status page must answer well inside the function's own timeout.
 STATUS_TIMEOUT_SECONDS = 2
 RETARGET_TIMEOUT = Duration.seconds(30)
+# Each function that writes listeners runs one invocation at a time: a set's own function (so
+# two run-time retargets of one set never interleave, and a flood for one set takes no other
+# set's capacity), the deploy-time function and the poller. Each is taken from the account's
+# regional concurrency, of which Lambda keeps at least 100 unreserved (docs/data-tier.md).
+RESERVED_CONCURRENCY = 1
 # The poller is started every minute and polls for most of it.
 POLL_SCHEDULE = Duration.minutes(1)
 POLL_SECONDS = 50
@@ -103,26 +109,33 @@ def _configuration_module() -> ModuleType:
 
 @dataclass(frozen=True)
 class FailoverLink:
-    """What a mirror set's stack needs to hand its VIP to the shared retarget function."""
+    """What a mirror set's stack needs to hand its VIP to the shared functions, and to build its own."""
 
     role: iam.IRole
     parameter_path: str
     # The custom resource provider's service token; None where no deployment points a VIP (the DR region).
     service_token: str | None
+    # For a set's own retarget function (SetRetargetFunction): the health check it asks, and where failed calls go.
+    health_check_document: Mapping[str, Any]
+    dead_letter_queue: sqs.IQueue
 
 
 class MirrorFailover(Construct):
-    """The retarget function, its custom resource provider, and (polling method) its poller.
+    """The region's shared retarget function, its custom resource provider, and (polling method) its poller.
 
-    Guarantees: one function (reserved concurrency 1, so retargets never
-    interleave) switches each VIP's listeners between pre-registered member
-    target groups; it runs in the VPC behind ``security_group``; failed async
-    invocations land in an encrypted dead-letter queue and any error raises an
-    alarm. It knows the mirror sets registered with :class:`FailoverRegistration`
-    under ``parameter_path``, each by its own stack, and may switch only their
-    listeners. With ``provider`` a custom resource provider lets those stacks
-    point their VIPs at the desired primary. With ``poll`` a scheduled poller
-    follows the mirror status pages (the polling method).
+    Guarantees: the function (reserved concurrency 1) switches each VIP's
+    listeners between pre-registered member target groups; it runs in the VPC
+    behind ``security_group``; failed async invocations land in an encrypted
+    dead-letter queue and any error raises an alarm. It knows the mirror sets
+    registered with :class:`FailoverRegistration` under ``parameter_path``,
+    each by its own stack, and may switch only their listeners. With
+    ``provider`` it is the deploy-time function: the Provider framework's role
+    alone may invoke it, and it serves Custom::IrisMirrorPrimary events only
+    (``entry.deploy``), so that the one retarget that skips the status check
+    (a Create) cannot be asked for by anyone else; run-time calls go to each
+    set's :class:`SetRetargetFunction`. Without ``provider`` (the DR region) it
+    serves direct calls (``entry.handler``), which never skip the check. With
+    ``poll`` a scheduled poller follows the mirror status pages (the polling method).
     """
 
     def __init__(
@@ -175,6 +188,7 @@ class MirrorFailover(Construct):
         )
         self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
         self.role = self._role(encryption_key)
+        self.health_check_document = health.to_document()
         common = {
             "runtime": RUNTIME,
             "code": lambda_.Code.from_asset(str(CODE), exclude=["README.md", "__pycache__"]),
@@ -186,7 +200,7 @@ class MirrorFailover(Construct):
             "environment_encryption": encryption_key,
             "log_group": self.log_group,
             "dead_letter_queue": self.dead_letter_queue,
-            "reserved_concurrent_executions": 1,
+            "reserved_concurrent_executions": RESERVED_CONCURRENCY,
             "retry_attempts": 0,  # a retarget is decided anew, never replayed later
             "tracing": lambda_.Tracing.DISABLED,
         }
@@ -194,8 +208,10 @@ class MirrorFailover(Construct):
             self,
             "Function",
             function_name=function_name,
-            description="Points a mirror VIP at the new IRIS primary (^ZMIRROR, operators, deployments)",
-            handler="entry.handler",
+            description="Points a mirror VIP at its primary at deploy time (custom resource only)"
+            if provider
+            else "Points a DR mirror VIP at the promoted member (operators)",
+            handler="entry.deploy" if provider else "entry.handler",
             timeout=RETARGET_TIMEOUT,
             memory_size=256,
             **common,  # type: ignore[arg-type]
@@ -207,7 +223,11 @@ class MirrorFailover(Construct):
         if provider:
             self.provider = self._provider(vpc, subnets, security_group, encryption_key)
         self.link = FailoverLink(
-            role=self.role, parameter_path=parameter_path, service_token=self.provider.service_token if self.provider else None
+            role=self.role,
+            parameter_path=parameter_path,
+            service_token=self.provider.service_token if self.provider else None,
+            health_check_document=self.health_check_document,
+            dead_letter_queue=self.dead_letter_queue,
         )
 
         self.poller: lambda_.Function | None = None
@@ -326,17 +346,22 @@ class MirrorFailover(Construct):
         return role.without_policy_updates()
 
     def _alarm_on_errors(self, name: str, function: lambda_.Function, topic: sns.ITopic) -> None:
-        alarm = cw.Alarm(
-            self,
-            f"{name}Errors",
-            metric=function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"Mirror failover {name.lower()} failed: a VIP may point at a member that is not primary",
-        )
-        alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        alarm_on_errors(self, name, function, topic)
+
+
+def alarm_on_errors(scope: Construct, name: str, function: lambda_.Function, topic: sns.ITopic) -> None:
+    """An alarm on ``topic`` at the first error of ``function`` in a minute."""
+    alarm = cw.Alarm(
+        scope,
+        f"{name}Errors",
+        metric=function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        alarm_description=f"Mirror failover {name.lower()} failed: a VIP may point at a member that is not primary",
+    )
+    alarm.add_alarm_action(cw_actions.SnsAction(topic))
 
 
 class FailoverRegistration(Construct):
@@ -373,6 +398,8 @@ class FailoverRegistration(Construct):
                 for index, member in enumerate(target.members)
             },
         )
+        self.mirror_set = target.name
+        self.listener_arns = [listeners[port].listener_arn for port in ports]
         self.parameter = ssm.StringParameter(
             self,
             "Configuration",
@@ -415,3 +442,122 @@ class FailoverRegistration(Construct):
                 properties={"MirrorSet": target.name, "DesiredPrimary": target.desired_primary},
             )
             self.primary.node.add_dependency(self.parameter, self.policy, *listeners.values())
+
+
+class SetRetargetFunction(Construct):
+    """One mirror set's own retarget function: the run-time entry of ^ZMIRROR and the operators for that set.
+
+    Guarantees: it serves ``registration``'s set only (``RETARGET_MIRROR_SET``:
+    it reads that set's SSM parameter alone and refuses a call for any other
+    set), never skips the status check, and may switch that set's listeners
+    and nothing else (its own role). Its reserved concurrency of 1 keeps two
+    retargets of the set from interleaving, and is its own: a flood of calls
+    for this set takes no capacity from another set's function. The set's
+    ``member_role`` may invoke this function and no other; nothing else the
+    project creates may. Name and ARN are known before it exists
+    (``function_name``), since the members' user data names it.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function_name: str,
+        registration: FailoverRegistration,
+        link: FailoverLink,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        security_group: ec2.ISecurityGroup,
+        encryption_key: kms.IKey,
+        alarm_topic: sns.ITopic,
+        member_role: iam.IRole,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        configuration = _configuration_module()
+        name = registration.mirror_set
+        self.function_arn = retarget_function_arn(self, function_name)
+        self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
+        self.role = service_role(
+            self,
+            "Role",
+            service="lambda.amazonaws.com",
+            description=f"Mirror failover of {name}: switch this mirror set's VIP listeners",
+            aws_managed_policies={VPC_ACCESS_POLICY: VPC_ACCESS_REASON},
+        )
+        self.policy = iam.ManagedPolicy(
+            self,
+            "Policy",
+            description=f"Mirror failover of {name}: its configuration, its listeners, its log group and queue",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadConfiguration",
+                    actions=["ssm:GetParameter"],
+                    resources=[registration.parameter.parameter_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadLoadBalancers",
+                    actions=["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetHealth"],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="SwitchListeners", actions=["elasticloadbalancing:ModifyListener"], resources=registration.listener_arns
+                ),
+                iam.PolicyStatement(
+                    sid="Logs", actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[self.log_group.log_group_arn]
+                ),
+                iam.PolicyStatement(sid="DeadLetters", actions=["sqs:SendMessage"], resources=[link.dead_letter_queue.queue_arn]),
+                iam.PolicyStatement(
+                    sid="EncryptedEnvironmentAndQueue",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[encryption_key.key_arn],
+                ),
+            ],
+        )
+        Validations.of(self.policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="elasticloadbalancing:DescribeListeners and DescribeTargetHealth support no resource-level "
+                f"permissions; they are read-only. The write, ModifyListener, names {name}'s VIP listeners only.",
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=f"Points {name}'s mirror VIP at its new IRIS primary (^ZMIRROR, operators), status page checked",
+            runtime=RUNTIME,
+            code=lambda_.Code.from_asset(str(CODE), exclude=["README.md", "__pycache__"]),
+            handler="entry.handler",
+            role=self.role.without_policy_updates(),
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnets=list(subnets)),
+            security_groups=[security_group],
+            environment={
+                configuration.PARAMETERS_VARIABLE: link.parameter_path,
+                configuration.HEALTH_CHECK_VARIABLE: stack.to_json_string(dict(link.health_check_document)),
+                configuration.MIRROR_SET_VARIABLE: name,
+            },
+            environment_encryption=encryption_key,
+            log_group=self.log_group,
+            dead_letter_queue=link.dead_letter_queue,
+            reserved_concurrent_executions=RESERVED_CONCURRENCY,
+            retry_attempts=0,  # a retarget is decided anew, never replayed later
+            tracing=lambda_.Tracing.DISABLED,
+            timeout=RETARGET_TIMEOUT,
+            memory_size=256,
+        )
+        self.function.node.add_dependency(self.policy)
+        alarm_on_errors(self, "Function", self.function, alarm_topic)
+        # The one Lambda function the set's members may invoke (NotifyBecomePrimary^ZMIRROR's helper).
+        self.invoke_policy = iam.ManagedPolicy(
+            self,
+            "InvokePolicy",
+            description=f"{name}'s members: NotifyBecomePrimary^ZMIRROR invokes {name}'s own retarget function",
+            roles=[member_role],
+            statements=[
+                iam.PolicyStatement(sid="InvokeOwnSetRetarget", actions=["lambda:InvokeFunction"], resources=[self.function_arn])
+            ],
+        )

@@ -51,7 +51,9 @@ class MirrorSet(Construct):
     only the ISCAgent; each has a stable name in ``zone``. The failover
     members run the backup-role timer, which puts ``backup_tag`` on whichever
     of them is the mirror's backup so that the snapshot policy finds it, and
-    ^ZMIRROR, whose helper invokes ``failover_function_arn`` when they become primary.
+    ^ZMIRROR, whose helper invokes ``retarget_function_arn`` (the set's own
+    function) when they become primary. The arbiter runs with ``arbiter_role``,
+    which holds no password, marker or invoke permission.
     """
 
     def __init__(
@@ -64,12 +66,14 @@ class MirrorSet(Construct):
         data_settings: DataTierSettings,
         data: DataTierLink,
         role: iam.IRole,
+        arbiter_role: iam.IRole,
         secrets: MemberSecrets,
         mirror_marker: str,
+        retarget_function_arn: str,
     ) -> None:
         """In ``network``'s data subnets and groups; sizes from ``settings``; image, root volume and
         databases from ``data_settings``; key, hosts, zone, health check, backup tag and retarget
-        function from ``data``; ``role`` and ``secrets`` are the set's own."""
+        function from ``data``; ``role``, ``arbiter_role``, ``secrets`` and the retarget function are the set's own."""
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
         vpc, subnets = network.vpc, network.tier("data")
@@ -78,12 +82,17 @@ class MirrorSet(Construct):
         ami_id, volume_specs = data_settings.ami_ids[region], settings.volumes
         root_device_name, root_volume_gib = data_settings.root_device_name, data_settings.root_volume_gib
         encryption_key, health_check, backup_tag, host, zone = data.key, data.health_check, data.backup_tag, data.host, data.zone
-        failover_function_arn, databases = data.failover_function_arn, data_settings.databases_of(construct_id)
+        databases = data_settings.databases_of(construct_id)
         if len({s.availability_zone for s in subnets}) != FAILOVER_MEMBERS + 1 or len(subnets) != FAILOVER_MEMBERS + 1:
             raise ValueError("a mirror set needs three subnets in three distinct availability zones")
 
         def member(
-            member_id: str, subnet: ec2.ISubnet, size: str, volumes: IrisVolumeSet | None, commands: Sequence[str] = ()
+            member_id: str,
+            subnet: ec2.ISubnet,
+            size: str,
+            volumes: IrisVolumeSet | None,
+            commands: Sequence[str] = (),
+            member_role: iam.IRole = role,
         ) -> MirrorMember:
             return MirrorMember(
                 self,
@@ -94,7 +103,7 @@ class MirrorSet(Construct):
                 instance_type=size,
                 ami_id=ami_id,
                 region=region,
-                role=role,
+                role=member_role,
                 encryption_key=encryption_key,
                 root_device_name=root_device_name,
                 root_volume_gib=root_volume_gib,
@@ -113,7 +122,7 @@ class MirrorSet(Construct):
             )
             name = f"Member{i}"
             commands = [
-                *member_hook_commands(mirror_set=construct_id, member=name, function_arn=failover_function_arn, region=region),
+                *member_hook_commands(mirror_set=construct_id, member=name, function_arn=retarget_function_arn, region=region),
                 *data_member_commands(
                     host,
                     set_name=construct_id,
@@ -135,7 +144,12 @@ class MirrorSet(Construct):
             Tags.of(m.instance).add("IrisMirrorRole", "failover")
             self.members.append(m)
         self.arbiter = member(
-            "Arbiter", subnets[FAILOVER_MEMBERS], arbiter_instance_type, None, arbiter_commands(host, set_name=construct_id)
+            "Arbiter",
+            subnets[FAILOVER_MEMBERS],
+            arbiter_instance_type,
+            None,
+            arbiter_commands(host, set_name=construct_id),
+            member_role=arbiter_role,
         )
         Tags.of(self.arbiter.instance).add("IrisMirrorRole", "arbiter")
         self.records = [

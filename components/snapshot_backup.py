@@ -40,15 +40,31 @@ DLM_MANAGED_POLICIES = (
     "service-role/AWSDataLifecycleManagerServiceRole",
     "service-role/AWSDataLifecycleManagerSSMFullAccess",
 )
-# DLM needs these on the volumes' key to snapshot (and copy) encrypted volumes.
+# DLM needs these on the volumes' key to snapshot (and copy) encrypted volumes, and
+# kms:CreateGrant, which it gets only for grants to AWS resources (EBS), never for a principal of its choosing.
 SNAPSHOT_KEY_ACTIONS = [
-    "kms:CreateGrant",
     "kms:Decrypt",
     "kms:DescribeKey",
     "kms:GenerateDataKeyWithoutPlaintext",
     "kms:ReEncryptFrom",
     "kms:ReEncryptTo",
 ]
+GRANT_FOR_AWS_RESOURCES = {"Bool": {"kms:GrantIsForAWSResource": True}}
+
+
+def snapshot_key_statements(sid: str | None, resource: str, principal: iam.IPrincipal | None = None) -> list[iam.PolicyStatement]:
+    """What DLM needs on one key: its snapshot actions, and CreateGrant only when the grant is for an AWS resource."""
+    principals = [principal] if principal is not None else None
+    return [
+        iam.PolicyStatement(sid=sid, principals=principals, actions=SNAPSHOT_KEY_ACTIONS, resources=[resource]),
+        iam.PolicyStatement(
+            sid=f"{sid}Grant" if sid else None,
+            principals=principals,
+            actions=["kms:CreateGrant"],
+            resources=[resource],
+            conditions=GRANT_FOR_AWS_RESOURCES,
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -110,20 +126,15 @@ class SnapshotBackup(Construct):
         )
         # Through the key policy rather than an identity policy: the volumes' key
         # lets this role, and only for snapshots, use it.
-        encryption_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowDlmSnapshots",
-                principals=[iam.ArnPrincipal(self.role.role_arn)],
-                actions=SNAPSHOT_KEY_ACTIONS,
-                resources=["*"],  # in a key policy, "*" means this key
-            )
-        )
+        # In a key policy, "*" means this key.
+        for statement in snapshot_key_statements("AllowDlmSnapshots", "*", iam.ArnPrincipal(self.role.role_arn)):
+            encryption_key.add_to_resource_policy(statement)
         if copy is not None:
             copy_policy = iam.ManagedPolicy(
                 self,
                 "CopyKeyPolicy",
                 description=f"Lets DLM encrypt snapshot copies in {copy.region}",
-                statements=[iam.PolicyStatement(actions=SNAPSHOT_KEY_ACTIONS, resources=[copy.kms_key_arn])],
+                statements=snapshot_key_statements(None, copy.kms_key_arn),
             )
             self.role.add_managed_policy(copy_policy)
 

@@ -3,8 +3,12 @@
 #
 # Started by NotifyBecomePrimary^ZMIRROR when this member becomes primary.
 # Reads /etc/iris-aws/mirror-vip.env (written at launch): MIRROR_SET, MEMBER,
-# RETARGET_FUNCTION (an ARN) and AWS_REGION. Uses the AWS CLI with the
-# instance role, which may invoke that one function and nothing else.
+# RETARGET_FUNCTION (the ARN of this mirror set's own retarget function) and
+# AWS_REGION. Uses the AWS CLI with the instance role: of Lambda, that role may
+# invoke this set's retarget function and no other function (it holds other,
+# non-Lambda grants: SSM, the CloudWatch agent, its files, passwords and backup
+# tag). The function asks this member's status page before it switches
+# anything; a call for another set, or one asking to skip that check, is refused.
 # Retries throttling (the function serves one call at a time) with the CLI's
 # standard retry mode; logs the outcome to syslog, tag iris-retarget.
 set -u

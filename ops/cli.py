@@ -5,12 +5,15 @@
     python -m ops promote-dr --mirror-set HSDB --acknowledge-data-loss [--dry-run]
     python -m ops drill      [--settings-profile reference]
 
-``status`` reads the load balancers. ``failover`` and ``promote-dr`` invoke the
-stack's retarget function, which checks the new primary's status page and
-switches the listeners: every write goes through that one function, whose
-reserved concurrency of 1 keeps writes from interleaving. The function is
-found from the DataTier stack's ``RetargetFunctionName`` output, or given
-with ``--function-name``. Exit codes: 0 done, 1 failed, 2 refused or misused.
+``status`` reads the load balancers, finding every mirror set from the
+DataTier stack's ``RetargetFunctionName`` output (the deploy-time function,
+whose configuration names them all). ``failover`` invokes the mirror set's own
+retarget function (the ``RetargetFunctionName`` output of
+``<prefix>-Mirror-<set>``), which checks the new primary's status page and
+switches the listeners; its reserved concurrency of 1 keeps two retargets of
+the set from interleaving. ``promote-dr`` invokes the DR region's function.
+``--function-name`` names the function instead. Exit codes: 0 done, 1
+failed, 2 refused or misused.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--aws-profile", default=None, help="an AWS named profile")
         cmd.add_argument("--region", default=None, help="AWS region (default: the profile's)")
         cmd.add_argument("--stack", default=None, help="the DataTier stack (default: <prefix>-DataTier)")
-        cmd.add_argument("--function-name", default=None, help="the retarget function, instead of the stack output")
+        cmd.add_argument(
+            "--function-name", default=None, help="the retarget function, instead of the stack output (failover: the set's own)"
+        )
         cmd.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
 
     common(sub.add_parser("status", help="where each VIP points, and target health"))
@@ -94,13 +99,15 @@ def main(argv: Sequence[str] | None = None, *, session_factory: SessionFactory =
 class Target:
     """The deployed retarget function and its configuration."""
 
-    def __init__(self, args: argparse.Namespace, session_factory: SessionFactory) -> None:
+    def __init__(self, args: argparse.Namespace, session_factory: SessionFactory, *, mirror_set: str | None = None) -> None:
+        """``mirror_set``: that set's own function (a run-time retarget); otherwise the data tier's (every set)."""
         try:
             settings = load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
         except SettingsError as err:
             raise CliError("\nerror: ".join(err.lines), 2) from None
         self.session = session_factory(profile_name=args.aws_profile, region_name=args.region or settings.region)
-        self.function_name = args.function_name or self._function_from_stack(args.stack or f"{settings.prefix}-DataTier")
+        stack = f"{settings.prefix}-Mirror-{mirror_set}" if mirror_set else args.stack or f"{settings.prefix}-DataTier"
+        self.function_name = args.function_name or self._function_from_stack(stack)
         try:
             self.config = retarget.deployed_config(self.session.client("lambda"), self.session.client("ssm"), self.function_name)
         except retarget.ConfigError as err:
@@ -108,7 +115,7 @@ class Target:
 
     def _function_from_stack(self, stack: str) -> str:
         outputs = stack_outputs(
-            self.session.client("cloudformation"), stack, (OUTPUT_NAME,), "deploy the data tier, or pass --function-name"
+            self.session.client("cloudformation"), stack, (OUTPUT_NAME,), "deploy that stack, or pass --function-name"
         )
         return outputs[OUTPUT_NAME]
 
@@ -145,7 +152,7 @@ def status(args: argparse.Namespace, session_factory: SessionFactory) -> int:
 
 
 def failover(args: argparse.Namespace, session_factory: SessionFactory) -> int:
-    target = Target(args, session_factory)
+    target = Target(args, session_factory, mirror_set=args.mirror_set)
     member = target.member(args.mirror_set, args.to)
     if member.role == "async":
         raise CliError(f"{member.name} is an async DR member: use promote-dr --acknowledge-data-loss", 2)

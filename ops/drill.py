@@ -8,7 +8,8 @@ group per member and port), and three HTTP servers on 127.0.0.2-4 play the
 mirror status pages of the primary, the backup and the arbiter.
 
 1. API method: the primary is lost; the backup's page turns to 200 and it
-   calls the retarget function as NotifyBecomePrimary^ZMIRROR would. Measured:
+   calls its mirror set's own retarget function (its entry, status page
+   checked) as NotifyBecomePrimary^ZMIRROR would. Measured:
    from the loss to every listener forwarding to the backup.
 2. Polling method: the poller runs with the real clock and the interval and
    thresholds of the synthesized settings; the primary is lost and the
@@ -198,7 +199,12 @@ class LocalAws:
         )
         path = f"/drill-{uuid.uuid4().hex[:6]}/retarget"
         self.ssm.put_parameter(Name=f"{path}/{MIRROR_SET}", Value=json.dumps(mirror_set.to_document()), Type="String")
-        return {retarget.PARAMETERS_VARIABLE: path, retarget.HEALTH_CHECK_VARIABLE: json.dumps(health.to_document())}
+        # As the set's own function is deployed: it serves this set only.
+        return {
+            retarget.PARAMETERS_VARIABLE: path,
+            retarget.HEALTH_CHECK_VARIABLE: json.dumps(health.to_document()),
+            retarget.MIRROR_SET_VARIABLE: MIRROR_SET,
+        }
 
     def pointing_at(self) -> set[str]:
         """The members the listeners forward to (one, once a switch is complete)."""
@@ -268,10 +274,10 @@ def run_drill(
                 healthy_threshold=d.healthy_threshold,
                 unhealthy_threshold=d.unhealthy_threshold,
             )
-            os.environ.update(aws.publish(health))
-            result.api_seconds = _api_run(aws, pages, result, backup_takes_over)
-            _restore(aws, pages)
-            result.polling_seconds = _polling_run(aws, pages, result, interval)
+            with _environment(aws.publish(health)):
+                result.api_seconds = _api_run(aws, pages, result, backup_takes_over)
+                _restore(aws, pages)
+                result.polling_seconds = _polling_run(aws, pages, result, interval)
     except Exception as err:  # a drill reports, it does not crash
         result.problems.append(f"{type(err).__name__}: {err}")
     finally:

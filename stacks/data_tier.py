@@ -2,15 +2,15 @@
 
 Each mirror set has a stack of its own (stacks/mirror_set.py); this one holds
 what exists once: the data key, the alarm topic, the members' log groups and
-private zone, the host files and images they read, the retarget function
-that keeps every VIP on its primary, and the snapshot policy.
+private zone, the host files and images they read, the deploy-time retarget
+function and (polling method) the poller that keep every VIP on its primary,
+and the snapshot policy. Each set's run-time retarget function is in the set's stack.
 """
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
@@ -88,9 +88,7 @@ class DataTierStack(Stack):
             encryption_key=self.key.key,
             alarm_topic=self.alarm_topic,
         )
-        CfnOutput(
-            self, "RetargetFunctionName", value=self.failover.function.function_name, description="python -m ops status|failover"
-        )
+        CfnOutput(self, "RetargetFunctionName", value=self.failover.function.function_name, description="python -m ops status")
 
         backup_tag = (BACKUP_TAG_KEY, construct_id)
         self.backup = SnapshotBackup(
@@ -112,9 +110,8 @@ class DataTierStack(Stack):
             alarm_topic=self.alarm_topic,
             zone=self.zone,
             host=host,
-            host_policies=[host_policy, self._invoke_retarget_policy(self.failover.function_arn)],
+            host_policies=[host_policy],
             failover=self.failover.link,
-            failover_function_arn=self.failover.function_arn,
             health_check=health_check,
             backup_tag=backup_tag,
             marker_path=f"/{construct_id}",
@@ -136,15 +133,6 @@ class DataTierStack(Stack):
                 destination_cidr_block=dr_data,
                 vpc_peering_connection_id=dr.peering_id,
             )
-
-    def _invoke_retarget_policy(self, function_arn: str) -> iam.ManagedPolicy:
-        """^ZMIRROR may invoke the retarget function, and no other function."""
-        return iam.ManagedPolicy(
-            self,
-            "InvokeRetargetPolicy",
-            description="IRIS members: NotifyBecomePrimary^ZMIRROR invokes the mirror failover function",
-            statements=[iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function_arn])],
-        )
 
 
 def _snapshot_copy(settings: DataTierSettings, dr: DrLink | None, dr_settings: DrSettings | None) -> CrossRegionCopy | None:

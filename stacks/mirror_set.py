@@ -8,13 +8,19 @@ running system by deploying one new stack, without touching the others
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
-from components.iris_host_access import mirror_set_identity
+from components.iris_host_access import arbiter_identity, mirror_set_identity
 from components.links import DataTierLink, DrMember, MirrorLink, NetworkRefs
 from components.mirror_alarms import MirrorAlarms
-from components.mirror_failover import FailoverMember, FailoverRegistration, FailoverTarget
+from components.mirror_failover import (
+    FailoverMember,
+    FailoverRegistration,
+    FailoverTarget,
+    SetRetargetFunction,
+    retarget_function_arn,
+)
 from components.mirror_set import MirrorSet, member_record
 from components.nag import acknowledge, both_packs
 from components.snapshot_backup import allow_backup_tagging
@@ -31,10 +37,13 @@ class MirrorSetStack(Stack):
 
     Exposes ``mirror`` (the MirrorSet construct), ``credentials`` and
     ``link``. The members' role is the set's own: it reads this set's
-    passwords and mirror marker, tags only its own members for backup, and
-    holds the data tier's shared host policies. The set registers its VIP
-    with the data tier's retarget function, which points the VIP at
-    ``initial_primary`` on the first deploy. With ``dr_member`` the DR
+    passwords and mirror marker, tags only its own members for backup,
+    invokes this set's own retarget function and no other, and holds the data
+    tier's shared host policies; the arbiter has a role of its own with the
+    host policies only. The set registers its VIP with the data tier's
+    functions (the deploy-time one points the VIP at ``initial_primary`` on
+    the first deploy; the poller follows it) and has its own run-time
+    retarget function, ``<stack>-retarget``. With ``dr_member`` the DR
     member gets its name in the data tier's zone and, with ``dns``, the
     VIP's per-member alarms that Route 53 follows are built. Volumes are
     retained when the stack is deleted.
@@ -60,6 +69,9 @@ class MirrorSetStack(Stack):
         self.role, self.credentials = mirror_set_identity(
             self, name, host_policies=data.host_policies, encryption_key=data.key, markers=[marker]
         )
+        self.arbiter_role = arbiter_identity(self, name, host_policies=data.host_policies)
+        # Named before it exists: the members' user data names it, and it names the members.
+        function_name = f"{self.stack_name}-retarget"
 
         self.mirror = MirrorSet(
             self,
@@ -69,8 +81,10 @@ class MirrorSetStack(Stack):
             data_settings=data_settings,
             data=data,
             role=self.role,
+            arbiter_role=self.arbiter_role,
             secrets=self.credentials.member_secrets,
             mirror_marker=marker,
+            retarget_function_arn=retarget_function_arn(self, function_name),
         )
         members = {f"Member{i}": member for i, member in enumerate(self.mirror.members)}
         allow_backup_tagging(
@@ -120,6 +134,20 @@ class MirrorSetStack(Stack):
                 desired_primary=f"Member{settings.initial_primary}",
             ),
         )
+        self.retarget = SetRetargetFunction(
+            self,
+            f"{name}Retarget",
+            function_name=function_name,
+            registration=self.registration,
+            link=data.failover,
+            vpc=network.vpc,
+            subnets=network.tier("data"),
+            security_group=network.security_groups.failover,
+            encryption_key=data.key,
+            alarm_topic=data.alarm_topic,
+            member_role=self.role,
+        )
+        CfnOutput(self, "RetargetFunctionName", value=self.retarget.function.function_name, description="python -m ops failover")
 
         health_alarms = {}
         if dr_member is not None:

@@ -224,8 +224,12 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
     for m in s.data.mirror_sets:
         template = assembly.template_json(f"mirror_{m.name}")
         roles = {k: v["Properties"] for k, v in resources(template, "AWS::IAM::Role").items()}
-        assert [k.startswith(f"{m.name}InstanceRole") for k in roles] == [True]
-        ((role_id, role),) = roles.items()
+        assert sorted(k.rstrip("0123456789ABCDEF") for k in roles) == [
+            f"{m.name}ArbiterRole",
+            f"{m.name}InstanceRole",
+            f"{m.name}RetargetRole",
+        ]
+        ((role_id, role),) = [(k, v) for k, v in roles.items() if k.startswith(f"{m.name}InstanceRole")]
         aws_managed = sorted(json.dumps(p) for p in role["ManagedPolicyArns"] if "Fn::Join" in p)
         assert [a.rsplit("/", 1)[-1] for a in aws_managed] == [
             'AmazonSSMManagedInstanceCore"]]}',
@@ -237,23 +241,32 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
             if {"Ref": role_id} in v["Properties"].get("Roles", [])
         )
         shared = sorted(assembly.local(p)["Ref"] for p in role["ManagedPolicyArns"] if "Fn::GetStackOutput" in p)
-        assert [k.rstrip("0123456789ABCDEF") for k in own] == [f"{m.name}BackupTagPolicy", f"{m.name}SecretsPolicy"]
-        assert [k.rstrip("0123456789ABCDEF") for k in shared] == ["InvokeRetargetPolicy", "IrisHostPolicy"]
+        assert [k.rstrip("0123456789ABCDEF") for k in own] == [
+            f"{m.name}BackupTagPolicy",
+            f"{m.name}RetargetInvokePolicy",
+            f"{m.name}SecretsPolicy",
+        ]
+        assert [k.rstrip("0123456789ABCDEF") for k in shared] == ["IrisHostPolicy"]
         # The set's members read this set's passwords and marker, nothing of another set.
-        statements = template["Resources"][own[1]]["Properties"]["PolicyDocument"]["Statement"]
+        statements = template["Resources"][own[2]]["Properties"]["PolicyDocument"]["Statement"]
         secrets = statements[0]["Resource"]
         assert sorted(r["Ref"] for r in secrets) == sorted(resources(template, "AWS::SecretsManager::Secret"))
         marker = statements[2]["Resource"]
         data_tier = assembly.stacks["data_tier"].stack_name
         assert marker == f"arn:aws:ssm:{s.region}:{s.account}:parameter/{data_tier}/{m.name}/mirror-created"
         assert "Policies" not in role
-    invoke = next(v for k, v in data.items() if k.startswith("InvokeRetargetPolicy"))
-    (statement,) = invoke["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "lambda:InvokeFunction"
-    assert (
-        statement["Resource"]
-        == f"arn:aws:lambda:{s.region}:{s.account}:function:{assembly.stacks['data_tier'].stack_name}-retarget"
-    )
+        # The arbiter: the shared host policy and the AWS-managed ones, nothing of the members'.
+        ((arbiter_id, arbiter),) = [(k, v) for k, v in roles.items() if k.startswith(f"{m.name}ArbiterRole")]
+        assert sorted(
+            assembly.local(p)["Ref"].rstrip("0123456789ABCDEF") for p in arbiter["ManagedPolicyArns"] if "Fn::GetStackOutput" in p
+        ) == ["IrisHostPolicy"]
+        assert [
+            k
+            for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()
+            if {"Ref": arbiter_id} in v["Properties"].get("Roles", [])
+        ] == []
+        assert "Policies" not in arbiter
+    assert not any(k.startswith("InvokeRetargetPolicy") for k in data)
 
 
 def test_vip_is_an_internal_cross_zone_nlb_per_mirror_set(assembly: Synthesized) -> None:
@@ -381,7 +394,23 @@ def test_dlm_may_use_the_data_key_through_the_key_policy(assembly: Synthesized) 
     dlm = statements["AllowDlmSnapshots"]
     role_id = dlm["Principal"]["AWS"]["Fn::GetAtt"][0]
     assert role_id.startswith("BackupRole")
-    assert "kms:CreateGrant" in dlm["Action"]
+    assert "kms:CreateGrant" not in dlm["Action"]
+    # DLM may create grants on the key only for AWS resources (EBS), never for a principal of its choosing.
+    assert statements["AllowDlmSnapshotsGrant"] == {
+        "Sid": "AllowDlmSnapshotsGrant",
+        "Effect": "Allow",
+        "Principal": dlm["Principal"],
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+    }
+    grants = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s.get("Principal") == dlm["Principal"] and "kms:CreateGrant" in json.dumps(s["Action"])
+    ]
+    assert len(grants) == 1
+    assert all("kms:GrantIsForAWSResource" in json.dumps(s.get("Condition", {})) for s in grants), grants
 
 
 def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom: Synthesized) -> None:
@@ -400,7 +429,14 @@ def test_cross_region_copy_where_settings_say_when_there_is_no_dr_region(custom:
         for k, p in ((k, v["Properties"]) for k, v in resources(custom.template_json("data"), "AWS::IAM::ManagedPolicy").items())
         if k.startswith("BackupCopyKeyPolicy")
     ]
-    assert copy_policy["PolicyDocument"]["Statement"][0]["Resource"] == COPY_KEY
+    use, grant = copy_policy["PolicyDocument"]["Statement"]
+    assert use["Resource"] == grant["Resource"] == COPY_KEY and "kms:CreateGrant" not in use["Action"]
+    assert grant == {
+        "Effect": "Allow",
+        "Action": "kms:CreateGrant",
+        "Resource": COPY_KEY,
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+    }
 
 
 def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized) -> None:

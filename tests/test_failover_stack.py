@@ -28,20 +28,63 @@ def api(alternatives: Synthesized) -> Synthesized:
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v["Properties"] for k, v in resources(template, "AWS::Lambda::Function").items() if k.startswith("Failover")}
+    """The data tier's shared functions (deploy-time, poller) and every mirror set's own."""
+    return {
+        k: v["Properties"]
+        for k, v in resources(template, "AWS::Lambda::Function").items()
+        if k.startswith("Failover") or re.match(r"^[A-Za-z0-9]+RetargetFunction", k)
+    }
 
 
-def test_one_retarget_function_serves_every_writer_one_call_at_a_time(assembly: Synthesized) -> None:
+def set_function(assembly: Synthesized, name: str) -> tuple[str, dict[str, Any]]:
+    """A mirror set's own retarget function: (logical id, properties)."""
+    template = assembly.template_json(f"mirror_{name}")
+    ((logical_id, fn),) = [(k, v["Properties"]) for k, v in resources(template, "AWS::Lambda::Function").items()]
+    assert logical_id.startswith(f"{name}RetargetFunction")
+    return logical_id, fn
+
+
+def test_the_shared_function_serves_deploy_time_custom_resources_only(assembly: Synthesized) -> None:
     template = assembly.template_json("data")
     fn = functions(template)
-    retarget = next(p for k, p in fn.items() if k.startswith("FailoverFunction"))
-    assert retarget["Handler"] == "entry.handler"
-    assert retarget["Runtime"] == "python3.14"
-    assert retarget["ReservedConcurrentExecutions"] == 1
-    assert retarget["FunctionName"] == f"{assembly.stacks['data_tier'].stack_name}-retarget"
+    deploy = next(p for k, p in fn.items() if k.startswith("FailoverFunction"))
+    assert deploy["Handler"] == "entry.deploy"
+    assert deploy["Runtime"] == "python3.14"
+    assert deploy["ReservedConcurrentExecutions"] == 1
+    assert deploy["FunctionName"] == f"{assembly.stacks['data_tier'].stack_name}-retarget"
     (queue_id,) = resources(template, "AWS::SQS::Queue")
-    assert retarget["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert deploy["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
     assert "KmsMasterKeyId" in props(template, "AWS::SQS::Queue")[0]
+
+
+def test_each_set_has_its_own_retarget_function_one_call_at_a_time(assembly: Synthesized) -> None:
+    shared = assembly.template_json("data_tier")
+    (queue_id,) = resources(shared, "AWS::SQS::Queue")
+    path = f"/{assembly.stacks['data_tier'].stack_name}/retarget"
+    for m in assembly.settings.data.mirror_sets:
+        _, fn = set_function(assembly, m.name)
+        assert fn["Handler"] == "entry.handler" and fn["Runtime"] == "python3.14"
+        assert fn["ReservedConcurrentExecutions"] == 1
+        assert fn["FunctionName"] == f"{assembly.stacks[f'mirror_{m.name}'].stack_name}-retarget"
+        variables = fn["Environment"]["Variables"]
+        assert (variables["RETARGET_MIRROR_SET"], variables["RETARGET_PARAMETERS"]) == (m.name, path)
+        assert assembly.local(fn["DeadLetterConfig"]["TargetArn"]) == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_reserved_concurrency_per_region_is_one_per_writer(assembly: Synthesized) -> None:
+    """What the deployment takes from each region's account concurrency (Lambda keeps 100 unreserved)."""
+    reserved = {}
+    for region_role in ("data", "dr"):
+        if region_role == "dr" and "dr_region" not in assembly.stacks:
+            continue
+        template = assembly.template_json(region_role)
+        reserved[region_role] = sum(p.get("ReservedConcurrentExecutions", 0) for p in props(template, "AWS::Lambda::Function"))
+    sets = len(assembly.settings.data.mirror_sets)
+    poller = 1 if assembly.settings.data.failover_method == "polling" else 0
+    # One per set's own function, the deploy-time function, the poller.
+    assert reserved["data"] == sets + 1 + poller
+    if "dr" in reserved:
+        assert reserved["dr"] == 1  # the DR region's function, which operators alone call
 
 
 def test_functions_run_in_the_data_subnets_behind_the_failover_group(assembly: Synthesized) -> None:
@@ -115,6 +158,76 @@ def test_the_function_is_configured_with_every_listener_and_member(assembly: Syn
                 assert set_template["Resources"][group_id]["Properties"]["Port"] == port
 
 
+def test_each_sets_members_may_invoke_their_own_sets_function_and_nothing_else_may(assembly: Synthesized) -> None:
+    """The per-set invoke permission, statement by statement: the members' role of set A may invoke
+    A's function and no other function; the arbiter's role and the functions' roles invoke nothing;
+    only the Provider framework's role invokes the deploy-time function."""
+    s = assembly.settings
+    invokers: dict[str, list[Any]] = {}
+    for role in sorted(assembly.stacks):
+        if not (role.startswith("mirror_") or role == "data_tier"):
+            continue
+        template = assembly.template_json(role)
+        for kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            for logical_id, policy in resources(template, kind).items():
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    if any(a.startswith("lambda:") for a in actions):
+                        invokers[logical_id] = [statement, [assembly.local(r) for r in policy["Properties"].get("Roles", [])]]
+    expected_ids = {f"{m.name}RetargetInvokePolicy" for m in s.data.mirror_sets} | {"FailoverProviderPolicy"}
+    assert {k.rstrip("0123456789ABCDEF") for k in invokers} == expected_ids
+    for m in s.data.mirror_sets:
+        template = assembly.template_json(f"mirror_{m.name}")
+        (member_role,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(f"{m.name}InstanceRole")]
+        ((statement, roles),) = [v for k, v in invokers.items() if k.startswith(f"{m.name}RetargetInvokePolicy")]
+        set_stack = assembly.stacks[f"mirror_{m.name}"].stack_name
+        assert statement == {
+            "Sid": "InvokeOwnSetRetarget",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": f"arn:aws:lambda:{s.region}:{s.account}:function:{set_stack}-retarget",
+        }
+        assert roles == [{"Ref": member_role}]
+        # The members' user data names the same function.
+        _, fn = set_function(assembly, m.name)
+        assert statement["Resource"].endswith(f":function:{fn['FunctionName']}")
+    shared = assembly.template_json("data_tier")
+    (provider_role,) = [k for k in resources(shared, "AWS::IAM::Role") if k.startswith("FailoverProviderRole")]
+    ((policy_id, (statement, _)),) = [(k, v) for k, v in invokers.items() if k.startswith("FailoverProviderPolicy")]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "lambda:InvokeFunction",
+        "Resource": f"arn:aws:lambda:{s.region}:{s.account}:function:{assembly.stacks['data_tier'].stack_name}-retarget",
+    }
+    holders = [
+        k for k, v in resources(shared, "AWS::IAM::Role").items() if {"Ref": policy_id} in v["Properties"]["ManagedPolicyArns"]
+    ]
+    assert holders == [provider_role]
+    # No resource-based permission opens any of these functions to another principal.
+    for role in ("data_tier", *(f"mirror_{m.name}" for m in s.data.mirror_sets)):
+        permissions = props(assembly.template_json(role), "AWS::Lambda::Permission")
+        assert all(p["Principal"] == "events.amazonaws.com" for p in permissions), permissions
+
+
+def test_a_sets_function_may_switch_its_own_listeners_only(assembly: Synthesized) -> None:
+    for m in assembly.settings.data.mirror_sets:
+        template = assembly.template_json(f"mirror_{m.name}")
+        (policy,) = [
+            v["Properties"]
+            for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()
+            if k.startswith(f"{m.name}RetargetPolicy")
+        ]
+        (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith(f"{m.name}RetargetRole")]
+        assert policy["Roles"] == [{"Ref": role_id}]
+        statements = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+        assert sorted(r["Ref"] for r in statements["SwitchListeners"]["Resource"]) == sorted(
+            resources(template, "AWS::ElasticLoadBalancingV2::Listener")
+        )
+        (parameter,) = resources(template, "AWS::SSM::Parameter")
+        assert statements["ReadConfiguration"]["Action"] == "ssm:GetParameter"
+        assert json.dumps(statements["ReadConfiguration"]["Resource"]).count(parameter) == 1
+
+
 def test_the_function_may_switch_only_the_listeners_of_the_sets_registered_with_it(assembly: Synthesized) -> None:
     shared = assembly.template_json("data_tier")
     (role_id,) = [k for k in resources(shared, "AWS::IAM::Role") if k.startswith("FailoverRole")]
@@ -135,7 +248,7 @@ def test_the_function_may_switch_only_the_listeners_of_the_sets_registered_with_
     assert props(shared, "AWS::IAM::Policy") == []  # nothing inline, the framework's role included
     for m in s.data.mirror_sets:
         template = assembly.template_json(f"mirror_{m.name}")
-        (switch_policy,) = props(template, "AWS::IAM::Policy")
+        (switch_policy,) = props(template, "AWS::IAM::Policy")  # the set's own function has a managed policy
         assert [assembly.local(r) for r in switch_policy["Roles"]] == [{"Ref": role_id}]
         (switch,) = switch_policy["PolicyDocument"]["Statement"]
         assert switch["Action"] == "elasticloadbalancing:ModifyListener"
@@ -164,7 +277,7 @@ def test_one_custom_resource_per_mirror_set_after_its_listeners_configuration_an
 def test_errors_raise_an_alarm(assembly: Synthesized) -> None:
     template = assembly.template_json("data")
     errors = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["MetricName"] == "Errors"]
-    expected = 2 if assembly.settings.data.failover_method == "polling" else 1
+    expected = (2 if assembly.settings.data.failover_method == "polling" else 1) + len(assembly.settings.data.mirror_sets)
     assert len(errors) == expected
     (topic,) = resources(template, "AWS::SNS::Topic")
     assert all([assembly.local(x) for x in a["AlarmActions"]] == [{"Ref": topic}] for a in errors)
@@ -185,7 +298,6 @@ def test_polling_method_schedules_the_poller(reference: Synthesized, api: Synthe
 
 def test_failover_members_get_the_hook_and_arbiters_do_not(assembly: Synthesized) -> None:
     template = assembly.template_json("data")
-    stack = assembly.stacks["data_tier"].stack_name
     for logical_id, instance in resources(template, "AWS::EC2::Instance").items():
         user_data = render(instance["Properties"]["UserData"])
         if "Arbiter" in logical_id:
@@ -193,7 +305,8 @@ def test_failover_members_get_the_hook_and_arbiters_do_not(assembly: Synthesized
             continue
         mirror, member = re.match(r"^([A-Za-z0-9]+?)(Member\d)Instance", logical_id).groups()
         assert f"MIRROR_SET={mirror}\nMEMBER={member}\nRETARGET_FUNCTION=arn:" in user_data
-        assert f":function:{stack}-retarget" in user_data
+        # The set's own function, which its members' role alone may invoke.
+        assert f":function:{assembly.stacks[f'mirror_{mirror}'].stack_name}-retarget\n" in user_data
         # ^ZMIRROR and its helper come with the host files; systemd runs the helper on ^ZMIRROR's event.
         assert f"install -m 0644 {HOST_FILES_DIR}/ZMIRROR.mac /etc/iris-aws/ZMIRROR.mac" in user_data
         assert f"install -m 0755 {HOST_FILES_DIR}/notify_primary.sh /usr/local/sbin/iris-notify-primary" in user_data

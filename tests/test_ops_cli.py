@@ -15,6 +15,8 @@ from tests.moto_vip import Vip
 
 STACK = "Iris-DataTier"
 FUNCTION = "Iris-DataTier-retarget"
+SET_STACK = "Iris-Mirror-HSDB"
+SET_FUNCTION = "Iris-Mirror-HSDB-retarget"
 
 
 class FakeLambda:
@@ -25,13 +27,15 @@ class FakeLambda:
         self.answer = answer
         self.error = error
         self.payloads: list[dict[str, Any]] = []
+        self.invoked: list[str] = []
 
     def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:  # boto3's parameter name
-        assert FunctionName == FUNCTION
+        assert FunctionName in (FUNCTION, SET_FUNCTION)
         return {"Environment": {"Variables": self.environment}}
 
     def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
-        assert (FunctionName, InvocationType) == (FUNCTION, "RequestResponse")
+        assert FunctionName in (FUNCTION, SET_FUNCTION) and InvocationType == "RequestResponse"
+        self.invoked.append(FunctionName)
         self.payloads.append(json.loads(Payload))
         response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self.answer).encode())}
         if self.error:
@@ -47,11 +51,11 @@ class Session:
         return self.fake if name == "lambda" else boto3.client(name, region_name="eu-west-1")
 
 
-def stack_with_output(output: bool = True) -> None:
+def stack_with_output(output: bool = True, stack: str = STACK, function: str = FUNCTION) -> None:
     template: dict[str, Any] = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
     if output:
-        template["Outputs"] = {cli.OUTPUT_NAME: {"Value": FUNCTION}}
-    boto3.client("cloudformation", region_name="eu-west-1").create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+        template["Outputs"] = {cli.OUTPUT_NAME: {"Value": function}}
+    boto3.client("cloudformation", region_name="eu-west-1").create_stack(StackName=stack, TemplateBody=json.dumps(template))
 
 
 def run(vip: Vip, argv: list[str], answer: dict[str, Any] | None = None, error: bool = False) -> tuple[int, FakeLambda]:
@@ -71,11 +75,13 @@ def test_status_shows_where_each_vip_points(vip: Vip, capsys) -> None:
     assert fake.payloads == []
 
 
-def test_failover_invokes_the_function_and_prints_the_switch(vip: Vip, capsys) -> None:
+def test_failover_invokes_the_sets_own_function_and_prints_the_switch(vip: Vip, capsys) -> None:
     stack_with_output()
+    stack_with_output(stack=SET_STACK, function=SET_FUNCTION)
     answer = {"mirror_set": "HSDB", "previous": "Member0", "new": "Member1", "changed": True, "dry_run": False}
     code, fake = run(vip, ["failover", "--mirror-set", "HSDB", "--to", "Member1", "--reason", "patching Member0"], answer)
     assert code == 0
+    assert fake.invoked == [SET_FUNCTION]  # never the deploy-time function, which refuses direct calls
     assert fake.payloads == [{"mirror_set": "HSDB", "new_primary": "Member1", "reason": "patching Member0", "dry_run": False}]
     assert "HSDB: Member0 -> Member1" in capsys.readouterr().out
 

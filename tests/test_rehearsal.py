@@ -42,6 +42,9 @@ def test_every_stack_but_eks_deploys_and_the_retarget_function_behaves(report: R
         "unknown member refused",
         "refused (UnhealthyPrimary); listeners still on Member1",
         "without acknowledge_data_loss refused",
+        "a direct call with verify false refused; listeners still on Member1",
+        "a call for HSAnalytics refused (refused_other_set)",
+        "a direct call refused (custom resources only)",
         "second cdk deploy: no changes in 11 stacks; the HSDB VIP stays on Member1",
     ):
         assert expected in steps
@@ -69,7 +72,13 @@ def test_a_stack_that_cannot_join_is_listed_with_its_reason(reference: Synthesiz
 
 def test_the_deployed_configuration_is_what_the_function_reads(report: Report) -> None:
     """The configuration as deployed (environment and each set's SSM parameter), read by the function's own reader."""
-    assert len(report.configs) == 2  # the data tier's function and the DR region's
+    # Each mirror set's own function (its set only) and the DR region's; the deploy-time function is not a direct entry.
+    assert len(report.configs) == 3
+    assert sorted(tuple(sorted(c["mirror_sets"])) for c in report.configs.values()) == [
+        ("HSAnalytics",),
+        ("HSAnalytics", "HSDB"),
+        ("HSDB",),
+    ]
     for name, config in report.configs.items():
         parsed = retarget.load_config(json.dumps(config))
         assert set(parsed.mirror_sets) == set(config["mirror_sets"]), name

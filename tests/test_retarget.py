@@ -28,7 +28,7 @@ import retarget
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from tests.moto_vip import EVENT_SERVICE, HEALTH, MEMBERS, PORTS, REGION, ROLES, SET, STATUS_PATH, Vip
+from tests.moto_vip import EVENT_SERVICE, HEALTH, MEMBERS, PARAMETER_PATH, PORTS, REGION, ROLES, SET, STATUS_PATH, Vip
 
 THROTTLING_BODY = (
     b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
@@ -438,21 +438,143 @@ BASE_EVENT = {"mirror_set": SET, "new_primary": "Member1", "reason": "operator"}
         ({**BASE_EVENT, "verify": 0}, "event key 'verify' must be a non-empty bool; got 0"),
         ({**BASE_EVENT, "reason": " "}, "event key 'reason' must be a non-empty str"),
         ({**BASE_EVENT, "new_primary": True}, "event key 'new_primary' must be a non-empty str; got True"),
+        (
+            {**BASE_EVENT, "reason": "x" * (handler.MAX_REASON_CHARS + 1)},
+            f"event key 'reason' must be at most {handler.MAX_REASON_CHARS} characters; got {handler.MAX_REASON_CHARS + 1}",
+        ),
+        ({**BASE_EVENT, "verify": False}, "verify false is refused on a direct call"),
     ],
 )
-def test_handler_validates_its_event(vip: Vip, monkeypatch: pytest.MonkeyPatch, event: Any, message: str) -> None:
+def test_handler_validates_its_event_and_logs_each_refusal(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], event: Any, message: str
+) -> None:
     _uses(vip, monkeypatch, handler, answers(vip, Member1=200))
-    with pytest.raises(retarget.RetargetError) as error:
-        handler.handler(event, None)
-    assert message in str(error.value)
+    with pytest.raises(retarget.RequestRefused) as error:
+        handler.handler(event, Context())
+    assert message in str(error.value) and "\n" not in str(error.value)
     assert vip.writes == [] and vip.pointing_at() == vip.all_on("Member0")
+    (record,) = log_lines(capsys)
+    assert record["decision"] == "refused_invalid_event" and record["error"] == str(error.value)
+    assert (record["entry"], record["request_id"]) == (Context.invoked_function_arn, Context.aws_request_id)
 
 
-def test_handler_switches_with_its_own_client_and_the_environment(vip: Vip) -> None:
-    # No patching: the region comes from the environment, the config from SSM and the environment.
-    dry = handler.handler({**BASE_EVENT, "dry_run": True, "verify": False}, None)
+class Context:
+    """What Lambda tells the function about an invocation."""
+
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:000000000000:function:Iris-Mirror-HSDB-retarget"
+    aws_request_id = "11111111-2222-3333-4444-555555555555"
+
+
+def test_a_direct_call_never_skips_the_status_check(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Member1 is not primary: a call that could turn verification off would move the VIP to it.
+    asked: list[str] = []
+    _uses(vip, monkeypatch, handler, answers(vip, asked, Member1=503))
+    with pytest.raises(retarget.RequestRefused, match="verify false is refused on a direct call"):
+        handler.handler({**BASE_EVENT, "verify": False}, Context())
+    with pytest.raises(retarget.RequestRefused, match="verify false is refused"):
+        entry.handler({**BASE_EVENT, "verify": False, "dry_run": True}, Context())
+    assert asked == [] and vip.writes == [] and vip.pointing_at() == vip.all_on("Member0")
+    # verify true is the default, said out loud: the page is asked, and refuses.
+    with pytest.raises(retarget.UnhealthyPrimary):
+        handler.handler({**BASE_EVENT, "verify": True}, Context())
+    assert asked == [vip.world.ips["Member1"]] and vip.writes == []
+    decisions = [(r["decision"], r["mirror_set"], r["entry"]) for r in log_lines(capsys)]
+    assert decisions == [
+        ("refused_invalid_event", SET, Context.invoked_function_arn),
+        ("refused_invalid_event", SET, Context.invoked_function_arn),
+        ("refused_unhealthy", SET, Context.invoked_function_arn),
+    ]
+
+
+def test_a_forged_custom_resource_create_is_refused_on_a_direct_entry(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Create skips the status check: only the deploy-time function, behind the Provider framework, serves one."""
+    asked: list[str] = []
+    _uses(vip, monkeypatch, handler, answers(vip, asked))
+    for entry_point in (entry.handler, handler.handler):
+        with pytest.raises(retarget.RequestRefused, match="custom-resource events go to the deploy-time function only"):
+            entry_point(cr_event("Create", "Member1"), Context())
+    assert asked == [] and vip.writes == [] and vip.pointing_at() == vip.all_on("Member0")
+    assert [r["decision"] for r in log_lines(capsys)] == ["refused_custom_resource_event"] * 2
+
+
+def test_the_deploy_entry_serves_custom_resource_events_only(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _uses(vip, monkeypatch, handler, answers(vip, Member1=200))
+    for event in (BASE_EVENT, {**cr_event("Create", "Member1"), "ResourceType": "Custom::Other"}, ["Create"]):
+        with pytest.raises(retarget.RequestRefused, match="serves Custom::IrisMirrorPrimary events from the Provider"):
+            entry.deploy(event, Context())
+    assert vip.writes == []
+    assert [r["decision"] for r in log_lines(capsys)] == ["refused_not_custom_resource"] * 3
+    result = entry.deploy(cr_event("Create", "Member1"), Context())
+    assert result["Data"] == {"Primary": "Member1"} and vip.pointing_at() == vip.all_on("Member1")
+
+
+OTHER_SET = "HSAnalytics"
+
+
+@pytest.fixture
+def other_set(vip: Vip) -> Iterator[str]:
+    """A second mirror set's parameter beside HSDB's, with members of its own; gone after the test."""
+    ssm = boto3.client("ssm", region_name=REGION)
+    document = vip.mirror_set.to_document()
+    for name, member in document["members"].items():
+        member["instance_id"] = f"i-0other{name.lower()}"
+    name = f"{PARAMETER_PATH}/{OTHER_SET}"
+    ssm.put_parameter(Name=name, Value=json.dumps(document), Type="String")
+    try:
+        yield "i-0othermember1"
+    finally:
+        ssm.delete_parameter(Name=name)
+
+
+def test_a_sets_own_function_refuses_another_sets_request_and_members(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], other_set: str
+) -> None:
+    # The unbound view (every set under the path) knows both sets; HSDB's own function only HSDB.
+    assert set(retarget.config_from_environment().mirror_sets) == {SET, OTHER_SET}
+    monkeypatch.setenv(retarget.MIRROR_SET_VARIABLE, SET)
+    assert set(retarget.config_from_environment().mirror_sets) == {SET}
+    asked: list[str] = []
+    _uses(vip, monkeypatch, handler, answers(vip, asked, Member1=200))
+    only = rf"^this function serves mirror set '{SET}' only; '{OTHER_SET}' has its own"
+    with pytest.raises(retarget.RequestRefused, match=only):
+        handler.handler({**BASE_EVENT, "mirror_set": OTHER_SET}, Context())
+    # Another set's member, named in a call for this set, is not a member here.
+    with pytest.raises(retarget.UnknownMember, match=f"unknown member '{other_set}' of mirror set '{SET}'"):
+        handler.handler({**BASE_EVENT, "new_primary": other_set}, Context())
+    assert asked == [] and vip.writes == [] and vip.pointing_at() == vip.all_on("Member0")
+    refused, unknown = log_lines(capsys)
+    assert {k: refused[k] for k in ("event", "decision", "mirror_set", "served_set", "entry", "request_id")} == {
+        "event": "retarget",
+        "decision": "refused_other_set",
+        "mirror_set": OTHER_SET,
+        "served_set": SET,
+        "entry": Context.invoked_function_arn,
+        "request_id": Context.aws_request_id,
+    }
+    assert unknown["decision"] == "unknown_member" and unknown["entry"] == Context.invoked_function_arn
+    # Its own set's members it serves as before.
+    assert handler.handler(BASE_EVENT, Context())["new"] == "Member1" and vip.pointing_at() == vip.all_on("Member1")
+
+
+def test_a_refusal_logs_bounded_values_only(vip: Vip, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(retarget.RequestRefused):
+        handler.handler({**BASE_EVENT, "mirror_set": "A" * 10_000, "reason": "r" * 10_000}, Context())
+    (line,) = capsys.readouterr().out.splitlines()
+    assert len(line) < 1_000
+
+
+def test_handler_switches_with_its_own_client_and_the_environment(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the status page is played: the region comes from the environment, the config from SSM and the environment.
+    monkeypatch.setattr(handler, "retarget", functools.partial(retarget.retarget, status_check=answers(vip, Member1=200)))
+    dry = handler.handler({**BASE_EVENT, "dry_run": True}, None)
     assert dry["dry_run"] is True and dry["changed"] is False and vip.pointing_at() == vip.all_on("Member0")
-    result = handler.handler({**BASE_EVENT, "verify": False}, None)
+    result = handler.handler(BASE_EVENT, None)
     assert result["previous"] == "Member0" and result["new"] == "Member1" and vip.pointing_at() == vip.all_on("Member1")
 
 
@@ -465,11 +587,11 @@ def test_handler_verifies_by_default_and_lets_refusals_raise(vip: Vip, monkeypat
     assert vip.writes == []
 
 
-def test_entry_sends_custom_resource_events_and_direct_calls_their_own_way(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_entry_sends_its_own_kind_of_event_on(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
     monkeypatch.setattr(entry, "on_event", lambda e, c: seen.append("custom resource") or {})
     monkeypatch.setattr(entry, "direct_call", lambda e, c: seen.append("direct") or {})
-    entry.handler(cr_event("Create", "Member0"), None)
+    entry.deploy(cr_event("Create", "Member0"), None)
     entry.handler(BASE_EVENT, None)
     assert seen == ["custom resource", "direct"]
 
@@ -776,6 +898,29 @@ def test_poller_handler_polls_every_set_in_one_loop_within_the_timeout(vip: Vip,
         poller.handler({"mirror_set": "Nope"}, None)
     with pytest.raises(retarget.RetargetError, match="'duration_seconds' must be a number"):
         poller.handler({"duration_seconds": "50"}, None)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("poll", "the poller's event must be an object with mirror_set, duration_seconds; got str"),
+        ([SET], "the poller's event must be an object with mirror_set, duration_seconds; got list"),
+        ({"duration_seconds": 50, "verify": False}, "unknown event key(s) verify; allowed: mirror_set, duration_seconds"),
+        ({"mirror_set": ["HSDB"]}, "event key 'mirror_set' must be a non-empty string; got \"['HSDB']\""),
+        ({"mirror_set": " "}, "event key 'mirror_set' must be a non-empty string"),
+        ({"duration_seconds": True}, "event key 'duration_seconds' must be a number of at least 0; got 'True'"),
+        ({"duration_seconds": -1}, "event key 'duration_seconds' must be a number of at least 0; got '-1'"),
+    ],
+)
+def test_poller_type_checks_its_event_and_logs_the_refusal(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], event: Any, message: str
+) -> None:
+    monkeypatch.setattr(poller, "poll", lambda *_, **__: pytest.fail("polled on a refused event"))
+    with pytest.raises(retarget.RetargetError) as error:
+        poller.handler(event, None)
+    assert message in str(error.value)
+    (record,) = log_lines(capsys)
+    assert (record["event"], record["decision"], record["error"]) == ("poll", "refused_invalid_event", str(error.value))
 
 
 # --- check_status(): a real HTTP page -----------------------------------------------------------------------------------

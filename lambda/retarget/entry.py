@@ -1,8 +1,13 @@
-"""The function's entry point.
+"""The functions' entry points: direct calls and deploy-time custom-resource events never share one.
 
-One function serves custom-resource events (from the CDK Provider framework)
-and direct calls (^ZMIRROR, the operator CLI), so that its reserved
-concurrency of 1 keeps every retarget of the stack one after the other.
+``entry.handler``: a mirror set's own function (^ZMIRROR, the operator CLI)
+and the DR region's function. Direct calls only: a custom-resource event is
+refused, and so is ``verify`` false.
+
+``entry.deploy``: the data tier's deploy-time function, behind the Provider
+framework, whose role alone may invoke it. Custom-resource events only: its
+Create is the one retarget that skips the status check (IRIS is not
+installed yet).
 """
 
 from __future__ import annotations
@@ -10,10 +15,23 @@ from __future__ import annotations
 from typing import Any
 
 from handler import handler as direct_call
-from handler import on_event
+from handler import on_event, refuse
+
+CUSTOM_RESOURCE_TYPE = "Custom::IrisMirrorPrimary"
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    if isinstance(event, dict) and "RequestType" in event:
-        return on_event(event, context)
     return direct_call(event, context)
+
+
+def deploy(event: Any, context: Any) -> dict[str, Any]:
+    if not isinstance(event, dict) or "RequestType" not in event or event.get("ResourceType") != CUSTOM_RESOURCE_TYPE:
+        raise refuse(
+            event,
+            context,
+            "refused_not_custom_resource",
+            f"this function serves {CUSTOM_RESOURCE_TYPE} events from the Provider framework only; "
+            "direct calls go to the mirror set's own function",
+            kind="custom_resource",
+        )
+    return on_event(event, context)

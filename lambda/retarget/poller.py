@@ -172,21 +172,44 @@ def _round(
     return result
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+# The scheduled event: key -> what it must be.
+EVENT_KEYS = {"mirror_set": "a non-empty string", "duration_seconds": "a number of at least 0"}
+
+
+def validate_event(event: Any) -> dict[str, Any]:
+    """The poller's event, checked: RetargetError naming what is wrong; None is an empty event."""
+    if event is None:
+        return {}
+    if not isinstance(event, dict):
+        raise RetargetError(f"the poller's event must be an object with {', '.join(EVENT_KEYS)}; got {type(event).__name__}")
+    unknown = sorted(str(k)[:64] for k in set(event) - set(EVENT_KEYS))
+    if unknown:
+        raise RetargetError(f"unknown event key(s) {', '.join(unknown[:5])}; allowed: {', '.join(EVENT_KEYS)}")
+    mirror_set = event.get("mirror_set")
+    if mirror_set is not None and (not isinstance(mirror_set, str) or not mirror_set.strip()):
+        raise RetargetError(f"event key 'mirror_set' must be {EVENT_KEYS['mirror_set']}; got {str(mirror_set)[:64]!r}")
+    duration = event.get("duration_seconds", DEFAULT_DURATION_SECONDS)
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration >= 0:
+        raise RetargetError(f"event key 'duration_seconds' must be {EVENT_KEYS['duration_seconds']}; got {str(duration)[:64]!r}")
+    return event
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """Scheduled every minute: poll every mirror set (or ``event["mirror_set"]``) for most of it.
 
     The event may carry ``duration_seconds`` (default 50); it is cut so that
-    polling ends ``TIMEOUT_MARGIN_SECONDS`` before the function's timeout.
+    polling ends ``TIMEOUT_MARGIN_SECONDS`` before the function's timeout. An
+    event that is not an object of those keys is refused with one log line.
     """
-    event = event or {}
+    try:
+        event = validate_event(event)
+    except RetargetError as err:
+        log_json({"event": "poll", "decision": "refused_invalid_event", "error": str(err)})
+        raise
     config = config_from_environment()
     mirror_set = event.get("mirror_set")
-    if mirror_set is not None and not isinstance(mirror_set, str):
-        raise RetargetError(f"event key 'mirror_set' must be a string; got {mirror_set!r}")
     names = [resolve_set(config, mirror_set).name] if mirror_set else sorted(config.mirror_sets)
     duration = event.get("duration_seconds", DEFAULT_DURATION_SECONDS)
-    if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
-        raise RetargetError(f"event key 'duration_seconds' must be a number of at least 0; got {duration!r}")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
         duration = max(0.0, min(float(duration), remaining() / 1000 - TIMEOUT_MARGIN_SECONDS))

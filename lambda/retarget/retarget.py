@@ -8,13 +8,15 @@ when the set already points there; never leave a listener without a target;
 refuse an async DR member unless the caller acknowledges possible data loss;
 log one JSON line per decision; fail loudly.
 
-Concurrency: the deployed function has a reserved concurrency of 1, so two of
-its invocations never run at once (across processes). Within one process,
-``_LOCK`` serialises the read-decide-write sequence, so concurrent callers
-(threads, the drill) cannot interleave their listener writes either. The
-poller of the polling method is a second function with its own reserved
-concurrency of 1; both writers ask the status page before they switch, so
-both converge on the member that answers 200.
+Concurrency: each mirror set's own function has a reserved concurrency of 1,
+so two run-time retargets of one set never run at once (across processes),
+and a flood of calls for one set cannot take another set's capacity. Within
+one process, ``_LOCK`` serialises the read-decide-write sequence, so
+concurrent callers (threads, the drill) cannot interleave their listener
+writes either. The deploy-time function and the poller of the polling method
+are further writers, each with its own reserved concurrency of 1; every
+writer but the deploy-time Create asks the status page before it switches, so
+all converge on the member that answers 200.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from retarget_config import (
     ASYNC,
     FAILOVER,
     HEALTH_CHECK_VARIABLE,
+    MIRROR_SET_VARIABLE,
     PARAMETERS_VARIABLE,
     ROLES,
     Config,
@@ -54,6 +57,7 @@ __all__ = [
     "ASYNC",
     "FAILOVER",
     "HEALTH_CHECK_VARIABLE",
+    "MIRROR_SET_VARIABLE",
     "PARAMETERS_VARIABLE",
     "ROLES",
     "Config",
@@ -105,6 +109,22 @@ class DataLossNotAcknowledged(RetargetError):
     """An async (DR) member was asked for without acknowledging possible data loss."""
 
 
+class RequestRefused(RetargetError):
+    """The request itself was refused before anything was read: malformed, for another set, or without verification."""
+
+
+def read_set_parameter(ssm: Any, path: str, name: str) -> dict[str, str]:
+    """``{name: document}`` from the one SSM parameter ``<path>/<name>``: what a mirror set's own function reads."""
+    parameter = f"{path}/{name}"
+    try:
+        value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except (BotoCoreError, ClientError) as err:
+        raise ConfigError(
+            f"the retarget configuration of {name} could not be read from the SSM parameter {parameter}: {err}"
+        ) from err
+    return {name: value}
+
+
 def read_set_parameters(ssm: Any, path: str) -> dict[str, str]:
     """Mirror set name -> its document, from the SSM parameters directly under ``path``.
 
@@ -123,9 +143,19 @@ def read_set_parameters(ssm: Any, path: str) -> dict[str, str]:
     return documents
 
 
+def _documents(ssm: Any, path: str, mirror_set: str | None) -> dict[str, str]:
+    return read_set_parameter(ssm, path, mirror_set) if mirror_set else read_set_parameters(ssm, path)
+
+
+def bound_mirror_set() -> str | None:
+    """The one mirror set this function serves (a set's own function), or None (it serves every set under its path)."""
+    return os.environ.get(MIRROR_SET_VARIABLE) or None
+
+
 def config_from_environment(ssm: Any | None = None) -> Config:
     """The configuration of the deployed function: the health check from its
-    environment, each mirror set's document from SSM; ConfigError if either is missing."""
+    environment, each mirror set's document from SSM (only its own set's, for a
+    set's own function); ConfigError if either is missing."""
     path = os.environ.get(PARAMETERS_VARIABLE)
     health_check = os.environ.get(HEALTH_CHECK_VARIABLE)
     if not path or not health_check:
@@ -133,7 +163,7 @@ def config_from_environment(ssm: Any | None = None) -> Config:
             f"{PARAMETERS_VARIABLE} and {HEALTH_CHECK_VARIABLE} must both be set: "
             "the function was deployed without its configuration"
         )
-    return assemble(read_set_parameters(ssm or ssm_client(), path), health_check)
+    return assemble(_documents(ssm or ssm_client(), path, bound_mirror_set()), health_check)
 
 
 def deployed_config(lambda_client: Any, ssm: Any, function_name: str) -> Config:
@@ -143,7 +173,7 @@ def deployed_config(lambda_client: Any, ssm: Any, function_name: str) -> Config:
     path, health_check = variables.get(PARAMETERS_VARIABLE), variables.get(HEALTH_CHECK_VARIABLE)
     if not path or not health_check:
         raise ConfigError(f"{function_name} has no {PARAMETERS_VARIABLE} and {HEALTH_CHECK_VARIABLE}: is it a retarget function?")
-    return assemble(read_set_parameters(ssm, path), health_check)
+    return assemble(_documents(ssm, path, variables.get(MIRROR_SET_VARIABLE) or None), health_check)
 
 
 # --- the outside world -------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ code the function reads it with (components/mirror_failover.py loads this
 file). The deployed function finds it in two places (README.md,
 "Configuration"): the health check in the environment variable
 ``RETARGET_HEALTH_CHECK``, and one SSM parameter per mirror set under the path
-in ``RETARGET_PARAMETERS``, each written by the stack of that mirror set. The
+in ``RETARGET_PARAMETERS``, each written by the stack of that mirror set (a
+set's own function, ``RETARGET_MIRROR_SET``, reads its set's parameter only). The
 whole document (``Config.to_json``) is what the operator tools and the tests
 pass around.
 """
@@ -20,6 +21,8 @@ from typing import Any
 
 PARAMETERS_VARIABLE = "RETARGET_PARAMETERS"
 HEALTH_CHECK_VARIABLE = "RETARGET_HEALTH_CHECK"
+# Set on a mirror set's own function: it reads that set's parameter only and serves that set only.
+MIRROR_SET_VARIABLE = "RETARGET_MIRROR_SET"
 WHAT = "the retarget configuration"
 FAILOVER = "failover"
 ASYNC = "async"

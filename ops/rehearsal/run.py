@@ -10,9 +10,11 @@
 4. Deploy every stack (but those in ``assembly.EXCLUDED``); each must be
    CREATE_COMPLETE with every output of its template, and each VIP must
    forward to its initial primary.
-5. Invoke the deployed retarget function: a switch, an idempotent repeat, an
-   unknown member, an async member without the acknowledgement, a failed
-   status check; the listeners are read back after each call.
+5. Invoke a mirror set's deployed retarget function: a switch, an idempotent
+   repeat, an unknown member, a failed status check, a call that asks to skip
+   the check, a call for another set, an async member without the
+   acknowledgement; and the deploy-time function with a direct call. The
+   listeners are read back after each call.
 6. Deploy again: nothing changes, and the VIP stays where step 5 left it.
 7. Print the coverage of each stack; a stand-in type nobody reviewed fails.
 """
@@ -183,15 +185,22 @@ class Function:
     config: dict[str, Any]
 
 
-def retarget_functions(emulator: Emulator, stack: asm.StackArtifact, document: dict[str, Any]) -> list[Function]:
-    """Every deployed retarget function of the stack (handler ``entry.handler``), with the configuration it reads."""
+DIRECT_HANDLER = "entry.handler"
+DEPLOY_HANDLER = "entry.deploy"
+
+
+def retarget_functions(
+    emulator: Emulator, stack: asm.StackArtifact, document: dict[str, Any], handler: str = DIRECT_HANDLER
+) -> list[Function]:
+    """Every deployed retarget function of the stack with that handler (by default the direct-call
+    entry: a set's own function, the DR region's), with the configuration it reads."""
     make = clients(emulator, stack.region)
     found = []
     for resource in make("cloudformation").describe_stack_resources(StackName=stack.name)["StackResources"]:
         if resource["ResourceType"] != "AWS::Lambda::Function":
             continue
         declared = document["Resources"][resource["LogicalResourceId"]]["Properties"]
-        if declared.get("Handler") != "entry.handler":
+        if declared.get("Handler") != handler:
             continue
         try:
             config = retarget.deployed_config(make("lambda"), make("ssm"), resource["PhysicalResourceId"])
@@ -313,7 +322,15 @@ def write_vpc_map(workdir: Path, pages: StatusPages, functions: list[Function]) 
 
 
 def retarget_scenarios(
-    emulator: Emulator, report: Report, pages: StatusPages, primary: Function, mirror_set: str, dr: Function | None
+    emulator: Emulator,
+    report: Report,
+    pages: StatusPages,
+    primary: Function,
+    mirror_set: str,
+    dr: Function | None,
+    *,
+    other_set: str,
+    deploy: Function,
 ) -> str:
     """The run-time calls of the deployed function; returns the member the VIP ends on."""
     members = primary.config["mirror_sets"][mirror_set]["members"]
@@ -350,6 +367,26 @@ def retarget_scenarios(
     check(error and payload.get("errorType") == "UnhealthyPrimary" and decision == "refused_unhealthy", f"verify: {payload}")
     check(pointed_at(emulator, primary, mirror_set) == new, "a failed status check moved the listeners")
     report.step(f"retarget {mirror_set}: {start} answering 503 refused (UnhealthyPrimary); listeners still on {new}")
+
+    payload, error, decision = call({"new_primary": start, "reason": "rehearsal: skip the check", "verify": False})
+    check(error and payload.get("errorType") == "RequestRefused" and decision == "refused_invalid_event", f"verify: {payload}")
+    check(pointed_at(emulator, primary, mirror_set) == new, "a call with verify false moved the listeners")
+    report.step(f"retarget {mirror_set}: a direct call with verify false refused; listeners still on {new}")
+
+    payload, error, decisions = invoke(
+        emulator, primary, {"mirror_set": other_set, "new_primary": start, "reason": "rehearsal: another set"}
+    )
+    check(error and payload.get("errorType") == "RequestRefused", f"other set: {payload}")
+    check([d["decision"] for d in decisions] == ["refused_other_set"], f"other set decisions: {decisions}")
+    report.step(f"retarget {mirror_set}'s function: a call for {other_set} refused (refused_other_set)")
+
+    payload, error, decisions = invoke(
+        emulator, deploy, {"mirror_set": mirror_set, "new_primary": start, "reason": "rehearsal: direct call to deploy"}
+    )
+    check(error and payload.get("errorType") == "RequestRefused", f"deploy-time function: {payload}")
+    check([d["decision"] for d in decisions] == ["refused_not_custom_resource"], f"deploy decisions: {decisions}")
+    check(pointed_at(emulator, primary, mirror_set) == new, "a direct call to the deploy-time function moved the listeners")
+    report.step(f"deploy-time function {deploy.name}: a direct call refused (custom resources only)")
 
     asyncs = [
         (f, s, n)
@@ -458,7 +495,17 @@ def rehearse(source: Path, workdir: Path) -> Report:
             mirror_set = next(iter(initial_primaries(documents[data_tier.name])))
             primary = next(f for f in all_functions if f.region == regions[0] and mirror_set in f.config["mirror_sets"])
             dr = next((f for s in joined if s.region != regions[0] for f in functions[s.name]), None)
-            ended_on = retarget_scenarios(emulator, report, pages, primary, mirror_set, dr)
+            shared = next(
+                s
+                for s in joined
+                if s.region == regions[0]
+                and any(r.get("Properties", {}).get("Handler") == DEPLOY_HANDLER for r in documents[s.name]["Resources"].values())
+            )
+            (deploy,) = retarget_functions(emulator, shared, documents[shared.name], DEPLOY_HANDLER)
+            other_set = next(
+                n for f in all_functions if f.region == regions[0] for n in f.config["mirror_sets"] if n != mirror_set
+            )
+            ended_on = retarget_scenarios(emulator, report, pages, primary, mirror_set, dr, other_set=other_set, deploy=deploy)
         finally:
             pages.close()
 
