@@ -232,6 +232,7 @@ CUSTOM = {
     "eks.cloudtrail": "false",
     "eks.mendix_operator.mode": "connected",
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
+    "data.mirror_async_compression": "lz4",
 }
 # The branches CUSTOM cannot hold beside its own: the API failover method, a given DR hosted
 # zone, and no EKS (in the data tier, the DR DNS and the network stacks respectively).
