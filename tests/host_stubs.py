@@ -98,6 +98,7 @@ SSL_CONFIG_PROPERTIES = frozenset(
     }
 )  # fmt: skip
 SSL_CONFIG_FILES = ("CAFile", "CertificateFile", "PrivateKeyFile")
+STATUS_TEXT = r'\$select\(\$system\.Status\.IsOK\(sc\):"OK",1:\$system\.Status\.GetErrorText\(sc\)\),!'
 
 
 def _host_path(mounts: list[str], path: str) -> Path | None:
@@ -226,10 +227,7 @@ def _session(state: dict[str, Any], lines: list[str]) -> int:
             saved = m[1] if m[1] in iris.get("ssl_configs", {}) else None
             if saved:
                 iris.setdefault("ssl_saves", []).append(saved)
-        elif m := re.fullmatch(
-            r'write "TLS-"_"RELOAD ([^ ]+) ",\$select\(\$system\.Status\.IsOK\(sc\):"OK",1:\$system\.Status\.GetErrorText\(sc\)\),!',
-            line,
-        ):
+        elif m := re.fullmatch(r'write "TLS-"_"RELOAD ([^ ]+) ",' + STATUS_TEXT, line):
             out.append(
                 f"TLS-RELOAD {m[1]} " + ("OK" if saved == m[1] else f"ERROR #5809: SSL configuration {m[1]} does not exist")
             )

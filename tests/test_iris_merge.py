@@ -268,7 +268,7 @@ def test_the_primary_compresses_the_journal_data_it_sends_to_async_members(assem
 
 
 def test_ecp_requires_tls_and_the_superserver_offers_it(assembly: Synthesized) -> None:
-    for who, role, f in every_merge(assembly):
+    for who, _, f in every_merge(assembly):
         assert [a.params for a in f.action("ModifySystem")] == [{"Name": "SYSTEM", "SSLECPServer": "2"}], who  # Required
         (server,) = f.action("ModifyServer")
         assert server.params == {
