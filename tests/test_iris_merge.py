@@ -22,25 +22,9 @@ from components.iris_merge import (
 from config import constants as c
 from config.instance_memory import instance_memory_mib
 from tests.conftest import Synthesized
-from tests.cpf import MergeFile, parse, parse_action
+from tests.cpf import parse, parse_action
+from tests.member_merges import TLS_FILES, every_merge, members, merge
 from tests.templates import USER_DATA_LIMIT, heredoc, instance_user_data, resources, user_data_bound
-
-MERGE = "/etc/iris-aws/merge-{}.cpf"
-
-
-def members(assembly: Synthesized, role: str = "data") -> dict[tuple[str, str], str]:
-    """(mirror set, member) -> user data, for the data members (arbiters apart)."""
-    found = {}
-    for logical_id, user_data in instance_user_data(assembly.template_json(role)).items():
-        m = re.match(r"^([A-Za-z0-9]+?)(Member\d|DR|Arbiter)Instance", logical_id)
-        assert m is not None, logical_id
-        if m[2] != "Arbiter":
-            found[(m[1], m[2])] = user_data
-    return found
-
-
-def merge(user_data: str, role: str) -> MergeFile:
-    return parse(heredoc(user_data, MERGE.format(role)))
 
 
 def test_each_failover_member_carries_a_primary_and_a_backup_file_and_only_those(assembly: Synthesized) -> None:
@@ -211,22 +195,6 @@ def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_and_port
 def test_every_members_user_data_fits_ec2s_limit_with_room_for_its_references(assembly: Synthesized, role: str) -> None:
     for logical_id, r in resources(assembly.template_json(role), "AWS::EC2::Instance").items():
         assert user_data_bound(r["Properties"]["UserData"]) < USER_DATA_LIMIT, logical_id
-
-
-TLS_FILES = {
-    "CAFile": "/etc/iris-tls/ca.crt",
-    "CertificateFile": "/etc/iris-tls/host.crt",
-    "PrivateKeyFile": "/etc/iris-tls/host.key",
-}
-
-
-def every_merge(assembly: Synthesized) -> list[tuple[str, str, MergeFile]]:
-    """(member, role, merge file) for every data and DR member's files."""
-    found = []
-    for tier, roles in (("data", ("primary", "backup")), ("dr", ("drasync",))):
-        for (set_name, member), user_data in members(assembly, tier).items():
-            found += [(f"{set_name}{member}", role, merge(user_data, role)) for role in roles]
-    return found
 
 
 def test_every_member_presents_its_host_certificate_and_verifies_its_peers_against_the_ca(assembly: Synthesized) -> None:

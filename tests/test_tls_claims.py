@@ -25,7 +25,6 @@ from config import constants as c
 from tests.conftest import ROOT, Synthesized
 from tests.cpf import Action, MergeFile
 from tests.templates import heredoc, props, render, resources
-from tests.test_eks import k8s, script
 from tests.test_iris_merge import TLS_FILES, every_merge, members
 
 every_merge_of_the_members = every_merge
@@ -138,9 +137,28 @@ def database_requires_tls(assembly: Synthesized) -> None:
     assert any(g["Parameters"].get("rds.force_ssl") == "1" for g in groups)
 
 
+def _joined(value: Any) -> str:
+    """A manifest's text, with any intrinsic other than Fn::Join shown by its name."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_joined(part) for part in parts)
+    return f"<{next(iter(value))}>"
+
+
 def app_nlb_serves_tls(assembly: Synthesized) -> None:
-    text = script(k8s(assembly.template_json("eks"), "Job", "mendix-installer"))
-    (line,) = [line for line in text.splitlines() if "patch operatorconfiguration" in line]
+    """The Mendix Operator's endpoint: the controller's NLB serves TLS on 443 with the ACM certificate."""
+    template = assembly.template_json("eks")
+    jobs = [
+        o
+        for r in resources(template, "Custom::AWSCDK-EKS-KubernetesResource").values()
+        for o in json.loads(_joined(r["Properties"]["Manifest"]))
+        if o["kind"] == "Job" and o["metadata"]["name"] == "mendix-installer"
+    ]
+    (job,) = jobs
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    (line,) = [line for line in container["command"][2].splitlines() if "patch operatorconfiguration" in line]
     annotations = json.loads(shlex.split(line)[-1])["spec"]["endpoint"]["serviceAnnotations"]
     prefix = "service.beta.kubernetes.io/aws-load-balancer-"
     assert annotations[f"{prefix}ssl-ports"] == "443"
