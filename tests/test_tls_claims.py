@@ -24,8 +24,8 @@ import pytest
 from config import constants as c
 from tests.conftest import ROOT, Synthesized
 from tests.cpf import Action, MergeFile
+from tests.member_merges import TLS_FILES, every_merge, members
 from tests.templates import heredoc, props, render, resources
-from tests.test_iris_merge import TLS_FILES, every_merge, members
 
 every_merge_of_the_members = every_merge
 
