@@ -216,6 +216,7 @@ CUSTOM = {
     "data.iris.web_gateway_image.digest": "sha256:" + "c" * 64,
     "data.iris.memory_ratio": "0.6",
     "data.mirror_qos_timeout_ms": "12000",
+    "data.mirror_async_compression": "lz4",
     # The app tier's.
     "app.sticky_duration_seconds": "600",
     "app.print_servers.count": "1",
@@ -232,7 +233,6 @@ CUSTOM = {
     "eks.cloudtrail": "false",
     "eks.mendix_operator.mode": "connected",
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
-    "data.mirror_async_compression": "lz4",
 }
 # The branches CUSTOM cannot hold beside its own: the API failover method, a given DR hosted
 # zone, and no EKS (in the data tier, the DR DNS and the network stacks respectively).

@@ -23,7 +23,7 @@ import pytest
 
 from config import constants as c
 from tests.conftest import ROOT, Synthesized
-from tests.cpf import Action, MergeFile
+from tests.cpf import Action, MergeFile, parse
 from tests.member_merges import TLS_FILES, every_merge, members
 from tests.templates import heredoc, props, render, resources
 
@@ -114,6 +114,44 @@ def web_servers_serve_tls(assembly: Synthesized) -> None:
     assert web and all("Listen 443" in t and "SSLProtocol -all +TLSv1.2 +TLSv1.3" in t for t in web)
 
 
+def _launch_template_files(assembly: Synthesized, path: str) -> list[str]:
+    """The text each of the app tier's launch templates writes to ``path``, for those that write it."""
+    texts = [
+        render(p["LaunchTemplateData"].get("UserData", ""))
+        for p in props(assembly.template_json("app_tier"), "AWS::EC2::LaunchTemplate")
+    ]
+    return [heredoc(t, path) for t in texts if f"cat > {path} <<" in t]
+
+
+def web_gateway_speaks_tls(assembly: Synthesized) -> None:
+    """The web servers' CSP.ini: every server profile with TLS, the host's files and the CA."""
+    (ini,) = _launch_template_files(assembly, "/etc/iris-aws/CSP.ini.template")
+    for key in (
+        "Connection_Security_Level=10",
+        "SSLCC_Protocol_Min=16",
+        "SSLCC_Certificate_File=/etc/iris-tls/host.crt",
+        "SSLCC_Certificate_Key_File=/etc/iris-tls/host.key",
+        "SSLCC_CA_Certificate_File=/etc/iris-tls/ca.crt",
+    ):
+        assert key in ini.splitlines(), key
+
+
+def ecp_clients_use_tls(assembly: Synthesized) -> None:
+    """The application and print servers' merge files: the ECP server over TLS, %ECPClient verifying the member."""
+    files = _launch_template_files(assembly, "/etc/iris-aws/ecp-client.cpf")
+    assert len(files) == 2  # application and print servers
+    for text in files:
+        f = parse(text)
+        assert all(value.split(",")[3] == "1" for value in f.sections["ECPServers"].values())
+        client = {a.params["Name"]: a.params for a in f.action("CreateSSLConfig")}["%ECPClient"]
+        assert (client["VerifyPeer"], client["CAFile"]) == ("1", "/etc/iris-tls/ca.crt")
+
+
+def session_manager_through_its_endpoints(assembly: Synthesized) -> None:
+    names = [json.dumps(p["ServiceName"]) for p in props(assembly.template_json("network"), "AWS::EC2::VPCEndpoint")]
+    assert any("ssmmessages" in n for n in names) and any(".ssm" in n for n in names)
+
+
 def _denies_plain_http(statements: list[dict[str, Any]]) -> bool:
     return any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
 
@@ -178,7 +216,7 @@ class Claim:
 
 
 # Said plainly: these hops are not encrypted. No fact needed.
-NOT_ENCRYPTED = re.compile(r"not encrypted|unencrypted|no TLS configured")
+NOT_ENCRYPTED = re.compile(r"not encrypted|unencrypted|no TLS configured|plain HTTP")
 
 CLAIMS = (
     # Acknowledgements
@@ -200,6 +238,10 @@ CLAIMS = (
     # The public entrance and the web servers
     Claim(rf"{ALB_POLICY}|TLS 1\.3 and$|ALB \(TLS only|TLS 1\.3/1\.2|ALB with TLS", (alb_serves_tls,)),
     Claim(r"Listen 443`, TLS 1\.2/1\.3", (web_servers_serve_tls,)),
+    # The application tier (docs/app-tier.md)
+    Claim(r"Connection_Security_Level|SSLCC_|TLS keys above|TLS files on every host", (web_gateway_speaks_tls, mirror_tls)),
+    Claim(r"over TLS \(fourth field 1|host's TLS files", (ecp_clients_use_tls,)),
+    Claim(r"Session Manager channel", (session_manager_through_its_endpoints,)),
     # The Mendix platform
     Claim(r"TLS only, 5-minute retention|TLS-only", (storage_is_tls_only,)),
     Claim(r"strict TLS|`psql` over TLS", (database_requires_tls,)),
