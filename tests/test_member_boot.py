@@ -298,7 +298,7 @@ def test_iris_sees_the_host_certificate_read_only_and_the_mirror_is_created_with
     assert configs["%MirrorServer"]["VerifyPeer"] == "3" and configs["%MirrorClient"]["VerifyPeer"] == "1"
     assert state["iris"]["mirror_config"]["UseSSL"] == "1"
     assert state["iris"]["system"] == {"SSLECPServer": "2"}  # ECP: TLS required
-    assert state["iris"]["servers"]["1972"]["SSLConfig"] == "%SuperServer"
+    assert state["iris"]["superservers"]["1972"]["SSLConfig"] == "%SuperServer"
 
 
 def test_a_member_without_its_certificate_stops_before_iris_starts(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
@@ -318,7 +318,9 @@ def test_iris_refuses_a_tls_mirror_whose_configurations_it_cannot_read(tmp_path:
     run = host.run(tmp_path / "no_mount.sh", "start", env={"AGENT_PORT": str(agent.port)})
     assert run.returncode == 1
     errors = host.state()["iris"]["errors"]
-    assert errors and errors[0] == "CreateSSLConfig %MirrorServer: ERROR #5012: file /etc/iris-tls/ca.crt does not exist"
+    missing = "no file /etc/iris-tls/ca.crt, /etc/iris-tls/host.crt, /etc/iris-tls/host.key"
+    assert errors[0] == f"SSL/TLS configuration %MirrorServer: {missing}"
+    assert "ConfigMirror: UseSSL needs the %MirrorServer and %MirrorClient SSL/TLS configurations" in errors
     assert host.state()["iris"]["status"] != "Primary"
 
 
