@@ -94,6 +94,13 @@ def member_units(join_timeout_seconds: int) -> dict[str, str]:
             after=("network-online.target", "docker.service"),
             wanted_by="multi-user.target",
         ),
+        # With TLS a member joins once the primary authorizes it: the primary does so each minute.
+        "iris-mirror-authorize.timer": "[Unit]\nDescription=Authorize pending mirror members (primary only)\n\n"
+        "[Timer]\nOnBootSec=2min\nOnUnitActiveSec=1min\n\n[Install]\nWantedBy=timers.target\n",
+        "iris-mirror-authorize.service": unit(
+            "Authorize the mirror's pending members if this member is the primary",
+            {"Type": "oneshot", "ExecStart": f"{HOST_SCRIPTS['member_boot.sh']} authorize-pending", "TimeoutStartSec": 120},
+        ),
         # ^ZMIRROR writes the event file; systemd starts the helper, detached from IRIS.
         "iris-notify-primary.path": f"[Unit]\nDescription=NotifyBecomePrimary^ZMIRROR events\n\n"
         f"[Path]\nPathChanged={NOTIFY_EVENT}\n\n[Install]\nWantedBy=multi-user.target\n",
@@ -214,6 +221,7 @@ class IrisHost:
     health_check_path: str
     memory_ratio: float
     qos_timeout_ms: int
+    async_compression: str  # the mirror's compression of journal data to async members
     join_timeout_seconds: int
     license_key: str | None
     iris_instance: str
@@ -269,6 +277,7 @@ def data_member_commands(
         arbiter_host=host_name(set_name, "Arbiter", host.zone_name),
         qos_timeout_ms=host.qos_timeout_ms,
         databases=databases,
+        async_compression=host.async_compression,
     )
     roles = ("drasync",) if async_member else ("primary", "backup")
     env = {
@@ -296,7 +305,9 @@ def data_member_commands(
     units = member_units(host.join_timeout_seconds)
     if async_member:
         # Promotion is a person's decision (python -m ops promote-dr): no ^ZMIRROR hook.
-        units = {name: text for name, text in units.items() if not name.startswith("iris-notify-primary")}
+        units = {
+            name: text for name, text in units.items() if not name.startswith(("iris-notify-primary", "iris-mirror-authorize"))
+        }
     files = {
         f"{CONF_DIR}/member.env": (env_file(env), "0644"),
         **{f"{CONF_DIR}/merge-{role}.cpf": (member_merge(role, config), "0600") for role in roles},
@@ -306,7 +317,11 @@ def data_member_commands(
     }
     scripts = ["member_boot.sh", "password_hash.py", "iris_wrapper.sh", "mount_volumes.sh"]
     hooks = [] if async_member else [f"install -m 0644 {HOST_FILES_DIR}/ZMIRROR.mac {CONF_DIR}/ZMIRROR.mac"]
-    enabled = ["iris-member.service"] if async_member else ["iris-member.service", "iris-notify-primary.path"]
+    enabled = (
+        ["iris-member.service"]
+        if async_member
+        else ["iris-member.service", "iris-notify-primary.path", "iris-mirror-authorize.timer"]
+    )
     agent = cloudwatch_agent_commands(
         role="async" if async_member else "failover",
         mirror_set=set_name,

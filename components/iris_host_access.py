@@ -39,6 +39,7 @@ def iris_host_config(
     health_check_port: int,
     health_check_path: str,
     qos_timeout_ms: int,
+    async_compression: str,
     iris_instance: str,
     log_groups: MemberLogGroupNames,
 ) -> IrisHost:
@@ -56,6 +57,7 @@ def iris_host_config(
         health_check_path=health_check_path,
         memory_ratio=iris.memory_ratio,
         qos_timeout_ms=qos_timeout_ms,
+        async_compression=async_compression,
         join_timeout_seconds=iris.join_timeout_seconds,
         license_key=iris.license_key,
         iris_instance=iris_instance,
@@ -77,6 +79,7 @@ def iris_hosts(
         health_check_port=data.health_check_port,
         health_check_path=data.health_check_path,
         qos_timeout_ms=data.mirror_qos_timeout_ms,
+        async_compression=data.mirror_async_compression,
         iris_instance=data.iris_instance,
         log_groups=log_groups,
     )

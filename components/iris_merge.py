@@ -18,6 +18,25 @@ with Configuration Merge" (GCMF) and the CPF reference (RACS):
 - ``[config] globals=0,0,<8 KB MB>,0,0,0``, ``routines=<MB>``, ``wijdir``;
   ``[Journal] CurrentDirectory`` and ``AlternateDirectory``.
 
+TLS (InterSystems TLS Guide, GTLS; CPF reference RACS_createsslconfig,
+RACS_modifyserver, RACS_modifysystem; GCMF 9.6.3):
+
+- ``CreateSSLConfig:Name=...`` runs ``Security.SSLConfigs.Create()`` with the
+  given properties. Every configuration presents the host's certificate and
+  key and verifies its peer against the deployment's CA, TLS 1.2 at least.
+- The mirror uses the configurations named ``%MirrorServer`` and
+  ``%MirrorClient``; ``ConfigMirror`` takes ``UseSSL=1`` (any property of
+  ``SYS.Mirror.CreateNewMirrorSet()``'s MirrorInfo), and on the primary the
+  compression of the journal data sent to async members
+  (``CompressionForAsyncMembers``, ``CompressionTypeForAsyncMembers``). A
+  mirror's TLS is decided when it is created, so these are on the line that
+  creates it; the configurations come before it in the file.
+- ECP: ``%ECPServer`` and the system's ``SSLECPServer`` = 2 (Required), so an
+  application server connects only with TLS (``ModifySystem``).
+- The superserver (1972) presents ``%SuperServer``; its TLS support level is
+  Enabled: a client that asks for TLS gets it, one that does not is still
+  served (``ModifyServer``; docs/data-tier.md says why not Required).
+
 Password hashes are not known at synthesis: the files hold the markers
 below, which the boot script fills from Secrets Manager in a file on tmpfs
 that it empties once IRIS has read it.
@@ -29,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from components.member_monitoring import structured_logging_merge
-from config.constants import IRIS_MOUNT_POINTS, ISCAGENT_PORT
+from config.constants import IRIS_MOUNT_POINTS, IRIS_SUPERSERVER_PORT, ISCAGENT_PORT
 from config.data import MirroredDatabaseSettings
 from config.instance_memory import instance_memory_mib
 
@@ -43,6 +62,30 @@ ROUTINES_SHARE = 0.1
 ROUTINES_MAX_MIB = 4096
 DATABASE_DIRECTORY = f"{IRIS_MOUNT_POINTS['database']}/data"
 
+# The host's TLS files (issued at boot, renewed by a timer), mounted read-only
+# into the IRIS container at the same path.
+TLS_DIR = "/etc/iris-tls"
+TLS_FILES = {"CAFile": f"{TLS_DIR}/ca.crt", "CertificateFile": f"{TLS_DIR}/host.crt", "PrivateKeyFile": f"{TLS_DIR}/host.key"}
+# Security.SSLConfigs: Type 0 client, 1 server. VerifyPeer: a client 1 =
+# require the server's certificate; a server 1 = verify one if presented,
+# 3 = require one. TLSMinVersion/TLSMaxVersion bits: 16 TLS 1.2, 32 TLS 1.3.
+SSL_CLIENT, SSL_SERVER = 0, 1
+VERIFY_SERVER, VERIFY_IF_PRESENTED, VERIFY_REQUIRED = 1, 1, 3
+TLS_1_2, TLS_1_3 = 16, 32
+# (name, type, VerifyPeer): mirror members and ECP clients must present a
+# certificate from the CA; xDBC clients and the Web Gateway may.
+SSL_CONFIGS = (
+    ("%MirrorServer", SSL_SERVER, VERIFY_REQUIRED),
+    ("%MirrorClient", SSL_CLIENT, VERIFY_SERVER),
+    ("%ECPServer", SSL_SERVER, VERIFY_REQUIRED),
+    ("%SuperServer", SSL_SERVER, VERIFY_IF_PRESENTED),
+)
+# Security.System SSLECPServer and Security.Servers SSLSupportLevel: 0 Disabled, 1 Enabled, 2 Required.
+TLS_ENABLED, TLS_REQUIRED = 1, 2
+# Config.Mirrors: CompressionFor*Members 2 = Compressed; CompressionType* 0 zlib, 1 zstd, 2 lz4.
+COMPRESSED = 2
+COMPRESSION_TYPES = {"zlib": 0, "zstd": 1, "lz4": 2}
+
 
 @dataclass(frozen=True)
 class MemberConfig:
@@ -55,6 +98,7 @@ class MemberConfig:
     arbiter_host: str
     qos_timeout_ms: int
     databases: Sequence[MirroredDatabaseSettings]
+    async_compression: str = "zstd"  # zlib, zstd or lz4: the journal data the primary sends to async members
 
 
 def mirror_name(set_name: str) -> str:
@@ -78,6 +122,23 @@ def action(name: str, **params: str | int) -> str:
     return f"{name}:" + ",".join(f"{key}={_quote(str(value))}" for key, value in params.items())
 
 
+def ssl_config_actions() -> list[str]:
+    """The member's SSL/TLS configurations: the host's certificate and key, peers verified against the CA."""
+    return [
+        action(
+            "CreateSSLConfig",
+            Name=name,
+            Enabled=1,
+            Type=kind,
+            VerifyPeer=verify,
+            TLSMinVersion=TLS_1_2,
+            TLSMaxVersion=TLS_1_3,
+            **TLS_FILES,
+        )
+        for name, kind, verify in SSL_CONFIGS
+    ]
+
+
 def member_merge(role: str, config: MemberConfig) -> str:
     """The merge file of a data member in ``role`` (primary, backup or drasync)."""
     if role not in MEMBER_ROLES:
@@ -85,9 +146,29 @@ def member_merge(role: str, config: MemberConfig) -> str:
     globals_mib, routines_mib = buffer_sizes(config.instance_type, config.memory_ratio)
     arbiter = f"{config.arbiter_host}:{ISCAGENT_PORT}"
     primary = "localhost" if role == "primary" else PRIMARY_MARKER
+    # The mirror's own settings are the primary's: it creates the mirror with them.
+    created_with: dict[str, str | int] = {}
+    if role == "primary":
+        if config.async_compression not in COMPRESSION_TYPES:
+            raise ValueError(f"async compression {config.async_compression!r}: expected one of {', '.join(COMPRESSION_TYPES)}")
+        created_with = {
+            "CompressionForAsyncMembers": COMPRESSED,
+            "CompressionTypeForAsyncMembers": COMPRESSION_TYPES[config.async_compression],
+        }
     actions = [
+        *ssl_config_actions(),
         action("ModifyService", Name="%Service_Mirror", Enabled=1),
         action("ModifyService", Name="%Service_ECP", Enabled=1),
+        # ECP application servers connect with TLS or not at all.
+        action("ModifySystem", Name="SYSTEM", SSLECPServer=TLS_REQUIRED),
+        # The system default superserver offers TLS on 1972 (ECP over TLS needs it enabled).
+        action(
+            "ModifyServer",
+            Port=IRIS_SUPERSERVER_PORT,
+            BindAddress='""',
+            SSLSupportLevel=TLS_ENABLED,
+            SSLConfig="%SuperServer",
+        ),
         # The filled hash holds commas, so the marker is quoted already.
         action("ModifyUser", Name="CSPSystem", PasswordHash=f'"{CSPSYSTEM_HASH_MARKER}"'),
         action(
@@ -97,6 +178,8 @@ def member_merge(role: str, config: MemberConfig) -> str:
             Primary=primary,
             SystemName=config.system_name,
             ArbiterURL=arbiter,
+            UseSSL=1,
+            **created_with,
         ),
     ]
     if role == "primary":

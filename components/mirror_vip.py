@@ -12,10 +12,25 @@ from aws_cdk import aws_elasticloadbalancingv2_targets as targets
 from constructs import Construct
 
 from components.nag import acknowledge, both_packs
+from config.constants import IRIS_SUPERSERVER_PORT
 from config.data import DataTierSettings
 
 # The member every listener forwards to in the template (see MirrorVip).
 BOOTSTRAP_MEMBER = 0
+
+
+def listener_reason(port: int) -> str:
+    """Why a VIP listener holds no ACM certificate: what really crosses it, and whether it is encrypted."""
+    if port == IRIS_SUPERSERVER_PORT:
+        return (
+            "TCP pass-through to the primary's superserver: IRIS offers TLS there itself (its %SuperServer "
+            "configuration, support level Enabled), so an xDBC client that asks for TLS has it end to end to the "
+            "member and verifies the member's certificate; a certificate at the VIP would end that TLS at the VIP."
+        )
+    return (
+        "TCP pass-through to the member's Web Gateway, which serves only the mirror status page on this port, "
+        "unencrypted (docs/data-tier.md lists the hops that are not encrypted); it carries no application data."
+    )
 
 
 @dataclass(frozen=True)
@@ -122,13 +137,7 @@ class MirrorVip(Construct):
                 "HIPAA.Security::HIPAA.Security-ELBv2ACMCertificateRequired",
                 "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
             ):
-                Validations.of(listener).acknowledge(
-                    Acknowledgment(
-                        id=rule,
-                        reason="TCP pass-through to IRIS: the superserver and web port carry IRIS's own TLS end to end; "
-                        "terminating TLS at the VIP would decrypt mirror and ECP traffic inside the VPC.",
-                    )
-                )
+                Validations.of(listener).acknowledge(Acknowledgment(id=rule, reason=listener_reason(port)))
             self.listeners[port] = listener
 
     @staticmethod

@@ -31,6 +31,8 @@ from config.types import (
 IRIS_SOURCES = ("container",)
 IRIS_EDITIONS = ("licensed", "community")
 FAILOVER_METHODS = ("polling", "api")
+# Journal compression types a mirror offers for its traffic to async members (Config.Mirrors).
+ASYNC_COMPRESSION_TYPES = ("zlib", "zstd", "lz4")
 MAX_MIRROR_NAME = c.IRIS_MIRROR_NAME_MAX - 3  # room for the members' suffixes: 0, 1, DR, ARB
 MAX_MEMORY_RATIO = 0.9
 ECR_REPOSITORY = r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
@@ -337,6 +339,14 @@ class DataTierSettings(SettingsModel):
         Field(ge=2000, le=60000, description="The mirror's QoS timeout: the time to detect a failed primary."),
         Allowed("2000 to 60000 milliseconds"),
     ] = 8000
+    mirror_async_compression: Annotated[
+        str,
+        OneOf(ASYNC_COMPRESSION_TYPES, "zlib, zstd or lz4"),
+        Field(
+            description="The compression of the journal data the primary sends to async members (the DR members): "
+            "zlib, zstd or lz4, always on. Failover members keep IRIS's own choice."
+        ),
+    ] = "zstd"
     alarm_email: Annotated[Email | None, Field(description="Where the data tier's alarms go, or none.")] = None
     disk_used_alarm_percent: Annotated[
         int,

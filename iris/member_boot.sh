@@ -7,6 +7,13 @@
 #   iris-member refresh-web-gateway
 #                       rewrite the Web Gateway's CSP.ini from the CSPSystem
 #                       secret and restart the gateway (after a rotation)
+#   iris-member authorize-pending
+#                       on the primary only: authorize the members waiting to
+#                       join the mirror over TLS (a systemd timer, each minute)
+#   iris-member tls-renewed
+#                       after the host certificate was renewed (the hook in
+#                       /etc/iris-tls/renewed.d): save IRIS's SSL/TLS
+#                       configurations again so that they are activated anew
 #
 # Reads $CONF_DIR/member.env (written by the user data, holds no secret):
 #   IRIS_INSTANCE MIRROR_SET MIRROR_NAME SYSTEM_NAME ROLE (failover|async)
@@ -32,7 +39,11 @@ POLL_SECONDS="${POLL_SECONDS:-15}"
 START_TIMEOUT="${START_TIMEOUT:-900}"
 MOUNT_VOLUMES="${MOUNT_VOLUMES:-/usr/local/sbin/iris-mount-volumes}"
 AGENT_PORT="${AGENT_PORT:-2188}"
+TLS_DIR="${IRIS_TLS_DIR:-/etc/iris-tls}"
 readonly IRIS_UID=51773
+# The merge files name the TLS files by their path inside the container.
+readonly CONTAINER_TLS_DIR=/etc/iris-tls
+readonly SSL_CONFIGS="%MirrorServer %MirrorClient %ECPServer %SuperServer"
 
 # shellcheck source=/dev/null
 . "$CONF_DIR/member.env"
@@ -77,6 +88,7 @@ run_iris() {  # [merge file]
   docker run -d --name iris --network host --cap-add IPC_LOCK --stop-timeout 300 \
     -v "$IRIS_ROOT/db:$IRIS_ROOT/db" -v "$IRIS_ROOT/jrn1:$IRIS_ROOT/jrn1" \
     -v "$IRIS_ROOT/jrn2:$IRIS_ROOT/jrn2" -v "$IRIS_ROOT/wij:$IRIS_ROOT/wij" -v "$RUN_DIR:$RUN_DIR" \
+    -v "$TLS_DIR:$CONTAINER_TLS_DIR:ro" \
     -e "ISC_DATA_DIRECTORY=$DURABLE" "${merge_env[@]}" "$IMAGE" "${key_arg[@]}" >/dev/null
 }
 
@@ -93,6 +105,24 @@ prepare_host() {
   install -d -m 0700 -o "$IRIS_UID" -g "$IRIS_UID" "$STATE" "$RUN_DIR"
   [ ! -f "$CONF_DIR/ZMIRROR.mac" ] || install -m 0644 -o "$IRIS_UID" -g "$IRIS_UID" "$CONF_DIR/ZMIRROR.mac" "$STATE/ZMIRROR.mac"
   install -d -m 0755 -o "$IRIS_UID" -g "$IRIS_UID" "$STATE/events"
+}
+
+# The host's certificate, key and CA chain must be there before IRIS starts:
+# its SSL/TLS configurations read them (the key's group is the container's irisowner).
+check_tls_files() {
+  local name
+  for name in ca.crt host.crt host.key; do
+    [ -s "$TLS_DIR/$name" ] || fail "$TLS_DIR/$name is missing: the host certificate must be issued before IRIS starts"
+  done
+}
+
+# Run by the certificate renewal (in name order, with the other hooks there).
+install_renewal_hook() {
+  install -d -m 0755 "$TLS_DIR/renewed.d"
+  printf '#!/bin/sh\n# IRIS reads its certificate files when a configuration is activated.\nexec %s tls-renewed\n' \
+    "$(readlink -f "$0")" >"$TLS_DIR/renewed.d/50-iris-member.new"
+  chmod 0755 "$TLS_DIR/renewed.d/50-iris-member.new"
+  mv "$TLS_DIR/renewed.d/50-iris-member.new" "$TLS_DIR/renewed.d/50-iris-member"
 }
 
 pull() {
@@ -251,8 +281,39 @@ start_web_gateway() {
   log "Web Gateway serves the mirror status page on port $HEALTH_PORT"
 }
 
+# With TLS, a member that asks to join waits until the primary authorizes it
+# (RACS_configmirror). Only hosts with a certificate from this deployment's CA
+# get that far: the mirror's %MirrorServer configuration requires one.
+authorize_pending() {
+  local state out
+  state=$(mirror_state) || true
+  if [ "$state" != Primary ]; then log "mirror $MIRROR_NAME: not the primary (${state:-no answer}), nothing to authorize"; return 0; fi
+  out=$(printf '%s\n' 'set sc=##class(SYS.Mirror).AuthorizePendingMembers()' \
+    'write "AUTHORIZE-"_"PENDING ",$select($system.Status.IsOK(sc):"OK",1:$system.Status.GetErrorText(sc)),!' | objectscript)
+  grep -q 'AUTHORIZE-PENDING OK' <<<"$out" \
+    || fail "mirror $MIRROR_NAME: pending members not authorized: $(sed -n 's/.*AUTHORIZE-PENDING //p' <<<"$out")"
+  log "mirror $MIRROR_NAME: pending members authorized"
+}
+
+# After a renewal: save each SSL/TLS configuration again (Security.SSLConfigs
+# Get then Modify), which activates it with the new files for new connections.
+tls_renewed() {
+  check_tls_files
+  iris_running || { log "IRIS is not running: it reads the new certificate when it starts"; return 0; }
+  local name out failed=0
+  for name in $SSL_CONFIGS; do
+    out=$(printf '%s\n' "kill p set sc=##class(Security.SSLConfigs).Get(\"$name\",.p) set:sc sc=##class(Security.SSLConfigs).Modify(\"$name\",.p)" \
+      "write \"TLS-\"_\"RELOAD $name \",\$select(\$system.Status.IsOK(sc):\"OK\",1:\$system.Status.GetErrorText(sc)),!" | objectscript)
+    if grep -q "TLS-RELOAD $name OK" <<<"$out"; then log "SSL/TLS configuration $name saved with the renewed certificate"
+    else log "SSL/TLS configuration $name not saved: $(sed -n "s/.*TLS-RELOAD $name //p" <<<"$out")"; failed=1; fi
+  done
+  [ "$failed" -eq 0 ] || fail "not every SSL/TLS configuration took the renewed certificate"
+}
+
 start() {
   prepare_host
+  check_tls_files
+  install_renewal_hook
   pull "$IMAGE" "$WEB_GATEWAY_IMAGE"
   fetch_license
   if [ -f "$STATE/configured" ]; then
@@ -279,5 +340,7 @@ case "${1:-}" in
   stop) stop ;;
   # After a CSPSystem rotation: the gateway reads the password anew; IRIS keeps running.
   refresh-web-gateway) rm -f "$STATE/webgateway/CSP.ini"; start_web_gateway ;;
-  *) echo "usage: iris-member start|stop|refresh-web-gateway" >&2; exit 2 ;;
+  authorize-pending) authorize_pending ;;
+  tls-renewed) tls_renewed ;;
+  *) echo "usage: iris-member start|stop|refresh-web-gateway|authorize-pending|tls-renewed" >&2; exit 2 ;;
 esac

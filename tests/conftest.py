@@ -219,6 +219,7 @@ CUSTOM = {
     "data.iris.web_gateway_image.digest": "sha256:" + "c" * 64,
     "data.iris.memory_ratio": "0.6",
     "data.mirror_qos_timeout_ms": "12000",
+    "data.mirror_async_compression": "lz4",
     # The app tier's.
     "app.sticky_duration_seconds": "600",
     "app.print_servers.count": "1",

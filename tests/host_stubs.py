@@ -10,6 +10,12 @@ They behave like the real tools where the scripts depend on them:
   cannot read or whose password hashes are not PBKDF2 values, and
   ``ConfigMirror`` makes the instance primary, backup (once the primary
   accepts it) or a connected async member;
+- the merge refuses an action IRIS does not have, a ``CreateSSLConfig``
+  property ``Security.SSLConfigs`` does not have or whose file the container
+  cannot see (through its ``-v`` mounts), and ``ConfigMirror`` with
+  ``UseSSL=1`` when ``%MirrorServer`` or ``%MirrorClient`` does not exist;
+  Create actions skip what exists, and ``ConfigMirror`` changes nothing once
+  the mirror exists;
 - ``docker run`` of a name that exists fails; ``docker exec`` into a stopped
   container fails;
 - ``aws ssm put-parameter`` of an existing name fails (no --overwrite), as do
@@ -69,7 +75,42 @@ def _locked(path: Path) -> Iterator[dict[str, Any]]:
 # --------------------------------------------------------------------------
 
 
-def _apply_merge(state: dict[str, Any], text: str) -> None:
+# [Actions] of the CPF reference (RACS) and GCMF; anything else is refused.
+KNOWN_ACTIONS = frozenset(
+    f"{verb}{noun}"
+    for noun in (
+        "Application", "Comport", "Database", "DatabaseFile", "Device", "DeviceSubType", "DocDB", "ECPServer", "Event",
+        "LDAPConfig", "LicenseServer", "MagTapes", "MapGlobal", "MapPackage", "MapRoutine", "Mirror", "Namespace",
+        "Resource", "Role", "SqlSysDatatype", "SqlUserDatatype", "SSLConfig", "Server", "User",
+    )
+    for verb in ("Create", "Delete", "Modify")
+) | {
+    "ConfigMirror", "ConfigShardedCluster", "Execute", "GrantAdminPrivilege", "GrantPrivilege", "ModifyConfig", "ModifyECP",
+    "ModifyJournal", "ModifyMirrorMember", "ModifyMiscellaneous", "ModifyMonitor", "ModifyService", "ModifySQL",
+    "ModifyStartup", "ModifySystem", "RevokePrivilege",
+}  # fmt: skip
+# Properties of Security.SSLConfigs (class reference).
+SSL_CONFIG_PROPERTIES = frozenset(
+    {
+        "Name", "Description", "Enabled", "Type", "VerifyPeer", "VerifyDepth", "TLSMinVersion", "TLSMaxVersion", "CAFile",
+        "CAPath", "CertificateFile", "PrivateKeyFile", "PrivateKeyType", "PrivateKeyPassword", "CipherList", "Ciphersuites",
+        "CRLFile", "DiffieHellmanBits", "OCSP", "OCSPIssuerCert", "OCSPResponseFile", "OCSPTimeout", "OCSPURL", "AuthorizeCN",
+    }
+)  # fmt: skip
+SSL_CONFIG_FILES = ("CAFile", "CertificateFile", "PrivateKeyFile")
+STATUS_TEXT = r'\$select\(\$system\.Status\.IsOK\(sc\):"OK",1:\$system\.Status\.GetErrorText\(sc\)\),!'
+
+
+def _host_path(mounts: list[str], path: str) -> Path | None:
+    """Where a path inside the container is on the host, through the container's ``-v src:dst[:ro]`` mounts."""
+    for mount in mounts:
+        source, target = mount.split(":")[:2]
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            return Path(source + path[len(target.rstrip("/")) :])
+    return None
+
+
+def _apply_merge(state: dict[str, Any], text: str, mounts: list[str] | None = None) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.cpf import parse
 
@@ -88,24 +129,38 @@ def _apply_merge(state: dict[str, Any], text: str) -> None:
     if any(h is not None and not HASH.match(h) for h in (startup, *users)):
         iris["errors"].append("PasswordHash is not hash,salt,10000,SHA512")
         return
+    unknown = sorted({a.name for a in merge.actions} - KNOWN_ACTIONS)
+    if unknown:
+        iris["errors"].append(f"merge file rejected: unknown action {', '.join(unknown)}")
+        return
     for name, value in merge.sections.get("ECPServers", {}).items():
-        address, port, mirror_connection, ssl = [*value.split(","), "", "", ""][:4]
+        address, port, mirror_connection, ssl_flag = [*value.split(","), "", "", ""][:4]
         iris.setdefault("ecp_servers", {})[name] = {
             "address": address,
             "port": port,
             "mirror_connection": mirror_connection,
-            "ssl": ssl,
+            "ssl": ssl_flag,
         }
+    ssl = iris.setdefault("ssl_configs", {})
     for config in merge.action("CreateSSLConfig"):
-        # Absolute paths of the host, under the test's fake root.
+        name = config.params.get("Name", "")
+        bad = sorted(set(config.params) - SSL_CONFIG_PROPERTIES)
+        if bad:
+            iris["errors"].append(f"CreateSSLConfig {name}: {', '.join(bad)} is not a property of Security.SSLConfigs")
+            return
+        # A container sees the host through its -v mounts; a native instance sees the host itself
+        # (absolute paths under the test's fake root).
         root = Path(os.environ.get("HOST_ROOT", "/"))
-        files = [config.params[k] for k in ("CAFile", "CertificateFile", "PrivateKeyFile")]
-        missing = [f for f in files if not (root / f.lstrip("/")).is_file()]
+        files = [config.params[k] for k in SSL_CONFIG_FILES if k in config.params]
+        found = {f: _host_path(mounts, f) if mounts else root / f.lstrip("/") for f in files}
+        missing = [f for f, path in found.items() if path is None or not path.is_file()]
         if missing:
-            iris["errors"].append(f"SSL/TLS configuration {config.params['Name']}: no file {', '.join(missing)}")
+            iris["errors"].append(f"SSL/TLS configuration {name}: no file {', '.join(missing)}")
             continue
         # A Create action finds an existing object and changes nothing.
-        iris.setdefault("ssl_configs", {}).setdefault(config.params["Name"], config.params)
+        ssl.setdefault(name, config.params)
+    for system in merge.action("ModifySystem"):
+        iris.setdefault("system", {}).update({k: v for k, v in system.params.items() if k != "Name"})
     for server in merge.action("ModifyServer"):
         iris.setdefault("superservers", {})[server.params["Port"]] = server.params
     for db in merge.action("CreateDatabase"):
@@ -113,6 +168,10 @@ def _apply_merge(state: dict[str, Any], text: str) -> None:
     for ns in merge.action("CreateNamespace"):
         iris.setdefault("namespaces", {}).setdefault(ns.params["Name"], ns.params)
     for mirror in merge.action("ConfigMirror"):
+        if mirror.params.get("UseSSL") == "1" and not {"%MirrorServer", "%MirrorClient"} <= set(ssl):
+            iris["errors"].append("ConfigMirror: UseSSL needs the %MirrorServer and %MirrorClient SSL/TLS configurations")
+            return
+        iris.setdefault("mirror_config", mirror.params)  # ConfigMirror changes nothing once the mirror exists
         iris["mirror"] = mirror.params["Name"]
         member = mirror.params["Member"]
         if member == "primary":
@@ -127,7 +186,8 @@ def _apply_merge(state: dict[str, Any], text: str) -> None:
 def _session(state: dict[str, Any], lines: list[str]) -> int:
     iris = state["iris"]
     out = []
-    loaded = False
+    loaded = authorized = False
+    saved: str | None = None
     for line in lines:
         line = line.rstrip("\n")
         if line == "halt":
@@ -153,6 +213,24 @@ def _session(state: dict[str, Any], lines: list[str]) -> int:
         ):
             servers, configs = iris.get("ecp_servers", {}), iris.get("ssl_configs", {})
             out.append(f"ECP-CHECK {int(m[1] in servers)}{int('%ECPClient' in configs)}")
+        elif line == "set sc=##class(SYS.Mirror).AuthorizePendingMembers()":
+            authorized = iris.get("status") == "Primary"
+            if authorized:
+                iris["authorizations"] = iris.get("authorizations", 0) + 1
+        elif line.startswith('write "AUTHORIZE-"_"PENDING ",'):
+            out.append("AUTHORIZE-PENDING " + ("OK" if authorized else "ERROR #2088: this member is not the primary"))
+        elif m := re.fullmatch(
+            r'kill p set sc=##class\(Security\.SSLConfigs\)\.Get\("([^"]+)",\.p\) '
+            r'set:sc sc=##class\(Security\.SSLConfigs\)\.Modify\("\1",\.p\)',
+            line,
+        ):
+            saved = m[1] if m[1] in iris.get("ssl_configs", {}) else None
+            if saved:
+                iris.setdefault("ssl_saves", []).append(saved)
+        elif m := re.fullmatch(r'write "TLS-"_"RELOAD ([^ ]+) ",' + STATUS_TEXT, line):
+            out.append(
+                f"TLS-RELOAD {m[1]} " + ("OK" if saved == m[1] else f"ERROR #5809: SSL configuration {m[1]} does not exist")
+            )
         elif line.startswith('write "ZMIRROR-"_"LOAD ",'):
             iris["zmirror_loaded"] = loaded
             out.append("ZMIRROR-LOAD " + ("OK" if loaded else "ERROR #5012: file does not exist"))
@@ -223,7 +301,7 @@ def _docker(state: dict[str, Any], argv: list[str], stdin: str) -> int:
         if name == "iris":
             state["iris"]["up"] = True
             if "ISC_CPF_MERGE_FILE" in env:
-                _apply_merge(state, Path(env["ISC_CPF_MERGE_FILE"]).read_text())
+                _apply_merge(state, Path(env["ISC_CPF_MERGE_FILE"]).read_text(), options.get("-v", []))
         print("0123456789ab")
         return 0
     if command == "exec":
@@ -241,7 +319,7 @@ def _docker(state: dict[str, Any], argv: list[str], stdin: str) -> int:
             state["sessions"] += 1
             return _session(state, stdin.splitlines())
         if cmd[:2] == ["iris", "merge"]:
-            _apply_merge(state, Path(cmd[3]).read_text())
+            _apply_merge(state, Path(cmd[3]).read_text(), containers[name]["options"].get("-v", []))
             return 0
     print(f"docker stub: unsupported call {argv}", file=sys.stderr)
     return 2
@@ -410,6 +488,11 @@ class Host:
         return self.root / "run"
 
     @property
+    def tls_dir(self) -> Path:
+        """/etc/iris-tls: what the host certificate script leaves (docs: the TLS contract)."""
+        return self.root / "tls"
+
+    @property
     def state_file(self) -> Path:
         return self.root / "state.json"
 
@@ -439,6 +522,7 @@ class Host:
             "IRIS_AWS_CONF_DIR": str(self.conf),
             "IRIS_AWS_RUN_DIR": str(self.run_dir),
             "IRIS_ROOT": str(self.iris_root),
+            "IRIS_TLS_DIR": str(self.tls_dir),
             "MOUNT_VOLUMES": str(self.root / "bin" / "iris-mount-volumes"),
             "POLL_SECONDS": "1",
             "START_TIMEOUT": "5",
@@ -448,7 +532,17 @@ class Host:
         return subprocess.run(["bash", str(script), *args], env=environ, capture_output=True, text=True, timeout=timeout)
 
 
-def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str] | None = None) -> Host:
+def issue_host_certificate(tls_dir: Path) -> None:
+    """The files the host certificate script writes: key (0640), leaf certificate, CA chain, hook directory."""
+    tls_dir.mkdir(exist_ok=True)
+    (tls_dir / "renewed.d").mkdir(exist_ok=True)
+    for name, body in (("host.key", "PRIVATE KEY"), ("host.crt", "CERTIFICATE"), ("ca.crt", "CERTIFICATE")):
+        path = tls_dir / name
+        path.write_text(f"-----BEGIN {body}-----\nstub\n-----END {body}-----\n")
+        path.chmod(0o640 if name == "host.key" else 0o644)
+
+
+def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str] | None = None, certificate: bool = True) -> Host:
     host = Host(root)
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True)
@@ -456,6 +550,8 @@ def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str]
         (host.iris_root / d).mkdir(parents=True)
     host.conf.mkdir()
     host.run_dir.mkdir()
+    if certificate:
+        issue_host_certificate(host.tls_dir)
     python = sys.executable
     _executable(bin_dir / "docker", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
                 "from tests.host_stubs import docker_main\nsys.exit(docker_main(sys.argv[1:]))\n")  # fmt: skip

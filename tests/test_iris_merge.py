@@ -10,34 +10,21 @@ import pytest
 
 from components.iris_host import DOCKER_BRIDGE, host_name, system_name
 from components.iris_merge import (
+    COMPRESSION_TYPES,
     CSPSYSTEM_HASH_MARKER,
     PRIMARY_MARKER,
     SUPERUSER_HASH_MARKER,
+    MemberConfig,
     buffer_sizes,
+    member_merge,
     mirror_name,
 )
 from config import constants as c
 from config.instance_memory import instance_memory_mib
 from tests.conftest import Synthesized
-from tests.cpf import MergeFile, parse, parse_action
+from tests.cpf import parse, parse_action
+from tests.member_merges import TLS_FILES, every_merge, members, merge
 from tests.templates import USER_DATA_LIMIT, heredoc, instance_user_data, resources, user_data_bound
-
-MERGE = "/etc/iris-aws/merge-{}.cpf"
-
-
-def members(assembly: Synthesized, role: str = "data") -> dict[tuple[str, str], str]:
-    """(mirror set, member) -> user data, for the data members (arbiters apart)."""
-    found = {}
-    for logical_id, user_data in instance_user_data(assembly.template_json(role)).items():
-        m = re.match(r"^([A-Za-z0-9]+?)(Member\d|DR|Arbiter)Instance", logical_id)
-        assert m is not None, logical_id
-        if m[2] != "Arbiter":
-            found[(m[1], m[2])] = user_data
-    return found
-
-
-def merge(user_data: str, role: str) -> MergeFile:
-    return parse(heredoc(user_data, MERGE.format(role)))
 
 
 def test_each_failover_member_carries_a_primary_and_a_backup_file_and_only_those(assembly: Synthesized) -> None:
@@ -92,15 +79,20 @@ def test_the_first_member_creates_the_mirror_with_its_arbiter_and_qos_and_the_se
         arbiter = f"{host_name(set_name, 'Arbiter', zone)}:{c.ISCAGENT_PORT}"
         primary, backup = merge(user_data, "primary"), merge(user_data, "backup")
         (create,) = primary.action("ConfigMirror")
+        compression = COMPRESSION_TYPES[assembly.settings.data.mirror_async_compression]
         assert create.params == {
             "Name": name,
             "Member": "primary",
             "Primary": "localhost",
             "SystemName": system_name(set_name, member),
             "ArbiterURL": arbiter,
+            "UseSSL": "1",
+            "CompressionForAsyncMembers": "2",
+            "CompressionTypeForAsyncMembers": str(compression),
         }
         (join,) = backup.action("ConfigMirror")
-        assert join.params == {**create.params, "Member": "backup", "Primary": PRIMARY_MARKER}
+        compressed = {k: v for k, v in create.params.items() if not k.startswith("Compression")}
+        assert join.params == {**compressed, "Member": "backup", "Primary": PRIMARY_MARKER}
         # The mirror's own settings are set where it is created, and nowhere else.
         assert [a.params for a in primary.action("ModifyMirror")] == [{"Name": name, "QOSTimeout": str(qos)}]
         assert backup.action("ModifyMirror") == []
@@ -203,3 +195,64 @@ def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_and_port
 def test_every_members_user_data_fits_ec2s_limit_with_room_for_its_references(assembly: Synthesized, role: str) -> None:
     for logical_id, r in resources(assembly.template_json(role), "AWS::EC2::Instance").items():
         assert user_data_bound(r["Properties"]["UserData"]) < USER_DATA_LIMIT, logical_id
+
+
+def test_every_member_presents_its_host_certificate_and_verifies_its_peers_against_the_ca(assembly: Synthesized) -> None:
+    for who, role, f in every_merge(assembly):
+        configs = {a.params["Name"]: a.params for a in f.action("CreateSSLConfig")}
+        assert sorted(configs) == ["%ECPServer", "%MirrorClient", "%MirrorServer", "%SuperServer"], (who, role)
+        for name, params in configs.items():
+            assert {k: params[k] for k in TLS_FILES} == TLS_FILES, (who, name)
+            assert params["Enabled"] == "1" and params["TLSMinVersion"] == "16", (who, name)  # TLS 1.2 at least
+        # Servers (1) that require a client certificate (3); the mirror client (0) requires the server's (1).
+        assert (configs["%MirrorServer"]["Type"], configs["%MirrorServer"]["VerifyPeer"]) == ("1", "3")
+        assert (configs["%MirrorClient"]["Type"], configs["%MirrorClient"]["VerifyPeer"]) == ("0", "1")
+        assert (configs["%ECPServer"]["Type"], configs["%ECPServer"]["VerifyPeer"]) == ("1", "3")
+        # xDBC clients need no certificate of their own; one that presents one has it verified.
+        assert (configs["%SuperServer"]["Type"], configs["%SuperServer"]["VerifyPeer"]) == ("1", "1")
+        # The configurations exist before the mirror that uses them is created or joined.
+        names = [a.name for a in f.actions]
+        assert max(i for i, n in enumerate(names) if n == "CreateSSLConfig") < names.index("ConfigMirror")
+
+
+def test_every_mirror_set_uses_ssl_on_every_member(assembly: Synthesized) -> None:
+    seen = set()
+    for who, role, f in every_merge(assembly):
+        (mirror,) = f.action("ConfigMirror")
+        assert mirror.params["UseSSL"] == "1", (who, role)
+        seen.add(mirror.params["Name"])
+    assert seen == {mirror_name(m.name) for m in assembly.settings.data.mirror_sets}
+
+
+def test_the_primary_compresses_the_journal_data_it_sends_to_async_members(assembly: Synthesized) -> None:
+    wanted = str(COMPRESSION_TYPES[assembly.settings.data.mirror_async_compression])
+    for who, role, f in every_merge(assembly):
+        (mirror,) = f.action("ConfigMirror")
+        compression = {k: v for k, v in mirror.params.items() if k.startswith("Compression")}
+        if role == "primary":
+            assert compression == {"CompressionForAsyncMembers": "2", "CompressionTypeForAsyncMembers": wanted}, who
+        else:
+            assert compression == {}, (who, role)  # a mirror's settings are set where it is created
+
+
+def test_ecp_requires_tls_and_the_superserver_offers_it(assembly: Synthesized) -> None:
+    for who, _, f in every_merge(assembly):
+        assert [a.params for a in f.action("ModifySystem")] == [{"Name": "SYSTEM", "SSLECPServer": "2"}], who  # Required
+        (server,) = f.action("ModifyServer")
+        assert server.params == {
+            "Port": str(c.IRIS_SUPERSERVER_PORT),
+            "BindAddress": "",
+            "SSLSupportLevel": "1",
+            "SSLConfig": "%SuperServer",
+        }
+        services = {a.params["Name"]: a.params for a in f.action("ModifyService")}
+        assert services["%Service_ECP"]["Enabled"] == "1"
+
+
+def test_an_unknown_compression_type_is_refused() -> None:
+    config = MemberConfig("DEV", "DEV0", "t3.large", 0.5, "arbiter", 8000, (), async_compression="gzip")
+    with pytest.raises(ValueError, match="async compression 'gzip': expected one of zlib, zstd, lz4"):
+        member_merge("primary", config)
+    assert "CompressionTypeForAsyncMembers=0" in member_merge(
+        "primary", MemberConfig("DEV", "DEV0", "t3.large", 0.5, "a", 8000, (), "zlib")
+    )

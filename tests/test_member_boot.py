@@ -281,3 +281,87 @@ def test_after_a_rotation_the_gateway_reads_the_new_password_and_iris_keeps_runn
     state = host.state()
     assert state["containers"]["iris"]["running"] and len(iris_runs(host)) == 1  # IRIS was not restarted
     assert [c for c in state["docker_calls"] if c[0] == "stop"] == []
+
+
+def test_iris_sees_the_host_certificate_read_only_and_the_mirror_is_created_with_tls(
+    tmp_path: Path, dev: Synthesized, agent: Agent
+) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    code, output = boot(host, agent)
+    assert code == 0, output
+    state = host.state()
+    assert state["iris"]["errors"] == []
+    (run,) = iris_runs(host)
+    assert f"{host.tls_dir}:/etc/iris-tls:ro" in run  # the key never leaves the host's /etc/iris-tls
+    configs = state["iris"]["ssl_configs"]
+    assert sorted(configs) == ["%ECPServer", "%MirrorClient", "%MirrorServer", "%SuperServer"]
+    assert configs["%MirrorServer"]["VerifyPeer"] == "3" and configs["%MirrorClient"]["VerifyPeer"] == "1"
+    assert state["iris"]["mirror_config"]["UseSSL"] == "1"
+    assert state["iris"]["system"] == {"SSLECPServer": "2"}  # ECP: TLS required
+    assert state["iris"]["superservers"]["1972"]["SSLConfig"] == "%SuperServer"
+
+
+def test_a_member_without_its_certificate_stops_before_iris_starts(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    (host.tls_dir / "host.crt").unlink()
+    code, output = boot(host, agent)
+    assert code == 1
+    assert f"FAILED: {host.tls_dir}/host.crt is missing: the host certificate must be issued before IRIS starts" in output
+    assert iris_runs(host) == [] and host.state()["parameters"] == {}  # no mirror created without TLS
+
+
+def test_iris_refuses_a_tls_mirror_whose_configurations_it_cannot_read(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
+    """The stub stands for IRIS: a configuration whose file the container cannot see fails, and UseSSL without it too."""
+    host = new_host(tmp_path, dev, "Member0", agent, JOIN_TIMEOUT="2")
+    boot_script = BOOT.read_text().replace('-v "$TLS_DIR:$CONTAINER_TLS_DIR:ro" ', "")  # IRIS without the mount
+    (tmp_path / "no_mount.sh").write_text(boot_script)
+    run = host.run(tmp_path / "no_mount.sh", "start", env={"AGENT_PORT": str(agent.port)})
+    assert run.returncode == 1
+    errors = host.state()["iris"]["errors"]
+    missing = "no file /etc/iris-tls/ca.crt, /etc/iris-tls/host.crt, /etc/iris-tls/host.key"
+    assert errors[0] == f"SSL/TLS configuration %MirrorServer: {missing}"
+    assert "ConfigMirror: UseSSL needs the %MirrorServer and %MirrorClient SSL/TLS configurations" in errors
+    assert host.state()["iris"]["status"] != "Primary"
+
+
+def test_the_primary_authorizes_pending_members_and_no_one_else_does(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    assert boot(host, agent)[0] == 0
+    run = host.run(BOOT, "authorize-pending")
+    assert run.returncode == 0, run.stderr
+    assert "mirror DEV: pending members authorized" in run.stderr
+    assert host.state()["iris"]["authorizations"] == 1
+    backup = new_host(tmp_path / "backup", dev, "Member1", agent)
+    agent.start()
+    assert boot(backup, agent)[0] == 0
+    run = backup.run(BOOT, "authorize-pending")
+    assert run.returncode == 0 and "not the primary (Backup), nothing to authorize" in run.stderr
+    assert "authorizations" not in backup.state()["iris"]
+
+
+def test_a_renewed_certificate_reaches_every_ssl_configuration_through_the_hook(
+    tmp_path: Path, dev: Synthesized, agent: Agent
+) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    assert boot(host, agent)[0] == 0
+    hook = host.tls_dir / "renewed.d" / "50-iris-member"
+    assert hook.stat().st_mode & 0o111, "the hook must be executable: the renewal runs it"
+    assert f"exec {BOOT.resolve()} tls-renewed" in hook.read_text()
+    run = host.run(hook)  # as the renewal runs it, with the host's environment
+    assert run.returncode == 0, run.stderr
+    assert host.state()["iris"]["ssl_saves"] == ["%MirrorServer", "%MirrorClient", "%ECPServer", "%SuperServer"]
+    assert "SSL/TLS configuration %SuperServer saved with the renewed certificate" in run.stderr
+    host.update(iris={**host.state()["iris"], "ssl_configs": {}})  # an instance that lost them: the hook says so
+    run = host.run(hook)
+    assert run.returncode == 1 and "not every SSL/TLS configuration took the renewed certificate" in run.stderr
+
+
+def test_a_dr_member_joins_over_tls_too(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
+    host = new_host(tmp_path, dev, "DR", agent, role="dr")
+    (host.conf / "ZMIRROR.mac").unlink()
+    agent.start()
+    code, output = boot(host, agent)
+    assert code == 0, output
+    mirror = host.state()["iris"]["mirror_config"]
+    assert mirror["Member"] == "drasync" and mirror["UseSSL"] == "1"
+    assert not any(k.startswith("Compression") for k in mirror)  # the primary compresses what it sends

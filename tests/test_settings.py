@@ -147,6 +147,12 @@ BAD_INPUTS = [
     ),
     pytest.param({"data.failover_method": "dns"}, "data.failover_method", "polling or api", id="unknown-failover-method"),
     pytest.param(
+        {"data.mirror_async_compression": "gzip"},
+        "data.mirror_async_compression",
+        "zlib, zstd or lz4",
+        id="unknown-compression-type",
+    ),
+    pytest.param(
         {"data.health_check_port": "2188"}, "data.health_check_port", "other than 1972 and 2188", id="health-port-is-iscagent"
     ),
     pytest.param(
