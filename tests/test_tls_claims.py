@@ -243,7 +243,7 @@ CLAIMS = (
     Claim(r"over TLS \(fourth field 1|host's TLS files", (ecp_clients_use_tls,)),
     Claim(r"Session Manager channel", (session_manager_through_its_endpoints,)),
     # The Mendix platform
-    Claim(r"TLS only, 5-minute retention|TLS-only", (storage_is_tls_only,)),
+    Claim(r"TLS only, 5-minute retention|TLS-only|platform key, TLS only\)", (storage_is_tls_only,)),
     Claim(r"strict TLS|`psql` over TLS", (database_requires_tls,)),
     Claim(
         r"NLB with TLS per app|TLS on 443|ELBSecurityPolicy-TLS13-1-2-2021-06|NLB terminates TLS|apps' NLB serves TLS",

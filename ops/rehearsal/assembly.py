@@ -29,6 +29,7 @@ EXCLUDED = {
 # a physical id and attributes only; references to and from it are still resolved and checked.
 STAND_IN_TYPES: dict[str, str] = {
     "AWS::AutoScaling::ScalingPolicy": "target tracking and step scaling are not evaluated",
+    "AWS::Backup::BackupVault": "no vault exists: the Mendix backups' copies to the DR region are not made",
     "AWS::CloudWatch::Alarm": "metric names, dimensions and thresholds are not evaluated; no alarm ever fires",
     "AWS::DLM::LifecyclePolicy": "no snapshot is taken; the pre/post scripts and their SSM documents never run",
     "AWS::EC2::CustomerGateway": "no VPN: the on-premises path is not modelled",
@@ -96,7 +97,8 @@ REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "DataTier": _MEMBERS | {"AWS::DLM::LifecyclePolicy"},
     # The IRIS passwords: only the member hosts read them, at boot, which the rehearsal does not run.
     "Mirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
-    "DrRegion": _MEMBERS,
+    # The vault the Mendix backups are copied to; the backup plan lives in the Eks stack, not rehearsed.
+    "DrRegion": _MEMBERS | {"AWS::Backup::BackupVault"},
     "DrMirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
     "DrWeb": _WEB,
     "AppTier": _WEB,
