@@ -10,6 +10,8 @@ template only.
 
 from __future__ import annotations
 
+import base64
+import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,11 @@ TLS_DIR = "/etc/iris-tls"
 ENV_FILE = f"{TLS_DIR}/certificate.env"
 # TLS web server and client authentication: a mirror member is both a server and a client of its peers.
 END_ENTITY_TEMPLATE = "EndEntityCertificate/V1"
+# Who may read the key: the Web Gateway's Apache on a web server (iris/web_gateway_setup.sh's
+# HTTPD_USER), the instance's group of a native IRIS install on an ECP client (its default
+# effective group irisusr); a member's container runs as irisowner (config.constants.IRIS_OWNER_UID).
+WEB_SERVER_KEY_GROUP = "apache"
+ECP_CLIENT_KEY_GROUP = "irisusr"
 TIMER = "iris-host-certificate.timer"
 SERVICE = "iris-host-certificate.service"
 
@@ -56,7 +63,9 @@ class CertificateAuthority:
         return f"{set_name.lower()}.{self.vip_zone_name}"
 
 
-def certificate_authority(settings: TlsSettings, *, region: str, vip_zone_name: str, created_arn: str | None) -> CertificateAuthority:
+def certificate_authority(
+    settings: TlsSettings, *, region: str, vip_zone_name: str, created_arn: str | None
+) -> CertificateAuthority:
     """The CA of ``settings``: the one named by ``tls.ca_arn``, else ``created_arn`` (the Pki stack's)."""
     arn = settings.ca_arn or created_arn
     if arn is None:
@@ -106,11 +115,18 @@ def certificate_commands(
     """
     commands = [f"install -d -m 0755 {TLS_DIR} {TLS_DIR}/renewed.d"]
     if install_script:
-        commands += install_file_commands(COMMAND, SCRIPT.read_text(), "0755")
+        commands += script_install_commands()
     commands += install_file_commands(ENV_FILE, certificate_env(ca, names=names, key_group=key_group), "0644")
     for name, text in renewal_units().items():
         commands += install_file_commands(f"/etc/systemd/system/{name}", text, "0644")
     return [*commands, "systemctl daemon-reload", f"systemctl enable {TIMER}", f"systemctl start --no-block {TIMER}"]
+
+
+def script_install_commands() -> list[str]:
+    """The script, compressed: user data is limited to 16 KB, and a web server's holds its
+    Web Gateway configuration too. (A fixed gzip time keeps the template the same on every synth.)"""
+    payload = base64.b64encode(gzip.compress(SCRIPT.read_bytes(), mtime=0)).decode()
+    return [f"echo {payload} | base64 -d | gunzip > {COMMAND}", f"chmod 0755 {COMMAND}"]
 
 
 def certificate_statements(ca: CertificateAuthority) -> list[iam.PolicyStatement]:
@@ -121,9 +137,7 @@ def certificate_statements(ca: CertificateAuthority) -> list[iam.PolicyStatement
             resources=[ca.arn],
             conditions={"ArnEquals": {"acm-pca:TemplateArn": ca.template_arn}},
         ),
-        iam.PolicyStatement(
-            actions=["acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"], resources=[ca.arn]
-        ),
+        iam.PolicyStatement(actions=["acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"], resources=[ca.arn]),
     ]
 
 

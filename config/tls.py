@@ -45,7 +45,8 @@ def partition_of(region: str) -> str:
 
 def ca_arn_problem(arn: str, region: str) -> str | None:
     """What is wrong with ``arn`` as the deployment's CA, whose hosts live in ``region``'s partition, or None."""
-    wanted = f"the ARN of an AWS Private CA in {region} (arn:{partition_of(region)}:acm-pca:{region}:<account>:certificate-authority/<id>)"
+    example = f"arn:{partition_of(region)}:acm-pca:{region}:<account>:certificate-authority/<id>"
+    wanted = f"the ARN of an AWS Private CA in {region} ({example})"
     m = re.match(PRIVATE_CA, arn)
     if m is None:
         return wanted
@@ -118,7 +119,8 @@ class TlsSettings(SettingsModel):
             yield Problem(
                 "certificate_days",
                 self.certificate_days,
-                f"1 to {SHORT_LIVED_MAX_DAYS} days: a CA in short-lived certificate mode (tls.ca_mode) issues no longer certificates",
+                f"1 to {SHORT_LIVED_MAX_DAYS} days: a CA in short-lived certificate mode (tls.ca_mode) "
+                "issues no longer certificates",
             )
 
     @rule

@@ -252,6 +252,7 @@ start_web_gateway() {
 }
 
 start() {
+  "${HOST_CERTIFICATE:-/usr/local/sbin/iris-host-certificate}" issue || fail "no TLS certificate in /etc/iris-tls: see iris-host-certificate in the journal"
   prepare_host
   pull "$IMAGE" "$WEB_GATEWAY_IMAGE"
   fetch_license

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
+from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
 from components.links import DataTierLink, DrLink, NetworkRefs
 from components.member_basics import alarm_topic, guard_placeholders
@@ -49,6 +50,7 @@ class DataTierStack(Stack):
         *,
         network: NetworkRefs,
         settings: DataTierSettings,
+        ca: CertificateAuthority,
         dr: DrLink | None = None,
         dr_settings: DrSettings | None = None,
         **kwargs: object,
@@ -72,7 +74,8 @@ class DataTierStack(Stack):
             self, "MemberZone", zone_name=settings.private_zone_name, vpc=network.vpc, comment="IRIS mirror members' names"
         )
 
-        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names)
+        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names, ca=ca)
+        certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS member hosts")
         health_check = MirrorHealthCheck.of(settings, http=settings.failover_method == "polling")
         self.failover = MirrorFailover(
             self,
@@ -110,7 +113,7 @@ class DataTierStack(Stack):
             alarm_topic=self.alarm_topic,
             zone=self.zone,
             host=host,
-            host_policies=[host_policy],
+            host_policies=[host_policy, certificates],
             failover=self.failover.link,
             health_check=health_check,
             backup_tag=backup_tag,

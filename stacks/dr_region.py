@@ -19,6 +19,7 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.async_member import dr_member_document
 from components.encryption_key import EncryptionKey
+from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
 from components.links import DrLink, DrMember, MemberBase, NetworkRefs
 from components.member_basics import alarm_topic, guard_placeholders
@@ -47,6 +48,7 @@ class DrRegionStack(Stack):
         primary_region: str,
         primary_vpc_cidr: str,
         data: DataTierSettings,
+        ca: CertificateAuthority,
         backup_copies: bool = False,
         **kwargs: object,
     ) -> None:
@@ -76,7 +78,9 @@ class DrRegionStack(Stack):
         )
         self.peering = self._peering(network, primary_vpc, primary_region, primary_vpc_cidr)
 
-        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names)
+        # The CA is the primary region's: DR members reach it over the peering (docs/certificates.md).
+        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names, ca=ca)
+        certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS DR member hosts")
         # A DR VIP always asks the status page: its one member is primary only after a promotion.
         health_check = MirrorHealthCheck.of(data, http=True)
         self.failover = MirrorFailover(
@@ -104,7 +108,7 @@ class DrRegionStack(Stack):
             key=self.key.key,
             alarm_topic=self.alarm_topic,
             host=host,
-            host_policies=[host_policy],
+            host_policies=[host_policy, certificates],
             failover=self.failover.link,
             health_check=health_check,
         )

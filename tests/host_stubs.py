@@ -526,6 +526,7 @@ class Host:
             "IRIS_AWS_RUN_DIR": str(self.run_dir),
             "IRIS_ROOT": str(self.iris_root),
             "MOUNT_VOLUMES": str(self.root / "bin" / "iris-mount-volumes"),
+            "HOST_CERTIFICATE": str(self.root / "bin" / "iris-host-certificate"),
             "POLL_SECONDS": "1",
             "START_TIMEOUT": "5",
             "SYSLOG": str(self.root / "syslog"),
@@ -551,6 +552,8 @@ def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str]
     _executable(bin_dir / "logger", '#!/bin/bash\nshift 2; [ "$1" = -- ] && shift; echo "$*" >> "$SYSLOG"\n')
     _executable(bin_dir / "hostnamectl", '#!/bin/bash\necho "$2" > "$(dirname "$HOST_STATE")/hostname"\n')
     _executable(bin_dir / "iris-mount-volumes", '#!/bin/bash\necho "$@" >> "$(dirname "$HOST_STATE")/mounts"\n')
+    # The host certificate script (tests/test_host_certificate.py runs the real one): records its calls.
+    _executable(bin_dir / "iris-host-certificate", '#!/bin/bash\necho "$@" >> "$(dirname "$HOST_STATE")/certificate-calls"\n')
     _save(
         host.state_file,
         {

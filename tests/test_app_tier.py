@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
+from components.host_certificate import CertificateAuthority
 from components.links import NetworkRefs, TierSecurityGroups
 from components.server_fleet import FleetSpec, auto_scaling_role
 from components.web_gateway import DEFAULT_SERVER_MARKER, PASSWORD_MARKER, WebGatewayConfig
@@ -782,6 +783,13 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
             superserver_port=c.IRIS_SUPERSERVER_PORT,
             application_paths=["/csp"],
             credentials_secret=secretsmanager.Secret(stack, "Password", encryption_key=key),
+        ),
+        ca=CertificateAuthority(
+            arn="arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/12345678-1234-1234-1234-123456789012",
+            region="eu-west-1",
+            certificate_days=90,
+            renew_before_days=30,
+            vip_zone_name="iris.internal",
         ),
         alarm_topic=sns.Topic(stack, "Topic"),
     )
