@@ -87,6 +87,8 @@ class Composer:
             "network", NetworkStack, "Network", settings=s.network, availability_zones=s.availability_zones,
             health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
             postgres_clients="app" if s.eks.enabled else None, web_to_data=s.app.web_to_data,
+            # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
+            private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in ("data", "web")] if dr else [],
         )  # fmt: skip
 
     def dr_members(self, primary: NetworkStack) -> DrSide | None:

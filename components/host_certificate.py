@@ -20,7 +20,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from components.mirror_member import install_file_commands
-from config.tls import TlsSettings, partition_of
+from config import constants as c
+from config.tls import TlsSettings
 
 SCRIPT = Path(__file__).resolve().parent.parent / "iris" / "host_certificate.sh"
 COMMAND = "/usr/local/sbin/iris-host-certificate"
@@ -53,7 +54,7 @@ class CertificateAuthority:
 
     @property
     def partition(self) -> str:
-        return partition_of(self.region)
+        return next((partition for prefix, partition in c.REGION_PARTITIONS if self.region.startswith(prefix)), "aws")
 
     @property
     def template_arn(self) -> str:

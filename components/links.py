@@ -46,6 +46,8 @@ class NetworkRefs:
     vpc: ec2.IVpc
     subnets: Mapping[str, ec2.SelectedSubnets]
     security_groups: TierSecurityGroups
+    # The interface endpoint of AWS Private CA, in the region whose CA issues the hosts' certificates.
+    private_ca_endpoint: ec2.InterfaceVpcEndpoint | None = None
 
     def tier(self, name: str) -> list[ec2.ISubnet]:
         return list(self.subnets[name].subnets)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from config import constants as c
 from config.base import Allowed, Problem, SettingsModel, rule
 from config.types import Matches
 
@@ -32,15 +33,7 @@ CaMode = Literal["general_purpose", "short_lived"]
 
 def partition_of(region: str) -> str:
     """The AWS partition a region belongs to."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("us-iso-"):
-        return "aws-iso"
-    if region.startswith("us-isob-"):
-        return "aws-iso-b"
-    return "aws"
+    return next((partition for prefix, partition in c.REGION_PARTITIONS if region.startswith(prefix)), "aws")
 
 
 def ca_arn_problem(arn: str, region: str) -> str | None:

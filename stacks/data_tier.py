@@ -12,6 +12,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from components.address_plan import tier_block
@@ -121,7 +122,8 @@ class DataTierStack(Stack):
         )
 
     def _route_to_dr(self, network: NetworkRefs, dr: DrLink, dr_settings: DrSettings) -> None:
-        """The data subnets reach the DR data tier over the peering, and nothing else does.
+        """The data subnets reach the DR data tier over the peering; beside them only the AWS Private CA
+        endpoint's subnets, which answer the DR hosts (:meth:`_private_ca_for_dr`).
 
         The DR region resolves the members' names in this stack's zone, where
         its DR members have theirs too (written by the mirror sets' stacks).
@@ -136,6 +138,44 @@ class DataTierStack(Stack):
                 destination_cidr_block=dr_data,
                 vpc_peering_connection_id=dr.peering_id,
             )
+        if network.private_ca_endpoint is not None:
+            self._private_ca_for_dr(network, network.private_ca_endpoint, dr, dr_settings)
+
+    def _private_ca_for_dr(
+        self, network: NetworkRefs, endpoint: ec2.InterfaceVpcEndpoint, dr: DrLink, dr_settings: DrSettings
+    ) -> None:
+        """The DR region's hosts reach this region's AWS Private CA through its endpoint, over the peering.
+
+        The CA is regional and the DR data subnets have no way out but the
+        peering: in the DR VPC the CA's regional name resolves to this VPC's
+        endpoint (a private zone of that name, as the endpoint's private DNS
+        does here), and the endpoint's subnets route back to the DR data and
+        web blocks. The endpoint's own group admits them (stacks/network.py).
+        """
+        zone = route53.PrivateHostedZone(
+            self,
+            "PrivateCaNameForDr",
+            zone_name=f"acm-pca.{self.region}.{self.url_suffix}",
+            vpc=dr.vpc,
+            comment="AWS Private CA of the primary region for the DR region's hosts, through the primary VPC's endpoint",
+        )
+        route53.ARecord(
+            self,
+            "PrivateCaEndpointForDr",
+            zone=zone,
+            target=route53.RecordTarget.from_alias(route53_targets.InterfaceVpcEndpointTarget(endpoint)),
+            comment="The primary VPC's AWS Private CA endpoint",
+        )
+        for tier in ("data", "web"):
+            block = tier_block(dr_settings.vpc_cidr, tier)
+            for i, subnet in enumerate(network.tier("app")):
+                ec2.CfnRoute(
+                    self,
+                    f"PrivateCaToDr{tier.title()}{i}",
+                    route_table_id=subnet.route_table.route_table_id,
+                    destination_cidr_block=block,
+                    vpc_peering_connection_id=dr.peering_id,
+                )
 
 
 def _snapshot_copy(settings: DataTierSettings, dr: DrLink | None, dr_settings: DrSettings | None) -> CrossRegionCopy | None:

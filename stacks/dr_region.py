@@ -127,7 +127,8 @@ class DrRegionStack(Stack):
     def _peering(
         self, network: NetworkRefs, primary_vpc: ec2.IVpc, primary_region: str, primary_vpc_cidr: str
     ) -> ec2.CfnVPCPeeringConnection:
-        """Peering with the primary VPC; only the data subnets route through it.
+        """Peering with the primary VPC: the data subnets route to the primary data tier through it, and
+        the data and web subnets to the primary app subnets, where the hosts' CA has its endpoint.
 
         Both VPCs belong to this account, so CloudFormation accepts the
         request itself. Security groups and the data NACLs of both networks
@@ -150,4 +151,16 @@ class DrRegionStack(Stack):
                 destination_cidr_block=primary_data,
                 vpc_peering_connection_id=peering.ref,
             )
+        # The hosts' CA is the primary region's, reached through its endpoint in the primary app
+        # subnets (stacks/data_tier.py, _private_ca_for_dr): from the DR data and web subnets.
+        primary_app = tier_block(primary_vpc_cidr, "app")
+        for tier in ("data", "web"):
+            for i, subnet in enumerate(network.tier(tier)):
+                ec2.CfnRoute(
+                    self,
+                    f"{tier.title()}ToPrimaryCa{i}",
+                    route_table_id=subnet.route_table.route_table_id,
+                    destination_cidr_block=primary_app,
+                    vpc_peering_connection_id=peering.ref,
+                )
         return peering

@@ -405,9 +405,10 @@ def test_server_roles_hold_ssm_the_cloudwatch_agent_and_the_cspsystem_password(a
         own = sorted(a["Ref"] for a in p["ManagedPolicyArns"] if "Ref" in a)
         attached[role_id.rstrip("0123456789ABCDEF")] = [k.rstrip("0123456789ABCDEF") for k in own]
     assert props(template, "AWS::IAM::Policy") == []  # no inline policies
+    # The certificate policies' statements are checked in tests/test_certificates.py.
     assert attached == {
-        "EcpServerRole": ["ReadCspSystemPassword"],
-        "WebRole": ["WebFindApplicationServers", "WebReadGatewayPassword"],
+        "EcpServerRole": ["EcpCertificatePolicy", "ReadCspSystemPassword"],
+        "WebRole": ["WebFindApplicationServers", "WebHostCertificatePolicy", "WebReadGatewayPassword"],
     }
     by_name = {k.rstrip("0123456789ABCDEF"): v["Properties"]["PolicyDocument"]["Statement"] for k, v in policies.items()}
     _read_cspsystem(assembly, by_name["WebReadGatewayPassword"])
