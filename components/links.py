@@ -40,6 +40,18 @@ class TierSecurityGroups:
 
 
 @dataclass(frozen=True)
+class PrivateCaEndpoint:
+    """The AWS Private CA interface endpoint's regional DNS name and its hosted zone: an alias target.
+
+    Strings its network stack exports itself: the endpoint's DNS entries are a list, which a
+    reference across stacks cannot carry.
+    """
+
+    dns_name: str
+    hosted_zone_id: str
+
+
+@dataclass(frozen=True)
 class NetworkRefs:
     """A region's network: its VPC, its subnets by tier and its security groups by tier."""
 
@@ -47,7 +59,7 @@ class NetworkRefs:
     subnets: Mapping[str, ec2.SelectedSubnets]
     security_groups: TierSecurityGroups
     # The interface endpoint of AWS Private CA, in the region whose CA issues the hosts' certificates.
-    private_ca_endpoint: ec2.InterfaceVpcEndpoint | None = None
+    private_ca_endpoint: PrivateCaEndpoint | None = None
 
     def tier(self, name: str) -> list[ec2.ISubnet]:
         return list(self.subnets[name].subnets)

@@ -12,18 +12,18 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
 from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
-from components.links import DataTierLink, DrLink, NetworkRefs
+from components.links import DataTierLink, DrLink, NetworkRefs, PrivateCaEndpoint
 from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
+from components.nlb_alias import DnsNameAlias
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
 from config.data import DataTierSettings
 from config.dr import DrSettings
@@ -141,9 +141,7 @@ class DataTierStack(Stack):
         if network.private_ca_endpoint is not None:
             self._private_ca_for_dr(network, network.private_ca_endpoint, dr, dr_settings)
 
-    def _private_ca_for_dr(
-        self, network: NetworkRefs, endpoint: ec2.InterfaceVpcEndpoint, dr: DrLink, dr_settings: DrSettings
-    ) -> None:
+    def _private_ca_for_dr(self, network: NetworkRefs, endpoint: PrivateCaEndpoint, dr: DrLink, dr_settings: DrSettings) -> None:
         """The DR region's hosts reach this region's AWS Private CA through its endpoint, over the peering.
 
         The CA is regional and the DR data subnets have no way out but the
@@ -163,7 +161,7 @@ class DataTierStack(Stack):
             self,
             "PrivateCaEndpointForDr",
             zone=zone,
-            target=route53.RecordTarget.from_alias(route53_targets.InterfaceVpcEndpointTarget(endpoint)),
+            target=route53.RecordTarget.from_alias(DnsNameAlias(endpoint.dns_name, endpoint.hosted_zone_id)),
             comment="The primary VPC's AWS Private CA endpoint",
         )
         for tier in ("data", "web"):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from components.address_plan import TieredIpAddresses, tier_block
 from components.encryption_key import EncryptionKey
-from components.links import NetworkRefs, TierSecurityGroups
+from components.links import NetworkRefs, PrivateCaEndpoint, TierSecurityGroups
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, both_packs
 from config import constants as c
@@ -255,26 +255,32 @@ class NetworkStack(Stack):
             for service in c.INTERFACE_ENDPOINT_SERVICES
         }
 
-    def _private_ca_endpoint(self, remote_clients: Sequence[str]) -> ec2.InterfaceVpcEndpoint:
+    def _private_ca_endpoint(self, remote_clients: Sequence[str]) -> PrivateCaEndpoint:
         """AWS Private CA for the hosts' certificates, with a group of its own: besides this VPC it
         admits ``remote_clients`` (the DR region's hosts), and them for this endpoint only."""
         group = ec2.SecurityGroup(
             self,
             "PrivateCaEndpointSg",
             vpc=self.vpc,
-            description="AWS Private CA interface endpoint: HTTPS from the VPC and the DR region's hosts",
+            description="AWS Private CA interface endpoint: HTTPS from the VPC and the DR region hosts",
             allow_all_outbound=False,
         )
         group.add_ingress_rule(ec2.Peer.ipv4(self._settings.vpc_cidr), ec2.Port.tcp(c.HTTPS_PORT), "HTTPS from the VPC")
         for cidr in remote_clients:
             group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(c.HTTPS_PORT), "HTTPS from DR hosts over the peering")
-        return self.vpc.add_interface_endpoint(
+        endpoint = self.vpc.add_interface_endpoint(
             "AcmPcaEndpoint",
             service=ec2.InterfaceVpcEndpointAwsService("acm-pca"),
             subnets=ec2.SubnetSelection(subnet_group_name="app"),
             security_groups=[group],
             private_dns_enabled=True,
             open=False,
+        )
+        # The first DNS entry is the regional name, "<hosted zone id>:<name>".
+        entry = Fn.split(":", Fn.select(0, endpoint.vpc_endpoint_dns_entries))
+        return PrivateCaEndpoint(
+            dns_name=self.export_value(Fn.select(1, entry), name=f"{self.stack_name}-PrivateCaEndpointDnsName"),
+            hosted_zone_id=self.export_value(Fn.select(0, entry), name=f"{self.stack_name}-PrivateCaEndpointZone"),
         )
 
     def _data_nacl(self, health_check_port: int, postgres_clients: str | None) -> None:
