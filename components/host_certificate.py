@@ -10,13 +10,12 @@ template only.
 
 from __future__ import annotations
 
-import base64
-import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from components.mirror_member import install_file_commands
@@ -105,29 +104,37 @@ def renewal_units() -> dict[str, str]:
     }
 
 
+def script_asset(scope: Construct, construct_id: str) -> s3_assets.Asset:
+    """The script as an S3 asset, for hosts without the members' asset of ``iris/``: user data is
+    limited to 16 KB, and a web server's holds its Web Gateway configuration too."""
+    return s3_assets.Asset(scope, construct_id, path=str(SCRIPT))
+
+
 def certificate_commands(
-    ca: CertificateAuthority, *, names: Sequence[str], key_group: str | int, install_script: bool
+    ca: CertificateAuthority,
+    *,
+    names: Sequence[str],
+    key_group: str | int,
+    script: s3_assets.Asset | None = None,
+    region: str | None = None,
 ) -> list[str]:
-    """User-data commands: the CA's settings, the renewal timer and (with ``install_script``) the script itself.
+    """User-data commands: the CA's settings, the renewal timer and (with ``script``, from ``region``'s
+    asset bucket) the script itself.
 
     The boot script of each host type runs ``iris-host-certificate issue`` before
-    IRIS or the Web Gateway starts. Member hosts get the script from their S3
-    asset (components/iris_host.py), so ``install_script`` is false for them.
+    IRIS or the Web Gateway starts. Member hosts get the script from their own S3
+    asset (components/iris_host.py), so ``script`` is none for them.
     """
     commands = [f"install -d -m 0755 {TLS_DIR} {TLS_DIR}/renewed.d"]
-    if install_script:
-        commands += script_install_commands()
+    if script is not None:
+        commands += [
+            f"aws s3 cp --quiet --region {region} s3://{script.s3_bucket_name}/{script.s3_object_key} {COMMAND}",
+            f"chmod 0755 {COMMAND}",
+        ]
     commands += install_file_commands(ENV_FILE, certificate_env(ca, names=names, key_group=key_group), "0644")
     for name, text in renewal_units().items():
         commands += install_file_commands(f"/etc/systemd/system/{name}", text, "0644")
     return [*commands, "systemctl daemon-reload", f"systemctl enable {TIMER}", f"systemctl start --no-block {TIMER}"]
-
-
-def script_install_commands() -> list[str]:
-    """The script, compressed: user data is limited to 16 KB, and a web server's holds its
-    Web Gateway configuration too. (A fixed gzip time keeps the template the same on every synth.)"""
-    payload = base64.b64encode(gzip.compress(SCRIPT.read_bytes(), mtime=0)).decode()
-    return [f"echo {payload} | base64 -d | gunzip > {COMMAND}", f"chmod 0755 {COMMAND}"]
 
 
 def certificate_statements(ca: CertificateAuthority) -> list[iam.PolicyStatement]:
@@ -142,11 +149,18 @@ def certificate_statements(ca: CertificateAuthority) -> list[iam.PolicyStatement
     ]
 
 
-def certificate_policy(scope: Construct, construct_id: str, *, ca: CertificateAuthority, hosts: str) -> iam.ManagedPolicy:
-    """A managed policy with :func:`certificate_statements`, for the roles of ``hosts`` to attach."""
+def certificate_policy(
+    scope: Construct, construct_id: str, *, ca: CertificateAuthority, hosts: str, script: s3_assets.Asset | None = None
+) -> iam.ManagedPolicy:
+    """A managed policy with :func:`certificate_statements` (and the read of ``script``), for the roles of ``hosts``."""
+    statements = certificate_statements(ca)
+    if script is not None:
+        statements.append(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[script.bucket.arn_for_objects(script.s3_object_key)])
+        )
     return iam.ManagedPolicy(
         scope,
         construct_id,
         description=f"{hosts}: a TLS certificate for the host from the deployment's CA",
-        statements=certificate_statements(ca),
+        statements=statements,
     )

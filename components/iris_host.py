@@ -330,7 +330,6 @@ def data_member_commands(
             host.ca,
             names=[host_name(set_name, member, host.zone_name), host.ca.vip_name(set_name)],
             key_group=IRIS_OWNER_UID,
-            install_script=False,
         ),
         *agent,
         *enable_units(enabled, enabled[::-1]),

@@ -22,7 +22,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from components.host_certificate import WEB_SERVER_KEY_GROUP, CertificateAuthority, certificate_commands, certificate_policy
+from components.host_certificate import (
+    WEB_SERVER_KEY_GROUP,
+    CertificateAuthority,
+    certificate_commands,
+    certificate_policy,
+    script_asset,
+)
 from components.links import NetworkRefs
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, both_packs
@@ -202,7 +208,10 @@ class WebTier(Construct):
                 },
             )
             self.role.add_managed_policy(find_servers)
-        self.role.add_managed_policy(certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="Web servers"))
+        certificate_script = script_asset(self, "CertificateScript")
+        self.role.add_managed_policy(
+            certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="Web servers", script=certificate_script)
+        )
         self.fleet = ServerFleet(
             self,
             "Servers",
@@ -217,7 +226,7 @@ class WebTier(Construct):
             service_linked_role_arn=service_linked_role_arn,
             # The host's certificate first: the setup script gets it before Apache starts.
             user_data_commands=[
-                *certificate_commands(ca, names=[], key_group=WEB_SERVER_KEY_GROUP, install_script=True),
+                *certificate_commands(ca, names=[], key_group=WEB_SERVER_KEY_GROUP, script=certificate_script, region=region),
                 *web_gateway_commands(gateway, region=region),
             ],
             alarm_topic=alarm_topic,

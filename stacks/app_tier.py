@@ -10,7 +10,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.ecp_client import EcpClientConfig, ecp_client_commands
-from components.host_certificate import ECP_CLIENT_KEY_GROUP, CertificateAuthority, certificate_commands, certificate_policy
+from components.host_certificate import (
+    ECP_CLIENT_KEY_GROUP,
+    CertificateAuthority,
+    certificate_commands,
+    certificate_policy,
+    script_asset,
+)
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
@@ -73,9 +79,10 @@ class AppTierStack(Stack):
 
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
+        certificate_script = script_asset(self, "EcpCertificateScript")
         ecp_commands = [
             # The host's certificate first: the setup script gets it before IRIS is configured.
-            *certificate_commands(ca, names=[], key_group=ECP_CLIENT_KEY_GROUP, install_script=True),
+            *certificate_commands(ca, names=[], key_group=ECP_CLIENT_KEY_GROUP, script=certificate_script, region=self.region),
             *ecp_client_commands(
                 EcpClientConfig(
                     mirror_name=settings.mirror_set,
@@ -105,7 +112,9 @@ class AppTierStack(Stack):
             },
         )
         self.ecp_role.add_managed_policy(
-            certificate_policy(self, "EcpCertificatePolicy", ca=ca, hosts="ECP application and print servers")
+            certificate_policy(
+                self, "EcpCertificatePolicy", ca=ca, hosts="ECP application and print servers", script=certificate_script
+            )
         )
         # The Web Gateway signs in to their superservers as CSPSystem, with the data tier's password.
         self.ecp_role.add_managed_policy(

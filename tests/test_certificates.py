@@ -5,12 +5,13 @@ named in settings instead."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from components.host_certificate import TIMER
-from tests.conftest import DATA_CUSTOM, Synthesized
+from tests.conftest import CUSTOM, Synthesized
 from tests.templates import heredoc, props, render, resources
 
 TEMPLATE_ARN = "arn:aws:acm-pca:::template/EndEntityCertificate/V1"
@@ -50,7 +51,8 @@ def test_the_pki_stack_creates_self_signs_and_activates_a_root_ca(assembly: Synt
     (activation,) = props(template, "AWS::ACMPCA::CertificateAuthorityActivation")
     assert activation["Status"] == "ACTIVE"
     assert activation["CertificateAuthorityArn"] == {"Fn::GetAtt": [ca_id, "Arn"]}
-    assert assembly.stacks["pki"].termination_protection
+    artifact = assembly.manifest["artifacts"][assembly.stacks["pki"].artifact_id]
+    assert artifact["properties"]["terminationProtection"] is True
 
 
 def test_dev_uses_the_cheaper_short_lived_mode(dev: Synthesized) -> None:
@@ -72,7 +74,15 @@ def test_each_host_role_may_issue_from_the_ca_with_the_end_entity_template_only(
 ) -> None:
     template = assembly.template_json(role)
     (found,) = [r for k, r in resources(template, "AWS::IAM::ManagedPolicy").items() if k.startswith(policy)]
-    assert rendered(found["Properties"]["PolicyDocument"]["Statement"]) == certificate_statements(CA_OUTPUT)
+    statements = found["Properties"]["PolicyDocument"]["Statement"]
+    assert rendered(statements[:2]) == certificate_statements(CA_OUTPUT)
+    if role in ("data_tier", "dr_region"):
+        assert len(statements) == 2  # members get the script with their own files
+    else:
+        # App-tier servers fetch the script, one S3 object, the stack's asset.
+        (read,) = statements[2:]
+        assert read["Action"] == "s3:GetObject"
+        assert render(read["Resource"]).endswith(".sh")
 
 
 def test_the_policies_reach_the_hosts_roles(assembly: Synthesized) -> None:
@@ -98,7 +108,7 @@ def test_app_tier_servers_install_the_script_and_the_timer(dev: Synthesized, rol
     user_data = launch_template_user_data(dev.template_json(role), prefix)
     env = heredoc(user_data, "/etc/iris-tls/certificate.env")
     assert f"KEY_GROUP='{group}'\n" in env and "DNS_NAMES=''\n" in env  # the EC2 name and address only
-    assert "| base64 -d | gunzip > /usr/local/sbin/iris-host-certificate" in user_data
+    assert re.search(r"aws s3 cp --quiet --region eu-west-1 s3://\S+/\w+\.sh /usr/local/sbin/iris-host-certificate\n", user_data)
     assert f"systemctl enable {TIMER}" in user_data
     # The certificate's files come before the boot script that asks for it.
     setup = "/usr/local/sbin/iris-web-gateway-setup" if prefix == "Web" else "iris-ecp-client.service"
@@ -150,9 +160,9 @@ def test_dr_hosts_reach_the_primary_ca_over_the_peering(assembly: Synthesized) -
     assert out and set(out) == {_block(s.network.vpc_cidr, "app")}
 
 
-def test_an_existing_ca_replaces_the_pki_stack(custom_data: Synthesized) -> None:
-    arn = DATA_CUSTOM["tls.ca_arn"]
-    assert "pki" not in custom_data.stacks
-    policy = [r for k, r in resources(custom_data.template_json("data_tier"), "AWS::IAM::ManagedPolicy").items()
+def test_an_existing_ca_replaces_the_pki_stack(custom: Synthesized) -> None:
+    arn = CUSTOM["tls.ca_arn"]
+    assert "pki" not in custom.stacks
+    policy = [r for k, r in resources(custom.template_json("data_tier"), "AWS::IAM::ManagedPolicy").items()
               if k.startswith("HostCertificatePolicy")]  # fmt: skip
     assert rendered(policy[0]["Properties"]["PolicyDocument"]["Statement"]) == certificate_statements(arn)
