@@ -74,6 +74,8 @@ class MemberBase:
     host: IrisHost
     # Attached to each set's member and arbiter roles: the hosts' files, images and licence.
     host_policies: Sequence[iam.IManagedPolicy]
+    # Attached to each set's member roles only (not the arbiters'): the host's TLS certificate from the CA.
+    certificate_policy: iam.IManagedPolicy
     failover: FailoverLink
     health_check: MirrorHealthCheck
 

@@ -108,7 +108,8 @@ class DrRegionStack(Stack):
             key=self.key.key,
             alarm_topic=self.alarm_topic,
             host=host,
-            host_policies=[host_policy, certificates],
+            host_policies=[host_policy],
+            certificate_policy=certificates,
             failover=self.failover.link,
             health_check=health_check,
         )
