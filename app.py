@@ -24,6 +24,7 @@ from config import Settings
 def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     """Every stack of ``settings`` in ``app``, by role."""
     c = Composer(app, settings)
+    c.pki()  # the hosts' CA, which every stack with hosts reads
     network = c.network()
     # The one forced order: the DR region's network, shared stack and members come before the primary
     # data tier, which reads their key (snapshot copies), VPC and peering (names, routes) and addresses.

@@ -14,6 +14,7 @@ import aws_cdk as cdk
 
 from components.address_plan import tier_block
 from components.cost_tags import PlainResourceTags
+from components.host_certificate import CertificateAuthority, certificate_authority
 from components.links import DrLink, DrMember, MirrorLink, NetworkRefs
 from config import NetworkSettings, Settings
 from stacks.app_tier import AppTierStack
@@ -25,6 +26,7 @@ from stacks.dr_web import DrWebStack
 from stacks.eks import EksStack
 from stacks.mirror_set import MirrorSetStack
 from stacks.network import NetworkStack
+from stacks.pki import PkiStack
 
 DR_NETWORK = "IRIS on AWS, DR region: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs"
 StackT = TypeVar("StackT", bound=cdk.Stack)
@@ -48,6 +50,7 @@ class Composer:
         for region, zones in ((s.region, s.availability_zones), *(((dr.region, dr.availability_zones),) if dr else ())):
             # AZs from settings: a construct that asks for them reads this key instead of calling AWS.
             app.node.set_context(f"availability-zones:account={s.account}:region={region}", list(zones))
+        self._ca: CertificateAuthority | None = None
 
     def add(self, role: str, kind: type[StackT], name: str, *, in_dr: bool = False, **kwargs: Any) -> StackT:
         s = self.settings
@@ -63,12 +66,29 @@ class Composer:
         self.stacks[role] = stack
         return stack
 
+    def pki(self) -> CertificateAuthority:
+        """The hosts' CA: an existing one (``tls.ca_arn``), or the root CA of a Pki stack; every host stack reads it."""
+        s = self.settings
+        pki = self.add("pki", PkiStack, "Pki", termination_protection=True, settings=s.tls) if s.tls.ca_arn is None else None
+        self._ca = certificate_authority(
+            s.tls, region=s.region, vip_zone_name=s.app.private_zone_name, created_arn=pki.ca_arn if pki else None
+        )
+        return self._ca
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        if self._ca is None:
+            raise RuntimeError("Composer.pki() comes first: every stack with hosts reads the CA")
+        return self._ca
+
     def network(self) -> NetworkStack:
         s, dr = self.settings, self.settings.dr
         return self.add(
             "network", NetworkStack, "Network", settings=s.network, availability_zones=s.availability_zones,
             health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
             postgres_clients="app" if s.eks.enabled else None, web_to_data=s.app.web_to_data,
+            # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
+            private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in ("data", "web")] if dr else [],
         )  # fmt: skip
 
     def dr_members(self, primary: NetworkStack) -> DrSide | None:
@@ -88,6 +108,7 @@ class Composer:
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
             primary_vpc=primary.vpc, primary_region=s.region, primary_vpc_cidr=s.network.vpc_cidr, data=s.data,
             backup_copies=s.eks.enabled,
+            ca=self.ca,
         )  # fmt: skip
         members = {
             m.name: self.add(
@@ -105,7 +126,7 @@ class Composer:
         members: dict[str, DrMember] = dict(dr.link.members) if dr else {}
         data = self.add(
             "data_tier", DataTierStack, "DataTier", termination_protection=True, network=network.refs, settings=s.data,
-            dr=dr.link if dr else None, dr_settings=s.dr,
+            ca=self.ca, dr=dr.link if dr else None, dr_settings=s.dr,
         )  # fmt: skip
         mirrors = {
             m.name: self.add(
@@ -121,7 +142,7 @@ class Composer:
         s = self.settings
         return self.add(
             "app_tier", AppTierStack, "AppTier", network=network.refs, mirror=mirrors[s.app.mirror_set],
-            alarm_topic=data.alarm_topic, settings=s.app, data_settings=s.data,
+            alarm_topic=data.alarm_topic, settings=s.app, data_settings=s.data, ca=self.ca,
         )  # fmt: skip
 
     def eks(self, network: NetworkStack, dr: DrSide | None) -> None:
@@ -141,7 +162,7 @@ class Composer:
         dr_app = dr.link.members[s.app.mirror_set].link
         web = self.add(
             "dr_web", DrWebStack, "DrWeb", in_dr=True, network=dr.network, mirror=dr_app,
-            alarm_topic=dr.region.alarm_topic, app=s.app, dr=s.dr,
+            alarm_topic=dr.region.alarm_topic, app=s.app, dr=s.dr, ca=self.ca,
         )  # fmt: skip
         self.add(
             "dr_dns", DrDnsStack, "DrDns", in_dr=True, dns=s.dr.dns, primary_load_balancer=app_tier.web.load_balancer,

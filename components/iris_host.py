@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from components.host_certificate import CertificateAuthority, certificate_commands
 from components.iris_merge import MemberConfig, member_merge, mirror_name
 from components.member_monitoring import MemberLogGroupNames, cloudwatch_agent_commands
 from components.mirror_member import install_file_commands
@@ -29,6 +30,7 @@ HOST_SCRIPTS = {
     "mount_volumes.sh": "/usr/local/sbin/iris-mount-volumes",
     "notify_primary.sh": "/usr/local/sbin/iris-notify-primary",
     "backup_role.sh": "/usr/local/sbin/iris-backup-role",
+    "host_certificate.sh": "/usr/local/sbin/iris-host-certificate",
 }
 NOTIFY_EVENT = "/iris/db/iris-aws/events/become-primary"
 # Stop waits for IRIS's own shutdown (docker stop --time 300) and a margin.
@@ -226,6 +228,8 @@ class IrisHost:
     license_key: str | None
     iris_instance: str
     log_groups: MemberLogGroupNames
+    # Each member's TLS certificate comes from this CA (components/host_certificate.py).
+    ca: CertificateAuthority
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,7 @@ def data_member_commands(
         f"{CONF_DIR}/CSP.conf": (web_gateway_conf(host.health_check_path), "0644"),
         **{f"/etc/systemd/system/{name}": (text, "0644") for name, text in units.items()},
     }
-    scripts = ["member_boot.sh", "password_hash.py", "iris_wrapper.sh", "mount_volumes.sh"]
+    scripts = ["member_boot.sh", "password_hash.py", "iris_wrapper.sh", "mount_volumes.sh", "host_certificate.sh"]
     hooks = [] if async_member else [f"install -m 0644 {HOST_FILES_DIR}/ZMIRROR.mac {CONF_DIR}/ZMIRROR.mac"]
     enabled = (
         ["iris-member.service"]
@@ -336,6 +340,12 @@ def data_member_commands(
         *hooks,
         *write_files(files),
         *host_user_commands(),
+        # The member's own name, and its set's VIP name for xDBC clients; the key readable by the container's irisowner.
+        *certificate_commands(
+            host.ca,
+            names=[host_name(set_name, member, host.zone_name), host.ca.vip_name(set_name)],
+            key_group=IRIS_OWNER_UID,
+        ),
         *agent,
         *enable_units(enabled, enabled[::-1]),
     ]

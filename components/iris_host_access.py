@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from components.host_certificate import CertificateAuthority
 from components.iris_credentials import MirrorCredentials
 from components.iris_host import HostAsset, IrisHost
 from components.member_basics import member_role
@@ -42,6 +43,7 @@ def iris_host_config(
     async_compression: str,
     iris_instance: str,
     log_groups: MemberLogGroupNames,
+    ca: CertificateAuthority,
 ) -> IrisHost:
     """The IrisHost of ``scope``'s stack: images from that region's ECR, pinned by digest."""
     stack = Stack.of(scope)
@@ -62,11 +64,12 @@ def iris_host_config(
         license_key=iris.license_key,
         iris_instance=iris_instance,
         log_groups=log_groups,
+        ca=ca,
     )
 
 
 def iris_hosts(
-    scope: Construct, *, data: DataTierSettings, log_groups: MemberLogGroupNames
+    scope: Construct, *, data: DataTierSettings, log_groups: MemberLogGroupNames, ca: CertificateAuthority
 ) -> tuple[IrisHost, iam.ManagedPolicy]:
     """What every member host of ``scope``'s region shares: its files (one asset), its configuration,
     and the policy that lets it read its files, images and licence (for the member roles to attach)."""
@@ -82,6 +85,7 @@ def iris_hosts(
         async_compression=data.mirror_async_compression,
         iris_instance=data.iris_instance,
         log_groups=log_groups,
+        ca=ca,
     )
     return host, allow_iris_hosts(scope, host_files=files, images=data.iris)
 

@@ -40,12 +40,26 @@ class TierSecurityGroups:
 
 
 @dataclass(frozen=True)
+class PrivateCaEndpoint:
+    """The AWS Private CA interface endpoint's regional DNS name and its hosted zone: an alias target.
+
+    Strings its network stack exports itself: the endpoint's DNS entries are a list, which a
+    reference across stacks cannot carry.
+    """
+
+    dns_name: str
+    hosted_zone_id: str
+
+
+@dataclass(frozen=True)
 class NetworkRefs:
     """A region's network: its VPC, its subnets by tier and its security groups by tier."""
 
     vpc: ec2.IVpc
     subnets: Mapping[str, ec2.SelectedSubnets]
     security_groups: TierSecurityGroups
+    # The interface endpoint of AWS Private CA, in the region whose CA issues the hosts' certificates.
+    private_ca_endpoint: PrivateCaEndpoint | None = None
 
     def tier(self, name: str) -> list[ec2.ISubnet]:
         return list(self.subnets[name].subnets)
@@ -60,6 +74,8 @@ class MemberBase:
     host: IrisHost
     # Attached to each set's member and arbiter roles: the hosts' files, images and licence.
     host_policies: Sequence[iam.IManagedPolicy]
+    # Attached to each set's member roles only (not the arbiters'): the host's TLS certificate from the CA.
+    certificate_policy: iam.IManagedPolicy
     failover: FailoverLink
     health_check: MirrorHealthCheck
 

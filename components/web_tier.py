@@ -22,6 +22,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from components.host_certificate import (
+    WEB_SERVER_KEY_GROUP,
+    CertificateAuthority,
+    certificate_commands,
+    certificate_policy,
+    script_asset,
+)
 from components.links import NetworkRefs
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, both_packs
@@ -72,6 +79,7 @@ class WebTier(Construct):
         service_linked_role: iam.CfnServiceLinkedRole,
         service_linked_role_arn: str,
         gateway: WebGatewayConfig,
+        ca: CertificateAuthority,
         alarm_topic: sns.ITopic,
     ) -> None:
         """The ALB in ``network``'s public subnets, the servers in its web subnets, each tier's group;
@@ -155,12 +163,14 @@ class WebTier(Construct):
             self,
             "Role",
             service="ec2.amazonaws.com",
-            description="Web servers: SSM Session Manager, the CloudWatch agent and the Web Gateway's password",
+            description="Web servers: SSM Session Manager, the CloudWatch agent, the Web Gateway's password, a TLS certificate",
             aws_managed_policies={
                 "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-                "the web servers' role holds nothing else but reading the Web Gateway's password.",
+                "the web servers' role holds nothing else but reading the Web Gateway's password, finding the ECP "
+                "application servers and getting the host's certificate from the deployment's CA.",
                 "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-                "the web servers' role holds nothing else but reading the Web Gateway's password.",
+                "the web servers' role holds nothing else but reading the Web Gateway's password, finding the ECP "
+                "application servers and getting the host's certificate from the deployment's CA.",
             },
         )
         self.role.add_managed_policy(
@@ -198,6 +208,10 @@ class WebTier(Construct):
                 },
             )
             self.role.add_managed_policy(find_servers)
+        certificate_script = script_asset(self, "CertificateScript")
+        self.role.add_managed_policy(
+            certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="Web servers", script=certificate_script)
+        )
         self.fleet = ServerFleet(
             self,
             "Servers",
@@ -210,7 +224,11 @@ class WebTier(Construct):
             encryption_key=encryption_key,
             service_linked_role=service_linked_role,
             service_linked_role_arn=service_linked_role_arn,
-            user_data_commands=web_gateway_commands(gateway, region=region),
+            # The host's certificate first: the setup script gets it before Apache starts.
+            user_data_commands=[
+                *certificate_commands(ca, names=[], key_group=WEB_SERVER_KEY_GROUP, script=certificate_script, region=region),
+                *web_gateway_commands(gateway, region=region),
+            ],
             alarm_topic=alarm_topic,
             description="Web servers (Apache and the Web Gateway)",
         )
@@ -412,6 +430,7 @@ def build_web_tier(
     key: kms.IKey,
     auto_scaling: tuple[iam.CfnServiceLinkedRole, str],
     password: secretsmanager.ISecret,
+    ca: CertificateAuthority,
     alarm_topic: sns.ITopic,
     app_server_group: str | None = None,
 ) -> WebTier:
@@ -441,5 +460,6 @@ def build_web_tier(
             credentials_secret=password,
             app_server_group=app_server_group,
         ),
+        ca=ca,
         alarm_topic=alarm_topic,
     )

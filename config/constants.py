@@ -116,6 +116,9 @@ WAF_RATE_LIMIT_MIN = 10
 WAF_RATE_LIMIT_MAX = 2_000_000_000
 WAF_RATE_WINDOW_SECONDS = 300
 
+# The AWS partition of a region, by the region name's prefix (any other region: aws).
+REGION_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))
+
 # Cost allocation tags every resource of every stack carries (activate them
 # once as cost allocation tags in the Billing console to filter costs by them).
 COST_ALLOCATION_TAGS = ("Project", "Environment", "Owner", "CostCenter")

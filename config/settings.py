@@ -18,6 +18,7 @@ from config.dr import DR_AZ_COUNTS, DrSettings
 from config.eks import ECR_IMAGE, EksSettings
 from config.network import NetworkSettings
 from config.placeholders import PLACEHOLDER_ACCOUNT
+from config.tls import TlsSettings, ca_arn_problem
 from config.types import (
     ACM_CERTIFICATE,
     NAME,
@@ -57,6 +58,9 @@ class Settings(SettingsModel):
     data: Annotated[DataTierSettings, Field(description="The IRIS data tier (docs/data-tier.md).")]
     app: Annotated[AppTierSettings, Field(description="The application tier (docs/app-tier.md).")]
     eks: Annotated[EksSettings, Field(description="The Mendix platform on EKS (docs/eks.md).")]
+    tls: Annotated[
+        TlsSettings, Field(description="The certificate authority and the hosts' TLS certificates (docs/certificates.md).")
+    ] = TlsSettings()
     tags: Annotated[
         StringMap,
         Field(
@@ -94,6 +98,14 @@ class Settings(SettingsModel):
         copy = self.data.backup.copy_region
         if copy is not None and copy == self.region:
             yield Problem("data.backup.copy_region", copy, f"another AWS region than {self.region}")
+
+    @rule
+    def _ca_in_the_region(self) -> Iterator[Problem]:
+        """`tls.ca_arn`, when set, is an AWS Private CA in `region` (and so in its partition)."""
+        if self.tls.ca_arn is not None:
+            problem = ca_arn_problem(self.tls.ca_arn, self.region)
+            if problem:
+                yield Problem("tls.ca_arn", self.tls.ca_arn, problem)
 
     # ---------------------------------------------------------------- application tier
 

@@ -31,6 +31,7 @@ DEV_ROOT="${DEV_ROOT:-/dev}"
 fail() { echo "iris-ecp-client-setup: $*" >&2; exit 1; }
 log() { logger -t iris-ecp-client -- "$*" 2>/dev/null || true; echo "$*"; }
 
+"${HOST_CERTIFICATE:-/usr/local/sbin/iris-host-certificate}" issue || fail "no TLS certificate in /etc/iris-tls: see iris-host-certificate in the journal"
 command -v iris >/dev/null || fail "IRIS is not installed on the ECP client image (app.ecp_ami_ids)"
 command -v aws >/dev/null || fail "the AWS CLI is missing from the ECP client image"
 # In bash 5.2 an "&" in a ${var//pattern/replacement} stands for the match.

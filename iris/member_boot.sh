@@ -311,6 +311,7 @@ tls_renewed() {
 }
 
 start() {
+  "${HOST_CERTIFICATE:-/usr/local/sbin/iris-host-certificate}" issue || fail "no TLS certificate in /etc/iris-tls: see iris-host-certificate in the journal"
   prepare_host
   check_tls_files
   install_renewal_hook

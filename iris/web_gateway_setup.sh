@@ -38,6 +38,7 @@ command -v aws >/dev/null || fail "the AWS CLI is missing from the web server im
 # The boot run and the timer's never write at once.
 exec 9>"$RUN_DIR/iris-web-gateway-setup.lock"
 flock 9
+"${HOST_CERTIFICATE:-/usr/local/sbin/iris-host-certificate}" issue || fail "no TLS certificate in /etc/iris-tls: see iris-host-certificate in the journal"
 
 # The ALB speaks HTTPS to this server. It does not verify the certificate,
 # so a key pair made here serves; the hop is encrypted all the same.

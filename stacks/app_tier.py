@@ -10,6 +10,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.ecp_client import EcpClientConfig, ecp_client_commands
+from components.host_certificate import (
+    ECP_CLIENT_KEY_GROUP,
+    CertificateAuthority,
+    certificate_commands,
+    certificate_policy,
+    script_asset,
+)
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
@@ -45,6 +52,7 @@ class AppTierStack(Stack):
         alarm_topic: sns.ITopic,
         settings: AppTierSettings,
         data_settings: DataTierSettings,
+        ca: CertificateAuthority,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -71,29 +79,42 @@ class AppTierStack(Stack):
 
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
-        ecp_commands = ecp_client_commands(
-            EcpClientConfig(
-                mirror_name=settings.mirror_set,
-                address=mirror.initial_primary_address,
-                port=c.IRIS_SUPERSERVER_PORT,
-                databases=[(db.name, db.namespace) for db in settings.ecp_databases],
+        certificate_script = script_asset(self, "EcpCertificateScript")
+        ecp_commands = [
+            # The host's certificate first: the setup script gets it before IRIS is configured.
+            *certificate_commands(ca, names=[], key_group=ECP_CLIENT_KEY_GROUP, script=certificate_script, region=self.region),
+            *ecp_client_commands(
+                EcpClientConfig(
+                    mirror_name=settings.mirror_set,
+                    address=mirror.initial_primary_address,
+                    port=c.IRIS_SUPERSERVER_PORT,
+                    databases=[(db.name, db.namespace) for db in settings.ecp_databases],
+                ),
+                iris_instance=data_settings.iris_instance,
+                iris_os_user=data_settings.iris_os_user,
+                cspsystem_secret_arn=mirror.cspsystem.secret_arn,
+                region=self.region,
             ),
-            iris_instance=data_settings.iris_instance,
-            iris_os_user=data_settings.iris_os_user,
-            cspsystem_secret_arn=mirror.cspsystem.secret_arn,
-            region=self.region,
-        )
+        ]
         self.ecp_role = service_role(
             self,
             "EcpServerRole",
             service="ec2.amazonaws.com",
-            description="ECP application and print servers: SSM Session Manager, the CloudWatch agent and the CSPSystem password",
+            description="ECP application and print servers: SSM Session Manager, the CloudWatch agent, the CSPSystem "
+            "password and a TLS certificate",
             aws_managed_policies={
                 "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-                "the ECP servers' role holds nothing else but the CloudWatch agent's policy and one secret's read.",
+                "the ECP servers' role holds nothing else but the CloudWatch agent's policy, one secret's read and "
+                "getting the host's certificate from the deployment's CA.",
                 "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-                "the ECP servers' role holds nothing else but SSM Session Manager's policy and one secret's read.",
+                "the ECP servers' role holds nothing else but SSM Session Manager's policy, one secret's read and "
+                "getting the host's certificate from the deployment's CA.",
             },
+        )
+        self.ecp_role.add_managed_policy(
+            certificate_policy(
+                self, "EcpCertificatePolicy", ca=ca, hosts="ECP application and print servers", script=certificate_script
+            )
         )
         # The Web Gateway signs in to their superservers as CSPSystem, with the data tier's password.
         self.ecp_role.add_managed_policy(
@@ -152,6 +173,7 @@ class AppTierStack(Stack):
             key=self.key.key,
             auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
             password=self.gateway_password,
+            ca=ca,
             alarm_topic=alarm_topic,
             # The Web Gateway serves from the ECP application servers, over TLS to their superservers.
             app_server_group=self.ecp_servers.group.auto_scaling_group_name,

@@ -16,12 +16,14 @@ from constructs import Construct
 
 from components.address_plan import tier_block
 from components.encryption_key import EncryptionKey
+from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
-from components.links import DataTierLink, DrLink, NetworkRefs
+from components.links import DataTierLink, DrLink, NetworkRefs, PrivateCaEndpoint
 from components.member_basics import alarm_topic, guard_placeholders
 from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
+from components.nlb_alias import DnsNameAlias
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
 from config.data import DataTierSettings
 from config.dr import DrSettings
@@ -49,6 +51,7 @@ class DataTierStack(Stack):
         *,
         network: NetworkRefs,
         settings: DataTierSettings,
+        ca: CertificateAuthority,
         dr: DrLink | None = None,
         dr_settings: DrSettings | None = None,
         **kwargs: object,
@@ -72,7 +75,8 @@ class DataTierStack(Stack):
             self, "MemberZone", zone_name=settings.private_zone_name, vpc=network.vpc, comment="IRIS mirror members' names"
         )
 
-        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names)
+        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names, ca=ca)
+        certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS member hosts")
         health_check = MirrorHealthCheck.of(settings, http=settings.failover_method == "polling")
         self.failover = MirrorFailover(
             self,
@@ -111,6 +115,7 @@ class DataTierStack(Stack):
             zone=self.zone,
             host=host,
             host_policies=[host_policy],
+            certificate_policy=certificates,
             failover=self.failover.link,
             health_check=health_check,
             backup_tag=backup_tag,
@@ -118,7 +123,8 @@ class DataTierStack(Stack):
         )
 
     def _route_to_dr(self, network: NetworkRefs, dr: DrLink, dr_settings: DrSettings) -> None:
-        """The data subnets reach the DR data tier over the peering, and nothing else does.
+        """The data subnets reach the DR data tier over the peering; beside them only the AWS Private CA
+        endpoint's subnets, which answer the DR hosts (:meth:`_private_ca_for_dr`).
 
         The DR region resolves the members' names in this stack's zone, where
         its DR members have theirs too (written by the mirror sets' stacks).
@@ -133,6 +139,42 @@ class DataTierStack(Stack):
                 destination_cidr_block=dr_data,
                 vpc_peering_connection_id=dr.peering_id,
             )
+        if network.private_ca_endpoint is not None:
+            self._private_ca_for_dr(network, network.private_ca_endpoint, dr, dr_settings)
+
+    def _private_ca_for_dr(self, network: NetworkRefs, endpoint: PrivateCaEndpoint, dr: DrLink, dr_settings: DrSettings) -> None:
+        """The DR region's hosts reach this region's AWS Private CA through its endpoint, over the peering.
+
+        The CA is regional and the DR data subnets have no way out but the
+        peering: in the DR VPC the CA's regional name resolves to this VPC's
+        endpoint (a private zone of that name, as the endpoint's private DNS
+        does here), and the endpoint's subnets route back to the DR data and
+        web blocks. The endpoint's own group admits them (stacks/network.py).
+        """
+        zone = route53.PrivateHostedZone(
+            self,
+            "PrivateCaNameForDr",
+            zone_name=f"acm-pca.{self.region}.{self.url_suffix}",
+            vpc=dr.vpc,
+            comment="AWS Private CA of the primary region for the DR region's hosts, through the primary VPC's endpoint",
+        )
+        route53.ARecord(
+            self,
+            "PrivateCaEndpointForDr",
+            zone=zone,
+            target=route53.RecordTarget.from_alias(DnsNameAlias(endpoint.dns_name, endpoint.hosted_zone_id)),
+            comment="The primary VPC's AWS Private CA endpoint",
+        )
+        for tier in ("data", "web"):
+            block = tier_block(dr_settings.vpc_cidr, tier)
+            for i, subnet in enumerate(network.tier("app")):
+                ec2.CfnRoute(
+                    self,
+                    f"PrivateCaToDr{tier.title()}{i}",
+                    route_table_id=subnet.route_table.route_table_id,
+                    destination_cidr_block=block,
+                    vpc_peering_connection_id=dr.peering_id,
+                )
 
 
 def _snapshot_copy(settings: DataTierSettings, dr: DrLink | None, dr_settings: DrSettings | None) -> CrossRegionCopy | None:

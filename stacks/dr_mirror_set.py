@@ -43,7 +43,9 @@ class DrMirrorSetStack(Stack):
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         name = settings.name
-        self.role, self.credentials = mirror_set_identity(self, name, host_policies=base.host_policies, encryption_key=base.key)
+        self.role, self.credentials = mirror_set_identity(
+            self, name, host_policies=[*base.host_policies, base.certificate_policy], encryption_key=base.key
+        )
         subnets = network.tier("data")
         # Members of several sets are spread over the zones.
         index = dr.mirror_sets.index(name)

@@ -19,6 +19,7 @@ from constructs import Construct
 from components.address_plan import tier_block
 from components.async_member import dr_member_document
 from components.encryption_key import EncryptionKey
+from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
 from components.links import DrLink, DrMember, MemberBase, NetworkRefs
 from components.member_basics import alarm_topic, guard_placeholders
@@ -47,6 +48,7 @@ class DrRegionStack(Stack):
         primary_region: str,
         primary_vpc_cidr: str,
         data: DataTierSettings,
+        ca: CertificateAuthority,
         backup_copies: bool = False,
         **kwargs: object,
     ) -> None:
@@ -76,7 +78,9 @@ class DrRegionStack(Stack):
         )
         self.peering = self._peering(network, primary_vpc, primary_region, primary_vpc_cidr)
 
-        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names)
+        # The CA is the primary region's: DR members reach it over the peering (docs/certificates.md).
+        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names, ca=ca)
+        certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS DR member hosts")
         # A DR VIP always asks the status page: its one member is primary only after a promotion.
         health_check = MirrorHealthCheck.of(data, http=True)
         self.failover = MirrorFailover(
@@ -105,6 +109,7 @@ class DrRegionStack(Stack):
             alarm_topic=self.alarm_topic,
             host=host,
             host_policies=[host_policy],
+            certificate_policy=certificates,
             failover=self.failover.link,
             health_check=health_check,
         )
@@ -123,7 +128,8 @@ class DrRegionStack(Stack):
     def _peering(
         self, network: NetworkRefs, primary_vpc: ec2.IVpc, primary_region: str, primary_vpc_cidr: str
     ) -> ec2.CfnVPCPeeringConnection:
-        """Peering with the primary VPC; only the data subnets route through it.
+        """Peering with the primary VPC: the data subnets route to the primary data tier through it, and
+        the data and web subnets to the primary app subnets, where the hosts' CA has its endpoint.
 
         Both VPCs belong to this account, so CloudFormation accepts the
         request itself. Security groups and the data NACLs of both networks
@@ -146,4 +152,16 @@ class DrRegionStack(Stack):
                 destination_cidr_block=primary_data,
                 vpc_peering_connection_id=peering.ref,
             )
+        # The hosts' CA is the primary region's, reached through its endpoint in the primary app
+        # subnets (stacks/data_tier.py, _private_ca_for_dr): from the DR data and web subnets.
+        primary_app = tier_block(primary_vpc_cidr, "app")
+        for tier in ("data", "web"):
+            for i, subnet in enumerate(network.tier(tier)):
+                ec2.CfnRoute(
+                    self,
+                    f"{tier.title()}ToPrimaryCa{i}",
+                    route_table_id=subnet.route_table.route_table_id,
+                    destination_cidr_block=primary_app,
+                    vpc_peering_connection_id=peering.ref,
+                )
         return peering

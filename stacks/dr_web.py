@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from components.host_certificate import CertificateAuthority
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.server_fleet import fleet_key
@@ -33,6 +34,7 @@ class DrWebStack(Stack):
         alarm_topic: sns.ITopic,
         app: AppTierSettings,
         dr: DrSettings,
+        ca: CertificateAuthority,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -64,6 +66,8 @@ class DrWebStack(Stack):
             key=self.key.key,
             auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
             password=self.gateway_password,
+            # The primary region's CA, reached through the NAT gateway (docs/certificates.md).
+            ca=ca,
             alarm_topic=alarm_topic,
         )
         CfnOutput(self, "SiteDnsName", value=self.web.load_balancer.load_balancer_dns_name, description="the DR region's ALB")

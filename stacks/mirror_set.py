@@ -67,7 +67,7 @@ class MirrorSetStack(Stack):
         name = settings.name
         marker = f"{data.marker_path}/{name}/mirror-created"
         self.role, self.credentials = mirror_set_identity(
-            self, name, host_policies=data.host_policies, encryption_key=data.key, markers=[marker]
+            self, name, host_policies=[*data.host_policies, data.certificate_policy], encryption_key=data.key, markers=[marker]
         )
         self.arbiter_role = arbiter_identity(self, name, host_policies=data.host_policies)
         # Named before it exists: the members' user data names it, and it names the members.

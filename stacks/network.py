@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from components.address_plan import TieredIpAddresses, tier_block
 from components.encryption_key import EncryptionKey
-from components.links import NetworkRefs, TierSecurityGroups
+from components.links import NetworkRefs, PrivateCaEndpoint, TierSecurityGroups
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, both_packs
 from config import constants as c
@@ -47,6 +47,7 @@ class NetworkStack(Stack):
         mirror_peer_cidrs: Sequence[str] = (),
         postgres_clients: str | None = None,
         web_to_data: bool = False,
+        private_ca_clients: Sequence[str] | None = None,
         **kwargs: object,
     ) -> None:
         """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
@@ -55,7 +56,10 @@ class NetworkStack(Stack):
         subnets (the Mendix runtime database of the Eks stack).
         ``web_to_data``: the web servers reach the members and the mirror VIP on
         1972 (security groups and the data NACL); off, the web tier reaches the
-        ECP application servers only."""
+        ECP application servers only.
+        ``private_ca_clients``: when given, this region holds the hosts' CA: an
+        AWS Private CA endpoint admits the VPC and these blocks of another
+        region (the DR hosts, over the peering)."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
@@ -106,8 +110,14 @@ class NetworkStack(Stack):
 
         self._web_to_data = web_to_data
         self.security_groups = self._security_groups(health_check_port)
-        self.refs = NetworkRefs(vpc=self.vpc, subnets=self.subnets, security_groups=self.security_groups)
         self._endpoints()
+        self.private_ca_endpoint = None if private_ca_clients is None else self._private_ca_endpoint(private_ca_clients)
+        self.refs = NetworkRefs(
+            vpc=self.vpc,
+            subnets=self.subnets,
+            security_groups=self.security_groups,
+            private_ca_endpoint=self.private_ca_endpoint,
+        )
         self._data_nacl(health_check_port, postgres_clients)
 
     # ------------------------------------------------------------------
@@ -244,6 +254,34 @@ class NetworkStack(Stack):
             )
             for service in c.INTERFACE_ENDPOINT_SERVICES
         }
+
+    def _private_ca_endpoint(self, remote_clients: Sequence[str]) -> PrivateCaEndpoint:
+        """AWS Private CA for the hosts' certificates, with a group of its own: besides this VPC it
+        admits ``remote_clients`` (the DR region's hosts), and them for this endpoint only."""
+        group = ec2.SecurityGroup(
+            self,
+            "PrivateCaEndpointSg",
+            vpc=self.vpc,
+            description="AWS Private CA interface endpoint: HTTPS from the VPC and the DR region hosts",
+            allow_all_outbound=False,
+        )
+        group.add_ingress_rule(ec2.Peer.ipv4(self._settings.vpc_cidr), ec2.Port.tcp(c.HTTPS_PORT), "HTTPS from the VPC")
+        for cidr in remote_clients:
+            group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(c.HTTPS_PORT), "HTTPS from DR hosts over the peering")
+        endpoint = self.vpc.add_interface_endpoint(
+            "AcmPcaEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService("acm-pca"),
+            subnets=ec2.SubnetSelection(subnet_group_name="app"),
+            security_groups=[group],
+            private_dns_enabled=True,
+            open=False,
+        )
+        # The first DNS entry is the regional name, "<hosted zone id>:<name>".
+        entry = Fn.split(":", Fn.select(0, endpoint.vpc_endpoint_dns_entries))
+        return PrivateCaEndpoint(
+            dns_name=self.export_value(Fn.select(1, entry), name=f"{self.stack_name}-PrivateCaEndpointDnsName"),
+            hosted_zone_id=self.export_value(Fn.select(0, entry), name=f"{self.stack_name}-PrivateCaEndpointZone"),
+        )
 
     def _data_nacl(self, health_check_port: int, postgres_clients: str | None) -> None:
         """Only IRIS ports into the data subnets, from the tiers that use them.

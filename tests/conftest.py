@@ -238,6 +238,8 @@ CUSTOM = {
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
     # Connected, the Portal deploys the apps, so no pipeline (and, with no DR region, no backup copies).
     "eks.pipeline": "none",
+    # An existing CA (shared through AWS RAM, say) instead of the Pki stack's.
+    "tls.ca_arn": "arn:aws:acm-pca:eu-west-1:111111111111:certificate-authority/12345678-1234-1234-1234-123456789012",
 }
 # The branches CUSTOM cannot hold beside its own: the API failover method, a given DR hosted
 # zone, and no EKS (in the data tier, the DR DNS and the network stacks respectively).

@@ -25,7 +25,12 @@ They behave like the real tools where the scripts depend on them:
   named by ``ISC_CPF_MERGE_FILE`` at that start, ``iris merge`` applies a
   file to a running instance only, and ``iris session`` reads stdin until
   ``halt``; a merge's ``CreateSSLConfig`` is refused when a file it names
-  does not exist, as IRIS cannot load it.
+  does not exist, as IRIS cannot load it;
+- ``aws acm-pca issue-certificate`` takes the CSR from a ``fileb://`` file,
+  refuses one that the real ``openssl req -verify`` does not accept, signs it
+  with a test CA (real openssl, the CSR's names copied), and
+  ``get-certificate`` answers RequestInProgressException until the
+  certificate is issued; a CA given an error answers every call with it.
 Every call is recorded with its arguments in a JSON state file.
 """
 
@@ -443,6 +448,8 @@ def _aws(state: dict[str, Any], argv: list[str]) -> int:
             return 254
         state["parameters"][name] = _option(args, "--value")
         return 0
+    if service == "acm-pca":
+        return _private_ca(state, operation, args)
     if (service, operation) == ("ecr", "get-login-password"):
         print("ecr-token")
         return 0
@@ -452,6 +459,85 @@ def _aws(state: dict[str, Any], argv: list[str]) -> int:
         return 0
     print(f"aws stub: unsupported call {argv}", file=sys.stderr)
     return 2
+
+
+def _pca_error(code: str, operation: str, message: str) -> int:
+    print(f"\nAn error occurred ({code}) when calling the {operation} operation: {message}", file=sys.stderr)
+    return 254
+
+
+def _queried(args: list[str], fields: dict[str, str | None]) -> int:
+    """Print ``--query FIELD --output text`` of a response as the CLI does (None for a missing field)."""
+    value = fields.get(_option(args, "--query"))
+    print("None" if value is None else value.rstrip("\n"))
+    return 0
+
+
+def _private_ca(state: dict[str, Any], operation: str, args: list[str]) -> int:
+    pca = state["pca"]
+    name = "".join(part.title() for part in operation.split("-"))
+    if pca.get("error"):
+        code, message = pca["error"]
+        return _pca_error(code, name, message)
+    if _option(args, "--certificate-authority-arn") != pca["arn"]:
+        return _pca_error("ResourceNotFoundException", name, "Could not find certificate authority")
+    if "--region" not in args or _option(args, "--region") != pca["region"]:
+        return _pca_error("ResourceNotFoundException", name, "Could not find certificate authority in this region")
+    if operation == "issue-certificate":
+        csr = _option(args, "--csr")
+        if not csr.startswith("fileb://"):
+            return _pca_error("MalformedCSRException", name, "The CSR is not a file:// or fileb:// blob")
+        text = Path(csr.removeprefix("fileb://")).read_text()
+        pca["sent"].append(text)
+        check = subprocess.run(["openssl", "req", "-noout", "-verify"], input=text, capture_output=True, text=True)
+        if check.returncode != 0:
+            return _pca_error("MalformedCSRException", name, "The certificate signing request is not valid")
+        if _option(args, "--template-arn") != pca["template_arn"]:
+            return _pca_error("InvalidArgsException", name, "The template ARN is not allowed")
+        validity = dict(kv.split("=") for kv in _option(args, "--validity").split(","))
+        signed = subprocess.run(
+            ["openssl", "x509", "-req", "-CA", pca["ca_crt"], "-CAkey", pca["ca_key"], "-CAcreateserial",
+             "-days", validity["Value"], "-copy_extensions", "copyall"],
+            input=text, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        arn = f"{pca['arn']}/certificate/{len(pca['issued']):032x}"
+        pca["issued"][arn] = {"pem": signed.stdout, "pending": pca["pending_polls"], "days": int(validity["Value"])}
+        print(arn)
+        return 0
+    if operation == "get-certificate":
+        issued = pca["issued"].get(_option(args, "--certificate-arn"))
+        if issued is None:
+            return _pca_error("ResourceNotFoundException", name, "Could not find certificate")
+        if issued["pending"] > 0:
+            issued["pending"] -= 1
+            return _pca_error("RequestInProgressException", name, "The request to issue the certificate is still in progress")
+        return _queried(args, {"Certificate": issued["pem"], "CertificateChain": Path(pca["ca_crt"]).read_text()})
+    if operation == "get-certificate-authority-certificate":
+        return _queried(args, {"Certificate": Path(pca["ca_crt"]).read_text(), "CertificateChain": None})
+    print(f"aws stub: unsupported call acm-pca {operation} {args}", file=sys.stderr)
+    return 2
+
+
+def make_private_ca(directory: Path, *, arn: str, region: str, template_arn: str) -> dict[str, Any]:
+    """A real root CA (key and self-signed certificate, made by openssl) as the acm-pca stub's state."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key, crt = directory / "ca.key", directory / "ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=Test private CA",
+         "-keyout", str(key), "-out", str(crt)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return {
+        "arn": arn,
+        "region": region,
+        "template_arn": template_arn,
+        "ca_key": str(key),
+        "ca_crt": str(crt),
+        "issued": {},
+        "sent": [],
+        "pending_polls": 2,
+        "error": None,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -524,6 +610,7 @@ class Host:
             "IRIS_ROOT": str(self.iris_root),
             "IRIS_TLS_DIR": str(self.tls_dir),
             "MOUNT_VOLUMES": str(self.root / "bin" / "iris-mount-volumes"),
+            "HOST_CERTIFICATE": str(self.root / "bin" / "iris-host-certificate"),
             "POLL_SECONDS": "1",
             "START_TIMEOUT": "5",
             "SYSLOG": str(self.root / "syslog"),
@@ -561,6 +648,8 @@ def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str]
     _executable(bin_dir / "logger", '#!/bin/bash\nshift 2; [ "$1" = -- ] && shift; echo "$*" >> "$SYSLOG"\n')
     _executable(bin_dir / "hostnamectl", '#!/bin/bash\necho "$2" > "$(dirname "$HOST_STATE")/hostname"\n')
     _executable(bin_dir / "iris-mount-volumes", '#!/bin/bash\necho "$@" >> "$(dirname "$HOST_STATE")/mounts"\n')
+    # The host certificate script (tests/test_host_certificate.py runs the real one): records its calls.
+    _executable(bin_dir / "iris-host-certificate", '#!/bin/bash\necho "$@" >> "$(dirname "$HOST_STATE")/certificate-calls"\n')
     _save(
         host.state_file,
         {

@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
+from components.host_certificate import CertificateAuthority
 from components.links import NetworkRefs, TierSecurityGroups
 from components.server_fleet import FleetSpec, auto_scaling_role
 from components.web_gateway import DEFAULT_SERVER_MARKER, PASSWORD_MARKER, WebGatewayConfig
@@ -404,9 +405,10 @@ def test_server_roles_hold_ssm_the_cloudwatch_agent_and_the_cspsystem_password(a
         own = sorted(a["Ref"] for a in p["ManagedPolicyArns"] if "Ref" in a)
         attached[role_id.rstrip("0123456789ABCDEF")] = [k.rstrip("0123456789ABCDEF") for k in own]
     assert props(template, "AWS::IAM::Policy") == []  # no inline policies
+    # The certificate policies' statements are checked in tests/test_certificates.py.
     assert attached == {
-        "EcpServerRole": ["ReadCspSystemPassword"],
-        "WebRole": ["WebFindApplicationServers", "WebReadGatewayPassword"],
+        "EcpServerRole": ["EcpCertificatePolicy", "ReadCspSystemPassword"],
+        "WebRole": ["WebFindApplicationServers", "WebHostCertificatePolicy", "WebReadGatewayPassword"],
     }
     by_name = {k.rstrip("0123456789ABCDEF"): v["Properties"]["PolicyDocument"]["Statement"] for k, v in policies.items()}
     _read_cspsystem(assembly, by_name["WebReadGatewayPassword"])
@@ -468,7 +470,10 @@ def test_web_user_data_serves_from_the_ecp_application_servers_over_tls(assembly
         data_ref(assembly, {"Fn::GetStackOutput": {"StackName": s, "OutputName": o}}) for s, o in _outputs([secret], assembly)
     ]
     assert secret_id.startswith(f"{mirror}CredentialsCSPSystem")
-    assert "<Output:" not in user_data.replace(secret, "")  # no member address from the data tier
+    # The host's CA (tests/test_certificates.py) is the other stack's value it reads.
+    ca = re.search(r"^CA_ARN='(.*)'$", user_data, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    assert ca.startswith("<Output:PublishOutputFnGetAttRootCaArn")
+    assert "<Output:" not in user_data.replace(secret, "").replace(ca, "")  # no member address from the data tier
     assert "VipNlb" not in user_data
     assert user_data.rstrip().endswith("/usr/local/sbin/iris-web-gateway-setup")
 
@@ -782,6 +787,13 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
             superserver_port=c.IRIS_SUPERSERVER_PORT,
             application_paths=["/csp"],
             credentials_secret=secretsmanager.Secret(stack, "Password", encryption_key=key),
+        ),
+        ca=CertificateAuthority(
+            arn="arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/12345678-1234-1234-1234-123456789012",
+            region="eu-west-1",
+            certificate_days=90,
+            renew_before_days=30,
+            vip_zone_name="iris.internal",
         ),
         alarm_topic=sns.Topic(stack, "Topic"),
     )

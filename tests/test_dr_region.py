@@ -52,7 +52,13 @@ def test_peering_joins_the_two_vpcs_of_this_account(assembly: Synthesized) -> No
 
 
 def _peering_routes(template: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in props(template, "AWS::EC2::Route") if "VpcPeeringConnectionId" in r]
+    """Routes over the peering between the data tiers; those to and from the primary region's AWS
+    Private CA endpoint are tests/test_certificates.py's."""
+    return [
+        r["Properties"]
+        for k, r in resources(template, "AWS::EC2::Route").items()
+        if "VpcPeeringConnectionId" in r["Properties"] and "PrivateCa" not in k and "PrimaryCa" not in k
+    ]
 
 
 def _route_table_output(route: dict[str, Any]) -> tuple[str, str]:

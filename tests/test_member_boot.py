@@ -365,3 +365,27 @@ def test_a_dr_member_joins_over_tls_too(tmp_path: Path, dev: Synthesized, agent:
     mirror = host.state()["iris"]["mirror_config"]
     assert mirror["Member"] == "drasync" and mirror["UseSSL"] == "1"
     assert not any(k.startswith("Compression") for k in mirror)  # the primary compresses what it sends
+
+
+def test_the_member_gets_its_certificate_before_iris_starts(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
+    host = new_host(tmp_path, dev, "Member0", agent)
+    assert boot(host, agent)[0] == 0
+    assert (host.root / "certificate-calls").read_text() == "issue\n"
+    # A host that gets no certificate starts no IRIS.
+    other = new_host(tmp_path / "other", dev, "Member0", agent)
+    (other.root / "bin" / "iris-host-certificate").write_text("#!/bin/bash\nexit 1\n")
+    code, output = boot(other, agent)
+    assert code == 1
+    assert "no TLS certificate in /etc/iris-tls" in output
+    assert iris_runs(other) == []
+
+
+@pytest.mark.parametrize(("role", "member", "name"), [("data", "Member1", "member1"), ("dr", "DR", "dr")])
+def test_the_members_certificate_names_it_and_its_vip(dev: Synthesized, role: str, member: str, name: str) -> None:
+    (user_data,) = [u for k, u in instance_user_data(dev.template_json(role)).items() if f"{member}Instance" in k]
+    env = user_data.split("cat > /etc/iris-tls/certificate.env <<'IRIS_AWS_FILE_END'\n")[1].split("\nIRIS_AWS_FILE_END")[0]
+    assert f"DNS_NAMES='{name}.dev.data.iris.internal dev.iris.internal'" in env
+    assert "KEY_GROUP='51773'" in env
+    assert "CA_REGION='eu-west-1'" in env  # the DR member's CA is the primary region's
+    assert "TEMPLATE_ARN='arn:aws:acm-pca:::template/EndEntityCertificate/V1'" in env
+    assert "systemctl enable iris-host-certificate.timer" in user_data

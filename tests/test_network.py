@@ -90,7 +90,8 @@ def test_endpoints_let_the_data_tier_reach_aws_without_internet(assembly: Synthe
     assert len(gateway[0]["Properties"]["RouteTableIds"]) == 9  # web, app and data in three AZs
     # com.amazonaws.<region>.<service>, where a service may have a dot (ecr.api)
     services = sorted(e["Properties"]["ServiceName"].split(".", 3)[-1] for e in interface)
-    assert services == sorted(c.INTERFACE_ENDPOINT_SERVICES)
+    # And AWS Private CA, for the hosts' certificates (tests/test_certificates.py).
+    assert services == sorted([*c.INTERFACE_ENDPOINT_SERVICES, "acm-pca"])
     for e in interface:
         assert e["Properties"]["PrivateDnsEnabled"] is True
         assert len(e["Properties"]["SubnetIds"]) == 3

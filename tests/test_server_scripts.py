@@ -77,6 +77,8 @@ def web_server(tmp_path: Path) -> Path:
     )
     stub(bin_dir, "chown", 'echo "chown $*" >> "$LOG"\n')
     stub(bin_dir, "logger", "exit 0\n")
+    # The host certificate script (tests/test_host_certificate.py runs the real one).
+    stub(bin_dir, "iris-host-certificate", 'echo "host-certificate $*" >> "$LOG"; exit "${CERT_STATUS:-0}"\n')
     return tmp_path
 
 
@@ -110,6 +112,7 @@ def run_web(
         "STATE": str(tmp / "httpd"),
         "SECRET_VALUE": secret,
         "INSTANCES": instances,
+        "HOST_CERTIFICATE": str(tmp / "bin" / "iris-host-certificate"),
         **extra,
     }
     return subprocess.run(["bash", str(WEB_SETUP)], env=env, capture_output=True, text=True, timeout=30)
@@ -319,6 +322,8 @@ def ecp_server(tmp_path: Path) -> Path:
     stub(bin_dir, "id", '[ "$2" = irisowner ]\n')
     stub(bin_dir, "chown", 'echo "chown $*" >> "$LOG"\n')
     stub(bin_dir, "logger", "exit 0\n")
+    # The host certificate script (tests/test_host_certificate.py runs the real one).
+    stub(bin_dir, "iris-host-certificate", 'echo "host-certificate $*" >> "$LOG"; exit "${CERT_STATUS:-0}"\n')
     stub(bin_dir, "blkid", 'dev="${@: -1}"; [ -f "$dev.fs" ] || exit 2; echo xfs\n')
     stub(bin_dir, "mkfs.xfs", 'dev="${@: -1}"; touch "$dev.fs"; echo "mkfs $dev" >> "$LOG"\n')
     stub(bin_dir, "mountpoint", '[ -f "$STATE.mounted" ]\n')
@@ -336,6 +341,7 @@ def run_ecp(tmp: Path, **extra: str) -> subprocess.CompletedProcess[str]:
         "HOST_STATE": str(tmp / "state.json"),
         "HOST_ROOT": str(tmp),
         "RUN_DIR": str(tmp / "run"),
+        "HOST_CERTIFICATE": str(tmp / "bin" / "iris-host-certificate"),
         **extra,
     }
     return subprocess.run(["bash", str(ECP_SETUP)], env=env, capture_output=True, text=True, timeout=30)
@@ -486,3 +492,26 @@ def test_ecp_setup_fails_when_the_merge_into_a_running_instance_fails(ecp_server
     run = run_ecp(ecp_server)
     assert run.returncode == 1
     assert "iris merge" in run.stderr
+
+
+def test_web_setup_gets_the_host_certificate_before_apache_starts(web_server: Path) -> None:
+    assert run_web(web_server).returncode == 0
+    log = (web_server / "log").read_text().splitlines()
+    assert log.index("host-certificate issue") < min(i for i, line in enumerate(log) if line.startswith("systemctl restart"))
+    restarts = len(calls(web_server, "systemctl restart"))
+    (web_server / "httpd.active").unlink()
+    result = run_web(web_server, CERT_STATUS="1")
+    assert result.returncode == 1
+    assert "no TLS certificate in /etc/iris-tls" in result.stderr
+    assert len(calls(web_server, "systemctl restart")) == restarts
+
+
+def test_ecp_setup_gets_the_host_certificate_before_iris_starts(ecp_server: Path) -> None:
+    assert run_ecp(ecp_server).returncode == 0
+    log = (ecp_server / "log").read_text().splitlines()
+    assert log[0] == "host-certificate issue"
+    calls_before = len(iris_calls(ecp_server))
+    result = run_ecp(ecp_server, CERT_STATUS="1")
+    assert result.returncode == 1
+    assert "no TLS certificate in /etc/iris-tls" in result.stderr
+    assert len(iris_calls(ecp_server)) == calls_before  # IRIS is neither started nor merged into

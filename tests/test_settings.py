@@ -377,6 +377,44 @@ BAD_INPUTS = [
     pytest.param(
         {"data.health_check_port": "1972"}, "data.health_check_port", "other than 1972 and 2188", id="health-port-is-superserver"
     ),
+    pytest.param(
+        {"tls.ca_arn": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/12345678-1234-1234-1234-123456789012"},
+        "tls.ca_arn",
+        "would leave the primary region's hosts depending on another region",
+        id="ca-in-another-region",
+    ),
+    pytest.param(
+        {"tls.ca_arn": "arn:aws-cn:acm-pca:eu-west-1:123456789012:certificate-authority/12345678-1234-1234-1234-123456789012"},
+        "tls.ca_arn",
+        "aws-cn is another partition",
+        id="ca-in-another-partition",
+    ),
+    pytest.param(
+        {"tls.ca_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
+        "tls.ca_arn",
+        "the ARN of an AWS Private CA in eu-west-1",
+        id="ca-not-a-private-ca",
+    ),
+    pytest.param(
+        {"tls.certificate_days": "30", "tls.renew_before_days": "30"},
+        "tls.renew_before_days",
+        "fewer days than tls.certificate_days (30)",
+        id="renewal-window-as-long-as-validity",
+    ),
+    pytest.param({"tls.renew_before_days": "1"}, "tls.renew_before_days", "2 to 825 days", id="renewal-window-under-two-days"),
+    pytest.param(
+        {"profile": "dev", "tls.certificate_days": "14"},
+        "tls.certificate_days",
+        "short-lived certificate mode",
+        id="short-lived-ca-long-certificates",
+    ),
+    pytest.param(
+        {"tls.certificate_days": "400", "tls.ca_validity_years": "1"},
+        "tls.ca_validity_years",
+        "the CA signs nothing beyond its own expiry",
+        id="ca-expires-before-its-certificates",
+    ),
+    pytest.param({"tls.ca_mode": "cheap"}, "tls.ca_mode", "general_purpose", id="unknown-ca-mode"),
 ]
 
 

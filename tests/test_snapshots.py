@@ -27,7 +27,19 @@ def snapshot_json(snapshot):
 
 
 # A stack per mirror set: the application's set stands for every set of its region (the others differ in names and sizes).
-STACK_ROLES = ["network", "data_tier", "mirror", "app_tier", "dr_network", "dr_region", "dr_mirror", "dr_web", "dr_dns", "eks"]
+STACK_ROLES = [
+    "pki",
+    "network",
+    "data_tier",
+    "mirror",
+    "app_tier",
+    "dr_network",
+    "dr_region",
+    "dr_mirror",
+    "dr_web",
+    "dr_dns",
+    "eks",
+]
 PER_SET = ("mirror", "dr_mirror")
 
 

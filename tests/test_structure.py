@@ -14,7 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # What a component may take from config: settings types and constants, nothing that validates or loads.
 COMPONENT_CONFIG = {"config.constants", "config.placeholders", "config.instance_memory"}
-CONFIG_TYPES_ONLY = ("config.settings", "config.network", "config.data", "config.app", "config.dr", "config.eks", "config.types")
+CONFIG_TYPES_ONLY = (
+    "config.settings", "config.network", "config.data", "config.app", "config.dr", "config.eks", "config.tls", "config.types",
+)  # fmt: skip
 
 
 def imports(path: Path) -> list[tuple[str, list[str]]]:
