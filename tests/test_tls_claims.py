@@ -204,6 +204,14 @@ def app_nlb_serves_tls(assembly: Synthesized) -> None:
     assert annotations[f"{prefix}ssl-negotiation-policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
+def hosts_get_certificates_from_the_ca(assembly: Synthesized) -> None:
+    """Every member and web server may ask the CA for an end-entity certificate, and its boot asks for one."""
+    texts = {role: json.dumps(assembly.template_json(role)) for role in ("data", "app_tier")}
+    for role, text in texts.items():
+        assert '"acm-pca:IssueCertificate"' in text and "template/EndEntityCertificate/V1" in text, role
+    assert "systemctl enable iris-host-certificate.timer" in texts["data"]
+
+
 # --------------------------------------------------------------------------
 # Claims: what a line says -> the facts that make it true
 # --------------------------------------------------------------------------
@@ -242,6 +250,12 @@ CLAIMS = (
     Claim(r"Connection_Security_Level|SSLCC_|TLS keys above|TLS files on every host", (web_gateway_speaks_tls, mirror_tls)),
     Claim(r"over TLS \(fourth field 1|host's TLS files", (ecp_clients_use_tls,)),
     Claim(r"Session Manager channel", (session_manager_through_its_endpoints,)),
+    # The certificates (docs/certificates.md)
+    Claim(
+        r"TLS certificate|TLS keys and the deployment's CA|TLS web server and client authentication|hosts' TLS certificates"
+        r"|refuses its$|^TLS connections\. With the shipped profiles",
+        (hosts_get_certificates_from_the_ca,),
+    ),
     # The Mendix platform
     Claim(r"TLS only, 5-minute retention|TLS-only|platform key, TLS only\)", (storage_is_tls_only,)),
     Claim(r"strict TLS|`psql` over TLS", (database_requires_tls,)),
