@@ -96,7 +96,7 @@ def certificate_env(ca: CertificateAuthority, *, names: Sequence[str], key_group
 def renewal_units() -> dict[str, str]:
     """The daily renewal: a oneshot service and its timer (a missed run is made up at the next boot)."""
     return {
-        SERVICE: "[Unit]\nDescription=Renew this host's TLS certificate before it expires, then run the renewal hooks\n"
+        SERVICE: "[Unit]\nDescription=Renew the host certificate if due, then run its hooks\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         f"[Service]\nType=oneshot\nExecStart={COMMAND} renew\nTimeoutStartSec=600\n",
         TIMER: "[Unit]\nDescription=Daily check of this host's TLS certificate\n\n"

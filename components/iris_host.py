@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from components.host_certificate import CertificateAuthority, certificate_commands
 from components.iris_merge import MemberConfig, member_merge, mirror_name
@@ -97,7 +98,7 @@ def member_units(join_timeout_seconds: int) -> dict[str, str]:
             wanted_by="multi-user.target",
         ),
         # With TLS a member joins once the primary authorizes it: the primary does so each minute.
-        "iris-mirror-authorize.timer": "[Unit]\nDescription=Authorize pending mirror members (primary only)\n\n"
+        "iris-mirror-authorize.timer": "[Unit]\nDescription=Authorize pending mirror members\n\n"
         "[Timer]\nOnBootSec=2min\nOnUnitActiveSec=1min\n\n[Install]\nWantedBy=timers.target\n",
         "iris-mirror-authorize.service": unit(
             "Authorize the mirror's pending members if this member is the primary",
@@ -204,8 +205,16 @@ def docker_commands() -> list[str]:
 
 
 def write_files(files: Mapping[str, tuple[str, str]]) -> list[str]:
-    """``files``: path -> (text, mode)."""
-    return [command for path, (text, mode) in files.items() for command in install_file_commands(path, text, mode)]
+    """``files``: path -> (text, mode), their folders made first in one command."""
+    folders = sorted({str(Path(path).parent) for path in files})
+    return [
+        f"mkdir -p {' '.join(folders)}",
+        *(
+            command
+            for path, (text, mode) in files.items()
+            for command in install_file_commands(path, text, mode, make_folder=False)
+        ),
+    ]
 
 
 @dataclass(frozen=True)

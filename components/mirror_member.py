@@ -14,14 +14,17 @@ from constructs import Construct
 from components.iris_volume_set import IrisVolumeSet
 from config.constants import IRIS_VOLUME_DEVICES
 
+# Ends each file's heredoc in user data (short: user data is limited to 16 KB).
+FILE_END = "IRIS_EOF"
 
-def install_file_commands(path: str, text: str, mode: str) -> list[str]:
-    """Shell commands (for user data) that write ``text`` to ``path``."""
-    delimiter = "IRIS_AWS_FILE_END"
+
+def install_file_commands(path: str, text: str, mode: str, *, make_folder: bool = True) -> list[str]:
+    """Shell commands (for user data) that write ``text`` to ``path`` (in its folder, made unless ``make_folder`` is off)."""
+    delimiter = FILE_END
     if delimiter in text:
         raise ValueError(f"{path}: the content holds the heredoc delimiter {delimiter}")
     return [
-        f"mkdir -p {Path(path).parent}",
+        *([f"mkdir -p {Path(path).parent}"] if make_folder else []),
         f"cat > {path} <<'{delimiter}'",
         text.rstrip("\n"),
         delimiter,

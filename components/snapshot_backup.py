@@ -362,7 +362,7 @@ def backup_role_units(*, target_tag: tuple[str, str]) -> dict[str, tuple[str, st
     """The files that keep a member's target tag in step with its mirror role: path -> (text, mode)."""
     key, value = target_tag
     service = f"""[Unit]
-Description=Keep this member's snapshot tag {key} in step with its IRIS mirror role
+Description=Set the snapshot tag {key} from the mirror role
 Wants=network-online.target
 After=network-online.target
 
@@ -375,7 +375,7 @@ ExecStart={BACKUP_ROLE_PATH}
 TimeoutStartSec=90
 """
     timer = f"""[Unit]
-Description=Check this member's IRIS mirror role for the snapshot tag {key}: at boot, then every minute
+Description=Follow the mirror role with the snapshot tag {key}
 
 [Timer]
 OnBootSec=30s

@@ -36,10 +36,10 @@ def props(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
 
 def heredoc(user_data: str, path: str) -> str:
     """The text user data writes to ``path`` (components/mirror_member.install_file_commands)."""
-    start = f"cat > {path} <<'IRIS_AWS_FILE_END'\n"
+    start = f"cat > {path} <<'IRIS_EOF'\n"
     if start not in user_data:
         raise AssertionError(f"the user data writes no {path}")
-    return user_data.split(start, 1)[1].split("\nIRIS_AWS_FILE_END", 1)[0] + "\n"
+    return user_data.split(start, 1)[1].split("\nIRIS_EOF", 1)[0] + "\n"
 
 
 def instance_user_data(template: dict[str, Any]) -> dict[str, str]:
@@ -53,11 +53,26 @@ USER_DATA_LIMIT = 16 * 1024
 LONGEST_REFERENCE = 200
 
 
-def user_data_bound(value: Any) -> int:
-    """An upper bound of the user data's size once CloudFormation has put in every reference."""
+# Pseudo parameters have values of a known longest form: amazonaws.com.cn, aws-us-gov, 12 digits,
+# and region names (the longest today have 14 characters; 20 leaves room).
+PSEUDO_PARAMETER_LONGEST = {"AWS::URLSuffix": 16, "AWS::Partition": 10, "AWS::AccountId": 12, "AWS::Region": 20}
+# A Ref to a resource of these types in the same template is an id of a fixed form: vol- and 17 hex digits.
+REF_LONGEST_BY_TYPE = {"AWS::EC2::Volume": 21}
+
+
+def user_data_bound(value: Any, template: dict[str, Any] | None = None) -> int:
+    """An upper bound of the user data's size once CloudFormation has put in every reference.
+
+    With ``template``, a Ref to one of its resources whose id has a fixed form counts that form's length.
+    """
     text = render(value)
+    types = {k: r["Type"] for k, r in (template or {}).get("Resources", {}).items()}
     references = re.findall(r"<(?:Ref|GetAtt|Output):[^>]*>", text)
-    return len(re.sub(r"<(?:Ref|GetAtt|Output):[^>]*>", "", text).encode()) + LONGEST_REFERENCE * len(references)
+    longest = []
+    for reference in references:
+        name = reference.removeprefix("<Ref:").removesuffix(">")
+        longest.append(PSEUDO_PARAMETER_LONGEST.get(name) or REF_LONGEST_BY_TYPE.get(types.get(name, ""), LONGEST_REFERENCE))
+    return len(re.sub(r"<(?:Ref|GetAtt|Output):[^>]*>", "", text).encode()) + sum(longest)
 
 
 def ingress_rules(template: dict[str, Any]) -> list[dict[str, Any]]:

@@ -431,7 +431,7 @@ def test_the_gateway_password_is_the_data_tiers_generated_cspsystem_password(ass
 
 def _shipped(user_data: str, path: str) -> str:
     """The text of a file the user data writes with install_file_commands."""
-    return user_data.split(f"{path} <<'IRIS_AWS_FILE_END'\n")[1].split("\nIRIS_AWS_FILE_END")[0]
+    return user_data.split(f"{path} <<'IRIS_EOF'\n")[1].split("\nIRIS_EOF")[0]
 
 
 def test_web_user_data_serves_from_the_ecp_application_servers_over_tls(assembly: Synthesized) -> None:

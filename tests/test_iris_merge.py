@@ -193,8 +193,9 @@ def test_the_members_web_gateway_serves_the_status_page_and_the_metrics_and_port
 
 @pytest.mark.parametrize("role", ["data", "dr"])
 def test_every_members_user_data_fits_ec2s_limit_with_room_for_its_references(assembly: Synthesized, role: str) -> None:
-    for logical_id, r in resources(assembly.template_json(role), "AWS::EC2::Instance").items():
-        assert user_data_bound(r["Properties"]["UserData"]) < USER_DATA_LIMIT, logical_id
+    template = assembly.template_json(role)
+    for logical_id, r in resources(template, "AWS::EC2::Instance").items():
+        assert user_data_bound(r["Properties"]["UserData"], template) < USER_DATA_LIMIT, logical_id
 
 
 def test_every_member_presents_its_host_certificate_and_verifies_its_peers_against_the_ca(assembly: Synthesized) -> None:

@@ -21,7 +21,7 @@ from tests.templates import instance_user_data
 BOOT = ROOT / "iris" / "member_boot.sh"
 SUPERUSER_PASSWORD = "Su7perUserPassw0rdFromSecretsMgr"
 CSPSYSTEM_PASSWORD = "Csp5ystemPassw0rdFromSecretsMgr9"
-HEREDOC = re.compile(r"cat > (/etc/iris-aws/\S+) <<'IRIS_AWS_FILE_END'\n(.*?)\nIRIS_AWS_FILE_END", re.S)
+HEREDOC = re.compile(r"cat > (/etc/iris-aws/\S+) <<'IRIS_EOF'\n(.*?)\nIRIS_EOF", re.S)
 
 
 def member_files(assembly: Synthesized, role: str, member: str) -> dict[str, str]:
@@ -383,7 +383,7 @@ def test_the_member_gets_its_certificate_before_iris_starts(tmp_path: Path, dev:
 @pytest.mark.parametrize(("role", "member", "name"), [("data", "Member1", "member1"), ("dr", "DR", "dr")])
 def test_the_members_certificate_names_it_and_its_vip(dev: Synthesized, role: str, member: str, name: str) -> None:
     (user_data,) = [u for k, u in instance_user_data(dev.template_json(role)).items() if f"{member}Instance" in k]
-    env = user_data.split("cat > /etc/iris-tls/certificate.env <<'IRIS_AWS_FILE_END'\n")[1].split("\nIRIS_AWS_FILE_END")[0]
+    env = user_data.split("cat > /etc/iris-tls/certificate.env <<'IRIS_EOF'\n")[1].split("\nIRIS_EOF")[0]
     assert f"DNS_NAMES='{name}.dev.data.iris.internal dev.iris.internal'" in env
     assert "KEY_GROUP='51773'" in env
     assert "CA_REGION='eu-west-1'" in env  # the DR member's CA is the primary region's

@@ -28,6 +28,9 @@ EXCLUDED = {
 # Resource types moto does not model, each with what its stand-in leaves unproven. A stand-in has
 # a physical id and attributes only; references to and from it are still resolved and checked.
 STAND_IN_TYPES: dict[str, str] = {
+    "AWS::ACMPCA::Certificate": "no CA exists: no host certificate is issued, hosts do not boot here anyway",
+    "AWS::ACMPCA::CertificateAuthority": "no CA exists: no host certificate is issued, hosts do not boot here anyway",
+    "AWS::ACMPCA::CertificateAuthorityActivation": "no CA exists: no host certificate is issued, hosts do not boot here anyway",
     "AWS::AutoScaling::ScalingPolicy": "target tracking and step scaling are not evaluated",
     "AWS::Backup::BackupVault": "no vault exists: the Mendix backups' copies to the DR region are not made",
     "AWS::CloudWatch::Alarm": "metric names, dimensions and thresholds are not evaluated; no alarm ever fires",
@@ -103,6 +106,10 @@ REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "DrWeb": _WEB,
     "AppTier": _WEB,
     "DrDns": frozenset(),
+    # The deployment's CA: only booting hosts ask it for certificates.
+    "Pki": frozenset(
+        {"AWS::ACMPCA::Certificate", "AWS::ACMPCA::CertificateAuthority", "AWS::ACMPCA::CertificateAuthorityActivation"}
+    ),
 }
 # Stacks of one kind per mirror set: ``Mirror-<Set>`` and ``DrMirror-<Set>``.
 PER_SET_KINDS = ("Mirror", "DrMirror")

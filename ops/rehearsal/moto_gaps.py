@@ -544,8 +544,10 @@ def _check_rules(backend: Any, name: str, template: str, parameters: dict[str, A
 
 
 def _patch_ec2() -> None:
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
     from moto.ec2.models import ec2_backends
     from moto.ec2.models.vpc_peering_connections import VPCPeeringConnection
+    from moto.ec2.models.vpcs import VPCEndPoint
 
     # Gap: PeerRegion (and PeerOwnerId) on peering are ignored: the peer VPC is looked up in the requester's region.
     def create_peering(
@@ -562,6 +564,19 @@ def _patch_ec2() -> None:
         return connection
 
     VPCPeeringConnection.create_from_cloudformation_json = classmethod(create_peering)  # type: ignore[assignment,method-assign]
+
+    # Gap: an interface endpoint answers no Fn::GetAtt; CloudFormation documents Id and DnsEntries
+    # ("<hosted zone id>:<DNS name>", the regional name first), which the DR region's alias reads.
+    def get_endpoint_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "Id":
+            return self.id
+        if attribute_name == "DnsEntries":
+            entries = self.dns_entries if isinstance(self.dns_entries, list) else [self.dns_entries or {}]
+            return [f"{e['hosted_zone_id']}:{e['dns_name']}" for e in entries if e]
+        raise UnformattedGetAttTemplateException()
+
+    VPCEndPoint.has_cfn_attr = classmethod(lambda cls, attr: attr in ("Id", "DnsEntries"))  # type: ignore[method-assign,assignment]
+    VPCEndPoint.get_cfn_attribute = get_endpoint_attribute  # type: ignore[attr-defined]
 
 
 # Route 53 alias targets name the load balancers' hosted zone: one fixed id per region and kind here.
