@@ -15,8 +15,23 @@ from typing import Any
 
 import jsii
 from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
 
 from config.constants import AZ_SPLIT_BITS, TIER_SPLIT_BITS, TIERS
+
+
+def routes_over_peering(
+    scope: Construct, id_prefix: str, subnets: Sequence[ec2.ISubnet], destination: str, peering_id: str
+) -> None:
+    """A route from each of ``subnets`` to ``destination`` through the peering; ids ``<id_prefix><index>``."""
+    for i, subnet in enumerate(subnets):
+        ec2.CfnRoute(
+            scope,
+            f"{id_prefix}{i}",
+            route_table_id=subnet.route_table.route_table_id,
+            destination_cidr_block=destination,
+            vpc_peering_connection_id=peering_id,
+        )
 
 
 def tier_block(vpc_cidr: str, tier: str) -> str:

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from config import constants as c
 from config.base import Allowed, Problem, SettingsModel, rule
-from config.data import DATABASE_NAME, IRIS_SYSTEM_NAMES, NAMESPACE_NAME
+from config.data import DATABASE_NAME, NamespaceName, iris_name
 from config.types import (
     DNS_NAME,
     URL_PATH,
@@ -112,16 +112,12 @@ AppPath = Annotated[
 ]
 
 
-def _iris_name(value: str, pattern: str) -> bool:
-    return re.fullmatch(pattern, value) is not None and value.upper() not in IRIS_SYSTEM_NAMES
-
-
 class RemoteDatabaseSettings(SettingsModel):
     """A mirrored database the ECP application and print servers use, and the namespace they see it in."""
 
     name: Annotated[
         str,
-        Check(lambda v: _iris_name(v, DATABASE_NAME), "an IRIS database name: one of data.databases of app.mirror_set"),
+        Check(lambda v: iris_name(v, DATABASE_NAME), "an IRIS database name: one of data.databases of app.mirror_set"),
         Field(
             description="A mirrored database of app.mirror_set (one of data.databases): the servers' remote database "
             "of the same name, reached over ECP through the mirror connection.",
@@ -129,15 +125,8 @@ class RemoteDatabaseSettings(SettingsModel):
         ),
     ]
     namespace: Annotated[
-        str,
-        Check(
-            lambda v: _iris_name(v, NAMESPACE_NAME),
-            "an IRIS namespace name: a letter or %, then up to 63 letters, digits, _ or -, not a system namespace",
-        ),
-        Field(
-            description="The namespace on the ECP servers whose globals and routines live in that remote database.",
-            json_schema_extra={"pattern": NAMESPACE_NAME},
-        ),
+        NamespaceName,
+        Field(description="The namespace on the ECP servers whose globals and routines live in that remote database."),
     ]
 
 

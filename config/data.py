@@ -200,8 +200,20 @@ class ContainerImage(SettingsModel):
     ]
 
 
-def _iris_name(value: str, pattern: str) -> bool:
+def iris_name(value: str, pattern: str) -> bool:
+    """``value`` matches ``pattern`` and names no IRIS system database or namespace."""
     return re.fullmatch(pattern, value) is not None and value.upper() not in IRIS_SYSTEM_NAMES
+
+
+# An IRIS namespace name, in data.databases and app.ecp_databases alike.
+NamespaceName = Annotated[
+    str,
+    Check(
+        lambda v: iris_name(v, NAMESPACE_NAME),
+        "an IRIS namespace name: a letter or %, then up to 63 letters, digits, _ or -, not a system namespace",
+    ),
+    Field(json_schema_extra={"pattern": NAMESPACE_NAME}),
+]
 
 
 class MirroredDatabaseSettings(SettingsModel):
@@ -210,7 +222,7 @@ class MirroredDatabaseSettings(SettingsModel):
     name: Annotated[
         str,
         Check(
-            lambda v: _iris_name(v, DATABASE_NAME),
+            lambda v: iris_name(v, DATABASE_NAME),
             "an IRIS database name: a letter or _, then up to 29 letters, digits, _ or -, not a system database",
         ),
         Field(
@@ -219,15 +231,7 @@ class MirroredDatabaseSettings(SettingsModel):
         ),
     ]
     namespace: Annotated[
-        str,
-        Check(
-            lambda v: _iris_name(v, NAMESPACE_NAME),
-            "an IRIS namespace name: a letter or %, then up to 63 letters, digits, _ or -, not a system namespace",
-        ),
-        Field(
-            description="The namespace whose globals and routines live in the database; once per set.",
-            json_schema_extra={"pattern": NAMESPACE_NAME},
-        ),
+        NamespaceName, Field(description="The namespace whose globals and routines live in the database; once per set.")
     ]
     mirror_set: Annotated[str, Field(description="The name of a set in data.mirror_sets.")]
 

@@ -10,11 +10,10 @@ and the snapshot policy. Each set's run-time retarget function is in the set's s
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from components.address_plan import tier_block
+from components.address_plan import routes_over_peering, tier_block
 from components.encryption_key import EncryptionKey
 from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
@@ -131,14 +130,7 @@ class DataTierStack(Stack):
         """
         self.zone.add_vpc(dr.vpc)
         dr_data = tier_block(dr_settings.vpc_cidr, "data")
-        for i, subnet in enumerate(network.tier("data")):
-            ec2.CfnRoute(
-                self,
-                f"DataToDr{i}",
-                route_table_id=subnet.route_table.route_table_id,
-                destination_cidr_block=dr_data,
-                vpc_peering_connection_id=dr.peering_id,
-            )
+        routes_over_peering(self, "DataToDr", network.tier("data"), dr_data, dr.peering_id)
         if network.private_ca_endpoint is not None:
             self._private_ca_for_dr(network, network.private_ca_endpoint, dr, dr_settings)
 
@@ -167,14 +159,7 @@ class DataTierStack(Stack):
         )
         for tier in ("data", "web"):
             block = tier_block(dr_settings.vpc_cidr, tier)
-            for i, subnet in enumerate(network.tier("app")):
-                ec2.CfnRoute(
-                    self,
-                    f"PrivateCaToDr{tier.title()}{i}",
-                    route_table_id=subnet.route_table.route_table_id,
-                    destination_cidr_block=block,
-                    vpc_peering_connection_id=dr.peering_id,
-                )
+            routes_over_peering(self, f"PrivateCaToDr{tier.title()}", network.tier("app"), block, dr.peering_id)
 
 
 def _snapshot_copy(settings: DataTierSettings, dr: DrLink | None, dr_settings: DrSettings | None) -> CrossRegionCopy | None:

@@ -16,7 +16,7 @@ from aws_cdk import aws_backup as backup
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from components.address_plan import tier_block
+from components.address_plan import routes_over_peering, tier_block
 from components.async_member import dr_member_document
 from components.encryption_key import EncryptionKey
 from components.host_certificate import CertificateAuthority, certificate_policy
@@ -144,24 +144,10 @@ class DrRegionStack(Stack):
             peer_owner_id=self.account,
         )
         primary_data = tier_block(primary_vpc_cidr, "data")
-        for i, subnet in enumerate(network.tier("data")):
-            ec2.CfnRoute(
-                self,
-                f"DataToPrimary{i}",
-                route_table_id=subnet.route_table.route_table_id,
-                destination_cidr_block=primary_data,
-                vpc_peering_connection_id=peering.ref,
-            )
+        routes_over_peering(self, "DataToPrimary", network.tier("data"), primary_data, peering.ref)
         # The hosts' CA is the primary region's, reached through its endpoint in the primary app
         # subnets (stacks/data_tier.py, _private_ca_for_dr): from the DR data and web subnets.
         primary_app = tier_block(primary_vpc_cidr, "app")
         for tier in ("data", "web"):
-            for i, subnet in enumerate(network.tier(tier)):
-                ec2.CfnRoute(
-                    self,
-                    f"{tier.title()}ToPrimaryCa{i}",
-                    route_table_id=subnet.route_table.route_table_id,
-                    destination_cidr_block=primary_app,
-                    vpc_peering_connection_id=peering.ref,
-                )
+            routes_over_peering(self, f"{tier.title()}ToPrimaryCa", network.tier(tier), primary_app, peering.ref)
         return peering
