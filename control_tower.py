@@ -219,9 +219,17 @@ class ControlTowerRules:
         return cdk.PolicyValidationPluginReport(success=not violations, violations=violations, plugin_version=self._version)
 
 
+# In an exemption's resource path, the name of any mirror set: the same resource in every set's stack.
+MIRROR_SET = "{set}"
+
+
 @dataclass(frozen=True)
 class Exemption:
-    """One control exempted on one resource: ``resource`` is the construct path after the profile's prefix."""
+    """One control exempted on one resource: ``resource`` is the construct path after the profile's prefix.
+
+    A path with ``{set}`` names that resource in every mirror set (``Mirror-{set}/{set}/Vip/Nlb/Resource``):
+    a set added to the settings needs no new exemption, and each is still acknowledged on its own resource.
+    """
 
     control: str
     resource: str
@@ -229,6 +237,19 @@ class Exemption:
 
     def acknowledgement_id(self) -> str:
         return f"{PLUGIN_NAME}::{bundle().rules[self.control].rule_name}"
+
+    def matches(self, path: str) -> bool:
+        """Whether ``path`` (after the profile's prefix) is this exemption's resource."""
+        return _pattern(self.resource).fullmatch(path) is not None
+
+
+@cache
+def _pattern(resource: str) -> re.Pattern[str]:
+    first, *rest = resource.split(MIRROR_SET)
+    if not rest:
+        return re.compile(re.escape(resource))
+    # The first {set} captures the name; every later one must be the same name.
+    return re.compile(re.escape(first) + "(?P<set>[A-Za-z0-9]+)" + "(?P=set)".join(re.escape(part) for part in rest))
 
 
 def load_exemptions(path: Path = EXEMPTIONS_FILE) -> list[Exemption]:
@@ -254,10 +275,17 @@ def apply_exemptions(app: cdk.App, prefix: str, exemptions: Iterable[Exemption])
 @jsii.implements(cdk.IAspect)
 class _Exempt:
     def __init__(self, prefix: str, exemptions: list[Exemption]) -> None:
-        self._by_path: dict[str, list[Exemption]] = {}
-        for exemption in exemptions:
-            self._by_path.setdefault(f"{prefix}-{exemption.resource}", []).append(exemption)
+        self._prefix = f"{prefix}-"
+        self._exemptions = exemptions
+        self._visited: set[str] = set()
 
     def visit(self, node: IConstruct) -> None:
-        for exemption in self._by_path.pop(node.node.path, []):
-            cdk.Validations.of(node).acknowledge(cdk.Acknowledgment(id=exemption.acknowledgement_id(), reason=exemption.reason))
+        path = node.node.path
+        if path in self._visited or not path.startswith(self._prefix):
+            return
+        self._visited.add(path)
+        for exemption in self._exemptions:
+            if exemption.matches(path.removeprefix(self._prefix)):
+                cdk.Validations.of(node).acknowledge(
+                    cdk.Acknowledgment(id=exemption.acknowledgement_id(), reason=exemption.reason)
+                )
