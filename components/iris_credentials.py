@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -17,6 +18,20 @@ ROTATION_RULES = (
     "HIPAA.Security::HIPAA.Security-SecretsManagerRotationEnabled",
     "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
 )
+
+
+def read_secret_at_boot(secret: secretsmanager.ISecret, default_key: kms.IKey, region: str) -> list[iam.PolicyStatement]:
+    """Read ``secret`` and decrypt it through Secrets Manager only; its own key, else ``default_key``."""
+    return [
+        iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], resources=[secret.secret_arn]
+        ),
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[(secret.encryption_key or default_key).key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        ),
+    ]
 
 
 def account_password(

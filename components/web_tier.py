@@ -29,6 +29,7 @@ from components.host_certificate import (
     certificate_policy,
     script_asset,
 )
+from components.iris_credentials import read_secret_at_boot
 from components.links import NetworkRefs
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, both_packs
@@ -178,18 +179,8 @@ class WebTier(Construct):
                 self,
                 "ReadGatewayPassword",
                 description="Web servers: read the Web Gateway's password at boot",
-                statements=[
-                    iam.PolicyStatement(
-                        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                        resources=[gateway.credentials_secret.secret_arn],
-                    ),
-                    iam.PolicyStatement(
-                        actions=["kms:Decrypt"],
-                        # The password is the data tier's, under its key, where the data tier made it.
-                        resources=[(gateway.credentials_secret.encryption_key or encryption_key).key_arn],
-                        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-                    ),
-                ],
+                # The password is the data tier's, under its key, where the data tier made it.
+                statements=read_secret_at_boot(gateway.credentials_secret, encryption_key, region),
             )
         )
         if gateway.app_server_group is not None:

@@ -17,6 +17,7 @@ from components.host_certificate import (
     certificate_policy,
     script_asset,
 )
+from components.iris_credentials import read_secret_at_boot
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
@@ -122,17 +123,7 @@ class AppTierStack(Stack):
                 self,
                 "ReadCspSystemPassword",
                 description="ECP servers: read the CSPSystem password at boot, to give its hash to IRIS",
-                statements=[
-                    iam.PolicyStatement(
-                        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                        resources=[mirror.cspsystem.secret_arn],
-                    ),
-                    iam.PolicyStatement(
-                        actions=["kms:Decrypt"],
-                        resources=[(mirror.cspsystem.encryption_key or self.key.key).key_arn],
-                        conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
-                    ),
-                ],
+                statements=read_secret_at_boot(mirror.cspsystem, self.key.key, self.region),
             )
         )
 
