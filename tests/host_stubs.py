@@ -41,13 +41,14 @@ import json
 import os
 import re
 import stat
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 HASH = re.compile(r"^[0-9a-f]{128},[0-9a-f]{128},10000,SHA512$")
@@ -386,10 +387,8 @@ def install_iris(bin_dir: Path, state_file: Path, *, secrets: dict[str, str], in
     """A kit-installed host: the ``iris`` command and a fresh instance (down, unless ``up``),
     the AWS CLI and ``iris-password-hash``; their state lives in ``state_file``."""
     python = sys.executable
-    _executable(bin_dir / "iris", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-                "from tests.host_stubs import iris_main\nsys.exit(iris_main(sys.argv[1:]))\n")  # fmt: skip
-    _executable(bin_dir / "aws", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-                "from tests.host_stubs import aws_main\nsys.exit(aws_main(sys.argv[1:]))\n")  # fmt: skip
+    _python_stub(bin_dir / "iris", "iris_main")
+    _python_stub(bin_dir / "aws", "aws_main")
     _executable(bin_dir / "iris-password-hash", f"#!/bin/bash\nexec {python} {ROOT / 'iris' / 'password_hash.py'}\n")
     _save(
         state_file,
@@ -489,6 +488,8 @@ def _private_ca(state: dict[str, Any], operation: str, args: list[str]) -> int:
             return _pca_error("MalformedCSRException", name, "The CSR is not a file:// or fileb:// blob")
         text = Path(csr.removeprefix("fileb://")).read_text()
         pca["sent"].append(text)
+        import subprocess  # only here and on the harness side: every tool call would pay for it
+
         check = subprocess.run(["openssl", "req", "-noout", "-verify"], input=text, capture_output=True, text=True)
         if check.returncode != 0:
             return _pca_error("MalformedCSRException", name, "The certificate signing request is not valid")
@@ -521,6 +522,8 @@ def _private_ca(state: dict[str, Any], operation: str, args: list[str]) -> int:
 def make_private_ca(directory: Path, *, arn: str, region: str, template_arn: str) -> dict[str, Any]:
     """A real root CA (key and self-signed certificate, made by openssl) as the acm-pca stub's state."""
     directory.mkdir(parents=True, exist_ok=True)
+    import subprocess
+
     key, crt = directory / "ca.key", directory / "ca.crt"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=Test private CA",
@@ -550,16 +553,26 @@ def _executable(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
+def _python_stub(path: Path, main: str) -> None:
+    """A command running ``main`` of this module on this interpreter. Without the site module (the
+    tools need only the standard library): a script under test calls them many times."""
+    _executable(
+        path,
+        f"#!{sys.executable} -S\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        f"from tests.host_stubs import {main}\nsys.exit({main}(sys.argv[1:]))\n",
+    )
+
+
 def stub(bin_dir: Path, name: str, body: str) -> None:
     """A bash command ``name`` in ``bin_dir`` running ``body``."""
     _executable(bin_dir / name, "#!/bin/bash\n" + body)
 
 
-@dataclass
 class Host:
     """A member host in a temporary directory: /etc/iris-aws, /iris, /run/iris-aws and the stubs on PATH."""
 
-    root: Path
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
     @property
     def conf(self) -> Path:
@@ -602,6 +615,8 @@ class Host:
     def run(
         self, script: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 60
     ) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         environ = {
             "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}",
             "HOST_STATE": str(self.state_file),
@@ -640,10 +655,8 @@ def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str]
     if certificate:
         issue_host_certificate(host.tls_dir)
     python = sys.executable
-    _executable(bin_dir / "docker", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-                "from tests.host_stubs import docker_main\nsys.exit(docker_main(sys.argv[1:]))\n")  # fmt: skip
-    _executable(bin_dir / "aws", f"#!{python}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-                "from tests.host_stubs import aws_main\nsys.exit(aws_main(sys.argv[1:]))\n")  # fmt: skip
+    _python_stub(bin_dir / "docker", "docker_main")
+    _python_stub(bin_dir / "aws", "aws_main")
     _executable(bin_dir / "iris-password-hash", f"#!/bin/bash\nexec {python} {ROOT / 'iris' / 'password_hash.py'}\n")
     _executable(bin_dir / "logger", '#!/bin/bash\nshift 2; [ "$1" = -- ] && shift; echo "$*" >> "$SYSLOG"\n')
     _executable(bin_dir / "hostnamectl", '#!/bin/bash\necho "$2" > "$(dirname "$HOST_STATE")/hostname"\n')

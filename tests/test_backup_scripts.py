@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ TAG = ("IrisBackup", "Iris-DataTier")
 # exits with the status the routine halts with: ExternalFreeze and
 # ExternalThaw with $FREEZE_STATUS / $THAW_STATUS (default 5, which also
 # freezes or thaws), IsWDSuspendedExt with 5 while frozen.
-IRIS_STUB = r"""#!/usr/bin/env python3
+IRIS_STUB = r"""#!{python}
 import os, re, sys
 state_file = os.environ["IRIS_STATE"]
 frozen = state_file + ".frozen"
@@ -99,7 +100,7 @@ sys.exit(0)
 # `curl`: IMDSv2. A PUT to /latest/api/token with a TTL header returns the
 # token; a GET of meta-data needs that token in its header, else 401 (curl -f:
 # exit 22). $IMDS_DOWN makes every call fail to connect (exit 7).
-CURL_STUB = r"""#!/usr/bin/env python3
+CURL_STUB = r"""#!{python}
 import os, sys
 args = sys.argv[1:]
 with open(os.environ["CURL_CALLS"], "a") as log:
@@ -155,8 +156,10 @@ echo "$tag: $*" >> "$SYSLOG"
 
 
 def write_stub(bin_dir: Path, name: str, body: str) -> None:
+    """``body`` as the command ``name``; a Python stub runs on this interpreter, started without the
+    site module (a stub needs the standard library only, and each call costs a process start)."""
     path = bin_dir / name
-    path.write_text(body)
+    path.write_text(body.replace("#!{python}\n", f"#!{sys.executable} -S\n", 1))
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
