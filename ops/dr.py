@@ -123,7 +123,8 @@ class MemberStatus:
                 break
         if status is None:
             raise CliError(f"the DR member gave no status line (IRIS_DR|...); it printed: {output.strip()[:300]!r}")
-        return cls(*status, primary=primary)
+        member_type, mirror_status, journal_files, databases = status
+        return cls(member_type, mirror_status, journal_files, databases, primary)
 
     def describe(self) -> str:
         return (
@@ -545,10 +546,9 @@ def promote(
     out(f"1. asking the {len(target.members)} async members of {where} for their mirror status")
     for candidate in target.members:
         try:
-            statuses[candidate.name] = MemberStatus.parse(
-                run_on_member(ssm, target.document, candidate.instance_id, "status", sleep=sleep)
-            )
-            out(f"   {candidate.name} ({candidate.instance_id}): {statuses[candidate.name].describe()}")
+            reported = MemberStatus.parse(run_on_member(ssm, target.document, candidate.instance_id, "status", sleep=sleep))
+            statuses[candidate.name] = reported
+            out(f"   {candidate.name} ({candidate.instance_id}): {reported.describe()}")
         except CliError as err:
             statuses[candidate.name] = err
             out(f"   {candidate.name} ({candidate.instance_id}): no answer: {err}")
