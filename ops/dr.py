@@ -149,9 +149,10 @@ class DrTarget:
     function_name: str
     document: str
     members: tuple[Candidate, ...]
-    zone_id: str
-    record_name: str
-    dr_endpoint: str
+    # The application's name; None: no DNS stack (the hybrid model without one).
+    zone_id: str | None
+    record_name: str | None
+    dr_endpoint: str | None
     # The DNS gates (stacks/dr_dns.py); no primary gate: no primary region in AWS to follow.
     primary_check: str | None
     dr_check: str | None
@@ -164,12 +165,42 @@ class DrTarget:
         raise CliError(f"no async member {name!r} in the DR region; the set's async members: {known}", 2)
 
 
-def find_target(session: Any, settings: Settings, mirror_set: str) -> DrTarget:
+@dataclass(frozen=True)
+class Side:
+    """Where the async members are, and what the model has of the primary side in AWS."""
+
+    region: str
+    # The hybrid model: the failover pair is on premises; nothing of the primary side is in AWS.
+    hybrid: bool
+    dns_seconds: int | None
+    promoted_instance_type: str | None
+
+
+def dr_side(settings: Settings) -> Side:
+    """The cloud model's DR region (``dr``), or the hybrid model's AWS region (``hybrid``: the async
+    members are in ``region``, their failover pair on premises)."""
+    if settings.dr is not None:
+        return Side(settings.dr.region, False, modelled_dns_seconds(settings), settings.dr.promoted_instance_type)
+    hybrid = getattr(settings, "hybrid", None)
+    if hybrid is not None:
+        return Side(settings.region, True, None, getattr(hybrid, "promoted_instance_type", None))
+    raise CliError(f"profile {settings.profile} has no async DR members (neither dr nor hybrid is set)", 2)
+
+
+def find_target(session: Any, settings: Settings, mirror_set: str, *, hybrid: bool = False) -> DrTarget:
+    """The DR region's stacks; the hybrid model may have no DNS stack (no AWS name fails over to it)."""
     cloudformation = session.client("cloudformation")
     hint = "deploy the DR region's stacks first"
     region = stack_outputs(cloudformation, f"{settings.prefix}-DrRegion", (FUNCTION_OUTPUT, MEMBER_DOCUMENT_OUTPUT), hint)
-    dns = stack_outputs(cloudformation, f"{settings.prefix}-DrDns", (ZONE_OUTPUT, RECORD_OUTPUT, DR_ENDPOINT_OUTPUT), hint)
-    gates = _optional_outputs(cloudformation, f"{settings.prefix}-DrDns", (PRIMARY_CHECK_OUTPUT, DR_CHECK_OUTPUT))
+    dns_names = (ZONE_OUTPUT, RECORD_OUTPUT, DR_ENDPOINT_OUTPUT)
+    dns: dict[str, str | None] = dict.fromkeys(dns_names)
+    gates: dict[str, str] = {}
+    try:
+        dns.update(stack_outputs(cloudformation, f"{settings.prefix}-DrDns", dns_names, hint))
+        gates = _optional_outputs(cloudformation, f"{settings.prefix}-DrDns", (PRIMARY_CHECK_OUTPUT, DR_CHECK_OUTPUT))
+    except ClientError as err:
+        if not (hybrid and "does not exist" in str(err)):
+            raise
     try:
         config = retarget.deployed_config(session.client("lambda"), session.client("ssm"), region[FUNCTION_OUTPUT])
         members = retarget.resolve_set(config, mirror_set).members.values()
@@ -389,6 +420,9 @@ class Fence:
     detail: str = ""
 
 
+ON_PREMISES = Fence("absent", detail="the hybrid model: the failover pair is on premises")
+
+
 def find_fence(session: Any, settings: Settings, mirror_set: str) -> Fence:
     """The failover members of ``mirror_set`` in the primary region, from its mirror set stack's
     retarget function; "absent" when the stack does not exist, "unreachable" when the region does not answer."""
@@ -490,15 +524,14 @@ def promote(
     log: Callable[[dict[str, Any]], None] = log_event,
 ) -> int:
     """The promotion sequence; raises CliError when a step fails or is refused."""
-    if settings.dr is None:
-        raise CliError(f"profile {settings.profile} has no DR region (dr is not set)", 2)
+    side = dr_side(settings)
     if not args.acknowledge_data_loss:
         raise CliError(
             "promoting an async DR member can lose the transactions it has not received; "
             "a person must decide: add --acknowledge-data-loss (nothing was changed)",
             2,
         )
-    dr_region, mirror_set = settings.dr.region, args.mirror_set
+    dr_region, mirror_set = side.region, args.mirror_set
     session = session_factory(profile_name=args.aws_profile, region_name=dr_region)
 
     identity = session.client("sts").get_caller_identity()
@@ -508,8 +541,8 @@ def promote(
             f"{settings.account}: nothing was changed (choose --aws-profile or --settings-profile)",
             2,
         )
-    target = find_target(session, settings, mirror_set)
-    dns_wait = args.dns_timeout if args.dns_timeout is not None else 2 * modelled_dns_seconds(settings)
+    target = find_target(session, settings, mirror_set, hybrid=side.hybrid)
+    dns_wait = args.dns_timeout if args.dns_timeout is not None else 2 * (side.dns_seconds or 0)
     route53 = session.client("route53")
     forced = bool(args.force_while_primary_healthy)
 
@@ -535,10 +568,10 @@ def promote(
         else:
             out(f"primary health: all {len(states)} checks of the primary gate are unhealthy")
 
-    resize_to = args.resize_to or settings.dr.promoted_instance_type
+    resize_to = args.resize_to or side.promoted_instance_type
     where = f"{mirror_set} in {dr_region}"
     if args.dry_run:
-        return _dry_run(session, session_factory, args, settings, target, resize_to, dns_wait, out)
+        return _dry_run(session, session_factory, args, settings, side, target, resize_to, dns_wait, out)
 
     # 5. Every member's status, then the choice.
     ssm = session.client("ssm")
@@ -578,10 +611,10 @@ def promote(
     log({"mirror_set": mirror_set, "member": chosen.name, "instance_id": chosen.instance_id, "caller": identity.get("Arn")})
 
     # 8. Fence the old primary side.
-    out(f"2. fencing the old primary side of {mirror_set} in {settings.region}")
-    primary_session = session_factory(profile_name=args.aws_profile, region_name=settings.region)
-    fence = find_fence(primary_session, settings, mirror_set)
-    if fence.outcome == "members":
+    out(f"2. fencing the old primary side of {mirror_set}")
+    primary_session = None if side.hybrid else session_factory(profile_name=args.aws_profile, region_name=settings.region)
+    fence = ON_PREMISES if primary_session is None else find_fence(primary_session, settings, mirror_set)
+    if fence.outcome == "members" and primary_session is not None:
         if do_fence(primary_session, fence, out, sleep):
             out(f"   stopped {', '.join(fence.instance_ids)}: a returning primary cannot take writes")
         else:
@@ -625,10 +658,14 @@ def promote(
     out(f"   {'switched from ' + str(result.get('previous')) if result.get('changed') else 'already pointing there'}")
 
     # 12. The DNS gates.
+    if target.record_name is None or target.dr_endpoint is None:
+        out("6. no DNS stack: point the application's name at the DR VIP or the AWS web tier (docs/runbook-dr.md): done")
+        return 0
     out("6. flipping the DNS gates")
     for line in flip_gates(route53, target):
         out(f"   {line}")
-    out(f"   modelled: Route 53 answers the DR region within {modelled_dns_seconds(settings)} s (TTL + one period)")
+    if side.dns_seconds is not None:
+        out(f"   modelled: Route 53 answers the DR region within {side.dns_seconds} s (TTL + one period)")
 
     # 13. Wait for DNS.
     out(f"7. waiting up to {dns_wait} s for Route 53 to answer {target.record_name} with {target.dr_endpoint}")
@@ -650,20 +687,20 @@ def _dry_run(
     session_factory: Callable[..., Any],
     args: argparse.Namespace,
     settings: Settings,
+    side: Side,
     target: DrTarget,
     resize_to: str | None,
     dns_wait: int,
     out: Callable[[str], None],
 ) -> int:
     """Every step, with what it would act on; read-only calls only."""
-    assert settings.dr is not None
-    mirror_set, dr_region = args.mirror_set, settings.dr.region
+    mirror_set, dr_region = args.mirror_set, side.region
     members = ", ".join(f"{c.name} ({c.instance_id})" for c in target.members)
     if args.member:
         target.member(args.member)
     choice = f"--member {args.member}" if args.member else "the smallest DistanceFromPrimary (journal files, then databases)"
-    primary_session = session_factory(profile_name=args.aws_profile, region_name=settings.region)
-    fence = find_fence(primary_session, settings, mirror_set)
+    primary_session = None if side.hybrid else session_factory(profile_name=args.aws_profile, region_name=settings.region)
+    fence = ON_PREMISES if primary_session is None else find_fence(primary_session, settings, mirror_set)
     fencing = {
         "members": f"stop {', '.join(fence.instance_ids)} in {settings.region} and wait until they are stopped",
         "absent": f"nothing in AWS ({fence.detail}): the person fences the primary where it runs",
@@ -689,7 +726,9 @@ def _dry_run(
         f"  6. invoke {target.function_name}: point the DR VIP of {mirror_set} at the member (data loss acknowledged)",
         f"  7. flip the DNS gates: {flips}",
         f"  8. wait up to {dns_wait} s for Route 53 to answer {target.record_name} with {target.dr_endpoint} "
-        f"(modelled: {modelled_dns_seconds(settings)} s after the flip)",
+        f"(modelled: {side.dns_seconds} s after the flip)"
+        if target.record_name
+        else "  8. no DNS stack: the application's name is pointed at the DR VIP or web tier by hand",
     ):
         out(line)
     return 0

@@ -86,7 +86,11 @@ class DrDnsStack(Stack):
         )
         if not dr_alarms:
             raise ValueError("the DR region's VIP has at least one member")
-        dr_members = {member: self._alarm_check(f"Dr{member}", alarm) for member, alarm in sorted(dr_alarms.items())}
+        # The first member's check keeps the id of the single member of before.
+        dr_members = {
+            member: self._alarm_check("DrMember" if i == 0 else f"DrMember{member}", alarm)
+            for i, (member, alarm) in enumerate(sorted(dr_alarms.items()))
+        }
         self.dr_check = route53.CfnHealthCheck(
             self,
             "DrHealth",

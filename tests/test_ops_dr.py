@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -484,26 +485,37 @@ def test_a_primary_region_that_does_not_answer_is_not_fenced_and_the_promotion_g
     assert world.dr_lambda.payloads and run.lines[-1].endswith("done")
 
 
-def test_without_a_failover_pair_in_aws_there_is_nothing_to_fence_or_ask(deployment: Deployment) -> None:
-    """The hybrid model: the primary is on premises; no primary gate, no primary mirror set stack."""
-    primary_cloudformation = boto3.client("cloudformation", region_name=PRIMARY_REGION)
+def test_the_hybrid_model_has_nothing_in_aws_to_fence_or_ask_about_the_primary(deployment: Deployment) -> None:
+    """The hybrid profile's shape (settings.hybrid, no dr): the async members are in the profile's
+    region, the failover pair on premises; here without a DNS stack either."""
+    hybrid = types.SimpleNamespace(
+        profile="hybrid", account=SETTINGS.account, prefix=PREFIX, region=DR_REGION, dr=None, hybrid=types.SimpleNamespace()
+    )
     cloudformation = boto3.client("cloudformation", region_name=DR_REGION)
-    primary_cloudformation.delete_stack(StackName=f"{PREFIX}-Mirror-{SET}")
     cloudformation.delete_stack(StackName=f"{PREFIX}-DrDns")
     try:
-        outputs = {dr.ZONE_OUTPUT: ZONE, dr.RECORD_OUTPUT: RECORD, dr.DR_ENDPOINT_OUTPUT: DR_ALB, dr.DR_CHECK_OUTPUT: DR_GATE}
-        deployment.stack(DR_REGION, f"{PREFIX}-DrDns", outputs)
-        route53 = FakeRoute53()
-        del route53.checks[PRIMARY_GATE]
-        world, run = deployment.world(route53=route53), Run()
-        assert run(world) == 0
+        world, run = deployment.world(), Run()
+        assert run(world, settings=hybrid) == 0
         assert "no primary region in AWS to ask" in run.text
-        assert "no failover pair in AWS" in run.text and "fence the primary where it runs" in run.text
-        assert world.route53.updates == [{"id": DR_GATE, "threshold": 0}]
+        assert "no failover pair in AWS (the hybrid model" in run.text and "fence the primary where it runs" in run.text
+        assert world.dr_ssm.actions()[-1] == (deployment.dr_instances["DR1"], "promote")
+        assert world.dr_lambda.payloads[0]["new_primary"] == "DR1"
+        assert world.route53.updates == [] and "no DNS stack" in run.lines[-1]
+        # Nothing was asked of another region.
+        assert {s["region_name"] for s in world.sessions} <= {DR_REGION}
+        assert {deployment.state(PRIMARY_REGION, i) for i in deployment.primary_instances.values()} == {"running"}
     finally:
-        cloudformation.delete_stack(StackName=f"{PREFIX}-DrDns")
-        for region, stack, outputs in STACKS[1:]:
-            deployment.stack(region, stack, outputs)
+        deployment.stack(*STACKS[1])
+
+
+def test_the_cloud_model_needs_its_dns_stack(deployment: Deployment) -> None:
+    cloudformation = boto3.client("cloudformation", region_name=DR_REGION)
+    cloudformation.delete_stack(StackName=f"{PREFIX}-DrDns")
+    try:
+        with pytest.raises(Exception, match=rf"{PREFIX}-DrDns"):
+            Run()(deployment.world())
+    finally:
+        deployment.stack(*STACKS[1])
 
 
 def test_a_failed_promotion_stops_before_the_vip_and_dns(deployment: Deployment) -> None:
