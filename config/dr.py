@@ -50,8 +50,15 @@ class DnsSettings(SettingsModel):
         ),
     ] = None
     ttl_seconds: Annotated[
-        int, Field(ge=0, le=86400, description="The failover records' TTL."), Allowed("0 to 86400 seconds")
-    ] = 60
+        int,
+        Field(
+            ge=0,
+            le=86400,
+            description="The failover records' TTL. After promote-dr flips the DNS gates, resolvers answer the DR "
+            "region within ttl_seconds + health_check_period_seconds (90 s with the defaults).",
+        ),
+        Allowed("0 to 86400 seconds"),
+    ] = 30
     health_check_period_seconds: Annotated[
         int,
         Field(
@@ -114,6 +121,14 @@ class DrSettings(SettingsModel):
             "(default: the set's own type).",
         ),
     ]
+    promoted_instance_type: Annotated[
+        InstanceType | None,
+        Field(
+            description="The type promote-dr gives a DR member before promoting it (stop, change, start), e.g. the "
+            "failover members' type when dr.instance_types makes DR members smaller; it must sustain the volume IOPS "
+            "of every set in dr.mirror_sets. None: the member keeps its type (promote-dr --resize-to still can)."
+        ),
+    ] = None
     web_servers: Annotated[
         int,
         Field(ge=1, le=MAX_DR_WEB_SERVERS, description="The reduced web tier's servers; it may grow to app.web.max_capacity."),

@@ -219,6 +219,22 @@ class Settings(SettingsModel):
                     yield Problem(f"dr.instance_types.{name}", instance_type, problem)
 
     @rule
+    def _dr_promoted_type_sustains_the_volumes(self) -> Iterator[Problem]:
+        """`dr.promoted_instance_type` sustains the volume IOPS of every set in `dr.mirror_sets`."""
+        if self.dr is None or self.dr.promoted_instance_type is None:
+            return
+        for index, mirror_set in enumerate(self.data.mirror_sets):
+            if mirror_set.name in self.dr.mirror_sets:
+                problem = ebs_capacity_problem(
+                    self.dr.promoted_instance_type,
+                    mirror_set.volumes,
+                    f"data.mirror_sets.{index}.database/journal1/journal2/wij",
+                )
+                if problem:
+                    yield Problem("dr.promoted_instance_type", self.dr.promoted_instance_type, problem)
+                    return
+
+    @rule
     def _dr_certificate(self) -> Iterator[Problem]:
         """`dr.certificate_arn` is set, and an ACM certificate in `dr.region`."""
         if self.dr is not None:

@@ -2,7 +2,8 @@
 
     python -m ops status     [--settings-profile reference] [--aws-profile P] [--region R]
     python -m ops failover   --mirror-set HSDB --to Member1 [--reason TEXT] [--dry-run]
-    python -m ops promote-dr --mirror-set HSDB --acknowledge-data-loss [--dry-run]
+    python -m ops promote-dr --settings-profile P --mirror-set HSDB --acknowledge-data-loss [--member M]
+                             [--resize-to TYPE] [--yes] [--force-while-primary-healthy] [--dry-run]
     python -m ops drill      [--settings-profile reference]
 
 ``status`` reads the load balancers, finding every mirror set from the
@@ -65,10 +66,28 @@ def parser() -> argparse.ArgumentParser:
     promote = sub.add_parser(
         "promote-dr", help="make a mirror set's DR member primary, move the DR VIP, wait for DNS (can lose data)"
     )
-    promote.add_argument("--settings-profile", default="reference", help="the cdk.json profile (default: reference)")
+    # No default profile: a promotion names the deployment it acts on (docs/runbook-dr.md).
+    promote.add_argument("--settings-profile", required=True, help="the cdk.json profile of the deployment (required)")
     promote.add_argument("--aws-profile", default=None, help="an AWS named profile")
     promote.add_argument("--mirror-set", required=True)
     promote.add_argument("--acknowledge-data-loss", action="store_true", help="required: a person accepts possible data loss")
+    promote.add_argument("--member", default=None, help="the async member to promote (default: the most current)")
+    promote.add_argument(
+        "--resize-to",
+        default=None,
+        metavar="TYPE",
+        help="give the member this instance type first (default: dr.promoted_instance_type)",
+    )
+    promote.add_argument(
+        "--yes",
+        action="store_true",
+        help="skip the typed confirmation of mirror set and region (only with --acknowledge-data-loss)",
+    )
+    promote.add_argument(
+        "--force-while-primary-healthy",
+        action="store_true",
+        help="promote although Route 53 still sees the primary region healthy (logged)",
+    )
     promote.add_argument("--reason", default=None)
     promote.add_argument("--dns-timeout", type=int, default=None, help="seconds to wait for Route 53 (default: twice the model)")
     promote.add_argument("--dry-run", action="store_true", help="read the stacks and print each step; change nothing")

@@ -375,8 +375,8 @@ def report(result: DrillResult) -> str:
     ]
     if result.modelled_dns_seconds is not None:
         lines.append(
-            f"  modelled DNS failover to the DR region, after promote-dr: {s(result.modelled_dns_seconds)}   "
-            "(health-check alarm period x failure threshold + record TTL)"
+            f"  modelled DR DNS after the decision (promote-dr flips the DNS gates): {s(result.modelled_dns_seconds)}   "
+            "(one health-check period + record TTL)"
         )
     lines += [f"  FAILED: {p}" for p in result.problems] or ["  ok: every listener ended on the new primary"]
     return "\n".join(lines)

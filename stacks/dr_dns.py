@@ -22,17 +22,26 @@ DESCRIPTION = "IRIS on AWS: Route 53 failover of the application's name between 
 class DrDnsStack(Stack):
     """Route 53 failover records for ``<record_name>.<zone_name>``: the primary region's ALB, else the DR region's.
 
-    The primary record is healthy while the application's mirror VIP in the
-    primary region forwards to a healthy member: a calculated check over one
-    check per member alarm (VipHealth), any one of them enough. The secondary
-    record is healthy only while the DR member is primary, which only
-    ``python -m ops promote-dr`` makes it. Route 53's checkers read the alarms
-    and treat an alarm they cannot read as unhealthy, so a primary region that
-    reports nothing loses its traffic without any call into it; when neither
-    region is healthy Route 53 answers with the primary. The stack lives in the
-    DR region, so its records can be managed while the primary region is down.
-    A zone the stack creates is retained on deletion (it is delegated to).
-    Outputs what promote-dr reads: HostedZoneId, RecordName and DrEndpoint.
+    Each record follows a gate, a calculated health check over one check per
+    member alarm (VipHealth), any one of them enough: the primary record's
+    gate (PrimaryHealth) over the primary region's VIP alarms, the secondary
+    record's (DrHealth) over the DR members' VIP alarms, healthy only while a
+    DR member is primary. Route 53's checkers read the alarms and treat an
+    alarm they cannot read as unhealthy; when neither region is healthy
+    Route 53 answers with the primary.
+
+    The gates are also the explicit signal of a person's decision:
+    ``python -m ops promote-dr`` sets PrimaryHealth's health threshold above
+    its number of children (Route 53 then always considers it unhealthy) and
+    DrHealth's to 0 (always healthy). DNS then answers the DR region within
+    one TTL and one health-check period, whatever the primary region's members
+    still answer and whichever failover method (API or polling) moves its VIP.
+    Failback sets both thresholds back to 1 (docs/runbook-dr.md).
+
+    The stack lives in the DR region, so its records can be managed while the
+    primary region is down. A zone the stack creates is retained on deletion
+    (it is delegated to). Outputs what promote-dr reads: HostedZoneId,
+    RecordName, DrEndpoint, PrimaryHealthCheckId and DrHealthCheckId.
     """
 
     def __init__(
@@ -75,10 +84,23 @@ class DrDnsStack(Stack):
                 route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} primary region")
             ],
         )
-        (_, dr_alarm), *others = dr_alarms.items()
-        if others:
-            raise ValueError("the DR region's VIP has one member")
-        self.dr_check = self._alarm_check("DrMember", dr_alarm)
+        if not dr_alarms:
+            raise ValueError("the DR region's VIP has at least one member")
+        # The first member's check keeps the id of the single member of before.
+        dr_members = {
+            member: self._alarm_check("DrMember" if i == 0 else f"DrMember{member}", alarm)
+            for i, (member, alarm) in enumerate(sorted(dr_alarms.items()))
+        }
+        self.dr_check = route53.CfnHealthCheck(
+            self,
+            "DrHealth",
+            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="CALCULATED",
+                child_health_checks=[c.attr_health_check_id for c in dr_members.values()],
+                health_threshold=1,
+            ),
+            health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} DR region")],
+        )
 
         self.records = {
             role: route53.CfnRecordSet(
@@ -102,6 +124,8 @@ class DrDnsStack(Stack):
         CfnOutput(self, "RecordName", value=self.record_name, description="the application's name")
         CfnOutput(self, "PrimaryEndpoint", value=primary_load_balancer.load_balancer_dns_name)
         CfnOutput(self, "DrEndpoint", value=dr_load_balancer.load_balancer_dns_name, description="python -m ops promote-dr")
+        for output, check in (("PrimaryHealthCheckId", self.primary_check), ("DrHealthCheckId", self.dr_check)):
+            CfnOutput(self, output, value=check.attr_health_check_id, description="python -m ops promote-dr: the DNS gates")
 
     def _alarm_check(self, check_id: str, alarm: cw.Alarm) -> route53.CfnHealthCheck:
         """A health check that follows one CloudWatch alarm, in that alarm's region."""

@@ -20,6 +20,9 @@ They behave like the real tools where the scripts depend on them:
   container fails;
 - ``aws ssm put-parameter`` of an existing name fails (no --overwrite), as do
   reads of missing secrets and parameters;
+- an async DR member's session (iris/dr_member.sh) answers its status, the
+  primary it knows of and ``PromoteWithNoPartner()`` from ``iris.dr`` in the
+  state; statements after the first ``halt`` are never run;
 - the ``iris`` command of a kit-installed instance (the ECP clients):
   ``iris qlist`` reports it running or down, ``iris start`` applies the file
   named by ``ISC_CPF_MERGE_FILE`` at that start, ``iris merge`` applies a
@@ -104,6 +107,16 @@ SSL_CONFIG_PROPERTIES = frozenset(
     }
 )  # fmt: skip
 SSL_CONFIG_FILES = ("CAFile", "CertificateFile", "PrivateKeyFile")
+# What iris/dr_member.sh asks an async DR member (SYS.Mirror and %SYSTEM.Mirror).
+DR_STATUS_STATEMENT = (
+    'write "IRIS_DR|",$SYSTEM.Mirror.GetMemberType(),"|",$SYSTEM.Mirror.GetStatus(),"|",'
+    '##class(SYS.Mirror).DistanceFromPrimaryJournalFiles(),"|",##class(SYS.Mirror).DistanceFromPrimaryDatabases(),!'
+)
+DR_PRIMARY_STATEMENT = (
+    'do ##class(SYS.Mirror).GetFailoverMemberStatus(.a,.b) write "IRIS_DR_PRIMARY|",'
+    '$select($listget(a,3)="Primary":$listget(a,1),$listget(b,3)="Primary":$listget(b,1),1:""),!'
+)
+DR_PROMOTE_STATEMENT = 'write "IRIS_DR_PROMOTED|",##class(SYS.Mirror).PromoteWithNoPartner(),!'
 STATUS_TEXT = r'\$select\(\$system\.Status\.IsOK\(sc\):"OK",1:\$system\.Status\.GetErrorText\(sc\)\),!'
 
 
@@ -237,6 +250,18 @@ def _session(state: dict[str, Any], lines: list[str]) -> int:
             out.append(
                 f"TLS-RELOAD {m[1]} " + ("OK" if saved == m[1] else f"ERROR #5809: SSL configuration {m[1]} does not exist")
             )
+        elif line == DR_STATUS_STATEMENT and "dr" in iris:
+            dr = iris["dr"]
+            out.append(f"IRIS_DR|{dr['type']}|{dr['status']}|{dr['journal']}|{dr['databases']}")
+        elif line == DR_PRIMARY_STATEMENT and "dr" in iris:
+            out.append(f"IRIS_DR_PRIMARY|{iris['dr']['primary']}")
+        elif line == DR_PROMOTE_STATEMENT and "dr" in iris:
+            dr = iris["dr"]
+            promoted = dr["type"] == "Disaster Recovery" and dr.get("promotable", True)
+            if promoted:
+                dr.update(type="Failover", status="PRIMARY", primary=dr["name"])
+                dr["promotions"] = dr.get("promotions", 0) + 1
+            out.append(f"IRIS_DR_PROMOTED|{int(promoted)}")
         elif line.startswith('write "ZMIRROR-"_"LOAD ",'):
             iris["zmirror_loaded"] = loaded
             out.append("ZMIRROR-LOAD " + ("OK" if loaded else "ERROR #5012: file does not exist"))

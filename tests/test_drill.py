@@ -25,10 +25,10 @@ def test_drill_measures_both_methods_and_ends_on_the_new_primary() -> None:
     settings = drill._settings("dev")
     assert settings.dr is not None
     d = settings.dr.dns
-    assert dns == d.health_check_period_seconds * d.failure_threshold + d.ttl_seconds
+    assert dns == d.health_check_period_seconds + d.ttl_seconds <= 90  # issue 14: within 90 s of the decision
     text = drill.report(result)
     assert "measured, API method" in text and "ok: every listener ended on the new primary" in text
-    assert f"modelled DNS failover to the DR region, after promote-dr: {dns:7.3f} s" in text
+    assert f"modelled DR DNS after the decision (promote-dr flips the DNS gates): {dns:7.3f} s" in text
 
 
 def test_drill_fails_when_the_backup_never_takes_over() -> None:
