@@ -24,6 +24,10 @@ export CDK_DISABLE_VERSION_CHECK := true
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The CDK's built-in template validation only warns, and cfn-lint validates every
+# template against the CloudFormation resource specifications strictly, per region
+# (tests/test_compliance.py). Off, a synthesis of the app takes about 15 s less CPU.
+export CDK_VALIDATION := false
 
 CDK_FLAGS := --no-notices --no-version-reporting
 

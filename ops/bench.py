@@ -33,6 +33,8 @@ ENV = {
     "CDK_DISABLE_VERSION_CHECK": "true",
     "AWS_EC2_METADATA_DISABLED": "true",
     "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    # As the Makefile synthesizes: without the CDK's built-in template validation (cfn-lint checks strictly).
+    "CDK_VALIDATION": "false",
 }
 
 

@@ -101,6 +101,19 @@ def test_an_exemption_for_every_mirror_set_names_the_same_resource_in_each_set()
     assert not exemption.matches("DataTier/Set01/Vip/Nlb/Resource")
 
 
+def test_the_rules_find_on_their_part_of_a_template_what_they_find_on_the_whole(reference: Synthesized) -> None:
+    """Each group of rules sees its own resources and what they reference: a web tier's log groups
+    and bucket policies fail on their keys and buckets alone, as they do in the whole template."""
+    path = reference.outdir / f"{reference.stacks['dr_web'].artifact_id}.template.json"
+    template = json.loads(path.read_text())
+    groups = list(control_tower.rule_groups(template))
+    assert len(groups) > 5 and all(len(part["Resources"]) < len(template["Resources"]) for _, part in groups)
+    every_rule = [rule for rules, _ in groups for rule in rules]
+    whole = control_tower._guard(every_rule, path, str(path))
+    assert {control_tower.rule_names()[name]: ids for name, ids in whole.items()} == control_tower.check_template(str(path))
+    assert len(whole) >= 3  # findings the exemptions acknowledge, so the comparison has something to compare
+
+
 def test_cfn_lint_finds_nothing(assembly: Synthesized) -> None:
     """Per region: a DR-region template is checked against the DR region's resource specs."""
     by_region = templates_by_region(assembly.manifest, assembly.outdir)
