@@ -108,7 +108,7 @@ class Composer:
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
             primary_vpc=primary.vpc, primary_region=s.region, primary_vpc_cidr=s.network.vpc_cidr, data=s.data,
             backup_copies=s.eks.enabled,
-            ca=self.ca,
+            ca=self.ca, notifications=s.ops.notifications,
         )  # fmt: skip
         members = {
             m.name: self.add(
@@ -126,7 +126,7 @@ class Composer:
         members: dict[str, DrMember] = dict(dr.link.members) if dr else {}
         data = self.add(
             "data_tier", DataTierStack, "DataTier", termination_protection=True, network=network.refs, settings=s.data,
-            ca=self.ca, dr=dr.link if dr else None, dr_settings=s.dr,
+            ca=self.ca, notifications=s.ops.notifications, dr=dr.link if dr else None, dr_settings=s.dr,
         )  # fmt: skip
         mirrors = {
             m.name: self.add(
@@ -142,16 +142,17 @@ class Composer:
         s = self.settings
         return self.add(
             "app_tier", AppTierStack, "AppTier", network=network.refs, mirror=mirrors[s.app.mirror_set],
-            alarm_topic=data.alarm_topic, settings=s.app, data_settings=s.data, ca=self.ca,
+            alarm_topics=data.alarm_topics, settings=s.app, data_settings=s.data, ca=self.ca,
         )  # fmt: skip
 
-    def eks(self, network: NetworkStack, dr: DrSide | None) -> None:
-        """Mendix on EKS; its backups are copied to the DR region's vault when there is one."""
+    def eks(self, network: NetworkStack, data: DataTierStack, dr: DrSide | None) -> None:
+        """Mendix on EKS, alarming on the region's topics (the data tier's); its backups are copied to the DR
+        region's vault when there is one."""
         s = self.settings
         if s.eks.enabled:
             self.add(
                 "eks", EksStack, "Eks", network=network.refs, settings=s.eks, resource_tags=s.tags,
-                dr=dr.link if dr is not None else None,
+                alarm_topics=data.alarm_topics, dr=dr.link if dr is not None else None,
             )  # fmt: skip
 
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
@@ -162,7 +163,7 @@ class Composer:
         dr_app = dr.link.members[s.app.mirror_set].link
         web = self.add(
             "dr_web", DrWebStack, "DrWeb", in_dr=True, network=dr.network, mirror=dr_app,
-            alarm_topic=dr.region.alarm_topic, app=s.app, dr=s.dr, ca=self.ca,
+            alarm_topics=dr.region.alarm_topics, app=s.app, dr=s.dr, ca=self.ca,
         )  # fmt: skip
         self.add(
             "dr_dns", DrDnsStack, "DrDns", in_dr=True, dns=s.dr.dns, primary_load_balancer=app_tier.web.load_balancer,

@@ -18,11 +18,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
 
 from components.iris_host import IrisHost
 from components.mirror_failover import FailoverLink
 from components.mirror_vip import MirrorHealthCheck
+from components.severity import AlarmTopics
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class MemberBase:
     """What every member stack of a region builds on, made once by that region's shared stack."""
 
     key: kms.IKey
-    alarm_topic: sns.ITopic
+    alarm_topics: AlarmTopics
     host: IrisHost
     # Attached to each set's member and arbiter roles: the hosts' files, images and licence.
     host_policies: Sequence[iam.IManagedPolicy]

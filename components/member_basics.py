@@ -1,4 +1,4 @@
-"""What every region's IRIS members share: their instance role and the alarm topic."""
+"""What every region's IRIS members share: their instance role and the placeholder guard."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ from collections.abc import Sequence
 
 from aws_cdk import CfnRule, CfnRuleAssertion, Fn, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from components.service_role import service_role
@@ -35,17 +32,6 @@ def member_role(scope: Construct, construct_id: str = "InstanceRole") -> iam.Rol
             "the instance role's other grants are the stack's own policies, each scoped to named resources.",
         },
     )
-
-
-def alarm_topic(scope: Construct, key: kms.IKey, email: str | None, construct_id: str = "AlarmTopic") -> sns.Topic:
-    """An SNS topic for alarms, encrypted with ``key``, TLS only, mailing ``email`` if given.
-
-    ``key`` must let CloudWatch use it (EncryptionKey.allow_service).
-    """
-    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True, display_name=f"{Stack.of(scope).stack_name} alarms")
-    if email:
-        topic.add_subscription(subscriptions.EmailSubscription(email))
-    return topic
 
 
 def guard_placeholders(stack: Stack, rule_id: str, checks: Sequence[tuple[str, str, str]]) -> None:

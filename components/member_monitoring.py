@@ -21,6 +21,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from components.log_queries import FAILED_FREEZES, FREEZE_STREAM_SUFFIX, MIRROR_STATE_CHANGES, saved_query
 from components.log_retention import encrypted_log_group
 from components.mirror_member import install_file_commands
 from config.constants import IRIS_MOUNT_POINTS
@@ -30,6 +31,7 @@ ARBITER_ROLE = "arbiter"
 
 # Paths on the member host; the IRIS container mounts /iris/db at the same path.
 IRIS_MESSAGES_LOG = "/iris/db/durable/mgr/messages.log"
+FREEZE_THAW_LOG = "/var/log/iris-freeze-thaw.log"
 IRIS_STRUCTURED_LOG = "/iris/db/durable/mgr/structured.log"
 ROOT_MOUNT = "/"
 
@@ -168,6 +170,10 @@ class MemberLogGroups(Construct):
         self.names = MemberLogGroupNames(
             messages=self.messages.log_group_name, audit=self.audit.log_group_name, metrics=self.metrics.log_group_name
         )
+        saved_query(
+            self, "MirrorStateChanges", name="mirror-state-changes", query=MIRROR_STATE_CHANGES, log_groups=[self.messages]
+        )
+        saved_query(self, "FailedFreezes", name="failed-freezes", query=FAILED_FREEZES, log_groups=[self.messages])
 
 
 # --------------------------------------------------------------------------
@@ -243,6 +249,12 @@ def cloudwatch_agent_config(
                     "collect_list": [
                         {"file_path": IRIS_MESSAGES_LOG, "log_group_name": log_groups.messages, "log_stream_name": stream},
                         {"file_path": IRIS_STRUCTURED_LOG, "log_group_name": log_groups.audit, "log_stream_name": stream},
+                        # iris/freeze_thaw.sh's decisions, beside messages.log (components/log_queries.py).
+                        {
+                            "file_path": FREEZE_THAW_LOG,
+                            "log_group_name": log_groups.messages,
+                            "log_stream_name": stream + FREEZE_STREAM_SUFFIX,
+                        },
                     ]
                 }
             },

@@ -9,10 +9,10 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.member_monitoring import DISK_USED_METRIC, HOST_METRICS_NAMESPACE, IRIS_FILESYSTEM, iris_volume_mounts
+from components.severity import AlarmTopics, severity_alarm
 from config.constants import IRIS_SUPERSERVER_PORT
 
 CPU_ALARM_PERCENT = 90
@@ -28,7 +28,8 @@ class MirrorAlarms(Construct):
     recover) and notifies; a failed instance status check, CPU above 90 %, an
     EBS queue longer than the volume's IOPS can serve, and any IRIS volume of
     an ``iris_volume_members`` instance filled to ``disk_used_alarm_percent``
-    (the CloudWatch agent's figure) notify ``topic``.
+    (the CloudWatch agent's figure) notify the topic of their kind's severity
+    (components/severity.py): ``arbiters`` and a ``dr`` member rank below a failover member.
     """
 
     def __init__(
@@ -41,34 +42,36 @@ class MirrorAlarms(Construct):
         volumes: Mapping[str, tuple[ec2.Volume, int]],
         load_balancer: elbv2.NetworkLoadBalancer,
         target_groups: Sequence[elbv2.NetworkTargetGroup],
-        topic: sns.ITopic,
+        topics: AlarmTopics,
         iris_volume_members: Sequence[str] = (),
         disk_used_alarm_percent: int | None = None,
+        arbiters: Sequence[str] = (),
+        dr: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        notify = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
 
-        def alarm(alarm_id: str, metric: cw.IMetric, threshold: float, periods: int, description: str) -> cw.Alarm:
-            a = cw.Alarm(
+        def alarm(alarm_id: str, kind: str, metric: cw.IMetric, threshold: float, periods: int, description: str) -> cw.Alarm:
+            a = severity_alarm(
                 self,
                 alarm_id,
+                kind=kind,
+                subject=f"{mirror_name}: {description}",
+                topics=topics,
                 metric=metric,
                 threshold=threshold,
                 evaluation_periods=periods,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.BREACHING if "Status" in alarm_id else cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{mirror_name}: {description}",
             )
-            a.add_alarm_action(notify)
-            a.add_ok_action(notify)
             self.alarms.append(a)
             return a
 
         for name, instance in instances.items():
             dims = {"InstanceId": instance.instance_id}
+            status = "dr-member-status" if dr else "arbiter-status" if name in arbiters else "member-status"
             system = alarm(
                 f"{name}SystemStatus",
+                status,
                 cw.Metric(
                     namespace="AWS/EC2",
                     metric_name="StatusCheckFailed_System",
@@ -83,6 +86,7 @@ class MirrorAlarms(Construct):
             system.add_alarm_action(cw_actions.Ec2Action(cw_actions.Ec2InstanceAction.RECOVER))
             alarm(
                 f"{name}InstanceStatus",
+                status,
                 cw.Metric(
                     namespace="AWS/EC2",
                     metric_name="StatusCheckFailed_Instance",
@@ -96,6 +100,7 @@ class MirrorAlarms(Construct):
             )
             alarm(
                 f"{name}Cpu",
+                "host-cpu",
                 cw.Metric(
                     namespace="AWS/EC2",
                     metric_name="CPUUtilization",
@@ -110,6 +115,7 @@ class MirrorAlarms(Construct):
         for name, (volume, iops) in volumes.items():
             alarm(
                 f"{name}QueueLength",
+                "ebs-queue",
                 cw.Metric(
                     namespace="AWS/EBS",
                     metric_name="VolumeQueueLength",
@@ -131,7 +137,14 @@ class MirrorAlarms(Construct):
                 for mount in iris_volume_mounts():
                     metric = disk_used_metric(instances[name].instance_id, mount)
                     disk_metrics.append(metric.with_(label=f"{name} {mount}"))
-                    alarm(f"{name}{_mount_id(mount)}DiskUsed", metric, full, 2, f"{name} {mount} is {full} % full or more")
+                    alarm(
+                        f"{name}{_mount_id(mount)}DiskUsed",
+                        "dr-volume-full" if dr else "iris-volume-full",
+                        metric,
+                        full,
+                        2,
+                        f"{name} {mount} is {full} % full or more",
+                    )
 
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.dashboard.add_widgets(

@@ -11,25 +11,24 @@ from types import ModuleType
 from typing import Any
 
 from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, Stack, Validations
-from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from components.log_queries import RETARGET_DECISIONS, saved_query
 from components.log_retention import encrypted_log_group
 from components.mirror_member import install_file_commands
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.nag import acknowledge, acknowledge_provider_function, both_packs
 from components.service_role import service_role
+from components.severity import AlarmTopics, severity_alarm
 
 CODE = Path(__file__).resolve().parent.parent / "lambda" / "retarget"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -152,7 +151,7 @@ class MirrorFailover(Construct):
         provider: bool,
         poll: bool,
         encryption_key: kms.IKey,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -187,6 +186,7 @@ class MirrorFailover(Construct):
             )
         )
         self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
+        saved_query(self, "Decisions", name="retarget-decisions", query=RETARGET_DECISIONS, log_groups=[self.log_group])
         self.role = self._role(encryption_key)
         self.health_check_document = health.to_document()
         common = {
@@ -216,7 +216,7 @@ class MirrorFailover(Construct):
             memory_size=256,
             **common,  # type: ignore[arg-type]
         )
-        self._alarm_on_errors("Function", self.function, alarm_topic)
+        self._alarm_on_errors("Function", self.function, alarm_topics)
 
         # The custom resources reach the same function and code path.
         self.provider: cr.Provider | None = None
@@ -254,7 +254,7 @@ class MirrorFailover(Construct):
                     )
                 ],
             )
-            self._alarm_on_errors("Poller", self.poller, alarm_topic)
+            self._alarm_on_errors("Poller", self.poller, alarm_topics)
 
     def _provider(
         self,
@@ -345,23 +345,22 @@ class MirrorFailover(Construct):
         # The grants the framework would add inline are covered by the policy above.
         return role.without_policy_updates()
 
-    def _alarm_on_errors(self, name: str, function: lambda_.Function, topic: sns.ITopic) -> None:
-        alarm_on_errors(self, name, function, topic)
+    def _alarm_on_errors(self, name: str, function: lambda_.Function, topics: AlarmTopics) -> None:
+        alarm_on_errors(self, name, function, topics)
 
 
-def alarm_on_errors(scope: Construct, name: str, function: lambda_.Function, topic: sns.ITopic) -> None:
-    """An alarm on ``topic`` at the first error of ``function`` in a minute."""
-    alarm = cw.Alarm(
+def alarm_on_errors(scope: Construct, name: str, function: lambda_.Function, topics: AlarmTopics) -> None:
+    """A retarget-failed alarm (P1) at the first error of ``function`` in a minute."""
+    severity_alarm(
         scope,
         f"{name}Errors",
+        kind="retarget-failed",
+        subject=f"Mirror failover {name.lower()} failed: a VIP may point at a member that is not primary",
+        topics=topics,
         metric=function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
         threshold=1,
         evaluation_periods=1,
-        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        alarm_description=f"Mirror failover {name.lower()} failed: a VIP may point at a member that is not primary",
     )
-    alarm.add_alarm_action(cw_actions.SnsAction(topic))
 
 
 class FailoverRegistration(Construct):
@@ -470,7 +469,7 @@ class SetRetargetFunction(Construct):
         subnets: Sequence[ec2.ISubnet],
         security_group: ec2.ISecurityGroup,
         encryption_key: kms.IKey,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
         member_role: iam.IRole,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -479,6 +478,7 @@ class SetRetargetFunction(Construct):
         name = registration.mirror_set
         self.function_arn = retarget_function_arn(self, function_name)
         self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
+        saved_query(self, "Decisions", name="retarget-decisions", query=RETARGET_DECISIONS, log_groups=[self.log_group])
         self.role = service_role(
             self,
             "Role",
@@ -550,7 +550,7 @@ class SetRetargetFunction(Construct):
             memory_size=256,
         )
         self.function.node.add_dependency(self.policy)
-        alarm_on_errors(self, "Function", self.function, alarm_topic)
+        alarm_on_errors(self, "Function", self.function, alarm_topics)
         # The one Lambda function the set's members may invoke (NotifyBecomePrimary^ZMIRROR's helper).
         self.invoke_policy = iam.ManagedPolicy(
             self,

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.encryption_key import EncryptionKey
+from components.severity import AlarmTopics, severity_alarm
 from config.app import AppTierSettings, FleetSettings
 
 AUTO_SCALING_SERVICE = "autoscaling.amazonaws.com"
@@ -70,8 +69,8 @@ class ServerFleet(Construct):
     balances its instances over the subnets' zones, launches through
     ``service_linked_role_arn`` (the role the key's policy admits), collects
     group metrics, replaces instances one at a time when the launch template
-    changes, and alarms on ``alarm_topic`` when fewer than the minimum are in
-    service.
+    changes, and raises an ``alarm_kind`` alarm (components/severity.py) when
+    fewer than the minimum are in service.
     """
 
     def __init__(
@@ -89,7 +88,8 @@ class ServerFleet(Construct):
         service_linked_role: iam.CfnServiceLinkedRole,
         service_linked_role_arn: str,
         user_data_commands: Sequence[str],
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
+        alarm_kind: str,
         description: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -146,7 +146,7 @@ class ServerFleet(Construct):
         assert isinstance(cfn_group, autoscaling.CfnAutoScalingGroup)
         cfn_group.service_linked_role_arn = service_linked_role_arn
         self.group.node.add_dependency(service_linked_role)
-        self._alarm_below_minimum(spec.min_capacity, alarm_topic, description)
+        self._alarm_below_minimum(spec.min_capacity, alarm_topics, alarm_kind, description)
         Validations.of(self.group).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-AS3",
@@ -163,12 +163,14 @@ class ServerFleet(Construct):
             ),
         )
 
-    def _alarm_below_minimum(self, minimum: int, topic: sns.ITopic, description: str) -> None:
+    def _alarm_below_minimum(self, minimum: int, topics: AlarmTopics, kind: str, description: str) -> None:
         if minimum < 1:
             return
-        self.below_minimum_alarm = cw.Alarm(
+        self.below_minimum_alarm = severity_alarm(
             self,
             "BelowMinimum",
+            kind=kind,
+            topics=topics,
             metric=cw.Metric(
                 namespace="AWS/AutoScaling",
                 metric_name="GroupInServiceInstances",
@@ -180,12 +182,9 @@ class ServerFleet(Construct):
             evaluation_periods=BELOW_MINIMUM_MINUTES,
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.BREACHING,
-            alarm_description=f"{description}: fewer than {minimum} in service for {BELOW_MINIMUM_MINUTES} minutes "
+            subject=f"{description}: fewer than {minimum} in service for {BELOW_MINIMUM_MINUTES} minutes "
             "(launches failing or instances unhealthy)",
         )
-        notify = cw_actions.SnsAction(topic)
-        self.below_minimum_alarm.add_alarm_action(notify)
-        self.below_minimum_alarm.add_ok_action(notify)
 
 
 def fleet_key(

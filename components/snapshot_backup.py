@@ -14,18 +14,17 @@ from pathlib import Path
 
 from aws_cdk import CfnTag, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dlm as dlm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from components.iris_host import HOST_SCRIPTS
 from components.mirror_member import install_file_commands
 from components.service_role import service_role
+from components.severity import AlarmTopics, severity_alarm
 from config.constants import DLM_SCRIPTS_TAG
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
@@ -85,7 +84,7 @@ class SnapshotBackup(Construct):
     backup, and a failed freeze is thawed; a refused or failed freeze yields no
     snapshot (``ExecuteOperationOnScriptFailure`` false); every volume but the
     boot volume is snapshotted; retention, schedule and an optional
-    cross-region copy are given. ``alarms`` notify ``alarm_topic`` when a
+    cross-region copy are given. ``alarms`` notify their severity's topic when a
     snapshot, a freeze or a thaw fails, and (for daily or weekly schedules)
     when no snapshot started in a calendar day or week.
     """
@@ -100,7 +99,7 @@ class SnapshotBackup(Construct):
         retain_count: int,
         iris_instance: str,
         encryption_key: kms.IKey,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
         copy: CrossRegionCopy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -185,11 +184,10 @@ class SnapshotBackup(Construct):
                 schedules=[schedule_props],
             ),
         )
-        self.alarms = self._alarms(alarm_topic, window=schedule_window(schedule))
+        self.alarms = self._alarms(alarm_topics, window=schedule_window(schedule))
 
-    def _alarms(self, topic: sns.ITopic, *, window: Duration | None) -> dict[str, cw.Alarm]:
+    def _alarms(self, topics: AlarmTopics, *, window: Duration | None) -> dict[str, cw.Alarm]:
         """One alarm per way a scheduled snapshot can fail to complete."""
-        notify = cw_actions.SnsAction(topic)
 
         def metric(name: str, period: Duration) -> cw.Metric:
             return cw.Metric(
@@ -201,43 +199,47 @@ class SnapshotBackup(Construct):
             )
 
         failures = {
-            "SnapshotsFailed": ("SnapshotsCreateFailed", "a scheduled IRIS snapshot could not be created"),
+            "SnapshotsFailed": ("SnapshotsCreateFailed", "snapshot-failed", "a scheduled IRIS snapshot could not be created"),
             "FreezeFailed": (
                 "PreScriptFailed",
+                "freeze-failed",
                 "the freeze before an IRIS snapshot was refused or failed, so that member was not snapshotted "
                 "(see syslog iris-freeze-thaw on the member: a primary or a member of unknown role is refused)",
             ),
             "ThawFailed": (
                 "PostScriptFailed",
+                "thaw-failed",
                 "the thaw after an IRIS snapshot failed: IRIS may still be frozen on the backup member",
             ),
         }
         alarms: dict[str, cw.Alarm] = {}
-        for alarm_id, (name, description) in failures.items():
-            alarms[alarm_id] = cw.Alarm(
+        for alarm_id, (name, kind, description) in failures.items():
+            alarms[alarm_id] = severity_alarm(
                 self,
                 alarm_id,
+                kind=kind,
+                subject=f"{Stack.of(self).stack_name}: {description}",
+                topics=topics,
                 metric=metric(name, Duration.hours(1)),
                 threshold=1,
                 evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{Stack.of(self).stack_name}: {description}",
             )
         if window is not None:
             # A wall-clock window (UTC, as DLM's cron) judges each calendar day
             # or week on its own, so a run that starts later than the one before
             # is not a missed run; no data in the window counts as no snapshot.
             days = int(window.to_days())
-            alarms["NoSnapshotStarted"] = no_start = cw.Alarm(
+            alarms["NoSnapshotStarted"] = no_start = severity_alarm(
                 self,
                 "NoSnapshotStarted",
+                kind="no-snapshot",
+                topics=topics,
                 metric=metric("SnapshotsCreateStarted", window),
                 threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.BREACHING,
-                alarm_description=f"{Stack.of(self).stack_name}: no IRIS snapshot started in a whole "
+                subject=f"{Stack.of(self).stack_name}: no IRIS snapshot started in a whole "
                 f"{'day' if days == 1 else 'week'} (UTC): no backup member tagged, the policy not running, "
                 "or every freeze refused",
             )
@@ -246,9 +248,6 @@ class SnapshotBackup(Construct):
             cfn_alarm.evaluation_window = cw.CfnAlarm.EvaluationWindowProperty(
                 wall_clock_window=cw.CfnAlarm.WallClockWindowProperty(timezone="UTC")
             )
-        for alarm in alarms.values():
-            alarm.add_alarm_action(notify)
-            alarm.add_ok_action(notify)
         return alarms
 
     @staticmethod

@@ -10,6 +10,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from components.nag import acknowledge, both_packs
+from components.severity import severity_alarm
 
 
 class VipHealth(Construct):
@@ -38,9 +39,11 @@ class VipHealth(Construct):
         super().__init__(scope, construct_id)
         self.alarms: dict[str, cw.Alarm] = {}
         for member, group in target_groups.items():
-            alarm = cw.Alarm(
+            alarm = severity_alarm(
                 self,
                 member,
+                kind="vip-health-signal",
+                topics=None,
                 # Built by hand: a standby group is attached to no listener in the
                 # template, so the group's own metric helpers refuse it.
                 metric=cw.Metric(
@@ -58,7 +61,7 @@ class VipHealth(Construct):
                 evaluation_periods=evaluation_periods,
                 datapoints_to_alarm=evaluation_periods,
                 treat_missing_data=cw.TreatMissingData.BREACHING,
-                alarm_description=f"{description}: {member}'s target group has no healthy target (Route 53 failover signal)",
+                subject=f"{description}: {member}'s target group has no healthy target (Route 53 failover signal)",
             )
             acknowledge(
                 alarm,

@@ -11,14 +11,12 @@ from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -35,7 +33,9 @@ from components.log_retention import encrypted_log_group
 from components.nag import acknowledge, both_packs
 from components.server_fleet import FleetSpec, ServerFleet, fleet_spec
 from components.service_role import service_role
+from components.severity import AlarmTopics, severity_alarm
 from components.web_gateway import WebGatewayConfig, web_gateway_commands
+from components.web_logs import WebServerLogs
 from config.app import AppAlarmSettings, AppTierSettings, FleetSettings
 from config.constants import HTTP_PORT, HTTPS_PORT, IRIS_SUPERSERVER_PORT, WAF_RATE_WINDOW_SECONDS
 
@@ -63,7 +63,7 @@ class WebTier(Construct):
     versioned, TLS-only S3 bucket that blocks public access and expires them.
     The ALB speaks HTTPS to the web servers too. The web servers (a
     ServerFleet) scale on CPU and on requests per server; alarms on the 5xx
-    rate, response time and unhealthy servers go to ``alarm_topic``.
+    rate, response time and unhealthy servers go to their severity's topic.
     """
 
     def __init__(
@@ -81,7 +81,7 @@ class WebTier(Construct):
         service_linked_role_arn: str,
         gateway: WebGatewayConfig,
         ca: CertificateAuthority,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
     ) -> None:
         """The ALB in ``network``'s public subnets, the servers in its web subnets, each tier's group;
         stickiness, health check path, WAF rate limit, log retention, deletion protection, scaling
@@ -203,6 +203,8 @@ class WebTier(Construct):
         self.role.add_managed_policy(
             certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="Web servers", script=certificate_script)
         )
+        # Apache's logs in CloudWatch Logs, and the saved web-5xx query.
+        self.server_logs = WebServerLogs(self, "ServerLogs", encryption_key=encryption_key, retention_days=log_retention_days)
         self.fleet = ServerFleet(
             self,
             "Servers",
@@ -218,9 +220,11 @@ class WebTier(Construct):
             # The host's certificate first: the setup script gets it before Apache starts.
             user_data_commands=[
                 *certificate_commands(ca, names=[], key_group=WEB_SERVER_KEY_GROUP, script=certificate_script, region=region),
+                *self.server_logs.agent_commands(),
                 *web_gateway_commands(gateway, region=region),
             ],
-            alarm_topic=alarm_topic,
+            alarm_topics=alarm_topics,
+            alarm_kind="web-capacity",
             description="Web servers (Apache and the Web Gateway)",
         )
         self.target_group.add_target(self.fleet.group)
@@ -243,7 +247,7 @@ class WebTier(Construct):
             target_requests_per_minute=settings.scaling.requests_per_target_per_minute,
             estimated_instance_warmup=warmup,
         )
-        self.alarms = self._alarms(settings.alarms, alarm_topic)
+        self.alarms = self._alarms(settings.alarms, alarm_topics)
 
     # ------------------------------------------------------------------
 
@@ -355,7 +359,7 @@ class WebTier(Construct):
         )
         return web_acl
 
-    def _alarms(self, t: AppAlarmSettings, topic: sns.ITopic) -> list[cw.Alarm]:
+    def _alarms(self, t: AppAlarmSettings, topics: AlarmTopics) -> list[cw.Alarm]:
         period = Duration.minutes(5)
         m = self.load_balancer.metrics
         error_rate = cw.MathExpression(
@@ -368,9 +372,10 @@ class WebTier(Construct):
             period=period,
             label="5xx responses (% of requests)",
         )
-        specs: list[tuple[str, cw.IMetric, float, int, str]] = [
+        specs: list[tuple[str, str, cw.IMetric, float, int, str]] = [
             (
                 "Http5xxRate",
+                "web-5xx",
                 error_rate,
                 t.http_5xx_percent,
                 2,
@@ -378,6 +383,7 @@ class WebTier(Construct):
             ),
             (
                 "ResponseTime",
+                "web-latency",
                 self.target_group.metrics.target_response_time(period=period, statistic="p95"),
                 t.response_time_ms / 1000,
                 3,
@@ -385,6 +391,7 @@ class WebTier(Construct):
             ),
             (
                 "UnhealthyHosts",
+                "web-unhealthy-host",
                 self.target_group.metrics.unhealthy_host_count(period=Duration.minutes(1), statistic="Maximum"),
                 1,
                 5,
@@ -392,21 +399,19 @@ class WebTier(Construct):
             ),
         ]
         alarms = []
-        notify = cw_actions.SnsAction(topic)
-        for alarm_id, metric, threshold, periods, description in specs:
-            alarm = cw.Alarm(
-                self,
-                alarm_id,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=periods,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"Public web tier: {description}",
+        for alarm_id, kind, metric, threshold, periods, description in specs:
+            alarms.append(
+                severity_alarm(
+                    self,
+                    alarm_id,
+                    kind=kind,
+                    subject=f"Public web tier: {description}",
+                    topics=topics,
+                    metric=metric,
+                    threshold=threshold,
+                    evaluation_periods=periods,
+                )
             )
-            alarm.add_alarm_action(notify)
-            alarm.add_ok_action(notify)
-            alarms.append(alarm)
         return alarms
 
 
@@ -422,7 +427,7 @@ def build_web_tier(
     auto_scaling: tuple[iam.CfnServiceLinkedRole, str],
     password: secretsmanager.ISecret,
     ca: CertificateAuthority,
-    alarm_topic: sns.ITopic,
+    alarm_topics: AlarmTopics,
     app_server_group: str | None = None,
 ) -> WebTier:
     """The app tier's WebTier in ``stack``'s region, from its settings: the primary region's full
@@ -452,5 +457,5 @@ def build_web_tier(
             app_server_group=app_server_group,
         ),
         ca=ca,
-        alarm_topic=alarm_topic,
+        alarm_topics=alarm_topics,
     )

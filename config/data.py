@@ -18,7 +18,6 @@ from config.types import (
     Check,
     Days,
     DnsName,
-    Email,
     InstanceType,
     Matches,
     OneOf,
@@ -351,7 +350,6 @@ class DataTierSettings(SettingsModel):
             "zlib, zstd or lz4, always on. Failover members keep IRIS's own choice."
         ),
     ] = "zstd"
-    alarm_email: Annotated[Email | None, Field(description="Where the data tier's alarms go, or none.")] = None
     disk_used_alarm_percent: Annotated[
         int,
         Field(

@@ -564,7 +564,6 @@ class EksSettings(SettingsModel):
     ] = None
     backup: Annotated[MendixBackupSettings, Field(description="The AWS Backup plan.")]
     budget: Annotated[BudgetSettings, Field(description="The monthly cost budget.")]
-    alarm_email: Annotated[Email | None, Field(description="Where the platform's alarms go, or none.")] = None
     enabled: Annotated[bool, Field(description="false: leave the Eks stack (and its NACL entry) out.")] = True
     public_endpoint_cidrs: Annotated[
         tuple[PublicCidr, ...],

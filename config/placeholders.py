@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from config.ops import SEVERITIES
 from config.types import DOCUMENTATION_NETS
 
 if TYPE_CHECKING:
@@ -78,9 +79,12 @@ def find_placeholders(s: Settings) -> list[Placeholder]:
                 "the public address of your customer gateway, or none (with network.onprem_cidr=none) for no VPN",
             )
         )
-    email = s.data.alarm_email
-    if email is not None and _is_example_domain(email.rsplit("@", 1)[-1]):
-        found.append(Placeholder("data.alarm_email", email, "the address that receives alarms"))
+    for severity in SEVERITIES:
+        for i, email in enumerate(s.ops.notifications.of(severity).emails):
+            if _is_example_domain(email.rsplit("@", 1)[-1]):
+                found.append(
+                    Placeholder(f"ops.notifications.{severity}.emails.{i}", email, f"an address that receives {severity} alarms")
+                )
     if s.dr is not None and _is_example_domain(s.dr.dns.zone_name):
         found.append(Placeholder("dr.dns.zone_name", s.dr.dns.zone_name, "your public DNS zone for the application's name"))
     if s.eks.enabled:
@@ -109,8 +113,6 @@ def _eks_placeholders(s: Settings) -> list[Placeholder]:
                 "the image in your ECR that holds mxpc-cli of eks.mendix_operator.version and kubectl",
             )
         )
-    if e.alarm_email is not None and _is_example_domain(e.alarm_email.rsplit("@", 1)[-1]):
-        found.append(Placeholder("eks.alarm_email", e.alarm_email, "the address that receives the Mendix platform's alarms"))
     for i, email in enumerate(e.budget.emails):
         if _is_example_domain(email.rsplit("@", 1)[-1]):
             found.append(Placeholder(f"eks.budget.emails.{i}", email, "an address that receives budget alerts"))

@@ -17,6 +17,7 @@ from config.data import DataTierSettings, ebs_capacity_problem
 from config.dr import DR_AZ_COUNTS, DrSettings
 from config.eks import ECR_IMAGE, EksSettings
 from config.network import NetworkSettings
+from config.ops import OpsSettings
 from config.placeholders import PLACEHOLDER_ACCOUNT
 from config.tls import TlsSettings, ca_arn_problem
 from config.types import (
@@ -61,6 +62,9 @@ class Settings(SettingsModel):
     tls: Annotated[
         TlsSettings, Field(description="The certificate authority and the hosts' TLS certificates (docs/certificates.md).")
     ] = TlsSettings()
+    ops: Annotated[OpsSettings, Field(description="Who is told of alarms, by severity P1-P4 (docs/operations.md).")] = (
+        OpsSettings()
+    )
     tags: Annotated[
         StringMap,
         Field(

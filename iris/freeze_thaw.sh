@@ -23,7 +23,9 @@
 # Runs as root; /usr/local/bin/iris runs `iris session` as the instance owner.
 # Environment: DLM_COMMAND (pre-script | post-script | dry-run), IRIS_INSTANCE
 # (e.g. IRIS). Every decision is one line on stdout/stderr (SSM's command
-# output) and in syslog (tag iris-freeze-thaw).
+# output), in syslog (tag iris-freeze-thaw) and in FREEZE_THAW_LOG as
+# "<UTC time> INFO|ERROR <text>", which the CloudWatch agent ships to the
+# members' messages log group (stream <instance id>-freeze-thaw).
 set -u
 
 readonly IRIS_OK=5
@@ -35,9 +37,12 @@ readonly NOT_READY=206
 readonly ROLE_TIMEOUT_SECONDS="${ROLE_TIMEOUT_SECONDS:-20}"
 readonly ROLE_QUERY='write "IRIS_MIRROR_ROLE|",$SYSTEM.Mirror.IsPrimary(),"|",$SYSTEM.Mirror.IsBackup(),!'
 IRIS_INSTANCE="${IRIS_INSTANCE:-IRIS}"
+FREEZE_THAW_LOG="${FREEZE_THAW_LOG:-/var/log/iris-freeze-thaw.log}"
 
-log() { logger -t iris-freeze-thaw -- "$*" 2>/dev/null || true; echo "$*"; }
-fail() { logger -p user.err -t iris-freeze-thaw -- "$*" 2>/dev/null || true; echo "$*" >&2; }
+# A few lines a day: the file needs no rotation. A log that cannot be written never fails the script.
+record() { { printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >>"$FREEZE_THAW_LOG"; } 2>/dev/null || true; }
+log() { logger -t iris-freeze-thaw -- "$*" 2>/dev/null || true; record INFO "$*"; echo "$*"; }
+fail() { logger -p user.err -t iris-freeze-thaw -- "$*" 2>/dev/null || true; record ERROR "$*"; echo "$*" >&2; }
 
 # "primary", "backup", "other" (a member that is neither), or "unknown".
 mirror_role() {

@@ -6,7 +6,6 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.ecp_client import EcpClientConfig, ecp_client_commands
@@ -23,6 +22,7 @@ from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
 from components.server_fleet import FleetSpec, ServerFleet, fleet_key, fleet_spec
 from components.service_role import service_role
+from components.severity import AlarmTopics
 from components.web_tier import build_web_tier
 from config import constants as c
 from config.app import AppTierSettings, FleetSettings
@@ -50,7 +50,7 @@ class AppTierStack(Stack):
         *,
         network: NetworkRefs,
         mirror: MirrorLink,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
         settings: AppTierSettings,
         data_settings: DataTierSettings,
         ca: CertificateAuthority,
@@ -127,7 +127,7 @@ class AppTierStack(Stack):
             )
         )
 
-        def ecp_fleet(fleet_id: str, spec: FleetSpec, description: str) -> ServerFleet:
+        def ecp_fleet(fleet_id: str, spec: FleetSpec, description: str, alarm_kind: str) -> ServerFleet:
             return ServerFleet(
                 self,
                 fleet_id,
@@ -141,12 +141,15 @@ class AppTierStack(Stack):
                 service_linked_role=self.auto_scaling_role,
                 service_linked_role_arn=auto_scaling_role_arn,
                 user_data_commands=ecp_commands,
-                alarm_topic=alarm_topic,
+                alarm_topics=alarm_topics,
+                alarm_kind=alarm_kind,
                 description=description,
             )
 
         ecp_ami = settings.ecp_ami_ids[self.region]
-        self.ecp_servers = ecp_fleet("EcpServers", fleet_spec(settings.ecp, ecp_ami, settings), "ECP application servers")
+        self.ecp_servers = ecp_fleet(
+            "EcpServers", fleet_spec(settings.ecp, ecp_ami, settings), "ECP application servers", "app-server-capacity"
+        )
         self.ecp_servers.group.scale_on_cpu_utilization(
             "CpuScaling",
             target_utilization_percent=settings.scaling.cpu_target_percent,
@@ -165,7 +168,7 @@ class AppTierStack(Stack):
             auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
             password=self.gateway_password,
             ca=ca,
-            alarm_topic=alarm_topic,
+            alarm_topics=alarm_topics,
             # The Web Gateway serves from the ECP application servers, over TLS to their superservers.
             app_server_group=self.ecp_servers.group.auto_scaling_group_name,
         )
@@ -174,7 +177,10 @@ class AppTierStack(Stack):
         p = settings.print_servers
         if p.count:
             self.print_servers = ecp_fleet(
-                "PrintServers", fleet_spec(FleetSettings(p.instance_type, p.count, p.count), ecp_ami, settings), "Print servers"
+                "PrintServers",
+                fleet_spec(FleetSettings(p.instance_type, p.count, p.count), ecp_ami, settings),
+                "Print servers",
+                "print-server-capacity",
             )
 
         # xDBC/TCP clients are not mirror-aware: their name is an alias of the

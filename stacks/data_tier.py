@@ -1,7 +1,7 @@
 """DataTierStack: what the IRIS mirror sets of a region share.
 
 Each mirror set has a stack of its own (stacks/mirror_set.py); this one holds
-what exists once: the data key, the alarm topic, the members' log groups and
+what exists once: the data key, the region's alarm topics, the members' log groups and
 private zone, the host files and images they read, the deploy-time retarget
 function and (polling method) the poller that keep every VIP on its primary,
 and the snapshot policy. Each set's run-time retarget function is in the set's stack.
@@ -18,20 +18,22 @@ from components.encryption_key import EncryptionKey
 from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
 from components.links import DataTierLink, DrLink, NetworkRefs, PrivateCaEndpoint
-from components.member_basics import alarm_topic, guard_placeholders
+from components.member_basics import guard_placeholders
 from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.nlb_alias import DnsNameAlias
+from components.severity import SeverityTopics
 from components.snapshot_backup import CrossRegionCopy, SnapshotBackup
 from config.data import DataTierSettings
 from config.dr import DrSettings
+from config.ops import SeverityNotifications
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
 
 BACKUP_TAG_KEY = "IrisBackup"
 
 
-DESCRIPTION = "IRIS on AWS: what the mirror sets share: data key, alarm topic, member zone and logs, mirror failover, snapshots"
+DESCRIPTION = "IRIS on AWS: what the mirror sets share: data key, alarm topics, member zone and logs, mirror failover, snapshots"
 
 
 class DataTierStack(Stack):
@@ -51,6 +53,7 @@ class DataTierStack(Stack):
         network: NetworkRefs,
         settings: DataTierSettings,
         ca: CertificateAuthority,
+        notifications: SeverityNotifications,
         dr: DrLink | None = None,
         dr_settings: DrSettings | None = None,
         **kwargs: object,
@@ -66,7 +69,8 @@ class DataTierStack(Stack):
             self, "DataKey", description="Encrypts the IRIS volumes, snapshots and alarms", alias=f"alias/{construct_id}/data"
         )
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
-        self.alarm_topic = alarm_topic(self, self.key.key, settings.alarm_email)
+        # The region's alarm topics, one per severity: every stack of the region raises its alarms on them.
+        self.alarm_topics = SeverityTopics(self, "AlarmTopics", key=self.key.key, notifications=notifications).topics
         # The members' CloudWatch agents write to these (components/member_monitoring.py).
         self.key.allow_cloudwatch_logs()
         self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
@@ -89,7 +93,7 @@ class DataTierStack(Stack):
             provider=True,
             poll=settings.failover_method == "polling",
             encryption_key=self.key.key,
-            alarm_topic=self.alarm_topic,
+            alarm_topics=self.alarm_topics,
         )
         CfnOutput(self, "RetargetFunctionName", value=self.failover.function.function_name, description="python -m ops status")
 
@@ -102,7 +106,7 @@ class DataTierStack(Stack):
             retain_count=settings.backup.retain_count,
             iris_instance=settings.iris_instance,
             encryption_key=self.key.key,
-            alarm_topic=self.alarm_topic,
+            alarm_topics=self.alarm_topics,
             copy=_snapshot_copy(settings, dr, dr_settings),
         )
         if dr is not None and dr_settings is not None:
@@ -110,7 +114,7 @@ class DataTierStack(Stack):
 
         self.link = DataTierLink(
             key=self.key.key,
-            alarm_topic=self.alarm_topic,
+            alarm_topics=self.alarm_topics,
             zone=self.zone,
             host=host,
             host_policies=[host_policy],

@@ -83,9 +83,10 @@ class DrMirrorSetStack(Stack):
             },
             load_balancer=vip.load_balancer,
             target_groups=vip.target_groups[min(vip.target_groups)],
-            topic=base.alarm_topic,
+            topics=base.alarm_topics,
             iris_volume_members=[DR_MEMBER_NAME],
             disk_used_alarm_percent=data_settings.disk_used_alarm_percent,
+            dr=True,
         )
         FailoverRegistration(
             self,

@@ -3,7 +3,7 @@
 Each DR'd mirror set's member has a stack of its own (stacks/dr_mirror_set.py)
 and the reduced web tier another (stacks/dr_web.py); this one holds what
 exists once in the region: the DR key, which also receives the primary's
-snapshot copies, the alarm topic and log groups, the host files, the peering
+snapshot copies, the alarm topics and log groups, the host files, the peering
 with the primary VPC, the DR retarget function and the promotion document.
 """
 
@@ -22,11 +22,13 @@ from components.encryption_key import EncryptionKey
 from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
 from components.links import DrLink, DrMember, MemberBase, NetworkRefs
-from components.member_basics import alarm_topic, guard_placeholders
+from components.member_basics import guard_placeholders
 from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
+from components.severity import SeverityTopics
 from config.data import DataTierSettings
+from config.ops import SeverityNotifications
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
 
 DESCRIPTION = "IRIS on AWS, DR region: what the async DR members share: key, alarms, peering, DR retarget function"
@@ -49,6 +51,7 @@ class DrRegionStack(Stack):
         primary_vpc_cidr: str,
         data: DataTierSettings,
         ca: CertificateAuthority,
+        notifications: SeverityNotifications,
         backup_copies: bool = False,
         **kwargs: object,
     ) -> None:
@@ -66,7 +69,8 @@ class DrRegionStack(Stack):
             alias=f"alias/{construct_id}/data",
         )
         self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
-        self.alarm_topic = alarm_topic(self, self.key.key, data.alarm_email)
+        # The region's alarm topics, one per severity.
+        self.alarm_topics = SeverityTopics(self, "AlarmTopics", key=self.key.key, notifications=notifications).topics
         self.key.allow_cloudwatch_logs()
         self.member_logs = MemberLogGroups(self, "MemberLogs", encryption_key=self.key.key)
         self.vpc = network.vpc
@@ -95,7 +99,7 @@ class DrRegionStack(Stack):
             provider=False,
             poll=False,
             encryption_key=self.key.key,
-            alarm_topic=self.alarm_topic,
+            alarm_topics=self.alarm_topics,
         )
         CfnOutput(
             self, "RetargetFunctionName", value=self.failover.function.function_name, description="python -m ops promote-dr"
@@ -106,7 +110,7 @@ class DrRegionStack(Stack):
         CfnOutput(self, "DrMemberDocumentName", value=self.member_document.ref, description="python -m ops promote-dr")
         self.base = MemberBase(
             key=self.key.key,
-            alarm_topic=self.alarm_topic,
+            alarm_topics=self.alarm_topics,
             host=host,
             host_policies=[host_policy],
             certificate_policy=certificates,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.host_certificate import CertificateAuthority
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.server_fleet import fleet_key
+from components.severity import AlarmTopics
 from components.web_tier import build_web_tier
 from config.app import AppTierSettings
 from config.dr import DrSettings
@@ -31,7 +31,7 @@ class DrWebStack(Stack):
         *,
         network: NetworkRefs,
         mirror: MirrorLink,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
         app: AppTierSettings,
         dr: DrSettings,
         ca: CertificateAuthority,
@@ -68,6 +68,6 @@ class DrWebStack(Stack):
             password=self.gateway_password,
             # The primary region's CA, reached through the NAT gateway (docs/certificates.md).
             ca=ca,
-            alarm_topic=alarm_topic,
+            alarm_topics=alarm_topics,
         )
         CfnOutput(self, "SiteDnsName", value=self.web.load_balancer.load_balancer_dns_name, description="the DR region's ALB")

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.account_trail import AccountTrail
@@ -14,7 +13,6 @@ from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
 from components.links import DrLink, NetworkRefs
 from components.log_retention import EncryptedLogGroups
-from components.member_basics import alarm_topic as shared_alarm_topic
 from components.mendix.backup import BackupCopy, PlatformBackup
 from components.mendix.cluster import ClusterSpec, MendixCluster
 from components.mendix.database import MendixDatabase
@@ -25,6 +23,7 @@ from components.mendix.observability import ObservedApp, PlatformObservability
 from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
 from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
+from components.severity import AlarmTopics
 from config import constants as c
 from config.eks import EksSettings
 
@@ -43,7 +42,7 @@ class EksStack(Stack):
 
     Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
     ``file_storage``, ``repository``, ``pipeline``, ``observability``,
-    ``backup``, ``budget``, ``trail`` (when on) and ``alarm_topic``. With ``dr``, the
+    ``backup``, ``budget`` and ``trail`` (when on); its alarms go to the region's ``alarm_topics``. With ``dr``, the
     backups are copied to the DR region's vault.
     """
 
@@ -55,7 +54,7 @@ class EksStack(Stack):
         network: NetworkRefs,
         settings: EksSettings,
         resource_tags: Mapping[str, str],
-        alarm_topic: sns.ITopic | None = None,
+        alarm_topics: AlarmTopics,
         dr: DrLink | None = None,
         **kwargs: object,
     ) -> None:
@@ -74,11 +73,8 @@ class EksStack(Stack):
             alias=f"alias/{construct_id}/platform",
         )
         self.key.allow_cloudwatch_logs()
-        self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
         # EventBridge delivers interruption notices into Karpenter's encrypted queue.
         self.key.allow_service("events.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
-
-        self.alarm_topic = alarm_topic or shared_alarm_topic(self, self.key.key, s.alarm_email)
 
         self.platform = MendixCluster(
             self,
@@ -184,7 +180,8 @@ class EksStack(Stack):
                 encryption_key=self.key.key,
                 access_logs=self.access_logs,
                 log_retention_days=s.log_retention_days,
-                approval_topic=self.alarm_topic,
+                # A request for a decision in working hours, not an alarm.
+                approval_topic=alarm_topics.of("P4"),
             )
             self.pipeline.kubernetes_role.node.add_dependency(self.platform.namespace)
 
@@ -202,7 +199,7 @@ class EksStack(Stack):
             app=ObservedApp(namespace=c.MENDIX_NAMESPACE, name=SAMPLE_APP, load_balancer_name=self.platform.sample_app_name),
             database=self.database.instance,
             database_settings=s.database,
-            topic=self.alarm_topic,
+            topics=alarm_topics,
         )
         self.observability.node.add_dependency(self.platform.sample_app)
 

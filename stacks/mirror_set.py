@@ -119,9 +119,10 @@ class MirrorSetStack(Stack):
             },
             load_balancer=self.mirror.vip.load_balancer,
             target_groups=self.mirror.vip.target_groups[min(self.mirror.vip.target_groups)],
-            topic=data.alarm_topic,
+            topics=data.alarm_topics,
             iris_volume_members=list(members),
             disk_used_alarm_percent=data_settings.disk_used_alarm_percent,
+            arbiters=["Arbiter"],
         )
         self.registration = FailoverRegistration(
             self,
@@ -144,7 +145,7 @@ class MirrorSetStack(Stack):
             subnets=network.tier("data"),
             security_group=network.security_groups.failover,
             encryption_key=data.key,
-            alarm_topic=data.alarm_topic,
+            alarm_topics=data.alarm_topics,
             member_role=self.role,
         )
         CfnOutput(self, "RetargetFunctionName", value=self.retarget.function.function_name, description="python -m ops failover")

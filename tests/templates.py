@@ -90,3 +90,15 @@ def sg_id(template: dict[str, Any], prefix: str) -> str:
     """The one security group whose logical id starts with ``prefix``."""
     (logical_id,) = [k for k in resources(template, "AWS::EC2::SecurityGroup") if k.startswith(prefix)]
     return logical_id
+
+
+def severity_of(alarm: dict[str, Any]) -> str:
+    """The severity tag (P1-P4) of an alarm's properties (components/severity.py)."""
+    (severity,) = [t["Value"] for t in alarm.get("Tags", []) if t["Key"] == "Severity"]
+    return str(severity)
+
+
+def severity_topic(template: dict[str, Any], severity: str) -> dict[str, str]:
+    """A Ref to the region's alarm topic of ``severity`` in the stack that holds the topics (data tier, DR region)."""
+    (topic_id,) = [k for k in resources(template, "AWS::SNS::Topic") if re.fullmatch(f"AlarmTopics{severity}[0-9A-F]{{8}}", k)]
+    return {"Ref": topic_id}

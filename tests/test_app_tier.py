@@ -18,14 +18,16 @@ from aws_cdk.assertions import Template
 from components.host_certificate import CertificateAuthority
 from components.links import NetworkRefs, TierSecurityGroups
 from components.server_fleet import FleetSpec, auto_scaling_role
+from components.severity import AlarmTopics
 from components.web_gateway import DEFAULT_SERVER_MARKER, PASSWORD_MARKER, WebGatewayConfig
 from components.web_tier import WebTier
 from config import constants as c
 from config import load_settings
+from config.ops import SEVERITIES
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 from tests.conftest import QUIET, REAL_AMI, Synthesized, cdk_json_context
 from tests.cpf import parse
-from tests.templates import ingress_rules, props, render, resources, sg_id
+from tests.templates import ingress_rules, props, render, resources, severity_of, severity_topic, sg_id
 
 # Launch template user data is limited to 16 KB, base64-encoded.
 USER_DATA_LIMIT = 16 * 1024
@@ -360,7 +362,6 @@ def test_groups_launch_through_the_stacks_auto_scaling_role_which_the_key_admits
 
 def test_groups_replace_servers_one_at_a_time_and_alarm_below_their_minimum(assembly: Synthesized) -> None:
     template = app(assembly)
-    topic = _alarm_topic(assembly)
     below = {
         a["Dimensions"][0]["Value"]["Ref"]: a
         for a in props(template, "AWS::CloudWatch::Alarm")
@@ -375,7 +376,7 @@ def test_groups_replace_servers_one_at_a_time_and_alarm_below_their_minimum(asse
         alarm = below[k]
         assert alarm["ComparisonOperator"] == "LessThanThreshold"
         assert alarm["Threshold"] == int(p["MinSize"])
-        assert topic in alarm["AlarmActions"]
+        assert _alarm_topic(assembly, severity_of(alarm)) in alarm["AlarmActions"]
 
 
 def _read_cspsystem(assembly: Synthesized, statements: list[dict[str, Any]]) -> None:
@@ -689,19 +690,19 @@ def test_web_servers_scale_on_cpu_and_requests_and_ecp_servers_on_cpu(assembly: 
     assert custom.settings.app.scaling.cpu_target_percent == 45
 
 
-def _alarm_topic(assembly: Synthesized) -> Any:
-    topic = next(iter(resources(assembly.template_json("data"), "AWS::SNS::Topic")))
+def _alarm_topic(assembly: Synthesized, severity: str) -> Any:
+    """The app tier's reference to the data tier's alarm topic of ``severity``."""
+    topic = severity_topic(assembly.template_json("data"), severity)["Ref"]
     outputs = app(assembly)
     for a in props(outputs, "AWS::CloudWatch::Alarm"):
         for action in a.get("AlarmActions", []):
             if data_ref(assembly, action) == (topic, "Ref"):
                 return action
-    raise AssertionError("no alarm notifies the data tier's topic")
+    raise AssertionError(f"no alarm notifies the data tier's {severity} topic")
 
 
 def test_web_alarms_on_5xx_rate_response_time_and_unhealthy_hosts_go_to_the_alarm_topic(assembly: Synthesized) -> None:
     template = app(assembly)
-    topic = _alarm_topic(assembly)
     t = assembly.settings.app.alarms
     alarms = {
         k.removeprefix("Web")[:-8]: v["Properties"]
@@ -710,6 +711,7 @@ def test_web_alarms_on_5xx_rate_response_time_and_unhealthy_hosts_go_to_the_alar
     }
     assert sorted(alarms) == ["Http5xxRate", "ResponseTime", "UnhealthyHosts"]
     for a in alarms.values():
+        topic = _alarm_topic(assembly, severity_of(a))
         assert a["AlarmActions"] == [topic] and a["OKActions"] == [topic]
         assert a["TreatMissingData"] == "notBreaching"
     rate = alarms["Http5xxRate"]
@@ -795,7 +797,7 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
             renew_before_days=30,
             vip_zone_name="iris.internal",
         ),
-        alarm_topic=sns.Topic(stack, "Topic"),
+        alarm_topics=AlarmTopics(dict.fromkeys(SEVERITIES, sns.Topic(stack, "Topic"))),
     )
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::ElasticLoadBalancingV2::LoadBalancer", 1)

@@ -26,7 +26,7 @@ from components.snapshot_backup import (
 )
 from config import constants as c
 from tests.conftest import ROOT, Synthesized
-from tests.templates import props, render, resources
+from tests.templates import props, render, resources, severity_of, severity_topic
 
 FREEZE_THAW = ROOT / "iris" / "freeze_thaw.sh"
 BACKUP_ROLE = ROOT / "iris" / "backup_role.sh"
@@ -181,6 +181,7 @@ class Member:
             "CURL_CALLS": str(root / "curl.calls"),
             "AWS_CALLS": str(root / "aws.calls"),
             "SYSLOG": str(root / "syslog"),
+            "FREEZE_THAW_LOG": str(root / "freeze-thaw.log"),
             "IMDS_TOKEN": TOKEN,
             "IMDS_INSTANCE_ID": INSTANCE_ID,
             "IRIS_INSTANCE": "IRIS",
@@ -621,7 +622,6 @@ def test_the_policy_targets_the_tag_the_members_set(assembly: Synthesized) -> No
 def test_an_alarm_fires_when_a_scheduled_snapshot_does_not_complete(assembly: Synthesized) -> None:
     template = data_tier(assembly)
     (policy_id,) = resources(template, "AWS::DLM::LifecyclePolicy")
-    (topic_id,) = resources(template, "AWS::SNS::Topic")
     alarms = {p["MetricName"]: p for p in props(template, "AWS::CloudWatch::Alarm") if p.get("Namespace") == "AWS/EBS"}
     backup_alarms = {
         k: v for k, v in alarms.items() if v.get("Dimensions") == [{"Name": "DLMPolicyId", "Value": {"Ref": policy_id}}]
@@ -641,8 +641,7 @@ def test_an_alarm_fires_when_a_scheduled_snapshot_does_not_complete(assembly: Sy
     assert (started["ComparisonOperator"], started["Threshold"]) == ("LessThanThreshold", 1)
     assert started["TreatMissingData"] == "breaching"
     for a in backup_alarms.values():
-        assert a["AlarmActions"] == [{"Ref": topic_id}]
-        assert a["OKActions"] == [{"Ref": topic_id}]
+        assert a["AlarmActions"] == a["OKActions"] == [severity_topic(template, severity_of(a))]
 
 
 def tags(resource_props: dict[str, Any]) -> dict[str, str]:

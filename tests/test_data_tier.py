@@ -15,7 +15,7 @@ from components.snapshot_backup import FREEZE_THAW_SCRIPT
 from config import constants as c
 from config.placeholders import PLACEHOLDER_AMI, PLACEHOLDER_DIGEST
 from tests.conftest import ALTERNATIVES, COPY_KEY, Synthesized
-from tests.templates import props, resources
+from tests.templates import props, resources, severity_of, severity_topic
 
 
 def tags(resource_props: dict[str, Any]) -> dict[str, str]:
@@ -456,25 +456,20 @@ def test_alarms_cover_status_checks_cpu_and_volume_queues(assembly: Synthesized)
             "VolumeQueueLength": volumes,
         }
     )
-    (topic_id,) = resources(template, "AWS::SNS::Topic")
     for a in alarms:
-        assert {"Ref": topic_id} in [assembly.local(x) for x in a["AlarmActions"]]
+        assert severity_topic(template, severity_of(a)) in [assembly.local(x) for x in a["AlarmActions"]]
         if a["MetricName"] == "StatusCheckFailed_System":
             recover = [x for x in a["AlarmActions"] if "recover" in json.dumps(x)]
             assert len(recover) == 1
 
 
-def test_alarm_topic_is_encrypted_and_there_is_a_dashboard_per_mirror_set(assembly: Synthesized) -> None:
+def test_alarm_topics_are_encrypted_and_there_is_a_dashboard_per_mirror_set(assembly: Synthesized) -> None:
+    # Their subscriptions by severity: tests/test_operations.py.
     template = assembly.template_json("data")
-    (topic,) = props(template, "AWS::SNS::Topic")
-    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [_key_id(template), "Arn"]}
+    topics = props(template, "AWS::SNS::Topic")
+    assert len(topics) == 4
+    assert all(topic["KmsMasterKeyId"] == {"Fn::GetAtt": [_key_id(template), "Arn"]} for topic in topics)
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == len(assembly.settings.data.mirror_sets)
-    (subscription,) = props(template, "AWS::SNS::Subscription")
-    assert subscription == {
-        "Protocol": "email",
-        "TopicArn": {"Ref": next(iter(resources(template, "AWS::SNS::Topic")))},
-        "Endpoint": assembly.settings.data.alarm_email,
-    }
 
 
 def test_the_data_tier_stack_has_termination_protection(assembly: Synthesized) -> None:

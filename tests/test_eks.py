@@ -13,7 +13,7 @@ import pytest
 from components.mendix.load_balancer_controller import load_balancer_controller_policy
 from config import constants as c
 from tests.conftest import ADMIN_ROLE, ALTERNATIVES, PORTAL_SECRET, PUBLIC_CIDR, Synthesized
-from tests.templates import props, render, resources
+from tests.templates import props, render, resources, severity_of, severity_topic
 
 
 def one(template: dict[str, Any], type_name: str) -> dict[str, Any]:
@@ -538,9 +538,9 @@ def test_pipeline_promotes_one_package_from_staging_to_production_behind_an_appr
             {"name": "MENDIX_APP", "type": "PLAINTEXT", "value": environment.app},
             {"name": "MENDIX_REPLICAS", "type": "PLAINTEXT", "value": str(environment.replicas)},
         ]
-    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    # A decision in working hours: the region's P4 topic (the data tier's).
     approval = pipeline["Stages"][3]["Actions"][0]["Configuration"]
-    assert approval["NotificationArn"] == {"Ref": topic_id}
+    assert assembly.local(approval["NotificationArn"]) == severity_topic(assembly.template_json("data_tier"), "P4")
     assert p.production.app in approval["CustomData"] and "#{Package.PACKAGE_SHA256}" in approval["CustomData"]
 
 
@@ -688,9 +688,11 @@ def test_alarms_cover_nodes_pods_database_and_the_nlb(assembly: Synthesized) -> 
         ("AWS/RDS", "DatabaseConnections"),
         ("AWS/NetworkELB", "UnHealthyHostCount"),
     }
-    (topic,) = resources(template, "AWS::SNS::Topic")
+    # The region's topics are the data tier's.
+    assert resources(template, "AWS::SNS::Topic") == {}
     for a in alarms:
-        assert a["AlarmActions"] == [{"Ref": topic}] and a["OKActions"] == [{"Ref": topic}]
+        topic = severity_topic(assembly.template_json("data_tier"), severity_of(a))
+        assert [assembly.local(x) for x in a["AlarmActions"]] == [assembly.local(x) for x in a["OKActions"]] == [topic]
     (free,) = [a for a in alarms if a["MetricName"] == "FreeStorageSpace"]
     d = assembly.settings.eks.database
     assert free["ComparisonOperator"] == "LessThanOrEqualToThreshold"

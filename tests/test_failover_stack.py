@@ -15,7 +15,7 @@ import pytest
 from components.iris_host import HOST_FILES_DIR, NOTIFY_EVENT
 from tests.conftest import ROOT, Synthesized
 from tests.host_stubs import stub
-from tests.templates import props, render, resources
+from tests.templates import props, render, resources, severity_topic
 
 ZMIRROR = ROOT / "iris" / "ZMIRROR.mac"
 NOTIFY = ROOT / "iris" / "notify_primary.sh"
@@ -279,8 +279,7 @@ def test_errors_raise_an_alarm(assembly: Synthesized) -> None:
     errors = [a for a in props(template, "AWS::CloudWatch::Alarm") if a["MetricName"] == "Errors"]
     expected = (2 if assembly.settings.data.failover_method == "polling" else 1) + len(assembly.settings.data.mirror_sets)
     assert len(errors) == expected
-    (topic,) = resources(template, "AWS::SNS::Topic")
-    assert all([assembly.local(x) for x in a["AlarmActions"]] == [{"Ref": topic}] for a in errors)
+    assert all([assembly.local(x) for x in a["AlarmActions"]] == [severity_topic(template, "P1")] for a in errors)
 
 
 def test_polling_method_schedules_the_poller(reference: Synthesized, api: Synthesized) -> None:

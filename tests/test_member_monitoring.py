@@ -21,7 +21,7 @@ from components import member_monitoring as mm
 from components.mirror_alarms import MirrorAlarms
 from config import SettingsError, load_settings
 from tests.conftest import QUIET, ROOT, Synthesized, cdk_json_context
-from tests.templates import props, render, resources
+from tests.templates import props, render, resources, severity_of, severity_topic
 
 NAMES = mm.MemberLogGroupNames(messages="iris-messages", audit="iris-audit", metrics="iris-metrics")
 IRIS_MOUNTS = ["/iris/db", "/iris/jrn1", "/iris/jrn2", "/iris/wij"]
@@ -293,7 +293,6 @@ def _instance_ids(template: dict[str, Any], mirror: str) -> dict[str, str]:
 
 def test_each_member_volume_has_a_disk_alarm_to_the_alarm_topic(assembly: Synthesized) -> None:
     template = assembly.template_json("data")
-    (topic_id,) = resources(template, "AWS::SNS::Topic")
     alarms = disk_alarms(template)
     expected = set()
     for m in assembly.settings.data.mirror_sets:
@@ -306,7 +305,7 @@ def test_each_member_volume_has_a_disk_alarm_to_the_alarm_topic(assembly: Synthe
         assert a["MetricName"] == "disk_used_percent"
         assert a["Statistic"] == "Maximum"
         assert a["Threshold"] == assembly.settings.data.disk_used_alarm_percent
-        assert [assembly.local(x) for x in a["AlarmActions"]] == [{"Ref": topic_id}]
+        assert [assembly.local(x) for x in a["AlarmActions"]] == [severity_topic(template, severity_of(a))]
         assert a["TreatMissingData"] == "notBreaching"
         dims = {d["Name"]: d["Value"] for d in a["Dimensions"]}
         assert set(dims) == {"InstanceId", "path", "fstype"}

@@ -13,7 +13,7 @@ IRIS_VALUES = [
     "-c", "account=123456789012",
     "-c", "data.ami_ids.eu-west-1=ami-0123456789abcdef0",
     "-c", "network.onprem_gateway_ip=81.2.69.160",
-    "-c", "data.alarm_email=dba@hospital.example.nl",
+    *(arg for sev in ("P1", "P2", "P3", "P4") for arg in ("-c", f"ops.notifications.{sev}.emails=dba@hospital.example.nl")),
     "-c", "data.ami_ids.eu-central-1=ami-0fedcba9876543210",
     "-c", "dr.dns.zone_name=hospital.example.nl",
     "-c", "app.web_ami_ids.eu-central-1=ami-0fedcba9876543212",
@@ -33,7 +33,6 @@ EKS_VALUES = [
     "-c", "eks.pipeline.mxbuild_image=123456789012.dkr.ecr.eu-west-1.amazonaws.com/mendix/mxbuild:10.24.0",
     "-c", "eks.mendix_operator.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/"
     "12345678-1234-1234-1234-123456789013",
-    "-c", "eks.alarm_email=platform@hospital.example.nl",
     "-c", "eks.budget.emails=finance@hospital.example.nl",
 ]  # fmt: skip
 REAL_VALUES = IRIS_VALUES + EKS_VALUES
@@ -47,7 +46,8 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "account=000000000000",
         "data.ami_ids.eu-west-1=ami-00000000000000000",
         "network.onprem_gateway_ip=203.0.113.10",
-        "data.alarm_email=",
+        "ops.notifications.P1.emails.0=iris-oncall@example.com",
+        "ops.notifications.P4.emails.1=mendix-alerts@example.com",
         "data.ami_ids.eu-central-1=ami-00000000000000000",
         "dr.dns.zone_name=example.org",
         "app.web_ami_ids.eu-central-1=ami-00000000000000000",
@@ -63,7 +63,6 @@ def test_preflight_names_every_placeholder_and_refuses(capsys: pytest.CaptureFix
         "eks.mendix_operator.installer_image=000000000000.dkr.ecr",
         "eks.pipeline.mxbuild_image=000000000000.dkr.ecr",
         "eks.mendix_operator.certificate_arn=arn:aws:acm:eu-west-1:000000000000:certificate/",
-        "eks.alarm_email=",
         "eks.budget.emails.0=finops@example.com",
     ):
         assert key in err

@@ -272,7 +272,6 @@ BAD_INPUTS = [
         {"eks.karpenter.on_demand.cpu_limit": "0"}, "eks.karpenter.on_demand.cpu_limit", "1 to 100000 vCPUs", id="pool-no-cpu"
     ),
     pytest.param({"eks.log_retention_days": "13"}, "eks.log_retention_days", "retention periods", id="eks-retention"),
-    pytest.param({"eks.alarm_email": "nobody"}, "eks.alarm_email", "an e-mail address", id="eks-alarm-email"),
     pytest.param(
         {"eks.file_storage_infrequent_access_days": "10"},
         "eks.file_storage_infrequent_access_days",

@@ -3,7 +3,7 @@
 Guarantees: every log group the CloudWatch observability add-on writes exists
 beforehand with a retention and the key; alarms on node CPU and memory,
 restarts of the Mendix app's containers, the database's CPU, free storage and
-connections, and unhealthy hosts behind the app's NLB notify the topic (and
+connections, and unhealthy hosts behind the app's NLB notify their severity's topic (and
 again when they recover). The NLB is made by the Load Balancer Controller, so
 its metric dimensions are looked up, read-only, once it exists.
 """
@@ -16,14 +16,12 @@ from typing import Any
 
 from aws_cdk import Duration, Fn
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_sns as sns
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
@@ -32,6 +30,7 @@ from components.mendix.addons import managed_addon
 from components.mendix.identity import pod_identity_role
 from components.mendix.nag import acknowledge_custom_resource_function
 from components.nag import acknowledge, acknowledge_inline_policies
+from components.severity import AlarmTopics, severity_alarm
 from config.eks import MendixDatabaseSettings
 
 INLINE_REASON = (
@@ -95,7 +94,7 @@ class PlatformObservability(Construct):
         app: ObservedApp,
         database: rds.DatabaseInstance,
         database_settings: MendixDatabaseSettings,
-        topic: sns.ITopic,
+        topics: AlarmTopics,
     ) -> None:
         super().__init__(scope, construct_id)
         cluster_name = cluster.cluster_name
@@ -130,28 +129,28 @@ class PlatformObservability(Construct):
             after=[*after, pod_identity_agent, *self.log_groups],
         )
 
-        notify = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
 
         def alarm(
             alarm_id: str,
+            kind: str,
             metric: cw.Metric,
             threshold: float,
             periods: int,
             description: str,
             comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         ) -> cw.Alarm:
-            a = metric.create_alarm(
+            a = severity_alarm(
                 self,
                 alarm_id,
+                kind=kind,
+                subject=f"Mendix platform: {description}",
+                topics=topics,
+                metric=metric,
                 threshold=threshold,
                 evaluation_periods=periods,
                 comparison_operator=comparison,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"Mendix platform: {description}",
             )
-            a.add_alarm_action(notify)
-            a.add_ok_action(notify)
             self.alarms.append(a)
             return a
 
@@ -167,21 +166,41 @@ class PlatformObservability(Construct):
         node_cpu = insights("node_cpu_utilization", "Average")
         node_memory = insights("node_memory_utilization", "Average")
         restarts = insights("pod_number_of_container_restarts", "Maximum", Namespace=app.namespace, PodName=app.name)
-        alarm("NodeCpu", node_cpu, NODE_CPU_PERCENT, 3, f"node CPU above {NODE_CPU_PERCENT} % for 15 minutes")
-        alarm("NodeMemory", node_memory, NODE_MEMORY_PERCENT, 3, f"node memory above {NODE_MEMORY_PERCENT} % for 15 minutes")
+        alarm("NodeCpu", "eks-node-cpu", node_cpu, NODE_CPU_PERCENT, 3, f"node CPU above {NODE_CPU_PERCENT} % for 15 minutes")
         alarm(
-            "PodRestarts", restarts, POD_RESTARTS, 1, f"{app.name} containers restarted {POD_RESTARTS} times or more in 5 minutes"
+            "NodeMemory",
+            "eks-node-memory",
+            node_memory,
+            NODE_MEMORY_PERCENT,
+            3,
+            f"node memory above {NODE_MEMORY_PERCENT} % for 15 minutes",
+        )
+        alarm(
+            "PodRestarts",
+            "mendix-pod-restarts",
+            restarts,
+            POD_RESTARTS,
+            1,
+            f"{app.name} containers restarted {POD_RESTARTS} times or more in 5 minutes",
         )
 
         five = Duration.minutes(5)
         db_cpu = database.metric_cpu_utilization(period=five)
         db_free = database.metric_free_storage_space(period=five, statistic="Minimum")
         db_connections = database.metric_database_connections(period=five, statistic="Maximum")
-        alarm("DatabaseCpu", db_cpu, RDS_CPU_PERCENT, 3, f"database CPU above {RDS_CPU_PERCENT} % for 15 minutes")
+        alarm(
+            "DatabaseCpu",
+            "mendix-database-cpu",
+            db_cpu,
+            RDS_CPU_PERCENT,
+            3,
+            f"database CPU above {RDS_CPU_PERCENT} % for 15 minutes",
+        )
         storage_gib = database_settings.allocated_storage_gib
         free_percent = database_settings.free_storage_alarm_percent
         alarm(
             "DatabaseFreeStorage",
+            "mendix-database-storage",
             db_free,
             storage_gib * GIB * free_percent / 100,
             1,
@@ -189,10 +208,24 @@ class PlatformObservability(Construct):
             cw.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
         )
         max_connections = database_settings.max_connections_alarm
-        alarm("DatabaseConnections", db_connections, max_connections, 2, f"database connections at {max_connections} or more")
+        alarm(
+            "DatabaseConnections",
+            "mendix-database-connections",
+            db_connections,
+            max_connections,
+            2,
+            f"database connections at {max_connections} or more",
+        )
 
         unhealthy = self._load_balancer_metric(cluster, app)
-        alarm("LoadBalancerUnhealthyHosts", unhealthy, 1, 3, f"{app.name} NLB has unhealthy targets for 3 minutes")
+        alarm(
+            "LoadBalancerUnhealthyHosts",
+            "mendix-app-unhealthy",
+            unhealthy,
+            1,
+            3,
+            f"{app.name} NLB has unhealthy targets for 3 minutes",
+        )
 
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.dashboard.add_widgets(

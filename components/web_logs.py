@@ -1,0 +1,60 @@
+"""The web servers' Apache logs in CloudWatch Logs, and the saved query over them.
+
+Guarantees: one log group for the fleet (encrypted with the fleet's key, kept
+``retention_days``, retained when the stack is deleted), a log stream per
+instance and file (``<instance id>-access``, ``<instance id>-error``), and the
+saved query ``<stack>/web-5xx`` over it. The CloudWatch agent ships the files
+when the image has it; without it, the boot log says so and the logs stay on
+the host.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from components.log_queries import ACCESS_STREAM_SUFFIX, WEB_5XX, saved_query
+from components.log_retention import encrypted_log_group
+from components.member_monitoring import AGENT_CTL, AGENT_DIR
+from components.mirror_member import install_file_commands
+
+# mod_ssl's stock ssl.conf: TransferLog logs/ssl_access_log (common log format), ErrorLog logs/ssl_error_log.
+APACHE_LOGS = (("/var/log/httpd/ssl_access_log", ACCESS_STREAM_SUFFIX), ("/var/log/httpd/ssl_error_log", "-error"))
+WEB_AGENT_CONFIG_PATH = f"{AGENT_DIR}/etc/iris-aws-web-agent.json"
+
+
+def web_agent_config(log_group_name: str) -> dict[str, object]:
+    """The CloudWatch agent's configuration on a web server: Apache's access and error logs, nothing else."""
+    return {
+        "agent": {"omit_hostname": True},
+        "logs": {
+            "logs_collected": {
+                "files": {
+                    "collect_list": [
+                        {"file_path": path, "log_group_name": log_group_name, "log_stream_name": "{instance_id}" + suffix}
+                        for path, suffix in APACHE_LOGS
+                    ]
+                }
+            }
+        },
+    }
+
+
+class WebServerLogs(Construct):
+    """The web servers' log group and saved query; ``agent_commands()`` goes into their user data."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, encryption_key: kms.IKey, retention_days: int) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = encrypted_log_group(self, "Apache", encryption_key=encryption_key, retention_days=retention_days)
+        saved_query(self, "Web5xx", name="web-5xx", query=WEB_5XX, log_groups=[self.log_group])
+
+    def agent_commands(self) -> list[str]:
+        """User data: write the agent's configuration and (re)start it with it, if the image has the agent."""
+        config = json.dumps(web_agent_config(self.log_group.log_group_name), separators=(",", ":"))
+        return [
+            *install_file_commands(WEB_AGENT_CONFIG_PATH, config, "0644"),
+            f"if [ -x {AGENT_CTL} ]; then {AGENT_CTL} -a fetch-config -m ec2 -s -c file:{WEB_AGENT_CONFIG_PATH}; "
+            'else logger -t iris-web-logs "no CloudWatch agent on this image: the Apache logs stay on the host"; fi',
+        ]
