@@ -736,7 +736,7 @@ def test_web_alarms_on_5xx_rate_response_time_and_unhealthy_hosts_go_to_the_alar
 PINNED_REFERENCE_IDS = {
     "AWS::KMS::Key": ["AppKey2AF25043"],
     "AWS::S3::Bucket": ["WebAccessLogs024BC47D"],
-    "AWS::Logs::LogGroup": ["WebWafLogs414151AD"],
+    "AWS::Logs::LogGroup": ["WebServerLogsApache640D796C", "WebWafLogs414151AD"],
     "AWS::Route53::HostedZone": ["PrivateZone27242E85"],
 }
 

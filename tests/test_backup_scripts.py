@@ -7,6 +7,7 @@ members' tagging permission, the timer in their user data, the alarms."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from components import log_queries
 from components.iris_host import HOST_SCRIPTS
 from components.snapshot_backup import (
     BACKUP_ROLE_PATH,
@@ -646,3 +648,17 @@ def test_an_alarm_fires_when_a_scheduled_snapshot_does_not_complete(assembly: Sy
 
 def tags(resource_props: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource_props.get("Tags", [])}
+
+
+def test_the_failed_freezes_query_finds_what_freeze_thaw_writes_on_a_refused_and_a_failed_freeze(member: Member) -> None:
+    # The lines the CloudWatch agent ships (components/member_monitoring.py) and the saved query reads.
+    member.role = "primary"
+    assert run_freeze_thaw(member, "pre-script").returncode != 0  # refused: the primary is never frozen
+    member.role = "backup"
+    assert run_freeze_thaw(member, "pre-script", FREEZE_STATUS="3").returncode != 0  # IRIS refused the freeze
+    assert run_freeze_thaw(member, "post-script").returncode == 0
+    line = re.compile(log_queries.FREEZE_LINE.replace("(?<", "(?P<"))
+    records = [line.match(text) for text in member.lines("freeze-thaw.log")]
+    assert records and all(records), member.lines("freeze-thaw.log")
+    wanted = [r for r in records if r and (r["level"] == "ERROR" or re.search(r"(?i)(refus|fail)", r["text"]))]
+    assert len(wanted) >= 2 and any(r["level"] == "ERROR" for r in wanted)

@@ -19,7 +19,9 @@ from aws_cdk.assertions import Template
 
 from components import member_monitoring as mm
 from components.mirror_alarms import MirrorAlarms
+from components.severity import AlarmTopics
 from config import SettingsError, load_settings
+from config.ops import SEVERITIES
 from tests.conftest import QUIET, ROOT, Synthesized, cdk_json_context
 from tests.templates import props, render, resources, severity_of, severity_topic
 
@@ -42,6 +44,12 @@ def test_a_data_member_ships_messages_and_the_structured_log_per_instance(role: 
     assert files == [
         {"file_path": "/iris/db/durable/mgr/messages.log", "log_group_name": "iris-messages", "log_stream_name": "{instance_id}"},
         {"file_path": "/iris/db/durable/mgr/structured.log", "log_group_name": "iris-audit", "log_stream_name": "{instance_id}"},
+        # iris/freeze_thaw.sh's own log, beside messages.log (the failed-freezes query, docs/operations.md).
+        {
+            "file_path": "/var/log/iris-freeze-thaw.log",
+            "log_group_name": "iris-messages",
+            "log_stream_name": "{instance_id}-freeze-thaw",
+        },
     ]
 
 
@@ -257,7 +265,7 @@ def alarms_template(threshold: int) -> dict[str, Any]:
         volumes={},
         load_balancer=load_balancer,
         target_groups=[group],
-        topic=sns.Topic(stack, "Topic"),
+        topics=AlarmTopics(dict.fromkeys(SEVERITIES, sns.Topic(stack, "Topic"))),
         iris_volume_members=["Member0", "Member1"],
         disk_used_alarm_percent=threshold,
     )
@@ -363,5 +371,5 @@ def test_user_data_hands_the_agent_cloudformations_log_group_names() -> None:
     config = json.loads(heredocs(rendered.splitlines())[mm.AGENT_CONFIG_PATH])
     ids = {name: stack.get_logical_id(getattr(groups, name).node.default_child) for name in ("messages", "audit", "metrics")}
     files = config["logs"]["logs_collected"]["files"]["collect_list"]
-    assert [f["log_group_name"] for f in files] == [f"<Ref:{ids['messages']}>", f"<Ref:{ids['audit']}>"]
+    assert [f["log_group_name"] for f in files] == [f"<Ref:{ids[name]}>" for name in ("messages", "audit", "messages")]
     assert config["logs"]["metrics_collected"]["prometheus"]["log_group_name"] == f"<Ref:{ids['metrics']}>"

@@ -7,6 +7,7 @@ the queries' patterns are tested directly.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from pathlib import Path
@@ -27,8 +28,6 @@ from config.ops import SEVERITIES, SeverityNotifications
 from ops import alarm_table
 from tests.conftest import QUIET, ROOT, Synthesized, cdk_json_context
 from tests.templates import props, render, resources, severity_of, severity_topic
-from tests.test_backup_scripts import FREEZE_THAW, Member, run_freeze_thaw
-from tests.test_settings import load
 
 # The stack of each region that holds its topics.
 TOPIC_ROLES = ("data_tier", "dr_region")
@@ -42,11 +41,16 @@ QUERIES_BY_ROLE = {
 }
 
 
+def load(**overrides: object) -> object:
+    return load_settings({**cdk_json_context(), **overrides}, {})
+
+
 def templates(assembly: Synthesized) -> dict[str, dict[str, Any]]:
     """Role -> template, every stack of the assembly."""
     return {role: assembly.template_json(role) for role in assembly.stacks}
 
 
+@functools.cache
 def anchors(doc: Path) -> set[str]:
     """GitHub's anchors of a Markdown file's headings."""
     found = set()
@@ -57,9 +61,17 @@ def anchors(doc: Path) -> set[str]:
     return found
 
 
-def topic_stack(assembly: Synthesized, region: str) -> dict[str, Any]:
-    (role,) = [r for r in TOPIC_ROLES if r in assembly.stacks and assembly.stacks[r].region == region]
-    return assembly.template_json(role)
+def resolver(assembly: Synthesized, stacks: dict[str, dict[str, Any]]) -> Any:
+    """Synthesized.local over templates read once: a reference to another stack's output becomes its value."""
+    by_name = {assembly.stacks[role].stack_name: template for role, template in stacks.items()}
+
+    def local(value: Any) -> Any:
+        if isinstance(value, dict) and "Fn::GetStackOutput" in value:
+            ref = value["Fn::GetStackOutput"]
+            return by_name[ref["StackName"]]["Outputs"][ref["OutputName"]]["Value"]
+        return value
+
+    return local
 
 
 # --- every alarm: a severity, its topic, a runbook that exists -----------------------------------
@@ -68,8 +80,15 @@ def topic_stack(assembly: Synthesized, region: str) -> dict[str, Any]:
 @pytest.mark.parametrize("profile", ["reference", "dev"])
 def test_every_alarm_has_a_severity_its_topic_and_a_runbook_section_that_exists(profile: str, request) -> None:
     assembly: Synthesized = request.getfixturevalue(profile)
+    stacks = templates(assembly)
+    local = resolver(assembly, stacks)
+    topics = {
+        assembly.stacks[role].region: {s: severity_topic(stacks[role], s) for s in SEVERITIES}
+        for role in TOPIC_ROLES
+        if role in stacks
+    }
     seen = 0
-    for role, template in templates(assembly).items():
+    for role, template in stacks.items():
         region = assembly.stacks[role].region
         for logical_id, resource in resources(template, "AWS::CloudWatch::Alarm").items():
             alarm, where = resource["Properties"], f"{role}/{logical_id}"
@@ -83,11 +102,11 @@ def test_every_alarm_has_a_severity_its_topic_and_a_runbook_section_that_exists(
             assert (ROOT / doc).is_file() and anchor in anchors(ROOT / doc), f"{where}: {doc}#{anchor} does not exist"
             # The kind's rule set the severity: nothing else may.
             assert RULES[anchor].severity == severity, where
-            actions = [assembly.local(a) for a in alarm.get("AlarmActions", []) if isinstance(a, dict)]
+            actions = [local(a) for a in alarm.get("AlarmActions", []) if isinstance(a, dict)]
             if RULES[anchor].notify:
-                topic = severity_topic(topic_stack(assembly, region), severity)
+                topic = topics[region][severity]
                 assert actions == [topic], where
-                assert [assembly.local(a) for a in alarm["OKActions"]] == [topic], where
+                assert [local(a) for a in alarm["OKActions"]] == [topic], where
             else:
                 assert actions == [] and "OKActions" not in alarm, where
             seen += 1
@@ -280,9 +299,10 @@ def test_the_hosts_ship_what_the_queries_read(reference: Synthesized) -> None:
         for k, v in resources(template, "AWS::EC2::LaunchTemplate").items()
         if k.startswith("WebServers")
     ]
-    user_data = render(launch["UserData"])
-    expected = json.dumps(web_agent_config(f"<Ref:{group['Ref']}>"), separators=(",", ":"))
-    assert expected in user_data
+    (parameter,) = props(template, "AWS::SSM::Parameter")
+    assert parameter["Name"].startswith("AmazonCloudWatch-")  # readable under CloudWatchAgentServerPolicy
+    assert json.loads(render(parameter["Value"]).replace(f"<Ref:{group['Ref']}>", "GROUP")) == web_agent_config("GROUP")
+    assert f"fetch-config -m ec2 -s -c ssm:{parameter['Name']}" in render(launch["UserData"])
 
 
 def _python(pattern: str) -> re.Pattern[str]:
@@ -301,21 +321,6 @@ def test_the_mirror_query_parses_messages_log_and_keeps_mirror_lines_only() -> N
     assert [p["severity"] for p in parsed if p] == ["0", "0", "2"]
     assert [bool(mirror.search(p["text"])) for p in parsed if p] == [True, False, True]
     assert q.FREEZE_STREAM_SUFFIX in q.MIRROR_STATE_CHANGES and "parse @message" in q.MIRROR_STATE_CHANGES
-
-
-def test_the_failed_freezes_query_finds_what_freeze_thaw_writes_on_a_refused_and_a_failed_freeze(tmp_path: Path) -> None:
-    member = Member(tmp_path)
-    member.role = "primary"
-    assert run_freeze_thaw(member, "pre-script").returncode != 0  # refused: the primary is never frozen
-    member.role = "backup"
-    assert run_freeze_thaw(member, "pre-script", FREEZE_STATUS="3").returncode != 0  # IRIS refused the freeze
-    assert run_freeze_thaw(member, "post-script").returncode == 0
-    line = _python(q.FREEZE_LINE)
-    records = [line.match(text) for text in member.lines("freeze-thaw.log")]
-    assert records and all(records), member.lines("freeze-thaw.log")
-    wanted = [r for r in records if r and (r["level"] == "ERROR" or re.search(r"(?i)(refus|fail)", r["text"]))]
-    assert len(wanted) >= 2 and any(r["level"] == "ERROR" for r in wanted)
-    assert FREEZE_THAW.read_text().count("FREEZE_THAW_LOG") >= 2
 
 
 def test_the_web_query_finds_5xx_answers_in_apache_access_lines() -> None:
