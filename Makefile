@@ -65,8 +65,9 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-report: $(VENV)/.installed node_modules/.installed ## write docs/compliance.md from fresh nag reports
+report: $(VENV)/.installed node_modules/.installed ## write docs/compliance.md from fresh nag reports, and the alarm tables of docs/operations.md
 	$(PY) -m ops.compliance_report --output docs/compliance.md
+	$(PY) -m ops.alarm_table
 
 bench: install ## time synthesis against an empty app, and the test suite
 	$(PY) -m ops.bench
