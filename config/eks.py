@@ -579,7 +579,7 @@ class EksSettings(SettingsModel):
         AccountId | None,
         Field(
             description="An AWS account of its own for the EksNetwork and Eks stacks, bootstrapped to trust the deploying "
-            "account (README, \"A separate account for Mendix\"); none: the deployment's account."
+            'account (README, "A separate account for Mendix"); none: the deployment\'s account.'
         ),
     ] = None
     public_endpoint_cidrs: Annotated[

@@ -284,9 +284,7 @@ class Settings(SettingsModel):
         vpc = ipaddress.IPv4Network(self.eks.vpc_cidr)
         for other_key, other in others.items():
             if vpc.overlaps(ipaddress.IPv4Network(other)):
-                yield Problem(
-                    "eks.vpc_cidr", self.eks.vpc_cidr, f"a range that does not overlap {other_key} {other} (the Mendix VPC is apart)"
-                )
+                yield Problem("eks.vpc_cidr", self.eks.vpc_cidr, f"a range that does not overlap {other_key} {other}")
                 return
 
     @rule
