@@ -90,9 +90,10 @@ WILDCARD_REASONS = {
     "loadbalancer/": "Load balancers the controller creates, in this region and account; it tags them with "
     "elbv2.k8s.aws/cluster and may change only tagged ones. Their names are chosen at run time.",
     "targetgroup/": "Target groups the controller creates, in this region and account, named at run time and "
-    "tagged elbv2.k8s.aws/cluster.",
+    "tagged elbv2.k8s.aws/cluster; registering targets in, or changing, one without this cluster's tag is denied.",
     "listener": "Listeners and rules of the controller's load balancers, in this region and account, whose ids "
-    "exist only at run time; the documented policy lets it tag them.",
+    "exist only at run time; the documented policy lets it tag them, and the denies keep that to listeners and "
+    "rules it creates or that carry this cluster's tag.",
 }
 
 
