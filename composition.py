@@ -166,6 +166,7 @@ class Composer:
                                      flow_log_retention_days=s.network.flow_log_retention_days),
             availability_zones=s.availability_zones, health_check_port=s.data.health_check_port,
             postgres_clients="app",  # the Mendix runtime database in this VPC's data subnets
+            iris_hosts=False,
         )  # fmt: skip
         self.add(
             "eks", EksStack, "Eks", account=s.eks_account, network=network.refs, settings=s.eks, resource_tags=s.tags,

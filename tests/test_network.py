@@ -307,6 +307,15 @@ def test_the_mendix_vpc_has_no_route_to_the_iris_vpcs(assembly: Synthesized) -> 
         if k.startswith("Vpcdata")
     }
     assert len(data_tables) == 3 and not [r for r in _routes(eks) if json.dumps(r["RouteTableId"]) in data_tables]
+    # No IRIS host lives there: no internet-facing ALB group rule, no IRIS port in the data NACL.
+    (alb_sg,) = [k for k in resources(eks, "AWS::EC2::SecurityGroup") if k.startswith("PublicAlbSg")]
+    assert not [r for r in ingress_rules(eks) if r["GroupId"] == {"Fn::GetAtt": [alb_sg, "GroupId"]}]
+    assert _nacl_entries(eks) == {
+        (False, tier_block(s.eks.vpc_cidr, "app"), c.POSTGRES_PORT, c.POSTGRES_PORT, c.DATA_NACL_POSTGRES_RULE),
+        (False, ANYWHERE, *c.LINUX_EPHEMERAL_PORTS, 70),
+        (True, s.eks.vpc_cidr, *c.CLIENT_EPHEMERAL_PORTS, 10),
+        (True, ANYWHERE, c.HTTPS_PORT, c.HTTPS_PORT, 20),
+    }
     eks_stack = assembly.stacks["eks_network"].stack_name
     for role in (r for r in assembly.stacks if r not in ("eks_network", "eks")):
         text = json.dumps(assembly.template_json(role))
