@@ -1,4 +1,4 @@
-"""EksStack: the Mendix low-code platform on EKS, beside the IRIS stacks."""
+"""EksStack: the Mendix low-code platform on EKS, in a VPC (and optionally an account) apart from the IRIS stacks."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ DESCRIPTION = (
 
 
 class EksStack(Stack):
-    """EKS in the app subnets of the network; RDS PostgreSQL in its data subnets.
+    """EKS in the app subnets of ``network``, the platform's own VPC; RDS PostgreSQL in its data subnets.
 
     Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
     ``file_storage``, ``repository``, ``pipeline``, ``observability``,
