@@ -357,7 +357,7 @@ class WebTier(Construct):
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             rules=rules,
             visibility_config=visibility("WebAcl"),
-            description="Public ALB: IRIS's system paths blocked, rate limit per client address, AWS common and "
+            description="Public ALB: IRIS system paths blocked, rate limit per client address, AWS common and "
             "known-bad-inputs rules",
         )
         wafv2.CfnWebACLAssociation(
