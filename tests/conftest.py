@@ -233,7 +233,7 @@ CUSTOM = {
     "app.certificate_arn": REAL_CERTIFICATE,
     "app.private_zone_name": "iris.hospital.example",
     "app.scaling.cpu_target_percent": "45",
-    "app.application_paths": "/csp,/trakcare",
+    "app.application_paths": "/csp/healthshare,/trakcare",
     # The Mendix platform's: a public endpoint for named CIDRs, an administrator role, no account
     # trail, the Operator connected to the Mendix Portal with its namespace secret, no pipeline.
     "eks.public_endpoint_cidrs": PUBLIC_CIDR,
