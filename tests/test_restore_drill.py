@@ -1,0 +1,355 @@
+"""The restore drill (ops/restore_drill.py) against moto's EC2 and a scripted SSM that answers as the
+integrity-check document would; and the CLI's refusals and dry run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from config import constants as c
+from ops import cli
+from ops import restore_drill as rd
+
+REGION = "eu-west-1"
+SET_TAG = "Iris-Mirror-HSDB"
+ZONE = "eu-west-1c"
+
+
+def no_sleep(_: float) -> None:
+    return None
+
+
+class Clock:
+    """A clock each sleep of the drill moves on; reading it costs nothing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class ScriptedSsm:
+    """SSM as the scratch instance's agent and the check document answer: offline at first, the
+    invocation unknown right after send_command, then in progress, then the document's result."""
+
+    def __init__(self, *, status: str = "Success", stdout: str = "IRIS_INTEGRITY|OK|2|\n", stderr: str = "") -> None:
+        self.status, self.stdout, self.stderr = status, stdout, stderr
+        self.info_calls = 0
+        self.sent: list[dict[str, Any]] = []
+        self.polls = 0
+
+    def describe_instance_information(self, Filters: list[dict[str, Any]]) -> dict[str, Any]:  # boto3's names
+        self.info_calls += 1
+        (instance_id,) = Filters[0]["Values"]
+        ping = "Online" if self.info_calls > 2 else "ConnectionLost"
+        return {"InstanceInformationList": [{"InstanceId": instance_id, "PingStatus": ping}] if self.info_calls > 1 else []}
+
+    def send_command(self, **kwargs: Any) -> dict[str, Any]:
+        self.sent.append(kwargs)
+        return {"Command": {"CommandId": "cmd-1"}}
+
+    def get_command_invocation(self, CommandId: str, InstanceId: str) -> dict[str, Any]:
+        assert CommandId == "cmd-1" and InstanceId == self.sent[-1]["InstanceIds"][0]
+        self.polls += 1
+        if self.polls == 1:
+            raise ClientError({"Error": {"Code": "InvocationDoesNotExist", "Message": ""}}, "GetCommandInvocation")
+        if self.polls == 2:
+            return {"Status": "InProgress"}
+        return {"Status": self.status, "StandardOutputContent": self.stdout, "StandardErrorContent": self.stderr}
+
+
+class Aged:
+    """moto's EC2 client, with some snapshots started a day earlier (moto stamps every snapshot with now)."""
+
+    def __init__(self, ec2: Any, older: set[str]) -> None:
+        self.ec2, self.older = ec2, older
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "describe_snapshots"
+        outer = self
+
+        class Pages:
+            def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+                for page in outer.ec2.get_paginator(name).paginate(**kwargs):
+                    for s in page["Snapshots"]:
+                        if s["SnapshotId"] in outer.older:
+                            s["StartTime"] -= timedelta(days=1)
+                    yield page
+
+        return Pages()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ec2, name)
+
+
+class Crashing:
+    """moto's EC2 client, except that one call dies as a bug or a lost connection would."""
+
+    def __init__(self, ec2: Any, method: str) -> None:
+        self.ec2, self.method = ec2, method
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.method:
+
+            def crash(**_: Any) -> Any:
+                raise RuntimeError(f"crash in {name}")
+
+            return crash
+        return getattr(self.ec2, name)
+
+
+@pytest.fixture(scope="module")
+def moto_account() -> Iterator[dict[str, Any]]:
+    """One moto account per module: a VPC with the scratch subnet and group, the profile and the key."""
+    env = pytest.MonkeyPatch()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        env.setenv(key, value)
+    env.delenv("AWS_PROFILE", raising=False)
+    # moto's own images (and their snapshots) cost seconds to load and nothing here needs them.
+    env.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    try:
+        with mock_aws():
+            ec2 = boto3.client("ec2", region_name=REGION)
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.96.0/24", AvailabilityZone=ZONE)["Subnet"]["SubnetId"]
+            group = ec2.create_security_group(GroupName="scratch", Description="scratch", VpcId=vpc)["GroupId"]
+            iam = boto3.client("iam", region_name=REGION)
+            trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+            iam.create_role(RoleName="scratch", AssumeRolePolicyDocument=trust)
+            profile = iam.create_instance_profile(InstanceProfileName="scratch")["InstanceProfile"]["Arn"]
+            key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+            scratch = rd.Scratch(
+                subnet_id=subnet,
+                security_group_id=group,
+                instance_profile_arn=profile,
+                document="Iris-Mirror-HSDB-RestoreDrillCheck",
+                image_id="ami-0123456789abcdef0",
+                instance_type="r6i.large",
+                root_device="/dev/sda1",
+                root_volume_gib="30",
+                key_arn=key,
+                set_tag=SET_TAG,
+            )
+            yield {"ec2": ec2, "scratch": scratch, "vpc": vpc}
+    finally:
+        env.undo()
+
+
+@pytest.fixture
+def aws(moto_account: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The module's account with no instance, volume, snapshot or stack left from another test."""
+    yield moto_account
+    ec2 = moto_account["ec2"]
+    reservations = ec2.describe_instances()["Reservations"]
+    if instances := [i["InstanceId"] for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]:
+        ec2.terminate_instances(InstanceIds=instances)
+    for snapshot in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+        ec2.delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+    for volume in ec2.describe_volumes()["Volumes"]:
+        if volume["State"] == "available":
+            ec2.delete_volume(VolumeId=volume["VolumeId"])
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    for stack in cloudformation.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]:
+        cloudformation.delete_stack(StackName=stack["StackName"])
+
+
+def snapshot_set(
+    ec2: Any, *, member: str = "Member1", roles: tuple[str, ...] = tuple(rd.VOLUMES), dlm: bool = True
+) -> dict[str, str]:
+    """A DLM run's snapshots of a member's IRIS volumes, tagged as DLM copies the member's tags."""
+    made = {}
+    for role in roles:
+        volume = ec2.create_volume(
+            AvailabilityZone="eu-west-1b",
+            Size=10,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "IrisVolumeRole", "Value": role}]}],
+        )["VolumeId"]
+        tags = [
+            {"Key": rd.MIRROR_SET_TAG, "Value": SET_TAG},
+            {"Key": rd.MEMBER_TAG, "Value": member},
+            {"Key": "IrisVolumeRole", "Value": role},
+        ]
+        if dlm:
+            tags.append({"Key": "aws:dlm:lifecycle-policy-id", "Value": "policy-0123456789abcdef0"})
+        made[role] = ec2.create_snapshot(VolumeId=volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}])[
+            "SnapshotId"
+        ]
+    return made
+
+
+def drill_resources(ec2: Any) -> tuple[list[str], list[str]]:
+    """What carries the drill's tag and still exists (instances not terminated, volumes not deleted)."""
+    return rd.leftovers(ec2, SET_TAG)
+
+
+def run(aws: dict[str, Any], ssm: ScriptedSsm, ec2: Any | None = None) -> rd.DrillReport:
+    lines: list[str] = []
+    report = rd.run(ec2 or aws["ec2"], ssm, aws["scratch"], timeout_seconds=600, clock=Clock(), sleep=no_sleep, out=lines.append)
+    report.detail = report.detail or "\n".join(lines)
+    return report
+
+
+def test_happy_path_restores_the_newest_set_checks_it_and_removes_everything(aws: dict[str, Any]) -> None:
+    ec2 = aws["ec2"]
+    older = snapshot_set(ec2, member="Member0")  # yesterday's run, when Member0 was the backup
+    newest = snapshot_set(ec2, member="Member1")
+    ssm = ScriptedSsm()
+    report = run(aws, ssm, ec2=Aged(ec2, set(older.values())))
+    assert report.ok, report
+    assert report.snapshot_set is not None and report.snapshot_set.snapshots == newest
+    assert report.integrity == "OK" and report.restore_seconds and report.check_seconds
+    (sent,) = ssm.sent
+    assert sent["DocumentName"] == aws["scratch"].document
+    mounts = dict(pair.split(":") for pair in sent["Parameters"]["volumes"][0].split())
+    assert sorted(mounts.values()) == sorted(c.IRIS_MOUNT_POINTS.values())
+    # The volumes were made from the newest snapshots, in the scratch subnet's zone, and are gone now.
+    assert all(rd._volume_state(ec2, volume_id) == "deleted" for volume_id in mounts)
+    assert drill_resources(ec2) == ([], [])
+    instance = sent["InstanceIds"][0]
+    described = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert described["State"]["Name"] == "terminated"
+    assert described["SubnetId"] == aws["scratch"].subnet_id
+    assert [g["GroupId"] for g in described["SecurityGroups"]] == [aws["scratch"].security_group_id]
+    assert described["MetadataOptions"]["HttpTokens"] == "required"
+
+
+def test_volumes_come_from_the_set_in_the_scratch_zone_at_the_members_devices(aws: dict[str, Any]) -> None:
+    ec2 = aws["ec2"]
+    snapshots = snapshot_set(ec2)
+    created = rd.Created(run_id="run1")
+    rd.restore(ec2, aws["scratch"], rd.newest_snapshot_set(ec2, SET_TAG), created, sleep=no_sleep)
+    for role, volume_id in created.volumes.items():
+        volume = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+        assert volume["SnapshotId"] == snapshots[role] and volume["AvailabilityZone"] == ZONE
+        assert volume["Attachments"][0]["Device"] == rd.VOLUMES[role][0] == c.IRIS_VOLUME_DEVICES[role]
+        assert rd.VOLUMES[role][1] == c.IRIS_MOUNT_POINTS[role]
+        assert {t["Key"]: t["Value"] for t in volume["Tags"]}[rd.DRILL_TAG] == SET_TAG
+    # The scratch instance is in no target group and carries no tag the experiments or the snapshot policy follow.
+    instance = ec2.describe_instances(InstanceIds=[created.instance_id])["Reservations"][0]["Instances"][0]
+    tags = {t["Key"] for t in instance["Tags"]}
+    assert rd.MIRROR_SET_TAG not in tags and "IrisBackup" not in tags
+    assert boto3.client("elbv2", region_name=REGION).describe_target_groups()["TargetGroups"] == []
+    assert rd.teardown(ec2, [created.instance_id or ""], list(created.volumes.values()), sleep=no_sleep) == []
+
+
+def test_integrity_errors_fail_the_drill_and_still_remove_everything(aws: dict[str, Any]) -> None:
+    snapshot_set(aws["ec2"])
+    ssm = ScriptedSsm(status="Failed", stdout="IRIS_INTEGRITY|ERRORS|2|ERROR #5000: Integrity check found errors\n")
+    report = run(aws, ssm)
+    assert not report.ok
+    assert report.integrity == "ERRORS" and "Integrity check found errors" in report.detail
+    assert report.left_behind == [] and drill_resources(aws["ec2"]) == ([], [])
+    assert any("FOUND ERRORS" in line for line in rd.summary(report, SET_TAG))
+
+
+def test_a_check_that_gives_no_verdict_is_a_failure_not_a_pass(aws: dict[str, Any]) -> None:
+    snapshot_set(aws["ec2"])
+    report = run(aws, ScriptedSsm(status="Failed", stdout="", stderr="iris-restore-check: FAILED: cannot pull the image"))
+    assert not report.ok and report.integrity is None
+    assert report.failure is not None and "cannot pull the image" in report.failure
+    assert drill_resources(aws["ec2"]) == ([], [])
+
+
+def test_no_snapshot_fails_before_anything_is_created(aws: dict[str, Any]) -> None:
+    snapshot_set(aws["ec2"], dlm=False)  # a hand-made snapshot is not the policy's
+    ssm = ScriptedSsm()
+    report = run(aws, ssm)
+    assert not report.ok and report.failure is not None
+    assert "no completed Data Lifecycle Manager snapshot" in report.failure
+    assert ssm.sent == [] and drill_resources(aws["ec2"]) == ([], [])
+    assert drill_resources(aws["ec2"]) == ([], [])
+
+
+def test_an_incomplete_set_is_refused(aws: dict[str, Any]) -> None:
+    snapshot_set(aws["ec2"], roles=("database", "journal1", "wij"))
+    with pytest.raises(rd.DrillError, match="no snapshot of journal2"):
+        rd.newest_snapshot_set(aws["ec2"], SET_TAG)
+
+
+@pytest.mark.parametrize("method", ["run_instances", "attach_volume"])
+def test_a_crash_mid_way_still_tears_down_what_was_created(aws: dict[str, Any], method: str) -> None:
+    ec2 = aws["ec2"]
+    snapshot_set(ec2)
+    with pytest.raises(RuntimeError, match=f"crash in {method}"):
+        run(aws, ScriptedSsm(), ec2=Crashing(ec2, method))
+    assert drill_resources(ec2) == ([], [])
+    assert [v for v in ec2.describe_volumes()["Volumes"] if any(t["Key"] == rd.DRILL_TAG for t in v.get("Tags", []))] == []
+
+
+def test_what_a_killed_run_left_behind_is_removed_by_the_next_run(aws: dict[str, Any]) -> None:
+    ec2 = aws["ec2"]
+    snapshots = snapshot_set(ec2)
+    killed = rd.Created(run_id="killed")
+    rd.restore(ec2, aws["scratch"], rd.newest_snapshot_set(ec2, SET_TAG), killed, sleep=no_sleep)  # and then kill -9
+    assert drill_resources(ec2) == ([killed.instance_id], list(killed.volumes.values()))
+    report = run(aws, ScriptedSsm())
+    assert killed.instance_id is not None
+    assert report.ok and sorted(report.swept) == sorted([killed.instance_id, *killed.volumes.values()])
+    assert drill_resources(ec2) == ([], [])
+    assert snapshots  # the snapshots themselves are never touched
+    assert len(ec2.describe_snapshots(SnapshotIds=list(snapshots.values()))["Snapshots"]) == len(snapshots)
+
+
+# --- the CLI ---------------------------------------------------------------
+
+
+class Session:
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def client(self, name: str) -> Any:
+        return boto3.client(name, region_name=REGION)
+
+
+def deploy_outputs(scratch: rd.Scratch) -> None:
+    outputs = {rd.OUTPUTS[name]: {"Value": value} for name, value in vars(scratch).items()}
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}
+    boto3.client("cloudformation", region_name=REGION).create_stack(StackName=SET_TAG, TemplateBody=json.dumps(template))
+
+
+def test_dry_run_shows_the_set_and_the_scratch_and_creates_nothing(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshots = snapshot_set(aws["ec2"])
+    deploy_outputs(aws["scratch"])
+    assert cli.main(["restore-drill", "--mirror-set", "HSDB", "--dry-run"], session_factory=Session) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing is created" in out and all(s in out for s in snapshots.values())
+    assert aws["scratch"].security_group_id in out and "no target group" in out
+    assert drill_resources(aws["ec2"]) == ([], [])
+    assert [v for v in aws["ec2"].describe_volumes()["Volumes"] if v.get("SnapshotId") in snapshots.values()] == []
+
+
+def test_the_cli_refuses_an_unknown_set_and_a_missing_stack(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["restore-drill", "--mirror-set", "NOPE", "--dry-run"], session_factory=Session) == 2
+    assert "no mirror set NOPE" in capsys.readouterr().err
+    assert cli.main(["restore-drill", "--mirror-set", "HSDB", "--dry-run"], session_factory=Session) == 1
+    assert "Iris-Mirror-HSDB" in capsys.readouterr().err
+
+
+def test_the_cli_exits_1_when_the_check_fails(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deploy_outputs(aws["scratch"])  # and no snapshot at all
+    assert cli.main(["restore-drill", "--mirror-set", "HSDB"], session_factory=Session) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: no completed Data Lifecycle Manager snapshot" in out and "all removed" in out
+
+
+def test_the_outputs_the_drill_reads_are_the_ones_the_stack_writes(reference: Any) -> None:
+    from components import restore_drill as component
+
+    assert component.OUTPUTS == rd.OUTPUTS
+    assert reference.stacks["mirror_HSDB"].stack_name == SET_TAG
+    outputs = reference.template_json("mirror_HSDB")["Outputs"]
+    assert set(rd.OUTPUTS.values()) <= set(outputs)
+    assert outputs[rd.OUTPUTS["set_tag"]]["Value"] == SET_TAG
