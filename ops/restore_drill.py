@@ -232,7 +232,10 @@ def restore(ec2: Any, scratch: Scratch, snapshot_set: SnapshotSet, created: Crea
                 },
             }
         ],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": _drill_tags(scratch, created, "instance")}],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": _drill_tags(scratch, created, "instance")},
+            {"ResourceType": "volume", "Tags": _drill_tags(scratch, created, "root")},
+        ],
     )
     created.instance_id = instance_id = reservation["Instances"][0]["InstanceId"]
 
@@ -254,19 +257,39 @@ def wait_for_ssm(ssm: Any, instance_id: str, *, sleep: Callable[[float], None]) 
     _wait(f"the SSM agent of {instance_id} coming online", online, sleep, SSM_ONLINE_TIMEOUT_SECONDS)
 
 
+def send_check(ssm: Any, scratch: Scratch, created: Created, *, timeout_seconds: int) -> str:
+    """Start the integrity-check document on the scratch instance; its command id."""
+    assert created.instance_id is not None
+    mounts = " ".join(f"{volume_id}:{VOLUMES[role][1]}" for role, volume_id in created.volumes.items())
+    return str(
+        ssm.send_command(
+            InstanceIds=[created.instance_id],
+            DocumentName=scratch.document,
+            Parameters={"volumes": [mounts]},
+            TimeoutSeconds=timeout_seconds,
+            Comment=f"restore drill {created.run_id}: ^Integrity on the restored volumes",
+        )["Command"]["CommandId"]
+    )
+
+
+def verdict(result: dict[str, Any]) -> tuple[str, str]:
+    """(OK or ERRORS, the result line) from a finished invocation of the check; DrillError without one."""
+    output = str(result.get("StandardOutputContent", ""))
+    for line in output.splitlines():
+        fields = line.strip().split("|", 3)
+        if fields[0] == RESULT_TAG and len(fields) >= 3 and fields[1] in ("OK", "ERRORS"):
+            return fields[1], line.strip()
+    error = str(result.get("StandardErrorContent", "")).strip()[-500:]
+    raise DrillError(
+        f"the integrity check ended {result.get('Status')} without a verdict ({RESULT_TAG}|...): {error or output[-500:]}"
+    )
+
+
 def check(
     ssm: Any, scratch: Scratch, created: Created, *, timeout_seconds: int, sleep: Callable[[float], None]
 ) -> tuple[str, str]:
-    """Run the integrity-check document; (OK or ERRORS, what it said). DrillError if it gave no verdict."""
-    assert created.instance_id is not None
-    mounts = " ".join(f"{volume_id}:{VOLUMES[role][1]}" for role, volume_id in created.volumes.items())
-    command = ssm.send_command(
-        InstanceIds=[created.instance_id],
-        DocumentName=scratch.document,
-        Parameters={"volumes": [mounts]},
-        TimeoutSeconds=timeout_seconds,
-        Comment=f"restore drill {created.run_id}: ^Integrity on the restored volumes",
-    )["Command"]["CommandId"]
+    """Run the integrity-check document and wait for it; (OK or ERRORS, what it said). DrillError without a verdict."""
+    command = send_check(ssm, scratch, created, timeout_seconds=timeout_seconds)
     result: dict[str, Any] = {}
 
     def finished() -> bool:
@@ -280,15 +303,7 @@ def check(
         return result["Status"] in FINISHED
 
     _wait(f"the integrity check on {created.instance_id}", finished, sleep, timeout_seconds + SSM_ONLINE_TIMEOUT_SECONDS)
-    output = str(result.get("StandardOutputContent", ""))
-    for line in output.splitlines():
-        fields = line.strip().split("|", 3)
-        if fields[0] == RESULT_TAG and len(fields) >= 3 and fields[1] in ("OK", "ERRORS"):
-            return fields[1], line.strip()
-    error = str(result.get("StandardErrorContent", "")).strip()[-500:]
-    raise DrillError(
-        f"the integrity check ended {result.get('Status')} without a verdict ({RESULT_TAG}|...): {error or output[-500:]}"
-    )
+    return verdict(result)
 
 
 def teardown(ec2: Any, instance_ids: list[str], volume_ids: list[str], *, sleep: Callable[[float], None]) -> list[str]:
@@ -328,9 +343,9 @@ def _volume_state(ec2: Any, volume_id: str) -> str:
         raise
 
 
-def leftovers(ec2: Any, set_tag: str) -> tuple[list[str], list[str]]:
-    """Instances and volumes an earlier drill of this set left behind (its tags on them)."""
-    tag = [{"Name": f"tag:{DRILL_TAG}", "Values": [set_tag]}]
+def leftovers(ec2: Any, set_tag: str, run_id: str | None = None) -> tuple[list[str], list[str]]:
+    """Instances and volumes an earlier drill of this set (or only run ``run_id``) left behind (its tags on them)."""
+    tag = [{"Name": f"tag:{RUN_TAG if run_id else DRILL_TAG}", "Values": [run_id or set_tag]}]
     reservations = ec2.describe_instances(
         Filters=[*tag, {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     )["Reservations"]
@@ -457,3 +472,74 @@ def from_cli(args: Any, settings: Any, session_factory: Callable[..., Any], *, o
     for line in summary(report, scratch.set_tag):
         out(line)
     return 0 if report.ok else 1
+
+
+# --- the scheduled runbook (components/restore_drill.py RestoreDrillSchedule) -----------------
+# SSM Automation runs each aws:executeScript step's handler with the step's input payload; an
+# exception fails the step. Start may take at most the step's 600 s; the check's wait is the
+# runbook's own step, and Finish runs after a failure too.
+
+METRIC_NAMESPACE = "IRIS/RestoreDrill"
+METRIC_NAME = "DrillFailed"
+
+
+def _clients() -> tuple[Any, Any, Any]:
+    import boto3
+
+    return boto3.client("ec2"), boto3.client("ssm"), boto3.client("cloudwatch")
+
+
+def automation_start(events: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Start: remove leftovers, restore the newest set, start the check; the ids for the next steps."""
+    ec2, ssm, _ = _clients()
+    scratch = Scratch.from_outputs(events["Scratch"])
+    old_instances, old_volumes = leftovers(ec2, scratch.set_tag)
+    if problems := teardown(ec2, old_instances, old_volumes, sleep=time.sleep):
+        raise DrillError(f"an earlier drill's resources could not be removed: {'; '.join(problems)}")
+    created = Created(run_id=events["RunId"])
+    snapshot_set = newest_snapshot_set(ec2, scratch.set_tag)
+    restore(ec2, scratch, snapshot_set, created, sleep=time.sleep)
+    assert created.instance_id is not None
+    wait_for_ssm(ssm, created.instance_id, sleep=time.sleep)
+    command = send_check(ssm, scratch, created, timeout_seconds=int(events["TimeoutSeconds"]))
+    return {
+        "InstanceId": created.instance_id,
+        "CommandId": command,
+        "SnapshotSet": f"{snapshot_set.member} {snapshot_set.started}",
+    }
+
+
+def automation_finish(events: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Finish (after a failed step too): the verdict, this run's teardown, and the metric the P3 alarm reads."""
+    ec2, ssm, cloudwatch = _clients()
+    scratch = Scratch.from_outputs(events["Scratch"])
+    instances, volumes = leftovers(ec2, scratch.set_tag, events["RunId"])
+    failure: str | None = None
+    detail = ""
+    left: list[str] = []
+    try:
+        if not instances:
+            raise DrillError("the Start step made no scratch instance: see its output in the execution")
+        invocations = ssm.list_command_invocations(
+            InstanceId=instances[0], Filters=[{"key": "DocumentName", "value": scratch.document}]
+        )["CommandInvocations"]
+        if not invocations:
+            raise DrillError("the integrity check was never sent: see the Start step's output")
+        result = ssm.get_command_invocation(CommandId=invocations[0]["CommandId"], InstanceId=instances[0])
+        integrity, detail = verdict(result)
+        if integrity != "OK":
+            failure = detail
+    except (DrillError, ClientError) as err:
+        failure = str(err)
+    finally:
+        left = teardown(ec2, instances, volumes, sleep=time.sleep)
+        failed = failure is not None or bool(left)
+        cloudwatch.put_metric_data(
+            Namespace=METRIC_NAMESPACE,
+            MetricData=[
+                {"MetricName": METRIC_NAME, "Dimensions": [{"Name": "MirrorSet", "Value": scratch.set_tag}], "Value": int(failed)}
+            ],
+        )
+    if failed:
+        raise DrillError("; ".join([failure or "the drill failed", *(f"left behind: {p}" for p in left)]))
+    return {"Result": detail}

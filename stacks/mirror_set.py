@@ -24,7 +24,7 @@ from components.mirror_failover import (
 )
 from components.mirror_set import MirrorSet, member_record
 from components.nag import acknowledge, both_packs
-from components.restore_drill import RestoreDrillScratch
+from components.restore_drill import RestoreDrillSchedule, RestoreDrillScratch
 from components.snapshot_backup import allow_backup_tagging
 from components.vip_health import VipHealth
 from config.constants import DR_MEMBER_NAME
@@ -148,7 +148,7 @@ class MirrorSetStack(Stack):
             )
         drill = data_settings.restore_drill
         # In the arbiter's zone, where no failover member's volumes share the snapshot restores.
-        RestoreDrillScratch(
+        scratch = RestoreDrillScratch(
             self,
             f"{name}RestoreDrill",
             vpc=network.vpc,
@@ -163,6 +163,17 @@ class MirrorSetStack(Stack):
             root_volume_gib=data_settings.root_volume_gib,
             timeout_minutes=drill.timeout_minutes,
         )
+        if drill.schedule is not None:
+            RestoreDrillSchedule(
+                self,
+                f"{name}RestoreDrillSchedule",
+                scratch=scratch,
+                schedule=drill.schedule,
+                timeout_minutes=drill.timeout_minutes,
+                encryption_key=data.key,
+                alarm_topic=data.alarm_topic,
+                outputs=scratch.values,
+            )
         self.registration = FailoverRegistration(
             self,
             f"{name}Failover",

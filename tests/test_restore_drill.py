@@ -353,3 +353,72 @@ def test_the_outputs_the_drill_reads_are_the_ones_the_stack_writes(reference: An
     outputs = reference.template_json("mirror_HSDB")["Outputs"]
     assert set(rd.OUTPUTS.values()) <= set(outputs)
     assert outputs[rd.OUTPUTS["set_tag"]]["Value"] == SET_TAG
+
+
+# --- the schedule (off in the shipped profiles: built here in a stack of its own) ---------------
+
+
+def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tmp_path: Any) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_sns as sns
+    from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
+
+    from components import restore_drill as component
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, SET_TAG, env=cdk.Environment(account="000000000000", region=REGION))
+    vpc = ec2.Vpc(
+        stack,
+        "Vpc",
+        availability_zones=[f"{REGION}a", f"{REGION}b"],
+        nat_gateways=0,
+        subnet_configuration=[ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)],
+    )
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    scratch = component.RestoreDrillScratch(
+        stack, "Scratch", vpc=vpc, subnet=vpc.isolated_subnets[0], host_policies=[], encryption_key=key,
+        image_id="ami-0123456789abcdef0", iris_image="000000000000.dkr.ecr.eu-west-1.amazonaws.com/iris@sha256:" + "a" * 64,
+        iris_instance="IRIS", instance_type="r6i.large", root_device="/dev/sda1", root_volume_gib=30, timeout_minutes=60,
+    )  # fmt: skip
+    component.RestoreDrillSchedule(
+        stack, "Schedule", scratch=scratch, schedule="cron(0 5 1 * ? *)", timeout_minutes=60, encryption_key=key,
+        alarm_topic=sns.Topic(stack, "Topic", master_key=key), outputs=scratch.values,
+    )  # fmt: skip
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), HIPAASecurityChecks(), NIST80053R5Checks())
+    try:
+        app.synth()
+    except RuntimeError as err:
+        assert "ValidationFailed" in str(err)
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    mine = [
+        (v["ruleName"], r["path"])
+        for plugin in report["pluginReports"]
+        for v in plugin["violations"]
+        for r in v["violatingResources"]
+        if "/Scratch/" in r["path"] or "/Schedule/" in r["path"]
+    ]
+    assert mine == []
+
+    template = json.loads((tmp_path / f"{SET_TAG}.template.json").read_text())
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for r in template["Resources"].values():
+        by_type.setdefault(r["Type"], []).append(r["Properties"])
+    (runbook,) = [d for d in by_type["AWS::SSM::Document"] if d["DocumentType"] == "Automation"]
+    steps = {s["name"]: s for s in runbook["Content"]["mainSteps"]}
+    assert list(steps) == ["Start", "WaitForCheck", "Finish"]
+    assert steps["Start"]["onFailure"] == steps["WaitForCheck"]["onFailure"] == "step:Finish"
+    for name, handler in (("Start", rd.automation_start), ("Finish", rd.automation_finish)):
+        inputs = steps[name]["inputs"]
+        assert inputs["Script"] == component.DRILL_MODULE.read_text() and inputs["Handler"] == handler.__name__
+        assert set(inputs["InputPayload"]["Scratch"]) == set(rd.OUTPUTS.values())
+    (rule,) = by_type["AWS::Events::Rule"]
+    assert rule["ScheduleExpression"] == "cron(0 5 1 * ? *)" and "automation-definition" in json.dumps(rule["Targets"])
+    (alarm,) = by_type["AWS::CloudWatch::Alarm"]
+    assert alarm["AlarmDescription"].startswith("P3:") and alarm["MetricName"] == rd.METRIC_NAME
+    assert alarm["Namespace"] == rd.METRIC_NAMESPACE == component.METRIC_NAMESPACE
+    assert (component.MIRROR_SET_TAG, component.DRILL_TAG) == (rd.MIRROR_SET_TAG, rd.DRILL_TAG)
+    (group,) = by_type["AWS::EC2::SecurityGroup"]
+    assert "SecurityGroupIngress" not in group
+    assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in group["SecurityGroupEgress"]] == [("tcp", 443, 443)]
