@@ -290,10 +290,10 @@ def test_what_a_killed_run_left_behind_is_removed_by_the_next_run(aws: dict[str,
     snapshots = snapshot_set(ec2)
     killed = rd.Created(run_id="killed")
     rd.restore(ec2, aws["scratch"], rd.newest_snapshot_set(ec2, SET_TAG), killed, sleep=no_sleep)  # and then kill -9
-    assert drill_resources(ec2) == ([killed.instance_id], list(killed.volumes.values()))
+    instances, volumes = drill_resources(ec2)
+    assert instances == [killed.instance_id] and set(killed.volumes.values()) < set(volumes)  # and its root volume
     report = run(aws, ScriptedSsm())
-    assert killed.instance_id is not None
-    assert report.ok and sorted(report.swept) == sorted([killed.instance_id, *killed.volumes.values()])
+    assert report.ok and sorted(report.swept) == sorted(instances + volumes)
     assert drill_resources(ec2) == ([], [])
     assert snapshots  # the snapshots themselves are never touched
     assert len(ec2.describe_snapshots(SnapshotIds=list(snapshots.values()))["Snapshots"]) == len(snapshots)
@@ -367,7 +367,10 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
 
     from components import restore_drill as component
 
-    app = cdk.App(outdir=str(tmp_path))
+    from tests.conftest import cdk_json_context
+
+    # The feature flags of a real run (among them the target partition, which makes ARNs literal).
+    app = cdk.App(outdir=str(tmp_path), context={k: v for k, v in cdk_json_context().items() if k.startswith("@")})
     stack = cdk.Stack(app, SET_TAG, env=cdk.Environment(account="000000000000", region=REGION))
     vpc = ec2.Vpc(
         stack,
@@ -393,11 +396,11 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
         assert "ValidationFailed" in str(err)
     report = json.loads((tmp_path / "validation-report.json").read_text())
     mine = [
-        (v["ruleName"], r["path"])
+        (v["ruleName"], r["constructPath"])
         for plugin in report["pluginReports"]
-        for v in plugin["violations"]
-        for r in v["violatingResources"]
-        if "/Scratch/" in r["path"] or "/Schedule/" in r["path"]
+        for v in plugin.get("violations", [])
+        for r in v["violatingConstructs"]
+        if "/Scratch/" in r["constructPath"] or "/Schedule/" in r["constructPath"]
     ]
     assert mine == []
 
@@ -422,3 +425,143 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
     (group,) = by_type["AWS::EC2::SecurityGroup"]
     assert "SecurityGroupIngress" not in group
     assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in group["SecurityGroupEgress"]] == [("tcp", 443, 443)]
+
+
+# --- iris/restore_check.sh on a stand-in host -----------------------------------------------------
+
+DOCKER_STUB = r'''#!/usr/bin/env python3
+"""docker as the check uses it: image inspect, rm -f, run -d (its -v mounts recorded), and exec into
+IRIS's session, which reads ObjectScript until halt and answers the two statements the check sends."""
+import json, os, re, sys
+state_file = os.environ["STUB_STATE"]
+state = json.load(open(state_file))
+args = sys.argv[1:]
+def save():
+    json.dump(state, open(state_file, "w"))
+if args[:2] == ["image", "inspect"] or args[:2] == ["rm", "-f"]:
+    sys.exit(0)
+if args[0] == "run":
+    state["run"] = args
+    state["mounts"] = [args[i + 1] for i, a in enumerate(args) if a == "-v"]
+    save()
+    sys.exit(0)
+if args[0] == "exec" and args[3:] == ["iris", "session", "IRIS", "-U", "%SYS"]:
+    lines = sys.stdin.read().splitlines()
+    if "halt" not in lines:
+        print("<SESSION ENDED WITHOUT HALT>", file=sys.stderr)
+        sys.exit(1)
+    status = None
+    for line in lines[: lines.index("halt")]:
+        if line == 'write "IRIS-"_"UP",!':
+            print("IRIS-UP")
+        elif m := re.fullmatch(r'set sc=\$\$CheckList\^Integrity\(,\$listbuild\((.*)\),0,,(-?\d+)\)', line):
+            dirs = json.loads("[" + m.group(1) + "]")
+            seen = {c: h for h, c in (v.split(":") for v in state["mounts"])}
+            for d in dirs:
+                inside = next((c for c in seen if d.startswith(c)), None)
+                if inside is None or not os.path.isfile(seen[inside] + d[len(inside):] + "IRIS.DAT"):
+                    print(f"<DIRECTORY NOT FOUND> {d}")
+                    sys.exit(1)
+            state["checked"] = dirs
+            status = "ERRORS" if any(d.rstrip("/").rsplit("/", 1)[-1] in state["corrupt"] for d in dirs) else "OK"
+        elif line.startswith("if 'sc do Display^Integrity"):
+            if status == "ERRORS":
+                print("Error in global ^DATA: block 1234 is damaged")
+        elif line.startswith('write "IRIS_"_"INTEGRITY|"'):
+            assert status is not None, "the verdict before the check"
+            n = len(state["checked"])
+            print(f"IRIS_INTEGRITY|{status}|{n}|" + ("ERROR #5000: integrity check errors" if status == "ERRORS" else ""))
+        else:
+            print(f"<SYNTAX> {line}")
+            sys.exit(1)
+    save()
+    sys.exit(0)
+print(f"docker stub: unexpected {args}", file=sys.stderr)
+sys.exit(2)
+'''
+
+
+def stand_in_host(
+    tmp_path: Any, *, formatted: bool = True, databases: tuple[str, ...] = ("hsdata",), corrupt: tuple[str, ...] = ()
+) -> dict[str, str]:
+    import os
+    import stat
+
+    bin_dir, dev, root = tmp_path / "bin", tmp_path / "dev", tmp_path / "iris"
+    for d in (bin_dir, dev / "disk" / "by-id"):
+        d.mkdir(parents=True)
+    stubs = {
+        "docker": DOCKER_STUB,
+        "blkid": "#!/bin/sh\n" + ("echo xfs\n" if formatted else "exit 2\n"),
+        "mountpoint": "#!/bin/sh\nexit 1\n",
+        "mount": f'#!/bin/sh\necho "$@" >> {tmp_path}/mounts\n',
+        "logger": "#!/bin/sh\nexit 0\n",
+    }
+    for name, text in stubs.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    volumes = []
+    for i, role in enumerate(rd.VOLUMES):
+        volume_id = f"vol-0{i}23456789abcdef0"
+        (dev / f"nvme{i + 1}n1").write_text("")
+        (dev / "disk" / "by-id" / f"nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}").symlink_to(
+            dev / f"nvme{i + 1}n1"
+        )
+        volumes.append(f"{volume_id}:{root}/{rd.VOLUMES[role][1].rsplit('/', 1)[-1]}")
+    for name in databases:  # what the restored database volume holds
+        (root / "db" / "data" / name).mkdir(parents=True)
+        (root / "db" / "data" / name / "IRIS.DAT").write_text("")
+    (tmp_path / "state.json").write_text(json.dumps({"corrupt": list(corrupt)}))
+    return {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "STUB_STATE": str(tmp_path / "state.json"),
+        "VOLUMES": " ".join(volumes),
+        "IMAGE": "000000000000.dkr.ecr.eu-west-1.amazonaws.com/iris@sha256:" + "a" * 64,
+        "AWS_REGION": REGION,
+        "IRIS_ROOT": str(root),
+        "DEV_ROOT": str(dev),
+        "WAIT_SECONDS": "1",
+        "POLL_SECONDS": "1",
+    }
+
+
+def check_script(env: dict[str, str]) -> Any:
+    import subprocess
+
+    from components.restore_drill import CHECK_SCRIPT
+
+    return subprocess.run(["bash", str(CHECK_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "exit_code", "verdict"), [((), 0, "OK"), (("hsanalytics",), rd.INTEGRITY_ERRORS_EXIT, "ERRORS")]
+)
+def test_the_check_script_runs_checklist_on_every_restored_database(
+    tmp_path: Any, corrupt: tuple[str, ...], exit_code: int, verdict: str
+) -> None:
+    env = stand_in_host(tmp_path, databases=("hsdata", "hsanalytics"), corrupt=corrupt)
+    done = check_script(env)
+    assert done.returncode == exit_code, done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    assert rd.verdict({"Status": "Success", "StandardOutputContent": done.stdout})[0] == verdict
+    assert line.startswith(f"IRIS_INTEGRITY|{verdict}|2|")
+    state = json.loads((tmp_path / "state.json").read_text())
+    root = env["IRIS_ROOT"]
+    assert sorted(state["checked"]) == [f"{root}/db/data/hsanalytics/", f"{root}/db/data/hsdata/"]
+    assert "--network" in state["run"] and state["run"][state["run"].index("--network") + 1] == "none"
+    assert state["mounts"] == [f"{root}/db/data:{root}/db/data"]  # no restored %SYS, journals or WIJ in IRIS
+    assert len((tmp_path / "mounts").read_text().splitlines()) == len(rd.VOLUMES)
+
+
+def test_the_check_script_never_formats_and_gives_no_verdict_on_a_blank_volume(tmp_path: Any) -> None:
+    done = check_script(stand_in_host(tmp_path, formatted=False))
+    assert done.returncode == 1 and "holds no file system" in done.stderr
+    assert "IRIS_INTEGRITY" not in done.stdout and not (tmp_path / "mounts").exists()
+    with pytest.raises(rd.DrillError, match="without a verdict"):
+        rd.verdict({"Status": "Failed", "StandardOutputContent": done.stdout, "StandardErrorContent": done.stderr})
+
+
+def test_the_check_script_refuses_a_volume_without_databases(tmp_path: Any) -> None:
+    done = check_script(stand_in_host(tmp_path, databases=()))
+    assert done.returncode == 1 and "no database (IRIS.DAT)" in done.stderr
+    assert "run" not in json.loads((tmp_path / "state.json").read_text())
