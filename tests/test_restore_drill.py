@@ -366,7 +366,6 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
     from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
     from components import restore_drill as component
-
     from tests.conftest import cdk_json_context
 
     # The feature flags of a real run (among them the target partition, which makes ARNs literal).
