@@ -104,9 +104,8 @@ def test_the_role_is_for_fis_and_changes_only_the_sets_own_resources(dev: Synthe
     role = template["Resources"][role_id]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "fis.amazonaws.com"} and "aws:SourceAccount" in trust["Condition"]["StringEquals"]
-    (policy,) = [
-        p for p in resources(template, "AWS::IAM::ManagedPolicy").values() if {"Ref": role_id} in p["Properties"].get("Roles", [])
-    ]
+    (policy_ref,) = role["ManagedPolicyArns"]
+    policy = template["Resources"][policy_ref["Ref"]]
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert all(a.startswith(("ec2:Describe",)) for a in _list(statements["FindTargets"]["Action"]))
     stop = statements["StopAndStartMembers"]
