@@ -77,15 +77,18 @@ main() {
   for dir in "${dirs[@]}"; do list="${list:+$list,}\"$dir\""; done
   start_iris
   log "checking ${dirs[*]}"
-  local answer
+  local output answer
   # The tag is built by concatenation so that an echo of the input is never taken for the answer.
-  answer=$(objectscript <<EOF | tr -d '\r' | grep "^IRIS_INTEGRITY|" | tail -1
+  output=$(objectscript <<EOF | tr -d '\r'
 set sc=\$\$CheckList^Integrity(,\$listbuild($list),0,,$MAXPROC)
 if 'sc do Display^Integrity(,2)
 write "IRIS_"_"INTEGRITY|",\$select(\$system.Status.IsOK(sc):"OK",1:"ERRORS"),"|${#dirs[@]}|",\$select(sc:"",1:\$translate(\$system.Status.GetErrorText(sc),\$char(13,10),"  ")),!
 EOF
   ) || true
   docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+  # What Display^Integrity reported (errors only) goes to the command's error output, for the report.
+  printf '%s\n' "$output" | grep -v '^IRIS_INTEGRITY|' | tail -n 50 >&2 || true
+  answer=$(printf '%s\n' "$output" | grep '^IRIS_INTEGRITY|' | tail -1) || true
   [ -n "$answer" ] || fail "CheckList^Integrity gave no answer"
   echo "$answer"
   case "$answer" in

@@ -278,7 +278,8 @@ def verdict(result: dict[str, Any]) -> tuple[str, str]:
     for line in output.splitlines():
         fields = line.strip().split("|", 3)
         if fields[0] == RESULT_TAG and len(fields) >= 3 and fields[1] in ("OK", "ERRORS"):
-            return fields[1], line.strip()
+            reported = str(result.get("StandardErrorContent", "")).strip()[-500:] if fields[1] == "ERRORS" else ""
+            return fields[1], line.strip() + (f"; reported: {reported}" if reported else "")
     error = str(result.get("StandardErrorContent", "")).strip()[-500:]
     raise DrillError(
         f"the integrity check ended {result.get('Status')} without a verdict ({RESULT_TAG}|...): {error or output[-500:]}"

@@ -544,6 +544,7 @@ def test_the_check_script_runs_checklist_on_every_restored_database(
     line = done.stdout.strip().splitlines()[-1]
     assert rd.verdict({"Status": "Success", "StandardOutputContent": done.stdout})[0] == verdict
     assert line.startswith(f"IRIS_INTEGRITY|{verdict}|2|")
+    assert ("block 1234 is damaged" in done.stderr) == (verdict == "ERRORS")  # Display^Integrity's errors, for the report
     state = json.loads((tmp_path / "state.json").read_text())
     root = env["IRIS_ROOT"]
     assert sorted(state["checked"]) == [f"{root}/db/data/hsanalytics/", f"{root}/db/data/hsdata/"]
