@@ -28,7 +28,7 @@ from components.nag import acknowledge
 # stands in for the alarm severity table: when every alarm carries its severity, the P1 alarms
 # come from there instead. Only the failover members' alarms count: a set without its arbiter
 # still serves. VipHealth's alarms are not stop conditions: the standby member's is in ALARM by
-# design, and FIS does not start an experiment while one of its stop conditions is in ALARM.
+# design, and a stop condition in ALARM ends an experiment at once.
 P1_ALARM_KINDS = ("SystemStatus", "InstanceStatus")
 FAILOVER_MEMBERS = ("Member0", "Member1")
 # The Mendix platform's P1 alarm (components/mendix/observability.py): the app's NLB has unhealthy targets.
