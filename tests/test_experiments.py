@@ -319,6 +319,7 @@ def test_a_target_that_resolves_to_nothing_is_not_started(
         ),
     ],
 )
-def test_misuse_is_refused(deployed: dict[str, Any], argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(argv, session_factory=deployed["session"]) == 2
-    assert message in capsys.readouterr().err and deployed["fis"].started == []
+def test_misuse_is_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    fis = ScriptedFis({})  # refused before any AWS client is made: no moto needed
+    assert cli.main(argv, session_factory=Session(fis)) == 2
+    assert message in capsys.readouterr().err and fis.started == []
