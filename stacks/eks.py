@@ -12,6 +12,7 @@ from constructs import Construct
 from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
+from components.fault_injection import PLATFORM_P1_ALARMS, SpotInterruptionExperiment
 from components.links import DrLink, NetworkRefs
 from components.log_retention import EncryptedLogGroups
 from components.member_basics import alarm_topic as shared_alarm_topic
@@ -19,6 +20,7 @@ from components.mendix.backup import BackupCopy, PlatformBackup
 from components.mendix.cluster import ClusterSpec, MendixCluster
 from components.mendix.database import MendixDatabase
 from components.mendix.install import MendixOperator, OperatorNetwork
+from components.mendix.karpenter import SPOT_POOL
 from components.mendix.load_balancer_controller import ControllerRelease
 from components.mendix.manifests import SAMPLE_APP, SampleApp
 from components.mendix.observability import ObservedApp, PlatformObservability
@@ -205,6 +207,14 @@ class EksStack(Stack):
             topic=self.alarm_topic,
         )
         self.observability.node.add_dependency(self.platform.sample_app)
+        if s.karpenter.spot is not None:
+            SpotInterruptionExperiment(
+                self,
+                "SpotInterruption",
+                cluster_name=cluster_name,
+                pool=SPOT_POOL,
+                stop_alarms=[a for a in self.observability.alarms if a.node.id in PLATFORM_P1_ALARMS],
+            )
 
         self.backup = PlatformBackup(
             self,
