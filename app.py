@@ -31,7 +31,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     dr = c.dr_members(network)
     data, mirrors = c.data_tier(network, dr)
     app_tier = c.app_tier(network, data, mirrors)
-    c.eks(network, data, dr)
+    c.eks(data, dr)
     c.dr_web_and_dns(dr, app_tier, mirrors)
     c.tag_everything()
     return c.stacks

@@ -29,6 +29,7 @@ from stacks.network import NetworkStack
 from stacks.pki import PkiStack
 
 DR_NETWORK = "IRIS on AWS, DR region: VPC, subnets per tier, security groups, NACLs, endpoints, flow logs"
+EKS_NETWORK = "Mendix on EKS: its own VPC, apart from the IRIS VPCs (no peering, no route to them), endpoints, flow logs"
 StackT = TypeVar("StackT", bound=cdk.Stack)
 
 
@@ -50,16 +51,20 @@ class Composer:
         for region, zones in ((s.region, s.availability_zones), *(((dr.region, dr.availability_zones),) if dr else ())):
             # AZs from settings: a construct that asks for them reads this key instead of calling AWS.
             app.node.set_context(f"availability-zones:account={s.account}:region={region}", list(zones))
+        app.node.set_context(f"availability-zones:account={s.eks_account}:region={s.region}", list(s.availability_zones))
         self._ca: CertificateAuthority | None = None
 
-    def add(self, role: str, kind: type[StackT], name: str, *, in_dr: bool = False, **kwargs: Any) -> StackT:
+    def add(
+        self, role: str, kind: type[StackT], name: str, *, in_dr: bool = False, account: str | None = None, **kwargs: Any
+    ) -> StackT:
+        """``account``: another account than the deployment's (the Mendix platform's own, ``eks.account``)."""
         s = self.settings
         region = s.dr.region if in_dr and s.dr else s.region
         # Stacks of two regions exchange values through CDK cross-region references.
         stack = kind(
             self.app,
             f"{s.prefix}-{name}",
-            env=cdk.Environment(account=s.account, region=region),
+            env=cdk.Environment(account=account or s.account, region=region),
             cross_region_references=s.dr is not None,
             **kwargs,
         )
@@ -86,7 +91,7 @@ class Composer:
         return self.add(
             "network", NetworkStack, "Network", settings=s.network, availability_zones=s.availability_zones,
             health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
-            postgres_clients="app" if s.eks.enabled else None, web_to_data=s.app.web_to_data,
+            web_to_data=s.app.web_to_data,
             # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
             private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in ("data", "web")] if dr else [],
         )  # fmt: skip
@@ -145,15 +150,30 @@ class Composer:
             alarm_topics=data.alarm_topics, settings=s.app, data_settings=s.data, ca=self.ca,
         )  # fmt: skip
 
-    def eks(self, network: NetworkStack, data: DataTierStack, dr: DrSide | None) -> None:
-        """Mendix on EKS, alarming on the region's topics (the data tier's); its backups are copied to the DR
-        region's vault when there is one."""
+    def eks(self, data: DataTierStack, dr: DrSide | None) -> None:
+        """Mendix on EKS in a VPC of its own (``eks.vpc_cidr``), optionally in an account of its own (``eks.account``).
+
+        The VPC has no peering and no route to the IRIS VPCs: the platform needs nothing from IRIS (its
+        database is its own RDS instance in its own data subnets). Its backups are copied to the DR
+        region's vault when there is one (settings keep that to one account). Its alarms go to the region's
+        severity topics (the data tier's); in an account of its own, to topics of its own with the same subscribers.
+        """
         s = self.settings
-        if s.eks.enabled:
-            self.add(
-                "eks", EksStack, "Eks", network=network.refs, settings=s.eks, resource_tags=s.tags,
-                alarm_topics=data.alarm_topics, dr=dr.link if dr is not None else None,
-            )  # fmt: skip
+        if not s.eks.enabled:
+            return
+        network = self.add(
+            "eks_network", NetworkStack, "EksNetwork", account=s.eks_account, description=EKS_NETWORK,
+            settings=NetworkSettings(vpc_cidr=s.eks.vpc_cidr, nat_gateways=s.network.nat_gateways,
+                                     flow_log_retention_days=s.network.flow_log_retention_days),
+            availability_zones=s.availability_zones, health_check_port=s.data.health_check_port,
+            postgres_clients="app",  # the Mendix runtime database in this VPC's data subnets
+            iris_hosts=False,
+        )  # fmt: skip
+        self.add(
+            "eks", EksStack, "Eks", account=s.eks_account, network=network.refs, settings=s.eks, resource_tags=s.tags,
+            alarm_topics=data.alarm_topics if s.eks_account == s.account else None, notifications=s.ops.notifications,
+            dr=dr.link if dr is not None else None,
+        )  # fmt: skip
 
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
         """The DR region's web tier, and the application's name failing over between the two regions."""

@@ -25,7 +25,8 @@ def listener_reason(port: int) -> str:
         return (
             "TCP pass-through to the primary's superserver: IRIS offers TLS there itself (its %SuperServer "
             "configuration, support level Enabled), so an xDBC client that asks for TLS has it end to end to the "
-            "member and verifies the member's certificate; a certificate at the VIP would end that TLS at the VIP."
+            "member and can verify the member's certificate against the deployment's CA; a certificate at the VIP would "
+            "end that TLS at the VIP."
         )
     return (
         "TCP pass-through to the member's Web Gateway, which serves only the mirror status page on this port, "

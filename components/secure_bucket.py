@@ -18,8 +18,8 @@ from constructs import Construct
 from components.nag import acknowledge, both_packs
 
 ACCESS_LOG_REPLICATION_REASON = (
-    "Server access logs are an audit copy kept in the region they describe; replicating them to another region "
-    "belongs with the DR region stack, which does not exist yet."
+    "Server access logs are an audit record of this region's buckets, versioned and retained when the stack is "
+    "deleted, for the retention in settings; they are no recovery source, and no stack copies them to the DR region."
 )
 
 

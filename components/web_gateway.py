@@ -39,6 +39,19 @@ CA_CERT = f"{IRIS_TLS_DIR}/ca.crt"
 CONNECTION_SECURITY_TLS = 10
 TLS_1_2, TLS_1_3 = 16, 32
 KEY_TYPE_RSA = 2
+# The web server's own health page, which the ALB's health check asks: Apache serves the file
+# that the setup script writes once Apache and the gateway are configured with at least one
+# server. It is no application path, so the public listener never forwards it.
+HEALTH_PATH = "/iris-web-health"
+HEALTH_DIR = "/var/www/iris-web-health"
+HEALTH_FILE = f"{HEALTH_DIR}/status.txt"
+# Application access the gateway refuses: the root and the parents of the system
+# applications (otherwise a path no profile names inherits the root's server, Web Gateway
+# Configuration Guide, "Configuring Application Access"), and IRIS's system applications.
+DISABLED_APP_PATHS = ("/", "/csp", "/api", "/csp/sys", "/csp/docbook", "/csp/documatic", "/api/mgmnt")
+# Apache refuses these to everyone, in any case and however many slashes: IRIS's system
+# applications and the gateway's mirror status page (only a member's own gateway answers it).
+DENIED_PATTERN = "(?i)^/+(csp/+(sys|docbook|documatic)|api/+mgmnt|csp/+bin/+mirror_status)"
 # How often a web server looks for application servers that came or went.
 REFRESH_TIMER = "iris-web-gateway-refresh.timer"
 REFRESH_SECONDS = 60
@@ -75,7 +88,8 @@ def csp_ini(config: WebGatewayConfig) -> str:
     """CSP.ini with markers the setup script fills: the server index, the
     server access profiles (``csp_ini_server`` each), the default server and
     the alternatives of every application path. The management pages answer
-    this host only."""
+    this host only; the root, /csp, /api and IRIS's system applications are
+    disabled, so only the application paths are served."""
     lines = [
         "[SYSTEM]",
         "System_Manager=127.0.0.1",
@@ -88,6 +102,7 @@ def csp_ini(config: WebGatewayConfig) -> str:
         "",
         SERVERS_MARKER,
         "[APP_PATH_INDEX]",
+        *(f"{path}=Disabled" for path in DISABLED_APP_PATHS),
         *(f"{path}=Enabled" for path in config.application_paths),
     ]
     for path in config.application_paths:
@@ -128,7 +143,9 @@ def csp_ini_server(config: WebGatewayConfig) -> str:
 def apache_conf(config: WebGatewayConfig) -> str:
     """Apache: HTTPS only, with a key pair made on the server (the ALB does not
     verify its targets' certificates; the hop is encrypted all the same), the
-    application paths handed to the Web Gateway, its management pages local."""
+    application paths handed to the Web Gateway, its management pages local,
+    IRIS's system applications and the mirror status page denied to everyone,
+    and the server's own health page."""
     locations = "\n".join(f'    <Location "{path}">\n        CSP On\n    </Location>' for path in config.application_paths)
     return f"""# Written at boot by iris-web-gateway-setup; edits are overwritten.
 Listen {HTTPS_PORT} https
@@ -149,7 +166,14 @@ CSPConfigPath "{WEB_GATEWAY_DIR}/bin/"
     SSLCertificateKeyFile {TLS_DIR}/server.key
     ServerSignature Off
 
+    <LocationMatch "{DENIED_PATTERN}">
+        Require all denied
+    </LocationMatch>
 {locations}
+    Alias "{HEALTH_PATH}" "{HEALTH_FILE}"
+    <Location "{HEALTH_PATH}">
+        Require all granted
+    </Location>
     <Location "/csp/bin/Systems/">
         SetHandler csp-handler-sa
         Require local
@@ -158,6 +182,12 @@ CSPConfigPath "{WEB_GATEWAY_DIR}/bin/"
         SetHandler csp-handler-sa
     </Location>
 </VirtualHost>
+
+<Directory "{HEALTH_DIR}">
+    AllowOverride None
+    Options None
+    Require all granted
+</Directory>
 
 <Directory "{WEB_GATEWAY_DIR}/bin/">
     AllowOverride None
@@ -191,6 +221,14 @@ WantedBy=timers.target
 """
 
 
+def shipped_script() -> str:
+    """The setup script as the user data ships it: without its comment and blank lines (the
+    shebang kept), since a launch template's user data holds at most 16 KB. The script has no
+    heredoc or multi-line string, so no line of code starts with a #."""
+    first, *rest = SETUP_SCRIPT.read_text().splitlines()
+    return "\n".join([first, *(line for line in rest if line.strip() and not line.lstrip().startswith("#"))]) + "\n"
+
+
 def web_gateway_commands(config: WebGatewayConfig, *, region: str) -> list[str]:
     """User-data commands: ship the rendered files and the setup script, run it
     (and, serving from application servers, its timer)."""
@@ -201,6 +239,7 @@ def web_gateway_commands(config: WebGatewayConfig, *, region: str) -> list[str]:
         f"GATEWAY_DIR={WEB_GATEWAY_DIR}\n"
         f"TLS_DIR={TLS_DIR}\n"
         f"IRIS_TLS_DIR={IRIS_TLS_DIR}\n"
+        f"HEALTH_FILE={HEALTH_FILE}\n"
         f'MEMBER_PROFILES="{profiles}"\n'
         f"APP_SERVER_GROUP={config.app_server_group or ''}\n"
     )
@@ -209,7 +248,7 @@ def web_gateway_commands(config: WebGatewayConfig, *, region: str) -> list[str]:
         *install_file_commands(f"{CONF_DIR}/CSP.ini.template", csp_ini(config), "0600"),
         *install_file_commands(f"{CONF_DIR}/CSP.ini.server", csp_ini_server(config), "0600"),
         *install_file_commands(f"{CONF_DIR}/iris-webgateway.conf", apache_conf(config), "0644"),
-        *install_file_commands("/usr/local/sbin/iris-web-gateway-setup", SETUP_SCRIPT.read_text(), "0755"),
+        *install_file_commands("/usr/local/sbin/iris-web-gateway-setup", shipped_script(), "0755"),
     ]
     if config.app_server_group is not None:
         # The timer first: the servers the first run finds (perhaps none yet) are not the last word.

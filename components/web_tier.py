@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -34,10 +35,10 @@ from components.nag import acknowledge, both_packs
 from components.server_fleet import FleetSpec, ServerFleet, fleet_spec
 from components.service_role import service_role
 from components.severity import AlarmTopics, severity_alarm
-from components.web_gateway import WebGatewayConfig, web_gateway_commands
+from components.web_gateway import HEALTH_PATH, WebGatewayConfig, web_gateway_commands
 from components.web_logs import WebServerLogs
 from config.app import AppAlarmSettings, AppTierSettings, FleetSettings
-from config.constants import HTTP_PORT, HTTPS_PORT, IRIS_SUPERSERVER_PORT, WAF_RATE_WINDOW_SECONDS
+from config.constants import HTTP_PORT, HTTPS_PORT, IRIS_SUPERSERVER_PORT, SYSTEM_PATHS, WAF_RATE_WINDOW_SECONDS
 
 # TLS 1.3 and 1.2 with forward secrecy, hybrid post-quantum key exchange.
 TLS_POLICY = elbv2.SslPolicy.TLS13_12_RES_PQ
@@ -47,6 +48,11 @@ NONCURRENT_LOG_DAYS = 30
 MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
 # Request headers that may carry credentials or session ids are kept out of the WAF logs.
 REDACTED_HEADERS = ("authorization", "cookie")
+# What the HTTPS listener answers for any path that is not an application path.
+NOT_FOUND = (404, "text/plain", "Not Found")
+# The WAF compares the path as IRIS and Apache will read it: percent-decoded, with ./ and ../
+# resolved and repeated slashes merged, in lower case (IRIS ignores case in web application names).
+PATH_TRANSFORMATIONS = ("URL_DECODE", "NORMALIZE_PATH", "LOWERCASE")
 HEALTH_CHECK_INTERVAL = Duration.seconds(15)
 HEALTH_CHECK_TIMEOUT = Duration.seconds(5)
 
@@ -57,13 +63,17 @@ class WebTier(Construct):
     Guarantees: clients get HTTPS only (port 80 answers with a permanent
     redirect) under a modern TLS policy and the given ACM certificate; invalid
     header fields are dropped; a session sticks to one web server by the
-    ALB's cookie for ``sticky_duration``; a WAFv2 web ACL (AWS common and
-    known-bad-inputs rules, a per-address rate limit) guards the ALB and logs
-    to an encrypted log group, credentials redacted; access logs go to a
-    versioned, TLS-only S3 bucket that blocks public access and expires them.
-    The ALB speaks HTTPS to the web servers too. The web servers (a
-    ServerFleet) scale on CPU and on requests per server; alarms on the 5xx
-    rate, response time and unhealthy servers go to their severity's topic.
+    ALB's cookie for ``sticky_duration``; the HTTPS listener forwards only the
+    application paths (each with everything under it) and answers 404 to any
+    other; a WAFv2 web ACL blocks IRIS's system paths (``SYSTEM_PATHS``) in
+    any case or encoding, then applies a per-address rate limit and the AWS
+    common and known-bad-inputs rules, and logs to an encrypted log group,
+    credentials redacted; access logs go to a versioned, TLS-only S3 bucket
+    that blocks public access and expires them. The ALB speaks HTTPS to the
+    web servers too and checks each on its own health page; the group
+    replaces a server that fails it. The web servers (a ServerFleet) scale on
+    CPU and on requests per server; alarms on the 5xx rate, response time and
+    unhealthy servers go to their severity's topic.
     """
 
     def __init__(
@@ -84,7 +94,7 @@ class WebTier(Construct):
         alarm_topics: AlarmTopics,
     ) -> None:
         """The ALB in ``network``'s public subnets, the servers in its web subnets, each tier's group;
-        stickiness, health check path, WAF rate limit, log retention, deletion protection, scaling
+        stickiness, application paths, WAF rate limit, log retention, deletion protection, scaling
         and alarm thresholds from ``settings``."""
         super().__init__(scope, construct_id)
         vpc, sg = network.vpc, network.security_groups
@@ -121,9 +131,11 @@ class WebTier(Construct):
             protocol=elbv2.ApplicationProtocol.HTTPS,
             target_type=elbv2.TargetType.INSTANCE,
             stickiness_cookie_duration=Duration.seconds(settings.sticky_duration_seconds),
+            # The web server's own page (components/web_gateway.py): Apache serves, with the
+            # gateway configured. It does not depend on the mirror, so a failover fails no server.
             health_check=elbv2.HealthCheck(
                 protocol=elbv2.Protocol.HTTPS,
-                path=settings.health_check_path,
+                path=HEALTH_PATH,
                 healthy_http_codes="200",
                 interval=HEALTH_CHECK_INTERVAL,
                 timeout=HEALTH_CHECK_TIMEOUT,
@@ -139,9 +151,20 @@ class WebTier(Construct):
             protocol=elbv2.ApplicationProtocol.HTTPS,
             certificates=[elbv2.ListenerCertificate.from_arn(certificate_arn)],
             ssl_policy=TLS_POLICY,
-            default_target_groups=[self.target_group],
+            default_action=elbv2.ListenerAction.fixed_response(
+                NOT_FOUND[0], content_type=NOT_FOUND[1], message_body=NOT_FOUND[2]
+            ),
             open=False,
         )
+        # One rule per application path, in the settings' order: the path itself and everything
+        # under it. Nothing else reaches a web server (no /csp/sys, no mirror status page).
+        for i, path in enumerate(settings.application_paths):
+            self.https_listener.add_target_groups(
+                f"Application{i}",
+                priority=i + 1,
+                conditions=[elbv2.ListenerCondition.path_patterns([path, f"{path}/*"])],
+                target_groups=[self.target_group],
+            )
         self.http_listener = self.load_balancer.add_listener(
             "HttpRedirect",
             port=HTTP_PORT,
@@ -228,16 +251,10 @@ class WebTier(Construct):
             description="Web servers (Apache and the Web Gateway)",
         )
         self.target_group.add_target(self.fleet.group)
-        acknowledge(
-            self.fleet.group,
-            both_packs(
-                "AutoScalingGroupELBHealthCheckRequired",
-                "The target group's health check passes through the Web Gateway to the mirror primary, so "
-                "every web server fails it while the mirror fails over; ELB health checks would then replace "
-                "them all and turn seconds of failover into minutes. EC2 status checks replace broken servers; "
-                "the unhealthy-hosts alarm reports the rest.",
-            ),
-        )
+        # The health page tests the web server alone, so the group may replace a server that fails it.
+        group = self.fleet.group.node.default_child
+        assert isinstance(group, autoscaling.CfnAutoScalingGroup)
+        group.health_check_type = "ELB"
         warmup = Duration.seconds(fleet.warmup_seconds)
         self.fleet.group.scale_on_cpu_utilization(
             "CpuScaling", target_utilization_percent=settings.scaling.cpu_target_percent, estimated_instance_warmup=warmup
@@ -301,8 +318,19 @@ class WebTier(Construct):
 
         rules = [
             wafv2.CfnWebACL.RuleProperty(
-                name="RateLimitPerClient",
+                name="BlockSystemPaths",
                 priority=0,
+                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                        statements=[_path_starts_with(path) for path in SYSTEM_PATHS]
+                    )
+                ),
+                visibility_config=visibility("BlockSystemPaths"),
+            ),
+            wafv2.CfnWebACL.RuleProperty(
+                name="RateLimitPerClient",
+                priority=1,
                 action=wafv2.CfnWebACL.RuleActionProperty(block={}),
                 statement=wafv2.CfnWebACL.StatementProperty(
                     rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
@@ -314,7 +342,7 @@ class WebTier(Construct):
             *(
                 wafv2.CfnWebACL.RuleProperty(
                     name=group,
-                    priority=i + 1,
+                    priority=i + 2,
                     override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
                         managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
@@ -333,7 +361,8 @@ class WebTier(Construct):
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             rules=rules,
             visibility_config=visibility("WebAcl"),
-            description="Public ALB: AWS common and known-bad-inputs rules, rate limit per client address",
+            description="Public ALB: IRIS system paths blocked, rate limit per client address, AWS common and "
+            "known-bad-inputs rules",
         )
         wafv2.CfnWebACLAssociation(
             self, "WebAclAssociation", resource_arn=self.load_balancer.load_balancer_arn, web_acl_arn=web_acl.attr_arn
@@ -413,6 +442,20 @@ class WebTier(Construct):
                 )
             )
         return alarms
+
+
+def _path_starts_with(path: str) -> wafv2.CfnWebACL.StatementProperty:
+    """A request whose path, decoded, normalized and in lower case, starts with ``path``."""
+    return wafv2.CfnWebACL.StatementProperty(
+        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            positional_constraint="STARTS_WITH",
+            search_string=path,
+            text_transformations=[
+                wafv2.CfnWebACL.TextTransformationProperty(priority=i, type=kind) for i, kind in enumerate(PATH_TRANSFORMATIONS)
+            ],
+        )
+    )
 
 
 def build_web_tier(

@@ -105,10 +105,24 @@ def _url_path(path: str) -> bool:
     return re.fullmatch(URL_PATH, path) is not None and ".." not in path
 
 
+def system_path_clash(path: str) -> str | None:
+    """The system path (of config.constants.SYSTEM_PATHS) that ``path`` is, holds or lies under, ignoring case; None if none.
+
+    "Lies under" is a plain prefix, as the WAF compares: /csp/system lies under /csp/sys."""
+    lowered = path.lower().rstrip("/") or "/"
+    for system in c.SYSTEM_PATHS:
+        if lowered.startswith(system) or lowered == "/" or system.startswith(lowered + "/"):
+            return system
+    return None
+
+
 AppPath = Annotated[
     str,
-    Check(lambda p: _url_path(p) and not (len(p) > 1 and p.endswith("/")), "a URL path such as /csp, without a trailing slash"),
-    Field(json_schema_extra={"pattern": URL_PATH}),
+    Check(
+        lambda p: _url_path(p) and p != "/" and not p.endswith("/") and len(p) <= c.MAX_APPLICATION_PATH_CHARS,
+        f"a URL path below / such as /csp/user, without a trailing slash, at most {c.MAX_APPLICATION_PATH_CHARS} characters",
+    ),
+    Field(json_schema_extra={"pattern": URL_PATH, "maxLength": c.MAX_APPLICATION_PATH_CHARS}),
 ]
 
 
@@ -175,21 +189,15 @@ class AppTierSettings(SettingsModel):
             f"{c.ALB_STICKINESS_MIN_SECONDS} to {c.ALB_STICKINESS_MAX_SECONDS} seconds (the ALB's cookie lasts at most 7 days)"
         ),
     ] = 3600
-    health_check_path: Annotated[
-        str,
-        Check(
-            lambda p: _url_path(p) and len(p) <= 1024,
-            "a URL path of at most 1024 characters, e.g. /csp/bin/mirror_status.cxw",
-        ),
-        Field(
-            description="The ALB's health check: a path under one of application_paths.",
-            json_schema_extra={"pattern": URL_PATH, "maxLength": 1024},
-        ),
-    ] = "/csp/bin/mirror_status.cxw"
     application_paths: Annotated[
         tuple[AppPath, ...],
-        Field(description="URL paths Apache hands to the Web Gateway, each listed once.", json_schema_extra={"minItems": 1}),
-    ] = ("/csp",)
+        Field(
+            description="The application's URL paths: the only paths the public ALB forwards (each with everything under "
+            "it) and Apache hands to the Web Gateway, each listed once; never a system path such as /csp/sys. "
+            "The default is IRIS's USER namespace application.",
+            json_schema_extra={"minItems": 1, "maxItems": c.MAX_APPLICATION_PATHS},
+        ),
+    ] = ("/csp/user",)
     waf_rate_limit: Annotated[
         int,
         Field(ge=c.WAF_RATE_LIMIT_MIN, le=c.WAF_RATE_LIMIT_MAX, description="The WAF's rate-based rule."),
@@ -238,12 +246,36 @@ class AppTierSettings(SettingsModel):
 
     @rule
     def _paths_listed_once(self) -> Iterator[Problem]:
-        """`application_paths` holds at least one path, each once."""
+        """`application_paths` holds 1 to 100 paths (one listener rule each), each once in any case."""
         if not self.application_paths:
-            yield Problem("application_paths", [], "at least one URL path, e.g. /csp")
+            yield Problem("application_paths", [], "at least one URL path, e.g. /csp/user")
+        if len(self.application_paths) > c.MAX_APPLICATION_PATHS:
+            yield Problem(
+                "application_paths",
+                f"{len(self.application_paths)} paths, {self.application_paths[0]} to {self.application_paths[-1]}",
+                f"at most {c.MAX_APPLICATION_PATHS} paths: one listener rule each, and an ALB holds at most "
+                f"{c.MAX_APPLICATION_PATHS} rules",
+            )
         for i, path in enumerate(self.application_paths):
-            if path in self.application_paths[:i]:
-                yield Problem(f"application_paths.{i}", path, "a path listed once")
+            earlier = [p for p in self.application_paths[:i] if p.lower() == path.lower()]
+            if earlier:
+                yield Problem(
+                    f"application_paths.{i}", path, f"a path listed once (IRIS ignores case in paths; {earlier[0]} is listed)"
+                )
+
+    @rule
+    def _no_system_path_is_public(self) -> Iterator[Problem]:
+        """No path of `application_paths` is, holds or lies under a system path (`/csp/sys`, `/csp/docbook`,
+        `/csp/documatic`, `/api/mgmnt`, `/csp/bin`), in any case: those are never public."""
+        for i, path in enumerate(self.application_paths):
+            system = system_path_clash(path)
+            if system is not None:
+                yield Problem(
+                    f"application_paths.{i}",
+                    path,
+                    f"an application's own path, neither holding nor under {system} "
+                    f"(never public: {', '.join(c.SYSTEM_PATHS)}), e.g. /csp/user",
+                )
 
     @rule
     def _ecp_databases_listed_once(self) -> Iterator[Problem]:
@@ -255,15 +287,3 @@ class AppTierSettings(SettingsModel):
                 value = getattr(db, key)
                 if value.upper() in (getattr(d, key).upper() for d in self.ecp_databases[:i]):
                     yield Problem(f"ecp_databases.{i}.{key}", value, f"a {key} listed once")
-
-    @rule
-    def _health_check_path_served(self) -> Iterator[Problem]:
-        """`health_check_path` lies under one of `application_paths`: the Web Gateway answers nothing else."""
-        path = self.health_check_path
-        if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.application_paths):
-            yield Problem(
-                "health_check_path",
-                path,
-                f"a path under one of app.application_paths ({', '.join(self.application_paths)}): "
-                "the Web Gateway answers nothing else",
-            )

@@ -115,6 +115,19 @@ ALB_STICKINESS_MAX_SECONDS = 7 * 24 * 3600
 WAF_RATE_LIMIT_MIN = 10
 WAF_RATE_LIMIT_MAX = 2_000_000_000
 WAF_RATE_WINDOW_SECONDS = 300
+# IRIS's own web applications and the Web Gateway's pages: the Management Portal, the class
+# reference and documentation, the management REST API, the gateway's status and management
+# pages. No application path may be, hold or lie under one (compared without regard to case:
+# IRIS names web applications case-insensitively); the public ALB forwards none of them and its
+# WAF blocks every request whose decoded, normalized path starts with one.
+SYSTEM_PATHS = ("/csp/sys", "/csp/docbook", "/csp/documatic", "/api/mgmnt", "/csp/bin")
+# ELB quotas (Application Load Balancer guide, "Quotas for your Application Load Balancers"):
+# 100 rules per load balancer, default rules not counted. Each application path takes one rule
+# on the HTTPS listener with two path patterns (the path, and everything under it), well within
+# the 5 condition values a rule may hold.
+MAX_APPLICATION_PATHS = 100
+# A path pattern holds at most 128 characters (ListenerRule PathPatternConfig); "/*" is added.
+MAX_APPLICATION_PATH_CHARS = 126
 
 # The AWS partition of a region, by the region name's prefix (any other region: aws).
 REGION_PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso"))

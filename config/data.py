@@ -184,6 +184,62 @@ class BackupSettings(SettingsModel):
             yield Problem("copy_kms_key_arn", self.copy_kms_key_arn, f"the ARN of a KMS key in {self.copy_region}")
 
 
+# AWS FIS runs an action for at most 12 hours; the drills need far less.
+FIS_MAX_MINUTES = 720
+Minutes = Annotated[int, Field(ge=1, le=FIS_MAX_MINUTES), Allowed(f"1 to {FIS_MAX_MINUTES} minutes")]
+
+
+class ExperimentSettings(SettingsModel):
+    """AWS FIS experiment templates of each mirror set (docs/runbook-failover.md, "Fault-injection experiments")."""
+
+    enabled: Annotated[bool, Field(description="Build the experiment templates (they cost nothing until started).")] = True
+    max_duration_minutes: Annotated[
+        Minutes,
+        Field(description="The ceiling every experiment duration below must stay under: the longest outage a drill may cause."),
+    ] = 60
+    stop_primary_minutes: Annotated[
+        Minutes, Field(description="stop-primary: how long the primary stays stopped before FIS starts it again.")
+    ] = 10
+    power_interruption_minutes: Annotated[
+        Minutes,
+        Field(
+            description="az-power: how long one zone's members stay stopped, their volumes paused and its data subnet cut off."
+        ),
+    ] = 30
+    network_minutes: Annotated[
+        Minutes, Field(description="network: how long one zone's data subnet is cut off from the other zones' data subnets.")
+    ] = 5
+
+    @rule
+    def _durations_under_the_ceiling(self) -> Iterator[Problem]:
+        """Each experiment duration is at most `max_duration_minutes`."""
+        for key in ("stop_primary_minutes", "power_interruption_minutes", "network_minutes"):
+            value = getattr(self, key)
+            if value > self.max_duration_minutes:
+                yield Problem(key, value, f"at most data.experiments.max_duration_minutes ({self.max_duration_minutes} minutes)")
+
+
+class RestoreDrillSettings(SettingsModel):
+    """The IRIS restore drill: the newest snapshot set restored on a scratch instance and checked by ^Integrity."""
+
+    instance_type: Annotated[
+        InstanceType, Field(description="The scratch instance's type (a Nitro type: volumes are found by their NVMe serial).")
+    ] = "r6i.large"
+    schedule: Annotated[
+        str | None,
+        Matches(r"^cron\(\S+(\s+\S+){5}\)$", "an EventBridge cron expression with six fields, e.g. cron(0 5 1 * ? *)"),
+        Field(
+            description="When the drill runs by itself (an SSM Automation runbook in the mirror set's stack), "
+            "e.g. cron(0 5 1 * ? *) for monthly; none: only when an operator runs it."
+        ),
+    ] = None
+    timeout_minutes: Annotated[
+        int,
+        Field(ge=10, le=720, description="How long the integrity check may run on the scratch instance."),
+        Allowed("10 to 720 minutes"),
+    ] = 180
+
+
 class ContainerImage(SettingsModel):
     """A container image in this account's ECR, pinned by digest (never a tag)."""
 
@@ -379,6 +435,12 @@ class DataTierSettings(SettingsModel):
     private_zone_name: Annotated[
         DnsName, Field(description="The private DNS zone of the members' names: member0.<set>.<zone>.")
     ] = "data.iris.internal"
+    experiments: Annotated[
+        ExperimentSettings, Field(description="AWS FIS experiment templates of each mirror set, and their duration ceiling.")
+    ] = ExperimentSettings()
+    restore_drill: Annotated[
+        RestoreDrillSettings, Field(description="The restore drill of each mirror set's newest snapshot set.")
+    ] = RestoreDrillSettings()
 
     def databases_of(self, mirror_set: str) -> tuple[MirroredDatabaseSettings, ...]:
         """The mirrored databases of one mirror set, in settings order."""

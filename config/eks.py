@@ -13,6 +13,7 @@ from config import constants as c
 from config.base import Allowed, Problem, SettingsModel, refuse, rule
 from config.types import (
     CRON,
+    AccountId,
     CertificateArn,
     Check,
     Days,
@@ -23,6 +24,7 @@ from config.types import (
     OneOf,
     PublicCidr,
     RetentionDays,
+    VpcCidr,
 )
 
 SEMVER = r"^v?\d+\.\d+\.\d+$"
@@ -564,7 +566,21 @@ class EksSettings(SettingsModel):
     ] = None
     backup: Annotated[MendixBackupSettings, Field(description="The AWS Backup plan.")]
     budget: Annotated[BudgetSettings, Field(description="The monthly cost budget.")]
-    enabled: Annotated[bool, Field(description="false: leave the Eks stack (and its NACL entry) out.")] = True
+    enabled: Annotated[bool, Field(description="false: leave the EksNetwork and Eks stacks out.")] = True
+    vpc_cidr: Annotated[
+        VpcCidr,
+        Field(
+            description="The Mendix platform's own VPC (the EksNetwork stack), split by the same address plan as the IRIS "
+            "VPC; must overlap neither network.vpc_cidr nor dr.vpc_cidr. It has no route to the IRIS VPCs."
+        ),
+    ]
+    account: Annotated[
+        AccountId | None,
+        Field(
+            description="An AWS account of its own for the EksNetwork and Eks stacks, bootstrapped to trust the deploying "
+            'account (README, "A separate account for Mendix"); none: the deployment\'s account.'
+        ),
+    ] = None
     public_endpoint_cidrs: Annotated[
         tuple[PublicCidr, ...],
         Field(description="Empty: the API endpoint is private only. Otherwise also public, for these CIDRs (not 0.0.0.0/0)."),

@@ -274,6 +274,34 @@ class Settings(SettingsModel):
 
     # ---------------------------------------------------------------- EKS
 
+    @property
+    def eks_account(self) -> str:
+        """The account of the EksNetwork and Eks stacks: `eks.account`, else `account`."""
+        return self.eks.account or self.account
+
+    @rule
+    def _eks_block_apart(self) -> Iterator[Problem]:
+        """`eks.vpc_cidr` overlaps neither `network.vpc_cidr` nor `dr.vpc_cidr`."""
+        others = {"network.vpc_cidr": self.network.vpc_cidr}
+        if self.dr is not None:
+            others["dr.vpc_cidr"] = self.dr.vpc_cidr
+        vpc = ipaddress.IPv4Network(self.eks.vpc_cidr)
+        for other_key, other in others.items():
+            if vpc.overlaps(ipaddress.IPv4Network(other)):
+                yield Problem("eks.vpc_cidr", self.eks.vpc_cidr, f"a range that does not overlap {other_key} {other}")
+                return
+
+    @rule
+    def _eks_account_and_dr_copies(self) -> Iterator[Problem]:
+        """With `dr`, `eks.account` is unset or `account`: the Mendix backups are copied to the DR vault of this account."""
+        if self.dr is not None and self.eks.account not in (None, self.account):
+            yield Problem(
+                "eks.account",
+                self.eks.account,
+                f"unset or {self.account} while dr is set: the Mendix backups are copied to the DR region's vault in "
+                f"account {self.account}, which takes no copies from another account yet (or set dr to none)",
+            )
+
     @rule
     def _operator_in_the_region(self) -> Iterator[Problem]:
         """`eks.mendix_operator.installer_image` is in this region's ECR and `eks.mendix_operator.certificate_arn` is an ACM

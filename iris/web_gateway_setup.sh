@@ -3,7 +3,7 @@
 #
 # Reads $CONF_DIR/web-gateway.env (written by the user data): CREDENTIALS_SECRET
 # (a Secrets Manager ARN), AWS_REGION, GATEWAY_DIR, TLS_DIR, IRIS_TLS_DIR,
-# APP_SERVER_GROUP (an Auto Scaling group of ECP application servers, or
+# HEALTH_FILE (the page the ALB's health check asks), APP_SERVER_GROUP (an Auto Scaling group of ECP application servers, or
 # empty) and MEMBER_PROFILES ("PROFILE=ADDRESS ..." per mirror member, used
 # without a group); and beside it CSP.ini.template, CSP.ini.server (one
 # server access profile, TLS to the superserver) and iris-webgateway.conf.
@@ -18,6 +18,8 @@
 #
 # Idempotent: the TLS key pair is made once; CSP.ini and the Apache
 # configuration are replaced, and Apache restarted, only when they change.
+# HEALTH_FILE is written only after Apache serves a configuration that names
+# at least one server, so the ALB sends no user to a server before that.
 set -euo pipefail
 # In bash 5.2 an "&" in a ${var//pattern/replacement} stands for the match.
 shopt -u patsub_replacement 2>/dev/null || true
@@ -149,3 +151,9 @@ elif [ "$ini_changed" = 1 ]; then
 else
   log "Web Gateway configuration unchanged"
 fi
+
+# The ALB's health check: Apache answers, with the gateway loaded and its servers named.
+mkdir -p "$(dirname "$HEALTH_FILE")"
+printf 'OK: the Web Gateway serves from %s server(s)\n' "$n" >"$HEALTH_FILE.new"
+chmod 0644 "$HEALTH_FILE.new"
+mv -f "$HEALTH_FILE.new" "$HEALTH_FILE"

@@ -5,6 +5,8 @@
     python -m ops promote-dr --settings-profile P --mirror-set HSDB --acknowledge-data-loss [--member M]
                              [--resize-to TYPE] [--yes] [--force-while-primary-healthy] [--dry-run]
     python -m ops drill      [--settings-profile reference]
+    python -m ops experiment NAME --mirror-set HSDB (--dry-run | --i-understand-this-disrupts)
+    python -m ops restore-drill --mirror-set HSDB [--dry-run]
 
 ``status`` reads the load balancers, finding every mirror set from the
 DataTier stack's ``RetargetFunctionName`` output (the deploy-time function,
@@ -13,7 +15,9 @@ retarget function (the ``RetargetFunctionName`` output of
 ``<prefix>-Mirror-<set>``), which checks the new primary's status page and
 switches the listeners; its reserved concurrency of 1 keeps two retargets of
 the set from interleaving. ``promote-dr`` invokes the DR region's function.
-``--function-name`` names the function instead. Exit codes: 0 done, 1
+``--function-name`` names the function instead. ``experiment`` starts an AWS FIS
+experiment (ops/experiment.py); ``restore-drill`` restores the newest snapshot set on a
+scratch instance and checks it with ^Integrity (ops/restore_drill.py). Exit codes: 0 done, 1
 failed, 2 refused or misused.
 """
 
@@ -29,7 +33,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from config import SettingsError, load_settings
+from config import Settings, SettingsError, load_settings
 from ops.aws import CliError, invoke_retarget, stack_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +41,11 @@ sys.path.insert(0, str(ROOT / "lambda" / "retarget"))
 
 import retarget  # noqa: E402
 
-from ops import dr  # noqa: E402  (imports retarget too)
+from ops import (  # noqa: E402
+    dr,
+    experiment,
+    restore_drill,
+)
 
 OUTPUT_NAME = "RetargetFunctionName"
 SessionFactory = Callable[..., Any]
@@ -91,6 +99,21 @@ def parser() -> argparse.ArgumentParser:
     promote.add_argument("--reason", default=None)
     promote.add_argument("--dns-timeout", type=int, default=None, help="seconds to wait for Route 53 (default: twice the model)")
     promote.add_argument("--dry-run", action="store_true", help="read the stacks and print each step; change nothing")
+    experiment = sub.add_parser("experiment", help="start an AWS FIS experiment on purpose, or list what it would hit")
+    experiment.add_argument("name", metavar="NAME", help="stop-primary, az-power, network or spot")
+    experiment.add_argument("--settings-profile", default="reference", help="the cdk.json profile (default: reference)")
+    experiment.add_argument("--aws-profile", default=None, help="an AWS named profile")
+    experiment.add_argument("--mirror-set", default=None, help="the mirror set (every experiment but spot)")
+    experiment.add_argument("--zone", default=None, help="az-power, network: the zone (default: the primary's)")
+    experiment.add_argument("--reason", default=None)
+    experiment.add_argument("--i-understand-this-disrupts", action="store_true", help="required to start it")
+    experiment.add_argument("--dry-run", action="store_true", help="list the targets and stop conditions; start nothing")
+    restore = sub.add_parser("restore-drill", help="restore the newest snapshot set on a scratch instance and run ^Integrity")
+    restore.add_argument("--settings-profile", default="reference", help="the cdk.json profile (default: reference)")
+    restore.add_argument("--aws-profile", default=None, help="an AWS named profile")
+    restore.add_argument("--mirror-set", required=True)
+    restore.add_argument("--timeout-minutes", type=int, default=None, help="for the check (default: data.restore_drill)")
+    restore.add_argument("--dry-run", action="store_true", help="show the snapshot set and where it would go; create nothing")
     drill = sub.add_parser("drill", help="rehearse a primary loss locally and time both methods")
     drill.add_argument("--settings-profile", default="reference")
     drill.add_argument("--interval", type=int, default=None)
@@ -200,6 +223,43 @@ def promote_dr(args: argparse.Namespace, session_factory: SessionFactory) -> int
     return dr.promote(args, settings, session_factory)
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings({**_cdk_context(), "profile": args.settings_profile}, {})
+    except SettingsError as err:
+        raise CliError("\nerror: ".join(err.lines), 2) from None
+
+
+def current_primary(session: Any, settings: Settings, mirror_set: str) -> str:
+    """The member the set's VIP forwards to now, as its retarget function's configuration names it."""
+    stack = f"{settings.prefix}-Mirror-{mirror_set}"
+    function = stack_outputs(session.client("cloudformation"), stack, (OUTPUT_NAME,), "deploy that stack")[OUTPUT_NAME]
+    try:
+        config = retarget.deployed_config(session.client("lambda"), session.client("ssm"), function)
+        primary = retarget.current_primary(session.client("elbv2"), retarget.resolve_set(config, mirror_set))
+    except retarget.RetargetError as err:
+        raise CliError(str(err), 2) from None
+    if primary is None:
+        raise CliError(f"{mirror_set}'s listeners disagree on the primary: fix that first (python -m ops status)")
+    return primary
+
+
+def experiment_command(args: argparse.Namespace, session_factory: SessionFactory) -> int:
+    """An AWS FIS experiment (ops/experiment.py, docs/runbook-failover.md)."""
+    if not args.dry_run and not args.i_understand_this_disrupts:
+        raise CliError(
+            f"experiment {args.name} disrupts the running system on purpose; look first with --dry-run, "
+            f"then add {experiment.CONSENT_FLAG} (nothing was started)",
+            2,
+        )
+    return experiment.run(args, _settings(args), session_factory, find_primary=current_primary)
+
+
+def restore_drill_command(args: argparse.Namespace, session_factory: SessionFactory) -> int:
+    """The restore drill (ops/restore_drill.py, docs/operations-drills.md)."""
+    return restore_drill.from_cli(args, _settings(args), session_factory)
+
+
 def _cdk_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
 
@@ -208,4 +268,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, SessionFactory], int]] = {
     "status": status,
     "failover": failover,
     "promote-dr": promote_dr,
+    "experiment": experiment_command,
+    "restore-drill": restore_drill_command,
 }

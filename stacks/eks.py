@@ -1,4 +1,4 @@
-"""EksStack: the Mendix low-code platform on EKS, beside the IRIS stacks."""
+"""EksStack: the Mendix low-code platform on EKS, in a VPC (and optionally an account) apart from the IRIS stacks."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ from constructs import Construct
 from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
+from components.fault_injection import PLATFORM_P1_ALARMS, SpotInterruptionExperiment
 from components.links import DrLink, NetworkRefs
 from components.log_retention import EncryptedLogGroups
 from components.mendix.backup import BackupCopy, PlatformBackup
 from components.mendix.cluster import ClusterSpec, MendixCluster
 from components.mendix.database import MendixDatabase
 from components.mendix.install import MendixOperator, OperatorNetwork
+from components.mendix.karpenter import SPOT_POOL
 from components.mendix.load_balancer_controller import ControllerRelease
 from components.mendix.manifests import SAMPLE_APP, SampleApp
 from components.mendix.observability import ObservedApp, PlatformObservability
 from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
 from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
-from components.severity import AlarmTopics
+from components.severity import AlarmTopics, SeverityTopics
 from config import constants as c
 from config.eks import EksSettings
+from config.ops import SeverityNotifications
 
 BACKUP_TAG_KEY = "MendixBackup"
 ACCESS_LOG_RETENTION_DAYS = 365
@@ -38,11 +41,13 @@ DESCRIPTION = (
 
 
 class EksStack(Stack):
-    """EKS in the app subnets of the network; RDS PostgreSQL in its data subnets.
+    """EKS in the app subnets of ``network``, the platform's own VPC; RDS PostgreSQL in its data subnets.
 
     Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
     ``file_storage``, ``repository``, ``pipeline``, ``observability``,
-    ``backup``, ``budget`` and ``trail`` (when on); its alarms go to the region's ``alarm_topics``. With ``dr``, the
+    ``backup``, ``budget`` and ``trail`` (when on) and ``alarm_topics``: the region's
+    topics when given (same account), else one topic per severity of its own with
+    ``notifications``' subscribers (an account of its own). With ``dr``, the
     backups are copied to the DR region's vault.
     """
 
@@ -54,7 +59,8 @@ class EksStack(Stack):
         network: NetworkRefs,
         settings: EksSettings,
         resource_tags: Mapping[str, str],
-        alarm_topics: AlarmTopics,
+        notifications: SeverityNotifications,
+        alarm_topics: AlarmTopics | None = None,
         dr: DrLink | None = None,
         **kwargs: object,
     ) -> None:
@@ -75,6 +81,11 @@ class EksStack(Stack):
         self.key.allow_cloudwatch_logs()
         # EventBridge delivers interruption notices into Karpenter's encrypted queue.
         self.key.allow_service("events.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
+        if alarm_topics is None:
+            # In an account of its own the region's topics are out of reach: the same four, here.
+            self.key.allow_service("cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"])
+            alarm_topics = SeverityTopics(self, "AlarmTopics", key=self.key.key, notifications=notifications).topics
+        self.alarm_topics = alarm_topics
 
         self.platform = MendixCluster(
             self,
@@ -202,6 +213,14 @@ class EksStack(Stack):
             topics=alarm_topics,
         )
         self.observability.node.add_dependency(self.platform.sample_app)
+        if s.karpenter.spot is not None:
+            SpotInterruptionExperiment(
+                self,
+                "SpotInterruption",
+                cluster_name=cluster_name,
+                pool=SPOT_POOL,
+                stop_alarms=[a for a in self.observability.alarms if a.node.id in PLATFORM_P1_ALARMS],
+            )
 
         self.backup = PlatformBackup(
             self,

@@ -11,7 +11,8 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
-from components.iris_host_access import arbiter_identity, mirror_set_identity
+from components.fault_injection import ExperimentDurations, MirrorSetExperiments
+from components.iris_host_access import arbiter_identity, image_uri, mirror_set_identity
 from components.links import DataTierLink, DrMember, MirrorLink, NetworkRefs
 from components.mirror_alarms import MirrorAlarms
 from components.mirror_failover import (
@@ -23,6 +24,7 @@ from components.mirror_failover import (
 )
 from components.mirror_set import MirrorSet, member_record
 from components.nag import acknowledge, both_packs
+from components.restore_drill import RestoreDrillSchedule, RestoreDrillScratch
 from components.snapshot_backup import allow_backup_tagging
 from components.vip_health import VipHealth
 from config.constants import DR_MEMBER_NAME
@@ -105,7 +107,7 @@ class MirrorSetStack(Stack):
                         "snapshot; an AWS Backup plan would add crash-consistent copies of a live database.",
                     ),
                 )
-        MirrorAlarms(
+        alarms = MirrorAlarms(
             self,
             f"{name}Alarms",
             mirror_name=name,
@@ -124,6 +126,55 @@ class MirrorSetStack(Stack):
             disk_used_alarm_percent=data_settings.disk_used_alarm_percent,
             arbiters=["Arbiter"],
         )
+        if data_settings.experiments.enabled:
+            e = data_settings.experiments
+            data_subnets = network.tier("data")
+            MirrorSetExperiments(
+                self,
+                f"{name}Experiments",
+                instances={member_id: member.instance for member_id, member in members.items()}
+                | {"Arbiter": self.mirror.arbiter.instance},
+                zones={f"Member{i}": subnet.availability_zone for i, subnet in enumerate(data_subnets[: len(members)])}
+                | {"Arbiter": data_subnets[len(members)].availability_zone},
+                volumes={
+                    member_id: list(member.volumes.volumes.values())
+                    for member_id, member in members.items()
+                    if member.volumes is not None
+                },
+                subnets=data_subnets,
+                vpc=network.vpc,
+                alarms=alarms.alarms,
+                durations=ExperimentDurations(e.stop_primary_minutes, e.power_interruption_minutes, e.network_minutes),
+                encryption_key=data.key,
+            )
+        drill = data_settings.restore_drill
+        # In the arbiter's zone, where no failover member's volumes share the snapshot restores.
+        scratch = RestoreDrillScratch(
+            self,
+            f"{name}RestoreDrill",
+            vpc=network.vpc,
+            subnet=network.tier("data")[-1],
+            host_policies=data.host_policies,
+            encryption_key=data.key,
+            image_id=data_settings.ami_ids[self.region],
+            iris_image=image_uri(self, data_settings.iris.image),
+            iris_instance=data_settings.iris_instance,
+            instance_type=drill.instance_type,
+            root_device=data_settings.root_device_name,
+            root_volume_gib=data_settings.root_volume_gib,
+            timeout_minutes=drill.timeout_minutes,
+        )
+        if drill.schedule is not None:
+            RestoreDrillSchedule(
+                self,
+                f"{name}RestoreDrillSchedule",
+                scratch=scratch,
+                schedule=drill.schedule,
+                timeout_minutes=drill.timeout_minutes,
+                encryption_key=data.key,
+                alarm_topic=data.alarm_topics.of("P3"),
+                outputs=scratch.values,
+            )
         self.registration = FailoverRegistration(
             self,
             f"{name}Failover",

@@ -48,6 +48,7 @@ class NetworkStack(Stack):
         postgres_clients: str | None = None,
         web_to_data: bool = False,
         private_ca_clients: Sequence[str] | None = None,
+        iris_hosts: bool = True,
         **kwargs: object,
     ) -> None:
         """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
@@ -59,10 +60,13 @@ class NetworkStack(Stack):
         ECP application servers only.
         ``private_ca_clients``: when given, this region holds the hosts' CA: an
         AWS Private CA endpoint admits the VPC and these blocks of another
-        region (the DR hosts, over the peering)."""
+        region (the DR hosts, over the peering).
+        ``iris_hosts``: off for a VPC that holds no IRIS host (the Mendix platform's):
+        the public ALB group admits nothing and the data NACL holds no IRIS entry."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
+        self._iris_hosts = iris_hosts
         self._remote_members: list[tuple[str, str]] = []
         if settings.vpn_enabled:
             assert settings.onprem_cidr is not None
@@ -153,6 +157,11 @@ class NetworkStack(Stack):
         return role.without_policy_updates()
 
     def _acknowledge_public_routes(self) -> None:
+        held = (
+            "the internet-facing ALB and the NAT gateways"
+            if self._iris_hosts
+            else "the NAT gateways (the Mendix apps' load balancers are internal, in the app subnets)"
+        )
         for subnet in self.subnets["public"].subnets:
             route = subnet.node.try_find_child("DefaultRoute")
             if route is None:
@@ -161,7 +170,7 @@ class NetworkStack(Stack):
                 route,
                 both_packs(
                     "VPCNoUnrestrictedRouteToIGW",
-                    "Public subnets hold only the internet-facing ALB and the NAT gateways; "
+                    f"Public subnets hold only {held}; "
                     "their route to the internet gateway is what makes them public. "
                     "Web, app and data subnets have no such route.",
                 ),
@@ -184,14 +193,15 @@ class NetworkStack(Stack):
         tcp = ec2.Port.tcp
         anywhere = ec2.Peer.any_ipv4()
 
-        sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTPS_PORT), "HTTPS from clients")
-        sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTP_PORT), "HTTP from clients, redirected to HTTPS")
-        Validations.of(sg.public_alb).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-EC23",
-                reason="The internet-facing ALB serves the public web application; only 443 and 80 (redirect) are open.",
+        if self._iris_hosts:  # no public web application where no IRIS host lives
+            sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTPS_PORT), "HTTPS from clients")
+            sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTP_PORT), "HTTP from clients, redirected to HTTPS")
+            Validations.of(sg.public_alb).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-EC23",
+                    reason="The internet-facing ALB serves the public web application; only 443 and 80 (redirect) are open.",
+                )
             )
-        )
         sg.public_alb.connections.allow_to(sg.web, tcp(c.HTTPS_PORT), "ALB to web servers")
 
         # The Web Gateway serves the application from the ECP application servers'
@@ -298,7 +308,10 @@ class NetworkStack(Stack):
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-VPC3",
                 reason="Defence in depth for the data tier: the NACL admits only the IRIS ports "
-                "(superserver, ISCAgent, web/health) from the tiers that use them; its entries are unit-tested.",
+                "(superserver, ISCAgent, web/health) from the tiers that use them; its entries are unit-tested."
+                if self._iris_hosts
+                else "Defence in depth for the Mendix database's subnets: the NACL admits only PostgreSQL from the app "
+                "tier block and return traffic; its entries are unit-tested.",
             )
         )
         # Fixed rule numbers: an entry that comes or goes with a setting moves no
@@ -308,8 +321,10 @@ class NetworkStack(Stack):
             (30, block["data"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Mirroring and the mirror VIP"),
             (40, block["data"], ec2.AclTraffic.tcp_port(c.ISCAGENT_PORT), "ISCAgent between members"),
             (60, block["data"], ec2.AclTraffic.tcp_port(health_check_port), "Mirror VIP health checks"),
-            (70, "0.0.0.0/0", ec2.AclTraffic.tcp_port_range(*c.LINUX_EPHEMERAL_PORTS), "Return traffic"),
         ]
+        if not self._iris_hosts:
+            inbound = []
+        inbound.append((70, "0.0.0.0/0", ec2.AclTraffic.tcp_port_range(*c.LINUX_EPHEMERAL_PORTS), "Return traffic"))
         if self._web_to_data:
             inbound.append((10, block["web"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from web"))
         outbound: list[tuple[int, str, ec2.AclTraffic, str]] = [

@@ -35,7 +35,7 @@ from moto import mock_aws
 import app as app_module
 import synthesis
 from config import Settings, load_settings
-from tests.linters import Linters, wait_for_started
+from tests.linters import SYNTHESIZED, Linters, ShippedLinters, wait_for_started
 from tests.moto_vip import REGION, Vip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,10 +66,6 @@ class StackRef:
     region: str
 
 
-# Written last into an assembly's folder: the roles of its stacks and the nag outcome.
-SYNTHESIZED = "synthesized.json"
-
-
 @dataclass
 class Synthesized:
     """One profile's cloud assembly on disk, with parsed templates."""
@@ -80,7 +76,7 @@ class Synthesized:
     manifest: dict[str, Any]
     report: dict[str, Any]
     error: str | None
-    linters: Linters
+    linters: Linters | None  # a shipped profile's findings of cfn-lint and checkov; a variant is not linted
 
     def template_json(self, role: str) -> dict[str, Any]:
         """One stack's template; ``data`` is the data tier as a whole (the shared stack and every mirror
@@ -123,7 +119,7 @@ def synthesize(outdir: Path, context: Mapping[str, Any], *, checks: bool) -> Non
     (outdir / SYNTHESIZED).write_text(json.dumps({"stacks": stacks, "error": result.nag_failure}))
 
 
-def load(outdir: Path, context: Mapping[str, Any]) -> Synthesized:
+def load(outdir: Path, context: Mapping[str, Any], linters: Linters | None) -> Synthesized:
     synthesized = json.loads((outdir / SYNTHESIZED).read_text())
     manifest = json.loads((outdir / "manifest.json").read_text())
     report = outdir / "validation-report.json"
@@ -134,7 +130,7 @@ def load(outdir: Path, context: Mapping[str, Any]) -> Synthesized:
         manifest=manifest,
         report=json.loads(report.read_text()) if report.exists() else {"pluginReports": []},
         error=synthesized["error"],
-        linters=Linters(manifest, outdir),
+        linters=linters,
     )
 
 
@@ -171,6 +167,11 @@ def pytest_sessionfinish() -> None:
     wait_for_started()  # the linters this process started, which another worker may still be reading
 
 
+def assembly_folder(shared: Path, profile: str, overrides: Mapping[str, Any]) -> Path:
+    key = (profile, tuple(sorted(overrides.items())))
+    return shared / f"cdk.out.{profile}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]}"
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized]:
     """``synth(profile, **overrides)``: that assembly, built on first use in the whole run only."""
@@ -181,17 +182,21 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
         key = (profile, tuple(sorted(overrides.items())))
         if key not in cache:
             context = {**cdk_json_context(), "profile": profile, **overrides}
-            digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
-            outdir = shared / f"cdk.out.{profile}-{digest}"
+            outdir = assembly_folder(shared, profile, overrides)
             with locked(shared / f"{outdir.name}.lock"):
                 if not (outdir / SYNTHESIZED).exists():
                     outdir.mkdir(exist_ok=True)
                     synthesize(outdir, context, checks=not overrides)
-            cache[key] = load(outdir, context)
+            cache[key] = load(outdir, context, None if overrides else linters.view(profile))
             if not overrides and LINTED_IN_THIS_RUN:
-                cache[key].linters.start()  # beside the tests that follow, unless another worker did
+                linters.start()  # beside the tests that follow, once every shipped profile is synthesized
         return cache[key]
 
+    linters = ShippedLinters(
+        {profile: assembly_folder(shared, profile, {}) for profile in PROFILES},
+        shared / "linters",
+        lambda: [get(profile) for profile in PROFILES],
+    )
     return get
 
 
@@ -228,7 +233,7 @@ CUSTOM = {
     "app.certificate_arn": REAL_CERTIFICATE,
     "app.private_zone_name": "iris.hospital.example",
     "app.scaling.cpu_target_percent": "45",
-    "app.application_paths": "/csp,/trakcare",
+    "app.application_paths": "/csp/healthshare,/trakcare",
     # The Mendix platform's: a public endpoint for named CIDRs, an administrator role, no account
     # trail, the Operator connected to the Mendix Portal with its namespace secret, no pipeline.
     "eks.public_endpoint_cidrs": PUBLIC_CIDR,

@@ -19,7 +19,7 @@ from components.host_certificate import CertificateAuthority
 from components.links import NetworkRefs, TierSecurityGroups
 from components.server_fleet import FleetSpec, auto_scaling_role
 from components.severity import AlarmTopics
-from components.web_gateway import DEFAULT_SERVER_MARKER, PASSWORD_MARKER, WebGatewayConfig
+from components.web_gateway import DEFAULT_SERVER_MARKER, HEALTH_PATH, PASSWORD_MARKER, WebGatewayConfig
 from components.web_tier import WebTier
 from config import constants as c
 from config import load_settings
@@ -92,13 +92,40 @@ def test_clients_get_https_only_and_port_80_only_redirects(assembly: Synthesized
     assert https["Protocol"] == "HTTPS"
     assert https["Certificates"] == [{"CertificateArn": assembly.settings.app.certificate_arn}]
     assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
-    (forward,) = https["DefaultActions"]
-    assert forward["Type"] == "forward"
     http = listeners[c.HTTP_PORT]
     assert http["DefaultActions"] == [
         {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}
     ]
     assert "Certificates" not in http
+
+
+def test_the_https_listener_forwards_only_the_application_paths_and_answers_404_to_the_rest(
+    assembly: Synthesized, custom: Synthesized
+) -> None:
+    for synthesized in (assembly, custom):  # one application path (reference, dev) and two (custom)
+        template = app(synthesized)
+        (listener_id,) = [k for k, v in resources(template, "AWS::ElasticLoadBalancingV2::Listener").items()
+                          if v["Properties"]["Port"] == c.HTTPS_PORT]  # fmt: skip
+        listener = resources(template, "AWS::ElasticLoadBalancingV2::Listener")[listener_id]["Properties"]
+        assert listener["DefaultActions"] == [
+            {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain",
+                                                               "MessageBody": "Not Found"}}
+        ]  # fmt: skip
+        (group_id,) = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+        rules = sorted(
+            ({k: v for k, v in r.items() if k != "Tags"} for r in props(template, "AWS::ElasticLoadBalancingV2::ListenerRule")),
+            key=lambda r: r["Priority"],
+        )
+        assert rules == [
+            {
+                "ListenerArn": {"Ref": listener_id},
+                "Priority": i + 1,
+                "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": [path, f"{path}/*"]}}],
+                "Actions": [{"Type": "forward", "TargetGroupArn": {"Ref": group_id}}],
+            }
+            for i, path in enumerate(synthesized.settings.app.application_paths)
+        ]
+    assert custom.settings.app.application_paths == ("/csp/healthshare", "/trakcare")
 
 
 def test_the_alb_is_internet_facing_in_the_public_subnets_and_drops_invalid_headers(assembly: Synthesized) -> None:
@@ -136,11 +163,13 @@ def test_sessions_stick_by_the_albs_cookie_for_the_configured_duration(
         }
 
 
-def test_the_alb_speaks_https_to_the_web_servers_and_checks_the_application_path(assembly: Synthesized) -> None:
+def test_the_alb_speaks_https_to_the_web_servers_and_checks_each_on_its_own_health_page(assembly: Synthesized) -> None:
     _, group = one(app(assembly), "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert (group["Protocol"], group["Port"], group["TargetType"]) == ("HTTPS", c.HTTPS_PORT, "instance")
     assert group["HealthCheckProtocol"] == "HTTPS"
-    assert group["HealthCheckPath"] == assembly.settings.app.health_check_path
+    # Apache's own page, not the mirror status page: the web servers' gateways name no member.
+    assert group["HealthCheckPath"] == HEALTH_PATH == "/iris-web-health"
+    assert not any(HEALTH_PATH.startswith(p) for p in assembly.settings.app.application_paths)  # never forwarded
     assert group["Matcher"] == {"HttpCode": "200"}
 
 
@@ -163,7 +192,37 @@ def test_waf_guards_the_alb_with_managed_rules_and_the_rate_limit(assembly: Synt
         "AggregateKeyType": "IP",
         "EvaluationWindowSec": c.WAF_RATE_WINDOW_SECONDS,
     }
-    assert len({r["Priority"] for r in acl["Rules"]}) == 3
+    assert [r["Name"] for r in sorted(acl["Rules"], key=lambda r: r["Priority"])] == [
+        "BlockSystemPaths",
+        "RateLimitPerClient",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    ]
+    assert len({r["Priority"] for r in acl["Rules"]}) == 4
+
+
+def test_waf_blocks_the_system_paths_decoded_normalized_in_any_case_before_any_other_rule(assembly: Synthesized) -> None:
+    _, acl = one(app(assembly), "AWS::WAFv2::WebACL")
+    (block,) = [r for r in acl["Rules"] if r["Name"] == "BlockSystemPaths"]
+    assert block["Priority"] == min(r["Priority"] for r in acl["Rules"])
+    assert block["Action"] == {"Block": {}}
+    transformations = [{"Priority": 0, "Type": "URL_DECODE"}, {"Priority": 1, "Type": "NORMALIZE_PATH"},
+                       {"Priority": 2, "Type": "LOWERCASE"}]  # fmt: skip
+    assert block["Statement"] == {
+        "OrStatement": {
+            "Statements": [
+                {
+                    "ByteMatchStatement": {
+                        "FieldToMatch": {"UriPath": {}},
+                        "PositionalConstraint": "STARTS_WITH",
+                        "SearchString": path,
+                        "TextTransformations": transformations,
+                    }
+                }
+                for path in ("/csp/sys", "/csp/docbook", "/csp/documatic", "/api/mgmnt", "/csp/bin")
+            ]
+        }
+    }
 
 
 def test_waf_logs_to_an_encrypted_log_group_without_credentials(assembly: Synthesized) -> None:
@@ -371,7 +430,9 @@ def test_groups_replace_servers_one_at_a_time_and_alarm_below_their_minimum(asse
         p, update = v["Properties"], v["UpdatePolicy"]["AutoScalingRollingUpdate"]
         assert update["MaxBatchSize"] == 1
         assert update["MinInstancesInService"] == int(p["MinSize"]) - 1
-        assert p["HealthCheckType"] == "EC2"  # see the acknowledgement on the web group
+        # The web servers' health page tests them alone; the other groups have no load balancer.
+        assert p["HealthCheckType"] == ("ELB" if k.startswith("WebServers") else "EC2"), k
+        assert int(p["HealthCheckGracePeriod"]) >= 60
         assert p["MetricsCollection"] == [{"Granularity": "1Minute"}]
         alarm = below[k]
         assert alarm["ComparisonOperator"] == "LessThanThreshold"
@@ -450,6 +511,10 @@ def test_web_user_data_serves_from_the_ecp_application_servers_over_tls(assembly
     for path in assembly.settings.app.application_paths:
         assert f"[APP_PATH:{path}]\nDefault_Server={DEFAULT_SERVER_MARKER}\nAlternative_Servers=LoadBalancing" in csp_ini
     assert "System_Manager=127.0.0.1" in csp_ini
+    # The gateway's application access: the application paths only; the root and the system applications off.
+    index = csp_ini.split("[APP_PATH_INDEX]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert index == [f"{path}=Disabled" for path in ("/", "/csp", "/api", "/csp/sys", "/csp/docbook", "/csp/documatic",
+                     "/api/mgmnt")] + [f"{path}=Enabled" for path in assembly.settings.app.application_paths]  # fmt: skip
     server = dict(line.split("=", 1) for line in _shipped(user_data, "/etc/iris-aws/CSP.ini.server").splitlines()[1:])
     assert server == {
         "Ip_Address": "@@ADDRESS@@",
@@ -787,7 +852,7 @@ def test_the_web_tier_builds_from_explicit_arguments_in_another_region() -> None
             mirror_name="HSDB",
             members=["10.1.192.10"],
             superserver_port=c.IRIS_SUPERSERVER_PORT,
-            application_paths=["/csp"],
+            application_paths=["/csp/user"],
             credentials_secret=secretsmanager.Secret(stack, "Password", encryption_key=key),
         ),
         ca=CertificateAuthority(

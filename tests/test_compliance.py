@@ -119,6 +119,7 @@ def test_cfn_lint_finds_nothing(assembly: Synthesized) -> None:
     by_region = templates_by_region(assembly.manifest, assembly.outdir)
     assert len(by_region) == 2 and sum(map(len, by_region.values())) == len(assembly.template_files())
     for region in by_region:
+        assert assembly.linters is not None
         run = assembly.linters.result(f"cfn-lint {region}")
         assert run.stdout.strip() == "", f"{region}:\n{run.stdout}"
         assert run.returncode == 0, run.stderr
@@ -129,6 +130,7 @@ def _checkov_skips() -> list[dict[str, str]]:
 
 
 def _checkov_failures(assembly: Synthesized) -> list[tuple[str, str, str]]:
+    assert assembly.linters is not None
     results = assembly.linters.checkov_results()
     assert sum(r["summary"]["parsing_errors"] for r in results) == 0
     assert sum(r["summary"]["passed"] for r in results) > 0  # checkov really read the templates

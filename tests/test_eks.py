@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.mendix.load_balancer_controller import load_balancer_controller_policy
+from components.mendix.load_balancer_controller import POLICIES
 from config import constants as c
 from tests.conftest import ADMIN_ROLE, ALTERNATIVES, PORTAL_SECRET, PUBLIC_CIDR, Synthesized
 from tests.templates import props, render, resources, severity_of, severity_topic
@@ -73,6 +73,8 @@ def test_control_plane_and_nodes_use_the_app_subnets(assembly: Synthesized) -> N
     subnets = one(template, "AWS::EKS::Cluster")["ResourcesVpcConfig"]["SubnetIds"]
     assert len(subnets) == 3
     assert all("appSubnet" in output_name(s) for s in subnets)
+    # The platform's own VPC, not the IRIS one.
+    assert {s["Fn::GetStackOutput"]["StackName"] for s in subnets} == {assembly.stacks["eks_network"].stack_name}
     (group,) = props(template, "AWS::EKS::Nodegroup")
     assert sorted(output_name(subnet) for subnet in group["Subnets"]) == sorted(output_name(subnet) for subnet in subnets)
 
@@ -258,17 +260,103 @@ def _irsa_subject(template: dict[str, Any], role_id: str) -> str:
     return json.dumps(conditions)
 
 
+def controller_policy(template: dict[str, Any]) -> list[dict[str, Any]]:
+    (policy,) = [p for k, p in resources(template, "AWS::IAM::Policy").items() if "AlbController" in k]
+    return policy["Properties"]["PolicyDocument"]["Statement"]  # type: ignore[no-any-return]
+
+
 def test_load_balancer_controller_has_its_documented_policy_narrowed_to_the_account(assembly: Synthesized) -> None:
     template = assembly.template_json("eks")
     s = assembly.settings
-    documented = load_balancer_controller_policy(s.eks.load_balancer_controller_version, region=s.region, account=s.account)
-    (policy,) = [p for k, p in resources(template, "AWS::IAM::Policy").items() if "AlbController" in k]
-    actions = Counter(a for st in policy["Properties"]["PolicyDocument"]["Statement"] for a in _list(st["Action"]))
-    assert actions == Counter(a for st in documented["Statement"] for a in _list(st["Action"]))
-    text = json.dumps(policy)
-    assert ":*:*:" not in text  # no ARN left open to every region and account
+    upstream = json.loads((POLICIES / f"aws-load-balancer-controller-{s.eks.load_balancer_controller_version}.json").read_text())
+    allows = [st for st in controller_policy(template) if st["Effect"] == "Allow"]
+    actions = Counter(a for st in allows for a in _list(st["Action"]))
+    assert actions == Counter(a for st in upstream["Statement"] for a in _list(st["Action"]))
+    assert ":*:*:" not in json.dumps(allows)  # no ARN left open to every region and account
     values = charts(template)["aws-load-balancer-controller"]["Values"]
     assert '\\"defaultTags\\"' in json.dumps(values) and "CostCenter" in json.dumps(values)
+
+
+def test_load_balancer_controller_may_touch_only_what_it_created(assembly: Synthesized) -> None:
+    """Explicit denies after the documented allows: no write on a load balancer, listener, rule or target group
+    without this cluster's tag (the IRIS VIPs and ALBs have none), no security-group change outside the
+    platform's VPC, no web ACL or Shield protection at all."""
+    template = assembly.template_json("eks")
+    s = assembly.settings
+    denies = [st for st in controller_policy(template) if st["Effect"] == "Deny"]
+    vpc_arn = "<the platform VPC's ARN>"
+    foreign = {"StringNotEquals": {"aws:ResourceTag/elbv2.k8s.aws/cluster": assembly.stacks["eks"].stack_name}}
+    elb = "elasticloadbalancing:"
+    expected = [
+        {
+            "Sid": "DenyElbWritesOnResourcesOfOthers",
+            "Effect": "Deny",
+            "Action": [
+                elb + a
+                for a in (
+                    "AddListenerCertificates", "CreateListener", "CreateRule", "DeleteListener", "DeleteLoadBalancer",
+                    "DeleteRule", "DeleteTargetGroup", "DeregisterTargets", "ModifyCapacityReservation", "ModifyIpPools",
+                    "ModifyListener", "ModifyListenerAttributes", "ModifyLoadBalancerAttributes", "ModifyRule",
+                    "ModifyTargetGroup", "ModifyTargetGroupAttributes", "RegisterTargets", "RemoveListenerCertificates",
+                    "SetIpAddressType", "SetRulePriorities", "SetSecurityGroups", "SetSubnets",
+                )
+            ],
+            "Resource": "*",
+            "Condition": foreign,
+        },
+        {
+            "Sid": "DenyElbTaggingOfResourcesOfOthers",
+            "Effect": "Deny",
+            "Action": [elb + "AddTags", elb + "RemoveTags"],
+            "Resource": "*",
+            "Condition": {**foreign, "Null": {"elasticloadbalancing:CreateAction": "true"}},
+        },
+        {
+            "Sid": "DenySecurityGroupWritesOutsideThePlatformVpc",
+            "Effect": "Deny",
+            "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:RevokeSecurityGroupIngress"],
+            "Resource": "*",
+            "Condition": {"ArnNotEquals": {"ec2:Vpc": vpc_arn}},
+        },
+        {
+            "Sid": "DenySecurityGroupsInOtherVpcs",
+            "Effect": "Deny",
+            "Action": "ec2:CreateSecurityGroup",
+            "NotResource": [f"arn:aws:ec2:{s.region}:{s.eks_account}:security-group/*", vpc_arn],
+        },
+        {
+            "Sid": "DenyWebAclsAndShield",
+            "Effect": "Deny",
+            "Action": [
+                elb + "SetWebAcl", "shield:CreateProtection", "shield:DeleteProtection", "waf-regional:AssociateWebACL",
+                "waf-regional:DisassociateWebACL", "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
+            ],
+            "Resource": "*",
+        },
+    ]  # fmt: skip
+    network = assembly.template_json("eks_network")
+    (vpc_id,) = resources(network, "AWS::EC2::VPC")
+
+    def platform_vpc(value: Any) -> Any:
+        """The VPC ARN the CDK writes (an output of the EksNetwork stack), checked and named."""
+        if isinstance(value, dict) and "Fn::Join" in value:
+            prefix, reference = value["Fn::Join"][1]
+            assert prefix == f"arn:aws:ec2:{s.region}:{s.eks_account}:vpc/"
+            assert reference["Fn::GetStackOutput"]["StackName"] == assembly.stacks["eks_network"].stack_name
+            assert assembly.local(reference) == {"Ref": vpc_id}
+            return vpc_arn
+        if isinstance(value, dict):
+            return {k: platform_vpc(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [platform_vpc(v) for v in value]
+        return value
+
+    assert platform_vpc(denies) == expected
+    # The chart turns off what the denies refuse, and tags listeners and rules so the controller keeps its own.
+    values = json.dumps(charts(template)["aws-load-balancer-controller"]["Values"])
+    for flag in ("enableShield", "enableWaf", "enableWafv2"):
+        assert f'\\"{flag}\\":false' in values
+    assert '\\"featureGates\\":{\\"ListenerRulesTagging\\":true}' in values
 
 
 def _list(value: Any) -> list[Any]:
@@ -1392,6 +1480,12 @@ def load(**overrides: object):
             "Mendix Portal deploys",
             id="pipeline-when-connected",
         ),
+        pytest.param(
+            {"eks.vpc_cidr": "10.0.128.0/17"}, "eks.vpc_cidr", "does not overlap network.vpc_cidr 10.0.0.0/16", id="vpc-on-iris"
+        ),
+        pytest.param({"eks.vpc_cidr": "10.1.0.0/20"}, "eks.vpc_cidr", "does not overlap dr.vpc_cidr 10.1.0.0/16", id="vpc-on-dr"),
+        pytest.param({"eks.account": "12345"}, "eks.account", "12-digit AWS account id", id="account-digits"),
+        pytest.param({"eks.account": "111111111111"}, "eks.account", "while dr is set", id="account-with-dr-copies"),
     ],
 )
 def test_bad_eks_settings_are_refused_in_one_line(overrides: dict[str, str], key: str, allowed: str) -> None:

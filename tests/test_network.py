@@ -4,6 +4,7 @@ security-group rules and the optional VPN."""
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections import Counter
 from typing import Any
 
@@ -250,9 +251,7 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
     # The security groups no longer admit the web tier to the members: neither does the NACL.
     assert not any(e[1] == block["web"] for e in expected)
     expected_in = [e for e in expected if not e[0]]
-    if s.eks.enabled:
-        # The Mendix database lives in the data subnets; EKS nodes live in the app subnets.
-        expected.add((False, block["app"], c.POSTGRES_PORT, c.POSTGRES_PORT, c.DATA_NACL_POSTGRES_RULE))
+    # Nothing for the Mendix platform: its database is in its own VPC (eks_network).
     assert _nacl_entries(template) == expected
     assert len(expected_in) <= 20  # the default AWS quota of entries per direction
 
@@ -267,12 +266,68 @@ def test_data_nacl_allows_only_iris_ports_from_the_tiers_that_use_them(assembly:
 
 
 def test_postgres_entry_has_a_fixed_number_apart_from_the_iris_entries(assembly: Synthesized) -> None:
-    """Neither list renumbers the other: a renumbered entry is replaced, briefly dropping its traffic."""
-    entries = [e for e in _nacl_entries(assembly.template_json("network")) if not e[0]]
+    """In the Mendix VPC, whose data subnets hold the platform's database. Neither list renumbers the
+    other: a renumbered entry is replaced, briefly dropping its traffic."""
+    entries = [e for e in _nacl_entries(assembly.template_json("eks_network")) if not e[0]]
     (postgres,) = [e for e in entries if e[2] == c.POSTGRES_PORT]
+    assert postgres[1] == tier_block(assembly.settings.eks.vpc_cidr, "app")
     assert postgres[4] == c.DATA_NACL_POSTGRES_RULE
     # Room for the IRIS entries to grow to the default quota of 20 per direction first.
     assert c.DATA_NACL_POSTGRES_RULE > 20 * 10 - 10
+
+
+# ------------------------------------------------------------ the Mendix platform's own VPC
+
+
+ANYWHERE = "0.0.0.0/0"
+
+
+def _routes(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in resources(template, "AWS::EC2::Route").values()]
+
+
+def test_the_mendix_vpc_has_no_route_to_the_iris_vpcs(assembly: Synthesized) -> None:
+    """Its own block, apart from the IRIS VPCs; no peering, transit gateway or VPN; every route is the
+    internet's (public subnets) or the NAT gateways' (private ones), and no IRIS route table or group names it."""
+    s = assembly.settings
+    eks = assembly.template_json("eks_network")
+    (vpc,) = resources(eks, "AWS::EC2::VPC").values()
+    assert vpc["Properties"]["CidrBlock"] == s.eks.vpc_cidr
+    block = ipaddress.IPv4Network(s.eks.vpc_cidr)
+    iris = [ipaddress.IPv4Network(s.network.vpc_cidr), *([ipaddress.IPv4Network(s.dr.vpc_cidr)] if s.dr else [])]
+    assert not any(block.overlaps(other) for other in iris)
+    for type_name in ("AWS::EC2::VPCPeeringConnection", "AWS::EC2::TransitGatewayAttachment", "AWS::EC2::VPNGateway"):
+        assert not resources(eks, type_name)
+    for route in _routes(eks):
+        assert route["DestinationCidrBlock"] == ANYWHERE
+        assert set(route) & {"GatewayId", "NatGatewayId"} and not set(route) & {"VpcPeeringConnectionId", "TransitGatewayId"}
+    data_tables = {
+        json.dumps(a["Properties"]["RouteTableId"])
+        for k, a in resources(eks, "AWS::EC2::SubnetRouteTableAssociation").items()
+        if k.startswith("Vpcdata")
+    }
+    assert len(data_tables) == 3 and not [r for r in _routes(eks) if json.dumps(r["RouteTableId"]) in data_tables]
+    # No IRIS host lives there: no internet-facing ALB group rule, no IRIS port in the data NACL.
+    (alb_sg,) = [k for k in resources(eks, "AWS::EC2::SecurityGroup") if k.startswith("PublicAlbSg")]
+    assert not [r for r in ingress_rules(eks) if r["GroupId"] == {"Fn::GetAtt": [alb_sg, "GroupId"]}]
+    assert _nacl_entries(eks) == {
+        (False, tier_block(s.eks.vpc_cidr, "app"), c.POSTGRES_PORT, c.POSTGRES_PORT, c.DATA_NACL_POSTGRES_RULE),
+        (False, ANYWHERE, *c.LINUX_EPHEMERAL_PORTS, 70),
+        (True, s.eks.vpc_cidr, *c.CLIENT_EPHEMERAL_PORTS, 10),
+        (True, ANYWHERE, c.HTTPS_PORT, c.HTTPS_PORT, 20),
+    }
+    eks_stack = assembly.stacks["eks_network"].stack_name
+    for role in (r for r in assembly.stacks if r not in ("eks_network", "eks")):
+        text = json.dumps(assembly.template_json(role))
+        assert eks_stack not in text  # no IRIS stack reads the Mendix VPC (a peering would)
+        for route in _routes(assembly.template_json(role)):
+            destination = route.get("DestinationCidrBlock")
+            # Default routes (internet gateway, NAT) aside, nothing points into the Mendix block.
+            if isinstance(destination, str) and destination != ANYWHERE:
+                assert not ipaddress.IPv4Network(destination).overlaps(block)
+        for rule in ingress_rules(assembly.template_json(role)):
+            if isinstance(rule.get("CidrIp"), str) and rule["CidrIp"] != ANYWHERE:
+                assert not ipaddress.IPv4Network(rule["CidrIp"]).overlaps(block)
 
 
 def test_vpn_is_on_in_reference_and_off_in_dev(reference: Synthesized, dev: Synthesized) -> None:

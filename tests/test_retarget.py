@@ -701,13 +701,35 @@ def test_delete_changes_nothing_and_never_fails(vip: Vip, monkeypatch: pytest.Mo
     assert vip.writes == [] and vip.pointing_at() == vip.all_on("Member0")
 
 
-def test_custom_resource_events_without_their_properties_are_refused(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_custom_resource_events_without_their_properties_are_refused_with_a_decision_line(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _uses(vip, monkeypatch, handler, answers(vip, Member1=200))
-    with pytest.raises(retarget.RetargetError, match="Custom::IrisMirrorPrimary lacks DesiredPrimary"):
-        handler.on_event({**cr_event("Create", "Member1"), "ResourceProperties": {"ServiceToken": "x", "MirrorSet": SET}}, None)
-    with pytest.raises(retarget.RetargetError, match="unknown RequestType 'Replace'"):
-        handler.on_event({**cr_event("Create", "Member1"), "RequestType": "Replace"}, None)
+    refused = [
+        ({**cr_event("Create", "Member1"), "ResourceProperties": {"ServiceToken": "x", "MirrorSet": SET}},
+         "Custom::IrisMirrorPrimary lacks DesiredPrimary", "refused_invalid_properties"),
+        ({**cr_event("Update", "Member1"), "ResourceProperties": "HSDB"},
+         "Custom::IrisMirrorPrimary has no ResourceProperties object", "refused_invalid_properties"),
+        ({**cr_event("Create", "Member1"), "RequestType": "Replace"}, "unknown RequestType 'Replace'", "refused_unknown_request"),
+        ({**cr_event("Create", "Member1"), "RequestType": "R" * 1000}, "unknown RequestType 'RRRR", "refused_unknown_request"),
+    ]  # fmt: skip
+    for event, message, decision in refused:
+        with pytest.raises(retarget.RetargetError, match=message) as error:
+            handler.on_event(event, None)
+        (record,) = log_lines(capsys)
+        assert (record["event"], record["decision"], record["error"]) == ("custom_resource", decision, str(error.value))
+        assert len(json.dumps(record)) < 600  # a forged value is cut, not repeated whole
     assert vip.writes == []
+
+
+def test_the_reason_is_cut_in_the_log_line_of_any_caller(vip: Vip, capsys: pytest.CaptureFixture[str]) -> None:
+    # Direct calls refuse a longer reason (below); the core bounds what any other caller logs.
+    result = retarget.retarget(
+        vip.elbv2, vip.config, mirror_set=SET, new_primary="Member1", reason="r" * 10_000, status_check=answers(vip, Member1=200)
+    )
+    assert result["changed"] is True
+    (record,) = log_lines(capsys)
+    assert record["decision"] == "switched" and record["reason"] == "r" * retarget.MAX_REASON_CHARS
 
 
 # --- the poller ---------------------------------------------------------------------------------------------------------
@@ -870,7 +892,9 @@ def test_poller_keeps_watching_after_a_failed_switch_and_then_fails_loudly(vip: 
     assert {r["decision"] for r in log_lines(capsys)} == {"failed"}
 
 
-def test_poller_handler_polls_every_set_in_one_loop_within_the_timeout(vip: Vip, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_poller_handler_polls_every_set_in_one_loop_within_the_timeout(
+    vip: Vip, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     seen: list[dict[str, Any]] = []
     clock = FakeClock()
 
@@ -894,8 +918,11 @@ def test_poller_handler_polls_every_set_in_one_loop_within_the_timeout(vip: Vip,
     assert [r["new"] for r in result["retargets"]] == ["Member1"]
 
     assert poller.handler({"mirror_set": SET, "duration_seconds": 0}, None) == {"retargets": []}
-    with pytest.raises(retarget.UnknownMirrorSet, match="unknown mirror set 'Nope'"):
+    capsys.readouterr()
+    with pytest.raises(retarget.UnknownMirrorSet, match="unknown mirror set 'Nope'") as error:
         poller.handler({"mirror_set": "Nope"}, None)
+    (record,) = log_lines(capsys)
+    assert (record["event"], record["decision"], record["error"]) == ("poll", "unknown_mirror_set", str(error.value))
     with pytest.raises(retarget.RetargetError, match="'duration_seconds' must be a number"):
         poller.handler({"duration_seconds": "50"}, None)
 

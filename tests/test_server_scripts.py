@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -13,7 +14,15 @@ from typing import Any
 import pytest
 
 from components.ecp_client import TLS_DIR, EcpClientConfig, ecp_client_merge
-from components.web_gateway import WebGatewayConfig, apache_conf, csp_ini, csp_ini_server, server_names
+from components.web_gateway import (
+    DENIED_PATTERN,
+    WebGatewayConfig,
+    apache_conf,
+    csp_ini,
+    csp_ini_server,
+    server_names,
+    shipped_script,
+)
 from tests.conftest import ROOT
 from tests.cpf import parse
 from tests.host_stubs import install_iris, stub
@@ -33,7 +42,7 @@ def gateway_config(*, group: str | None = APP_GROUP) -> WebGatewayConfig:
         mirror_name="HSDB",
         members=[] if group else list(MEMBERS.values()),
         superserver_port=1972,
-        application_paths=["/csp", "/trakcare"],
+        application_paths=["/csp/healthshare", "/trakcare"],
         credentials_secret=None,  # type: ignore[arg-type]  # only the user data names it
         app_server_group=group,
     )
@@ -89,7 +98,8 @@ def write_web_config(tmp: Path, config: WebGatewayConfig) -> None:
     profiles = " ".join(f"{name}={ip}" for name, ip in zip(server_names(config), config.members, strict=True))
     (conf / "web-gateway.env").write_text(
         f"CREDENTIALS_SECRET={SECRET}\nAWS_REGION=eu-west-1\nGATEWAY_DIR={tmp / 'webgateway'}\n"
-        f'TLS_DIR={tmp / "tls"}\nIRIS_TLS_DIR={tmp / "iris-tls"}\nMEMBER_PROFILES="{profiles}"\n'
+        f"TLS_DIR={tmp / 'tls'}\nIRIS_TLS_DIR={tmp / 'iris-tls'}\nHEALTH_FILE={tmp / 'health' / 'status.txt'}\n"
+        f'MEMBER_PROFILES="{profiles}"\n'
         f"APP_SERVER_GROUP={config.app_server_group or ''}\n"
     )
     (conf / "CSP.ini.template").write_text(csp_ini(config))
@@ -115,7 +125,17 @@ def run_web(
         "HOST_CERTIFICATE": str(tmp / "bin" / "iris-host-certificate"),
         **extra,
     }
-    return subprocess.run(["bash", str(WEB_SETUP)], env=env, capture_output=True, text=True, timeout=30)
+    # What the user data installs: the script without its comments.
+    script = tmp / "iris-web-gateway-setup"
+    script.write_text(shipped_script())
+    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_the_shipped_setup_script_is_the_script_without_its_comments() -> None:
+    source, shipped = WEB_SETUP.read_text().splitlines(), shipped_script().splitlines()
+    assert shipped[0] == source[0] == "#!/bin/bash"
+    assert shipped[1:] == [line for line in source[1:] if line.strip() and not line.lstrip().startswith("#")]
+    assert len(shipped_script()) < len(WEB_SETUP.read_text()) * 0.75
 
 
 def calls(tmp: Path, prefix: str) -> list[str]:
@@ -165,7 +185,14 @@ def test_web_setup_serves_every_path_from_the_ecp_application_servers_over_tls(w
         assert "Mirror_Aware" not in server  # the application servers are not mirror members
         assert {k: server[k] for k in TLS_KEYS} == TLS_KEYS
     assert not any(s.get("Ip_Address") in MEMBERS.values() for s in ini.values())  # no data member
-    for path in ("/csp", "/trakcare"):
+    # Application access: the two application paths; the root and IRIS's system applications disabled.
+    assert ini["APP_PATH_INDEX"] == {
+        **dict.fromkeys(("/", "/csp", "/api", "/csp/sys", "/csp/docbook", "/csp/documatic", "/api/mgmnt"), "Disabled"),
+        "/csp/healthshare": "Enabled",
+        "/trakcare": "Enabled",
+    }
+    assert not any(section in ini for section in ("APP_PATH:/", "APP_PATH:/csp", "APP_PATH:/csp/sys"))
+    for path in ("/csp/healthshare", "/trakcare"):
         assert ini[f"APP_PATH:{path}"] == {
             "Default_Server": "APP_10_0_128_20",
             "Alternative_Servers": "LoadBalancing",
@@ -204,6 +231,41 @@ def test_web_setup_keeps_its_servers_when_the_group_has_none_running(web_server:
     assert calls(web_server, "systemctl") == []
 
 
+def test_web_setup_reports_healthy_only_once_it_serves_from_a_server(web_server: Path) -> None:
+    health = web_server / "health" / "status.txt"
+    run = run_web(web_server, instances="")  # first boot, no application server running yet
+    assert run.returncode == 0, run.stderr
+    assert not health.exists()  # the ALB's health check fails: no user is sent here yet
+    run = run_web(web_server)
+    assert run.returncode == 0, run.stderr
+    assert health.read_text() == "OK: the Web Gateway serves from 3 server(s)\n"
+    assert stat.S_IMODE(health.stat().st_mode) == 0o644
+    assert calls(web_server, "systemctl restart") == ["systemctl restart httpd"]
+
+
+def test_web_setup_reports_no_health_when_apache_refuses_the_configuration(web_server: Path) -> None:
+    run = run_web(web_server, APACHECTL_STATUS="1")
+    assert run.returncode == 1
+    assert not (web_server / "health" / "status.txt").exists()
+
+
+def test_apache_denies_the_system_applications_and_the_status_page_to_everyone_in_any_case() -> None:
+    conf = apache_conf(gateway_config())
+    # Apache merges <Location> and <LocationMatch> in the order they appear: the deny comes before the application paths.
+    deny = conf.index(f'<LocationMatch "{DENIED_PATTERN}">\n        Require all denied\n    </LocationMatch>')
+    assert deny < conf.index('<Location "/csp/healthshare">\n        CSP On') < conf.index('<Location "/trakcare">')
+    assert conf.count("CSP On") == 2  # the application paths and nothing else go to the gateway
+    assert '<Location "/csp">' not in conf and '<Location "/">' not in conf
+    denied = re.compile(DENIED_PATTERN)
+    for path in ("/csp/sys/UtilHome.csp", "/CSP/SYS/", "//csp//sys/%25CSP.Portal.Home.zen", "/csp/documatic/x.cls",
+                 "/csp/docbook/DocBook.UI.Page.cls", "/api/mgmnt/v2/", "/Api/Mgmnt", "/csp/bin/mirror_status.cxw"):  # fmt: skip
+        assert denied.search(path), path
+    for path in ("/csp/healthshare/x.csp", "/trakcare/", "/iris-web-health", "/csp/bin/Systems/Module.cxw"):
+        assert not denied.search(path), path
+    # The health page is Apache's file, not the gateway's.
+    assert 'Alias "/iris-web-health" "/var/www/iris-web-health/status.txt"' in conf
+
+
 def test_the_dr_gateway_follows_its_mirror_members_over_tls(web_server: Path) -> None:
     write_web_config(web_server, gateway_config(group=None))
     run = run_web(web_server)
@@ -212,7 +274,7 @@ def test_the_dr_gateway_follows_its_mirror_members_over_tls(web_server: Path) ->
     for name, address in MEMBERS.items():
         assert ini[name]["Ip_Address"] == address and ini[name]["Mirror_Aware"] == "1"
         assert {k: ini[name][k] for k in TLS_KEYS} == TLS_KEYS
-    assert ini["APP_PATH:/csp"] == {"Default_Server": "HSDB_0", "Alternative_Server_0": "1~~~~~~HSDB_0",
+    assert ini["APP_PATH:/csp/healthshare"] == {"Default_Server": "HSDB_0", "Alternative_Server_0": "1~~~~~~HSDB_0",
                                     "Alternative_Server_1": "1~~~~~~HSDB_1"}  # fmt: skip
     assert calls(web_server, "aws ec2") == []
 

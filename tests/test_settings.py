@@ -186,13 +186,45 @@ BAD_INPUTS = [
     pytest.param({"app.ecp.min_capacity": "0"}, "app.ecp.min_capacity", "1 to 100 servers", id="no-ecp-servers"),
     pytest.param({"app.print_servers.count": "101"}, "app.print_servers.count", "0 (no print servers) to 100", id="print-count"),
     pytest.param(
-        {"app.health_check_path": "/status"},
-        "app.health_check_path",
-        "under one of app.application_paths",
-        id="health-path-unserved",
+        {"app.application_paths": "/csp/"}, "app.application_paths.0", "without a trailing slash", id="app-path-trailing-slash"
+    ),
+    # Only the application is public: never the root, a system path, one under it or one holding it, in any case.
+    pytest.param({"app.application_paths": "/"}, "app.application_paths.0", "a URL path below /", id="app-path-root"),
+    pytest.param(
+        {"app.application_paths": "/csp/sys"},
+        "app.application_paths.0",
+        "neither holding nor under /csp/sys (never public: /csp/sys, /csp/docbook, /csp/documatic, /api/mgmnt, /csp/bin)",
+        id="app-path-management-portal",
     ),
     pytest.param(
-        {"app.application_paths": "/csp/"}, "app.application_paths.0", "without a trailing slash", id="app-path-trailing-slash"
+        {"app.application_paths": "/CSP/Sys/exp"}, "app.application_paths.0", "nor under /csp/sys", id="app-path-under-portal"
+    ),
+    pytest.param({"app.application_paths": "/csp"}, "app.application_paths.0", "holding nor under /csp/sys", id="app-path-csp"),
+    pytest.param(
+        {"app.application_paths": "/csp/documatic"}, "app.application_paths.0", "under /csp/documatic", id="app-path-class-ref"
+    ),
+    pytest.param({"app.application_paths": "/api"}, "app.application_paths.0", "under /api/mgmnt", id="app-path-api-root"),
+    pytest.param(
+        {"app.application_paths": "/csp/bin/mirror_status.cxw"}, "app.application_paths.0", "under /csp/bin", id="app-path-status"
+    ),
+    pytest.param(
+        {"app.application_paths": "/csp/user,/CSP/USER"},
+        "app.application_paths.1",
+        "listed once (IRIS ignores case",
+        id="app-path-twice-in-two-cases",
+    ),
+    pytest.param(
+        # A listener rule's path pattern holds 128 characters, "/*" included.
+        {"app.application_paths": "/csp/user,/" + "a" * 126},
+        "app.application_paths.1",
+        "at most 126 characters",
+        id="app-path-too-long",
+    ),
+    pytest.param(
+        {"app.application_paths": ",".join(f"/app{i}" for i in range(101))},
+        "app.application_paths",
+        "at most 100 paths: one listener rule each, and an ALB holds at most 100 rules",
+        id="app-paths-over-the-rule-quota",
     ),
     pytest.param({"app.waf_rate_limit": "9"}, "app.waf_rate_limit", "10 to 2000000000", id="waf-rate-too-low"),
     pytest.param({"app.log_retention_days": "100"}, "app.log_retention_days", "retention periods", id="app-log-retention"),

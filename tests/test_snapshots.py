@@ -38,6 +38,7 @@ STACK_ROLES = [
     "dr_mirror",
     "dr_web",
     "dr_dns",
+    "eks_network",
     "eks",
 ]
 PER_SET = ("mirror", "dr_mirror")

@@ -110,7 +110,14 @@ class MendixCluster(Construct):
             },
         )
         lbc_policy = lbc.load_balancer_controller_policy(
-            load_balancer_controller.version, region=stack.region, account=stack.account
+            load_balancer_controller.version,
+            region=stack.region,
+            account=stack.account,
+            fence=lbc.ControllerFence(
+                cluster_name=spec.name,
+                vpc_arn=stack.format_arn(service="ec2", resource="vpc", resource_name=vpc.vpc_id),
+                security_groups_arn=stack.format_arn(service="ec2", resource="security-group", resource_name="*"),
+            ),
         )
         self.cluster = eks.Cluster(
             self,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -427,7 +427,10 @@ class MendixDelivery(Construct):
                 }
             ),
         )
-        script.grant_read(project)
+        # The one object: the asset's key is its content hash, fixed at synthesis.
+        project.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[script.bucket.arn_for_objects(script.s3_object_key)])
+        )
         # The presigned package URLs act as this role: the Operator's build fetches the object through them.
         self.packages.grant_read(project)
         stack = Stack.of(self)
@@ -546,11 +549,7 @@ class MendixDelivery(Construct):
 
     def _deploy_findings(self) -> dict[str, str]:
         stack = Stack.of(self)
-        qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
         return {
-            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:{stack.partition}:s3:::cdk-{qualifier}-assets-"
-            f"{stack.account}-{stack.region}/*]": "Read access to the CDK asset bucket's objects, for the deploy "
-            "script uploaded there with the stack; the asset's key is a content hash known only at deploy time.",
             "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:"
             "network-interface/*]": "CodeBuild attaches the network interfaces of a VPC build, created at run time; "
             "the CDK limits the grant to the project's subnets by condition.",

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from retarget import (
+    MAX_REASON_CHARS,
     NotPermitted,
     RequestRefused,
     RetargetError,
@@ -35,9 +36,6 @@ EVENT_KEYS: dict[str, tuple[type, bool]] = {
     "dry_run": (bool, False),
     "verify": (bool, False),
 }
-# A reason is a person's or a host's short note, logged with every decision: bounded so
-# that a caller cannot fill the log or the dead-letter queue with one call.
-MAX_REASON_CHARS = 256
 # Longest text of an event value repeated in a refusal's log line.
 MAX_LOGGED_CHARS = 64
 # Custom::IrisMirrorPrimary properties; CloudFormation adds ServiceToken, which is ignored.
@@ -148,14 +146,22 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     )
 
 
-def _properties(props: Any) -> tuple[str, str]:
+def _refuse_custom_resource(request: Any, decision: str, message: str) -> RetargetError:
+    """Log the one decision line of a refused custom-resource event and return the error to raise."""
+    log_json({"event": "custom_resource", "request": _shown(request), "decision": decision, "error": message})
+    return RetargetError(message)
+
+
+def _properties(request: Any, props: Any) -> tuple[str, str]:
     if not isinstance(props, dict):
-        raise RetargetError(f"Custom::IrisMirrorPrimary has no ResourceProperties object; got {type(props).__name__}")
+        message = f"Custom::IrisMirrorPrimary has no ResourceProperties object; got {type(props).__name__}"
+        raise _refuse_custom_resource(request, "refused_invalid_properties", message)
     missing = [key for key in CR_PROPERTIES if not isinstance(props.get(key), str) or not props[key].strip()]
     if missing:
-        raise RetargetError(
-            f"Custom::IrisMirrorPrimary lacks {', '.join(missing)} (non-empty strings); got {props.get(missing[0])!r}"
+        message = (
+            f"Custom::IrisMirrorPrimary lacks {', '.join(missing)} (non-empty strings); got {_shown(props.get(missing[0]))!r}"
         )
+        raise _refuse_custom_resource(request, "refused_invalid_properties", message)
     return props["MirrorSet"], props["DesiredPrimary"]
 
 
@@ -184,7 +190,10 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         )
         return {"PhysicalResourceId": event.get("PhysicalResourceId")}
 
-    mirror_set, desired = _properties(event.get("ResourceProperties"))
+    if request not in ("Create", "Update"):
+        message = f"unknown RequestType {_shown(request)!r}; allowed: Create, Update, Delete"
+        raise _refuse_custom_resource(request, "refused_unknown_request", message)
+    mirror_set, desired = _properties(request, event.get("ResourceProperties"))
     physical_id = event.get("PhysicalResourceId") or f"{mirror_set}{PHYSICAL_ID_SUFFIX}"
     config = config_from_environment()
     if request == "Create":
@@ -203,7 +212,7 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 if attempt == CREATE_ATTEMPTS:
                     raise
                 _sleep(CREATE_RETRY_SECONDS)
-    elif request == "Update":
+    else:  # Update
         old = (event.get("OldResourceProperties") or {}).get("DesiredPrimary")
         if old == desired:
             resolve_set(config, mirror_set)  # still fail loudly on a set that no longer exists
@@ -220,6 +229,4 @@ def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         result = retarget(
             elbv2_client(), config, mirror_set=mirror_set, new_primary=desired, reason=f"planned failover from {old} (deploy)"
         )
-    else:
-        raise RetargetError(f"unknown RequestType {request!r}; allowed: Create, Update, Delete")
     return {"PhysicalResourceId": physical_id, "Data": {"Primary": result["new"]}}

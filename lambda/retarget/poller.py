@@ -208,7 +208,11 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         raise
     config = config_from_environment()
     mirror_set = event.get("mirror_set")
-    names = [resolve_set(config, mirror_set).name] if mirror_set else sorted(config.mirror_sets)
+    try:
+        names = [resolve_set(config, mirror_set).name] if mirror_set else sorted(config.mirror_sets)
+    except RetargetError as err:
+        log_json({"event": "poll", "decision": "unknown_mirror_set", "mirror_set": str(mirror_set)[:64], "error": str(err)})
+        raise
     duration = event.get("duration_seconds", DEFAULT_DURATION_SECONDS)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):

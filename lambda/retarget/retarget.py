@@ -72,6 +72,9 @@ __all__ = [
 ]
 
 HTTP_OK = 200
+# A reason is a person's or a host's short note, logged with every decision: bounded so
+# that a caller cannot fill the log or the dead-letter queue with one call.
+MAX_REASON_CHARS = 256
 # The error codes of a write refused for want of permission.
 ACCESS_DENIED = ("AccessDenied", "AccessDeniedException")
 # botocore's standard retry mode backs off on throttling and rides out a burst
@@ -317,7 +320,14 @@ def retarget(
     listeners disagreed), ``new`` the member's name, ``listeners`` listener
     ARN -> target group ARN after the call (as it would be, for a dry run).
     """
-    decision: dict[str, Any] = {"event": "retarget", "mirror_set": mirror_set, "new_primary": new_primary, "reason": reason}
+    # A direct call's reason is refused above MAX_REASON_CHARS (handler.validate_event); any other
+    # caller's is cut to it in the log line.
+    decision: dict[str, Any] = {
+        "event": "retarget",
+        "mirror_set": mirror_set,
+        "new_primary": new_primary,
+        "reason": reason[:MAX_REASON_CHARS],
+    }
     try:
         target_set = resolve_set(config, mirror_set)
         member = resolve_member(target_set, new_primary)
