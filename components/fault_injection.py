@@ -1,7 +1,8 @@
 """AWS FIS experiment templates that disrupt a mirror set, or the Mendix platform's Spot nodes, on purpose.
 
-Every template stops itself when a P1 alarm (system down or data loss) goes
-into ALARM, acts only on resources it finds by this deployment's tags (or on
+Every template stops itself when an alarm goes into ALARM that says the
+disruption reached further than planned (:func:`stop_alarms`, from the severity
+table of components/severity.py), acts only on resources it finds by this deployment's tags (or on
 this stack's own subnets by ARN), and runs with a role of its own that may do
 only what its actions need on those resources. An operator starts them with
 ``python -m ops experiment`` (ops/experiment.py), which finds them by the
@@ -22,17 +23,20 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from components.nag import acknowledge
+from components.severity import SeverityAlarm
 
-# The alarm kinds (the suffix of a MirrorAlarms alarm's id, after the member's name) that mean
-# "system down or data loss" (P1) and so stop every experiment of a mirror set. This small list
-# stands in for the alarm severity table: when every alarm carries its severity, the P1 alarms
-# come from there instead. Only the failover members' alarms count: a set without its arbiter
-# still serves. VipHealth's alarms are not stop conditions: the standby member's is in ALARM by
-# design, and a stop condition in ALARM ends an experiment at once.
-P1_ALARM_KINDS = ("SystemStatus", "InstanceStatus")
+# What stops an experiment comes from the alarm severity table (components/severity.py): every
+# P1 alarm of what it disrupts (a mirror set's: its retarget function failing), and the alarms of
+# the kinds below on what it leaves running. Those are P2 in the table, since the service still runs
+# on the rest; with part of it out on purpose, the rest failing is P1's "system down". Only the
+# failover members count: a set without its arbiter still serves. VipHealth's alarms are never stop
+# conditions: the standby member's is in ALARM by design, and a stop condition in ALARM ends an
+# experiment at once.
+STOP_SEVERITY = "P1"
+SURVIVOR_KINDS = ("member-status",)
 FAILOVER_MEMBERS = ("Member0", "Member1")
-# The Mendix platform's P1 alarm (components/mendix/observability.py): the app's NLB has unhealthy targets.
-PLATFORM_P1_ALARMS = ("LoadBalancerUnhealthyHosts",)
+# The Mendix platform: a Spot notice takes nodes on purpose; the app's targets failing means the rest did not carry it.
+PLATFORM_SURVIVOR_KINDS = ("mendix-app-unhealthy",)
 
 # Tags the experiments find their targets by; the snapshots DLM copies from the members carry them too.
 MIRROR_SET_TAG = "IrisMirrorSet"
@@ -61,10 +65,17 @@ def minutes(value: int) -> str:
     return f"PT{value}M"
 
 
-def p1_alarms(alarms: Iterable[cw.Alarm], members: Iterable[str]) -> list[cw.Alarm]:
-    """The P1 alarms (P1_ALARM_KINDS) of ``members``, as MirrorAlarms names them (``<member><kind>``)."""
-    wanted = {f"{member}{kind}" for member in members for kind in P1_ALARM_KINDS}
-    return [alarm for alarm in alarms if alarm.node.id in wanted]
+def stop_alarms(
+    alarms: Iterable[SeverityAlarm], survivors: Iterable[str] = (), survivor_kinds: Sequence[str] = SURVIVOR_KINDS
+) -> list[SeverityAlarm]:
+    """The stop conditions among ``alarms``: every P1 alarm, and the ``survivor_kinds`` alarms of the
+    ``survivors`` (ids ``<member><...>``, as MirrorAlarms names them; no survivors: every one of those kinds)."""
+    names = tuple(survivors)
+
+    def survivor(alarm: SeverityAlarm) -> bool:
+        return alarm.kind in survivor_kinds and (not names or alarm.node.id.startswith(names))
+
+    return [a for a in alarms if a.severity == STOP_SEVERITY or survivor(a)]
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,7 @@ def _template(
     tags: Mapping[str, str],
 ) -> fis.CfnExperimentTemplate:
     if not stop_alarms:
-        raise ValueError(f"{construct_id}: an experiment needs at least one P1 alarm to stop it")
+        raise ValueError(f"{construct_id}: an experiment needs at least one alarm to stop it")
     return fis.CfnExperimentTemplate(
         scope,
         construct_id,
@@ -131,8 +142,9 @@ class MirrorSetExperiments(Construct):
 
     Guarantees: the set's instances carry ``IrisMirrorSet`` (the stack's name) and ``IrisMirrorMember``
     tags, and so do its IRIS volumes; instance targets are found by those tags (running instances
-    only), subnet targets are this set's data subnets by ARN; each template stops on the P1 alarms
-    of the failover members it does not disrupt (all of them for the network cut); durations come
+    only), subnet targets are this set's data subnets by ARN; each template stops on the set's P1 alarms
+    and the status alarms of the failover members it does not disrupt (all of them for the network
+    cut), as :func:`stop_alarms` picks them from ``alarms``; durations come
     from settings; the role may stop and start these instances only, replace the network ACL of
     these subnets only with an ACL FIS creates and tags, and nothing else but read.
     """
@@ -147,7 +159,7 @@ class MirrorSetExperiments(Construct):
         volumes: Mapping[str, Sequence[ec2.Volume]],
         subnets: Sequence[ec2.ISubnet],
         vpc: ec2.IVpc,
-        alarms: Sequence[cw.Alarm],
+        alarms: Sequence[SeverityAlarm],
         durations: ExperimentDurations,
         encryption_key: kms.IKey,
     ) -> None:
@@ -275,7 +287,7 @@ class MirrorSetExperiments(Construct):
         self.templates: dict[str, fis.CfnExperimentTemplate] = {}
         self.stop_conditions: dict[str, list[cw.Alarm]] = {}
 
-        def add(output: str, template_id: str, description: str, stop_alarms: list[cw.Alarm], **kwargs: object) -> None:
+        def add(output: str, template_id: str, description: str, stop_alarms: Sequence[cw.Alarm], **kwargs: object) -> None:
             template = _template(
                 self,
                 template_id,
@@ -286,7 +298,7 @@ class MirrorSetExperiments(Construct):
                 **kwargs,  # type: ignore[arg-type]
             )
             self.templates[output] = template
-            self.stop_conditions[output] = stop_alarms
+            self.stop_conditions[output] = list(stop_alarms)
             CfnOutput(stack, output, value=template.attr_id, description=f"python -m ops experiment: {description}")
 
         failover = [m for m in FAILOVER_MEMBERS if m in instances]
@@ -295,7 +307,7 @@ class MirrorSetExperiments(Construct):
                 STOP_OUTPUT.format(member=member),
                 f"Stop{member}",
                 f"{self.set_tag}: stop {member} for {durations.stop_primary} minutes, then start it again",
-                p1_alarms(alarms, [m for m in failover if m != member]),
+                stop_alarms(alarms, [m for m in failover if m != member]),
                 targets={"Member": instance_target({}, member)},
                 actions={
                     "StopMember": action(
@@ -313,7 +325,7 @@ class MirrorSetExperiments(Construct):
                 f"AzPower{zone_id(zone)}",
                 f"{self.set_tag}: AZ Availability: Power Interruption in {zone} for {durations.power_interruption} minutes "
                 "(its members stopped, its data subnet cut off)",
-                p1_alarms(alarms, [m for m in failover if m not in in_zone]),
+                stop_alarms(alarms, [m for m in failover if m not in in_zone]),
                 targets={
                     "MembersInZone": instance_target({"Placement.AvailabilityZone": zone}),
                     "DataSubnet": subnet_target(zone),
@@ -331,7 +343,7 @@ class MirrorSetExperiments(Construct):
                 NETWORK_OUTPUT.format(zone=zone_id(zone)),
                 f"Network{zone_id(zone)}",
                 f"{self.set_tag}: cut {zone}'s data subnet off from the other zones for {durations.network} minutes",
-                p1_alarms(alarms, failover),
+                stop_alarms(alarms, failover),
                 targets={"DataSubnet": subnet_target(zone)},
                 actions={
                     "DisruptBetweenZones": action(
@@ -348,7 +360,8 @@ class SpotInterruptionExperiment(Construct):
     """A FIS template that sends one Spot node of the cluster's Spot pool its two-minute interruption notice.
 
     Guarantees: the target is one running Spot instance tagged by Karpenter with this cluster and the
-    Spot pool; the template stops on the platform's P1 alarms; the role may send the notice only to
+    Spot pool; the template stops on ``stop_alarms`` (the EKS stack passes the platform's P1 and
+    app-unhealthy alarms, :func:`stop_alarms`); the role may send the notice only to
     instances carrying both tags, and read.
     """
 

@@ -12,7 +12,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from components.member_monitoring import DISK_USED_METRIC, HOST_METRICS_NAMESPACE, IRIS_FILESYSTEM, iris_volume_mounts
-from components.severity import AlarmTopics, severity_alarm
+from components.severity import AlarmTopics, SeverityAlarm, severity_alarm
 from config.constants import IRIS_SUPERSERVER_PORT
 
 CPU_ALARM_PERCENT = 90
@@ -49,9 +49,11 @@ class MirrorAlarms(Construct):
         dr: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.alarms: list[cw.Alarm] = []
+        self.alarms: list[SeverityAlarm] = []
 
-        def alarm(alarm_id: str, kind: str, metric: cw.IMetric, threshold: float, periods: int, description: str) -> cw.Alarm:
+        def alarm(
+            alarm_id: str, kind: str, metric: cw.IMetric, threshold: float, periods: int, description: str
+        ) -> SeverityAlarm:
             a = severity_alarm(
                 self,
                 alarm_id,

@@ -28,7 +28,7 @@ from components.mirror_member import install_file_commands
 from components.mirror_vip import MirrorHealthCheck, MirrorVip
 from components.nag import acknowledge, acknowledge_provider_function, both_packs
 from components.service_role import service_role
-from components.severity import AlarmTopics, severity_alarm
+from components.severity import AlarmTopics, SeverityAlarm, severity_alarm
 
 CODE = Path(__file__).resolve().parent.parent / "lambda" / "retarget"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -349,9 +349,9 @@ class MirrorFailover(Construct):
         alarm_on_errors(self, name, function, topics)
 
 
-def alarm_on_errors(scope: Construct, name: str, function: lambda_.Function, topics: AlarmTopics) -> None:
+def alarm_on_errors(scope: Construct, name: str, function: lambda_.Function, topics: AlarmTopics) -> SeverityAlarm:
     """A retarget-failed alarm (P1) at the first error of ``function`` in a minute."""
-    severity_alarm(
+    return severity_alarm(
         scope,
         f"{name}Errors",
         kind="retarget-failed",
@@ -550,7 +550,8 @@ class SetRetargetFunction(Construct):
             memory_size=256,
         )
         self.function.node.add_dependency(self.policy)
-        alarm_on_errors(self, "Function", self.function, alarm_topics)
+        # The set's P1 alarm: its experiments stop on it (components/fault_injection.py).
+        self.errors_alarm = alarm_on_errors(self, "Function", self.function, alarm_topics)
         # The one Lambda function the set's members may invoke (NotifyBecomePrimary^ZMIRROR's helper).
         self.invoke_policy = iam.ManagedPolicy(
             self,

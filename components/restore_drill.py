@@ -12,17 +12,16 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from components.member_basics import member_role
 from components.nag import acknowledge
+from components.severity import AlarmTopics, severity_alarm
 from config.constants import HTTPS_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +45,6 @@ MIRROR_SET_TAG = "IrisMirrorSet"
 DRILL_TAG = "IrisRestoreDrill"
 METRIC_NAMESPACE = "IRIS/RestoreDrill"
 METRIC_NAME = "DrillFailed"
-# What a failed scheduled drill is (docs: P3, limited impact): the alarm severity table replaces this.
-SEVERITY = "P3"
 VOLUMES_PATTERN = r"^vol-[0-9a-f]{8,17}:/iris/[a-z0-9]+( vol-[0-9a-f]{8,17}:/iris/[a-z0-9]+){0,7}$"
 
 
@@ -206,8 +203,9 @@ class RestoreDrillSchedule(Construct):
     Guarantees: the runbook runs ops/restore_drill.py itself (its Start and Finish handlers), so a
     scheduled drill behaves as an operator's; Finish runs after any failed step and tears down what
     the run created; every run publishes IRIS/RestoreDrill DrillFailed (1 failed, 0 passed), and the
-    alarm notifies ``alarm_topic`` when a run failed. The runbook's role may create volumes only from
-    this set's snapshots, and start, attach, terminate and delete only what carries the drill's tag.
+    alarm (kind ``restore-drill-failed``, P3) notifies its severity's topic when a run failed. The
+    runbook's role may create volumes only from this set's snapshots, and start, attach, terminate
+    and delete only what carries the drill's tag.
     """
 
     def __init__(
@@ -219,7 +217,7 @@ class RestoreDrillSchedule(Construct):
         schedule: str,
         timeout_minutes: int,
         encryption_key: kms.IKey,
-        alarm_topic: sns.ITopic,
+        alarm_topics: AlarmTopics,
         outputs: dict[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -395,9 +393,13 @@ class RestoreDrillSchedule(Construct):
                 )
             ],
         )
-        self.alarm = cw.Alarm(
+        self.alarm = severity_alarm(
             self,
             "DrillFailed",
+            kind="restore-drill-failed",
+            subject=f"{set_tag}: the scheduled restore drill failed (the newest snapshot set did not restore, or "
+            "^Integrity found errors); see the runbook's execution in Systems Manager",
+            topics=alarm_topics,
             metric=cw.Metric(
                 namespace=METRIC_NAMESPACE,
                 metric_name=METRIC_NAME,
@@ -407,15 +409,7 @@ class RestoreDrillSchedule(Construct):
             ),
             threshold=1,
             evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"{SEVERITY}: {set_tag}: the scheduled restore drill failed (the newest snapshot set did not "
-            "restore, or ^Integrity found errors); see the runbook's execution in Systems Manager and "
-            "docs/operations-drills.md, Restore drill",
         )
-        notify = cw_actions.SnsAction(alarm_topic)
-        self.alarm.add_alarm_action(notify)
-        self.alarm.add_ok_action(notify)
 
 
 def outputs_by_name(values: dict[str, str]) -> dict[str, str]:

@@ -113,6 +113,11 @@ RULES: Mapping[str, AlarmRule] = {
     "no-snapshot": AlarmRule(
         "P3", "No snapshot started in a whole window: the restore point ages; the journals still hold the data."
     ),
+    "restore-drill-failed": AlarmRule(
+        "P3",
+        "A scheduled restore drill failed: the newest snapshot set may not restore (or holds a damaged database); "
+        "production and the mirror are untouched.",
+    ),
     # ---------------------------------------------------------------- application tier
     "web-5xx": AlarmRule("P2", "A share of the users' requests fail: the service is severely degraded."),
     "web-capacity": AlarmRule(
@@ -203,6 +208,15 @@ def describe(kind: str, subject: str) -> str:
     return text
 
 
+class SeverityAlarm(cw.Alarm):
+    """An alarm that knows its kind and severity (what :func:`severity_alarm` returns)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, kind: str, **props: object) -> None:
+        super().__init__(scope, construct_id, **props)  # type: ignore[arg-type]
+        self.kind = kind
+        self.severity: Severity = RULES[kind].severity
+
+
 def severity_alarm(
     scope: Construct,
     construct_id: str,
@@ -216,7 +230,7 @@ def severity_alarm(
     comparison_operator: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treat_missing_data: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
     datapoints_to_alarm: int | None = None,
-) -> cw.Alarm:
+) -> SeverityAlarm:
     """The one way to make an alarm: its kind's severity in its description and ``Severity`` tag, and its
     alarm and OK notifications on the severity's topic (none for a kind that notifies nobody).
 
@@ -225,9 +239,10 @@ def severity_alarm(
     if kind not in RULES:
         raise ValueError(f"unknown alarm kind {kind!r}: add it to RULES in components/severity.py, with a severity and reason")
     rule = RULES[kind]
-    alarm = cw.Alarm(
+    alarm = SeverityAlarm(
         scope,
         construct_id,
+        kind=kind,
         metric=metric,
         threshold=threshold,
         evaluation_periods=evaluation_periods,

@@ -427,7 +427,7 @@ class WebTier(Construct):
                 "A web server has failed its health check for 5 minutes",
             ),
         ]
-        alarms = []
+        alarms: list[cw.Alarm] = []
         for alarm_id, kind, metric, threshold, periods, description in specs:
             alarms.append(
                 severity_alarm(

@@ -256,7 +256,7 @@ def experiment_command(args: argparse.Namespace, session_factory: SessionFactory
 
 
 def restore_drill_command(args: argparse.Namespace, session_factory: SessionFactory) -> int:
-    """The restore drill (ops/restore_drill.py, docs/operations-drills.md)."""
+    """The restore drill (ops/restore_drill.py, docs/operations.md, "Restore drill")."""
     return restore_drill.from_cli(args, _settings(args), session_factory)
 
 

@@ -11,7 +11,7 @@ from constructs import Construct
 from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
-from components.fault_injection import PLATFORM_P1_ALARMS, SpotInterruptionExperiment
+from components.fault_injection import PLATFORM_SURVIVOR_KINDS, SpotInterruptionExperiment, stop_alarms
 from components.links import DrLink, NetworkRefs
 from components.log_retention import EncryptedLogGroups
 from components.mendix.backup import BackupCopy, PlatformBackup
@@ -219,7 +219,7 @@ class EksStack(Stack):
                 "SpotInterruption",
                 cluster_name=cluster_name,
                 pool=SPOT_POOL,
-                stop_alarms=[a for a in self.observability.alarms if a.node.id in PLATFORM_P1_ALARMS],
+                stop_alarms=stop_alarms(self.observability.alarms, survivor_kinds=PLATFORM_SURVIVOR_KINDS),
             )
 
         self.backup = PlatformBackup(

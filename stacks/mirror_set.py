@@ -126,27 +126,6 @@ class MirrorSetStack(Stack):
             disk_used_alarm_percent=data_settings.disk_used_alarm_percent,
             arbiters=["Arbiter"],
         )
-        if data_settings.experiments.enabled:
-            e = data_settings.experiments
-            data_subnets = network.tier("data")
-            MirrorSetExperiments(
-                self,
-                f"{name}Experiments",
-                instances={member_id: member.instance for member_id, member in members.items()}
-                | {"Arbiter": self.mirror.arbiter.instance},
-                zones={f"Member{i}": subnet.availability_zone for i, subnet in enumerate(data_subnets[: len(members)])}
-                | {"Arbiter": data_subnets[len(members)].availability_zone},
-                volumes={
-                    member_id: list(member.volumes.volumes.values())
-                    for member_id, member in members.items()
-                    if member.volumes is not None
-                },
-                subnets=data_subnets,
-                vpc=network.vpc,
-                alarms=alarms.alarms,
-                durations=ExperimentDurations(e.stop_primary_minutes, e.power_interruption_minutes, e.network_minutes),
-                encryption_key=data.key,
-            )
         drill = data_settings.restore_drill
         # In the arbiter's zone, where no failover member's volumes share the snapshot restores.
         scratch = RestoreDrillScratch(
@@ -172,7 +151,7 @@ class MirrorSetStack(Stack):
                 schedule=drill.schedule,
                 timeout_minutes=drill.timeout_minutes,
                 encryption_key=data.key,
-                alarm_topic=data.alarm_topics.of("P3"),
+                alarm_topics=data.alarm_topics,
                 outputs=scratch.values,
             )
         self.registration = FailoverRegistration(
@@ -200,6 +179,27 @@ class MirrorSetStack(Stack):
             member_role=self.role,
         )
         CfnOutput(self, "RetargetFunctionName", value=self.retarget.function.function_name, description="python -m ops failover")
+        if data_settings.experiments.enabled:
+            e = data_settings.experiments
+            data_subnets = network.tier("data")
+            MirrorSetExperiments(
+                self,
+                f"{name}Experiments",
+                instances={member_id: member.instance for member_id, member in members.items()}
+                | {"Arbiter": self.mirror.arbiter.instance},
+                zones={f"Member{i}": subnet.availability_zone for i, subnet in enumerate(data_subnets[: len(members)])}
+                | {"Arbiter": data_subnets[len(members)].availability_zone},
+                volumes={
+                    member_id: list(member.volumes.volumes.values())
+                    for member_id, member in members.items()
+                    if member.volumes is not None
+                },
+                subnets=data_subnets,
+                vpc=network.vpc,
+                alarms=[*alarms.alarms, self.retarget.errors_alarm],
+                durations=ExperimentDurations(e.stop_primary_minutes, e.power_interruption_minutes, e.network_minutes),
+                encryption_key=data.key,
+            )
 
         health_alarms = {}
         if dr_member is not None:

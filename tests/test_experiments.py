@@ -38,6 +38,12 @@ def alarm_of(template: dict[str, Any], condition: dict[str, Any]) -> str:
     return str(alarm["Metadata"]["aws:cdk:path"]) if "Metadata" in alarm else logical_id
 
 
+def severity_of_alarm(template: dict[str, Any], condition: dict[str, Any]) -> str:
+    """The severity of the alarm a stop condition names (the first word of its description)."""
+    (logical_id, _) = condition["Value"]["Fn::GetAtt"]
+    return str(template["Resources"][logical_id]["Properties"]["AlarmDescription"].split(" ", 1)[0])
+
+
 def test_every_set_has_its_templates_with_p1_stop_conditions(assembly: Synthesized) -> None:
     zones = assembly.settings.availability_zones
     for stack, template in set_stacks(assembly).items():
@@ -53,11 +59,16 @@ def test_every_set_has_its_templates_with_p1_stop_conditions(assembly: Synthesiz
             conditions = props["StopConditions"]
             assert conditions and all(s["Source"] == "aws:cloudwatch:alarm" for s in conditions), output
             names = [alarm_of(template, s) for s in conditions]
-            # Only the failover members' P1 alarm kinds, never the disrupted member's own.
-            assert all(any(n.endswith(kind) or kind in n for kind in fi.P1_ALARM_KINDS) for n in names), names
+            # The set's P1 alarms (severity table) and the status alarms of the failover members left
+            # running, never the disrupted member's own.
+            kinds = {severity_of_alarm(template, s) for s in conditions}
+            assert kinds <= {"P1", "P2"} and "P1" in kinds, (output, kinds)
+            assert any("RetargetFunctionErrors" in n.replace("/", "") for n in names), names
+            status = [n for n in names if "Status" in n]
+            assert all(any(m in n for m in fi.FAILOVER_MEMBERS) for n in status), names
             if output.startswith("ExperimentStop"):
                 stopped = output.removeprefix("ExperimentStop")
-                assert all(stopped not in n for n in names) and len(names) == len(fi.P1_ALARM_KINDS)
+                assert all(stopped not in n for n in names) and len(status) == 2, names
             assert props["ExperimentOptions"]["EmptyTargetResolutionMode"] == "fail"
 
 

@@ -366,6 +366,8 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
     from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 
     from components import restore_drill as component
+    from components.severity import AlarmTopics
+    from config.ops import SEVERITIES
     from tests.conftest import cdk_json_context
 
     # The feature flags of a real run (among them the target partition, which makes ARNs literal).
@@ -384,9 +386,10 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
         image_id="ami-0123456789abcdef0", iris_image="000000000000.dkr.ecr.eu-west-1.amazonaws.com/iris@sha256:" + "a" * 64,
         iris_instance="IRIS", instance_type="r6i.large", root_device="/dev/sda1", root_volume_gib=30, timeout_minutes=60,
     )  # fmt: skip
+    topics = AlarmTopics({s: sns.Topic(stack, f"Topic{s}", master_key=key) for s in SEVERITIES})
     component.RestoreDrillSchedule(
         stack, "Schedule", scratch=scratch, schedule="cron(0 5 1 * ? *)", timeout_minutes=60, encryption_key=key,
-        alarm_topic=sns.Topic(stack, "Topic", master_key=key), outputs=scratch.values,
+        alarm_topics=topics, outputs=scratch.values,
     )  # fmt: skip
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), HIPAASecurityChecks(), NIST80053R5Checks())
     try:
@@ -418,7 +421,10 @@ def test_the_schedule_runs_this_modules_code_and_raises_a_p3_alarm_on_failure(tm
     (rule,) = by_type["AWS::Events::Rule"]
     assert rule["ScheduleExpression"] == "cron(0 5 1 * ? *)" and "automation-definition" in json.dumps(rule["Targets"])
     (alarm,) = by_type["AWS::CloudWatch::Alarm"]
-    assert alarm["AlarmDescription"].startswith("P3:") and alarm["MetricName"] == rd.METRIC_NAME
+    assert alarm["AlarmDescription"].startswith("P3 ") and alarm["MetricName"] == rd.METRIC_NAME
+    assert alarm["AlarmDescription"].endswith("Runbook: docs/operations.md#restore-drill-failed")
+    topic_ids = {s: stack.get_logical_id(topics.of(s).node.default_child) for s in SEVERITIES}  # type: ignore[arg-type]
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": topic_ids["P3"]}]
     assert alarm["Namespace"] == rd.METRIC_NAMESPACE == component.METRIC_NAMESPACE
     assert (component.MIRROR_SET_TAG, component.DRILL_TAG) == (rd.MIRROR_SET_TAG, rd.DRILL_TAG)
     (group,) = by_type["AWS::EC2::SecurityGroup"]

@@ -30,7 +30,7 @@ from components.mendix.addons import managed_addon
 from components.mendix.identity import pod_identity_role
 from components.mendix.nag import acknowledge_custom_resource_function
 from components.nag import acknowledge, acknowledge_inline_policies
-from components.severity import AlarmTopics, severity_alarm
+from components.severity import AlarmTopics, SeverityAlarm, severity_alarm
 from config.eks import MendixDatabaseSettings
 
 INLINE_REASON = (
@@ -129,7 +129,7 @@ class PlatformObservability(Construct):
             after=[*after, pod_identity_agent, *self.log_groups],
         )
 
-        self.alarms: list[cw.Alarm] = []
+        self.alarms: list[SeverityAlarm] = []
 
         def alarm(
             alarm_id: str,
@@ -139,7 +139,7 @@ class PlatformObservability(Construct):
             periods: int,
             description: str,
             comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        ) -> cw.Alarm:
+        ) -> SeverityAlarm:
             a = severity_alarm(
                 self,
                 alarm_id,
