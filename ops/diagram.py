@@ -6,7 +6,7 @@ Nothing is drawn from a hand-kept list: regions and stacks come from the manifes
 tagged with a mirror role), databases, NAT gateways and the links between them (target groups,
 listeners, peering, failover records) from the templates.
 
-    python -m ops.diagram --assembly cdk.out --profile reference --out docs/diagrams
+    python -m ops.diagram --out docs/diagrams reference=cdk.out dev=cdk.out.dev
 """
 
 from __future__ import annotations
@@ -366,23 +366,25 @@ def write(graph: graphviz.Digraph, out: Path, stem: str, formats: Iterable[str])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Draw the architecture of a synthesized assembly.")
-    parser.add_argument("--assembly", type=Path, default=Path("cdk.out"))
-    parser.add_argument("--profile", default="reference")
+    parser = argparse.ArgumentParser(description="Draw the architecture of synthesized assemblies.")
     parser.add_argument("--out", type=Path, default=Path("docs/diagrams"))
+    parser.add_argument("pairs", nargs="+", metavar="PROFILE=FOLDER", help="e.g. reference=cdk.out dev=cdk.out.dev")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    assembly = Assembly.load(args.assembly)
+    from ops.az_loss import profile_folders
+
     formats = ("png", "svg") if shutil.which("dot") else ()
     if not formats:
         print("diagram: Graphviz `dot` is not installed (Debian: apt-get install -y graphviz); writing DOT sources only", file=sys.stderr)
-    graphs = [(f"{args.profile}-overview", overview(assembly, args.profile))]
-    graphs += [(f"{args.profile}-mirror-{name}", detail(assembly, name)) for name in mirror_sets(assembly)]
-    built = time.perf_counter() - started
-    for stem, graph in graphs:
-        for path in write(graph, args.out, stem, formats):
-            print(f"wrote {path}")
-    print(f"graphs built in {built * 1000:.0f} ms, rendered in {(time.perf_counter() - started - built):.1f} s")
+    for profile, folder in profile_folders(args.pairs):
+        started = time.perf_counter()
+        assembly = Assembly.load(folder)
+        graphs = [(f"{profile}-overview", overview(assembly, profile))]
+        graphs += [(f"{profile}-mirror-{name}", detail(assembly, name)) for name in mirror_sets(assembly)]
+        built = time.perf_counter() - started
+        for stem, graph in graphs:
+            for path in write(graph, args.out, stem, formats):
+                print(f"wrote {path}")
+        print(f"{profile}: graphs built in {built * 1000:.0f} ms, rendered in {(time.perf_counter() - started - built):.1f} s")
     return 0 if formats else 1
 
 
