@@ -164,19 +164,25 @@ def mirror_services(assembly: Assembly, failover_method: str) -> list[Service]:
         member_tgs: dict[int, set[Member]] = {}
         for tg_node, tg in target_groups:
             for target in props(tg).get("Targets", []):
-                member = by_node.get(assembly.node(tg_node.stack, target.get("Id")))
+                target_node = assembly.node(tg_node.stack, target.get("Id"))
+                member = by_node.get(target_node) if target_node else None
                 if member is not None:
                     member_tgs.setdefault(number(props(tg).get("Port")), set()).add(member)
         vips: dict[Node, set[int]] = {}
         for l_node, listener in listeners:
             for action in props(listener).get("DefaultActions", []):
-                tg = assembly.node(l_node.stack, action.get("TargetGroupArn"))
-                if tg is not None and number(props(assembly.resource(tg)).get("Port")) in member_tgs:
+                forwarded = assembly.node(l_node.stack, action.get("TargetGroupArn"))
+                if forwarded is not None and number(props(assembly.resource(forwarded)).get("Port")) in member_tgs:
                     lb = assembly.node(l_node.stack, props(listener).get("LoadBalancerArn"))
                     if lb is not None:
                         vips.setdefault(lb, set()).add(number(props(listener).get("Port")))
 
-        def judge(zone: str, quorum: list[Member] = quorum, vips: dict[Node, set[int]] = vips) -> Verdict:
+        def judge(
+            zone: str,
+            quorum: list[Member] = quorum,
+            vips: dict[Node, set[int]] = vips,
+            member_tgs: dict[int, set[Member]] = member_tgs,
+        ) -> Verdict:
             alive = [m for m in quorum if m.zone != zone]
             failover = [m for m in alive if m.role == FAILOVER]
             if not failover or len(alive) < 2:
@@ -216,7 +222,14 @@ def capacity_services(assembly: Assembly) -> list[Service]:
         found.append((node, number(p.get("MinSize")), zones, "Auto Scaling group"))
     for node, resource in assembly.resources("AWS::EKS::Nodegroup"):
         p = props(resource)
-        found.append((node, number(p.get("ScalingConfig", {}).get("MinSize")), subnet_zones(assembly, node.stack, p.get("Subnets")), "node group"))
+        found.append(
+            (
+                node,
+                number(p.get("ScalingConfig", {}).get("MinSize")),
+                subnet_zones(assembly, node.stack, p.get("Subnets")),
+                "node group",
+            )
+        )
     services = []
     for node, minimum, zones, what in found:
         if minimum == 0:
@@ -293,7 +306,9 @@ def database_services(assembly: Assembly) -> list[Service]:
                 return Verdict(False, "LOST: Multi-AZ but its subnet group spans one zone")
             if isinstance(home, str) and home != zone:
                 return Verdict(True, f"ok: single-AZ in {home}")
-            return Verdict(False, "LOST: single-AZ instance (no standby)" + ("" if isinstance(home, str) else ", zone chosen at deploy"))
+            return Verdict(
+                False, "LOST: single-AZ instance (no standby)" + ("" if isinstance(home, str) else ", zone chosen at deploy")
+            )
 
         services.append(Service("database", f"RDS {_short(assembly, node)}", assembly.region(node), judge))
     return services
@@ -311,7 +326,11 @@ def load_balancer_services(assembly: Assembly) -> list[Service]:
                 return Verdict(False, "LOST: no node in a live zone")
             return Verdict(True, f"ok: nodes in {len(live)}/{len(zones)} zones")
 
-        services.append(Service("load balancer", f"{'NLB' if kind == 'network' else 'ALB'} {_short(assembly, node)}", assembly.region(node), judge))
+        services.append(
+            Service(
+                "load balancer", f"{'NLB' if kind == 'network' else 'ALB'} {_short(assembly, node)}", assembly.region(node), judge
+            )
+        )
     return services
 
 
@@ -367,7 +386,7 @@ def unaccepted(report: Report, accepted: Sequence[dict[str, str]]) -> list[tuple
 
 
 def render(profile: str, report: Report, accepted: Sequence[dict[str, str]] = ()) -> str:
-    """A markdown table per region, zone × service, and the losses (known and accepted ones with their reason)."""
+    """A markdown table per region, zone by service, and the losses (known and accepted ones with their reason)."""
     lines = [f"## Profile `{profile}`", ""]
     for region, zones in report.regions.items():
         role = "standby (DR) region: a loss here leaves the service up" if region in report.standby else "serving region"
@@ -382,12 +401,15 @@ def render(profile: str, report: Report, accepted: Sequence[dict[str, str]] = ()
         lines += ["Services that lose availability (exit status 1):", ""]
         for zone, s, v in losses:
             reason = reason_for(s, accepted)
-            lines.append(f"- {zone} lost: {s.name}: {v.text}" + (f". **Known and accepted**: {reason}" if reason else ". **Not accepted.**"))
+            lines.append(
+                f"- {zone} lost: {s.name}: {v.text}"
+                + (f". **Known and accepted**: {reason}" if reason else ". **Not accepted.**")
+            )
         lines.append("")
     verdict = "**available** after the loss of any one zone." if not losses else "**not available** after every zone loss"
     if losses and not unaccepted(report, accepted):
         verdict += ", every loss known and accepted (ops/az_loss_accepted.json)."
-    lines += [f"Verdict: {verdict}", f"Analysis time: {report.seconds * 1000:.0f} ms.", ""]
+    lines += [f"Verdict: {verdict}", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -399,7 +421,9 @@ def render_text(profile: str, report: Report) -> str:
         out.append(f"{'service'.ljust(width)}  " + "  ".join(z.ljust(10) for z in zones))
         for s in report.services:
             if s.region == region:
-                out.append(s.name.ljust(width) + "  " + "  ".join(("ok" if s.verdicts[z].ok else "LOST").ljust(10) for z in zones))
+                out.append(
+                    s.name.ljust(width) + "  " + "  ".join(("ok" if s.verdicts[z].ok else "LOST").ljust(10) for z in zones)
+                )
     losses = report.losses()
     for zone, s, v in losses:
         out.append(f"{zone}: {s.name}: {v.text}")

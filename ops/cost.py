@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,22 +88,32 @@ class Assumptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    hours_per_month: float = Field(HOURS_PER_MONTH, gt=0, description="hours each always-on resource runs a month")
-    auto_scaling_count: str = Field("min", pattern="^(min|max)$", description="instances an Auto Scaling group runs: its min or max")
-    nat_gb_per_gateway: float = Field(100, ge=0, description="GB a NAT gateway processes a month")
-    alb_lcu: float = Field(2, ge=0, description="average LCUs of an Application Load Balancer")
-    nlb_lcu: float = Field(1, ge=0, description="average LCUs of a Network Load Balancer")
-    endpoint_gb: float = Field(10, ge=0, description="GB an interface endpoint processes a month")
-    waf_requests_million: float = Field(10, ge=0, description="million requests a web ACL inspects a month")
-    log_ingest_gb_per_group: float = Field(2, ge=0, description="GB a log group ingests a month")
-    log_stored_gb_per_group: float = Field(12, ge=0, description="GB a log group keeps stored")
-    private_certificates: int = Field(20, ge=0, description="certificates issued by a general-purpose private CA a month")
-    snapshot_ratio: float = Field(1.0, ge=0, description="snapshot GB stored per provisioned GiB of a data volume (full copy plus increments)")
-    backup_gb_per_plan: float = Field(200, ge=0, description="GB an AWS Backup plan keeps in warm storage")
-    rds_backup_ratio: float = Field(1.0, ge=0, description="backup GB beyond the free allowance per allocated GiB of a database")
-    karpenter_nodes_per_pool: int = Field(2, ge=0, description="nodes a Karpenter node pool runs on average")
-    karpenter_instance_type: str = Field("m7i.xlarge", description="instance type priced for a Karpenter node")
-    spot_discount: float = Field(0.6, ge=0, lt=1, description="Spot discount off on-demand (an estimate: Spot prices move)")
+    hours_per_month: Annotated[float, Field(gt=0, description="hours each always-on resource runs a month")] = HOURS_PER_MONTH
+    auto_scaling_count: Annotated[
+        str, Field(pattern="^(min|max)$", description="instances an Auto Scaling group runs: its min or max")
+    ] = "min"
+    nat_gb_per_gateway: Annotated[float, Field(ge=0, description="GB a NAT gateway processes a month")] = 100
+    alb_lcu: Annotated[float, Field(ge=0, description="average LCUs of an Application Load Balancer")] = 2
+    nlb_lcu: Annotated[float, Field(ge=0, description="average LCUs of a Network Load Balancer")] = 1
+    endpoint_gb: Annotated[float, Field(ge=0, description="GB an interface endpoint processes a month")] = 10
+    waf_requests_million: Annotated[float, Field(ge=0, description="million requests a web ACL inspects a month")] = 10
+    log_ingest_gb_per_group: Annotated[float, Field(ge=0, description="GB a log group ingests a month")] = 2
+    log_stored_gb_per_group: Annotated[float, Field(ge=0, description="GB a log group keeps stored")] = 12
+    private_certificates: Annotated[
+        int, Field(ge=0, description="certificates issued by a general-purpose private CA a month")
+    ] = 20
+    snapshot_ratio: Annotated[
+        float, Field(ge=0, description="snapshot GB stored per provisioned GiB of a data volume (full copy plus increments)")
+    ] = 1.0
+    backup_gb_per_plan: Annotated[float, Field(ge=0, description="GB an AWS Backup plan keeps in warm storage")] = 200
+    rds_backup_ratio: Annotated[
+        float, Field(ge=0, description="backup GB beyond the free allowance per allocated GiB of a database")
+    ] = 1.0
+    karpenter_nodes_per_pool: Annotated[int, Field(ge=0, description="nodes a Karpenter node pool runs on average")] = 2
+    karpenter_instance_type: Annotated[str, Field(description="instance type priced for a Karpenter node")] = "m7i.xlarge"
+    spot_discount: Annotated[
+        float, Field(ge=0, lt=1, description="Spot discount off on-demand (an estimate: Spot prices move)")
+    ] = 0.6
 
 
 class MissingPrice(Exception):
@@ -142,10 +152,10 @@ class Estimate:
         return {k: round(v, 2) for k, v in sorted(totals.items())}
 
     def instance_counts(self) -> dict[str, float]:
-        """Instances by type, as the EC2 lines count them."""
+        """Instances by type, as the EC2 lines count them (not the assumed Karpenter nodes)."""
         counts: dict[str, float] = {}
         for line in self.lines:
-            if line.service == "EC2" and line.unit == "instance-month":
+            if line.service == "EC2" and line.unit == "instance-month" and "Karpenter" not in line.item:
                 counts[line.item.split()[0]] = counts.get(line.item.split()[0], 0) + line.quantity
         return counts
 
@@ -191,12 +201,24 @@ class _Pricer:
             raise MissingPrice(f"{kind} {node.stack}/{node.logical_id}: no price row {what} in ops/prices/{region}.json")
         return float(value)
 
-    def add(self, node: Node, service: str, item: str, quantity: float, unit: str, unit_price: float, *, estimate: bool = False) -> None:
+    def add(
+        self, node: Node, service: str, item: str, quantity: float, unit: str, unit_price: float, *, estimate: bool = False
+    ) -> None:
         hours = self.assume.hours_per_month
         per_month = unit_price * (hours if unit.endswith("-hour") else 1)
         monthly = round(quantity * per_month, 2)
         self.lines.append(
-            Line(node.stack, self.assembly.region(node), service, item, quantity, unit.replace("-hour", "-month"), round(per_month, 6), monthly, estimate)
+            Line(
+                node.stack,
+                self.assembly.region(node),
+                service,
+                item,
+                quantity,
+                unit.replace("-hour", "-month"),
+                round(per_month, 6),
+                monthly,
+                estimate,
+            )
         )
         self.handled.add(node)
 
@@ -214,7 +236,9 @@ class _Pricer:
             )
         return dict(props(self.assembly.resource(node)).get("LaunchTemplateData", {})) if node else {}
 
-    def instances(self, node: Node, instance_type: Any, count: float, block_devices: Any, *, spot: bool = False, what: str = "") -> None:
+    def instances(
+        self, node: Node, instance_type: Any, count: float, block_devices: Any, *, spot: bool = False, what: str = ""
+    ) -> None:
         if not isinstance(instance_type, str):
             raise MissingPrice(f"{node.stack}/{node.logical_id}: instance type not in the template")
         hourly = self.price(node, "ec2_instance_hour", instance_type)
@@ -225,17 +249,46 @@ class _Pricer:
         for device in block_devices or []:
             ebs = device.get("Ebs") if isinstance(device, dict) else None
             if ebs:
-                self.volume(node, ebs.get("VolumeType", "gp3"), number(ebs.get("VolumeSize"), 8), ebs.get("Iops"), ebs.get("Throughput"), count, f"root of {item}")
+                self.volume(
+                    node,
+                    ebs.get("VolumeType", "gp3"),
+                    number(ebs.get("VolumeSize"), 8),
+                    ebs.get("Iops"),
+                    ebs.get("Throughput"),
+                    count,
+                    f"root of {item}",
+                )
 
     def volume(self, node: Node, kind: str, size: int, iops: Any, throughput: Any, count: float, what: str) -> None:
         ebs = f"{kind}_gib_month"
         self.add(node, "EBS", f"{kind} {size} GiB {what}".strip(), count * size, "GiB-month", self.price(node, "ebs", ebs))
         if kind in ("io1", "io2") and iops is not None:
-            self.add(node, "EBS", f"{kind} {number(iops)} IOPS {what}".strip(), count * number(iops), "IOPS-month", self.price(node, "ebs", f"{kind}_iops_month"))
+            self.add(
+                node,
+                "EBS",
+                f"{kind} {number(iops)} IOPS {what}".strip(),
+                count * number(iops),
+                "IOPS-month",
+                self.price(node, "ebs", f"{kind}_iops_month"),
+            )
         if kind == "gp3" and iops is not None and number(iops) > 3000:
-            self.add(node, "EBS", f"gp3 IOPS above 3000 {what}".strip(), count * (number(iops) - 3000), "IOPS-month", self.price(node, "ebs", "gp3_iops_month"))
+            self.add(
+                node,
+                "EBS",
+                f"gp3 IOPS above 3000 {what}".strip(),
+                count * (number(iops) - 3000),
+                "IOPS-month",
+                self.price(node, "ebs", "gp3_iops_month"),
+            )
         if kind == "gp3" and throughput is not None and number(throughput) > 125:
-            self.add(node, "EBS", f"gp3 MiB/s above 125 {what}".strip(), count * (number(throughput) - 125), "MiBps-month", self.price(node, "ebs", "gp3_mibps_month"))
+            self.add(
+                node,
+                "EBS",
+                f"gp3 MiB/s above 125 {what}".strip(),
+                count * (number(throughput) - 125),
+                "MiBps-month",
+                self.price(node, "ebs", "gp3_mibps_month"),
+            )
 
     def compute(self) -> None:
         for node, r in self.assembly.resources("AWS::EC2::Instance"):
@@ -245,11 +298,15 @@ class _Pricer:
             self.instances(node, p.get("InstanceType") or template.get("InstanceType"), 1, devices, what=self._name(node))
         for node, r in self.assembly.resources("AWS::AutoScaling::AutoScalingGroup"):
             p = props(r)
-            spec = p.get("LaunchTemplate") or p.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("LaunchTemplateSpecification")
+            spec = p.get("LaunchTemplate") or p.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get(
+                "LaunchTemplateSpecification"
+            )
             template = self.launch_template(node.stack, spec)
             count = number(p.get("MinSize" if self.assume.auto_scaling_count == "min" else "MaxSize"))
             if count:
-                self.instances(node, template.get("InstanceType"), count, template.get("BlockDeviceMappings"), what=self._name(node))
+                self.instances(
+                    node, template.get("InstanceType"), count, template.get("BlockDeviceMappings"), what=self._name(node)
+                )
             self.handled.add(node)
         for node, r in self.assembly.resources("AWS::EKS::Nodegroup"):
             p = props(r)
@@ -261,7 +318,9 @@ class _Pricer:
             self.instances(node, types[0], count, devices, spot=p.get("CapacityType") == "SPOT", what=self._name(node))
         for node, r in self.assembly.resources("AWS::EC2::Volume"):
             p = props(r)
-            self.volume(node, p.get("VolumeType", "gp2"), number(p.get("Size")), p.get("Iops"), p.get("Throughput"), 1, self._name(node))
+            self.volume(
+                node, p.get("VolumeType", "gp2"), number(p.get("Size")), p.get("Iops"), p.get("Throughput"), 1, self._name(node)
+            )
         self.karpenter()
 
     def karpenter(self) -> None:
@@ -278,9 +337,13 @@ class _Pricer:
                 if not (isinstance(obj, dict) and obj.get("kind") == "NodePool"):
                     continue
                 requirements = obj.get("spec", {}).get("template", {}).get("spec", {}).get("requirements", [])
-                capacity = next((q.get("values", []) for q in requirements if q.get("key") == "karpenter.sh/capacity-type"), ["on-demand"])
+                capacity = next(
+                    (q.get("values", []) for q in requirements if q.get("key") == "karpenter.sh/capacity-type"), ["on-demand"]
+                )
                 spot = "spot" in capacity and "on-demand" not in capacity
-                hourly = self.price(node, "ec2_instance_hour", self.assume.karpenter_instance_type) * (1 - self.assume.spot_discount if spot else 1)
+                hourly = self.price(node, "ec2_instance_hour", self.assume.karpenter_instance_type) * (
+                    1 - self.assume.spot_discount if spot else 1
+                )
                 name = obj.get("metadata", {}).get("name", "pool")
                 self.lines.append(
                     Line(
@@ -302,7 +365,15 @@ class _Pricer:
         a = self.assume
         for node, _ in self.assembly.resources("AWS::EC2::NatGateway"):
             self.add(node, "VPC", "NAT gateway", 1, "gateway-hour", self.price(node, "nat_gateway_hour"))
-            self.add(node, "VPC", "NAT data processed (assumed)", a.nat_gb_per_gateway, "GB", self.price(node, "nat_gateway_gb"), estimate=True)
+            self.add(
+                node,
+                "VPC",
+                "NAT data processed (assumed)",
+                a.nat_gb_per_gateway,
+                "GB",
+                self.price(node, "nat_gateway_gb"),
+                estimate=True,
+            )
         for node, _ in self.assembly.resources("AWS::EC2::EIP"):
             self.add(node, "VPC", "public IPv4 address", 1, "address-hour", self.price(node, "public_ipv4_hour"))
         for node, _ in self.assembly.resources("AWS::EC2::VPNConnection"):
@@ -312,17 +383,42 @@ class _Pricer:
             if p.get("VpcEndpointType", "Gateway") != "Interface":
                 self.handled.add(node)  # gateway endpoints (S3, DynamoDB) cost nothing
                 continue
-            service = str(p.get("ServiceName", "")).rsplit(".", 1)[-1] if isinstance(p.get("ServiceName"), str) else self._name(node)
+            service = (
+                str(p.get("ServiceName", "")).rsplit(".", 1)[-1] if isinstance(p.get("ServiceName"), str) else self._name(node)
+            )
             zones = max(1, len(self.assembly.subnet_list(node.stack, p.get("SubnetIds", []))))
-            self.add(node, "PrivateLink", f"interface endpoint {service} x {zones} AZ", zones, "endpoint-AZ-hour", self.price(node, "interface_endpoint_az_hour"))
-            self.add(node, "PrivateLink", f"endpoint {service} data (assumed)", a.endpoint_gb, "GB", self.price(node, "interface_endpoint_gb"), estimate=True)
+            self.add(
+                node,
+                "PrivateLink",
+                f"interface endpoint {service} x {zones} AZ",
+                zones,
+                "endpoint-AZ-hour",
+                self.price(node, "interface_endpoint_az_hour"),
+            )
+            self.add(
+                node,
+                "PrivateLink",
+                f"endpoint {service} data (assumed)",
+                a.endpoint_gb,
+                "GB",
+                self.price(node, "interface_endpoint_gb"),
+                estimate=True,
+            )
         for node, r in self.assembly.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
             kind = "nlb" if props(r).get("Type") == "network" else "alb"
             if props(r).get("Type") == "gateway":
                 raise MissingPrice(f"{node.stack}/{node.logical_id}: Gateway Load Balancer has no price row")
             self.add(node, "ELB", f"{kind.upper()} {self._name(node)}", 1, "LB-hour", self.price(node, f"{kind}_hour"))
             lcu = a.nlb_lcu if kind == "nlb" else a.alb_lcu
-            self.add(node, "ELB", f"{kind.upper()} LCUs (assumed) {self._name(node)}", lcu, "LCU-hour", self.price(node, f"{kind}_lcu_hour"), estimate=True)
+            self.add(
+                node,
+                "ELB",
+                f"{kind.upper()} LCUs (assumed) {self._name(node)}",
+                lcu,
+                "LCU-hour",
+                self.price(node, f"{kind}_lcu_hour"),
+                estimate=True,
+            )
 
     # -- managed services ---------------------------------------------------------------------
 
@@ -338,10 +434,32 @@ class _Pricer:
             copies = 2 if str(p.get("MultiAZ", "false")).lower() == "true" else 1
             klass = str(p.get("DBInstanceClass"))
             label = "Multi-AZ" if copies == 2 else "single-AZ"
-            self.add(node, "RDS", f"PostgreSQL {klass} {label}", copies, "instance-hour", self.price(node, "rds_postgres_instance_hour", klass))
+            self.add(
+                node,
+                "RDS",
+                f"PostgreSQL {klass} {label}",
+                copies,
+                "instance-hour",
+                self.price(node, "rds_postgres_instance_hour", klass),
+            )
             storage = number(p.get("AllocatedStorage"))
-            self.add(node, "RDS", f"storage {p.get('StorageType', 'gp2')} {storage} GiB {label}", storage * copies, "GiB-month", self.price(node, "rds_gp3_gib_month"))
-            self.add(node, "RDS", "backup storage (assumed)", storage * a.rds_backup_ratio, "GiB-month", self.price(node, "rds_backup_gib_month"), estimate=True)
+            self.add(
+                node,
+                "RDS",
+                f"storage {p.get('StorageType', 'gp2')} {storage} GiB {label}",
+                storage * copies,
+                "GiB-month",
+                self.price(node, "rds_gp3_gib_month"),
+            )
+            self.add(
+                node,
+                "RDS",
+                "backup storage (assumed)",
+                storage * a.rds_backup_ratio,
+                "GiB-month",
+                self.price(node, "rds_backup_gib_month"),
+                estimate=True,
+            )
         for node, _ in self.assembly.resources("AWS::KMS::Key"):
             self.add(node, "KMS", "customer managed key", 1, "key-month", self.price(node, "kms_key_month"))
         for node, r in self.assembly.resources("AWS::CloudWatch::Alarm"):
@@ -350,8 +468,24 @@ class _Pricer:
         for node, _ in self.assembly.resources("AWS::CloudWatch::Dashboard"):
             self.add(node, "CloudWatch", "dashboard", 1, "dashboard-month", self.price(node, "cloudwatch_dashboard_month"))
         for node, _ in self.assembly.resources("AWS::Logs::LogGroup"):
-            self.add(node, "CloudWatch", "logs ingested (assumed)", a.log_ingest_gb_per_group, "GB", self.price(node, "cloudwatch_logs_ingest_gb"), estimate=True)
-            self.add(node, "CloudWatch", "logs stored (assumed)", a.log_stored_gb_per_group, "GB-month", self.price(node, "cloudwatch_logs_storage_gb_month"), estimate=True)
+            self.add(
+                node,
+                "CloudWatch",
+                "logs ingested (assumed)",
+                a.log_ingest_gb_per_group,
+                "GB",
+                self.price(node, "cloudwatch_logs_ingest_gb"),
+                estimate=True,
+            )
+            self.add(
+                node,
+                "CloudWatch",
+                "logs stored (assumed)",
+                a.log_stored_gb_per_group,
+                "GB-month",
+                self.price(node, "cloudwatch_logs_storage_gb_month"),
+                estimate=True,
+            )
         for node, _ in self.assembly.resources("AWS::Route53::HealthCheck"):
             self.add(node, "Route 53", "health check", 1, "check-month", self.price(node, "route53_health_check_month"))
         for node, _ in self.assembly.resources("AWS::Route53::HostedZone"):
@@ -359,18 +493,41 @@ class _Pricer:
         for node, r in self.assembly.resources("AWS::WAFv2::WebACL"):
             self.add(node, "WAF", "web ACL", 1, "ACL-month", self.price(node, "waf_web_acl_month"))
             self.add(node, "WAF", "rules", len(props(r).get("Rules", [])), "rule-month", self.price(node, "waf_rule_month"))
-            self.add(node, "WAF", "requests (assumed)", a.waf_requests_million, "million requests", self.price(node, "waf_requests_million"), estimate=True)
+            self.add(
+                node,
+                "WAF",
+                "requests (assumed)",
+                a.waf_requests_million,
+                "million requests",
+                self.price(node, "waf_requests_million"),
+                estimate=True,
+            )
         for node, r in self.assembly.resources("AWS::ACMPCA::CertificateAuthority"):
             short = props(r).get("UsageMode") == "SHORT_LIVED_CERTIFICATE"
-            self.add(node, "Private CA", "CA, short-lived mode" if short else "CA, general-purpose mode", 1, "CA-month", self.price(node, "private_ca_short_lived_month" if short else "private_ca_general_purpose_month"))
+            self.add(
+                node,
+                "Private CA",
+                "CA, short-lived mode" if short else "CA, general-purpose mode",
+                1,
+                "CA-month",
+                self.price(node, "private_ca_short_lived_month" if short else "private_ca_general_purpose_month"),
+            )
             if not short:
-                self.add(node, "Private CA", "certificates issued (assumed)", a.private_certificates, "certificate", self.price(node, "private_ca_certificate"), estimate=True)
+                self.add(
+                    node,
+                    "Private CA",
+                    "certificates issued (assumed)",
+                    a.private_certificates,
+                    "certificate",
+                    self.price(node, "private_ca_certificate"),
+                    estimate=True,
+                )
         for node, _ in self.assembly.resources("AWS::SecretsManager::Secret"):
             self.add(node, "Secrets Manager", "secret", 1, "secret-month", self.price(node, "secrets_manager_secret_month"))
 
     def backups(self) -> None:
         a = self.assume
-        for node, r in self.assembly.resources("AWS::DLM::LifecyclePolicy"):
+        for node, _r in self.assembly.resources("AWS::DLM::LifecyclePolicy"):
             # The snapshot policy covers the region's data volumes: price what they would keep.
             region = self.assembly.region(node)
             gib = sum(
@@ -378,13 +535,33 @@ class _Pricer:
                 for n, v in self.assembly.resources("AWS::EC2::Volume")
                 if self.assembly.region(n) == region and props(v).get("VolumeType") in ("io1", "io2")
             )
-            self.add(node, "EBS", "snapshots of the data volumes (assumed ratio)", gib * a.snapshot_ratio, "GiB-month", self.price(node, "ebs", "snapshot_gib_month"), estimate=True)
+            self.add(
+                node,
+                "EBS",
+                "snapshots of the data volumes (assumed ratio)",
+                gib * a.snapshot_ratio,
+                "GiB-month",
+                self.price(node, "ebs", "snapshot_gib_month"),
+                estimate=True,
+            )
         for node, _ in self.assembly.resources("AWS::Backup::BackupPlan"):
-            self.add(node, "AWS Backup", "warm storage (assumed)", a.backup_gb_per_plan, "GB-month", self.price(node, "backup_warm_gib_month"), estimate=True)
+            self.add(
+                node,
+                "AWS Backup",
+                "warm storage (assumed)",
+                a.backup_gb_per_plan,
+                "GB-month",
+                self.price(node, "backup_warm_gib_month"),
+                estimate=True,
+            )
 
     @staticmethod
     def _name(node: Node) -> str:
-        return node.logical_id[:-8] if len(node.logical_id) > 8 and node.logical_id[-8:].isalnum() and any(c.isdigit() for c in node.logical_id[-8:]) else node.logical_id
+        return (
+            node.logical_id[:-8]
+            if len(node.logical_id) > 8 and node.logical_id[-8:].isalnum() and any(c.isdigit() for c in node.logical_id[-8:])
+            else node.logical_id
+        )
 
     def check_unpriced(self) -> None:
         unpriced = sorted(
@@ -396,7 +573,12 @@ class _Pricer:
             raise MissingPrice("resources AWS bills by the hour with no price rule: " + "; ".join(unpriced))
 
 
-def estimate(assembly: Assembly, profile: str, assumptions: Assumptions | None = None, prices: Mapping[str, Mapping[str, Any]] | None = None) -> Estimate:
+def estimate(
+    assembly: Assembly,
+    profile: str,
+    assumptions: Assumptions | None = None,
+    prices: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Estimate:
     started = time.perf_counter()
     assume = assumptions or Assumptions()
     regions = sorted({s.region for s in assembly.stacks.values()})
@@ -445,7 +627,13 @@ def render(est: Estimate) -> str:
     lines += [f"| {stack} | {_money(value)} |" for stack, value in est.by_stack().items()]
     lines += [f"| **Total** | **{_money(est.total)}** |", "", "| Stack | Service | Monthly |", "|---|---|---:|"]
     lines += [f"| {stack} | {service} | {_money(value)} |" for stack, service, value in summary_rows(est)]
-    lines += ["", "<details><summary>Every line</summary>", "", "| Stack | Service | Item | Quantity | Unit | Unit price | Monthly |", "|---|---|---|---:|---|---:|---:|"]
+    lines += [
+        "",
+        "<details><summary>Every line</summary>",
+        "",
+        "| Stack | Service | Item | Quantity | Unit | Unit price | Monthly |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
     grouped: dict[tuple[str, str, str, str, float, bool], float] = {}
     totals: dict[tuple[str, str, str, str, float, bool], float] = {}
     for line in est.lines:
@@ -454,7 +642,10 @@ def render(est: Estimate) -> str:
         totals[key] = totals.get(key, 0) + line.monthly
     for key, quantity in grouped.items():
         stack, service, item, unit, price, is_estimate = key
-        lines.append(f"| {stack} | {service} | {item}{' *' if is_estimate else ''} | {quantity:g} | {unit} | {price:g} | {_money(totals[key])} |")
+        lines.append(
+            f"| {stack} | {service} | {item}{' *' if is_estimate else ''} | {quantity:g} | {unit} | {price:g} "
+            f"| {_money(totals[key])} |"
+        )
     lines += ["", "</details>", ""]
     return "\n".join(lines)
 
@@ -507,8 +698,6 @@ def write_docs(output: Path, assemblies: Sequence[tuple[str, Path]], assume: Ass
         "Controller creates from Kubernetes services at run time.",
         "",
         *[render(e) for e in estimates],
-        f"Estimate time: {' / '.join(f'{e.profile} {e.seconds * 1000:.0f} ms' for e in estimates)}.",
-        "",
     ]
     output.write_text("\n".join(parts))
     output.with_suffix(".json").write_text(json.dumps([e.to_json() for e in estimates], indent=2) + "\n")
@@ -555,7 +744,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for stack, value in est.by_stack().items():
         print(f"{stack:32} {_money(value):>14}")
-    print(f"{'total (estimate, prices of ' + ', '.join(est.retrieved.values()) + ')':32} {_money(est.total):>14}   [{est.seconds * 1000:.0f} ms]")
+    print(
+        f"{'total (estimate, prices of ' + ', '.join(est.retrieved.values()) + ')':32} {_money(est.total):>14}"
+        f"   [{est.seconds * 1000:.0f} ms]"
+    )
     if args.json:
         args.json.write_text(json.dumps(est.to_json(), indent=2) + "\n")
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 import graphviz
 
 from ops.assembly import Assembly, Node, number, props
-from ops.az_loss import ASYNC, FAILOVER, Member, instance_zone, mirror_members
+from ops.az_loss import ASYNC, FAILOVER, Member, mirror_members
 
 FONT = "Helvetica"
 COLOURS = {
@@ -123,7 +123,16 @@ def _instance_type(assembly: Assembly, node: Node) -> str:
 def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
     model = Model.read(assembly)
     graph = graphviz.Digraph(f"{profile}-overview", engine="dot")
-    graph.attr(rankdir="LR", fontname=FONT, fontsize="20", label=f"Profile {profile}: generated from the synthesized templates", labelloc="t", compound="true", nodesep="0.25", ranksep="0.6")
+    graph.attr(
+        rankdir="LR",
+        fontname=FONT,
+        fontsize="20",
+        label=f"Profile {profile}: generated from the synthesized templates",
+        labelloc="t",
+        compound="true",
+        nodesep="0.25",
+        ranksep="0.6",
+    )
     graph.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled")
     graph.attr("edge", fontname=FONT, fontsize="9", color="#555555")
 
@@ -145,11 +154,17 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
         p = props(r)
         zones = len(model.subnets(node.stack, p.get("VPCZoneIdentifier")))
         name = "/".join(x for x in assembly.path(node).split("/")[1:] if x not in ("Group", "ASG"))
-        label = _label(f"Auto Scaling {name}", f"{_instance_type(assembly, node)}, min {number(p.get('MinSize'))} max {number(p.get('MaxSize'))}", f"{zones} zones, {_short_stack(node.stack)}")
+        label = _label(
+            f"Auto Scaling {name}",
+            f"{_instance_type(assembly, node)}, min {number(p.get('MinSize'))} max {number(p.get('MaxSize'))}",
+            f"{zones} zones, {_short_stack(node.stack)}",
+        )
         place(assembly.region(node), vpc, tier, _id(node), label, COLOURS["compute"])
     member_nodes = {m.node: m for m in model.members}
     for node, r in lbs:
-        vpc, tier = model.placement(node.stack, r.get("Properties", {}).get("Subnets") or [m.get("SubnetId") for m in props(r).get("SubnetMappings", [])])
+        vpc, tier = model.placement(
+            node.stack, r.get("Properties", {}).get("Subnets") or [m.get("SubnetId") for m in props(r).get("SubnetMappings", [])]
+        )
         place(assembly.region(node), vpc, tier, _id(node), _lb_label(assembly, node), COLOURS["lb"])
         seen = set()
         for tg in model.target_groups_of(node):
@@ -170,11 +185,13 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
     for (region, set_name), group in sets.items():
         vpc, tier = model.placement(group[0].node.stack, model.member_subnet(group[0]))
         for m in sorted(group, key=lambda m: m.name):
-            label = _label(f"{set_name} {m.name}", f"{m.role}, {_instance_type(assembly, m.node)}", f"{m.zone}, {_short_stack(m.node.stack)}")
+            label = _label(
+                f"{set_name} {m.name}", f"{m.role}, {_instance_type(assembly, m.node)}", f"{m.zone}, {_short_stack(m.node.stack)}"
+            )
             colour = COLOURS["member"] if m.role == FAILOVER else COLOURS["async"] if m.role == ASYNC else COLOURS["arbiter"]
             place(region, vpc, f"{tier}|mirror {set_name}", _id(m.node), label, colour)
         set_anchor[(region, set_name)] = sorted(group, key=lambda m: (m.role != FAILOVER, m.name))[0]
-    for (region, set_name), anchor in set_anchor.items():
+    for (_, set_name), anchor in set_anchor.items():
         if anchor.role == ASYNC:
             source = next((a for (r, s), a in set_anchor.items() if s == set_name and a.role == FAILOVER), None)
             if source:
@@ -182,31 +199,71 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
     # EKS, node groups, databases, NAT gateways.
     for node, r in assembly.resources("AWS::EKS::Cluster"):
         vpc, tier = model.placement(node.stack, props(r).get("ResourcesVpcConfig", {}).get("SubnetIds"))
-        place(assembly.region(node), vpc, tier, _id(node), _label(f"EKS {props(r).get('Name', node.logical_id)}", f"Kubernetes {props(r).get('Version', '')}", _short_stack(node.stack)), COLOURS["compute"])
+        place(
+            assembly.region(node),
+            vpc,
+            tier,
+            _id(node),
+            _label(
+                f"EKS {props(r).get('Name', node.logical_id)}",
+                f"Kubernetes {props(r).get('Version', '')}",
+                _short_stack(node.stack),
+            ),
+            COLOURS["compute"],
+        )
     for node, r in assembly.resources("AWS::EKS::Nodegroup"):
         p = props(r)
         vpc, tier = model.placement(node.stack, p.get("Subnets"))
         s = p.get("ScalingConfig", {})
-        label = _label(f"node group {p.get('Labels', {}).get('mendix.io/node-role', node.logical_id[:20])}", f"{', '.join(p.get('InstanceTypes', []))} {p.get('CapacityType', '')}", f"min {s.get('MinSize')} max {s.get('MaxSize')}")
+        label = _label(
+            f"node group {p.get('Labels', {}).get('mendix.io/node-role', node.logical_id[:20])}",
+            f"{', '.join(p.get('InstanceTypes', []))} {p.get('CapacityType', '')}",
+            f"min {s.get('MinSize')} max {s.get('MaxSize')}",
+        )
         place(assembly.region(node), vpc, tier, _id(node), label, COLOURS["compute"])
         cluster = assembly.node(node.stack, p.get("ClusterName"))
         if cluster:
             edges.append((_id(cluster), _id(node), ""))
     for node, r in assembly.resources("AWS::RDS::DBInstance"):
         p = props(r)
-        group = assembly.node(node.stack, p.get("DBSubnetGroupName"))
-        vpc, tier = model.placement(group.stack, props(assembly.resource(group)).get("SubnetIds")) if group else (None, "other")
+        subnet_group = assembly.node(node.stack, p.get("DBSubnetGroupName"))
+        vpc, tier = (
+            model.placement(subnet_group.stack, props(assembly.resource(subnet_group)).get("SubnetIds"))
+            if subnet_group
+            else (None, "other")
+        )
         multi = "Multi-AZ" if str(p.get("MultiAZ", "false")).lower() == "true" else "single-AZ"
-        place(assembly.region(node), vpc, tier, _id(node), _label(f"RDS {p.get('Engine', '')} {p.get('DBInstanceClass', '')}", multi, _short_stack(node.stack)), COLOURS["database"])
+        place(
+            assembly.region(node),
+            vpc,
+            tier,
+            _id(node),
+            _label(f"RDS {p.get('Engine', '')} {p.get('DBInstanceClass', '')}", multi, _short_stack(node.stack)),
+            COLOURS["database"],
+        )
     for node, r in assembly.resources("AWS::EC2::NatGateway"):
         subnet = assembly.node(node.stack, props(r).get("SubnetId"))
         zone = assembly.subnet_zone(node.stack, props(r).get("SubnetId"))
         tier = model.tier_of_subnet.get(subnet, "other") if subnet else "other"
-        place(assembly.region(node), model.vpc_of_subnet.get(subnet) if subnet else None, tier, _id(node), _label("NAT gateway", zone or ""), COLOURS["network"])
+        place(
+            assembly.region(node),
+            model.vpc_of_subnet.get(subnet) if subnet else None,
+            tier,
+            _id(node),
+            _label("NAT gateway", zone or ""),
+            COLOURS["network"],
+        )
     # DR links: peering and DNS failover records.
     peerings = []
     for node, r in assembly.resources("AWS::EC2::VPCPeeringConnection"):
-        peerings.append((node, assembly.node(node.stack, props(r).get("VpcId")), assembly.node(node.stack, props(r).get("PeerVpcId")), props(r).get("PeerRegion")))
+        peerings.append(
+            (
+                node,
+                assembly.node(node.stack, props(r).get("VpcId")),
+                assembly.node(node.stack, props(r).get("PeerVpcId")),
+                props(r).get("PeerRegion"),
+            )
+        )
     failover_records: list[tuple[Node, str, Node]] = []
     for node, r in assembly.resources("AWS::Route53::RecordSet"):
         p = props(r)
@@ -224,7 +281,14 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
         with graph.subgraph(name=f"cluster_{region}") as rg:
             rg.attr(label=f"{region} ({role})", style="rounded", color="#888888", fontsize="16", fontname=FONT)
             stacks = [s.name for s in assembly.stacks.values() if s.region == region]
-            rg.node(f"stacks#{region}", _label("Stacks", *_wrap(stacks, 3)), shape="note", style="filled", fillcolor="white", fontsize="10")
+            rg.node(
+                f"stacks#{region}",
+                _label("Stacks", *_wrap(stacks, 3)),
+                shape="note",
+                style="filled",
+                fillcolor="white",
+                fontsize="10",
+            )
             for vpc in [v for v in vpcs if assembly.region(v) == region] + [None]:
                 keys = sorted(k for k in placed if k[0] == region and k[1] == vpc)
                 if not keys:
@@ -232,20 +296,33 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
                 container = rg.subgraph(name=f"cluster_{_id(vpc)}" if vpc else f"cluster_{region}_regional")
                 with container as vg:
                     cidr = props(vpcs[vpc]).get("CidrBlock", "") if vpc else ""
-                    vg.attr(label=f"VPC {cidr} ({_short_stack(vpc.stack)})" if vpc else "regional services", style="rounded,dashed", color="#4a7bb7", fontsize="13")
+                    vg.attr(
+                        label=f"VPC {cidr} ({_short_stack(vpc.stack)})" if vpc else "regional services",
+                        style="rounded,dashed",
+                        color="#4a7bb7",
+                        fontsize="13",
+                    )
                     tiers = sorted({k[2].split("|")[0] for k in keys}, key=_tier_order)
                     for tier in tiers:
                         with vg.subgraph(name=f"cluster_{region}_{_id(vpc) if vpc else 'x'}_{tier}") as tg:
-                            tg.attr(label=f"{tier} subnets", style="rounded,filled", fillcolor="#fafafa", color="#cccccc", fontsize="12")
+                            tg.attr(
+                                label=f"{tier} subnets",
+                                style="rounded,filled",
+                                fillcolor="#fafafa",
+                                color="#cccccc",
+                                fontsize="12",
+                            )
                             for key in [k for k in keys if k[2] == tier]:
                                 for node_id, label, colour in placed[key]:
                                     tg.node(node_id, label, fillcolor=colour)
                             for key in [k for k in keys if k[2].startswith(tier + "|")]:
                                 with tg.subgraph(name=f"cluster_{region}_{key[2]}") as ms:
-                                    ms.attr(label=key[2].split("|")[1], style="rounded,filled", fillcolor="#f0f8ec", color="#7fb069")
+                                    ms.attr(
+                                        label=key[2].split("|")[1], style="rounded,filled", fillcolor="#f0f8ec", color="#7fb069"
+                                    )
                                     for node_id, label, colour in placed[key]:
                                         ms.node(node_id, label, fillcolor=colour)
-    for node, vpc, peer, peer_region in peerings:
+    for _, vpc, peer, peer_region in peerings:
         a = _first_in(placed, vpc)
         b = _first_in(placed, peer)
         if a and b and vpc and peer:
@@ -261,7 +338,13 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
             )
     if failover_records:
         name = assembly.resolve(failover_records[0][0].stack, props(assembly.resource(failover_records[0][0])).get("Name"))
-        graph.node("dns#failover", _label("Route 53 failover record", str(name) if isinstance(name, str) else ""), fillcolor=COLOURS["dns"], shape="box", style="rounded,filled")
+        graph.node(
+            "dns#failover",
+            _label("Route 53 failover record", str(name) if isinstance(name, str) else ""),
+            fillcolor=COLOURS["dns"],
+            shape="box",
+            style="rounded,filled",
+        )
         for _, kind, target in failover_records:
             graph.edge("dns#failover", _id(target), label=kind.lower())
     for a, b, label in edges:
@@ -295,7 +378,14 @@ def detail(assembly: Assembly, set_name: str) -> graphviz.Digraph:
     model = Model.read(assembly)
     members = [m for m in model.members if m.set_name == set_name]
     graph = graphviz.Digraph(f"mirror-{set_name}", engine="dot")
-    graph.attr(rankdir="LR", fontname=FONT, fontsize="18", label=f"Mirror set {set_name}: members per zone, volumes and VIP", labelloc="t", nodesep="0.2")
+    graph.attr(
+        rankdir="LR",
+        fontname=FONT,
+        fontsize="18",
+        label=f"Mirror set {set_name}: members per zone, volumes and VIP",
+        labelloc="t",
+        nodesep="0.2",
+    )
     graph.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled")
     graph.attr("edge", fontname=FONT, fontsize="9", color="#555555")
     volumes: dict[Node, list[Node]] = {}
@@ -312,18 +402,31 @@ def detail(assembly: Assembly, set_name: str) -> graphviz.Digraph:
             zg.attr(label=f"{zone} ({region})", style="rounded,filled", fillcolor="#fafafa", color="#aaaaaa")
             for m in group:
                 colour = COLOURS["member"] if m.role == FAILOVER else COLOURS["async"] if m.role == ASYNC else COLOURS["arbiter"]
-                zg.node(_id(m.node), _label(f"{m.name} ({m.role})", _instance_type(assembly, m.node), _short_stack(m.node.stack)), fillcolor=colour)
+                zg.node(
+                    _id(m.node),
+                    _label(f"{m.name} ({m.role})", _instance_type(assembly, m.node), _short_stack(m.node.stack)),
+                    fillcolor=colour,
+                )
                 vols = sorted(volumes.get(m.node, []), key=lambda v: v.logical_id)
                 if vols:
                     rows = []
                     for v in vols:
                         p = props(assembly.resource(v))
                         name = assembly.path(v).split("/")[-1]
-                        rows.append(f"{name}: {p.get('VolumeType')} {p.get('Size')} GiB" + (f", {p.get('Iops')} IOPS" if p.get("Iops") else ""))
-                    zg.node(f"{_id(m.node)}#volumes", _label("EBS volumes", *rows), fillcolor=COLOURS["volume"], shape="box", fontsize="9")
+                        rows.append(
+                            f"{name}: {p.get('VolumeType')} {p.get('Size')} GiB"
+                            + (f", {p.get('Iops')} IOPS" if p.get("Iops") else "")
+                        )
+                    zg.node(
+                        f"{_id(m.node)}#volumes",
+                        _label("EBS volumes", *rows),
+                        fillcolor=COLOURS["volume"],
+                        shape="box",
+                        fontsize="9",
+                    )
                     graph.edge(_id(m.node), f"{_id(m.node)}#volumes", arrowhead="none")
     member_ids = {m.node for m in members}
-    for lb, r in assembly.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
+    for lb, _ in assembly.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
         tgs_by_port: dict[int, list[Node]] = {}
         for tg, t in assembly.resources("AWS::ElasticLoadBalancingV2::TargetGroup"):
             if tg.stack != lb.stack:
@@ -340,11 +443,21 @@ def detail(assembly: Assembly, set_name: str) -> graphviz.Digraph:
                     member = assembly.node(tg.stack, x.get("Id"))
                     if member in member_ids:
                         live = tg in current
-                        graph.edge(_id(lb), _id(member), label=f"{port}{' (listener now)' if live else ' (pre-registered)'}", style="solid" if live else "dashed")
+                        graph.edge(
+                            _id(lb),
+                            _id(member),
+                            label=f"{port}{' (listener now)' if live else ' (pre-registered)'}",
+                            style="solid" if live else "dashed",
+                        )
     for node, r in assembly.resources():
         p = props(r)
         if p.get("MirrorSet") == set_name and "DesiredPrimary" in p:
-            graph.node(_id(node), _label("deploy-time primary", f"{p['DesiredPrimary']} ({r['Type']})"), fillcolor=COLOURS["dns"], shape="note")
+            graph.node(
+                _id(node),
+                _label("deploy-time primary", f"{p['DesiredPrimary']} ({r['Type']})"),
+                fillcolor=COLOURS["dns"],
+                shape="note",
+            )
     return graph
 
 
@@ -374,7 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     formats = ("png", "svg") if shutil.which("dot") else ()
     if not formats:
-        print("diagram: Graphviz `dot` is not installed (Debian: apt-get install -y graphviz); writing DOT sources only", file=sys.stderr)
+        print(
+            "diagram: Graphviz `dot` is not installed (Debian: apt-get install -y graphviz); writing DOT sources only",
+            file=sys.stderr,
+        )
     for profile, folder in profile_folders(args.pairs):
         started = time.perf_counter()
         assembly = Assembly.load(folder)

@@ -21,10 +21,16 @@ def test_an_io1_volume_and_a_member_recomputed_by_hand(reference: Synthesized) -
     est = estimate(assembly, "reference")
     table = json.loads((PRICES / "eu-west-1.json").read_text())
     (volume, spec) = next(
-        (n, r) for n, r in assembly.resources("AWS::EC2::Volume") if props(r)["VolumeType"] == "io1" and assembly.region(n) == "eu-west-1"
+        (n, r)
+        for n, r in assembly.resources("AWS::EC2::Volume")
+        if props(r)["VolumeType"] == "io1" and assembly.region(n) == "eu-west-1"
     )
     size, iops = number(props(spec)["Size"]), number(props(spec)["Iops"])
-    lines = {(line.unit, line.quantity): line for line in est.lines if line.stack == volume.stack and line.service == "EBS" and volume.logical_id[:-8] in line.item}
+    lines = {
+        (line.unit, line.quantity): line
+        for line in est.lines
+        if line.stack == volume.stack and line.service == "EBS" and volume.logical_id[:-8] in line.item
+    }
     assert lines[("GiB-month", size)].monthly == round(size * table["ebs"]["io1_gib_month"], 2)
     assert lines[("IOPS-month", iops)].monthly == round(iops * table["ebs"]["io1_iops_month"], 2)
     member_type = reference.settings.data.mirror_sets[0].instance_type
@@ -56,12 +62,12 @@ def template_instance_counts(assembly: Assembly) -> Counter[str]:
         (n.stack, n.logical_id): props(r)["LaunchTemplateData"] for n, r in assembly.resources("AWS::EC2::LaunchTemplate")
     }
     counts: Counter[str] = Counter()
-    for node, r in assembly.resources("AWS::EC2::Instance"):
+    for _, r in assembly.resources("AWS::EC2::Instance"):
         counts[props(r)["InstanceType"]] += 1
     for node, r in assembly.resources("AWS::AutoScaling::AutoScalingGroup"):
         template = templates[(node.stack, props(r)["LaunchTemplate"]["LaunchTemplateId"]["Ref"])]
         counts[template["InstanceType"]] += int(props(r)["MinSize"])
-    for node, r in assembly.resources("AWS::EKS::Nodegroup"):
+    for _, r in assembly.resources("AWS::EKS::Nodegroup"):
         counts[props(r)["InstanceTypes"][0]] += props(r)["ScalingConfig"]["DesiredSize"]
     return +counts
 
