@@ -142,6 +142,8 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
         placed.setdefault((region, vpc, tier), []).append((node_id, label, colour))
 
     edges: list[tuple[str, str, str]] = []
+    # Links across regions, drawn without moving either region's nodes to a later rank.
+    links: list[tuple[str, str, str]] = []
     # Load balancers and what they forward to.
     lbs = list(assembly.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"))
     asg_of_tg: dict[Node, list[Node]] = {}
@@ -195,7 +197,7 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
         if anchor.role == ASYNC:
             source = next((a for (r, s), a in set_anchor.items() if s == set_name and a.role == FAILOVER), None)
             if source:
-                edges.append((_id(source.node), _id(anchor.node), "async mirror"))
+                links.append((_id(source.node), _id(anchor.node), "async mirror"))
     # EKS, node groups, databases, NAT gateways.
     for node, r in assembly.resources("AWS::EKS::Cluster"):
         vpc, tier = model.placement(node.stack, props(r).get("ResourcesVpcConfig", {}).get("SubnetIds"))
@@ -335,6 +337,7 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
                 dir="both",
                 ltail=f"cluster_{_id(vpc)}",
                 lhead=f"cluster_{_id(peer)}",
+                constraint="false",
             )
     if failover_records:
         name = assembly.resolve(failover_records[0][0].stack, props(assembly.resource(failover_records[0][0])).get("Name"))
@@ -349,6 +352,8 @@ def overview(assembly: Assembly, profile: str) -> graphviz.Digraph:
             graph.edge("dns#failover", _id(target), label=kind.lower())
     for a, b, label in edges:
         graph.edge(a, b, label=label)
+    for a, b, label in links:
+        graph.edge(a, b, label=label, constraint="false", color="#c0392b", fontcolor="#c0392b")
     return graph
 
 
