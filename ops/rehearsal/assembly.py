@@ -97,9 +97,12 @@ _MEMBERS = frozenset(
 REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "Network": _NETWORK | _VPN | {"AWS::S3::BucketPolicy"},
     "DrNetwork": _NETWORK | {"AWS::S3::BucketPolicy"},
+    # The Mendix platform's own VPC; the Eks stack in it is not rehearsed.
+    "EksNetwork": _NETWORK,
     "DataTier": _MEMBERS | {"AWS::DLM::LifecyclePolicy"},
     # The IRIS passwords: only the member hosts read them, at boot, which the rehearsal does not run.
-    "Mirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
+    # The fault-injection experiments: FIS acts only when an operator starts one (ops experiment).
+    "Mirror": _MEMBERS | {"AWS::SecretsManager::Secret", "AWS::FIS::ExperimentTemplate"},
     # The vault the Mendix backups are copied to; the backup plan lives in the Eks stack, not rehearsed.
     "DrRegion": _MEMBERS | {"AWS::Backup::BackupVault"},
     "DrMirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
