@@ -52,10 +52,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## install pinned Python and Node dependencies
 
-synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offline (reference into cdk.out, dev into cdk.out.dev)
+synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offline (reference into cdk.out, dev and hybrid into cdk.out.<profile>)
 	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out -c profile=reference $(CONTEXT)
 	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out.dev -c profile=dev $(CONTEXT)
-	@echo "templates and cdk-nag reports: cdk.out/ and cdk.out.dev/"
+	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out.hybrid -c profile=hybrid $(CONTEXT)
+	@echo "templates and cdk-nag reports: cdk.out/, cdk.out.dev/ and cdk.out.hybrid/"
 
 test: install ## run the whole test suite (unit, snapshot, compliance, lint of templates)
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
@@ -113,4 +114,4 @@ deploy: $(VENV)/.installed node_modules/.installed ## deploy PROFILE; refuses wh
 	$(CDK) deploy $(CDK_FLAGS) --all -c profile=$(PROFILE) $(CONTEXT)
 
 clean: ## remove synthesized output (not the installed dependencies)
-	rm -rf cdk.out cdk.out.dev .pytest_cache
+	rm -rf cdk.out cdk.out.dev cdk.out.hybrid .pytest_cache
