@@ -197,6 +197,7 @@ class Composer:
         s = self.settings
         if not s.eks.enabled:
             return
+        assert s.eks.vpc_cidr is not None  # settings require it while EKS is on
         network = self.add(
             "eks_network", NetworkStack, "EksNetwork", account=s.eks_account, description=EKS_NETWORK,
             settings=NetworkSettings(vpc_cidr=s.eks.vpc_cidr, nat_gateways=s.network.nat_gateways,

@@ -285,7 +285,11 @@ class Settings(SettingsModel):
 
     @rule
     def _eks_block_apart(self) -> Iterator[Problem]:
-        """`eks.vpc_cidr` overlaps neither `network.vpc_cidr` nor `dr.vpc_cidr`."""
+        """`eks.vpc_cidr` is given while EKS is on, and overlaps neither `network.vpc_cidr` nor `dr.vpc_cidr`."""
+        if self.eks.vpc_cidr is None:
+            if self.eks.enabled:
+                yield Problem("eks.vpc_cidr", None, "a VPC block for the Mendix platform while eks.enabled is true")
+            return
         others = {"network.vpc_cidr": self.network.vpc_cidr}
         if self.dr is not None:
             others["dr.vpc_cidr"] = self.dr.vpc_cidr

@@ -43,6 +43,7 @@ STAND_IN_TYPES: dict[str, str] = {
     "AWS::EC2::VPNConnection": "no VPN: the on-premises path is not modelled",
     "AWS::EC2::VPNConnectionRoute": "no VPN: the on-premises path is not modelled",
     "AWS::EC2::VPNGatewayRoutePropagation": "no VPN: the on-premises path is not modelled",
+    "AWS::FIS::ExperimentTemplate": "no experiment template exists: targets, actions and stop conditions are not checked",
     "AWS::IAM::ServiceLinkedRole": "the role's existence in a real account (a second create fails there) is not checked",
     "AWS::Lambda::EventInvokeConfig": "the asynchronous retry and dead-letter settings are not applied",
     "AWS::S3::BucketPolicy": "bucket policies (TLS only, log delivery) are not evaluated",
