@@ -31,7 +31,7 @@ export CDK_VALIDATION := false
 
 CDK_FLAGS := --no-notices --no-version-reporting
 
-.PHONY: help install synth test lint report bench drill rehearse deploy diff update-snapshots clean
+.PHONY: help install synth test lint report az-loss cost diagram graphviz bench drill rehearse deploy diff update-snapshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,10 +52,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## install pinned Python and Node dependencies
 
-synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offline (reference into cdk.out, dev into cdk.out.dev)
+synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offline (reference into cdk.out, dev and hybrid into cdk.out.<profile>)
 	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out -c profile=reference $(CONTEXT)
 	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out.dev -c profile=dev $(CONTEXT)
-	@echo "templates and cdk-nag reports: cdk.out/ and cdk.out.dev/"
+	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out.hybrid -c profile=hybrid $(CONTEXT)
+	@echo "templates and cdk-nag reports: cdk.out/, cdk.out.dev/ and cdk.out.hybrid/"
 
 test: install ## run the whole test suite (unit, snapshot, compliance, lint of templates)
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
@@ -65,9 +66,33 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-report: $(VENV)/.installed node_modules/.installed ## write docs/compliance.md from fresh nag reports, and the alarm tables of docs/operations.md
+# The assembly each profile's `make synth` writes, for the offline reports.
+ASSEMBLIES := reference=cdk.out dev=cdk.out.dev
+ASSEMBLY = $(if $(filter dev,$(PROFILE)),cdk.out.dev,cdk.out)
+
+report: synth graphviz ## regenerate docs/compliance.md, the alarm tables of docs/operations.md, docs/az-loss.md, docs/cost.md (and the README's totals) and docs/diagrams/, offline
 	$(PY) -m ops.compliance_report --output docs/compliance.md
 	$(PY) -m ops.alarm_table
+	$(PY) -m ops.az_loss --docs docs/az-loss.md $(ASSEMBLIES)
+	$(PY) -m ops.cost --docs docs/cost.md --readme README.md $(ASSEMBLIES)
+	$(PY) -m ops.diagram --out docs/diagrams $(ASSEMBLIES)
+
+az-loss: synth ## for PROFILE: which services survive the loss of each zone; fails on any loss
+	$(PY) -m ops.az_loss --assembly $(ASSEMBLY) --profile $(PROFILE)
+
+cost: synth ## for PROFILE: the monthly cost estimate per stack (ops/prices/, assumptions: --assume in ops/cost.py)
+	$(PY) -m ops.cost --assembly $(ASSEMBLY) --profile $(PROFILE)
+
+diagram: synth graphviz ## draw the overview and mirror-set diagrams of both profiles into docs/diagrams/
+	$(PY) -m ops.diagram --out docs/diagrams $(ASSEMBLIES)
+
+# Graphviz renders the diagrams; it is a Debian package, not a Python one.
+graphviz: ## install Graphviz's dot (Debian package graphviz) if it is missing
+	@command -v dot >/dev/null || { \
+	  echo "Graphviz's dot is missing: installing the Debian package graphviz (needs root and the Debian mirror)"; \
+	  { apt-get install -y --no-install-recommends graphviz >/dev/null 2>&1 || \
+	    { apt-get update >/dev/null && apt-get install -y --no-install-recommends graphviz >/dev/null; }; } || \
+	  { echo "could not install graphviz: run 'apt-get update && apt-get install -y graphviz' as root, then retry"; exit 1; }; }
 
 bench: install ## time synthesis against an empty app, and the test suite
 	$(PY) -m ops.bench
@@ -90,4 +115,4 @@ deploy: $(VENV)/.installed node_modules/.installed ## deploy PROFILE; refuses wh
 	$(CDK) deploy $(CDK_FLAGS) --all -c profile=$(PROFILE) $(CONTEXT)
 
 clean: ## remove synthesized output (not the installed dependencies)
-	rm -rf cdk.out cdk.out.dev .pytest_cache
+	rm -rf cdk.out cdk.out.dev cdk.out.hybrid .pytest_cache

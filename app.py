@@ -26,6 +26,11 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     c = Composer(app, settings)
     c.pki()  # the hosts' CA, which every stack with hosts reads
     network = c.network()
+    if settings.hybrid is not None:
+        # The hybrid model: the failover pairs stay on-premises; AWS holds the VPN and async members.
+        c.hybrid_members(network)
+        c.tag_everything()
+        return c.stacks
     # The one forced order: the DR region's network, shared stack and members come before the primary
     # data tier, which reads their key (snapshot copies), VPC and peering (names, routes) and addresses.
     dr = c.dr_members(network)

@@ -15,7 +15,7 @@ import aws_cdk as cdk
 from components.address_plan import tier_block
 from components.cost_tags import PlainResourceTags
 from components.host_certificate import CertificateAuthority, certificate_authority
-from components.links import DrLink, DrMember, MirrorLink, NetworkRefs
+from components.links import DrLink, DrMember, MirrorLink, NetworkRefs, PrimaryNetwork
 from config import NetworkSettings, Settings
 from stacks.app_tier import AppTierStack
 from stacks.data_tier import DataTierStack
@@ -87,13 +87,23 @@ class Composer:
         return self._ca
 
     def network(self) -> NetworkStack:
-        s, dr = self.settings, self.settings.dr
+        s, dr, hybrid = self.settings, self.settings.dr, self.settings.hybrid
+        # The hybrid model: the on-premises members each alone, and the VIP's xDBC clients over the VPN.
+        onprem: dict[str, Any] = (
+            {}
+            if hybrid is None
+            else dict(
+                onprem_members=[f.address for m in hybrid.mirrors for f in m.failover_members],
+                vip_clients=hybrid.xdbc_clients,
+            )
+        )
         return self.add(
             "network", NetworkStack, "Network", settings=s.network, availability_zones=s.availability_zones,
             health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
-            web_to_data=s.app.web_to_data,
+            web_to_data=s.app.web_to_data if hybrid is None else hybrid.web_tier,
             # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
             private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in ("data", "web")] if dr else [],
+            **onprem,
         )  # fmt: skip
 
     def dr_members(self, primary: NetworkStack) -> DrSide | None:
@@ -111,19 +121,46 @@ class Composer:
         )  # fmt: skip
         region = self.add(
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
-            primary_vpc=primary.vpc, primary_region=s.region, primary_vpc_cidr=s.network.vpc_cidr, data=s.data,
+            primary=PrimaryNetwork(vpc=primary.vpc, region=s.region, vpc_cidr=s.network.vpc_cidr), data=s.data,
             backup_copies=s.eks.enabled,
             ca=self.ca, notifications=s.ops.notifications,
         )  # fmt: skip
         members = {
             m.name: self.add(
                 f"dr_mirror_{m.name}", DrMirrorSetStack, f"DrMirror-{m.name}", in_dr=True, termination_protection=True,
-                network=network.refs, base=region.base, settings=m, data_settings=s.data, dr=dr, dns=dr.dns,
+                network=network.refs, base=region.base, settings=m, data_settings=s.data,
+                instance_type=dr.instance_type(m), members=dr.async_members_per_set,
+                first_zone=dr.mirror_sets.index(m.name), dns=dr.dns,
             ).link
             for m in s.data.mirror_sets
             if m.name in dr.mirror_sets
         }  # fmt: skip
         return DrSide(network.refs, region, region.link(members))
+
+    def hybrid_members(self, network: NetworkStack) -> None:
+        """The hybrid model: the failover pairs stay on-premises, and this region holds their async
+        members (the DR region's shared stack and a stack per mirror set, without peering or DNS
+        failover) and, when asked for, a web tier on them."""
+        s, hybrid = self.settings, self.settings.hybrid
+        assert hybrid is not None
+        region = self.add(
+            "dr_region", DrRegionStack, "DrRegion", termination_protection=True, network=network.refs, primary=None,
+            data=s.data, ca=self.ca, notifications=s.ops.notifications,
+        )  # fmt: skip
+        members = {
+            m.name: self.add(
+                f"dr_mirror_{m.name}", DrMirrorSetStack, f"DrMirror-{m.name}", termination_protection=True,
+                network=network.refs, base=region.base, settings=m, data_settings=s.data, instance_type=m.instance_type,
+                members=hybrid.async_members_per_set, first_zone=i, dns=None, onprem=hybrid.mirror_of(m.name),
+            ).link
+            for i, m in enumerate(s.data.mirror_sets)
+        }  # fmt: skip
+        if hybrid.web_tier:
+            self.add(
+                "dr_web", DrWebStack, "DrWeb", network=network.refs, mirror=members[s.app.mirror_set],
+                alarm_topics=region.alarm_topics, app=s.app, servers=hybrid.web_servers,
+                certificate=("app.certificate_arn", s.app.certificate_arn or ""), ca=self.ca,  # set: validated
+            )  # fmt: skip
 
     def data_tier(self, network: NetworkStack, dr: DrSide | None) -> tuple[DataTierStack, dict[str, MirrorLink]]:
         """The shared data-tier stack, then a stack per mirror set; the sets' links by name."""
@@ -161,6 +198,7 @@ class Composer:
         s = self.settings
         if not s.eks.enabled:
             return
+        assert s.eks.vpc_cidr is not None  # settings require it while EKS is on
         network = self.add(
             "eks_network", NetworkStack, "EksNetwork", account=s.eks_account, description=EKS_NETWORK,
             settings=NetworkSettings(vpc_cidr=s.eks.vpc_cidr, nat_gateways=s.network.nat_gateways,
@@ -183,7 +221,8 @@ class Composer:
         dr_app = dr.link.members[s.app.mirror_set].link
         web = self.add(
             "dr_web", DrWebStack, "DrWeb", in_dr=True, network=dr.network, mirror=dr_app,
-            alarm_topics=dr.region.alarm_topics, app=s.app, dr=s.dr, ca=self.ca,
+            alarm_topics=dr.region.alarm_topics, app=s.app, servers=s.dr.web_servers,
+            certificate=("dr.certificate_arn", s.dr.certificate_arn or ""), ca=self.ca,  # set: validated
         )  # fmt: skip
         self.add(
             "dr_dns", DrDnsStack, "DrDns", in_dr=True, dns=s.dr.dns, primary_load_balancer=app_tier.web.load_balancer,

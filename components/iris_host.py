@@ -17,7 +17,7 @@ from components.host_certificate import CertificateAuthority, certificate_comman
 from components.iris_merge import MemberConfig, member_merge, mirror_name
 from components.member_monitoring import MemberLogGroupNames, cloudwatch_agent_commands
 from components.mirror_member import install_file_commands
-from config.constants import IRIS_OWNER_UID, IRIS_SUPERSERVER_PORT
+from config.constants import DR_MEMBER_NAMES, IRIS_OWNER_UID, IRIS_SUPERSERVER_PORT
 from config.data import MirroredDatabaseSettings
 
 CONF_DIR = "/etc/iris-aws"
@@ -249,7 +249,8 @@ class MemberSecrets:
     cspsystem: str
 
 
-MEMBER_SUFFIXES = {"Member0": "0", "Member1": "1", "DR": "DR"}
+# Unique within a mirror: HSDB0, HSDB1, HSDBDR, HSDBDR1, HSDBDR2 (data.py keeps 3 characters free).
+MEMBER_SUFFIXES = {"Member0": "0", "Member1": "1", **{name: name for name in DR_MEMBER_NAMES}}
 
 
 def host_name(set_name: str, member: str, zone_name: str) -> str:
@@ -275,19 +276,24 @@ def data_member_commands(
     secrets: MemberSecrets,
     marker: str,
     mounts: Sequence[str],
+    onprem_mirror: str | None = None,
+    onprem_arbiter: str | None = None,
 ) -> list[str]:
     """User data of a failover or async member: its files and units, then ``iris-member start``.
 
     ``peers``: the members (by name, e.g. Member0) it may join; ``creates_mirror``:
     it creates the mirror when no marker says one exists (Member0 of a set).
     A failover member gets ^ZMIRROR and its helper; an async member does not.
+    ``onprem_mirror`` (the hybrid model): the name of the on-premises mirror it
+    joins, and ``peers`` are then its failover members' addresses, ``onprem_arbiter`` its arbiter's.
     """
+    mirror = onprem_mirror or mirror_name(set_name)
     config = MemberConfig(
-        mirror_name=mirror_name(set_name),
-        system_name=system_name(set_name, member),
+        mirror_name=mirror,
+        system_name=mirror + MEMBER_SUFFIXES[member],
         instance_type=instance_type,
         memory_ratio=host.memory_ratio,
-        arbiter_host=host_name(set_name, "Arbiter", host.zone_name),
+        arbiter_host=onprem_arbiter or host_name(set_name, "Arbiter", host.zone_name),
         qos_timeout_ms=host.qos_timeout_ms,
         databases=databases,
         async_compression=host.async_compression,
@@ -301,7 +307,7 @@ def data_member_commands(
         "MEMBER": member,
         "ROLE": "async" if async_member else "failover",
         "CREATES_MIRROR": "true" if creates_mirror else "false",
-        "PEERS": " ".join(host_name(set_name, peer, host.zone_name) for peer in peers),
+        "PEERS": " ".join(peers if onprem_mirror else (host_name(set_name, peer, host.zone_name) for peer in peers)),
         "HOST_NAME": host_name(set_name, member, host.zone_name),
         "IMAGE": host.image,
         "WEB_GATEWAY_IMAGE": host.web_gateway_image,

@@ -104,10 +104,19 @@ class MirrorLink:
 
 
 @dataclass(frozen=True)
-class DrMember:
-    """A mirror set's async member in the DR region."""
+class PrimaryNetwork:
+    """The primary region's VPC as the DR region peers with it."""
 
-    address: str
+    vpc: ec2.IVpc
+    region: str
+    vpc_cidr: str
+
+
+@dataclass(frozen=True)
+class DrMember:
+    """A mirror set's async members in the DR region: their addresses by member name (DR, DR1, ...)."""
+
+    addresses: Mapping[str, str]
     link: MirrorLink
 
 

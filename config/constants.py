@@ -97,9 +97,15 @@ DISK_USED_ALARM_MAX_PERCENT = 95
 IRIS_EXTERNAL_FREEZE_OK = 5
 IRIS_EXTERNAL_FREEZE_FAILED = 3
 
-# The name of a mirror set's async DR member in the DR region's retarget
-# function, the operator CLI and the runbooks.
+# The names of a mirror set's async DR members, one per DR availability zone,
+# in the DR region's retarget function, the operator CLI and the runbooks; the
+# first keeps the name (and the logical ids) of the single member of before.
 DR_MEMBER_NAME = "DR"
+DR_MEMBER_NAMES = (DR_MEMBER_NAME, f"{DR_MEMBER_NAME}1", f"{DR_MEMBER_NAME}2")
+
+# A site-to-site VPN's customer gateway: 4-byte ASNs, AWS's default when none is given.
+MAX_BGP_ASN = 4294967294
+DEFAULT_CUSTOMER_GATEWAY_ASN = 65000
 
 # DLM's managed policy runs only SSM documents that carry this tag.
 DLM_SCRIPTS_TAG = ("DLMScriptsAccess", "true")
@@ -167,3 +173,5 @@ BUDGET_MAX_EMAIL_SUBSCRIBERS = 10
 # The data-subnet NACL entry for PostgreSQL: a fixed number, apart from the
 # IRIS entries (10, 20, ...), so that neither renumbers the other.
 DATA_NACL_POSTGRES_RULE = 200
+# The data NACL's entries for on-premises xDBC clients of the mirror VIP (hybrid model): 300, 310, ...
+DATA_NACL_VIP_CLIENT_RULE = 300

@@ -32,7 +32,7 @@ IRIS_EDITIONS = ("licensed", "community")
 FAILOVER_METHODS = ("polling", "api")
 # Journal compression types a mirror offers for its traffic to async members (Config.Mirrors).
 ASYNC_COMPRESSION_TYPES = ("zlib", "zstd", "lz4")
-MAX_MIRROR_NAME = c.IRIS_MIRROR_NAME_MAX - 3  # room for the members' suffixes: 0, 1, DR, ARB
+MAX_MIRROR_NAME = c.IRIS_MIRROR_NAME_MAX - 3  # room for the members' suffixes: 0, 1, DR, DR1, DR2, ARB
 MAX_MEMORY_RATIO = 0.9
 ECR_REPOSITORY = r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 DIGEST = r"^sha256:[0-9a-f]{64}$"

@@ -568,12 +568,13 @@ class EksSettings(SettingsModel):
     budget: Annotated[BudgetSettings, Field(description="The monthly cost budget.")]
     enabled: Annotated[bool, Field(description="false: leave the EksNetwork and Eks stacks out.")] = True
     vpc_cidr: Annotated[
-        VpcCidr,
+        VpcCidr | None,
         Field(
             description="The Mendix platform's own VPC (the EksNetwork stack), split by the same address plan as the IRIS "
-            "VPC; must overlap neither network.vpc_cidr nor dr.vpc_cidr. It has no route to the IRIS VPCs."
+            "VPC; must overlap neither network.vpc_cidr nor dr.vpc_cidr. It has no route to the IRIS VPCs. Required "
+            "while enabled."
         ),
-    ]
+    ] = None
     account: Annotated[
         AccountId | None,
         Field(

@@ -40,6 +40,17 @@ class NetworkSettings(SettingsModel):
         Field(description="The public IPv4 address of the customer gateway (203.0.113.10 is the placeholder)."),
     ] = None
 
+    onprem_gateway_asn: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=c.MAX_BGP_ASN,
+            description="The BGP ASN of the customer gateway (the VPN's routes to onprem_cidr are static; AWS asks "
+            "for an ASN all the same).",
+        ),
+        Allowed(f"a BGP ASN from 1 to {c.MAX_BGP_ASN}"),
+    ] = c.DEFAULT_CUSTOMER_GATEWAY_ASN
+
     @property
     def vpn_enabled(self) -> bool:
         return self.onprem_cidr is not None and self.onprem_gateway_ip is not None

@@ -14,7 +14,7 @@ from config import constants as c
 from config.app import AppTierSettings
 from config.base import Problem, SettingsModel, rule
 from config.data import DataTierSettings, ebs_capacity_problem
-from config.dr import DR_AZ_COUNTS, DrSettings
+from config.dr import DR_AZ_COUNTS, DrSettings, HybridSettings
 from config.eks import ECR_IMAGE, EksSettings
 from config.network import NetworkSettings
 from config.ops import OpsSettings
@@ -75,6 +75,14 @@ class Settings(SettingsModel):
     ]
     dr: Annotated[
         DrSettings | None, Field(description="The DR region (docs/dr-region.md); none: a single-region deployment.")
+    ] = None
+
+    hybrid: Annotated[
+        HybridSettings | None,
+        Field(
+            description="The hybrid model (docs/dr-region.md): failover pairs on-premises, async DR members in AWS "
+            "over the site-to-site VPN; none: the cloud model."
+        ),
     ] = None
 
     @property
@@ -281,7 +289,11 @@ class Settings(SettingsModel):
 
     @rule
     def _eks_block_apart(self) -> Iterator[Problem]:
-        """`eks.vpc_cidr` overlaps neither `network.vpc_cidr` nor `dr.vpc_cidr`."""
+        """`eks.vpc_cidr` is given while EKS is on, and overlaps neither `network.vpc_cidr` nor `dr.vpc_cidr`."""
+        if self.eks.vpc_cidr is None:
+            if self.eks.enabled:
+                yield Problem("eks.vpc_cidr", None, "a VPC block for the Mendix platform while eks.enabled is true")
+            return
         others = {"network.vpc_cidr": self.network.vpc_cidr}
         if self.dr is not None:
             others["dr.vpc_cidr"] = self.dr.vpc_cidr
@@ -351,3 +363,59 @@ class Settings(SettingsModel):
                 self.tags,
                 f"the cost allocation tags {', '.join(c.COST_ALLOCATION_TAGS)}, each with a value; missing: {', '.join(missing)}",
             )
+
+    # ---------------------------------------------------------------- hybrid model
+
+    @rule
+    def _hybrid_over_the_vpn(self) -> Iterator[Problem]:
+        """With `hybrid`, the site-to-site VPN is set up (`network.onprem_cidr`, `network.onprem_gateway_ip`)."""
+        if self.hybrid is not None and not self.network.vpn_enabled:
+            yield Problem(
+                "network.onprem_cidr", self.network.onprem_cidr, "set, with network.onprem_gateway_ip: the hybrid model's VPN"
+            )
+
+    @rule
+    def _hybrid_has_no_failover_pair_in_aws(self) -> Iterator[Problem]:
+        """With `hybrid`, every mirror set is on-premises (in `hybrid.mirrors`), and there is no DR region."""
+        if self.hybrid is None:
+            return
+        onprem = [m.mirror_set for m in self.hybrid.mirrors]
+        for i, mirror_set in enumerate(self.data.mirror_sets):
+            if mirror_set.name not in onprem:
+                yield Problem(
+                    f"data.mirror_sets.{i}.name",
+                    mirror_set.name,
+                    "a set listed in hybrid.mirrors: the hybrid model keeps every failover pair on-premises, none in AWS",
+                )
+        for i, name in enumerate(onprem):
+            if name not in (m.name for m in self.data.mirror_sets):
+                yield Problem(f"hybrid.mirrors.{i}.mirror_set", name, "the name of a mirror set in data.mirror_sets")
+        if self.dr is not None:
+            yield Problem(
+                "dr",
+                self.dr.region,
+                "none with hybrid: a DR region's members join a failover pair in AWS, which the hybrid model has not",
+            )
+
+    @rule
+    def _onprem_members_onprem(self) -> Iterator[Problem]:
+        """The on-premises members and xDBC clients are inside `network.onprem_cidr`, none inside `network.vpc_cidr`."""
+        if self.hybrid is None or self.network.onprem_cidr is None:
+            return
+        vpc, onprem = ipaddress.IPv4Network(self.network.vpc_cidr), ipaddress.IPv4Network(self.network.onprem_cidr)
+        for i, mirror in enumerate(self.hybrid.mirrors):
+            addresses = {
+                **{f"failover_members.{j}.address": m.address for j, m in enumerate(mirror.failover_members)},
+                "arbiter_address": mirror.arbiter_address,
+            }
+            for key, value in addresses.items():
+                address = ipaddress.IPv4Address(value)
+                if address in vpc or address not in onprem:
+                    yield Problem(
+                        f"hybrid.mirrors.{i}.{key}",
+                        value,
+                        f"an address in network.onprem_cidr {onprem}, outside network.vpc_cidr {vpc}",
+                    )
+        for i, block in enumerate(self.hybrid.xdbc_clients):
+            if not ipaddress.IPv4Network(block).subnet_of(onprem):
+                yield Problem(f"hybrid.xdbc_clients.{i}", block, f"a block inside network.onprem_cidr {onprem}")

@@ -4,7 +4,8 @@ Each DR'd mirror set's member has a stack of its own (stacks/dr_mirror_set.py)
 and the reduced web tier another (stacks/dr_web.py); this one holds what
 exists once in the region: the DR key, which also receives the primary's
 snapshot copies, the alarm topics and log groups, the host files, the peering
-with the primary VPC, the DR retarget function and the promotion document.
+with the primary VPC (none in the hybrid model), the DR retarget function and the
+promotion document.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from components.async_member import dr_member_document
 from components.encryption_key import EncryptionKey
 from components.host_certificate import CertificateAuthority, certificate_policy
 from components.iris_host_access import iris_hosts
-from components.links import DrLink, DrMember, MemberBase, NetworkRefs
+from components.links import DrLink, DrMember, MemberBase, NetworkRefs, PrimaryNetwork
 from components.member_basics import guard_placeholders
 from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
@@ -46,9 +47,7 @@ class DrRegionStack(Stack):
         construct_id: str,
         *,
         network: NetworkRefs,
-        primary_vpc: ec2.IVpc,
-        primary_region: str,
-        primary_vpc_cidr: str,
+        primary: PrimaryNetwork | None,
         data: DataTierSettings,
         ca: CertificateAuthority,
         notifications: SeverityNotifications,
@@ -80,12 +79,14 @@ class DrRegionStack(Stack):
             if backup_copies
             else None
         )
-        self.peering = self._peering(network, primary_vpc, primary_region, primary_vpc_cidr)
+        # The hybrid model has no primary region in AWS: its members reach on-premises over the VPN.
+        self.peering = None if primary is None else self._peering(network, primary)
 
-        # The CA is the primary region's: DR members reach it over the peering (docs/certificates.md).
+        # The CA is the primary region's: DR members reach it over the peering (docs/certificates.md);
+        # in the hybrid model it is in this region.
         host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names, ca=ca)
         certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS DR member hosts")
-        # A DR VIP always asks the status page: its one member is primary only after a promotion.
+        # A DR VIP always asks the status page: an async member is primary only after a promotion.
         health_check = MirrorHealthCheck.of(data, http=True)
         self.failover = MirrorFailover(
             self,
@@ -120,6 +121,8 @@ class DrRegionStack(Stack):
 
     def link(self, members: Mapping[str, DrMember]) -> DrLink:
         """The DR region as the primary region sees it, with the members of the DR members' stacks."""
+        if self.peering is None:
+            raise RuntimeError("a DR region without a primary region in AWS (the hybrid model) has no link to one")
         return DrLink(
             region=self.region,
             key_arn=self.key.key.key_arn,
@@ -129,9 +132,7 @@ class DrRegionStack(Stack):
             backup_vault_arn=self.backup_vault.backup_vault_arn if self.backup_vault is not None else None,
         )
 
-    def _peering(
-        self, network: NetworkRefs, primary_vpc: ec2.IVpc, primary_region: str, primary_vpc_cidr: str
-    ) -> ec2.CfnVPCPeeringConnection:
+    def _peering(self, network: NetworkRefs, primary: PrimaryNetwork) -> ec2.CfnVPCPeeringConnection:
         """Peering with the primary VPC: the data subnets route to the primary data tier through it, and
         the data and web subnets to the primary app subnets, where the hosts' CA has its endpoint.
 
@@ -143,15 +144,15 @@ class DrRegionStack(Stack):
             self,
             "MirrorPeering",
             vpc_id=network.vpc.vpc_id,
-            peer_vpc_id=primary_vpc.vpc_id,
-            peer_region=primary_region,
+            peer_vpc_id=primary.vpc.vpc_id,
+            peer_region=primary.region,
             peer_owner_id=self.account,
         )
-        primary_data = tier_block(primary_vpc_cidr, "data")
+        primary_data = tier_block(primary.vpc_cidr, "data")
         routes_over_peering(self, "DataToPrimary", network.tier("data"), primary_data, peering.ref)
         # The hosts' CA is the primary region's, reached through its endpoint in the primary app
         # subnets (stacks/data_tier.py, _private_ca_for_dr): from the DR data and web subnets.
-        primary_app = tier_block(primary_vpc_cidr, "app")
+        primary_app = tier_block(primary.vpc_cidr, "app")
         for tier in ("data", "web"):
             routes_over_peering(self, f"{tier.title()}ToPrimaryCa", network.tier(tier), primary_app, peering.ref)
         return peering

@@ -12,16 +12,15 @@ from components.server_fleet import fleet_key
 from components.severity import AlarmTopics
 from components.web_tier import build_web_tier
 from config.app import AppTierSettings
-from config.dr import DrSettings
 from config.placeholders import PLACEHOLDER_AMI, placeholder_certificate_arn
 
 DESCRIPTION = "IRIS on AWS, DR region: the reduced web tier (ALB with WAF, Web Gateway servers) on the DR member"
 
 
 class DrWebStack(Stack):
-    """The app tier's web tier, reduced: ``dr.web_servers`` servers (growing up to the
+    """The app tier's web tier, reduced: ``servers`` servers (growing up to the
     primary region's maximum after a promotion), this region's certificate, and the
-    DR member of the application's mirror set as the Web Gateway's server.
+    DR members of the application's mirror set as the Web Gateway's servers.
     Exposes ``web``."""
 
     def __init__(
@@ -33,19 +32,22 @@ class DrWebStack(Stack):
         mirror: MirrorLink,
         alarm_topics: AlarmTopics,
         app: AppTierSettings,
-        dr: DrSettings,
+        servers: int,
+        certificate: tuple[str, str],
         ca: CertificateAuthority,
         **kwargs: object,
     ) -> None:
+        """``servers`` web servers to start with; ``certificate``: (the setting that holds it, the ACM
+        certificate of this region) for the ALB."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        assert dr.certificate_arn is not None  # validated with the settings
+        certificate_key, certificate_arn = certificate
         guard_placeholders(
             self,
             "PlaceholdersAreReplaced",
             [
                 (f"app.web_ami_ids.{self.region}", app.web_ami_ids[self.region], PLACEHOLDER_AMI),
-                ("dr.certificate_arn", dr.certificate_arn, placeholder_certificate_arn(self.region)),
+                (certificate_key, certificate_arn, placeholder_certificate_arn(self.region)),
             ],
         )
         self.key, self.auto_scaling_role, auto_scaling_role_arn = fleet_key(
@@ -61,8 +63,8 @@ class DrWebStack(Stack):
             network=network,
             settings=app,
             members=mirror.member_addresses,
-            certificate_arn=dr.certificate_arn,
-            capacity=(dr.web_servers, max(dr.web_servers, app.web.max_capacity)),
+            certificate_arn=certificate_arn,
+            capacity=(servers, max(servers, app.web.max_capacity)),
             key=self.key.key,
             auto_scaling=(self.auto_scaling_role, auto_scaling_role_arn),
             password=self.gateway_password,

@@ -27,7 +27,6 @@ from components.nag import acknowledge, both_packs
 from components.restore_drill import RestoreDrillSchedule, RestoreDrillScratch
 from components.snapshot_backup import allow_backup_tagging
 from components.vip_health import VipHealth
-from config.constants import DR_MEMBER_NAME
 from config.data import DataTierSettings, MirrorSetSettings
 from config.dr import DnsSettings
 
@@ -203,16 +202,10 @@ class MirrorSetStack(Stack):
 
         health_alarms = {}
         if dr_member is not None:
-            self.mirror.records.append(
-                member_record(
-                    self,
-                    f"{name}{DR_MEMBER_NAME}Name",
-                    zone=data.zone,
-                    set_name=name,
-                    member=DR_MEMBER_NAME,
-                    address=dr_member.address,
-                )
-            )
+            self.mirror.records += [
+                member_record(self, f"{name}{member}Name", zone=data.zone, set_name=name, member=member, address=address)
+                for member, address in dr_member.addresses.items()
+            ]
             if dns is not None:
                 health_alarms = VipHealth(
                     self,

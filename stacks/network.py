@@ -49,6 +49,8 @@ class NetworkStack(Stack):
         web_to_data: bool = False,
         private_ca_clients: Sequence[str] | None = None,
         iris_hosts: bool = True,
+        onprem_members: Sequence[str] | None = None,
+        vip_clients: Sequence[str] = (),
         **kwargs: object,
     ) -> None:
         """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
@@ -62,7 +64,11 @@ class NetworkStack(Stack):
         AWS Private CA endpoint admits the VPC and these blocks of another
         region (the DR hosts, over the peering).
         ``iris_hosts``: off for a VPC that holds no IRIS host (the Mendix platform's):
-        the public ALB group admits nothing and the data NACL holds no IRIS entry."""
+        the public ALB group admits nothing and the data NACL holds no IRIS entry.
+        ``onprem_members`` (the hybrid model): the on-premises mirror members'
+        addresses, admitted on 1972 and 2188 each alone instead of the whole
+        on-premises block. ``vip_clients``: on-premises blocks whose xDBC
+        clients reach the mirror VIP over the VPN, on 1972 only."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
@@ -70,7 +76,11 @@ class NetworkStack(Stack):
         self._remote_members: list[tuple[str, str]] = []
         if settings.vpn_enabled:
             assert settings.onprem_cidr is not None
-            self._remote_members.append((settings.onprem_cidr, "on-premises"))
+            if onprem_members is None:
+                self._remote_members.append((settings.onprem_cidr, "on-premises"))
+            else:
+                self._remote_members += [(f"{address}/32", "on-premises") for address in onprem_members]
+        self._vip_clients = list(vip_clients)
         self._remote_members += [(cidr, "DR region") for cidr in mirror_peer_cidrs]
 
         self.vpc = ec2.Vpc(
@@ -131,7 +141,8 @@ class NetworkStack(Stack):
         if not s.vpn_enabled:
             return None
         assert s.onprem_gateway_ip is not None and s.onprem_cidr is not None
-        return {"OnPremises": ec2.VpnConnectionOptions(ip=s.onprem_gateway_ip, static_routes=[s.onprem_cidr])}
+        options = ec2.VpnConnectionOptions(ip=s.onprem_gateway_ip, asn=s.onprem_gateway_asn, static_routes=[s.onprem_cidr])
+        return {"OnPremises": options}
 
     def _flow_log_role(self) -> iam.IRole:
         """A role that may write to the flow log group and nothing else.
@@ -218,6 +229,8 @@ class NetworkStack(Stack):
         # Clients that are not mirror-aware (xDBC, TCP) reach the primary only
         # through the mirror VIP, and only on the superserver port.
         sg.xdbc_clients.connections.allow_to(sg.data_lb, tcp(c.IRIS_SUPERSERVER_PORT), "xDBC/TCP clients to the mirror VIP")
+        for cidr in self._vip_clients:
+            sg.data_lb.add_ingress_rule(ec2.Peer.ipv4(cidr), tcp(c.IRIS_SUPERSERVER_PORT), "On-premises xDBC clients, VPN")
 
         sg.data_lb.connections.allow_to(sg.data, tcp(c.IRIS_SUPERSERVER_PORT), "Mirror VIP to the members")
         sg.data_lb.connections.allow_to(sg.data, tcp(health_check_port), "Mirror VIP health checks")
@@ -339,6 +352,12 @@ class NetworkStack(Stack):
             outbound += [
                 (30 + 10 * i, cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), f"Replies and members in {where}"),
             ]
+        # On-premises xDBC clients reach the VIP (whose nodes sit in these subnets) and, with their
+        # address preserved, the member behind it: 1972 in, replies out.
+        for i, cidr in enumerate(self._vip_clients):
+            number = c.DATA_NACL_VIP_CLIENT_RULE + 10 * i
+            inbound.append((number, cidr, ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "xDBC clients on-premises"))
+            outbound.append((number, cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies to them"))
         for direction, entries in ((ec2.TrafficDirection.INGRESS, inbound), (ec2.TrafficDirection.EGRESS, outbound)):
             for number, cidr, traffic, _why in sorted(entries, key=lambda e: e[0]):
                 self.data_nacl.add_entry(

@@ -15,7 +15,7 @@ def members(assembly: Synthesized, role: str = "data") -> dict[tuple[str, str], 
     """(mirror set, member) -> user data, for the data members (arbiters apart)."""
     found = {}
     for logical_id, user_data in instance_user_data(assembly.template_json(role)).items():
-        m = re.match(r"^([A-Za-z0-9]+?)(Member\d|DR|Arbiter)Instance", logical_id)
+        m = re.match(r"^([A-Za-z0-9]+?)(Member\d|DR\d?|Arbiter)Instance", logical_id)
         assert m is not None, logical_id
         if m[2] != "Arbiter":
             found[(m[1], m[2])] = user_data

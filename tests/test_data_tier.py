@@ -213,8 +213,13 @@ def test_instances_use_the_network_tier_groups(assembly: Synthesized) -> None:
     for p in props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer"):
         (sg,) = p["SecurityGroups"]
         assert "DataLbSg" in sg["Fn::GetStackOutput"]["OutputName"]
-    # The data tier adds no rule of its own: the port matrix is the network's.
-    assert resources(template, "AWS::EC2::SecurityGroup") == {}
+    # The data tier adds no rule of its own: the port matrix is the network's. Its one group of its
+    # own per set is the restore drill's scratch instance's, which admits nothing.
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    assert sorted(k.rstrip("0123456789ABCDEF") for k in groups) == sorted(
+        f"{m.name}RestoreDrillSecurityGroup" for m in assembly.settings.data.mirror_sets
+    )
+    assert all("SecurityGroupIngress" not in g["Properties"] for g in groups.values())
     assert resources(template, "AWS::EC2::SecurityGroupIngress") == {}
 
 
@@ -226,7 +231,9 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
         roles = {k: v["Properties"] for k, v in resources(template, "AWS::IAM::Role").items()}
         assert sorted(k.rstrip("0123456789ABCDEF") for k in roles) == [
             f"{m.name}ArbiterRole",
+            f"{m.name}ExperimentsRole",  # FIS's, for the set's experiments (tests/test_experiments.py)
             f"{m.name}InstanceRole",
+            f"{m.name}RestoreDrillRole",  # the restore drill's scratch instance's (tests/test_restore_drill.py)
             f"{m.name}RetargetRole",
         ]
         ((role_id, role),) = [(k, v) for k, v in roles.items() if k.startswith(f"{m.name}InstanceRole")]
@@ -352,10 +359,19 @@ def test_health_check_port_and_path_are_settings(custom: Synthesized) -> None:
     assert 57772 in ports and 52773 not in ports
 
 
+def freeze_thaw_documents(template: dict) -> dict[str, dict]:
+    """The data tier's command documents that DLM may run (the restore drill's check document is not one)."""
+    return {
+        k: v["Properties"]
+        for k, v in resources(template, "AWS::SSM::Document").items()
+        if {"Key": "DLMScriptsAccess", "Value": "true"} in v["Properties"].get("Tags", [])
+    }
+
+
 def test_dlm_policy_freezes_iris_around_each_snapshot(assembly: Synthesized) -> None:
     template = assembly.template_json("data")
     (policy,) = props(template, "AWS::DLM::LifecyclePolicy")
-    (doc_id,) = resources(template, "AWS::SSM::Document")
+    (doc_id,) = freeze_thaw_documents(template)
     details = policy["PolicyDetails"]
     assert details["ResourceTypes"] == ["INSTANCE"]
     assert details["TargetTags"] == [{"Key": "IrisBackup", "Value": assembly.stacks["data_tier"].stack_name}]
@@ -376,7 +392,7 @@ def test_dlm_policy_freezes_iris_around_each_snapshot(assembly: Synthesized) -> 
 
 def test_freeze_thaw_document_is_tagged_for_dlm_and_runs_the_script(assembly: Synthesized) -> None:
     template = assembly.template_json("data")
-    (doc,) = props(template, "AWS::SSM::Document")
+    (doc,) = freeze_thaw_documents(template).values()
     assert {"Key": "DLMScriptsAccess", "Value": "true"} in doc["Tags"]
     assert doc["DocumentType"] == "Command"
     assert doc["Content"]["parameters"]["command"]["allowedValues"] == ["pre-script", "post-script", "dry-run"]

@@ -4,11 +4,13 @@ members and their key, the snapshot copies, and the settings that guard them."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from components.address_plan import tier_block
+from components.iris_host import system_name
 from config import SettingsError, load_settings
 from config import constants as c
 from tests.conftest import GIVEN_ZONE, Synthesized, cdk_json_context
@@ -102,7 +104,10 @@ def test_dr_members_have_the_primary_volume_layout_on_io1_with_the_dr_key(assemb
     assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
     volumes = resources(template, "AWS::EC2::Volume")
     sets = {m.name: m for m in s.data.mirror_sets}
-    expected = sorted((spec.size_gib, spec.iops) for name in s.dr.mirror_sets for spec in sets[name].volumes.values())
+    per_set = s.dr.async_members_per_set
+    expected = sorted(
+        (spec.size_gib, spec.iops) for name in s.dr.mirror_sets for spec in sets[name].volumes.values() for _ in range(per_set)
+    )
     assert sorted((v["Properties"]["Size"], v["Properties"]["Iops"]) for v in volumes.values()) == expected
     for volume in volumes.values():
         assert volume["Properties"]["VolumeType"] == "io1"
@@ -116,7 +121,9 @@ def test_dr_members_use_the_dr_instance_type_and_no_zmirror_hook(assembly: Synth
     assert s.dr is not None
     instances = props(assembly.template_json("dr"), "AWS::EC2::Instance")
     sets = {m.name: m for m in s.data.mirror_sets}
-    assert sorted(i["InstanceType"] for i in instances) == sorted(s.dr.instance_type(sets[n]) for n in s.dr.mirror_sets)
+    assert sorted(i["InstanceType"] for i in instances) == sorted(
+        s.dr.instance_type(sets[n]) for n in s.dr.mirror_sets for _ in range(s.dr.async_members_per_set)
+    )
     for instance in instances:
         assert instance["DisableApiTermination"] is True
         assert "KeyName" not in instance
@@ -139,7 +146,9 @@ def test_the_dr_retarget_function_knows_its_members_as_async_and_sets_nothing_at
     parameters = {p["Name"]: json.loads(render(p["Value"])) for p in props(template, "AWS::SSM::Parameter")}
     assert sorted(parameters) == sorted(f"{path}/{name}" for name in s.dr.mirror_sets)
     for document in parameters.values():
-        assert [m["role"] for m in document["members"].values()] == ["async"]
+        assert {name: m["role"] for name, m in document["members"].items()} == {
+            name: "async" for name in c.DR_MEMBER_NAMES[: s.dr.async_members_per_set]
+        }
     assert resources(template, "AWS::CloudFormation::CustomResource") == {}
     assert [k for k, v in template["Resources"].items() if v["Type"] == "Custom::IrisMirrorPrimary"] == []
     assert not [p for p in functions.values() if p.get("Handler") == "poller.handler"]
@@ -150,7 +159,8 @@ def test_the_dr_vip_asks_the_status_page_whatever_the_primary_method(alternative
     assert api.settings.data.failover_method == "api"
     s = api.settings
     groups = [g for g in props(api.template_json("dr"), "AWS::ElasticLoadBalancingV2::TargetGroup") if g["Protocol"] == "TCP"]
-    assert len(groups) == 2  # the DR VIP's: superserver and web port
+    assert s.dr is not None
+    assert len(groups) == 2 * s.dr.async_members_per_set  # the DR VIP's: superserver and web port, per member
     for group in groups:
         assert group["HealthCheckProtocol"] == "HTTP"
         assert group["HealthCheckPath"] == s.data.health_check_path
@@ -175,7 +185,7 @@ def test_snapshots_are_copied_to_the_dr_region_with_the_dr_key(assembly: Synthes
 def test_vip_health_alarms_cover_every_member_group_with_the_dns_settings(assembly: Synthesized) -> None:
     s = assembly.settings
     assert s.dr is not None
-    for role, per_set in (("data", 2), ("dr", 1)):
+    for role, per_set in (("data", 2), ("dr", s.dr.async_members_per_set)):
         alarms = [
             a for a in props(assembly.template_json(role), "AWS::CloudWatch::Alarm") if a.get("MetricName") == "HealthyHostCount"
         ]
@@ -238,6 +248,13 @@ BAD_DR_INPUTS = [
     pytest.param({"dr.dns.zone_name": "Example..org"}, "dr.dns.zone_name", "DNS domain name", id="bad-zone-name"),
     pytest.param({"dr.dns.hosted_zone_id": "zone-1"}, "dr.dns.hosted_zone_id", "hosted zone id", id="bad-zone-id"),
     pytest.param({"dr.web_servers": "0"}, "dr.web_servers", "from 1 to 20", id="no-dr-web-servers"),
+    pytest.param(
+        {"dr.availability_zones": "eu-central-1a,eu-central-1b", "dr.async_members_per_set": "3"},
+        "dr.async_members_per_set",
+        "from 1 to 2, the number of dr.availability_zones (one async member per zone)",
+        id="more-async-members-than-dr-zones",
+    ),
+    pytest.param({"dr.async_members_per_set": "0"}, "dr.async_members_per_set", "from 1 to 3", id="no-async-member"),
     pytest.param(
         {"data.ami_ids": '{"eu-west-1": "ami-0123456789abcdef0"}'}, "data.ami_ids", "DR region eu-central-1", id="no-dr-ami"
     ),
@@ -327,11 +344,11 @@ def test_health_checks_follow_the_vip_alarms_of_the_applications_mirror_set(asse
     assert (secondary["Type"], secondary["HealthThreshold"]) == ("CALCULATED", 1)
     dr_children = [checks[c["Fn::GetAtt"][0]] for c in secondary["ChildHealthChecks"]]
     app = s.app.mirror_set
-    for check, role, region in (
-        (children, f"mirror_{app}", s.region),
-        (dr_children, f"dr_mirror_{app}", s.dr.region),
+    for check, role, region, count in (
+        (children, f"mirror_{app}", s.region, 2),
+        (dr_children, f"dr_mirror_{app}", s.dr.region, s.dr.async_members_per_set),
     ):
-        assert check
+        assert len(check) == count  # one alarm check per member
         for alarm_check in check:
             assert alarm_check["Type"] == "CLOUDWATCH_METRIC"
             assert alarm_check["InsufficientDataHealthStatus"] == "Unhealthy"  # a silent region is a failed region
@@ -400,3 +417,71 @@ def test_dr_members_are_watched_like_the_failover_members(assembly: Synthesized)
         assert "StatusCheckFailed_System" in {a["MetricName"] for a in watched}
         for a in watched:
             assert a["AlarmActions"], a["MetricName"]  # every one notifies the DR alarm topic
+
+
+def test_each_mirror_set_has_an_async_member_in_each_of_its_own_zones_behind_the_dr_vip(assembly: Synthesized) -> None:
+    s = assembly.settings
+    assert s.dr is not None
+    per_set = s.dr.async_members_per_set
+    network = assembly.template_json("dr_network")
+    zone_of = {k: v["Properties"]["AvailabilityZone"] for k, v in resources(network, "AWS::EC2::Subnet").items()}
+    for name in s.dr.mirror_sets:
+        template = assembly.template_json(f"dr_mirror_{name}")
+        instances = resources(template, "AWS::EC2::Instance")
+        expected = [f"{name}{member}Instance" for member in c.DR_MEMBER_NAMES[:per_set]]
+        assert sorted(re.sub(r"[0-9A-F]{8}$", "", k) for k in instances) == sorted(expected), name
+        zones = {}
+        for logical_id, instance in instances.items():
+            subnet_id = assembly.local(instance["Properties"]["SubnetId"])["Ref"]
+            assert subnet_id.startswith("VpcdataSubnet"), subnet_id
+            zones[logical_id] = zone_of[subnet_id]
+        assert len(set(zones.values())) == per_set, f"{name}: one member per zone"
+        # Each member's own four volumes, in its zone, attached to it alone.
+        attachments = props(template, "AWS::EC2::VolumeAttachment")
+        volumes = resources(template, "AWS::EC2::Volume")
+        for logical_id, zone in zones.items():
+            own = [a["VolumeId"]["Ref"] for a in attachments if a["InstanceId"] == {"Ref": logical_id}]
+            assert len(own) == len(c.IRIS_VOLUME_DEVICES)
+            assert {volumes[v]["Properties"]["AvailabilityZone"] for v in own} == {zone}
+        # The VIP: a target group per member on each port, each holding its member alone.
+        groups = props(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+        for port in {c.IRIS_SUPERSERVER_PORT, s.data.health_check_port}:
+            targets = sorted(g["Targets"][0]["Id"]["Ref"] for g in groups if g["Port"] == port)
+            assert targets == sorted(instances), (name, port)
+        (nlb,) = props(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        assert nlb["Scheme"] == "internal"
+
+
+def test_async_members_have_unique_names_in_their_mirror_within_irises_limit(assembly: Synthesized) -> None:
+    s = assembly.settings
+    assert s.dr is not None
+    for name in s.dr.mirror_sets:
+        members = [system_name(name, m) for m in c.DR_MEMBER_NAMES] + [system_name(name, f"Member{i}") for i in (0, 1)]
+        assert len(set(members)) == len(members)
+        assert all(re.fullmatch(rf"[A-Z0-9]{{1,{c.IRIS_MIRROR_NAME_MAX}}}", m) for m in members), members
+
+
+# The first async member's stateful resources keep the logical ids of the single member of before.
+PINNED_DR_IDS = {
+    "HSDB": [
+        "HSDBDRInstance9B6B67C6",
+        "HSDBVolumesDatabase67D648EE",
+        "HSDBVolumesJournal12E562B07",
+        "HSDBVolumesJournal271A37637",
+        "HSDBVolumesWij7AB388F7",
+    ],
+    "HSAnalytics": [
+        "HSAnalyticsDRInstance1D34FCA1",
+        "HSAnalyticsVolumesDatabaseCE7AF0DD",
+        "HSAnalyticsVolumesJournal10766E605",
+        "HSAnalyticsVolumesJournal2D563A289",
+        "HSAnalyticsVolumesWij89348415",
+    ],
+}
+
+
+def test_logical_ids_of_the_first_async_members_stateful_resources_are_pinned(reference: Synthesized) -> None:
+    for name, pinned in PINNED_DR_IDS.items():
+        template = reference.template_json(f"dr_mirror_{name}")
+        stateful = sorted(k for t in ("AWS::EC2::Instance", "AWS::EC2::Volume") for k in resources(template, t))
+        assert set(pinned) <= set(stateful), name

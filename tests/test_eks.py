@@ -1082,7 +1082,9 @@ def test_the_plans_are_built_from_the_stacks_own_resources(assembly: Synthesized
     (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
     (db_id,) = resources(template, "AWS::RDS::DBInstance")
     (repo_id,) = resources(template, "AWS::ECR::Repository")
-    (policy_id,) = resources(template, "AWS::IAM::ManagedPolicy")
+    (policy_id,) = [
+        k for k in resources(template, "AWS::IAM::ManagedPolicy") if k.startswith("MendixOperatorPlansEnvironmentPolicy")
+    ]
     storage = config["storage_plan"]
     assert storage["type"] == "amazon-s3"
     s3_plan = storage["s3"]
@@ -1130,7 +1132,9 @@ def test_the_storage_admin_may_manage_only_mendix_roles_one_bucket_and_one_datab
     template = assembly.template_json("eks")
     (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
     (db_id,) = resources(template, "AWS::RDS::DBInstance")
-    (policy_id,) = resources(template, "AWS::IAM::ManagedPolicy")
+    (policy_id,) = [
+        k for k in resources(template, "AWS::IAM::ManagedPolicy") if k.startswith("MendixOperatorPlansEnvironmentPolicy")
+    ]
     bucket = {"Fn::GetAtt": [bucket_id, "Arn"]}
     roles = "arn:aws:iam::000000000000:role/mendix-*"
     objects = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"]
@@ -1174,7 +1178,11 @@ def test_the_environment_policy_is_keyed_on_the_operators_tags(assembly: Synthes
     template = assembly.template_json("eks")
     (bucket_id,) = [k for k in resources(template, "AWS::S3::Bucket") if k.startswith("FileStorage")]
     (db_id,) = resources(template, "AWS::RDS::DBInstance")
-    (policy,) = props(template, "AWS::IAM::ManagedPolicy")
+    (policy,) = [
+        v["Properties"]
+        for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()
+        if k.startswith("MendixOperatorPlansEnvironmentPolicy")
+    ]
     bucket = {"Fn::GetAtt": [bucket_id, "Arn"]}
     prefix = "${aws:PrincipalTag/privatecloud.mendix.com/s3-prefix}"
     assert policy["PolicyDocument"]["Statement"] == [

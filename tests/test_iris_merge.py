@@ -37,13 +37,14 @@ def test_each_failover_member_carries_a_primary_and_a_backup_file_and_only_those
 def test_dr_members_carry_a_drasync_file_only(assembly: Synthesized) -> None:
     assert assembly.settings.dr is not None
     found = members(assembly, "dr")
-    assert sorted(found) == sorted((name, "DR") for name in assembly.settings.dr.mirror_sets)
-    for (set_name, _), user_data in found.items():
+    dr = assembly.settings.dr
+    assert sorted(found) == sorted((n, m) for n in dr.mirror_sets for m in c.DR_MEMBER_NAMES[: dr.async_members_per_set])
+    for (set_name, member), user_data in found.items():
         assert re.findall(r"/etc/iris-aws/merge-(\w+)\.cpf <<", user_data) == ["drasync"]
         (mirror,) = merge(user_data, "drasync").action("ConfigMirror")
         assert mirror.params["Member"] == "drasync"
         assert mirror.params["Primary"] == PRIMARY_MARKER  # the failover member that answers
-        assert mirror.params["SystemName"] == system_name(set_name, "DR")
+        assert mirror.params["SystemName"] == system_name(set_name, member)  # unique in the mirror
 
 
 @pytest.mark.parametrize("role", ["primary", "backup"])

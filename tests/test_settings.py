@@ -89,7 +89,7 @@ BAD_INPUTS = [
         "us-east-1a is in us-east-1",
         id="az-in-another-region",
     ),
-    pytest.param({"profile": "prod"}, "profile", "one of dev, reference", id="unknown-profile"),
+    pytest.param({"profile": "prod"}, "profile", "one of dev, hybrid, reference", id="unknown-profile"),
     pytest.param({"network.vpc_cdir": "10.0.0.0/16"}, "network.vpc_cdir", "did you mean network.vpc_cidr", id="unknown-key"),
     pytest.param({"netwrk.vpc_cidr": "10.0.0.0/16"}, "netwrk.vpc_cidr", "did you mean network", id="unknown-section"),
     pytest.param(
@@ -616,9 +616,9 @@ def test_cdk_json_names_the_committed_schema() -> None:
     assert (ROOT / schema.SCHEMA_URI).resolve() == schema.SCHEMA_PATH
 
 
-def test_the_schema_accepts_both_shipped_profiles() -> None:
+def test_the_schema_accepts_the_shipped_profiles() -> None:
     cdk_json = json.loads((ROOT / "cdk.json").read_text())
-    assert set(cdk_json["context"]["profiles"]) == {"reference", "dev"}
+    assert set(cdk_json["context"]["profiles"]) == {"reference", "dev", "hybrid"}
     errors = [e.message for e in schema_validator().iter_errors(cdk_json)]
     assert errors == []
 

@@ -43,6 +43,7 @@ STAND_IN_TYPES: dict[str, str] = {
     "AWS::EC2::VPNConnection": "no VPN: the on-premises path is not modelled",
     "AWS::EC2::VPNConnectionRoute": "no VPN: the on-premises path is not modelled",
     "AWS::EC2::VPNGatewayRoutePropagation": "no VPN: the on-premises path is not modelled",
+    "AWS::FIS::ExperimentTemplate": "no experiment template exists: targets, actions and stop conditions are not checked",
     "AWS::IAM::ServiceLinkedRole": "the role's existence in a real account (a second create fails there) is not checked",
     "AWS::Lambda::EventInvokeConfig": "the asynchronous retry and dead-letter settings are not applied",
     "AWS::S3::BucketPolicy": "bucket policies (TLS only, log delivery) are not evaluated",
@@ -97,9 +98,12 @@ _MEMBERS = frozenset(
 REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "Network": _NETWORK | _VPN | {"AWS::S3::BucketPolicy"},
     "DrNetwork": _NETWORK | {"AWS::S3::BucketPolicy"},
+    # The Mendix platform's own VPC; the Eks stack in it is not rehearsed.
+    "EksNetwork": _NETWORK,
     "DataTier": _MEMBERS | {"AWS::DLM::LifecyclePolicy"},
     # The IRIS passwords: only the member hosts read them, at boot, which the rehearsal does not run.
-    "Mirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
+    # The fault-injection experiments: FIS acts only when an operator starts one (ops experiment).
+    "Mirror": _MEMBERS | {"AWS::SecretsManager::Secret", "AWS::FIS::ExperimentTemplate"},
     # The vault the Mendix backups are copied to; the backup plan lives in the Eks stack, not rehearsed.
     "DrRegion": _MEMBERS | {"AWS::Backup::BackupVault"},
     "DrMirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
