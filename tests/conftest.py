@@ -192,10 +192,11 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
                 linters.start()  # beside the tests that follow, once every shipped profile is synthesized
         return cache[key]
 
+    shipped = list(cdk_json_context()["profiles"])  # every profile cdk.json ships, hybrid too
     linters = ShippedLinters(
-        {profile: assembly_folder(shared, profile, {}) for profile in PROFILES},
+        {profile: assembly_folder(shared, profile, {}) for profile in shipped},
         shared / "linters",
-        lambda: [get(profile) for profile in PROFILES],
+        lambda: [get(profile) for profile in shipped],
     )
     return get
 
