@@ -233,7 +233,7 @@ CUSTOM = {
     # trail, the Operator connected to the Mendix Portal with its namespace secret, no pipeline.
     "eks.public_endpoint_cidrs": PUBLIC_CIDR,
     "eks.admin_role_arns": ADMIN_ROLE,
-    "eks.cloudtrail": "false",
+    "audit.trail": "false",
     "eks.mendix_operator.mode": "connected",
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
     # Connected, the Portal deploys the apps, so no pipeline (and, with no DR region, no backup copies).
