@@ -82,12 +82,15 @@ def project_log_groups(stack: Stack) -> list[str]:
 
     Every stack is ``<prefix>-<name>`` (composition.py); its log groups are
     named after it by CloudFormation (``<stack>-<id>-<random>``), after a
-    function or cluster of it by AWS (``/aws/<service>/<stack>-...``), or,
+    function, cluster or database of it by AWS (``/aws/<service>/<stack>-...``,
+    in lower case for RDS), or,
     for WAF, ``aws-waf-logs-<stack>-...``. Another project's groups match none.
     """
     prefix = stack.stack_name.partition("-")[0]
     base = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
-    return [f"{base}{prefix}-*", f"{base}/aws/*/{prefix}-*", f"{base}aws-waf-logs-{prefix}-*"]
+    # RDS names its groups after the instance identifier, which is lower case.
+    services = [f"{base}/aws/*/{p}-*" for p in dict.fromkeys((prefix, prefix.lower()))]
+    return [f"{base}{prefix}-*", *services, f"{base}aws-waf-logs-{prefix}-*"]
 
 
 # What a key administrator does to a key; the usage of the key (encrypt, decrypt) is not among them.

@@ -699,22 +699,6 @@ def test_alarms_cover_nodes_pods_database_and_the_nlb(assembly: Synthesized) -> 
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
 
 
-def test_cloudtrail_is_multi_region_validated_encrypted_and_delivered_to_logs(assembly: Synthesized, custom: Synthesized) -> None:
-    template = assembly.template_json("eks")
-    trail = one(template, "AWS::CloudTrail::Trail")
-    assert trail["IsMultiRegionTrail"] is True
-    assert trail["EnableLogFileValidation"] is True
-    assert trail["IncludeGlobalServiceEvents"] is True
-    assert "KMSKeyId" in trail and "CloudWatchLogsLogGroupArn" in trail and "CloudWatchLogsRoleArn" in trail
-    _, p = bucket(template, "TrailBucket")
-    assert (
-        p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-        == "aws:kms"
-    )
-    assert "LoggingConfiguration" in p
-    assert resources(custom.template_json("eks"), "AWS::CloudTrail::Trail") == {}
-
-
 # ---------------------------------------------------------- backup, budget
 
 
