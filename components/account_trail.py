@@ -130,6 +130,8 @@ class AccountTrail(Construct):
         trail.advanced_event_selectors = list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty | IResolvable](
             event_selectors(data_buckets)
         )
+        # A trail takes basic or advanced selectors, not both: the L2 trail's empty EventSelectors goes.
+        trail.add_property_deletion_override("EventSelectors")
         acknowledge_inline_policies(
             self.trail,
             "CloudTrail's delivery role may only create streams in and put events to the trail's own log group; "
