@@ -257,7 +257,7 @@ def test_every_interface_endpoint_admits_only_this_accounts_principals_on_its_re
                 "Sid": "ThisAccountsPrincipalsReadAwsOwnedParametersAndDocuments",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetDocument", "ssm:DescribeDocument"],
+                "Action": ["ssm:DescribeDocument", "ssm:GetDocument", "ssm:GetParameter", "ssm:GetParameters"],
                 "Resource": [f"arn:aws:ssm:{region}::parameter/aws/*", f"arn:aws:ssm:{region}::document/*"],
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
             },
@@ -269,7 +269,7 @@ def test_every_interface_endpoint_admits_only_this_accounts_principals_on_its_re
                 "Sid": "ThisAccountsPrincipalsGetTheirCertificates",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": ["acm-pca:IssueCertificate", "acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate"],
+                "Action": ["acm-pca:GetCertificate", "acm-pca:GetCertificateAuthorityCertificate", "acm-pca:IssueCertificate"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
             }
@@ -330,12 +330,12 @@ def test_the_hosts_log_only_into_their_own_groups_with_no_retention_or_deletion_
         "Condition": {"StringEquals": {"cloudwatch:namespace": "IRIS/Host"}},
     }
     logs = statements["LogEventsIntoTheMembersLogGroups"]
-    assert logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    assert sorted(logs["Action"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     assert sorted(json.dumps(g) for g in logs["Resource"]) == sorted(json.dumps(g) for g in groups)
     assert statements["NoParametersOutsideTheProject"] == {
         "Sid": "NoParametersOutsideTheProject",
         "Effect": "Deny",
-        "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"],
+        "Action": ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"],
         "NotResource": f"arn:aws:ssm:{s.region}:{s.account}:parameter/{s.prefix}-*",
     }
     actions = json.dumps([s["Action"] for s in policy["PolicyDocument"]["Statement"]])
@@ -364,7 +364,7 @@ def test_only_the_named_key_administrator_may_destroy_a_key(reference: Synthesiz
             by_sid = {x.get("Sid"): x for x in statements}
             deny = by_sid["OnlyTheKeyAdministratorDestroys"]
             assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}, key
-            assert deny["Action"] == ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation"]
+            assert sorted(deny["Action"]) == ["kms:DisableKey", "kms:DisableKeyRotation", "kms:ScheduleKeyDeletion"]
             if admin is None:
                 assert "Condition" not in deny and "AllowKeyAdministration" not in by_sid, key
                 continue

@@ -245,7 +245,12 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
             f"{m.name}SecretsPolicy",
         ]
         # HostCertificatePolicy: statements checked in tests/test_certificates.py.
-        assert [k.rstrip("0123456789ABCDEF") for k in shared] == ["HostCertificatePolicy", "IrisHostPolicy"]
+        # SessionsInstancePolicy: the network's, for logged sessions (tests/test_audit.py).
+        assert [k.rstrip("0123456789ABCDEF") for k in shared] == [
+            "HostCertificatePolicy",
+            "IrisHostPolicy",
+            "SessionsInstancePolicy",
+        ]
         # The set's members read this set's passwords and marker, nothing of another set.
         statements = template["Resources"][own[2]]["Properties"]["PolicyDocument"]["Statement"]
         secrets = statements[0]["Resource"]

@@ -580,7 +580,9 @@ def test_mxbuild_packages_the_project_and_stores_it_under_its_digest(assembly: S
     assert f"repository/{name}" in image or f"/{name}:{tag}" in image
     assert build["Environment"]["ImagePullCredentialsType"] == "SERVICE_ROLE"
     assert build["Environment"]["PrivilegedMode"] is False
-    assert build["EncryptionKey"] == key_arn(template)
+    # The pipeline's own key, not the platform's (tests/test_audit.py).
+    (pipeline_key,) = [k for k in resources(template, "AWS::KMS::Key") if k.startswith("PipelineKey")]
+    assert build["EncryptionKey"] == {"Fn::GetAtt": [pipeline_key, "Arn"]}
     spec = json.loads(build["Source"]["BuildSpec"])
     assert spec["env"]["exported-variables"] == ["PACKAGE_KEY", "PACKAGE_SHA256"]
     commands = spec["phases"]["build"]["commands"]
