@@ -3,7 +3,7 @@
 Guarantees: the region's ``SSM-SessionManagerRunShell`` document (the
 preferences every shell session uses) streams each session's input and
 output to an encrypted log group and uploads the transcript to an encrypted
-bucket; session data is encrypted with the region's session key; Run As is
+bucket, under Object Lock (compliance mode) for as long as it is kept; session data is encrypted with the region's session key; Run As is
 off (sessions run as ssm-user); an idle session ends after the idle timeout.
 ``policy`` is what an instance needs to take part: write its sessions' logs
 there and use the key; :class:`SessionLoggingGrants` attaches it to every
@@ -72,6 +72,8 @@ class SessionLogging(Construct):
             access_logs=access_logs,
             replication_reason="Session transcripts are an audit record of this region's hosts, kept in the region "
             "they describe; the log group holds a second copy.",
+            # A transcript is evidence: nobody deletes or rewrites one before it expires.
+            object_lock_days=retention_days,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireSessions",
