@@ -3,8 +3,9 @@
 Guarantees: the region's ``SSM-SessionManagerRunShell`` document (the
 preferences every shell session uses) streams each session's input and
 output to an encrypted log group and uploads the transcript to an encrypted
-bucket, under Object Lock (compliance mode) for as long as it is kept; session data is encrypted with the region's session key; Run As is
-off (sessions run as ssm-user); an idle session ends after the idle timeout.
+bucket, under Object Lock (compliance mode) for as long as it is kept;
+session data is encrypted with the region's session key; Run As is off
+(sessions run as ssm-user); an idle session ends after the idle timeout.
 ``policy`` is what an instance needs to take part: write its sessions' logs
 there and use the key; :class:`SessionLoggingGrants` attaches it to every
 role EC2 instances assume in the region's stacks.
