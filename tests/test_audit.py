@@ -258,7 +258,7 @@ def test_every_interface_endpoint_admits_only_this_accounts_principals_on_its_re
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
                 "Action": ["ssm:DescribeDocument", "ssm:GetDocument", "ssm:GetParameter", "ssm:GetParameters"],
-                "Resource": [f"arn:aws:ssm:{region}::parameter/aws/*", f"arn:aws:ssm:{region}::document/*"],
+                "Resource": [f"arn:aws:ssm:{region}::document/*", f"arn:aws:ssm:{region}::parameter/aws/*"],
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
             },
         ]
