@@ -259,11 +259,11 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
         data_tier = assembly.stacks["data_tier"].stack_name
         assert marker == f"arn:aws:ssm:{s.region}:{s.account}:parameter/{data_tier}/{m.name}/mirror-created"
         assert "Policies" not in role
-        # The arbiter: the shared host policy and the AWS-managed ones, nothing of the members'.
+        # The arbiter: the shared host policy, the network's session policy and the AWS-managed one, nothing of the members'.
         ((arbiter_id, arbiter),) = [(k, v) for k, v in roles.items() if k.startswith(f"{m.name}ArbiterRole")]
         assert sorted(
             assembly.local(p)["Ref"].rstrip("0123456789ABCDEF") for p in arbiter["ManagedPolicyArns"] if "Fn::GetStackOutput" in p
-        ) == ["IrisHostPolicy"]
+        ) == ["IrisHostPolicy", "SessionsInstancePolicy"]
         assert [
             k
             for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()
