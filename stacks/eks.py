@@ -9,7 +9,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
 from components.fault_injection import PLATFORM_P1_ALARMS, SpotInterruptionExperiment
@@ -28,6 +27,7 @@ from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
 from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from config import constants as c
+from config.audit import VaultLockSettings
 from config.eks import EksSettings
 
 BACKUP_TAG_KEY = "MendixBackup"
@@ -35,8 +35,7 @@ ACCESS_LOG_RETENTION_DAYS = 365
 
 
 DESCRIPTION = (
-    "Mendix on EKS: cluster, node groups, controllers, RDS PostgreSQL, S3, ECR, pipeline, "
-    "observability, CloudTrail, backups, budget"
+    "Mendix on EKS: cluster, node groups, controllers, RDS PostgreSQL, S3, ECR, pipeline, observability, backups, budget"
 )
 
 
@@ -45,7 +44,7 @@ class EksStack(Stack):
 
     Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
     ``file_storage``, ``repository``, ``pipeline``, ``observability``,
-    ``backup``, ``budget``, ``trail`` (when on) and ``alarm_topic``. With ``dr``, the
+    ``backup``, ``budget`` and ``alarm_topic`` (the trail is the Audit stack's). With ``dr``, the
     backups are copied to the DR region's vault.
     """
 
@@ -59,6 +58,7 @@ class EksStack(Stack):
         resource_tags: Mapping[str, str],
         alarm_topic: sns.ITopic | None = None,
         dr: DrLink | None = None,
+        vault_lock: VaultLockSettings | None = None,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -167,6 +167,14 @@ class EksStack(Stack):
         )
         self.pipeline: MendixDelivery | None = None
         if s.pipeline is not None:
+            # A key of its own: a build that can read its artifacts cannot decrypt the database's volumes.
+            self.pipeline_key = EncryptionKey(
+                self,
+                "PipelineKey",
+                description="Encrypts the Mendix delivery pipeline: artifacts, packages, build logs",
+                alias=f"alias/{construct_id}/pipeline",
+            )
+            self.pipeline_key.allow_cloudwatch_logs()
             self.pipeline = MendixDelivery(
                 self,
                 "Delivery",
@@ -183,7 +191,7 @@ class EksStack(Stack):
                 kubectl_version=f"v{s.kubernetes_version}.0",
                 vpc=network.vpc,
                 subnets=app_subnets,
-                encryption_key=self.key.key,
+                encryption_key=self.pipeline_key.key,
                 access_logs=self.access_logs,
                 log_retention_days=s.log_retention_days,
                 approval_topic=self.alarm_topic,
@@ -228,6 +236,7 @@ class EksStack(Stack):
             copy=BackupCopy(dr.region, dr.backup_vault_arn, dr.key_arn)
             if dr is not None and dr.backup_vault_arn is not None
             else None,
+            vault_lock=vault_lock,
         )
         environment = ("Environment", resource_tags["Environment"])
         self.budget = CostBudget(
@@ -238,11 +247,6 @@ class EksStack(Stack):
             emails=s.budget.emails,
             scope_tag=environment,
             resource_tags=resource_tags,
-        )
-        self.trail = (
-            AccountTrail(self, "Trail", access_logs=self.access_logs, retention_days=s.log_retention_days)
-            if s.cloudtrail
-            else None
         )
 
         # Log groups of the CDK's own deploy-time functions get the key too.

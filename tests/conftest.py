@@ -239,7 +239,9 @@ CUSTOM = {
     # trail, the Operator connected to the Mendix Portal with its namespace secret, no pipeline.
     "eks.public_endpoint_cidrs": PUBLIC_CIDR,
     "eks.admin_role_arns": ADMIN_ROLE,
-    "eks.cloudtrail": "false",
+    "audit.trail": "false",
+    # A key administrator named: every key's destruction reserved to that role.
+    "audit.key_admin_role": "IrisKeyAdministrator",
     "eks.mendix_operator.mode": "connected",
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
     # Connected, the Portal deploys the apps, so no pipeline (and, with no DR region, no backup copies).
