@@ -14,10 +14,13 @@ import aws_cdk as cdk
 
 from components.address_plan import tier_block
 from components.cost_tags import PlainResourceTags
+from components.encryption_key import KeyAdministration
 from components.host_certificate import CertificateAuthority, certificate_authority
 from components.links import DrLink, DrMember, MirrorLink, NetworkRefs, PrimaryNetwork
+from components.session_logging import SessionLoggingGrants
 from config import NetworkSettings, Settings
 from stacks.app_tier import AppTierStack
+from stacks.audit import AuditStack
 from stacks.data_tier import DataTierStack
 from stacks.dr_dns import DrDnsStack
 from stacks.dr_mirror_set import DrMirrorSetStack
@@ -104,6 +107,7 @@ class Composer:
             # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
             private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in ("data", "web")] if dr else [],
             **onprem,
+            audit=s.audit, project_tag=self._project_tag(),
         )  # fmt: skip
 
     def dr_members(self, primary: NetworkStack) -> DrSide | None:
@@ -118,11 +122,13 @@ class Composer:
             availability_zones=dr.availability_zones, health_check_port=s.data.health_check_port,
             mirror_peer_cidrs=[tier_block(s.network.vpc_cidr, "data")],
             web_to_data=True,  # the DR region's Web Gateway serves from its DR member (no ECP servers there)
+            audit=s.audit, project_tag=self._project_tag(),
+            remote_private_ca=tier_block(s.network.vpc_cidr, "app"),  # the hosts' CA endpoint, over the peering
         )  # fmt: skip
         region = self.add(
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
             primary=PrimaryNetwork(vpc=primary.vpc, region=s.region, vpc_cidr=s.network.vpc_cidr), data=s.data,
-            backup_copies=s.eks.enabled,
+            backup_copies=s.eks.enabled, vault_lock=s.audit.vault_lock,
             ca=self.ca, notifications=s.ops.notifications,
         )  # fmt: skip
         members = {
@@ -210,7 +216,7 @@ class Composer:
         self.add(
             "eks", EksStack, "Eks", account=s.eks_account, network=network.refs, settings=s.eks, resource_tags=s.tags,
             alarm_topics=data.alarm_topics if s.eks_account == s.account else None, notifications=s.ops.notifications,
-            dr=dr.link if dr is not None else None,
+            dr=dr.link if dr is not None else None, vault_lock=s.audit.vault_lock,
         )  # fmt: skip
 
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
@@ -229,6 +235,40 @@ class Composer:
             primary_alarms=mirrors[s.app.mirror_set].health_alarms, dr_load_balancer=web.web.load_balancer,
             dr_alarms=dr_app.health_alarms,
         )  # fmt: skip
+
+    def _project_tag(self) -> tuple[str, str] | None:
+        """The tag that marks the project's resources (and so its snapshots) across profiles: ``Project``."""
+        value = self.settings.tags.get("Project")
+        return ("Project", value) if value else None
+
+    def audit(self, app_tier: AppTierStack) -> None:
+        """The deployment's trail (unless an organization trail records the account), last: it names the
+        buckets whose objects it records, of every stack that holds one."""
+        s = self.settings
+        if not s.audit.trail:
+            return
+        buckets = [app_tier.web.access_log_bucket]
+        if isinstance(dr_web := self.stacks.get("dr_web"), DrWebStack):
+            buckets.append(dr_web.web.access_log_bucket)
+        if isinstance(eks := self.stacks.get("eks"), EksStack):
+            buckets += [eks.file_storage, eks.access_logs]
+        self.add("audit", AuditStack, "Audit", settings=s.audit, data_buckets=[b.bucket_arn for b in buckets])
+
+    def administer_keys(self) -> None:
+        """Every customer-managed key of the app: administered by ``audit.key_admin_role``, destroyed by nobody else."""
+        cdk.Aspects.of(self.app).add(KeyAdministration(self.settings.audit.key_admin_role), priority=cdk.AspectPriority.MUTATING)
+
+    def log_every_session(self) -> None:
+        """Every EC2 instance role of a region may write its sessions' logs where that region's preferences say."""
+        networks = [n for n in (self.stacks.get("network"), self.stacks.get("dr_network")) if isinstance(n, NetworkStack)]
+        for network in networks:
+            if network.session_logging is None:
+                continue
+            for stack in self.stacks.values():
+                if stack.region == network.region:
+                    cdk.Aspects.of(stack).add(
+                        SessionLoggingGrants(network.session_logging.policy), priority=cdk.AspectPriority.MUTATING
+                    )
 
     def tag_everything(self) -> None:
         """The cost allocation tags (validated to be present) on every resource of every stack."""

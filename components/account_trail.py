@@ -1,8 +1,10 @@
-"""The account's CloudTrail trail."""
+"""The deployment's CloudTrail trail: every management event, and who reads or writes the data it keeps in S3 and EBS."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from collections.abc import Sequence
+
+from aws_cdk import Duration, IResolvable, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -14,13 +16,44 @@ from components.nag import acknowledge_inline_policies
 from components.secure_bucket import encrypted_bucket
 
 
+def event_selectors(data_buckets: Sequence[str]) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
+    """Advanced event selectors: every management event; every object-level call (read and write) on the
+    buckets ``data_buckets`` (ARNs); every EBS direct API call on a snapshot (reading a snapshot's blocks
+    reads the volume it copies)."""
+
+    def selector(name: str, **fields: list[str]) -> cloudtrail.CfnTrail.AdvancedEventSelectorProperty:
+        fs = [
+            cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                field=field.replace("_", "."), **({"starts_with": v} if field == "resources_ARN" else {"equal_to": v})
+            )
+            for field, v in fields.items()
+        ]
+        return cloudtrail.CfnTrail.AdvancedEventSelectorProperty(name=name, field_selectors=fs)
+
+    selectors = [selector("Management events", eventCategory=["Management"])]
+    if data_buckets:
+        selectors.append(
+            selector(
+                "Objects in the buckets that hold patient data, backups or logs",
+                eventCategory=["Data"],
+                resources_type=["AWS::S3::Object"],
+                resources_ARN=[f"{arn}/" for arn in data_buckets],
+            )
+        )
+    selectors.append(selector("EBS direct APIs on snapshots", eventCategory=["Data"], resources_type=["AWS::EC2::Snapshot"]))
+    return selectors
+
+
 class AccountTrail(Construct):
-    """A multi-region trail of the account's management events.
+    """A multi-region trail of the account's management events and of the data events on the deployment's data.
 
     Guarantees: log file validation on; log files encrypted with a
     customer-managed key that only CloudTrail of this account may use to
-    encrypt; the bucket is TLS-only, versioned, private and logs its own
-    access; events also go to a CloudWatch Logs group with a retention.
+    encrypt; the bucket is TLS-only, versioned, private, logs its own access
+    and keeps every log file under S3 Object Lock (compliance mode) for
+    ``object_lock_days``; events also go to a CloudWatch Logs group with a
+    retention; data events (:func:`event_selectors`) for ``data_buckets``
+    (ARNs) and for EBS snapshots.
     """
 
     def __init__(
@@ -30,6 +63,8 @@ class AccountTrail(Construct):
         *,
         access_logs: s3.IBucket,
         retention_days: int,
+        object_lock_days: int,
+        data_buckets: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -64,8 +99,9 @@ class AccountTrail(Construct):
             "Bucket",
             encryption_key=self.key.key,
             access_logs=access_logs,
-            replication_reason="CloudTrail itself records every region of the account into this one bucket; "
-            "a cross-region copy belongs with the DR region stack, which does not exist yet.",
+            replication_reason="CloudTrail itself records every region of the account into this one bucket, whose "
+            "Object Lock keeps each log file for its retention; the CloudWatch Logs group holds a second copy.",
+            object_lock_days=object_lock_days,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ArchiveTrail",
@@ -87,8 +123,15 @@ class AccountTrail(Construct):
             enable_file_validation=True,
             send_to_cloud_watch_logs=True,
             cloud_watch_log_group=self.log_group,
-            management_events=cloudtrail.ReadWriteType.ALL,
         )
+        # Management and data events both through advanced selectors (a trail has one kind or the other).
+        trail = self.trail.node.default_child
+        assert isinstance(trail, cloudtrail.CfnTrail)
+        trail.advanced_event_selectors = list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty | IResolvable](
+            event_selectors(data_buckets)
+        )
+        # A trail takes basic or advanced selectors, not both: the L2 trail's empty EventSelectors goes.
+        trail.add_property_deletion_override("EventSelectors")
         acknowledge_inline_policies(
             self.trail,
             "CloudTrail's delivery role may only create streams in and put events to the trail's own log group; "

@@ -15,7 +15,7 @@ from components.host_certificate import CertificateAuthority
 from components.iris_credentials import MirrorCredentials
 from components.iris_host import HostAsset, IrisHost
 from components.member_basics import member_role
-from components.member_monitoring import MemberLogGroupNames
+from components.member_monitoring import HOST_METRICS_NAMESPACE, MemberLogGroupNames, MemberLogGroups
 from config.data import ContainerImage, DataTierSettings, IrisSettings
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
@@ -69,10 +69,11 @@ def iris_host_config(
 
 
 def iris_hosts(
-    scope: Construct, *, data: DataTierSettings, log_groups: MemberLogGroupNames, ca: CertificateAuthority
+    scope: Construct, *, data: DataTierSettings, log_groups: MemberLogGroups, ca: CertificateAuthority
 ) -> tuple[IrisHost, iam.ManagedPolicy]:
     """What every member host of ``scope``'s region shares: its files (one asset), its configuration,
-    and the policy that lets it read its files, images and licence (for the member roles to attach)."""
+    and the policy that lets it read its files, images and licence and write its metrics and logs
+    (for the member roles to attach)."""
     files, asset = host_files_asset(scope)
     host = iris_host_config(
         scope,
@@ -84,10 +85,10 @@ def iris_hosts(
         qos_timeout_ms=data.mirror_qos_timeout_ms,
         async_compression=data.mirror_async_compression,
         iris_instance=data.iris_instance,
-        log_groups=log_groups,
+        log_groups=log_groups.names,
         ca=ca,
     )
-    return host, allow_iris_hosts(scope, host_files=files, images=data.iris)
+    return host, allow_iris_hosts(scope, host_files=files, images=data.iris, log_groups=log_groups)
 
 
 def mirror_set_identity(
@@ -125,11 +126,53 @@ def host_files_asset(scope: Construct) -> tuple[s3_assets.Asset, HostAsset]:
     return asset, HostAsset(asset.s3_bucket_name, asset.s3_object_key)
 
 
-def allow_iris_hosts(scope: Construct, *, host_files: s3_assets.Asset, images: IrisSettings) -> iam.ManagedPolicy:
-    """What every member host reads, whatever its mirror set: its files, its images and the licence.
+def project_prefix(stack: Stack) -> str:
+    """The deployment's prefix: every stack is ``<prefix>-<name>`` (composition.py), and so is every
+    SSM parameter a host reads (``/<prefix>-<stack>/...``)."""
+    return stack.stack_name.partition("-")[0]
 
-    Each names its resources; the one wildcard is ECR's authorization token,
-    which no resource can scope. The caller attaches the policy to the hosts' roles.
+
+def host_telemetry_statements(stack: Stack, log_groups: MemberLogGroups) -> list[iam.PolicyStatement]:
+    """The CloudWatch agent's rights, in place of CloudWatchAgentServerPolicy, and the hosts' SSM parameter bound.
+
+    Metrics only in the hosts' namespace (PutMetricData takes no resource, so
+    the namespace condition bounds it); log events only into the members' own
+    log groups, with no right to create, delete or re-time a group. The deny
+    keeps AmazonSSMManagedInstanceCore's parameter reads under the project's prefix.
+    """
+    # A group's ARN attribute ends in ":*": the group and its streams.
+    groups = [g.log_group_arn for g in (log_groups.messages, log_groups.audit, log_groups.metrics)]
+    parameters = stack.format_arn(service="ssm", resource="parameter", resource_name=f"{project_prefix(stack)}-*")
+    return [
+        iam.PolicyStatement(
+            sid="HostMetricsInTheirNamespace",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": HOST_METRICS_NAMESPACE}},
+        ),
+        iam.PolicyStatement(
+            sid="LogEventsIntoTheMembersLogGroups",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resources=groups,
+        ),
+        iam.PolicyStatement(
+            sid="NoParametersOutsideTheProject",
+            effect=iam.Effect.DENY,
+            actions=["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"],
+            not_resources=[parameters],
+        ),
+    ]
+
+
+def allow_iris_hosts(
+    scope: Construct, *, host_files: s3_assets.Asset, images: IrisSettings, log_groups: MemberLogGroups
+) -> iam.ManagedPolicy:
+    """What every member host reads and writes, whatever its mirror set: its files, its images and the
+    licence; its metrics and logs (:func:`host_telemetry_statements`).
+
+    Each names its resources; the wildcards are ECR's authorization token and
+    PutMetricData, which no resource can scope (a namespace condition bounds
+    the metrics). The caller attaches the policy to the hosts' roles.
     """
     stack = Stack.of(scope)
     repositories = sorted({i.repository for i in (images.image, images.arbiter_image, images.web_gateway_image)})
@@ -168,15 +211,16 @@ def allow_iris_hosts(scope: Construct, *, host_files: s3_assets.Asset, images: I
     policy = iam.ManagedPolicy(
         scope,
         "IrisHostPolicy",
-        description="IRIS member hosts: their files, images and licence",
-        statements=statements,
+        description="IRIS member hosts: their files, images and licence, their metrics and logs",
+        statements=[*statements, *host_telemetry_statements(stack, log_groups)],
     )
     for finding in wildcard_findings:
         Validations.of(policy).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]",
                 reason="ecr:GetAuthorizationToken takes no resource (the pulls it allows are scoped to the three "
-                "repositories); a Secrets Manager ARN ends in six random characters, matched by -?????? and nothing wider.",
+                "repositories), nor does cloudwatch:PutMetricData (bound to the hosts' namespace by condition); a "
+                "Secrets Manager ARN ends in six random characters, matched by -?????? and nothing wider.",
             )
         )
     return policy

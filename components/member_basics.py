@@ -12,24 +12,25 @@ from components.service_role import service_role
 
 
 def member_role(scope: Construct, construct_id: str = "InstanceRole") -> iam.Role:
-    """The role of IRIS members and arbiters: SSM Session Manager and the CloudWatch agent.
+    """The role of IRIS members and arbiters: SSM Session Manager, and the stack's own policies.
 
     Members decrypt their own EBS volumes through EC2, which needs no
     permission on the role. The stack adds its own resource-scoped policies:
-    ^ZMIRROR's invoke permission, the hosts' files, images, passwords and
-    mirror markers (components/iris_host_access.py), and each failover
-    member's own backup tag (components/snapshot_backup.py).
+    the CloudWatch agent's metrics and the members' log groups, and SSM
+    parameters under the project's prefix only (components/iris_host_access.py,
+    ``host_telemetry_policy``), ^ZMIRROR's invoke permission, the hosts'
+    files, images, passwords and mirror markers, and each failover member's
+    own backup tag (components/snapshot_backup.py).
     """
     return service_role(
         scope,
         construct_id,
         service="ec2.amazonaws.com",
-        description="IRIS mirror members: SSM Session Manager, the CloudWatch agent and the stack's scoped grants",
+        description="IRIS mirror members: SSM Session Manager and the stack's scoped grants",
         aws_managed_policies={
             "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-            "the instance role's other grants are the stack's own policies, each scoped to named resources.",
-            "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-            "the instance role's other grants are the stack's own policies, each scoped to named resources.",
+            "the instance role's other grants are the stack's own policies, each scoped to named resources, and "
+            "one of them denies reading SSM parameters outside the project's prefix.",
         },
     )
 

@@ -105,7 +105,7 @@ class MirrorVip(Construct):
         )
         reason = (
             "The mirror VIP has TCP listeners only, and NLB access logs record TLS connections only; "
-            "its traffic is recorded by the VPC flow logs and by IRIS auditing."
+            "the VPC flow logs record each of its connections (addresses, ports, bytes)."
         )
         acknowledge(
             self.load_balancer,

@@ -78,8 +78,13 @@ def encrypted_bucket(
     access_logs: s3.IBucket,
     replication_reason: str,
     lifecycle_rules: Sequence[s3.LifecycleRule] = (),
+    object_lock_days: int | None = None,
 ) -> s3.Bucket:
     """A data bucket encrypted with ``encryption_key`` that logs to ``access_logs``.
+
+    With ``object_lock_days``, S3 Object Lock in compliance mode keeps every
+    object version that long: no principal, the account root included, can
+    delete or overwrite it sooner, and the retention cannot be shortened.
 
     ``replication_reason`` says why the bucket is not replicated to another
     region: it becomes the acknowledgement of that one finding.
@@ -93,6 +98,10 @@ def encrypted_bucket(
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix=f"{construct_id}/",
         lifecycle_rules=list(lifecycle_rules) or None,
+        object_lock_enabled=True if object_lock_days is not None else None,
+        object_lock_default_retention=s3.ObjectLockRetention.compliance(Duration.days(object_lock_days))
+        if object_lock_days is not None
+        else None,
         **_common(),  # type: ignore[arg-type]
     )
     acknowledge(bucket, both_packs("S3BucketReplicationEnabled", replication_reason))

@@ -614,9 +614,6 @@ class EksSettings(SettingsModel):
     ] = 180
     file_storage_noncurrent_expiry_days: Annotated[Days, Field(description="When noncurrent versions expire.")] = 365
     image_untagged_expiry_days: Annotated[Days, Field(description="When untagged images expire from ECR.")] = 14
-    cloudtrail: Annotated[
-        bool, Field(description="The account trail; false where an organization trail already records the account.")
-    ] = True
 
     @rule
     def _pipeline_needs_standalone(self) -> Iterator[Problem]:

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from config import constants as c
 from config.app import AppTierSettings
+from config.audit import AuditSettings
 from config.base import Problem, SettingsModel, rule
 from config.data import DataTierSettings, ebs_capacity_problem
 from config.dr import DR_AZ_COUNTS, DrSettings, HybridSettings
@@ -76,6 +77,10 @@ class Settings(SettingsModel):
     dr: Annotated[
         DrSettings | None, Field(description="The DR region (docs/dr-region.md); none: a single-region deployment.")
     ] = None
+    audit: Annotated[
+        AuditSettings,
+        Field(description="The trail, session logs, Vault Lock, Recycle Bin and key administration (docs/security.md)."),
+    ] = AuditSettings()
 
     hybrid: Annotated[
         HybridSettings | None,
@@ -156,6 +161,47 @@ class Settings(SettingsModel):
             ami_ids = getattr(self.app, key)
             if self.region not in ami_ids:
                 yield Problem(f"app.{key}", ami_ids, f"an AMI id for region {self.region}")
+
+    # ---------------------------------------------------------------- audit
+
+    def backup_retentions(self) -> dict[str, int]:
+        """Every backup retention in days, by setting: what the trail that records them must outlive."""
+        kept: dict[str, int] = {}
+        if self.eks.enabled:
+            kept["eks.backup.daily_retention_days"] = self.eks.backup.daily_retention_days
+            kept["eks.backup.weekly_retention_days"] = self.eks.backup.weekly_retention_days
+        if self.dr is not None:
+            kept["dr.snapshot_copy_retain_days"] = self.dr.snapshot_copy_retain_days
+        elif self.data.backup.copy_region is not None:
+            kept["data.backup.copy_retain_days"] = self.data.backup.copy_retain_days
+        return kept
+
+    @rule
+    def _trail_outlives_the_backups(self) -> Iterator[Problem]:
+        """`audit.object_lock_days` is at least the longest backup retention: the record of who read or deleted a
+        backup is kept as long as the backup."""
+        kept = self.backup_retentions()
+        if kept:
+            key, days = max(kept.items(), key=lambda kv: kv[1])
+            if self.audit.object_lock_days < days:
+                yield Problem(
+                    "audit.object_lock_days",
+                    self.audit.object_lock_days,
+                    f"{days} to 36500 days: the trail's Object Lock retention must cover the longest backup "
+                    f"retention ({key}={days})",
+                )
+
+    @rule
+    def _vault_lock_admits_the_plans(self) -> Iterator[Problem]:
+        """`audit.vault_lock.min_retention_days` is at most `eks.backup.daily_retention_days`: a locked vault refuses
+        recovery points kept less than its minimum."""
+        if self.eks.enabled and self.audit.vault_lock.min_retention_days > self.eks.backup.daily_retention_days:
+            yield Problem(
+                "audit.vault_lock.min_retention_days",
+                self.audit.vault_lock.min_retention_days,
+                f"1 to {self.eks.backup.daily_retention_days} days: at most eks.backup.daily_retention_days, "
+                "or the locked vault refuses the daily recovery points",
+            )
 
     # ---------------------------------------------------------------- DR region
 

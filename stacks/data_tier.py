@@ -78,7 +78,7 @@ class DataTierStack(Stack):
             self, "MemberZone", zone_name=settings.private_zone_name, vpc=network.vpc, comment="IRIS mirror members' names"
         )
 
-        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs.names, ca=ca)
+        host, host_policy = iris_hosts(self, data=settings, log_groups=self.member_logs, ca=ca)
         certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS member hosts")
         health_check = MirrorHealthCheck.of(settings, http=settings.failover_method == "polling")
         self.failover = MirrorFailover(

@@ -28,6 +28,8 @@ from components.member_monitoring import MemberLogGroups
 from components.mirror_failover import MirrorFailover
 from components.mirror_vip import MirrorHealthCheck
 from components.severity import SeverityTopics
+from components.vault_lock import vault_lock_configuration
+from config.audit import VaultLockSettings
 from config.data import DataTierSettings
 from config.ops import SeverityNotifications
 from config.placeholders import PLACEHOLDER_AMI, image_placeholders
@@ -52,6 +54,7 @@ class DrRegionStack(Stack):
         ca: CertificateAuthority,
         notifications: SeverityNotifications,
         backup_copies: bool = False,
+        vault_lock: VaultLockSettings | None = None,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -75,7 +78,13 @@ class DrRegionStack(Stack):
         self.vpc = network.vpc
         # Copies of the Mendix platform's AWS Backup recovery points, encrypted with the DR key.
         self.backup_vault = (
-            backup.BackupVault(self, "BackupCopies", encryption_key=self.key.key, removal_policy=RemovalPolicy.RETAIN)
+            backup.BackupVault(
+                self,
+                "BackupCopies",
+                encryption_key=self.key.key,
+                removal_policy=RemovalPolicy.RETAIN,
+                lock_configuration=vault_lock_configuration(vault_lock),
+            )
             if backup_copies
             else None
         )
@@ -84,7 +93,7 @@ class DrRegionStack(Stack):
 
         # The CA is the primary region's: DR members reach it over the peering (docs/certificates.md);
         # in the hybrid model it is in this region.
-        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs.names, ca=ca)
+        host, host_policy = iris_hosts(self, data=data, log_groups=self.member_logs, ca=ca)
         certificates = certificate_policy(self, "HostCertificatePolicy", ca=ca, hosts="IRIS DR member hosts")
         # A DR VIP always asks the status page: an async member is primary only after a promotion.
         health_check = MirrorHealthCheck.of(data, http=True)

@@ -8,7 +8,6 @@ from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.account_trail import AccountTrail
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
 from components.fault_injection import PLATFORM_SURVIVOR_KINDS, SpotInterruptionExperiment, stop_alarms
@@ -27,6 +26,7 @@ from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixIma
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from components.severity import AlarmTopics, SeverityTopics
 from config import constants as c
+from config.audit import VaultLockSettings
 from config.eks import EksSettings
 from config.ops import SeverityNotifications
 
@@ -35,8 +35,7 @@ ACCESS_LOG_RETENTION_DAYS = 365
 
 
 DESCRIPTION = (
-    "Mendix on EKS: cluster, node groups, controllers, RDS PostgreSQL, S3, ECR, pipeline, "
-    "observability, CloudTrail, backups, budget"
+    "Mendix on EKS: cluster, node groups, controllers, RDS PostgreSQL, S3, ECR, pipeline, observability, backups, budget"
 )
 
 
@@ -45,7 +44,7 @@ class EksStack(Stack):
 
     Exposes ``platform`` (the cluster, its nodes and controllers), ``database``,
     ``file_storage``, ``repository``, ``pipeline``, ``observability``,
-    ``backup``, ``budget`` and ``trail`` (when on) and ``alarm_topics``: the region's
+    ``backup``, ``budget`` and ``alarm_topics`` (the trail is the Audit stack's): the region's
     topics when given (same account), else one topic per severity of its own with
     ``notifications``' subscribers (an account of its own). With ``dr``, the
     backups are copied to the DR region's vault.
@@ -62,6 +61,7 @@ class EksStack(Stack):
         notifications: SeverityNotifications,
         alarm_topics: AlarmTopics | None = None,
         dr: DrLink | None = None,
+        vault_lock: VaultLockSettings | None = None,
         **kwargs: object,
     ) -> None:
         kwargs.setdefault("description", DESCRIPTION)
@@ -172,6 +172,14 @@ class EksStack(Stack):
         )
         self.pipeline: MendixDelivery | None = None
         if s.pipeline is not None:
+            # A key of its own: a build that can read its artifacts cannot decrypt the database's volumes.
+            self.pipeline_key = EncryptionKey(
+                self,
+                "PipelineKey",
+                description="Encrypts the Mendix delivery pipeline: artifacts, packages, build logs",
+                alias=f"alias/{construct_id}/pipeline",
+            )
+            self.pipeline_key.allow_cloudwatch_logs()
             self.pipeline = MendixDelivery(
                 self,
                 "Delivery",
@@ -188,7 +196,7 @@ class EksStack(Stack):
                 kubectl_version=f"v{s.kubernetes_version}.0",
                 vpc=network.vpc,
                 subnets=app_subnets,
-                encryption_key=self.key.key,
+                encryption_key=self.pipeline_key.key,
                 access_logs=self.access_logs,
                 log_retention_days=s.log_retention_days,
                 # A request for a decision in working hours, not an alarm.
@@ -234,6 +242,7 @@ class EksStack(Stack):
             copy=BackupCopy(dr.region, dr.backup_vault_arn, dr.key_arn)
             if dr is not None and dr.backup_vault_arn is not None
             else None,
+            vault_lock=vault_lock,
         )
         environment = ("Environment", resource_tags["Environment"])
         self.budget = CostBudget(
@@ -244,11 +253,6 @@ class EksStack(Stack):
             emails=s.budget.emails,
             scope_tag=environment,
             resource_tags=resource_tags,
-        )
-        self.trail = (
-            AccountTrail(self, "Trail", access_logs=self.access_logs, retention_days=s.log_retention_days)
-            if s.cloudtrail
-            else None
         )
 
         # Log groups of the CDK's own deploy-time functions get the key too.

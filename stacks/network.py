@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, AspectPriority, Aspects, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from components.address_plan import TieredIpAddresses, tier_block
 from components.encryption_key import EncryptionKey
+from components.endpoint_policies import (
+    gateway_endpoint_statements,
+    interface_endpoint_statements,
+    private_ca_endpoint_statements,
+)
 from components.links import NetworkRefs, PrivateCaEndpoint, TierSecurityGroups
-from components.log_retention import encrypted_log_group
-from components.nag import acknowledge, both_packs
+from components.log_retention import EncryptedLogGroups, encrypted_log_group
+from components.mendix.nag import AWS_CUSTOM_RESOURCE_FUNCTION_ID, acknowledge_custom_resource_function
+from components.nag import acknowledge, acknowledge_inline_policies, both_packs
+from components.recycle_bin import snapshot_recycle_bin
+from components.secure_bucket import access_log_bucket
+from components.session_logging import SessionLogging
 from config import constants as c
+from config.audit import AuditSettings
 from config.network import NetworkSettings
 
 SUBNET_TYPES = {
@@ -51,6 +62,9 @@ class NetworkStack(Stack):
         iris_hosts: bool = True,
         onprem_members: Sequence[str] | None = None,
         vip_clients: Sequence[str] = (),
+        audit: AuditSettings | None = None,
+        project_tag: tuple[str, str] | None = None,
+        remote_private_ca: str | None = None,
         **kwargs: object,
     ) -> None:
         """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
@@ -68,7 +82,13 @@ class NetworkStack(Stack):
         ``onprem_members`` (the hybrid model): the on-premises mirror members'
         addresses, admitted on 1972 and 2188 each alone instead of the whole
         on-premises block. ``vip_clients``: on-premises blocks whose xDBC
-        clients reach the mirror VIP over the VPN, on 1972 only."""
+        clients reach the mirror VIP over the VPN, on 1972 only.
+        ``audit``: this network is its region's first: it holds the region's
+        Session Manager preferences (``session_logging``) and, with
+        ``project_tag``, the Recycle Bin rule for the project's EBS snapshots.
+        A second network of the region (the Mendix platform's) takes neither.
+        ``remote_private_ca``: the block (over the peering) where the hosts'
+        CA endpoint of the other region is; the data tier's HTTPS may go there."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
@@ -116,6 +136,11 @@ class NetworkStack(Stack):
         self.flow_log_group = encrypted_log_group(
             self, "FlowLogs", encryption_key=self.log_key.key, retention_days=settings.flow_log_retention_days
         )
+        # Log groups of the CDK's own deploy-time function (the prefix list lookup) get the key too.
+        Aspects.of(self).add(
+            EncryptedLogGroups(key_arn=self.log_key.key.key_arn, days=settings.flow_log_retention_days),
+            priority=AspectPriority.MUTATING,
+        )
         self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group, self._flow_log_role()),
@@ -126,6 +151,7 @@ class NetworkStack(Stack):
         self.security_groups = self._security_groups(health_check_port)
         self._endpoints()
         self.private_ca_endpoint = None if private_ca_clients is None else self._private_ca_endpoint(private_ca_clients)
+        self._data_tier_egress(remote_private_ca)
         self.refs = NetworkRefs(
             vpc=self.vpc,
             subnets=self.subnets,
@@ -133,6 +159,21 @@ class NetworkStack(Stack):
             private_ca_endpoint=self.private_ca_endpoint,
         )
         self._data_nacl(health_check_port, postgres_clients)
+        self.session_logging = self._region_audit(audit, project_tag) if audit is not None else None
+
+    def _region_audit(self, audit: AuditSettings, project_tag: tuple[str, str] | None) -> SessionLogging:
+        """What every host of the region relies on besides the network: logged sessions, recoverable snapshots."""
+        access_logs = access_log_bucket(self, "AccessLogs", retention_days=audit.session_log_retention_days)
+        sessions = SessionLogging(self, "Sessions", access_logs=access_logs, retention_days=audit.session_log_retention_days)
+        if project_tag is not None:
+            snapshot_recycle_bin(
+                self,
+                "SnapshotRecycleBin",
+                tag=project_tag,
+                retention_days=audit.recycle_bin_days,
+                unlock_delay_days=audit.recycle_bin_unlock_delay_days,
+            )
+        return sessions
 
     # ------------------------------------------------------------------
 
@@ -241,11 +282,10 @@ class NetworkStack(Stack):
         sg.data.connections.allow_internally(tcp(c.IRIS_SUPERSERVER_PORT), "Mirror traffic between members")
         sg.data.connections.allow_internally(tcp(c.ISCAGENT_PORT), "ISCAgent between members and the arbiter")
 
-        # HTTPS out: to the interface endpoints, and through NAT (web, app) or
-        # the S3 gateway endpoint (data). The data subnets' route tables hold
-        # only the local route and the S3 endpoint, so for them "anywhere"
-        # means the VPC and S3; the S3 prefix list id cannot be known offline.
-        for tier in (sg.web, sg.app, sg.data):
+        # HTTPS out from the web and app tiers: to the interface endpoints, and
+        # through NAT to package repositories. The data tier's is narrower
+        # (_data_tier_egress): the endpoints and S3 only.
+        for tier in (sg.web, sg.app):
             tier.add_egress_rule(anywhere, tcp(c.HTTPS_PORT), "AWS APIs and package repositories over HTTPS")
 
         # Mirror members elsewhere (on-premises over the VPN, the DR region over
@@ -258,11 +298,16 @@ class NetworkStack(Stack):
         return sg
 
     def _endpoints(self) -> None:
+        """The S3 gateway endpoint and the interface endpoints, each with a policy that admits this
+        account's principals on this account's resources, and the AWS-owned resources the hosts need
+        (components/endpoint_policies.py)."""
         self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3Endpoint",
             service=ec2.GatewayVpcEndpointAwsService.S3,
             subnets=[ec2.SubnetSelection(subnet_group_name=t) for t in SUBNET_TYPES if t != "public"],
         )
+        for statement in gateway_endpoint_statements(self.account, self.region, self.partition):
+            self.s3_endpoint.add_to_policy(statement)
         self.security_groups.endpoints.add_ingress_rule(
             ec2.Peer.ipv4(self._settings.vpc_cidr), ec2.Port.tcp(c.HTTPS_PORT), "HTTPS from the VPC"
         )
@@ -277,11 +322,68 @@ class NetworkStack(Stack):
             )
             for service in c.INTERFACE_ENDPOINT_SERVICES
         }
+        for service, endpoint in self.interface_endpoints.items():
+            for statement in interface_endpoint_statements(service, self.account, self.region, self.partition):
+                endpoint.add_to_policy(statement)
+
+    def _data_tier_egress(self, remote_private_ca: str | None) -> None:
+        """The data tier's HTTPS goes to the interface endpoints (and the hosts' CA endpoint, here or
+        over the peering) and to S3 through its gateway endpoint, by the region's S3 prefix list."""
+        sg = self.security_groups
+        https = ec2.Port.tcp(c.HTTPS_PORT)
+        # Egress rules only: both endpoint groups already admit the whole VPC.
+        sg.data.add_egress_rule(sg.endpoints, https, "AWS APIs through the interface endpoints")
+        if self.private_ca_endpoint is not None:
+            sg.data.add_egress_rule(self._private_ca_group, https, "Certificates through the AWS Private CA endpoint")
+        if remote_private_ca is not None:
+            sg.data.add_egress_rule(ec2.Peer.ipv4(remote_private_ca), https, "AWS Private CA endpoint over the peering")
+        sg.data.add_egress_rule(ec2.Peer.prefix_list(self._s3_prefix_list()), https, "S3 through the gateway endpoint")
+
+    def _s3_prefix_list(self) -> str:
+        """The id of the region's S3 prefix list (com.amazonaws.<region>.s3), read at deploy time: it
+        differs per region and no offline source names it."""
+        name = f"com.amazonaws.{self.region}.s3"
+        lookup = cr.AwsCustomResource(
+            self,
+            "S3PrefixList",
+            on_update=cr.AwsSdkCall(
+                service="EC2",
+                action="describeManagedPrefixLists",
+                parameters={"Filters": [{"Name": "prefix-list-name", "Values": [name]}]},
+                physical_resource_id=cr.PhysicalResourceId.of(name),
+                output_paths=["PrefixLists.0.PrefixListId"],
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["ec2:DescribeManagedPrefixLists"], resources=["*"])]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        acknowledge(
+            lookup,
+            {
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "ec2:DescribeManagedPrefixLists accepts no "
+                "resource-level permission; the lookup reads the AWS-managed S3 prefix list, it changes nothing."
+            },
+        )
+        acknowledge_inline_policies(
+            lookup, "The lookup's one read-only statement belongs to its one custom resource and is created and deleted with it."
+        )
+        acknowledge_custom_resource_function(self, "the S3 prefix list lookup")
+        function = self.node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
+        acknowledge(
+            function,
+            both_packs(
+                "LambdaInsideVPC",
+                "The function reads one AWS-managed prefix list through the EC2 API at deploy time and touches no "
+                "data; outside the VPC it needs no EC2 endpoint, NAT or route.",
+            ),
+        )
+        return lookup.get_response_field("PrefixLists.0.PrefixListId")
 
     def _private_ca_endpoint(self, remote_clients: Sequence[str]) -> PrivateCaEndpoint:
         """AWS Private CA for the hosts' certificates, with a group of its own: besides this VPC it
         admits ``remote_clients`` (the DR region's hosts), and them for this endpoint only."""
-        group = ec2.SecurityGroup(
+        group = self._private_ca_group = ec2.SecurityGroup(
             self,
             "PrivateCaEndpointSg",
             vpc=self.vpc,
@@ -299,6 +401,8 @@ class NetworkStack(Stack):
             private_dns_enabled=True,
             open=False,
         )
+        for statement in private_ca_endpoint_statements(self.account):
+            endpoint.add_to_policy(statement)
         # The first DNS entry is the regional name, "<hosted zone id>:<name>".
         entry = Fn.split(":", Fn.select(0, endpoint.vpc_endpoint_dns_entries))
         return PrivateCaEndpoint(
@@ -307,10 +411,14 @@ class NetworkStack(Stack):
         )
 
     def _data_nacl(self, health_check_port: int, postgres_clients: str | None) -> None:
-        """Only IRIS ports into the data subnets, from the tiers that use them.
+        """The IRIS ports into the data subnets, from the tiers that use them, and return traffic.
 
         With ``postgres_clients`` (a tier), PostgreSQL too, from that tier: the
-        Mendix runtime database lives in the data subnets.
+        Mendix runtime database lives in the data subnets. Out: replies and
+        member ports, and HTTPS. A NACL takes addresses only, not the S3 prefix
+        list the security group names, so HTTPS out is to any address: the data
+        route tables lead only to the VPC (the endpoints), S3's gateway
+        endpoint and the peering, so that is where it can go.
         """
         s = self._settings
         block = {tier: tier_block(s.vpc_cidr, tier) for tier in SUBNET_TYPES}
@@ -320,8 +428,11 @@ class NetworkStack(Stack):
         Validations.of(self.data_nacl).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-VPC3",
-                reason="Defence in depth for the data tier: the NACL admits only the IRIS ports "
-                "(superserver, ISCAgent, web/health) from the tiers that use them; its entries are unit-tested."
+                reason="Defence in depth for the data tier: inbound, the NACL admits the IRIS ports (superserver, "
+                "ISCAgent, health check) from the tiers and remote members that use them, and return traffic on the "
+                "ephemeral ports; outbound, replies and member ports within the VPC and to remote members, and HTTPS, "
+                "which the route tables take only to the endpoints, S3's gateway endpoint and the peering. Its entries "
+                "are unit-tested."
                 if self._iris_hosts
                 else "Defence in depth for the Mendix database's subnets: the NACL admits only PostgreSQL from the app "
                 "tier block and return traffic; its entries are unit-tested.",
@@ -342,7 +453,7 @@ class NetworkStack(Stack):
             inbound.append((10, block["web"], ec2.AclTraffic.tcp_port(c.IRIS_SUPERSERVER_PORT), "Superserver from web"))
         outbound: list[tuple[int, str, ec2.AclTraffic, str]] = [
             (10, s.vpc_cidr, ec2.AclTraffic.tcp_port_range(*c.CLIENT_EPHEMERAL_PORTS), "Replies and member ports in the VPC"),
-            (20, "0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "AWS APIs through endpoints"),
+            (20, "0.0.0.0/0", ec2.AclTraffic.tcp_port(c.HTTPS_PORT), "Endpoints, S3 and the peering: the only routes"),
         ]
         for i, (cidr, where) in enumerate(self._remote_members):
             inbound += [

@@ -192,10 +192,11 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
                 linters.start()  # beside the tests that follow, once every shipped profile is synthesized
         return cache[key]
 
+    shipped = list(cdk_json_context()["profiles"])  # every profile cdk.json ships, hybrid too
     linters = ShippedLinters(
-        {profile: assembly_folder(shared, profile, {}) for profile in PROFILES},
+        {profile: assembly_folder(shared, profile, {}) for profile in shipped},
         shared / "linters",
-        lambda: [get(profile) for profile in PROFILES],
+        lambda: [get(profile) for profile in shipped],
     )
     return get
 
@@ -238,7 +239,9 @@ CUSTOM = {
     # trail, the Operator connected to the Mendix Portal with its namespace secret, no pipeline.
     "eks.public_endpoint_cidrs": PUBLIC_CIDR,
     "eks.admin_role_arns": ADMIN_ROLE,
-    "eks.cloudtrail": "false",
+    "audit.trail": "false",
+    # A key administrator named: every key's destruction reserved to that role.
+    "audit.key_admin_role": "IrisKeyAdministrator",
     "eks.mendix_operator.mode": "connected",
     "eks.mendix_operator.namespace_secret_arn": PORTAL_SECRET,
     # Connected, the Portal deploys the apps, so no pipeline (and, with no DR region, no backup copies).

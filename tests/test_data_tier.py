@@ -238,10 +238,8 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
         ]
         ((role_id, role),) = [(k, v) for k, v in roles.items() if k.startswith(f"{m.name}InstanceRole")]
         aws_managed = sorted(json.dumps(p) for p in role["ManagedPolicyArns"] if "Fn::Join" in p)
-        assert [a.rsplit("/", 1)[-1] for a in aws_managed] == [
-            'AmazonSSMManagedInstanceCore"]]}',
-            'CloudWatchAgentServerPolicy"]]}',
-        ]
+        # The CloudWatch agent's rights are the shared host policy's (scoped), not CloudWatchAgentServerPolicy.
+        assert [a.rsplit("/", 1)[-1] for a in aws_managed] == ['AmazonSSMManagedInstanceCore"]]}']
         own = sorted(
             k
             for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()
@@ -254,7 +252,12 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
             f"{m.name}SecretsPolicy",
         ]
         # HostCertificatePolicy: statements checked in tests/test_certificates.py.
-        assert [k.rstrip("0123456789ABCDEF") for k in shared] == ["HostCertificatePolicy", "IrisHostPolicy"]
+        # SessionsInstancePolicy: the network's, for logged sessions (tests/test_audit.py).
+        assert [k.rstrip("0123456789ABCDEF") for k in shared] == [
+            "HostCertificatePolicy",
+            "IrisHostPolicy",
+            "SessionsInstancePolicy",
+        ]
         # The set's members read this set's passwords and marker, nothing of another set.
         statements = template["Resources"][own[2]]["Properties"]["PolicyDocument"]["Statement"]
         secrets = statements[0]["Resource"]
@@ -263,11 +266,11 @@ def test_each_sets_members_have_a_role_of_their_own_with_scoped_grants_only(asse
         data_tier = assembly.stacks["data_tier"].stack_name
         assert marker == f"arn:aws:ssm:{s.region}:{s.account}:parameter/{data_tier}/{m.name}/mirror-created"
         assert "Policies" not in role
-        # The arbiter: the shared host policy and the AWS-managed ones, nothing of the members'.
+        # The arbiter: the shared host policy, the network's session policy and the AWS-managed one, nothing of the members'.
         ((arbiter_id, arbiter),) = [(k, v) for k, v in roles.items() if k.startswith(f"{m.name}ArbiterRole")]
         assert sorted(
             assembly.local(p)["Ref"].rstrip("0123456789ABCDEF") for p in arbiter["ManagedPolicyArns"] if "Fn::GetStackOutput" in p
-        ) == ["IrisHostPolicy"]
+        ) == ["IrisHostPolicy", "SessionsInstancePolicy"]
         assert [
             k
             for k, v in resources(template, "AWS::IAM::ManagedPolicy").items()

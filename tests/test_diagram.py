@@ -31,8 +31,9 @@ def test_the_overview_names_every_stack_member_and_load_balancer(assembly: Synth
     parsed = Assembly.load(assembly.outdir)
     settings = assembly.settings
     members = [n for n, r in parsed.resources("AWS::EC2::Instance") if tag(r, "IrisMirrorRole")]
-    # Three members a set, and one async member for each set the DR region holds.
-    assert len(members) == 3 * len(settings.data.mirror_sets) + (len(settings.dr.mirror_sets) if settings.dr else 0)
+    # Three members a set, and the DR region's async members for each set it holds.
+    dr = settings.dr
+    assert len(members) == 3 * len(settings.data.mirror_sets) + (len(dr.mirror_sets) * dr.async_members_per_set if dr else 0)
     source = overview(parsed, "profile").source
     assert missing_from(source, parsed) == []
     for member in mirror_members(parsed):

@@ -668,7 +668,9 @@ def test_mxbuild_packages_the_project_and_stores_it_under_its_digest(assembly: S
     assert f"repository/{name}" in image or f"/{name}:{tag}" in image
     assert build["Environment"]["ImagePullCredentialsType"] == "SERVICE_ROLE"
     assert build["Environment"]["PrivilegedMode"] is False
-    assert build["EncryptionKey"] == key_arn(template)
+    # The pipeline's own key, not the platform's (tests/test_audit.py).
+    (pipeline_key,) = [k for k in resources(template, "AWS::KMS::Key") if k.startswith("PipelineKey")]
+    assert build["EncryptionKey"] == {"Fn::GetAtt": [pipeline_key, "Arn"]}
     spec = json.loads(build["Source"]["BuildSpec"])
     assert spec["env"]["exported-variables"] == ["PACKAGE_KEY", "PACKAGE_SHA256"]
     commands = spec["phases"]["build"]["commands"]
@@ -787,22 +789,6 @@ def test_alarms_cover_nodes_pods_database_and_the_nlb(assembly: Synthesized) -> 
     assert free["Threshold"] == d.allocated_storage_gib * 1024**3 * d.free_storage_alarm_percent / 100
     resources(template, "AWS::CloudWatch::Dashboard")  # a dashboard exists
     assert len(resources(template, "AWS::CloudWatch::Dashboard")) == 1
-
-
-def test_cloudtrail_is_multi_region_validated_encrypted_and_delivered_to_logs(assembly: Synthesized, custom: Synthesized) -> None:
-    template = assembly.template_json("eks")
-    trail = one(template, "AWS::CloudTrail::Trail")
-    assert trail["IsMultiRegionTrail"] is True
-    assert trail["EnableLogFileValidation"] is True
-    assert trail["IncludeGlobalServiceEvents"] is True
-    assert "KMSKeyId" in trail and "CloudWatchLogsLogGroupArn" in trail and "CloudWatchLogsRoleArn" in trail
-    _, p = bucket(template, "TrailBucket")
-    assert (
-        p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-        == "aws:kms"
-    )
-    assert "LoggingConfiguration" in p
-    assert resources(custom.template_json("eks"), "AWS::CloudTrail::Trail") == {}
 
 
 # ---------------------------------------------------------- backup, budget

@@ -118,11 +118,14 @@ def test_flow_logs_go_to_an_encrypted_log_group_with_retention(assembly: Synthes
 
 def test_flow_log_role_may_only_write_its_own_log_group(assembly: Synthesized) -> None:
     template = assembly.template_json("network")
-    policies = resources(template, "AWS::IAM::ManagedPolicy")
+    # Beside it, the instances' session logging policy (tests/test_audit.py).
+    policies = {k: v for k, v in resources(template, "AWS::IAM::ManagedPolicy").items() if k.startswith("FlowLogPolicy")}
     assert len(policies) == 1
     (statement,) = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Resource"] == {"Fn::GetAtt": [next(k for k in resources(template, "AWS::Logs::LogGroup")), "Arn"]}
-    assert resources(template, "AWS::IAM::Policy") == {}  # no inline policies
+    (group,) = [k for k in resources(template, "AWS::Logs::LogGroup") if k.startswith("FlowLogs")]
+    assert statement["Resource"] == {"Fn::GetAtt": [group, "Arn"]}
+    # No inline policy but the S3 prefix list lookup's own (tests/test_audit.py).
+    assert [k for k in resources(template, "AWS::IAM::Policy") if not k.startswith("S3PrefixList")] == []
 
 
 def test_only_the_public_alb_accepts_internet_traffic_on_443_and_80(assembly: Synthesized) -> None:

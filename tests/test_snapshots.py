@@ -29,6 +29,7 @@ def snapshot_json(snapshot):
 # A stack per mirror set: the application's set stands for every set of its region (the others differ in names and sizes).
 STACK_ROLES = [
     "pki",
+    "audit",
     "network",
     "data_tier",
     "mirror",

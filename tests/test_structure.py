@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPONENT_CONFIG = {"config.constants", "config.placeholders", "config.instance_memory"}
 CONFIG_TYPES_ONLY = (
     "config.settings", "config.network", "config.data", "config.app", "config.dr", "config.eks", "config.tls", "config.types",
+    "config.audit",
     "config.ops",
 )  # fmt: skip
 

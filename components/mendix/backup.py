@@ -23,6 +23,8 @@ from constructs import Construct
 
 from components.nag import acknowledge, acknowledge_inline_policies, acknowledge_key_grant
 from components.service_role import service_role
+from components.vault_lock import vault_lock_configuration
+from config.audit import VaultLockSettings
 from config.eks import MendixBackupSettings
 
 DAILY = events.Schedule.cron(minute="0", hour="4")
@@ -57,6 +59,7 @@ class PlatformBackup(Construct):
     deletes the copies after ``settings.restore_test_validation_hours``. With
     ``copy``, both rules copy each recovery point to ``copy.vault_arn`` with
     the same lifecycle, and the backup role may use ``copy.key_arn`` for it.
+    With ``vault_lock``, the vault is locked (:func:`vault_lock_configuration`).
     """
 
     def __init__(
@@ -71,9 +74,16 @@ class PlatformBackup(Construct):
         settings: MendixBackupSettings,
         plan_name: str,
         copy: BackupCopy | None = None,
+        vault_lock: VaultLockSettings | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.vault = backup.BackupVault(self, "Vault", encryption_key=encryption_key, removal_policy=RemovalPolicy.RETAIN)
+        self.vault = backup.BackupVault(
+            self,
+            "Vault",
+            encryption_key=encryption_key,
+            removal_policy=RemovalPolicy.RETAIN,
+            lock_configuration=vault_lock_configuration(vault_lock),
+        )
         self.copy_vault = backup.BackupVault.from_backup_vault_arn(self, "DrVault", copy.vault_arn) if copy is not None else None
 
         def copies(delete_after: int, cold_after: int | None = None) -> list[backup.BackupPlanCopyActionProps] | None:

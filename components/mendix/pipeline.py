@@ -298,7 +298,7 @@ class MendixDelivery(Construct):
         build_spec: dict[str, Any],
         **options: Any,
     ) -> codebuild.PipelineProject:
-        """A project encrypted with the platform key, logging to its own encrypted group, with plain variables."""
+        """A project encrypted with the pipeline key, logging to its own encrypted group, with plain variables."""
         log_group = encrypted_log_group(self, f"{log_name}Logs", encryption_key=self._key, retention_days=self._log_days)
         return codebuild.PipelineProject(
             self,
