@@ -350,9 +350,11 @@ def test_the_data_key_lets_cloudwatch_logs_use_it_for_this_accounts_log_groups(a
     (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Sid") == "AllowCloudWatchLogs"]
     s = assembly.settings
     assert statement["Principal"] == {"Service": f"logs.{s.region}.amazonaws.com"}
-    assert statement["Condition"] == {
-        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{s.region}:{s.account}:log-group:*"}
-    }
+    # The project's groups only (components/encryption_key.py, project_log_groups): never every group of the account.
+    base = f"arn:aws:logs:{s.region}:{s.account}:log-group:"
+    (patterns,) = statement["Condition"]["ArnLike"].values()
+    assert f"{base}{s.prefix}-*" in patterns and f"{base}*" not in patterns
+    assert all(p.startswith(base) and s.prefix.lower() in p.lower() for p in patterns), patterns
     assert "kms:Decrypt*" in statement["Action"] and "kms:GenerateDataKey*" in statement["Action"]
 
 
