@@ -105,7 +105,7 @@ class Composer:
             health_check_port=s.data.health_check_port, mirror_peer_cidrs=[tier_block(dr.vpc_cidr, "data")] if dr else [],
             web_to_data=s.app.web_to_data if hybrid is None else hybrid.web_tier,
             # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
-            private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in ("data", "web")] if dr else [],
+            private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in dr.ca_client_tiers()] if dr else [],
             **onprem,
             audit=s.audit, project_tag=self._project_tag(),
         )  # fmt: skip
@@ -121,7 +121,8 @@ class Composer:
                                      flow_log_retention_days=dr.flow_log_retention_days),
             availability_zones=dr.availability_zones, health_check_port=s.data.health_check_port,
             mirror_peer_cidrs=[tier_block(s.network.vpc_cidr, "data")],
-            web_to_data=True,  # the DR region's Web Gateway serves from its DR member (no ECP servers there)
+            # The DR region's Web Gateway serves from its ECP servers, or without them from its DR members.
+            web_to_data=dr.ecp_app_servers == 0,
             audit=s.audit, project_tag=self._project_tag(),
             remote_private_ca=tier_block(s.network.vpc_cidr, "app"),  # the hosts' CA endpoint, over the peering
         )  # fmt: skip
@@ -129,7 +130,7 @@ class Composer:
             "dr_region", DrRegionStack, "DrRegion", in_dr=True, termination_protection=True, network=network.refs,
             primary=PrimaryNetwork(vpc=primary.vpc, region=s.region, vpc_cidr=s.network.vpc_cidr), data=s.data,
             backup_copies=s.eks.enabled, vault_lock=s.audit.vault_lock,
-            ca=self.ca, notifications=s.ops.notifications,
+            ca=self.ca, notifications=s.ops.notifications, ca_client_tiers=dr.ca_client_tiers(),
         )  # fmt: skip
         members = {
             m.name: self.add(
@@ -229,6 +230,7 @@ class Composer:
             "dr_web", DrWebStack, "DrWeb", in_dr=True, network=dr.network, mirror=dr_app,
             alarm_topics=dr.region.alarm_topics, app=s.app, servers=s.dr.web_servers,
             certificate=("dr.certificate_arn", s.dr.certificate_arn or ""), ca=self.ca,  # set: validated
+            ecp_servers=s.dr.ecp_app_servers, data_settings=s.data,
         )  # fmt: skip
         self.add(
             "dr_dns", DrDnsStack, "DrDns", in_dr=True, dns=s.dr.dns, primary_load_balancer=app_tier.web.load_balancer,

@@ -29,6 +29,8 @@ from config.types import (
 
 DR_AZ_COUNTS = (2, 3)
 MAX_DR_WEB_SERVERS = 20
+# The Audit, Eks and app tier's buckets whose objects a setting may copy into the DR region.
+REPLICABLE_BUCKETS = ("mendix_files", "trail", "access_logs")
 
 
 class DnsSettings(SettingsModel):
@@ -147,9 +149,25 @@ class DrSettings(SettingsModel):
         Field(ge=1, le=MAX_DR_WEB_SERVERS, description="The reduced web tier's servers; it may grow to app.web.max_capacity."),
         Allowed(f"a count from 1 to {MAX_DR_WEB_SERVERS}"),
     ] = 1
+    ecp_app_servers: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="ECP application servers in the DR region, behind its web tier and connected to the DR VIP, "
+            "so the application works after promote-dr (reference 2, dev 1); at most app.ecp.min_capacity, the "
+            "primary region's count; after a promotion they may grow to app.ecp.max_capacity. 0: none, and the DR "
+            "web tier serves from the DR members themselves.",
+        ),
+        Allowed("a count from 0 to app.ecp.min_capacity"),
+    ] = 1
     snapshot_copy_retain_days: Annotated[
         Days, Field(description="How long the DR region keeps the data tier's snapshot copies.")
     ] = 7
+
+    def ca_client_tiers(self) -> tuple[str, ...]:
+        """The DR subnet tiers whose hosts get their certificates from the primary region's CA, over the
+        peering: the members' and the web servers', and the ECP servers' when there are any."""
+        return ("data", "web", "app") if self.ecp_app_servers else ("data", "web")
 
     def instance_type(self, mirror_set: MirrorSetSettings) -> str:
         return self.instance_types.get(mirror_set.name, mirror_set.instance_type)

@@ -307,6 +307,21 @@ class Settings(SettingsModel):
             yield Problem("app.web_ami_ids", self.app.web_ami_ids, f"an AMI id for the DR region {self.dr.region} too")
 
     @rule
+    def _dr_ecp_servers_reduced(self) -> Iterator[Problem]:
+        """`dr.ecp_app_servers` is at most `app.ecp.min_capacity`, and `app.ecp_ami_ids` holds `dr.region` when it is not 0."""
+        if self.dr is None:
+            return
+        count, primary = self.dr.ecp_app_servers, self.app.ecp.min_capacity
+        if count > primary:
+            yield Problem(
+                "dr.ecp_app_servers",
+                count,
+                f"a count from 0 to app.ecp.min_capacity ({primary}): the DR region runs at most the primary region's ECP servers",
+            )
+        if count and self.dr.region not in self.app.ecp_ami_ids:
+            yield Problem("app.ecp_ami_ids", self.app.ecp_ami_ids, f"an AMI id for the DR region {self.dr.region} too")
+
+    @rule
     def _dr_follows_the_app(self) -> Iterator[Problem]:
         """`dr.mirror_sets` holds `app.mirror_set`: the application's DNS name follows its primary."""
         if self.dr is not None and self.app.mirror_set not in self.dr.mirror_sets:

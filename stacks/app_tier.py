@@ -4,24 +4,15 @@ the private name xDBC clients use to reach the primary."""
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from components.ecp_client import EcpClientConfig, ecp_client_commands
-from components.host_certificate import (
-    ECP_CLIENT_KEY_GROUP,
-    CertificateAuthority,
-    certificate_commands,
-    certificate_policy,
-    script_asset,
-)
-from components.iris_credentials import read_secret_at_boot
+from components.ecp_servers import ecp_server_access
+from components.host_certificate import CertificateAuthority
 from components.links import MirrorLink, NetworkRefs
 from components.member_basics import guard_placeholders
 from components.nlb_alias import NetworkLoadBalancerAlias
 from components.server_fleet import FleetSpec, ServerFleet, fleet_key, fleet_spec
-from components.service_role import service_role
 from components.severity import AlarmTopics
 from components.web_tier import build_web_tier
 from config import constants as c
@@ -80,52 +71,18 @@ class AppTierStack(Stack):
 
         # ECP clients connect to the member that is primary at deployment; IRIS
         # redirects them to whichever member is primary from then on.
-        certificate_script = script_asset(self, "EcpCertificateScript")
-        ecp_commands = [
-            # The host's certificate first: the setup script gets it before IRIS is configured.
-            *certificate_commands(ca, names=[], key_group=ECP_CLIENT_KEY_GROUP, script=certificate_script, region=self.region),
-            *ecp_client_commands(
-                EcpClientConfig(
-                    mirror_name=settings.mirror_set,
-                    address=mirror.initial_primary_address,
-                    port=c.IRIS_SUPERSERVER_PORT,
-                    databases=[(db.name, db.namespace) for db in settings.ecp_databases],
-                ),
-                iris_instance=data_settings.iris_instance,
-                iris_os_user=data_settings.iris_os_user,
-                cspsystem_secret_arn=mirror.cspsystem.secret_arn,
-                region=self.region,
-            ),
-        ]
-        self.ecp_role = service_role(
+        access = ecp_server_access(
             self,
-            "EcpServerRole",
-            service="ec2.amazonaws.com",
-            description="ECP application and print servers: SSM Session Manager, the CloudWatch agent, the CSPSystem "
-            "password and a TLS certificate",
-            aws_managed_policies={
-                "AmazonSSMManagedInstanceCore": "The AWS-maintained minimum for SSM Session Manager (no SSH, no key pairs); "
-                "the ECP servers' role holds nothing else but the CloudWatch agent's policy, one secret's read and "
-                "getting the host's certificate from the deployment's CA.",
-                "CloudWatchAgentServerPolicy": "The AWS-maintained minimum for the CloudWatch agent's metrics and logs; "
-                "the ECP servers' role holds nothing else but SSM Session Manager's policy, one secret's read and "
-                "getting the host's certificate from the deployment's CA.",
-            },
+            ca=ca,
+            cspsystem=mirror.cspsystem,
+            default_key=self.key.key,
+            mirror_name=settings.mirror_set,
+            address=mirror.initial_primary_address,
+            databases=[(db.name, db.namespace) for db in settings.ecp_databases],
+            data_settings=data_settings,
+            region=self.region,
         )
-        self.ecp_role.add_managed_policy(
-            certificate_policy(
-                self, "EcpCertificatePolicy", ca=ca, hosts="ECP application and print servers", script=certificate_script
-            )
-        )
-        # The Web Gateway signs in to their superservers as CSPSystem, with the data tier's password.
-        self.ecp_role.add_managed_policy(
-            iam.ManagedPolicy(
-                self,
-                "ReadCspSystemPassword",
-                description="ECP servers: read the CSPSystem password at boot, to give its hash to IRIS",
-                statements=read_secret_at_boot(mirror.cspsystem, self.key.key, self.region),
-            )
-        )
+        self.ecp_role, ecp_commands = access.role, access.commands
 
         def ecp_fleet(fleet_id: str, spec: FleetSpec, description: str, alarm_kind: str) -> ServerFleet:
             return ServerFleet(

@@ -144,8 +144,9 @@ class DataTierStack(Stack):
         The CA is regional and the DR data subnets have no way out but the
         peering: in the DR VPC the CA's regional name resolves to this VPC's
         endpoint (a private zone of that name, as the endpoint's private DNS
-        does here), and the endpoint's subnets route back to the DR data and
-        web blocks. The endpoint's own group admits them (stacks/network.py).
+        does here), and the endpoint's subnets route back to the DR blocks of
+        ``dr_settings.ca_client_tiers()`` (data, web and, with ECP servers, app).
+        The endpoint's own group admits them (stacks/network.py).
         """
         zone = route53.PrivateHostedZone(
             self,
@@ -161,7 +162,7 @@ class DataTierStack(Stack):
             target=route53.RecordTarget.from_alias(DnsNameAlias(endpoint.dns_name, endpoint.hosted_zone_id)),
             comment="The primary VPC's AWS Private CA endpoint",
         )
-        for tier in ("data", "web"):
+        for tier in dr_settings.ca_client_tiers():
             block = tier_block(dr_settings.vpc_cidr, tier)
             routes_over_peering(self, f"PrivateCaToDr{tier.title()}", network.tier("app"), block, dr.peering_id)
 

@@ -10,7 +10,7 @@ promotion document.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_backup as backup
@@ -55,8 +55,10 @@ class DrRegionStack(Stack):
         notifications: SeverityNotifications,
         backup_copies: bool = False,
         vault_lock: VaultLockSettings | None = None,
+        ca_client_tiers: Sequence[str] = ("data", "web"),
         **kwargs: object,
     ) -> None:
+        """``ca_client_tiers``: the subnet tiers whose hosts reach the primary region's CA over the peering."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         guard_placeholders(
@@ -89,7 +91,7 @@ class DrRegionStack(Stack):
             else None
         )
         # The hybrid model has no primary region in AWS: its members reach on-premises over the VPN.
-        self.peering = None if primary is None else self._peering(network, primary)
+        self.peering = None if primary is None else self._peering(network, primary, ca_client_tiers)
 
         # The CA is the primary region's: DR members reach it over the peering (docs/certificates.md);
         # in the hybrid model it is in this region.
@@ -141,9 +143,11 @@ class DrRegionStack(Stack):
             backup_vault_arn=self.backup_vault.backup_vault_arn if self.backup_vault is not None else None,
         )
 
-    def _peering(self, network: NetworkRefs, primary: PrimaryNetwork) -> ec2.CfnVPCPeeringConnection:
+    def _peering(
+        self, network: NetworkRefs, primary: PrimaryNetwork, ca_client_tiers: Sequence[str]
+    ) -> ec2.CfnVPCPeeringConnection:
         """Peering with the primary VPC: the data subnets route to the primary data tier through it, and
-        the data and web subnets to the primary app subnets, where the hosts' CA has its endpoint.
+        the ``ca_client_tiers`` subnets to the primary app subnets, where the hosts' CA has its endpoint.
 
         Both VPCs belong to this account, so CloudFormation accepts the
         request itself. Security groups and the data NACLs of both networks
@@ -160,8 +164,9 @@ class DrRegionStack(Stack):
         primary_data = tier_block(primary.vpc_cidr, "data")
         routes_over_peering(self, "DataToPrimary", network.tier("data"), primary_data, peering.ref)
         # The hosts' CA is the primary region's, reached through its endpoint in the primary app
-        # subnets (stacks/data_tier.py, _private_ca_for_dr): from the DR data and web subnets.
+        # subnets (stacks/data_tier.py, _private_ca_for_dr): from the DR data and web subnets, and the
+        # app subnets when ECP servers are there.
         primary_app = tier_block(primary.vpc_cidr, "app")
-        for tier in ("data", "web"):
+        for tier in ca_client_tiers:
             routes_over_peering(self, f"{tier.title()}ToPrimaryCa", network.tier(tier), primary_app, peering.ref)
         return peering

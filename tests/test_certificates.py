@@ -67,6 +67,7 @@ def test_dev_uses_the_cheaper_short_lived_mode(dev: Synthesized) -> None:
         ("app_tier", "WebHostCertificatePolicy"),
         ("app_tier", "EcpCertificatePolicy"),
         ("dr_web", "WebHostCertificatePolicy"),
+        ("dr_web", "EcpCertificatePolicy"),
     ],
 )
 def test_each_host_role_may_issue_from_the_ca_with_the_end_entity_template_only(
@@ -126,7 +127,8 @@ def test_the_ca_endpoint_admits_the_vpc_and_the_dr_hosts_only(assembly: Synthesi
     ]
     rules = sorted((r["CidrIp"], r["FromPort"], r["ToPort"]) for r in group["Properties"]["SecurityGroupIngress"])
     s = assembly.settings
-    dr_blocks = [] if s.dr is None else [_block(s.dr.vpc_cidr, t) for t in ("data", "web")]
+    # The DR members, web servers and ECP servers (both profiles run some).
+    dr_blocks = [] if s.dr is None else [_block(s.dr.vpc_cidr, t) for t in ("data", "web", "app")]
     assert rules == sorted((cidr, 443, 443) for cidr in (s.network.vpc_cidr, *dr_blocks))
     if s.dr is not None:
         dr_network = assembly.template_json("dr_network")
@@ -148,16 +150,20 @@ def test_dr_hosts_reach_the_primary_ca_over_the_peering(assembly: Synthesized) -
     assert [v["VPCRegion"] for v in zone["Properties"]["VPCs"]] == [s.dr.region]
     (record,) = [r for k, r in resources(data, "AWS::Route53::RecordSet").items() if k.startswith("PrivateCaEndpointForDr")]
     assert "AliasTarget" in record["Properties"]
-    # The endpoint's subnets route back to the DR data and web blocks; the DR data and web subnets to them.
+    # The endpoint's subnets route back to the DR data, web and app blocks; the DR data, web and app subnets to them.
     back = sorted(
         r["Properties"]["DestinationCidrBlock"]
         for k, r in resources(data, "AWS::EC2::Route").items()
         if k.startswith("PrivateCaToDr")
     )
-    assert back == sorted([_block(s.dr.vpc_cidr, "data")] * 3 + [_block(s.dr.vpc_cidr, "web")] * 3)
+    assert s.dr.ecp_app_servers > 0
+    assert back == sorted(_block(s.dr.vpc_cidr, tier) for tier in ("data", "web", "app") for _ in range(3))
     dr = assembly.template_json("dr_region")
-    out = [r["Properties"]["DestinationCidrBlock"] for k, r in resources(dr, "AWS::EC2::Route").items() if "ToPrimaryCa" in k]
-    assert out and set(out) == {_block(s.network.vpc_cidr, "app")}
+    out = {k: r["Properties"]["DestinationCidrBlock"] for k, r in resources(dr, "AWS::EC2::Route").items() if "ToPrimaryCa" in k}
+    assert set(out.values()) == {_block(s.network.vpc_cidr, "app")}
+    # One route per DR zone of each tier whose hosts ask the CA.
+    zones = len(s.dr.availability_zones)
+    assert sorted(re.sub(r"ToPrimaryCa.*", "", k) for k in out) == sorted(t for t in ("Data", "Web", "App") for _ in range(zones))
 
 
 def test_an_existing_ca_replaces_the_pki_stack(custom: Synthesized) -> None:

@@ -389,17 +389,17 @@ def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assemb
     assert alb["Type"] == "application"
     https = [p for p in props(template, "AWS::ElasticLoadBalancingV2::Listener") if p.get("Protocol") == "HTTPS"]
     assert [listener["Certificates"] for listener in https] == [[{"CertificateArn": s.dr.certificate_arn}]]
-    (group,) = props(template, "AWS::AutoScaling::AutoScalingGroup")
+    (group,) = [g for k, g in resources(template, "AWS::AutoScaling::AutoScalingGroup").items() if k.startswith("WebServers")]
+    group = group["Properties"]
     assert int(group["MinSize"]) == s.dr.web_servers
     assert int(group["MaxSize"]) == max(s.dr.web_servers, s.app.web.max_capacity)
     (template_data,) = [t for t in props(template, "AWS::EC2::LaunchTemplate") if "CSP.ini" in str(t)]
     assert template_data["LaunchTemplateData"]["ImageId"] == s.app.web_ami_ids[s.dr.region]
     assert resources(template, "AWS::WAFv2::WebACLAssociation")
-    # The Web Gateway's one server is the DR member of the application's mirror set.
-    user_data = str(template_data["LaunchTemplateData"]["UserData"])
-    dr_instance = f"{s.app.mirror_set}DRInstance"
-    assert dr_instance in user_data and "PrivateIp" in user_data
-    assert user_data.count("Mirror_Aware=1") == 1
+    # The Web Gateway serves from the DR ECP application servers (tests/test_dr_app_servers.py), not the members.
+    user_data = render(template_data["LaunchTemplateData"]["UserData"])
+    assert "APP_SERVER_GROUP=<Ref:EcpServersGroupASG" in user_data
+    assert "PrivateIp" not in user_data and "Mirror_Aware=1" not in user_data
 
 
 def test_dr_members_are_watched_like_the_failover_members(assembly: Synthesized) -> None:

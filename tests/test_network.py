@@ -167,7 +167,6 @@ def _base_matrix(health_check_port: int) -> set[tuple[str, str, int]]:
     }
 
 
-WEB_TO_DATA = {("WebSg", "DataSg", c.IRIS_SUPERSERVER_PORT), ("WebSg", "DataLbSg", c.IRIS_SUPERSERVER_PORT)}
 
 
 def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized) -> None:
@@ -176,10 +175,15 @@ def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized)
     assert _tier_matrix(assembly.template_json("network")) == _base_matrix(assembly.settings.data.health_check_port)
 
 
-def test_the_dr_web_tier_reaches_its_member_and_nothing_more(assembly: Synthesized) -> None:
-    """The DR region has no ECP servers: its Web Gateway serves from the DR member, on 1972 only."""
+def test_the_dr_tiers_open_the_primary_region_s_ports(assembly: Synthesized) -> None:
+    """The DR region's Web Gateway serves from its ECP servers, which alone reach the DR members and VIP on 1972 (the
+    same matrix as the primary region's); web to data only where a DR region has no ECP servers."""
+    s = assembly.settings
+    assert s.dr is not None and s.dr.ecp_app_servers > 0
     matrix = _tier_matrix(assembly.template_json("dr_network"))
-    assert matrix == _base_matrix(assembly.settings.data.health_check_port) | WEB_TO_DATA
+    assert matrix == _base_matrix(s.data.health_check_port)
+    assert {(source, port) for source, target, port in matrix if target in ("DataSg", "DataLbSg") and source not in (
+        "DataSg", "DataLbSg", "FailoverSg", "XdbcClientSg")} == {("AppSg", c.IRIS_SUPERSERVER_PORT)}
 
 
 def remote_members(s: Settings, role: str = "network") -> list[str]:
@@ -231,7 +235,7 @@ def _iris_nacl(s: Settings, role: str) -> set[tuple[bool, str, int, int, int]]:
         (block["data"], hc, hc, 60),
         ("0.0.0.0/0", 32768, 65535, 70),
     }
-    if role == "dr_network" or s.app.web_to_data:
+    if (role == "dr_network" and s.dr and not s.dr.ecp_app_servers) or s.app.web_to_data:
         inbound.add((block["web"], 1972, 1972, 10))
     outbound = {(vpc_cidr, 1024, 65535, 10), ("0.0.0.0/0", 443, 443, 20)}
     for i, remote in enumerate(remote_members(s, role)):
@@ -240,8 +244,8 @@ def _iris_nacl(s: Settings, role: str) -> set[tuple[bool, str, int, int, int]]:
     return {(False, *e) for e in inbound} | {(True, *e) for e in outbound}
 
 
-def test_the_dr_data_nacl_admits_its_web_tier_on_1972(assembly: Synthesized) -> None:
-    """The same matrix in the DR region, whose web servers reach its member (NACL follows the security groups)."""
+def test_the_dr_data_nacl_admits_the_tiers_of_its_security_groups(assembly: Synthesized) -> None:
+    """The same matrix in the DR region: its ECP servers' block on 1972, not its web servers' (the NACL follows the security groups)."""
     entries = _nacl_entries(assembly.template_json("dr_network"))
     assert {e for e in entries if e[2] != c.POSTGRES_PORT} == _iris_nacl(assembly.settings, "dr_network")
 
