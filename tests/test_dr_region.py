@@ -399,7 +399,7 @@ def test_the_dr_region_runs_a_reduced_web_tier_of_the_app_tier_components(assemb
     # The Web Gateway serves from the DR ECP application servers (tests/test_dr_app_servers.py), not the members.
     user_data = render(template_data["LaunchTemplateData"]["UserData"])
     assert "APP_SERVER_GROUP=<Ref:EcpServersGroupASG" in user_data
-    assert "PrivateIp" not in user_data and "Mirror_Aware=1" not in user_data
+    assert 'MEMBER_PROFILES=""' in user_data and "Mirror_Aware=1" not in user_data
 
 
 def test_dr_members_are_watched_like_the_failover_members(assembly: Synthesized) -> None:
