@@ -25,6 +25,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     """Every stack of ``settings`` in ``app``, by role."""
     c = Composer(app, settings)
     c.pki()  # the hosts' CA, which every stack with hosts reads
+    c.dr_replicas()  # the DR copies of buckets, which the stacks holding their sources name
     network = c.network()
     if settings.hybrid is not None:
         # The hybrid model: the failover pairs stay on-premises; AWS holds the VPN and async members.

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 import aws_cdk as cdk
 
+from components.account_trail import NONCURRENT_LOG_DAYS as TRAIL_NONCURRENT_DAYS
 from components.address_plan import tier_block
+from components.bucket_replication import ReplicaSpec, ReplicaTarget, replica_bucket_name
 from components.cost_tags import PlainResourceTags
 from components.encryption_key import KeyAdministration
 from components.host_certificate import CertificateAuthority, certificate_authority
@@ -20,12 +22,15 @@ from components.links import DrLink, DrMember, MirrorLink, NetworkRefs, PrimaryN
 from components.session_logging import SessionLoggingGrants
 from config import NetworkSettings, Settings
 from stacks.app_tier import AppTierStack
+from stacks.audit import ACCESS_LOG_RETENTION_DAYS as AUDIT_ACCESS_LOG_DAYS
 from stacks.audit import AuditStack
 from stacks.data_tier import DataTierStack
 from stacks.dr_dns import DrDnsStack
 from stacks.dr_mirror_set import DrMirrorSetStack
 from stacks.dr_region import DrRegionStack
+from stacks.dr_replicas import DrReplicasStack
 from stacks.dr_web import DrWebStack
+from stacks.eks import ACCESS_LOG_RETENTION_DAYS as EKS_ACCESS_LOG_DAYS
 from stacks.eks import EksStack
 from stacks.mirror_set import MirrorSetStack
 from stacks.network import NetworkStack
@@ -56,6 +61,7 @@ class Composer:
             app.node.set_context(f"availability-zones:account={s.account}:region={region}", list(zones))
         app.node.set_context(f"availability-zones:account={s.eks_account}:region={s.region}", list(s.availability_zones))
         self._ca: CertificateAuthority | None = None
+        self.replicas: dict[str, ReplicaTarget] = {}
 
     def add(
         self, role: str, kind: type[StackT], name: str, *, in_dr: bool = False, account: str | None = None, **kwargs: Any
@@ -72,6 +78,9 @@ class Composer:
             **kwargs,
         )
         self.stacks[role] = stack
+        if kwargs.get("access_log_replica") or (kwargs.get("replicas") and role != "dr_replicas"):
+            # A bucket replicates into its DR copy by name: that copy must exist first.
+            stack.add_dependency(self.stacks["dr_replicas"])
         return stack
 
     def pki(self) -> CertificateAuthority:
@@ -88,6 +97,33 @@ class Composer:
         if self._ca is None:
             raise RuntimeError("Composer.pki() comes first: every stack with hosts reads the CA")
         return self._ca
+
+    def dr_replicas(self) -> None:
+        """The DR region's copies of the primary region's buckets that ``dr.replicate_buckets`` names, first:
+        the stacks holding the sources name their copies (a reference across regions goes one way)."""
+        s, dr = self.settings, self.settings.dr
+        if dr is None or not dr.replicate_buckets:
+            return
+        wanted, trail, eks = set(dr.replicate_buckets), s.audit.trail, s.eks.enabled
+
+        def spec(name: str, short: str, **kwargs: Any) -> ReplicaSpec:
+            return ReplicaSpec(name, replica_bucket_name(s.prefix, short, s.account, dr.region), **kwargs)
+
+        specs = [
+            *([spec("Trail", "trail", kms_encrypted=True, object_lock_days=s.audit.object_lock_days,
+                    noncurrent_days=TRAIL_NONCURRENT_DAYS)] if "trail" in wanted and trail else []),
+            *([spec("MendixFiles", "files", kms_encrypted=True, noncurrent_days=s.eks.file_storage_noncurrent_expiry_days)]
+              if "mendix_files" in wanted and eks else []),
+        ]  # fmt: skip
+        if "access_logs" in wanted:
+            # The access logs of the primary region's buckets and load balancer, SSE-S3 as log delivery writes them.
+            logs = {("NetworkAccessLogs", "net-logs"): s.audit.session_log_retention_days,
+                    ("AppTierAccessLogs", "web-logs"): s.app.log_retention_days}  # fmt: skip
+            logs |= {("AuditAccessLogs", "audit-logs"): AUDIT_ACCESS_LOG_DAYS} if trail else {}
+            logs |= {("EksAccessLogs", "eks-logs"): EKS_ACCESS_LOG_DAYS} if eks else {}
+            specs += [spec(name, short, kms_encrypted=False, expiration_days=days) for (name, short), days in logs.items()]
+        stack = self.add("dr_replicas", DrReplicasStack, "DrReplicas", in_dr=True, termination_protection=True, replicas=specs)
+        self.replicas = stack.targets
 
     def network(self) -> NetworkStack:
         s, dr, hybrid = self.settings, self.settings.dr, self.settings.hybrid
@@ -107,7 +143,7 @@ class Composer:
             # The hosts' CA is this region's; the DR region's hosts reach its endpoint over the peering.
             private_ca_clients=[tier_block(dr.vpc_cidr, t) for t in dr.ca_client_tiers()] if dr else [],
             **onprem,
-            audit=s.audit, project_tag=self._project_tag(),
+            audit=s.audit, project_tag=self._project_tag(), access_log_replica=self.replicas.get("NetworkAccessLogs"),
         )  # fmt: skip
 
     def dr_members(self, primary: NetworkStack) -> DrSide | None:
@@ -192,6 +228,7 @@ class Composer:
         return self.add(
             "app_tier", AppTierStack, "AppTier", network=network.refs, mirror=mirrors[s.app.mirror_set],
             alarm_topics=data.alarm_topics, settings=s.app, data_settings=s.data, ca=self.ca,
+            access_log_replica=self.replicas.get("AppTierAccessLogs"),
         )  # fmt: skip
 
     def eks(self, data: DataTierStack, dr: DrSide | None) -> None:
@@ -218,6 +255,7 @@ class Composer:
             "eks", EksStack, "Eks", account=s.eks_account, network=network.refs, settings=s.eks, resource_tags=s.tags,
             alarm_topics=data.alarm_topics if s.eks_account == s.account else None, notifications=s.ops.notifications,
             dr=dr.link if dr is not None else None, vault_lock=s.audit.vault_lock,
+            replicas=self._replicas_of(mendix_files="MendixFiles", access_logs="EksAccessLogs"),
         )  # fmt: skip
 
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
@@ -254,7 +292,15 @@ class Composer:
             buckets.append(dr_web.web.access_log_bucket)
         if isinstance(eks := self.stacks.get("eks"), EksStack):
             buckets += [eks.file_storage, eks.access_logs]
-        self.add("audit", AuditStack, "Audit", settings=s.audit, data_buckets=[b.bucket_arn for b in buckets])
+        copies = [t.bucket_arn for t in self.replicas.values()]  # the same data in the DR region
+        self.add(
+            "audit", AuditStack, "Audit", settings=s.audit, data_buckets=[*(b.bucket_arn for b in buckets), *copies],
+            replicas=self._replicas_of(trail="Trail", access_logs="AuditAccessLogs"),
+        )  # fmt: skip
+
+    def _replicas_of(self, **names: str) -> dict[str, ReplicaTarget]:
+        """A stack's replicated buckets by its own names (``trail="Trail"``): those that have a DR copy."""
+        return {role: self.replicas[name] for role, name in names.items() if name in self.replicas}
 
     def administer_keys(self) -> None:
         """Every customer-managed key of the app: administered by ``audit.key_admin_role``, destroyed by nobody else."""

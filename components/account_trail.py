@@ -10,10 +10,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from components.bucket_replication import ReplicaTarget
 from components.encryption_key import EncryptionKey
 from components.log_retention import encrypted_log_group
 from components.nag import acknowledge_inline_policies
 from components.secure_bucket import encrypted_bucket
+
+# Replaced versions of a log file (a new object version under Object Lock) are kept this long.
+NONCURRENT_LOG_DAYS = 30
 
 
 def event_selectors(data_buckets: Sequence[str]) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
@@ -65,7 +69,9 @@ class AccountTrail(Construct):
         retention_days: int,
         object_lock_days: int,
         data_buckets: Sequence[str] = (),
+        replica: ReplicaTarget | None = None,
     ) -> None:
+        """With ``replica``, the bucket replicates into that DR copy (under the same Object Lock)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.key = EncryptionKey(
@@ -102,13 +108,14 @@ class AccountTrail(Construct):
             replication_reason="CloudTrail itself records every region of the account into this one bucket, whose "
             "Object Lock keeps each log file for its retention; the CloudWatch Logs group holds a second copy.",
             object_lock_days=object_lock_days,
+            replica=replica,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ArchiveTrail",
                     transitions=[
                         s3.Transition(storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transition_after=Duration.days(90))
                     ],
-                    noncurrent_version_expiration=Duration.days(30),
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_LOG_DAYS),
                 )
             ],
         )

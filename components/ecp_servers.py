@@ -73,7 +73,9 @@ def ecp_server_access(
             region=region,
         ),
     ]
-    role = _role(scope, ca=ca, cspsystem=cspsystem, default_key=default_key, region=region, hosts=hosts, script=certificate_script)
+    role = _role(
+        scope, ca=ca, cspsystem=cspsystem, default_key=default_key, region=region, hosts=hosts, script=certificate_script
+    )
     return EcpServerAccess(role=role, commands=commands)
 
 

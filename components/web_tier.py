@@ -21,6 +21,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from components.bucket_replication import ReplicaTarget, replicate
 from components.host_certificate import (
     WEB_SERVER_KEY_GROUP,
     CertificateAuthority,
@@ -92,14 +93,15 @@ class WebTier(Construct):
         gateway: WebGatewayConfig,
         ca: CertificateAuthority,
         alarm_topics: AlarmTopics,
+        access_log_replica: ReplicaTarget | None = None,
     ) -> None:
         """The ALB in ``network``'s public subnets, the servers in its web subnets, each tier's group;
         stickiness, application paths, WAF rate limit, log retention, deletion protection, scaling
-        and alarm thresholds from ``settings``."""
+        and alarm thresholds from ``settings``; with ``access_log_replica``, the access logs replicate there."""
         super().__init__(scope, construct_id)
         vpc, sg = network.vpc, network.security_groups
         log_retention_days, deletion_protection = settings.log_retention_days, settings.deletion_protection
-        self.access_log_bucket = self._access_log_bucket(log_retention_days)
+        self.access_log_bucket = self._access_log_bucket(log_retention_days, access_log_replica)
 
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,
@@ -268,7 +270,7 @@ class WebTier(Construct):
 
     # ------------------------------------------------------------------
 
-    def _access_log_bucket(self, days: int) -> s3.Bucket:
+    def _access_log_bucket(self, days: int, replica: ReplicaTarget | None) -> s3.Bucket:
         bucket = s3.Bucket(
             self,
             "AccessLogs",
@@ -299,11 +301,15 @@ class WebTier(Construct):
             "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
             "NIST.800.53.R5::NIST.800.53.R5-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "
             "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
-            "HIPAA.Security::HIPAA.Security-S3BucketReplicationEnabled": "Access logs are expired after the retention "
-            "in settings and are not a recovery source; the bucket is versioned against loss within the region.",
-            "NIST.800.53.R5::NIST.800.53.R5-S3BucketReplicationEnabled": "Access logs are expired after the retention "
-            "in settings and are not a recovery source; the bucket is versioned against loss within the region.",
         }
+        if replica is None:
+            reasons |= both_packs(
+                "S3BucketReplicationEnabled",
+                "Access logs are expired after the retention in settings and are not a recovery source; the bucket "
+                "is versioned against loss within the region.",
+            )
+        else:
+            replicate(bucket, target=replica, source_key=None)
         for rule, reason in reasons.items():
             Validations.of(bucket).acknowledge(Acknowledgment(id=rule, reason=reason))
         return bucket
@@ -472,6 +478,7 @@ def build_web_tier(
     ca: CertificateAuthority,
     alarm_topics: AlarmTopics,
     app_server_group: str | None = None,
+    access_log_replica: ReplicaTarget | None = None,
 ) -> WebTier:
     """The app tier's WebTier in ``stack``'s region, from its settings: the primary region's full
     one, serving from the ECP application servers of ``app_server_group``, or
@@ -501,4 +508,5 @@ def build_web_tier(
         ),
         ca=ca,
         alarm_topics=alarm_topics,
+        access_log_replica=access_log_replica,
     )

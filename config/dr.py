@@ -22,6 +22,7 @@ from config.types import (
     Days,
     InstanceType,
     Matches,
+    OneOf,
     Region,
     RetentionDays,
     VpcCidr,
@@ -29,8 +30,9 @@ from config.types import (
 
 DR_AZ_COUNTS = (2, 3)
 MAX_DR_WEB_SERVERS = 20
-# The Audit, Eks and app tier's buckets whose objects a setting may copy into the DR region.
+# The primary region's buckets whose objects dr.replicate_buckets may copy into the DR region.
 REPLICABLE_BUCKETS = ("mendix_files", "trail", "access_logs")
+ReplicableBucket = Annotated[str, OneOf(REPLICABLE_BUCKETS, f"one of {', '.join(REPLICABLE_BUCKETS)}")]
 
 
 class DnsSettings(SettingsModel):
@@ -160,6 +162,17 @@ class DrSettings(SettingsModel):
         ),
         Allowed("a count from 0 to app.ecp.min_capacity"),
     ] = 1
+    replicate_buckets: Annotated[
+        tuple[ReplicableBucket, ...],
+        Field(
+            default=(),
+            description="Buckets of the primary region copied into the DR region by S3 replication, each into a bucket "
+            "of its own there: mendix_files (the Mendix file bucket, eks.enabled), trail (the Audit stack's, "
+            "audit.trail; its copy under the same Object Lock), access_logs (the load balancer's and the buckets' access "
+            "logs). Replicas of SSE-KMS objects are encrypted with a key of the DR region. Reference: all three; dev: none.",
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ]
     snapshot_copy_retain_days: Annotated[
         Days, Field(description="How long the DR region keeps the data tier's snapshot copies.")
     ] = 7
@@ -189,6 +202,13 @@ class DrSettings(SettingsModel):
                 self.async_members_per_set,
                 f"a count from 1 to {zones}, the number of dr.availability_zones (one async member per zone)",
             )
+
+    @rule
+    def _buckets_listed_once(self) -> Iterator[Problem]:
+        """`replicate_buckets` lists each bucket once."""
+        for i, name in enumerate(self.replicate_buckets):
+            if name in self.replicate_buckets[:i]:
+                yield Problem(f"replicate_buckets.{i}", name, "a bucket listed once")
 
     @rule
     def _types_for_listed_sets(self) -> Iterator[Problem]:

@@ -316,10 +316,22 @@ class Settings(SettingsModel):
             yield Problem(
                 "dr.ecp_app_servers",
                 count,
-                f"a count from 0 to app.ecp.min_capacity ({primary}): the DR region runs at most the primary region's ECP servers",
+                f"a count from 0 to app.ecp.min_capacity ({primary}): the DR region runs at most the primary region's "
+                "ECP servers",
             )
         if count and self.dr.region not in self.app.ecp_ami_ids:
             yield Problem("app.ecp_ami_ids", self.app.ecp_ami_ids, f"an AMI id for the DR region {self.dr.region} too")
+
+    @rule
+    def _replicated_buckets_exist(self) -> Iterator[Problem]:
+        """`dr.replicate_buckets` names mendix_files only with `eks.enabled`, trail only with `audit.trail`."""
+        if self.dr is None:
+            return
+        exists = {"mendix_files": (self.eks.enabled, "eks.enabled is true"), "trail": (self.audit.trail, "audit.trail is true")}
+        for i, name in enumerate(self.dr.replicate_buckets):
+            there, condition = exists.get(name, (True, ""))
+            if not there:
+                yield Problem(f"dr.replicate_buckets.{i}", name, f"a bucket that exists: {name} only while {condition}")
 
     @rule
     def _dr_follows_the_app(self) -> Iterator[Problem]:

@@ -7,6 +7,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
+from components.bucket_replication import ReplicaTarget
 from components.ecp_servers import ecp_server_access
 from components.host_certificate import CertificateAuthority
 from components.links import MirrorLink, NetworkRefs
@@ -45,8 +46,10 @@ class AppTierStack(Stack):
         settings: AppTierSettings,
         data_settings: DataTierSettings,
         ca: CertificateAuthority,
+        access_log_replica: ReplicaTarget | None = None,
         **kwargs: object,
     ) -> None:
+        """``access_log_replica``: the DR copy the ALB's access logs replicate into (``dr.replicate_buckets``)."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         assert settings.certificate_arn is not None  # validated with the settings
@@ -128,6 +131,7 @@ class AppTierStack(Stack):
             alarm_topics=alarm_topics,
             # The Web Gateway serves from the ECP application servers, over TLS to their superservers.
             app_server_group=self.ecp_servers.group.auto_scaling_group_name,
+            access_log_replica=access_log_replica,
         )
 
         self.print_servers: ServerFleet | None = None

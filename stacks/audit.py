@@ -11,12 +11,13 @@ network stack.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from components.account_trail import AccountTrail
+from components.bucket_replication import ReplicaTarget
 from components.secure_bucket import access_log_bucket
 from config.audit import AuditSettings
 
@@ -34,11 +35,16 @@ class AuditStack(Stack):
         *,
         settings: AuditSettings,
         data_buckets: Sequence[str],
+        replicas: Mapping[str, ReplicaTarget] | None = None,
         **kwargs: object,
     ) -> None:
+        """``replicas``: the DR copies of the trail's bucket (``trail``) and of its access logs (``access_logs``)."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=ACCESS_LOG_RETENTION_DAYS)
+        replicas = replicas or {}
+        self.access_logs = access_log_bucket(
+            self, "AccessLogs", retention_days=ACCESS_LOG_RETENTION_DAYS, replica=replicas.get("access_logs")
+        )
         self.trail = AccountTrail(
             self,
             "Trail",
@@ -46,5 +52,6 @@ class AuditStack(Stack):
             retention_days=settings.trail_log_retention_days,
             object_lock_days=settings.object_lock_days,
             data_buckets=data_buckets,
+            replica=replicas.get("trail"),
         )
         CfnOutput(self, "TrailBucket", value=self.trail.bucket.bucket_name, description="The trail's log files")

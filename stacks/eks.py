@@ -8,6 +8,7 @@ from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from components.bucket_replication import ReplicaTarget
 from components.cost_budget import CostBudget
 from components.encryption_key import EncryptionKey
 from components.fault_injection import PLATFORM_SURVIVOR_KINDS, SpotInterruptionExperiment, stop_alarms
@@ -62,8 +63,10 @@ class EksStack(Stack):
         alarm_topics: AlarmTopics | None = None,
         dr: DrLink | None = None,
         vault_lock: VaultLockSettings | None = None,
+        replicas: Mapping[str, ReplicaTarget] | None = None,
         **kwargs: object,
     ) -> None:
+        """``replicas``: the DR copies of the Mendix file bucket (``mendix_files``) and its access logs (``access_logs``)."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         s = settings
@@ -125,12 +128,16 @@ class EksStack(Stack):
             log_retention_days=s.log_retention_days,
         )
 
-        self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=ACCESS_LOG_RETENTION_DAYS)
+        replicas = replicas or {}
+        self.access_logs = access_log_bucket(
+            self, "AccessLogs", retention_days=ACCESS_LOG_RETENTION_DAYS, replica=replicas.get("access_logs")
+        )
         self.file_storage = encrypted_bucket(
             self,
             "FileStorage",
             encryption_key=self.key.key,
             access_logs=self.access_logs,
+            replica=replicas.get("mendix_files"),
             replication_reason="Mendix file documents are protected by versioning and by AWS Backup, whose recovery "
             "points are copied to the DR region's vault when a DR region is set; replication would add a second copy.",
             lifecycle_rules=[

@@ -11,6 +11,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from components.address_plan import TieredIpAddresses, tier_block
+from components.bucket_replication import ReplicaTarget
 from components.encryption_key import EncryptionKey
 from components.endpoint_policies import (
     gateway_endpoint_statements,
@@ -65,6 +66,7 @@ class NetworkStack(Stack):
         audit: AuditSettings | None = None,
         project_tag: tuple[str, str] | None = None,
         remote_private_ca: str | None = None,
+        access_log_replica: ReplicaTarget | None = None,
         **kwargs: object,
     ) -> None:
         """``mirror_peer_cidrs``: data-tier blocks in another region (over peering)
@@ -88,7 +90,9 @@ class NetworkStack(Stack):
         ``project_tag``, the Recycle Bin rule for the project's EBS snapshots.
         A second network of the region (the Mendix platform's) takes neither.
         ``remote_private_ca``: the block (over the peering) where the hosts'
-        CA endpoint of the other region is; the data tier's HTTPS may go there."""
+        CA endpoint of the other region is; the data tier's HTTPS may go there.
+        ``access_log_replica``: the DR copy the region's access logs (of the session
+        transcripts' bucket) replicate into, with ``audit``."""
         kwargs.setdefault("description", DESCRIPTION)
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self._settings = settings
@@ -159,11 +163,15 @@ class NetworkStack(Stack):
             private_ca_endpoint=self.private_ca_endpoint,
         )
         self._data_nacl(health_check_port, postgres_clients)
-        self.session_logging = self._region_audit(audit, project_tag) if audit is not None else None
+        self.session_logging = self._region_audit(audit, project_tag, access_log_replica) if audit is not None else None
 
-    def _region_audit(self, audit: AuditSettings, project_tag: tuple[str, str] | None) -> SessionLogging:
+    def _region_audit(
+        self, audit: AuditSettings, project_tag: tuple[str, str] | None, access_log_replica: ReplicaTarget | None
+    ) -> SessionLogging:
         """What every host of the region relies on besides the network: logged sessions, recoverable snapshots."""
-        access_logs = access_log_bucket(self, "AccessLogs", retention_days=audit.session_log_retention_days)
+        access_logs = access_log_bucket(
+            self, "AccessLogs", retention_days=audit.session_log_retention_days, replica=access_log_replica
+        )
         sessions = SessionLogging(self, "Sessions", access_logs=access_logs, retention_days=audit.session_log_retention_days)
         if project_tag is not None:
             snapshot_recycle_bin(

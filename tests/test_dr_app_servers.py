@@ -47,7 +47,9 @@ def test_the_ecp_servers_connect_to_the_dr_vip_with_tls_as_a_mirror_connection(a
     launch = _one(template, "AWS::EC2::LaunchTemplate", "EcpServersLaunchTemplate")["LaunchTemplateData"]
     user_data = launch["UserData"]["Fn::Base64"]["Fn::Join"][1]
     # The [ECPServers] entry: Name=Address,Port,MirrorConnection,SSLConfig; the address is the DR VIP's name.
-    (index,) = [i for i, part in enumerate(user_data) if isinstance(part, str) and part.endswith(f"[ECPServers]\n{s.app.mirror_set}=")]
+    (index,) = [
+        i for i, part in enumerate(user_data) if isinstance(part, str) and part.endswith(f"[ECPServers]\n{s.app.mirror_set}=")
+    ]
     address = user_data[index + 1]
     vip_stack = f"dr_mirror_{s.app.mirror_set}"
     assert address["Fn::GetStackOutput"]["StackName"] == assembly.stacks[vip_stack].stack_name

@@ -167,8 +167,6 @@ def _base_matrix(health_check_port: int) -> set[tuple[str, str, int]]:
     }
 
 
-
-
 def test_security_groups_open_only_the_ports_a_tier_needs(assembly: Synthesized) -> None:
     """Web to app servers, app servers to data; web to data only with app.web_to_data (off in the profiles)."""
     assert not assembly.settings.app.web_to_data
@@ -182,8 +180,11 @@ def test_the_dr_tiers_open_the_primary_region_s_ports(assembly: Synthesized) -> 
     assert s.dr is not None and s.dr.ecp_app_servers > 0
     matrix = _tier_matrix(assembly.template_json("dr_network"))
     assert matrix == _base_matrix(s.data.health_check_port)
-    assert {(source, port) for source, target, port in matrix if target in ("DataSg", "DataLbSg") and source not in (
-        "DataSg", "DataLbSg", "FailoverSg", "XdbcClientSg")} == {("AppSg", c.IRIS_SUPERSERVER_PORT)}
+    assert {
+        (source, port)
+        for source, target, port in matrix
+        if target in ("DataSg", "DataLbSg") and source not in ("DataSg", "DataLbSg", "FailoverSg", "XdbcClientSg")
+    } == {("AppSg", c.IRIS_SUPERSERVER_PORT)}
 
 
 def remote_members(s: Settings, role: str = "network") -> list[str]:
@@ -245,7 +246,8 @@ def _iris_nacl(s: Settings, role: str) -> set[tuple[bool, str, int, int, int]]:
 
 
 def test_the_dr_data_nacl_admits_the_tiers_of_its_security_groups(assembly: Synthesized) -> None:
-    """The same matrix in the DR region: its ECP servers' block on 1972, not its web servers' (the NACL follows the security groups)."""
+    """The same matrix in the DR region: its ECP servers' block on 1972, not its web servers' (the NACL follows
+    the security groups)."""
     entries = _nacl_entries(assembly.template_json("dr_network"))
     assert {e for e in entries if e[2] != c.POSTGRES_PORT} == _iris_nacl(assembly.settings, "dr_network")
 
