@@ -19,7 +19,7 @@ from config import SettingsError, load_settings
 from config.audit import VaultLockSettings
 from config.constants import INTERFACE_ENDPOINT_SERVICES
 from tests.conftest import Synthesized, cdk_json_context
-from tests.templates import resources, sg_id
+from tests.templates import render, resources, sg_id
 
 REGIONS = ("network", "dr_network")
 
@@ -64,9 +64,14 @@ def test_the_trail_is_the_audit_stacks_and_records_data_events_on_the_deployment
         arn_of(reference, "eks", "FileStorage"),
         arn_of(reference, "eks", "AccessLogs"),
     ]
-    joined = [s["Fn::Join"] for s in objects[2]["StartsWith"]]
+    starts = objects[2]["StartsWith"]
+    joined = [s["Fn::Join"] for s in starts[: len(wanted)]]
     assert [j[0] for j in joined] == [""] * len(wanted) and [j[1][1] for j in joined] == ["/"] * len(wanted)
     assert [reference.local(j[1][0]) for j in joined] == wanted
+    # Then the DR copies of the replicated buckets (tests/test_replication.py), by name.
+    copies = resources(reference.template_json("dr_replicas"), "AWS::S3::Bucket").values()
+    names = sorted(b["Properties"]["BucketName"] for b in copies if "BucketName" in b["Properties"])
+    assert sorted(render(s) for s in starts[len(wanted) :]) == [f"arn:<Ref:AWS::Partition>:s3:::{n}/" for n in names]
     # The Eks stack has none any more.
     assert resources(reference.template_json("eks"), "AWS::CloudTrail::Trail") == {}
 

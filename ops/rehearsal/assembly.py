@@ -108,6 +108,8 @@ REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "DrRegion": _MEMBERS | {"AWS::Backup::BackupVault"},
     "DrMirror": _MEMBERS | {"AWS::SecretsManager::Secret"},
     "DrWeb": _WEB,
+    # The DR copies of the replicated buckets: their TLS-only policies (S3 itself is modelled).
+    "DrReplicas": frozenset({"AWS::S3::BucketPolicy"}),
     "AppTier": _WEB,
     "DrDns": frozenset(),
     # The deployment's CA: only booting hosts ask it for certificates.
