@@ -167,9 +167,10 @@ class DrSettings(SettingsModel):
         Field(
             default=(),
             description="Buckets of the primary region copied into the DR region by S3 replication, each into a bucket "
-            "of its own there: mendix_files (the Mendix file bucket, eks.enabled), trail (the Audit stack's, "
-            "audit.trail; its copy under the same Object Lock), access_logs (the load balancer's and the buckets' access "
-            "logs). Replicas of SSE-KMS objects are encrypted with a key of the DR region. Reference: all three; dev: none.",
+            "of its own there: mendix_files (the Mendix file bucket), trail (the Audit stack's; its copy under the same "
+            "Object Lock), access_logs (the load balancer's and the buckets' access logs). An entry whose bucket is not "
+            "built (eks.enabled or audit.trail false) copies nothing. Replicas of SSE-KMS objects are encrypted with a "
+            "key of the DR region. Reference: all three; dev: none.",
             json_schema_extra={"uniqueItems": True},
         ),
     ]

@@ -323,17 +323,6 @@ class Settings(SettingsModel):
             yield Problem("app.ecp_ami_ids", self.app.ecp_ami_ids, f"an AMI id for the DR region {self.dr.region} too")
 
     @rule
-    def _replicated_buckets_exist(self) -> Iterator[Problem]:
-        """`dr.replicate_buckets` names mendix_files only with `eks.enabled`, trail only with `audit.trail`."""
-        if self.dr is None:
-            return
-        exists = {"mendix_files": (self.eks.enabled, "eks.enabled is true"), "trail": (self.audit.trail, "audit.trail is true")}
-        for i, name in enumerate(self.dr.replicate_buckets):
-            there, condition = exists.get(name, (True, ""))
-            if not there:
-                yield Problem(f"dr.replicate_buckets.{i}", name, f"a bucket that exists: {name} only while {condition}")
-
-    @rule
     def _dr_follows_the_app(self) -> Iterator[Problem]:
         """`dr.mirror_sets` holds `app.mirror_set`: the application's DNS name follows its primary."""
         if self.dr is not None and self.app.mirror_set not in self.dr.mirror_sets:

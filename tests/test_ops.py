@@ -20,6 +20,7 @@ IRIS_VALUES = [
     "-c", "dr.certificate_arn=arn:aws:acm:eu-central-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
     "-c", "app.web_ami_ids.eu-west-1=ami-0fedcba9876543210",
     "-c", "app.ecp_ami_ids.eu-west-1=ami-0fedcba9876543211",
+    "-c", "app.ecp_ami_ids.eu-central-1=ami-0fedcba9876543213",
     "-c", "app.certificate_arn=arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
     "-c", "data.iris.image.digest=sha256:" + "1" * 64,
     "-c", "data.iris.arbiter_image.digest=sha256:" + "2" * 64,

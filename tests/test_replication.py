@@ -184,8 +184,6 @@ def test_the_trail_records_the_objects_of_the_copies_too(reference: Synthesized)
     [
         ({"dr.replicate_buckets": "trail,logs"}, "dr.replicate_buckets.1", "one of mendix_files, trail, access_logs"),
         ({"dr.replicate_buckets": "trail,trail"}, "dr.replicate_buckets.1", "a bucket listed once"),
-        ({"audit.trail": "false"}, "dr.replicate_buckets.1", "trail only while audit.trail is true"),
-        ({"eks.enabled": "false"}, "dr.replicate_buckets.0", "mendix_files only while eks.enabled is true"),
     ],
 )
 def test_a_bucket_that_cannot_be_replicated_is_refused(overrides: dict[str, str], key: str, allowed: str) -> None:
@@ -194,3 +192,16 @@ def test_a_bucket_that_cannot_be_replicated_is_refused(overrides: dict[str, str]
     problems = [p for p in caught.value.problems if p.key.startswith("dr.replicate_buckets")]
     (problem,) = problems
     assert problem.key == key and allowed in str(problem)
+
+
+def test_an_entry_whose_bucket_is_not_built_copies_nothing() -> None:
+    """Without EKS there is no Mendix file bucket (nor its access logs) to copy: the entry stands, the copy does not."""
+    import aws_cdk as cdk
+
+    from composition import Composer
+
+    settings = load_settings({**cdk_json_context(), "eks.enabled": "false", "audit.trail": "false"}, {})
+    assert settings.dr is not None and "mendix_files" in settings.dr.replicate_buckets
+    composer = Composer(cdk.App(), settings)
+    composer.dr_replicas()
+    assert sorted(composer.replicas) == ["AppTierAccessLogs", "NetworkAccessLogs"]

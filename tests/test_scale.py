@@ -47,4 +47,5 @@ def test_every_stack_stays_under_500_resources_and_1_mb(sixteen: dict[str, Path]
     too_big = {name: size for name, size in sizes.items() if size[0] >= MAX_RESOURCES or size[1] >= MAX_TEMPLATE_BYTES}
     assert too_big == {}
     # The shared stacks do not grow with the number of sets.
-    assert sizes["Iris-DataTier"][0] < 60 and sizes["Iris-DrRegion"][0] < 40
+    # (The routes between the DR hosts and the CA are per DR tier and zone, not per set.)
+    assert sizes["Iris-DataTier"][0] < 70 and sizes["Iris-DrRegion"][0] < 50
