@@ -103,10 +103,9 @@ def test_security_groups_admit_exactly_the_onprem_members_and_the_vip_its_xdbc_c
     template = hybrid.template_json("network")
     onprem = [f"{m.address}/32" for mirror in s.hybrid.mirrors for m in mirror.failover_members]
     member_ports = (c.IRIS_SUPERSERVER_PORT, c.ISCAGENT_PORT)
-    assert _rules(template, "DataSg") == sorted(
-        [("out", "0.0.0.0/0", c.HTTPS_PORT, c.HTTPS_PORT)]
-        + [(d, cidr, p, p) for cidr in onprem for p in member_ports for d in ("in", "out")]
-    )
+    # By address, only the on-premises members; the HTTPS out goes to the endpoints' group and S3's
+    # prefix list, no address (tests/test_network.py).
+    assert _rules(template, "DataSg") == sorted([(d, cidr, p, p) for cidr in onprem for p in member_ports for d in ("in", "out")])
     # The VIP: the on-premises xDBC clients on the superserver port only.
     port = c.IRIS_SUPERSERVER_PORT
     assert _rules(template, "DataLbSg") == sorted(("in", cidr, port, port) for cidr in s.hybrid.xdbc_clients)
