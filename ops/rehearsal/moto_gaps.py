@@ -417,6 +417,11 @@ def _patch_cloudformation(workdir: Path) -> None:
         condition = resource_json.get("Condition")
         if condition and not resources_map.lazy_condition_map[condition]:
             return None
+        # Gap: moto makes a resource on its first Ref or GetAtt, when a resource before it names it, and then
+        # skips its DependsOn; CloudFormation creates every resource after all it depends on.
+        depends_on = resource_json.get("DependsOn", [])
+        for dependency in [depends_on] if isinstance(depends_on, str) else depends_on:
+            resources_map[dependency]
         if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
             return _custom_resource(logical_id, resource_json, resources_map, account_id, region_name)
         if resource_type in parsing.get_model_map() or resource_type in parsing.NULL_MODELS:
