@@ -282,11 +282,12 @@ def stand_in_outputs(emulator: Emulator, copy: Path, joined: list[asm.StackArtif
             if key in made:
                 continue
             source = everything[ref["StackName"]]
-            value = asm.template(copy, source)["Outputs"][ref["OutputName"]]["Value"]
+            written = asm.template(copy, source)
+            value = written["Outputs"][ref["OutputName"]]["Value"]
             attribute = value.get("Fn::GetAtt") if isinstance(value, dict) else None
-            resource = asm.template(copy, source)["Resources"].get(attribute[0]) if attribute else None
+            kind = written["Resources"].get(attribute[0], {}).get("Type") if attribute else None
             check(
-                attribute is not None and attribute[1] == "Arn" and resource is not None and resource["Type"] == "AWS::S3::Bucket",
+                attribute is not None and attribute[1] == "Arn" and kind == "AWS::S3::Bucket",
                 f"{stack.name} reads {ref['OutputName']} of {ref['StackName']}, which is left out ({value})",
             )
             assert attribute is not None
