@@ -146,7 +146,7 @@ def test_the_vpn_reaches_the_onprem_block_through_the_customer_gateway(hybrid: S
 # ---------------------------------------------------------------- compliance of the shipped profile
 
 
-# The Control Tower rules run only beside tests/test_compliance.py (cfn-guard costs seconds); a
+# The Control Tower rules run only in a run with the slow tests (cfn-guard costs seconds); a
 # finding of theirs fails synthesis there.
 NAG_PACKS = [p for p in GATED_PLUGINS if p != control_tower.PLUGIN_NAME]
 
@@ -159,6 +159,7 @@ def test_no_unacknowledged_nag_findings(hybrid: Synthesized, pack: str) -> None:
     assert hybrid.error is None
 
 
+@pytest.mark.slow
 def test_cfn_lint_finds_nothing(hybrid: Synthesized) -> None:
     by_region = templates_by_region(hybrid.manifest, hybrid.outdir)
     assert list(by_region) == [hybrid.settings.region]
@@ -167,6 +168,7 @@ def test_cfn_lint_finds_nothing(hybrid: Synthesized) -> None:
     assert run.returncode == 0, run.stderr
 
 
+@pytest.mark.slow
 def test_checkov_fails_nothing_beyond_the_documented_skips(hybrid: Synthesized) -> None:
     skips = json.loads((ROOT / "checkov-skips.json").read_text())["skips"]
     results = hybrid.linters.checkov_results()

@@ -21,6 +21,8 @@ from config import load_settings
 from ops.bench import many_sets
 from tests.conftest import QUIET, cdk_json_context
 
+pytestmark = pytest.mark.slow
+
 MAX_RESOURCES = 500
 MAX_TEMPLATE_BYTES = 1_000_000
 
