@@ -72,8 +72,6 @@ class SeverityNotifications(SettingsModel):
         return subscribers
 
 
-
-
 # OpenSearch Service instance types: family.size.search (t3.small.search, r6g.large.search, m6g.large.search).
 SEARCH_INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge)\.search$"
 ENGINE_VERSION = r"^OpenSearch_\d+\.\d+$"
@@ -153,9 +151,9 @@ class LogSearchSettings(SettingsModel):
         Field(description="Multi-AZ with Standby: one zone's nodes stand by and take over when a zone fails; off, zone "
               "awareness over the three zones serves from all of them."),
     ] = True  # fmt: skip
-    lifecycle: Annotated[
-        IndexLifecycleSettings, Field(description="How long an index is hot, and when it is deleted.")
-    ] = IndexLifecycleSettings()
+    lifecycle: Annotated[IndexLifecycleSettings, Field(description="How long an index is hot, and when it is deleted.")] = (
+        IndexLifecycleSettings()
+    )
     log_retention_days: Annotated[
         RetentionDays, Field(description="How long the domain's own audit, error and slow logs are kept in CloudWatch.")
     ] = 365
