@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from botocore.credentials import Credentials
-
 import log_delivery
 import log_search_setup
-from components.log_search import DOMAIN_LOGS, SETUP_PATHS, TLS_POLICY
+import pytest
+from botocore.credentials import Credentials
 from search_http import Response, SearchClient, SearchError
+
+from components.log_search import DOMAIN_LOGS, SETUP_PATHS, TLS_POLICY
 from tests.conftest import Synthesized
 from tests.templates import props, resources
 
@@ -170,15 +170,21 @@ def test_an_unknown_group_goes_to_the_other_indices(domain: Domain) -> None:
 
 
 def test_a_control_message_indexes_nothing(domain: Domain) -> None:
-    payload = batch("Iris-DataTier-Messages", [("c", DAY1, "CWL CONTROL MESSAGE: Checking health of destination")], "CONTROL_MESSAGE")
+    payload = batch(
+        "Iris-DataTier-Messages", [("c", DAY1, "CWL CONTROL MESSAGE: Checking health of destination")], "CONTROL_MESSAGE"
+    )
     assert log_delivery.deliver(payload, client=client(domain), sources={})["indexed"] == 0
     assert domain.requests == []
 
 
 def test_a_refused_document_fails_the_invocation_naming_it(domain: Domain) -> None:
     domain.refuse_index = "logs-web-2026.12.02"
-    with pytest.raises(SearchError, match=r"1 of 3 events of Iris-AppTier-Apache refused: logs-web-2026.12.02/e3: HTTP 400: failed"):
-        log_delivery.deliver(batch("Iris-AppTier-Apache", MESSAGES), client=client(domain), sources={"Iris-AppTier-Apache": "web"})
+    with pytest.raises(
+        SearchError, match=r"1 of 3 events of Iris-AppTier-Apache refused: logs-web-2026.12.02/e3: HTTP 400: failed"
+    ):
+        log_delivery.deliver(
+            batch("Iris-AppTier-Apache", MESSAGES), client=client(domain), sources={"Iris-AppTier-Apache": "web"}
+        )
 
 
 def test_an_unsigned_request_is_refused_and_fails_loudly(domain: Domain) -> None:
@@ -232,7 +238,9 @@ def setup_event(request: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def setup(domain: Domain, monkeypatch: pytest.MonkeyPatch) -> Iterator[Domain]:
     monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setattr(log_search_setup, "SearchClient", lambda e, r, transport: SearchClient(e, r, transport=transport, credentials=KEYS))
+    monkeypatch.setattr(
+        log_search_setup, "SearchClient", lambda e, r, transport: SearchClient(e, r, transport=transport, credentials=KEYS)
+    )
     yield domain
 
 
@@ -240,9 +248,11 @@ def test_create_maps_the_roles_puts_the_lifecycle_and_turns_audit_on(setup: Doma
     answer = log_search_setup.on_event(setup_event("Create"), None, transport=setup)
     assert answer["Data"]["PolicyChange"] == "created"
     assert setup.mappings["log_writer"] == {"backend_roles": [WRITER]}
-    assert setup.mappings["readall"] == setup.mappings["opensearch_dashboards_user"] == {
-        "backend_roles": ["arn:aws:iam::000000000000:role/oncall"]
-    }
+    assert (
+        setup.mappings["readall"]
+        == setup.mappings["opensearch_dashboards_user"]
+        == {"backend_roles": ["arn:aws:iam::000000000000:role/oncall"]}
+    )
     writer = setup.roles["log_writer"]
     assert [p["index_patterns"] for p in writer["index_permissions"]] == [["logs-*"]]
     assert setup.audit["config"]["enabled"] is True
@@ -347,34 +357,26 @@ def test_the_domain_admits_https_from_its_functions_and_the_tunnel_only(referenc
     assert len(sources) == 2  # the functions' group and the web servers' (the tunnel)
 
 
-def export_values(assembly: Synthesized) -> dict[str, Any]:
-    """Export name -> the value its own stack writes, over every stack of the assembly."""
-    found = {}
-    for role in assembly.stacks:
-        for output in assembly.template_json(role).get("Outputs", {}).values():
-            if "Export" in output:
-                found[output["Export"]["Name"]] = output["Value"]
-    return found
-
-
 def test_every_member_and_web_log_group_feeds_the_delivery_function(reference: Synthesized) -> None:
     template = reference.template_json("log_search")
-    exports = export_values(reference)
-    (delivery,) = [k for k, r in resources(template, "AWS::Lambda::Function").items() if "log_delivery" in r["Properties"]["Handler"]]
+    functions = resources(template, "AWS::Lambda::Function")
+    (delivery,) = [k for k, r in functions.items() if r["Properties"]["Handler"] == "log_delivery.handler"]
     filters = props(template, "AWS::Logs::SubscriptionFilter")
-    fed = set()
+    fed = []
     for f in filters:
         assert f["DestinationArn"] == {"Fn::GetAtt": [delivery, "Arn"]} and f["FilterPattern"] == ""
-        fed.add(json.dumps(exports[f["LogGroupName"]["Fn::ImportValue"]]))
-    permissions = [p for p in props(template, "AWS::Lambda::Permission") if p["Principal"] == "logs.eu-west-1.amazonaws.com"]
-    assert len(permissions) == len(filters)
+        fed.append(reference.local(f["LogGroupName"]))
+    # Each group's own permission lets CloudWatch Logs invoke the function for that group only.
+    invokers = [reference.local(p["SourceArn"]) for p in props(template, "AWS::Lambda::Permission")
+                if p["Principal"] == "logs.eu-west-1.amazonaws.com"]  # fmt: skip
+    assert sorted(i["Fn::GetAtt"][0] for i in invokers) == sorted(g["Ref"] for g in fed)
     data, app, eks = (reference.template_json(r) for r in ("data_tier", "app_tier", "eks"))
-    expected = {
-        *(json.dumps({"Ref": k}) for k in resources(data, "AWS::Logs::LogGroup") if k.startswith(("MemberLogsMessages", "MemberLogsAudit"))),
-        *(json.dumps({"Ref": k}) for k in resources(app, "AWS::Logs::LogGroup") if "ServerLogsApache" in k),
-        *(json.dumps({"Ref": k}) for k in resources(eks, "AWS::Logs::LogGroup") if "ApplicationLogs" in k),
-    }
-    assert len(expected) == 4 and fed == expected
+    expected = [
+        *(k for k in resources(data, "AWS::Logs::LogGroup") if k.startswith(("MemberLogsMessages", "MemberLogsAudit"))),
+        *(k for k in resources(app, "AWS::Logs::LogGroup") if "ServerLogsApache" in k),
+        *(k for k in resources(eks, "AWS::Logs::LogGroup") if "ApplicationLogs" in k),
+    ]
+    assert len(expected) == 4 and sorted(g["Ref"] for g in fed) == sorted(expected)
 
 
 def test_the_lifecycle_and_mappings_come_from_settings(reference: Synthesized) -> None:
@@ -385,7 +387,9 @@ def test_the_lifecycle_and_mappings_come_from_settings(reference: Synthesized) -
 
 def test_the_delivery_role_may_bulk_write_and_nothing_else_on_the_domain(reference: Synthesized) -> None:
     template = reference.template_json("log_search")
-    policies = {k: p for k, p in resources(template, "AWS::IAM::ManagedPolicy").items() if k.startswith("LogSearchDeliveryPolicy")}
+    policies = {
+        k: p for k, p in resources(template, "AWS::IAM::ManagedPolicy").items() if k.startswith("LogSearchDeliveryPolicy")
+    }
     ((_, policy),) = policies.items()
     (domain_statement,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "DomainRequests"]
     assert sorted(domain_statement["Action"]) == ["es:ESHttpPost", "es:ESHttpPut"]
