@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import base64
 import gzip
+import http.server
 import json
+import socketserver
+import ssl
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import log_delivery
@@ -22,6 +31,7 @@ from botocore.credentials import Credentials
 from search_http import Response, SearchClient, SearchError
 
 from components.log_search import DOMAIN_LOGS, SETUP_PATHS, TLS_POLICY
+from ops import log_search_proxy as proxy
 from tests.conftest import Synthesized
 from tests.templates import props, resources
 
@@ -394,3 +404,109 @@ def test_the_delivery_role_may_bulk_write_and_nothing_else_on_the_domain(referen
     (domain_statement,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "DomainRequests"]
     assert sorted(domain_statement["Action"]) == ["es:ESHttpPost", "es:ESHttpPut"]
     assert json.dumps(domain_statement["Resource"]).endswith('/_bulk"]]}') or "_bulk" in json.dumps(domain_statement["Resource"])
+
+
+# --------------------------------------------------------------------------
+# The operators' signing proxy (ops/log_search_proxy.py)
+# --------------------------------------------------------------------------
+
+
+def certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` and its key, as files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+class DomainEnd(http.server.BaseHTTPRequestHandler):
+    """The tunnel's far end as the domain answers: HTTPS, and a 403 for a request not signed for its own name."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        headers = dict(self.headers.items())
+        DomainEnd.seen.append(headers)
+        ok = headers.get("Host") == ENDPOINT and headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 ")
+        body = b'{"status":"green"}' if ok else b'{"message":"forbidden"}'
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def running(server: socketserver.BaseServer) -> Iterator[None]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("served_name", "status"), [(ENDPOINT, 200), ("localhost", 502)], ids=["domain-cert", "other-cert"])
+def test_the_proxy_signs_for_the_domain_and_trusts_only_its_certificate(tmp_path: Path, served_name: str, status: int) -> None:
+    cert_file, key_file = certificate(tmp_path, served_name)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+    far_end = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DomainEnd)
+    far_end.socket = server_tls.wrap_socket(far_end.socket, server_side=True)
+    client_tls = ssl.create_default_context(cafile=str(cert_file))  # trusts the served certificate, checks its name
+    upstream = proxy.tunnel_upstream(ENDPOINT, far_end.server_port, client_tls)
+    local = proxy.serve(ENDPOINT, REGION, KEYS, upstream, 0)
+    DomainEnd.seen.clear()
+    with running(far_end), running(local):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{local.server_port}/_cluster/health", headers={"Authorization": "Basic c3RvbGVu"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                got, body = answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            got, body = error.code, error.read()
+    assert got == status, body
+    if status == 200:
+        (seen,) = DomainEnd.seen
+        assert seen["Host"] == ENDPOINT and f"/{REGION}/es/aws4_request" in seen["Authorization"]
+        assert json.loads(body) == {"status": "green"}
+    else:
+        assert DomainEnd.seen == [] and b"certificate" in body.lower()
+
+
+def test_the_proxy_refuses_an_endpoint_with_a_scheme(capsys: pytest.CaptureFixture[str]) -> None:
+    assert proxy.main(["--endpoint", f"https://{ENDPOINT}", "--tunnel-port", "9443"]) == 2
+    assert "without scheme" in capsys.readouterr().err
+
+
+def test_the_proxy_reads_the_region_from_the_endpoint() -> None:
+    assert proxy.region_of(ENDPOINT) == REGION
+    assert proxy.region_of("localhost") is None
