@@ -112,7 +112,9 @@ class LogSearch(Construct):
         # The web servers' group already sends HTTPS anywhere; only the domain's side is added, here, so that the
         # network stack does not come to depend on this one.
         self.domain_group.add_ingress_rule(
-            ec2.Peer.security_group_id(tunnel.security_group_id), https, "Operators Session Manager tunnel through the web servers"
+            ec2.Peer.security_group_id(tunnel.security_group_id),
+            https,
+            "Operators Session Manager tunnel through the web servers",
         )
         provider_group = group("ProviderSg", "Log search setup Provider framework: the CloudFormation response URL and Lambda")
         provider_group.add_egress_rule(ec2.Peer.any_ipv4(), https, "The CloudFormation response URL on S3 and the Lambda API")
