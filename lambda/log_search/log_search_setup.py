@@ -83,7 +83,7 @@ def configure(
     for role in READER_ROLES:
         client.request("PUT", f"{SECURITY}/rolesmapping/{role}", {"backend_roles": list(reader_role_arns)})
     policy = put_policy(client, lifecycle_policy(hot_days, delete_after_days))
-    client.request("PATCH", f"{SECURITY}/audit", [{"op": "add", "path": "/config/enabled", "value": True}])
+    client.request("PATCH", f"{SECURITY}/audit", [{"op": "replace", "path": "/config/enabled", "value": True}])
     return {"Policy": POLICY_ID, "PolicyChange": policy, "WriterRole": WRITER_ROLE}
 
 
