@@ -296,7 +296,7 @@ CLAIMS = (
     ),
     Claim(r"TLS through the controller's Ingress support", (app_nlb_serves_tls,)),
     # Operations (docs/operations.md)
-    Claim(r"Policy-Min-TLS-1-2-2019-07", (log_search_is_tls_only,)),
+    Claim(r"Policy-Min-TLS-1-2-2019-07|node-to-node, TLS 1\.2, IAM fine-grained", (log_search_is_tls_only,)),
     Claim(r"requests without TLS", (topics_refuse_plain_publishing,)),
     Claim(r"SNS posts alarms over TLS only", (webhooks_are_https,)),
 )
