@@ -61,7 +61,8 @@ SETUP_PATHS = (
     "_plugins/_security/api/audit",
     "_plugins/_ism/policies/logs-lifecycle",
 )
-READ_ACTIONS = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpPatch", "es:ESHttpDelete"]
+# The domain's access policy lets the named roles call it; fine-grained access control decides what each may do.
+HTTP_ACTIONS = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpPatch", "es:ESHttpDelete"]
 
 
 def domain_name(prefix: str) -> str:
@@ -94,7 +95,6 @@ class LogSearch(Construct):
         if len({s.availability_zone for s in subnets}) != SEARCH_ZONES:
             raise ValueError(f"the log search domain needs one subnet in each of {SEARCH_ZONES} zones")
         stack = Stack.of(self)
-        self.settings = settings
         self.domain_arn = stack.format_arn(service="es", resource="domain", resource_name=name)
         self.key = EncryptionKey(
             self, "Key", description="Encrypts the log search domain, its logs and queue", alias=f"alias/{stack.stack_name}/logs"
@@ -198,7 +198,7 @@ class LogSearch(Construct):
                         "Sid": "NamedRolesOnly",
                         "Effect": "Allow",
                         "Principal": {"AWS": principals},
-                        "Action": READ_ACTIONS,
+                        "Action": HTTP_ACTIONS,
                         "Resource": f"{self.domain_arn}/*",
                     }
                 ],
