@@ -263,14 +263,15 @@ class Composer:
 
     def audit(self, app_tier: AppTierStack) -> None:
         """The deployment's trail (unless an organization trail records the account), last: it names the
-        buckets whose objects it records, of every stack that holds one."""
+        buckets whose objects it records, of every stack of its account that holds one (the Mendix
+        platform's, in an account of its own, are that account's to record)."""
         s = self.settings
         if not s.audit.trail:
             return
         buckets = [app_tier.web.access_log_bucket]
         if isinstance(dr_web := self.stacks.get("dr_web"), DrWebStack):
             buckets.append(dr_web.web.access_log_bucket)
-        if isinstance(eks := self.stacks.get("eks"), EksStack):
+        if isinstance(eks := self.stacks.get("eks"), EksStack) and eks.account == s.account:
             buckets += [eks.file_storage, eks.access_logs]
         self.add("audit", AuditStack, "Audit", settings=s.audit, data_buckets=[b.bucket_arn for b in buckets])
 
@@ -279,13 +280,15 @@ class Composer:
         cdk.Aspects.of(self.app).add(KeyAdministration(self.settings.audit.key_admin_role), priority=cdk.AspectPriority.MUTATING)
 
     def log_every_session(self) -> None:
-        """Every EC2 instance role of a region may write its sessions' logs where that region's preferences say."""
+        """Every EC2 instance role of an environment (account and region) may write its sessions' logs where that
+        environment's preferences say. The preferences are per account and region: a stack in the Mendix
+        platform's own account (``eks.account``) uses that account's, never the deployment's of its region."""
         networks = [n for n in (self.stacks.get("network"), self.stacks.get("dr_network")) if isinstance(n, NetworkStack)]
         for network in networks:
             if network.session_logging is None:
                 continue
             for stack in self.stacks.values():
-                if stack.region == network.region:
+                if (stack.account, stack.region) == (network.account, network.region):
                     cdk.Aspects.of(stack).add(
                         SessionLoggingGrants(network.session_logging.policy), priority=cdk.AspectPriority.MUTATING
                     )

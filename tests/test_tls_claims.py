@@ -169,6 +169,23 @@ def storage_is_tls_only(assembly: Synthesized) -> None:
             assert _denies_plain_http(policy["PolicyDocument"]["Statement"]), name
 
 
+def topics_are_tls_only(assembly: Synthesized) -> None:
+    """Every SNS topic of every stack (the severity topics among them) refuses requests without TLS."""
+    for name in assembly.stacks:
+        template = assembly.template_json(name)
+        policies = {
+            json.dumps(t): p["PolicyDocument"]["Statement"] for p in props(template, "AWS::SNS::TopicPolicy") for t in p["Topics"]
+        }
+        for logical_id in resources(template, "AWS::SNS::Topic"):
+            assert _denies_plain_http(policies[json.dumps({"Ref": logical_id})]), (name, logical_id)
+
+
+def subscriptions_are_never_plain_http(assembly: Synthesized) -> None:
+    """No topic delivers over plain HTTP: a webhook is an https:// subscription (settings refuse any other URL)."""
+    protocols = {p["Protocol"] for name in assembly.stacks for p in props(assembly.template_json(name), "AWS::SNS::Subscription")}
+    assert protocols and "http" not in protocols, protocols
+
+
 def database_requires_tls(assembly: Synthesized) -> None:
     template = assembly.template_json("eks")
     groups = props(template, "AWS::RDS::DBClusterParameterGroup") + props(template, "AWS::RDS::DBParameterGroup")
@@ -290,6 +307,9 @@ CLAIMS = (
     # The Mendix platform
     Claim(r"TLS only, 5-minute retention|TLS-only|platform key, TLS only\)", (storage_is_tls_only,)),
     Claim(r"strict TLS|`psql` over TLS", (database_requires_tls,)),
+    # The severity topics (docs/operations.md) and their webhooks (docs/settings.md)
+    Claim(r"^requests without TLS\. The Mendix pipeline's approval", (topics_are_tls_only,)),
+    Claim(r"SNS posts alarms over TLS only", (subscriptions_are_never_plain_http,)),
     Claim(
         r"NLB with TLS per app|TLS on 443|ELBSecurityPolicy-TLS13-1-2-2021-06|NLB terminates TLS|apps' NLB serves TLS",
         (app_nlb_serves_tls,),
