@@ -27,6 +27,7 @@ from stacks.dr_mirror_set import DrMirrorSetStack
 from stacks.dr_region import DrRegionStack
 from stacks.dr_web import DrWebStack
 from stacks.eks import EksStack
+from stacks.log_search import LogSearchStack
 from stacks.mirror_set import MirrorSetStack
 from stacks.network import NetworkStack
 from stacks.pki import PkiStack
@@ -217,6 +218,25 @@ class Composer:
             "eks", EksStack, "Eks", account=s.eks_account, network=network.refs, settings=s.eks, resource_tags=s.tags,
             alarm_topics=data.alarm_topics if s.eks_account == s.account else None, notifications=s.ops.notifications,
             dr=dr.link if dr is not None else None, vault_lock=s.audit.vault_lock,
+        )  # fmt: skip
+
+    def log_search(self, network: NetworkStack, data: DataTierStack, app_tier: AppTierStack) -> None:
+        """The optional OpenSearch domain (``ops.log_search``), fed by the primary region's IRIS members' and web
+        servers' log groups and, when the Mendix platform is in this account, its containers' logs. The DR region's
+        logs, and the platform's in an account of its own, stay in CloudWatch Logs there."""
+        s = self.settings
+        if not s.ops.log_search.enabled:
+            return
+        sources = {
+            "iris-messages": [data.member_logs.messages],
+            "iris-audit": [data.member_logs.audit],
+            "web": [app_tier.web.server_logs.log_group],
+        }
+        if isinstance(eks := self.stacks.get("eks"), EksStack) and s.eks_account == s.account:
+            sources["eks-containers"] = [eks.observability.application_logs]
+        self.add(
+            "log_search", LogSearchStack, "LogSearch", network=network.refs, settings=s.ops.log_search, prefix=s.prefix,
+            sources=sources, alarm_topics=data.alarm_topics,
         )  # fmt: skip
 
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:

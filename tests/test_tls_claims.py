@@ -229,6 +229,37 @@ def hosts_get_certificates_from_the_ca(assembly: Synthesized) -> None:
     assert "systemctl enable iris-host-certificate.timer" in texts["data"]
 
 
+def log_search_is_tls_only(assembly: Synthesized) -> None:
+    """The log search domain (where a profile has one): HTTPS only, TLS 1.2 or later, node-to-node encryption."""
+    domains = [d for role in assembly.stacks for d in props(assembly.template_json(role), "AWS::OpenSearchService::Domain")]
+    assert len(domains) == (1 if assembly.settings.ops.log_search.enabled else 0)
+    for d in domains:
+        assert d["DomainEndpointOptions"] == {"EnforceHTTPS": True, "TLSSecurityPolicy": "Policy-Min-TLS-1-2-2019-07"}
+        assert d["NodeToNodeEncryptionOptions"] == {"Enabled": True}
+
+
+def topics_refuse_plain_publishing(assembly: Synthesized) -> None:
+    """Every severity topic's policy denies sns:Publish without TLS (aws:SecureTransport false)."""
+    topics = [t for role in assembly.stacks for t in resources(assembly.template_json(role), "AWS::SNS::Topic")]
+    policies = [p for role in assembly.stacks for p in props(assembly.template_json(role), "AWS::SNS::TopicPolicy")]
+    assert topics and len(policies) >= len(topics)
+    for policy in policies:
+        denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies), policy
+
+
+def webhooks_are_https(assembly: Synthesized) -> None:
+    """A pager's webhook is an https:// URL (settings refuse any other) and subscribes over HTTPS."""
+    from config.ops import HTTPS_URL
+
+    assert HTTPS_URL.startswith("^https://")
+    for role in assembly.stacks:
+        for sub in props(assembly.template_json(role), "AWS::SNS::Subscription"):
+            assert sub["Protocol"] != "http", role
+            if sub["Protocol"] == "https":
+                assert str(sub["Endpoint"]).startswith("https://"), role
+
+
 # --------------------------------------------------------------------------
 # Claims: what a line says -> the facts that make it true
 # --------------------------------------------------------------------------
@@ -284,6 +315,10 @@ CLAIMS = (
         (app_nlb_serves_tls,),
     ),
     Claim(r"TLS through the controller's Ingress support", (app_nlb_serves_tls,)),
+    # Operations (docs/operations.md)
+    Claim(r"Policy-Min-TLS-1-2-2019-07|node-to-node, TLS 1\.2, IAM fine-grained", (log_search_is_tls_only,)),
+    Claim(r"requests without TLS", (topics_refuse_plain_publishing,)),
+    Claim(r"SNS posts alarms over TLS only", (webhooks_are_https,)),
 )
 
 

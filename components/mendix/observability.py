@@ -107,6 +107,8 @@ class PlatformObservability(Construct):
             encryption_key=encryption_key,
             retention_days=log_retention_days,
         )
+        # Fluent Bit's container logs (the add-on's "application" group): what central log search subscribes to.
+        self.application_logs = self.log_groups[CONTAINER_INSIGHTS_LOG_GROUPS.index("application")]
         role = pod_identity_role(
             self,
             "AgentRole",
