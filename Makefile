@@ -31,7 +31,7 @@ export CDK_VALIDATION := false
 
 CDK_FLAGS := --no-notices --no-version-reporting
 
-.PHONY: help install synth test lint report az-loss cost diagram graphviz bench drill rehearse deploy diff update-snapshots clean
+.PHONY: help install synth test check lint report az-loss cost diagram graphviz bench drill rehearse deploy diff update-snapshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,7 +58,10 @@ synth: $(VENV)/.installed node_modules/.installed ## synthesize every stack offl
 	$(CDK) synth $(CDK_FLAGS) --quiet --output cdk.out.hybrid -c profile=hybrid $(CONTEXT)
 	@echo "templates and cdk-nag reports: cdk.out/, cdk.out.dev/ and cdk.out.hybrid/"
 
-test: install ## run the whole test suite (unit, snapshot, compliance, lint of templates)
+test: install ## the suite but its slow checks: unit, scripts, snapshots, cdk-nag, the deploy rehearsal
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+
+check: install ## the whole suite (CI): `make test` and the slow checks, cfn-lint, checkov, Control Tower, 16 sets
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed ## ruff and mypy

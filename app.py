@@ -39,6 +39,7 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     app_tier = c.app_tier(network, data, mirrors)
     c.eks(data, dr)
     c.dr_web_and_dns(dr, app_tier, mirrors)
+    c.log_search(network, data, app_tier)  # after the stacks whose log groups it subscribes to
     c.audit(app_tier)  # last: the trail names the buckets of the stacks before it
     c.log_every_session()
     c.administer_keys()

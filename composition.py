@@ -32,6 +32,7 @@ from stacks.dr_replicas import DrReplicasStack
 from stacks.dr_web import DrWebStack
 from stacks.eks import ACCESS_LOG_RETENTION_DAYS as EKS_ACCESS_LOG_DAYS
 from stacks.eks import EksStack
+from stacks.log_search import LogSearchStack
 from stacks.mirror_set import MirrorSetStack
 from stacks.network import NetworkStack
 from stacks.pki import PkiStack
@@ -258,6 +259,25 @@ class Composer:
             replicas=self._replicas_of(mendix_files="MendixFiles", access_logs="EksAccessLogs"),
         )  # fmt: skip
 
+    def log_search(self, network: NetworkStack, data: DataTierStack, app_tier: AppTierStack) -> None:
+        """The optional OpenSearch domain (``ops.log_search``), fed by the primary region's IRIS members' and web
+        servers' log groups and, when the Mendix platform is in this account, its containers' logs. The DR region's
+        logs, and the platform's in an account of its own, stay in CloudWatch Logs there."""
+        s = self.settings
+        if not s.ops.log_search.enabled:
+            return
+        sources = {
+            "iris-messages": [data.member_logs.messages],
+            "iris-audit": [data.member_logs.audit],
+            "web": [app_tier.web.server_logs.log_group],
+        }
+        if isinstance(eks := self.stacks.get("eks"), EksStack) and s.eks_account == s.account:
+            sources["eks-containers"] = [eks.observability.application_logs]
+        self.add(
+            "log_search", LogSearchStack, "LogSearch", network=network.refs, settings=s.ops.log_search, prefix=s.prefix,
+            sources=sources, alarm_topics=data.alarm_topics,
+        )  # fmt: skip
+
     def dr_web_and_dns(self, dr: DrSide | None, app_tier: AppTierStack, mirrors: dict[str, MirrorLink]) -> None:
         """The DR region's web tier, and the application's name failing over between the two regions."""
         s = self.settings
@@ -283,14 +303,15 @@ class Composer:
 
     def audit(self, app_tier: AppTierStack) -> None:
         """The deployment's trail (unless an organization trail records the account), last: it names the
-        buckets whose objects it records, of every stack that holds one."""
+        buckets whose objects it records, of every stack of its account that holds one (the Mendix
+        platform's, in an account of its own, are that account's to record)."""
         s = self.settings
         if not s.audit.trail:
             return
         buckets = [app_tier.web.access_log_bucket]
         if isinstance(dr_web := self.stacks.get("dr_web"), DrWebStack):
             buckets.append(dr_web.web.access_log_bucket)
-        if isinstance(eks := self.stacks.get("eks"), EksStack):
+        if isinstance(eks := self.stacks.get("eks"), EksStack) and eks.account == s.account:
             buckets += [eks.file_storage, eks.access_logs]
         copies = [t.bucket_arn for t in self.replicas.values()]  # the same data in the DR region
         self.add(
@@ -307,13 +328,15 @@ class Composer:
         cdk.Aspects.of(self.app).add(KeyAdministration(self.settings.audit.key_admin_role), priority=cdk.AspectPriority.MUTATING)
 
     def log_every_session(self) -> None:
-        """Every EC2 instance role of a region may write its sessions' logs where that region's preferences say."""
+        """Every EC2 instance role of an environment (account and region) may write its sessions' logs where that
+        environment's preferences say. The preferences are per account and region: a stack in the Mendix
+        platform's own account (``eks.account``) uses that account's, never the deployment's of its region."""
         networks = [n for n in (self.stacks.get("network"), self.stacks.get("dr_network")) if isinstance(n, NetworkStack)]
         for network in networks:
             if network.session_logging is None:
                 continue
             for stack in self.stacks.values():
-                if stack.region == network.region:
+                if (stack.account, stack.region) == (network.account, network.region):
                     cdk.Aspects.of(stack).add(
                         SessionLoggingGrants(network.session_logging.policy), priority=cdk.AspectPriority.MUTATING
                     )

@@ -8,7 +8,10 @@ grows with rules times template size, so the rules that evaluate the same types
 run together on a copy of the template that keeps only the resources of those
 types and whatever they reference, directly or not (a queue's key, a bucket
 policy's bucket): what a rule can see of its own resources is unchanged, and
-the EKS stack's template is checked in a third of the time.
+the EKS stack's template is checked in a third of the time. One cfn-guard
+process runs a group over the parts of every template that has its types, each
+part a data file of its own: a synthesis starts a process per group, not per
+group and template (on the reference profile 30 instead of 143, and 45% less CPU).
 
 The package's own ``CfnGuardValidator`` is not registered: for a clause that
 compares two literals its parser reports a resource without a logical id, which
@@ -131,14 +134,14 @@ def rule_names() -> dict[str, str]:
     return {rule.rule_name: rule.control for rule in bundle().rules.values()}
 
 
-def failed_resources(guard_output: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """Rule name -> logical ids of the resources whose clauses failed it, from one template's structured output."""
+def failed_resources(data_file: dict[str, Any]) -> dict[str, set[str]]:
+    """Rule name -> logical ids of the resources whose clauses failed it, from cfn-guard's structured
+    output for one data file."""
     failed: dict[str, set[str]] = {}
-    for data_file in guard_output:
-        for entry in data_file.get("not_compliant", []):
-            rule = entry["Rule"]
-            ids = {m.group(1) for path in _checked_paths(rule) if (m := _RESOURCE.match(path))}
-            failed.setdefault(rule["name"], set()).update(ids)
+    for entry in data_file.get("not_compliant", []):
+        rule = entry["Rule"]
+        ids = {m.group(1) for path in _checked_paths(rule) if (m := _RESOURCE.match(path))}
+        failed.setdefault(rule["name"], set()).update(ids)
     return failed
 
 
@@ -160,19 +163,35 @@ def _checked_paths(node: Any) -> Iterator[str]:
 
 def check_template(template_path: str) -> dict[str, set[str]]:
     """Control id -> failing logical ids of one template, under the rules for its resource types."""
-    template = json.loads(Path(template_path).read_text())
-    failed: dict[str, set[str]] = {}
+    return check_templates([template_path])[template_path]
+
+
+def check_templates(template_paths: Iterable[str]) -> dict[str, dict[str, set[str]]]:
+    """Per template: control id -> failing logical ids, under the rules for its resource types.
+
+    Each template is still checked on its own (its parts are separate data files), but a group of rules
+    runs once over the parts of every template that has its types: one cfn-guard process per group,
+    not per group and template.
+    """
+    paths = list(template_paths)
+    failed: dict[str, dict[str, set[str]]] = {path: {} for path in paths}
     with tempfile.TemporaryDirectory(prefix="control-tower-") as scratch:
-        parts = [(rules, _write(Path(scratch) / f"{i}.json", part)) for i, (rules, part) in enumerate(rule_groups(template))]
+        runs: dict[tuple[str, ...], tuple[list[BundledRule], dict[Path, str]]] = {}
+        for t, path in enumerate(paths):
+            for g, (rules, part) in enumerate(rule_groups(json.loads(Path(path).read_text()))):
+                key = tuple(sorted(rule.rule_name for rule in rules))
+                runs.setdefault(key, (rules, {}))[1][_write(Path(scratch) / f"{t}-{g}.json", part)] = path
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            for found in pool.map(lambda part: _guard(part[0], part[1], template_path), parts):
-                for name, ids in found.items():
-                    failed.setdefault(name, set()).update(ids)
-    unnamed = sorted(name for name, ids in failed.items() if not ids)
-    if unnamed:
-        raise RuntimeError(f"cfn-guard failed {unnamed} on {template_path} without naming a resource")
+            for parts, found in pool.map(lambda run: (run[1], _guard(run[0], list(run[1]))), runs.values()):
+                for data, by_rule in found.items():
+                    for name, ids in by_rule.items():
+                        failed[parts[data]].setdefault(name, set()).update(ids)
     by_name = rule_names()
-    return {by_name[name]: ids for name, ids in failed.items()}
+    for path, by_rule in failed.items():
+        unnamed = sorted(name for name, ids in by_rule.items() if not ids)
+        if unnamed:
+            raise RuntimeError(f"cfn-guard failed {unnamed} on {path} without naming a resource")
+    return {path: {by_name[name]: ids for name, ids in by_rule.items()} for path, by_rule in failed.items()}
 
 
 def rule_groups(template: dict[str, Any]) -> Iterator[tuple[list[BundledRule], dict[str, Any]]]:
@@ -222,22 +241,29 @@ def _write(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
-def _guard(rules: list[BundledRule], data: Path, template_path: str) -> dict[str, set[str]]:
-    """Rule name -> failing logical ids: one cfn-guard run of ``rules`` over ``data`` (a part of ``template_path``)."""
+def _guard(rules: list[BundledRule], data: list[Path]) -> dict[Path, dict[str, set[str]]]:
+    """Per data file (a template or a part of one): rule name -> failing logical ids, from one cfn-guard
+    run of ``rules`` over every file of ``data``."""
     run = subprocess.run(
         [
             str(bundle().guard),
             "validate",
             *(arg for rule in rules for arg in ("--rules", str(rule.file))),
-            *("--data", str(data), "--output-format", "json", "--show-summary", "none", "--structured"),
+            *(arg for path in data for arg in ("--data", str(path))),
+            *("--output-format", "json", "--show-summary", "none", "--structured"),
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     if run.returncode not in GUARD_FINDINGS_EXIT_CODES:
-        raise RuntimeError(f"cfn-guard failed on {template_path} (exit {run.returncode}): {run.stderr.strip()}")
-    return failed_resources(json.loads(run.stdout) if run.stdout.strip() else [])
+        names = ", ".join(path.name for path in data)
+        raise RuntimeError(f"cfn-guard failed on {names} (exit {run.returncode}): {run.stderr.strip()}")
+    by_data = {str(path): path for path in data}
+    found: dict[Path, dict[str, set[str]]] = {path: {} for path in data}
+    for data_file in json.loads(run.stdout) if run.stdout.strip() else []:
+        found[by_data[data_file["name"]]] = failed_resources(data_file)
+    return found
 
 
 @jsii.implements(cdk.IPolicyValidationPlugin)
@@ -261,8 +287,8 @@ class ControlTowerRules:
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
         violations = []
-        for template_path in context.template_paths:
-            for control, ids in sorted(check_template(template_path).items()):
+        for template_path, found in check_templates(context.template_paths).items():
+            for control, ids in sorted(found.items()):
                 rule = bundle().rules[control]
                 violations.append(
                     cdk.PolicyViolation(

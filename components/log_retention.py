@@ -34,6 +34,19 @@ def encrypted_log_group(
     )
 
 
+def logged_from_the_first_call(resource: IConstruct, function: IConstruct) -> None:
+    """``resource``, a custom resource that ``function`` serves in the same stack, is created only after
+    the function's own log group (the one the CDK adds as ``LogGroup``; none without that feature flag).
+
+    Lambda creates a missing ``/aws/lambda/<function>`` group at the function's first call, with no key
+    and no retention. CloudFormation creates the function's group and its custom resources in parallel:
+    when the call comes first, the group's creation finds its name taken and the stack rolls back.
+    """
+    group = function.node.try_find_child("LogGroup")
+    if group is not None:
+        resource.node.add_dependency(group)
+
+
 @jsii.implements(IAspect)
 class EncryptedLogGroups:
     """Gives every log group of a scope a retention and a KMS key.

@@ -23,23 +23,11 @@ from components.member_basics import member_role
 from components.nag import acknowledge
 from components.severity import AlarmTopics, severity_alarm
 from config.constants import HTTPS_PORT
+from ops.restore_drill import OUTPUTS  # the stack outputs the drill reads: one table for both sides
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_SCRIPT = ROOT / "iris" / "restore_check.sh"
 DRILL_MODULE = ROOT / "ops" / "restore_drill.py"
-# ops/restore_drill.py OUTPUTS: the names the drill reads.
-OUTPUTS = {
-    "subnet_id": "RestoreDrillSubnet",
-    "security_group_id": "RestoreDrillSecurityGroup",
-    "instance_profile_arn": "RestoreDrillInstanceProfile",
-    "document": "RestoreDrillDocument",
-    "image_id": "RestoreDrillImage",
-    "instance_type": "RestoreDrillInstanceType",
-    "root_device": "RestoreDrillRootDevice",
-    "root_volume_gib": "RestoreDrillRootVolumeGib",
-    "key_arn": "RestoreDrillKey",
-    "set_tag": "RestoreDrillSetTag",
-}
 # ops/restore_drill.py: the tags and the metric the runbook's Finish step publishes.
 MIRROR_SET_TAG = "IrisMirrorSet"
 DRILL_TAG = "IrisRestoreDrill"

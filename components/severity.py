@@ -118,6 +118,12 @@ RULES: Mapping[str, AlarmRule] = {
         "A scheduled restore drill failed: the newest snapshot set may not restore (or holds a damaged database); "
         "production and the mirror are untouched.",
     ),
+    # ---------------------------------------------------------------- log search
+    "log-delivery-failed": AlarmRule(
+        "P3",
+        "Log events did not reach the search domain: they are still in CloudWatch Logs (and the batch in the delivery "
+        "function's dead-letter queue); only the central search misses them.",
+    ),
     # ---------------------------------------------------------------- application tier
     "web-5xx": AlarmRule("P2", "A share of the users' requests fail: the service is severely degraded."),
     "web-capacity": AlarmRule(

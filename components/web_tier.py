@@ -290,13 +290,16 @@ class WebTier(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        unlogged = (
+            "This bucket holds the ALB's access logs; logging access to it would need a further log bucket, itself "
+            "unlogged. Every object read and write in it is an S3 data event of the deployment's trail (the Audit "
+            "stack names this bucket); where an organization trail replaces it (audit.trail false), that trail must "
+            "select them."
+        )
         reasons = {
-            "AwsSolutions::AwsSolutions-S1": "This bucket holds the ALB's access logs; logging access to it would need "
-            "a further log bucket, itself unlogged. CloudTrail records who reads or changes it.",
-            "HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled": "This bucket holds the ALB's access logs; logging "
-            "access to it would need a further log bucket, itself unlogged. CloudTrail records who reads or changes it.",
-            "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled": "This bucket holds the ALB's access logs; logging "
-            "access to it would need a further log bucket, itself unlogged. CloudTrail records who reads or changes it.",
+            "AwsSolutions::AwsSolutions-S1": unlogged,
+            "HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled": unlogged,
+            "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled": unlogged,
             "HIPAA.Security::HIPAA.Security-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "
             "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
             "NIST.800.53.R5::NIST.800.53.R5-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "

@@ -422,6 +422,23 @@ class _Pricer:
 
     # -- managed services ---------------------------------------------------------------------
 
+    def search_domain(self, node: Node, p: Mapping[str, Any]) -> None:
+        """An OpenSearch Service domain: its data and dedicated master nodes by the hour (a standby zone's nodes are
+        among the data nodes and billed alike), and each data node's volume."""
+        cluster = p.get("ClusterConfig", {})
+        data_type, data_nodes = str(cluster.get("InstanceType")), number(cluster.get("InstanceCount"), 1)
+        self.add(node, "OpenSearch", f"{data_type} data node", data_nodes, "instance-hour",
+                 self.price(node, "opensearch_instance_hour", data_type))  # fmt: skip
+        if str(cluster.get("DedicatedMasterEnabled", "false")).lower() == "true":
+            master_type = str(cluster.get("DedicatedMasterType"))
+            self.add(node, "OpenSearch", f"{master_type} dedicated master", number(cluster.get("DedicatedMasterCount"), 3),
+                     "instance-hour", self.price(node, "opensearch_instance_hour", master_type))  # fmt: skip
+        ebs = p.get("EBSOptions", {})
+        if str(ebs.get("EBSEnabled", "false")).lower() == "true":
+            kind, size = str(ebs.get("VolumeType", "gp2")), number(ebs.get("VolumeSize"), 10)
+            self.add(node, "OpenSearch", f"{kind} {size} GiB per data node", data_nodes * size, "GiB-month",
+                     self.price(node, f"opensearch_{kind}_gib_month"))  # fmt: skip
+
     def services(self) -> None:
         a = self.assume
         for node, _ in self.assembly.resources("AWS::EKS::Cluster"):
@@ -460,6 +477,8 @@ class _Pricer:
                 self.price(node, "rds_backup_gib_month"),
                 estimate=True,
             )
+        for node, r in self.assembly.resources("AWS::OpenSearchService::Domain"):
+            self.search_domain(node, props(r))
         for node, _ in self.assembly.resources("AWS::KMS::Key"):
             self.add(node, "KMS", "customer managed key", 1, "key-month", self.price(node, "kms_key_month"))
         for node, r in self.assembly.resources("AWS::CloudWatch::Alarm"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aws_cdk import CfnOutput, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -72,18 +72,7 @@ class DrDnsStack(Stack):
         primary_members = {
             member: self._alarm_check(f"Primary{member}", alarm) for member, alarm in sorted(primary_alarms.items())
         }
-        self.primary_check = route53.CfnHealthCheck(
-            self,
-            "PrimaryHealth",
-            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
-                type="CALCULATED",
-                child_health_checks=[c.attr_health_check_id for c in primary_members.values()],
-                health_threshold=1,
-            ),
-            health_check_tags=[
-                route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} primary region")
-            ],
-        )
+        self.primary_check = self._gate("PrimaryHealth", primary_members.values(), "primary region")
         if not dr_alarms:
             raise ValueError("the DR region's VIP has at least one member")
         # The first member's check keeps the id of the single member of before.
@@ -91,16 +80,7 @@ class DrDnsStack(Stack):
             member: self._alarm_check("DrMember" if i == 0 else f"DrMember{member}", alarm)
             for i, (member, alarm) in enumerate(sorted(dr_alarms.items()))
         }
-        self.dr_check = route53.CfnHealthCheck(
-            self,
-            "DrHealth",
-            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
-                type="CALCULATED",
-                child_health_checks=[c.attr_health_check_id for c in dr_members.values()],
-                health_threshold=1,
-            ),
-            health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} DR region")],
-        )
+        self.dr_check = self._gate("DrHealth", dr_members.values(), "DR region")
 
         self.records = {
             role: route53.CfnRecordSet(
@@ -126,6 +106,19 @@ class DrDnsStack(Stack):
         CfnOutput(self, "DrEndpoint", value=dr_load_balancer.load_balancer_dns_name, description="python -m ops promote-dr")
         for output, check in (("PrimaryHealthCheckId", self.primary_check), ("DrHealthCheckId", self.dr_check)):
             CfnOutput(self, output, value=check.attr_health_check_id, description="python -m ops promote-dr: the DNS gates")
+
+    def _gate(self, check_id: str, children: Iterable[route53.CfnHealthCheck], region: str) -> route53.CfnHealthCheck:
+        """A calculated check, healthy while one of ``children`` is: the gate promote-dr flips."""
+        return route53.CfnHealthCheck(
+            self,
+            check_id,
+            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="CALCULATED",
+                child_health_checks=[c.attr_health_check_id for c in children],
+                health_threshold=1,
+            ),
+            health_check_tags=[route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{self.record_name} {region}")],
+        )
 
     def _alarm_check(self, check_id: str, alarm: cw.Alarm) -> route53.CfnHealthCheck:
         """A health check that follows one CloudWatch alarm, in that alarm's region."""

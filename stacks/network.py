@@ -19,7 +19,7 @@ from components.endpoint_policies import (
     private_ca_endpoint_statements,
 )
 from components.links import NetworkRefs, PrivateCaEndpoint, TierSecurityGroups
-from components.log_retention import EncryptedLogGroups, encrypted_log_group
+from components.log_retention import EncryptedLogGroups, encrypted_log_group, logged_from_the_first_call
 from components.mendix.nag import AWS_CUSTOM_RESOURCE_FUNCTION_ID, acknowledge_custom_resource_function
 from components.nag import acknowledge, acknowledge_inline_policies, both_packs
 from components.recycle_bin import snapshot_recycle_bin
@@ -378,6 +378,7 @@ class NetworkStack(Stack):
         )
         acknowledge_custom_resource_function(self, "the S3 prefix list lookup")
         function = self.node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
+        logged_from_the_first_call(lookup, function)
         acknowledge(
             function,
             both_packs(

@@ -40,6 +40,8 @@ from tests.moto_vip import REGION, Vip
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("reference", "dev")
+# The modules whose slow tests read cfn-lint's and checkov's findings.
+LINTED_MODULES = ("test_compliance.py", "test_hybrid.py")
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -151,16 +153,27 @@ def shared_folder(factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-# Whether this run holds the compliance tests, whose linters then start as each shipped profile is synthesized.
+# Whether this run holds slow tests (``make check``): the linters then start as each shipped profile is
+# synthesized, and the shipped profiles' syntheses run the Control Tower rules, which those tests read.
 LINTED_IN_THIS_RUN = False
-# Whether a test of this run reads the Control Tower findings of the shipped profiles.
 CONTROL_TOWER_IN_THIS_RUN = False
 
 
+# The longest module first: a worker spends the run's first minutes on it while the other runs the rest,
+# instead of the run ending with one worker still deploying.
+FIRST = ("test_rehearsal.py",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the others keep their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Decided on the tests selected, after ``-m`` and ``-k`` have left some out."""
     global LINTED_IN_THIS_RUN, CONTROL_TOWER_IN_THIS_RUN
-    LINTED_IN_THIS_RUN = any(item.path.name == "test_compliance.py" for item in items)
-    CONTROL_TOWER_IN_THIS_RUN = LINTED_IN_THIS_RUN or any(item.name == "test_compliance_summary_is_current" for item in items)
+    slow = [item for item in session.items if item.get_closest_marker("slow")]
+    LINTED_IN_THIS_RUN = any(item.path.name in LINTED_MODULES for item in slow)
+    CONTROL_TOWER_IN_THIS_RUN = bool(slow)
 
 
 def pytest_sessionfinish() -> None:
@@ -189,7 +202,10 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synthesized
                     synthesize(outdir, context, checks=not overrides)
             cache[key] = load(outdir, context, None if overrides else linters.view(profile))
             if not overrides and LINTED_IN_THIS_RUN:
-                linters.start()  # beside the tests that follow, once every shipped profile is synthesized
+                # The linters read every shipped profile at once: build the others now, so that the
+                # linters start early, beside the tests that follow, not after the last profile's first test.
+                linters.synthesize_all()
+                linters.start()
         return cache[key]
 
     shipped = list(cdk_json_context()["profiles"])  # every profile cdk.json ships, hybrid too

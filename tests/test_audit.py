@@ -1,12 +1,13 @@
 """Audit, backups, no way out for data, keys (docs/security.md, sections 4 to 7).
 
-Each test reads the session's assemblies; none synthesizes an app of its own.
+Each test reads the session's assemblies; one variant puts the Mendix platform in an account of its own.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -143,6 +144,51 @@ def test_every_instance_role_of_a_region_may_write_its_session_logs(reference: S
             assert {"Ref": policy_id} in attached, f"{role}/{role_id} cannot log its sessions"
             checked += 1
     assert checked >= 4  # members and arbiters of each set, web, ECP and EKS nodes
+
+
+# The Mendix platform in an account of its own, which settings allow only without a DR region; no shipped
+# profile or variant sets eks.account.
+EKS_ACCOUNT = "111111111111"
+
+
+@pytest.fixture(scope="module")
+def own_eks_account(synth: Callable[..., Synthesized]) -> Synthesized:
+    return synth("dev", **{"dr": "none", "eks.account": EKS_ACCOUNT})
+
+
+def test_session_logging_and_the_trail_stay_in_their_own_account(own_eks_account: Synthesized) -> None:
+    """Session Manager's preferences and the trail belong to an account and region: a stack of the Mendix
+    account shares the deployment's region but none of its session policy or trail (the synthesis itself
+    failed with CannotUseCrossEnvironment while stacks were matched by region only)."""
+    s = own_eks_account
+    assert {s.stacks[r].account for r in ("eks", "eks_network")} == {EKS_ACCOUNT}
+    assert s.stacks["eks"].region == s.stacks["network"].region
+    (policy_id,) = [
+        k for k in resources(s.template_json("network"), "AWS::IAM::ManagedPolicy") if k.startswith("SessionsInstancePolicy")
+    ]
+    # A value of another stack, by an export or a stack output: as that stack writes it.
+    exports = {
+        o["Export"]["Name"]: o["Value"] for r in s.stacks for o in s.template_json(r).get("Outputs", {}).values() if "Export" in o
+    }
+
+    def local(value: Any) -> Any:
+        return exports[value["Fn::ImportValue"]] if isinstance(value, dict) and "Fn::ImportValue" in value else s.local(value)
+
+    def instance_roles_policies(role: str) -> list[Any]:
+        return [
+            local(p)
+            for r in resources(s.template_json(role), "AWS::IAM::Role").values()
+            if "ec2.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+            for p in r["Properties"].get("ManagedPolicyArns", [])
+        ]
+
+    # The deployment's own hosts still log their sessions; the Mendix nodes reference nothing of that account.
+    assert {"Ref": policy_id} in instance_roles_policies("app_tier")
+    assert instance_roles_policies("eks") and "SessionsInstancePolicy" not in json.dumps(s.template_json("eks"))
+    # The trail records the objects of its own account's buckets: the web tier's logs, not the Mendix files.
+    _, trail = one(s.template_json("audit"), "AWS::CloudTrail::Trail")
+    (objects,) = [x["FieldSelectors"] for x in trail["AdvancedEventSelectors"] if x["Name"].startswith("Objects")]
+    assert [local(j["Fn::Join"][1][0]) for j in objects[2]["StartsWith"]] == [arn_of(s, "app_tier", "WebAccessLogs")]
 
 
 # ---------------------------------------------------------------- 6. backups
@@ -312,6 +358,28 @@ def test_the_s3_prefix_list_is_read_at_deploy_time_by_name(reference: Synthesize
     (lookup,) = [r for k, r in resources(template, "Custom::AWS").items() if k.startswith("S3PrefixList")]
     call = json.dumps(lookup["Properties"])
     assert "describeManagedPrefixLists" in call and f"com.amazonaws.{reference.settings.region}.s3" in call
+
+
+def test_a_custom_resource_waits_for_its_functions_log_group(assembly: Synthesized) -> None:
+    """Lambda makes a missing ``/aws/lambda/<function>`` group at the first call (no key, no retention), and the
+    function's own group, created later, then fails (already exists): an SDK call at deploy time waits for its
+    function's group (the rehearsal's Network stack rolled back on this)."""
+    checked = 0
+    for path in assembly.template_files():
+        found = json.loads(path.read_text())["Resources"]
+        groups = {}  # function logical id -> its log group's
+        for logical_id, group in resources({"Resources": found}, "AWS::Logs::LogGroup").items():
+            name = group["Properties"].get("LogGroupName")
+            if isinstance(name, dict) and "Fn::Join" in name and name["Fn::Join"][1][0] == "/aws/lambda/":
+                groups[name["Fn::Join"][1][1]["Ref"]] = logical_id
+        for logical_id, resource in found.items():
+            # An AwsCustomResource's call follows its function's creation at once (the kubectl provider's
+            # wait for the cluster).
+            token = resource.get("Properties", {}).get("ServiceToken")
+            if resource["Type"] == "Custom::AWS" and token.get("Fn::GetAtt", [None])[0] in groups:
+                assert groups[token["Fn::GetAtt"][0]] in resource.get("DependsOn", []), f"{path.name}: {logical_id}"
+                checked += 1
+    assert checked >= 3  # the S3 prefix-list lookups of the network stacks, the Eks stack's NLB lookups
 
 
 def test_the_hosts_log_only_into_their_own_groups_with_no_retention_or_deletion_rights(reference: Synthesized) -> None:

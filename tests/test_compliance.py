@@ -16,6 +16,9 @@ from tests.conftest import ROOT, Synthesized
 from tests.linters import templates_by_region
 
 PACKS = GATED_PLUGINS
+NAG_PACKS = [p for p in PACKS if p != control_tower.PLUGIN_NAME]
+# The Control Tower rules run in a synthesis of this run only beside the slow tests that read them.
+GATED = [*NAG_PACKS, pytest.param(control_tower.PLUGIN_NAME, marks=pytest.mark.slow)]
 # Reasons that say nothing about the resource.
 VAGUE_REASONS = ("set by the construct", "not needed", "false positive", "n/a", "todo", "suppressed")
 
@@ -33,12 +36,16 @@ def findings_by_stack(report: dict[str, Any], key: str) -> dict[str, list[str]]:
     return found
 
 
-def test_the_nag_packs_and_the_control_tower_rules_ran(assembly: Synthesized) -> None:
-    assert set(PACKS) <= set(plugin_reports(assembly))
+def test_the_nag_packs_ran(assembly: Synthesized) -> None:
+    assert set(NAG_PACKS) <= set(plugin_reports(assembly))
+
+
+@pytest.mark.slow
+def test_the_control_tower_rules_ran(assembly: Synthesized) -> None:
     assert plugin_reports(assembly)[control_tower.PLUGIN_NAME]["pluginVersion"] == control_tower.bundle_version()
 
 
-@pytest.mark.parametrize("pack", PACKS)
+@pytest.mark.parametrize("pack", GATED)
 def test_no_unacknowledged_nag_findings(assembly: Synthesized, pack: str) -> None:
     """Zero errors and zero warnings, per pack and per stack."""
     report = plugin_reports(assembly)[pack]
@@ -71,6 +78,7 @@ def test_wildcard_findings_are_acknowledged_one_finding_at_a_time(assembly: Synt
             assert "[" in ack["acknowledgedId"], f"{ack['acknowledgedId']} acknowledges every wildcard finding at once"
 
 
+@pytest.mark.slow
 def test_every_control_tower_exemption_is_used_on_one_resource_of_a_shipped_profile(synth) -> None:
     """A stale exemption (its resource gone, or the control now passing there) fails here."""
     exemptions = control_tower.load_exemptions()
@@ -109,11 +117,12 @@ def test_the_rules_find_on_their_part_of_a_template_what_they_find_on_the_whole(
     groups = list(control_tower.rule_groups(template))
     assert len(groups) > 5 and all(len(part["Resources"]) < len(template["Resources"]) for _, part in groups)
     every_rule = [rule for rules, _ in groups for rule in rules]
-    whole = control_tower._guard(every_rule, path, str(path))
+    whole = control_tower._guard(every_rule, [path])[path]
     assert {control_tower.rule_names()[name]: ids for name, ids in whole.items()} == control_tower.check_template(str(path))
     assert len(whole) >= 3  # findings the exemptions acknowledge, so the comparison has something to compare
 
 
+@pytest.mark.slow
 def test_cfn_lint_finds_nothing(assembly: Synthesized) -> None:
     """Per region: a DR-region template is checked against the DR region's resource specs."""
     by_region = templates_by_region(assembly.manifest, assembly.outdir)
@@ -137,6 +146,7 @@ def _checkov_failures(assembly: Synthesized) -> list[tuple[str, str, str]]:
     return [(f["check_id"], f["resource"], f["check_name"]) for r in results for f in r["results"]["failed_checks"]]
 
 
+@pytest.mark.slow
 def test_checkov_fails_nothing_beyond_the_documented_skips(synth) -> None:
     skips = _checkov_skips()
     for skip in skips:

@@ -85,3 +85,15 @@ def test_it_says_it_is_an_estimate_with_its_date_and_total(dev: Synthesized) -> 
     assert f"${est.total:,.2f}" in text
     assert est.total == pytest.approx(sum(est.by_stack().values()), abs=0.05)
     assert all(line.monthly == 0 for line in est.lines if line.item.startswith("NAT data"))
+
+
+def test_the_log_search_domain_is_priced_by_node_hours_and_volume(reference: Synthesized) -> None:
+    s, table = reference.settings.ops.log_search, load_prices("eu-west-1")
+    lines = [line for line in estimate(Assembly.load(reference.outdir), "reference").lines if line.service == "OpenSearch"]
+    hours, instance = HOURS_PER_MONTH, table["opensearch_instance_hour"]
+    expected = (
+        s.data_nodes * instance[s.instance_type] * hours
+        + s.dedicated_masters * instance[s.master_instance_type] * hours
+        + s.data_nodes * s.volume_gib * table["opensearch_gp3_gib_month"]
+    )
+    assert len(lines) == 3 and sum(line.monthly for line in lines) == pytest.approx(expected, abs=0.02)

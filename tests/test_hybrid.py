@@ -103,10 +103,9 @@ def test_security_groups_admit_exactly_the_onprem_members_and_the_vip_its_xdbc_c
     template = hybrid.template_json("network")
     onprem = [f"{m.address}/32" for mirror in s.hybrid.mirrors for m in mirror.failover_members]
     member_ports = (c.IRIS_SUPERSERVER_PORT, c.ISCAGENT_PORT)
-    assert _rules(template, "DataSg") == sorted(
-        [("out", "0.0.0.0/0", c.HTTPS_PORT, c.HTTPS_PORT)]
-        + [(d, cidr, p, p) for cidr in onprem for p in member_ports for d in ("in", "out")]
-    )
+    # By address, only the on-premises members; the HTTPS out goes to the endpoints' group and S3's
+    # prefix list, no address (tests/test_network.py).
+    assert _rules(template, "DataSg") == sorted([(d, cidr, p, p) for cidr in onprem for p in member_ports for d in ("in", "out")])
     # The VIP: the on-premises xDBC clients on the superserver port only.
     port = c.IRIS_SUPERSERVER_PORT
     assert _rules(template, "DataLbSg") == sorted(("in", cidr, port, port) for cidr in s.hybrid.xdbc_clients)
@@ -147,7 +146,7 @@ def test_the_vpn_reaches_the_onprem_block_through_the_customer_gateway(hybrid: S
 # ---------------------------------------------------------------- compliance of the shipped profile
 
 
-# The Control Tower rules run only beside tests/test_compliance.py (cfn-guard costs seconds); a
+# The Control Tower rules run only in a run with the slow tests (cfn-guard costs seconds); a
 # finding of theirs fails synthesis there.
 NAG_PACKS = [p for p in GATED_PLUGINS if p != control_tower.PLUGIN_NAME]
 
@@ -160,6 +159,7 @@ def test_no_unacknowledged_nag_findings(hybrid: Synthesized, pack: str) -> None:
     assert hybrid.error is None
 
 
+@pytest.mark.slow
 def test_cfn_lint_finds_nothing(hybrid: Synthesized) -> None:
     by_region = templates_by_region(hybrid.manifest, hybrid.outdir)
     assert list(by_region) == [hybrid.settings.region]
@@ -168,6 +168,7 @@ def test_cfn_lint_finds_nothing(hybrid: Synthesized) -> None:
     assert run.returncode == 0, run.stderr
 
 
+@pytest.mark.slow
 def test_checkov_fails_nothing_beyond_the_documented_skips(hybrid: Synthesized) -> None:
     skips = json.loads((ROOT / "checkov-skips.json").read_text())["skips"]
     results = hybrid.linters.checkov_results()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,8 +44,18 @@ class Agent:
         self.port = self.socket.getsockname()[1]
         self.thread: threading.Thread | None = None
 
-    def start(self, after: float = 0.0) -> None:
+    def start(self, after: float = 0.0, once_logged: tuple[Path, str] | None = None) -> None:
+        """Listen after ``after`` seconds, or once the file of ``once_logged`` holds its text (the
+        script said it waits: a loaded machine cannot reach the check after the agent is up)."""
+
         def serve() -> None:
+            if once_logged is not None:
+                path, text = once_logged
+                deadline = time.monotonic() + 60
+                while not (path.exists() and text in path.read_text()) and time.monotonic() < deadline:
+                    if self.stopped:
+                        return
+                    time.sleep(0.05)
             self.socket.listen(8)
             self.socket.settimeout(0.2)
             while not self.stopped:
@@ -168,7 +179,7 @@ def test_a_reboot_neither_creates_nor_joins_again(tmp_path: Path, dev: Synthesiz
 def test_the_backup_waits_for_the_primarys_agent_then_joins(tmp_path: Path, dev: Synthesized, agent: Agent) -> None:
     host = new_host(tmp_path, dev, "Member1", agent)
     host.update(primary_accepts_after=2)  # the primary's mirror is not up at the first two tries
-    agent.start(after=2.5)
+    agent.start(once_logged=(host.root / "syslog", "waiting for the primary's ISCAgent"))
     code, output = boot(host, agent)
     assert code == 0, output
     assert "waiting for the primary's ISCAgent at 127.0.0.1" in output

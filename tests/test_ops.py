@@ -86,6 +86,7 @@ def test_preflight_reports_a_bad_setting_as_such(capsys: pytest.CaptureFixture[s
     assert "invalid setting network.nat_gateways=9:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compliance_summary_is_current(reference, dev) -> None:
     """docs/compliance.md is what `make report` writes for today's templates."""
     reports = {"reference": reference.report, "dev": dev.report}

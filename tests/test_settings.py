@@ -446,6 +446,54 @@ BAD_INPUTS = [
         id="ca-expires-before-its-certificates",
     ),
     pytest.param({"tls.ca_mode": "cheap"}, "tls.ca_mode", "general_purpose", id="unknown-ca-mode"),
+    pytest.param(
+        {"ops.log_search.data_nodes": "2"},
+        "ops.log_search.data_nodes",
+        "3 or more data nodes: the domain spans the profile's three availability zones",
+        id="log-search-two-data-nodes",
+    ),
+    pytest.param(
+        {"ops.log_search.data_nodes": "4"},
+        "ops.log_search.data_nodes",
+        "a multiple of 3 with multi_az_with_standby",
+        id="log-search-standby-uneven",
+    ),
+    pytest.param(
+        {"ops.log_search.dedicated_masters": "0"},
+        "ops.log_search.dedicated_masters",
+        "3 or 5 with multi_az_with_standby",
+        id="log-search-standby-without-masters",
+    ),
+    pytest.param(
+        {"ops.log_search.dedicated_masters": "4"},
+        "ops.log_search.dedicated_masters",
+        "0 (none), 3 or 5 dedicated master nodes",
+        id="log-search-four-masters",
+    ),
+    pytest.param(
+        {"ops.log_search.instance_type": "t3.medium.search"},
+        "ops.log_search.instance_type",
+        "a type other than T2/T3 with multi_az_with_standby",
+        id="log-search-standby-burstable",
+    ),
+    pytest.param(
+        {"ops.log_search.instance_type": "r6g.large"},
+        "ops.log_search.instance_type",
+        "an OpenSearch Service instance type such as r6g.large.search",
+        id="log-search-ec2-type",
+    ),
+    pytest.param(
+        {"ops.log_search.lifecycle.delete_after_days": "7"},
+        "ops.log_search.lifecycle.delete_after_days",
+        "more days than hot_days (7)",
+        id="log-search-deleted-while-hot",
+    ),
+    pytest.param(
+        {"ops.log_search.reader_role_arns": "arn:aws:iam::000000000000:user/alice"},
+        "ops.log_search.reader_role_arns.0",
+        "the ARN of an IAM role",
+        id="log-search-reader-not-a-role",
+    ),
 ]
 
 

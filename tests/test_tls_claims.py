@@ -169,6 +169,23 @@ def storage_is_tls_only(assembly: Synthesized) -> None:
             assert _denies_plain_http(policy["PolicyDocument"]["Statement"]), name
 
 
+def topics_are_tls_only(assembly: Synthesized) -> None:
+    """Every SNS topic of every stack (the severity topics among them) refuses requests without TLS."""
+    for name in assembly.stacks:
+        template = assembly.template_json(name)
+        policies = {
+            json.dumps(t): p["PolicyDocument"]["Statement"] for p in props(template, "AWS::SNS::TopicPolicy") for t in p["Topics"]
+        }
+        for logical_id in resources(template, "AWS::SNS::Topic"):
+            assert _denies_plain_http(policies[json.dumps({"Ref": logical_id})]), (name, logical_id)
+
+
+def subscriptions_are_never_plain_http(assembly: Synthesized) -> None:
+    """No topic delivers over plain HTTP: a webhook is an https:// subscription (settings refuse any other URL)."""
+    protocols = {p["Protocol"] for name in assembly.stacks for p in props(assembly.template_json(name), "AWS::SNS::Subscription")}
+    assert protocols and "http" not in protocols, protocols
+
+
 def database_requires_tls(assembly: Synthesized) -> None:
     template = assembly.template_json("eks")
     groups = props(template, "AWS::RDS::DBClusterParameterGroup") + props(template, "AWS::RDS::DBParameterGroup")
@@ -210,6 +227,37 @@ def hosts_get_certificates_from_the_ca(assembly: Synthesized) -> None:
     for role, text in texts.items():
         assert '"acm-pca:IssueCertificate"' in text and "template/EndEntityCertificate/V1" in text, role
     assert "systemctl enable iris-host-certificate.timer" in texts["data"]
+
+
+def log_search_is_tls_only(assembly: Synthesized) -> None:
+    """The log search domain (where a profile has one): HTTPS only, TLS 1.2 or later, node-to-node encryption."""
+    domains = [d for role in assembly.stacks for d in props(assembly.template_json(role), "AWS::OpenSearchService::Domain")]
+    assert len(domains) == (1 if assembly.settings.ops.log_search.enabled else 0)
+    for d in domains:
+        assert d["DomainEndpointOptions"] == {"EnforceHTTPS": True, "TLSSecurityPolicy": "Policy-Min-TLS-1-2-2019-07"}
+        assert d["NodeToNodeEncryptionOptions"] == {"Enabled": True}
+
+
+def topics_refuse_plain_publishing(assembly: Synthesized) -> None:
+    """Every severity topic's policy denies sns:Publish without TLS (aws:SecureTransport false)."""
+    topics = [t for role in assembly.stacks for t in resources(assembly.template_json(role), "AWS::SNS::Topic")]
+    policies = [p for role in assembly.stacks for p in props(assembly.template_json(role), "AWS::SNS::TopicPolicy")]
+    assert topics and len(policies) >= len(topics)
+    for policy in policies:
+        denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies), policy
+
+
+def webhooks_are_https(assembly: Synthesized) -> None:
+    """A pager's webhook is an https:// URL (settings refuse any other) and subscribes over HTTPS."""
+    from config.ops import HTTPS_URL
+
+    assert HTTPS_URL.startswith("^https://")
+    for role in assembly.stacks:
+        for sub in props(assembly.template_json(role), "AWS::SNS::Subscription"):
+            assert sub["Protocol"] != "http", role
+            if sub["Protocol"] == "https":
+                assert str(sub["Endpoint"]).startswith("https://"), role
 
 
 # --------------------------------------------------------------------------
@@ -259,11 +307,18 @@ CLAIMS = (
     # The Mendix platform
     Claim(r"TLS only, 5-minute retention|TLS-only|platform key, TLS only\)", (storage_is_tls_only,)),
     Claim(r"strict TLS|`psql` over TLS", (database_requires_tls,)),
+    # The severity topics (docs/operations.md) and their webhooks (docs/settings.md)
+    Claim(r"^requests without TLS\. The Mendix pipeline's approval", (topics_are_tls_only,)),
+    Claim(r"SNS posts alarms over TLS only", (subscriptions_are_never_plain_http,)),
     Claim(
         r"NLB with TLS per app|TLS on 443|ELBSecurityPolicy-TLS13-1-2-2021-06|NLB terminates TLS|apps' NLB serves TLS",
         (app_nlb_serves_tls,),
     ),
     Claim(r"TLS through the controller's Ingress support", (app_nlb_serves_tls,)),
+    # Operations (docs/operations.md)
+    Claim(r"Policy-Min-TLS-1-2-2019-07|node-to-node, TLS 1\.2, IAM fine-grained", (log_search_is_tls_only,)),
+    Claim(r"requests without TLS", (topics_refuse_plain_publishing,)),
+    Claim(r"SNS posts alarms over TLS only", (webhooks_are_https,)),
 )
 
 

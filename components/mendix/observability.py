@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, Fn
+from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
@@ -25,10 +25,10 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IDependable
 
-from components.log_retention import encrypted_log_group
+from components.log_retention import encrypted_log_group, logged_from_the_first_call
 from components.mendix.addons import managed_addon
 from components.mendix.identity import pod_identity_role
-from components.mendix.nag import acknowledge_custom_resource_function
+from components.mendix.nag import AWS_CUSTOM_RESOURCE_FUNCTION_ID, acknowledge_custom_resource_function
 from components.nag import acknowledge, acknowledge_inline_policies
 from components.severity import AlarmTopics, SeverityAlarm, severity_alarm
 from config.eks import MendixDatabaseSettings
@@ -107,6 +107,8 @@ class PlatformObservability(Construct):
             encryption_key=encryption_key,
             retention_days=log_retention_days,
         )
+        # Fluent Bit's container logs (the add-on's "application" group): what central log search subscribes to.
+        self.application_logs = self.log_groups[CONTAINER_INSIGHTS_LOG_GROUPS.index("application")]
         role = pod_identity_role(
             self,
             "AgentRole",
@@ -313,4 +315,5 @@ class PlatformObservability(Construct):
             },
         )
         acknowledge_inline_policies(lookup, INLINE_REASON)
+        logged_from_the_first_call(lookup, Stack.of(self).node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID))
         return lookup.get_response_field(output)

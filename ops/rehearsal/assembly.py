@@ -23,6 +23,9 @@ from typing import Any
 EXCLUDED = {
     "Eks": "moto models no EKS cluster, node group or add-on, and the kubectl and Helm custom resources need a "
     "real Kubernetes API: the EKS stack is checked by synthesis, cdk-nag, cfn-lint and checkov only",
+    "LogSearch": "moto models no OpenSearch Service domain in CloudFormation, the setup custom resource needs the "
+    "domain's REST API, and the stack subscribes to the Eks stack's container log group: it is checked by synthesis, "
+    "cdk-nag, cfn-lint, checkov and its functions against a scripted domain (tests/test_log_search.py)",
 }
 
 # Resource types moto does not model, each with what its stand-in leaves unproven. A stand-in has
@@ -33,6 +36,7 @@ STAND_IN_TYPES: dict[str, str] = {
     "AWS::ACMPCA::CertificateAuthorityActivation": "no CA exists: no host certificate is issued, hosts do not boot here anyway",
     "AWS::AutoScaling::ScalingPolicy": "target tracking and step scaling are not evaluated",
     "AWS::Backup::BackupVault": "no vault exists: the Mendix backups' copies to the DR region are not made",
+    "AWS::CloudTrail::Trail": "no trail records anything: its selectors, log file validation and delivery are not checked",
     "AWS::CloudWatch::Alarm": "metric names, dimensions and thresholds are not evaluated; no alarm ever fires",
     "AWS::DLM::LifecyclePolicy": "no snapshot is taken; the pre/post scripts and their SSM documents never run",
     "AWS::EC2::CustomerGateway": "no VPN: the on-premises path is not modelled",
@@ -46,6 +50,8 @@ STAND_IN_TYPES: dict[str, str] = {
     "AWS::FIS::ExperimentTemplate": "no experiment template exists: targets, actions and stop conditions are not checked",
     "AWS::IAM::ServiceLinkedRole": "the role's existence in a real account (a second create fails there) is not checked",
     "AWS::Lambda::EventInvokeConfig": "the asynchronous retry and dead-letter settings are not applied",
+    "AWS::Logs::QueryDefinition": "the saved Logs Insights queries are not parsed or run against their log groups",
+    "AWS::Rbin::Rule": "no Recycle Bin: deleted snapshots are neither kept nor locked",
     "AWS::S3::BucketPolicy": "bucket policies (TLS only, log delivery) are not evaluated",
     "AWS::SNS::Subscription": "no e-mail subscription is made",
     "AWS::SNS::TopicPolicy": "topic policies are not evaluated",
@@ -77,6 +83,7 @@ _WEB = frozenset(
         "AWS::AutoScaling::ScalingPolicy",
         "AWS::CloudWatch::Alarm",
         "AWS::IAM::ServiceLinkedRole",
+        "AWS::Logs::QueryDefinition",
         "AWS::S3::BucketPolicy",
         "AWS::SecretsManager::Secret",
         "AWS::WAFv2::LoggingConfiguration",
@@ -88,6 +95,7 @@ _MEMBERS = frozenset(
     {
         "AWS::CloudWatch::Alarm",
         "AWS::Lambda::EventInvokeConfig",
+        "AWS::Logs::QueryDefinition",
         "AWS::SNS::Subscription",
         "AWS::SNS::TopicPolicy",
         "AWS::SQS::QueuePolicy",
@@ -96,8 +104,9 @@ _MEMBERS = frozenset(
 # The stand-in types each stack may have, by stack role, reviewed one by one. A stand-in type
 # missing here fails the rehearsal: a new stack, or a new type in a stack, is reported, never passed.
 REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
-    "Network": _NETWORK | _VPN | {"AWS::S3::BucketPolicy"},
-    "DrNetwork": _NETWORK | {"AWS::S3::BucketPolicy"},
+    # The region's session logs and Recycle Bin rule besides the network.
+    "Network": _NETWORK | _VPN | {"AWS::S3::BucketPolicy", "AWS::Rbin::Rule"},
+    "DrNetwork": _NETWORK | {"AWS::S3::BucketPolicy", "AWS::Rbin::Rule"},
     # The Mendix platform's own VPC; the Eks stack in it is not rehearsed.
     "EksNetwork": _NETWORK,
     "DataTier": _MEMBERS | {"AWS::DLM::LifecyclePolicy"},
@@ -112,6 +121,8 @@ REVIEWED_STAND_INS: dict[str, frozenset[str]] = {
     "DrReplicas": frozenset({"AWS::S3::BucketPolicy"}),
     "AppTier": _WEB,
     "DrDns": frozenset(),
+    # The deployment's trail (moto's CloudTrail has no CloudFormation model) and its bucket's policies.
+    "Audit": frozenset({"AWS::CloudTrail::Trail", "AWS::S3::BucketPolicy"}),
     # The deployment's CA: only booting hosts ask it for certificates.
     "Pki": frozenset(
         {"AWS::ACMPCA::Certificate", "AWS::ACMPCA::CertificateAuthority", "AWS::ACMPCA::CertificateAuthorityActivation"}
@@ -235,6 +246,30 @@ def copy_assembly(source: Path, target: Path, swaps_by_region: Mapping[str, Mapp
             shutil.copy2(entry, target / entry.name)
     for stack in stacks(source):
         write_template(target, stack, swap_placeholders(template(source, stack), swaps_by_region.get(stack.region, {})))
+
+
+def reads_of(node: Any, stack_names: frozenset[str]) -> list[dict[str, str]]:
+    """The ``Fn::GetStackOutput`` references in ``node`` to a stack of ``stack_names``."""
+    if isinstance(node, list):
+        return [ref for item in node for ref in reads_of(item, stack_names)]
+    if isinstance(node, dict):
+        ref = node.get("Fn::GetStackOutput")
+        if isinstance(ref, dict) and ref.get("StackName") in stack_names:
+            return [ref]
+        return [found for value in node.values() for found in reads_of(value, stack_names)]
+    return []
+
+
+def replace_reads(node: Any, values: Mapping[tuple[str, str], str]) -> Any:
+    """``node`` with each read of an output in ``values`` ((stack, output) -> value) replaced by that value."""
+    if isinstance(node, list):
+        return [replace_reads(item, values) for item in node]
+    if isinstance(node, dict):
+        ref = node.get("Fn::GetStackOutput")
+        if isinstance(ref, dict) and (ref.get("StackName"), ref.get("OutputName")) in values:
+            return values[(ref["StackName"], ref["OutputName"])]
+        return {key: replace_reads(value, values) for key, value in node.items()}
+    return node
 
 
 @dataclass

@@ -417,6 +417,11 @@ def _patch_cloudformation(workdir: Path) -> None:
         condition = resource_json.get("Condition")
         if condition and not resources_map.lazy_condition_map[condition]:
             return None
+        # Gap: moto makes a resource on its first Ref or GetAtt, when a resource before it names it, and then
+        # skips its DependsOn; CloudFormation creates every resource after all it depends on.
+        depends_on = resource_json.get("DependsOn", [])
+        for dependency in [depends_on] if isinstance(depends_on, str) else depends_on:
+            resources_map[dependency]
         if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
             return _custom_resource(logical_id, resource_json, resources_map, account_id, region_name)
         if resource_type in parsing.get_model_map() or resource_type in parsing.NULL_MODELS:
@@ -494,12 +499,22 @@ def _patch_cloudformation(workdir: Path) -> None:
                 resource_status_reason=f"The following resource(s) failed to create: [{err.logical_id}]. "
                 "Rollback requested by user.",
             )
-            self.resource_map.delete()
+            try:
+                self.resource_map.delete()
+                left = None
+            except Exception as stuck:
+                # As in CloudFormation: a resource the rollback cannot delete leaves the stack ROLLBACK_FAILED,
+                # and the request (accepted) reports the first failure, not this one.
+                left = f"{type(stuck).__name__}: {stuck}"
             # moto's resource map creates a resource whenever it is read: a rolled back stack has none to read.
             self.resource_map._resource_json_map = {}
             self.output_map = cfn_models.OutputMap(self.resource_map, {}, self.stack_id)
-            self.status = "ROLLBACK_COMPLETE"
-            self._add_stack_event("ROLLBACK_COMPLETE")
+            if left is None:
+                self.status = "ROLLBACK_COMPLETE"
+                self._add_stack_event("ROLLBACK_COMPLETE")
+            else:
+                self.status = "ROLLBACK_FAILED"
+                self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=f"The rollback left resources behind: {left}")
 
     cfn_models.Stack.create_resources = create_resources_or_roll_back  # type: ignore[method-assign]
 
