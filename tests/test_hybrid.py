@@ -188,7 +188,10 @@ def load(**overrides: object):
 REFERENCE_SETS = json.dumps(cdk_json_context()["profiles"]["reference"]["data"]["mirror_sets"])
 # The reference profile's DR region, for this profile's one set.
 DR_IMAGES = {f"{images}.eu-central-1": "ami-00000000000000000" for images in ("data.ami_ids", "app.web_ami_ids")}
-DR_REGION = json.dumps({**cdk_json_context()["profiles"]["reference"]["dr"], "mirror_sets": ["HSDB"], "instance_types": {}})
+# The reference profile's DR region, cut to what a hybrid profile could carry but for being a DR region at all.
+DR_REGION = json.dumps(
+    {**cdk_json_context()["profiles"]["reference"]["dr"], "mirror_sets": ["HSDB"], "instance_types": {}, "ecp_app_servers": 0}
+)
 
 BAD_HYBRID_INPUTS = [
     pytest.param(

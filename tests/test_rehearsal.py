@@ -46,7 +46,7 @@ def test_every_stack_but_eks_deploys_and_the_retarget_function_behaves(report: R
         "a direct call with verify false refused; listeners still on Member1",
         "a call for HSAnalytics refused (refused_other_set)",
         "a direct call refused (custom resources only)",
-        "second cdk deploy: no changes in 14 stacks; the HSDB VIP stays on Member1",
+        "second cdk deploy: no changes in 15 stacks; the HSDB VIP stays on Member1",
     ):
         assert expected in steps
     assert {c.stack for c in report.coverage} == {
@@ -64,6 +64,7 @@ def test_every_stack_but_eks_deploys_and_the_retarget_function_behaves(report: R
         "Iris-DrDns",
         "Iris-Pki",
         "Iris-Audit",
+        "Iris-DrReplicas",
     }
 
 
