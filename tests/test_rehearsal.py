@@ -16,7 +16,7 @@ import retarget
 from ops.rehearsal import assembly as asm
 from ops.rehearsal.emulator import Emulator, listening_addresses
 from ops.rehearsal.rules import UnsupportedRule, failed_assertions
-from ops.rehearsal.run import RehearsalFailed, Report, check_stand_ins, rehearse
+from ops.rehearsal.run import RehearsalFailed, Report, check_stand_ins, rehearse, status_page_block
 from tests.conftest import ROOT, Synthesized
 
 pytestmark = pytest.mark.skipif(
@@ -111,6 +111,13 @@ def test_the_emulator_listens_on_the_loopback_only(tmp_path: Path) -> None:
         assert emulator.url.startswith("http://localhost:")
     finally:
         emulator.stop()
+
+
+def test_two_rehearsals_on_one_machine_play_their_status_pages_on_loopback_blocks_apart() -> None:
+    """Two test workers or checkouts rehearsing at once bound the same addresses (EADDRINUSE) when the block was fixed."""
+    blocks = {status_page_block(pid) for pid in range(1, 65024)}
+    assert len(blocks) == 65023
+    assert all(b.startswith("127.") and not b.startswith("127.0.") and b.count(".") == 3 for b in blocks)
 
 
 def test_a_stand_in_type_in_a_new_stack_is_reported_not_passed() -> None:

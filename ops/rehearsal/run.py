@@ -54,8 +54,14 @@ CDK = ROOT / "node_modules" / ".bin" / "cdk"
 CDK_TIMEOUT_SECONDS = 300
 PRIMARY_RESOURCE = "Custom::IrisMirrorPrimary"
 BROKEN_PRIMARY = "NoSuchMember"
-# The loopback addresses that play the members' status pages (127.0.0.2 on).
+# The loopback addresses that play the members' status pages: 127.<a>.<b>.2 on, in a block of this process's
+# own (from its pid), so that two rehearsals on one machine (two test workers, two checkouts) bind apart.
 STATUS_PAGE_BASE = 2
+
+
+def status_page_block(pid: int) -> str:
+    """``127.<a>.<b>.``: a /24 of the loopback for ``pid``, never 127.0.0.0/24 (the emulator's 127.0.0.1)."""
+    return f"127.{pid // 256 % 254 + 1}.{pid % 256}."
 
 
 class RehearsalFailed(AssertionError):
@@ -130,7 +136,7 @@ class StatusPages:
     def add(self, member_ip: str) -> str:
         if member_ip in self.addresses:
             return self.addresses[member_ip]
-        address = f"127.0.0.{STATUS_PAGE_BASE + len(self.addresses)}"
+        address = f"{status_page_block(os.getpid())}{STATUS_PAGE_BASE + len(self.addresses)}"
         pages = self
 
         class Page(http.server.BaseHTTPRequestHandler):
