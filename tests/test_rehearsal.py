@@ -7,13 +7,18 @@ address, the template Rules, the coverage table, the deployed configuration.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
+import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import retarget
 
 from ops.rehearsal import assembly as asm
+from ops.rehearsal import moto_gaps
 from ops.rehearsal.emulator import Emulator, listening_addresses
 from ops.rehearsal.rules import UnsupportedRule, failed_assertions
 from ops.rehearsal.run import RehearsalFailed, Report, check_stand_ins, rehearse, status_page_block
@@ -111,6 +116,99 @@ def test_the_emulator_listens_on_the_loopback_only(tmp_path: Path) -> None:
         assert emulator.url.startswith("http://localhost:")
     finally:
         emulator.stop()
+
+
+def _function(tmp_path: Path, runtime: str, source: str, *, timeout: int = 10) -> SimpleNamespace:
+    """A moto LambdaFunction as run_function reads it, with ``source`` as its handler module."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("index.py" if runtime.startswith("python") else "index.js", source)
+    name = f"fn-{runtime}-{len(source)}"
+    return SimpleNamespace(
+        code_bytes=archive.getvalue(), environment_vars={"GREETING": "hello"}, run_time=runtime, handler="index.handler",
+        timeout=timeout, memory_size=128, function_name=name, region="eu-west-1",
+        function_arn=f"arn:aws:lambda:eu-west-1:000000000000:function:{name}",
+    )  # fmt: skip
+
+
+PYTHON_HANDLER = """
+import os, sys, time
+calls = 0
+
+def handler(event, context):
+    global calls
+    calls += 1
+    print("call", calls, "for", event["name"])
+    if event.get("raise"):
+        raise ValueError("refused " + event["name"])
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit") is not None:
+        sys.stdout.flush()
+        os._exit(event["exit"])
+    return {"pid": os.getpid(), "calls": calls, "greeting": os.environ["GREETING"], "request": context.aws_request_id}
+"""
+
+
+def test_a_function_keeps_a_warm_environment_between_invocations_as_lambda_does(tmp_path: Path) -> None:
+    fn = _function(tmp_path, "python3.12", PYTHON_HANDLER)
+    call = functools.partial(moto_gaps.run_function, fn, workdir=tmp_path, port=1)
+    try:
+        first, second = (call({"name": name}) for name in ("a", "b"))
+        (one, one_failed, one_log), (two, two_failed, two_log) = first, second
+        one, two = json.loads(one), json.loads(two)
+        assert not one_failed and not two_failed
+        assert one["pid"] == two["pid"] and (one["calls"], two["calls"]) == (1, 2)  # the module state lives on
+        assert one["greeting"] == "hello" and one["request"] != two["request"]
+        assert one_log.strip() == "call 1 for a" and two_log.strip() == "call 2 for b"  # each its own log only
+
+        payload, failed, log = call({"name": "c", "raise": True})
+        assert failed and json.loads(payload) == {"errorMessage": "refused c", "errorType": "ValueError"}
+        assert "Traceback" in log and "call 3 for c" in log
+        assert json.loads(call({"name": "d"})[0])["calls"] == 4  # an error in the handler keeps the environment
+
+        payload, failed, log = call({"name": "e", "exit": 3})
+        assert failed and json.loads(payload)["errorMessage"] == "the function exited 3 without a result"
+        assert "call 5 for e" in log
+        fresh = json.loads(call({"name": "f"})[0])
+        assert fresh["pid"] != one["pid"] and fresh["calls"] == 1  # a process that died is replaced
+    finally:
+        moto_gaps.stop_environments()
+
+
+def test_a_function_over_its_timeout_is_stopped_and_the_next_call_starts_afresh(tmp_path: Path) -> None:
+    fn = _function(tmp_path, "python3.12", PYTHON_HANDLER, timeout=1)
+    try:
+        before = json.loads(moto_gaps.run_function(fn, {"name": "a"}, workdir=tmp_path, port=1)[0])
+        payload, failed, log = moto_gaps.run_function(fn, {"name": "b", "sleep": 5}, workdir=tmp_path, port=1)
+        assert failed and json.loads(payload) == {
+            "errorMessage": "Task timed out after 1 seconds",
+            "errorType": "Sandbox.Timedout",
+        }
+        assert "call 2 for b" in log
+        after = json.loads(moto_gaps.run_function(fn, {"name": "c"}, workdir=tmp_path, port=1)[0])
+        assert after["pid"] != before["pid"] and after["calls"] == 1
+    finally:
+        moto_gaps.stop_environments()
+
+
+def test_a_node_function_serves_one_invocation_after_another(tmp_path: Path) -> None:
+    source = (
+        "let calls = 0;\n"
+        "exports.handler = async (event) => {\n"
+        "  calls += 1; console.log('call', calls);\n"
+        "  return { pid: process.pid, calls, name: event.name };\n"
+        "};\n"
+    )
+    fn = _function(tmp_path, "nodejs20.x", source)
+    try:
+        results = [moto_gaps.run_function(fn, {"name": name}, workdir=tmp_path, port=1) for name in ("a", "b")]
+        (one, _, one_log), (two, _, two_log) = results
+        assert [json.loads(p)["calls"] for p in (one, two)] == [1, 2]
+        assert json.loads(one)["pid"] == json.loads(two)["pid"] and json.loads(two)["name"] == "b"
+        assert (one_log.strip(), two_log.strip()) == ("call 1", "call 2")
+    finally:
+        moto_gaps.stop_environments()
 
 
 def test_two_rehearsals_on_one_machine_play_their_status_pages_on_loopback_blocks_apart() -> None:

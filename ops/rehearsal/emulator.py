@@ -72,6 +72,8 @@ class Emulator:
             "MOTO_ACCOUNT_ID": self.account,
             # moto reads CloudFormation templates from its own S3; the template URLs name this endpoint.
             "AWS_ENDPOINT_URL_S3_FOR_CLOUDFORMATION": self.url,
+            # moto's catalogue of public AMIs costs seconds to load; the rehearsal registers the one image it uses.
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         }
         log = (self.workdir / "emulator.log").open("wb")
         self.process = subprocess.Popen(

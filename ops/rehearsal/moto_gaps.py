@@ -9,10 +9,12 @@ attributes, and each stand-in is counted in the coverage table. The server
 listens on 127.0.0.1 only.
 
 Lambda: moto runs functions in Docker, which these machines lack. Here a
-function runs as a local subprocess from its deployed code (the zip moto
+function runs in a local process from its deployed code (the zip moto
 holds) with its deployed environment: Python handlers with this
 interpreter, Node handlers with ``node`` and the AWS SDK v3 clients from the
-project's node_modules. The subprocess reaches AWS at this server, custom
+project's node_modules. As in Lambda, a process serves one invocation after
+another of its function version (module state lives on between them); one
+that times out or dies is replaced. The subprocess reaches AWS at this server, custom
 resource responses go to this server over plain HTTP, and any connection to
 a VPC address is sent to the loopback address the rehearsal maps it to
 (``vpc-map.json`` in the work dir) or refused: nothing leaves the machine.
@@ -21,16 +23,21 @@ a VPC address is sent to the loopback address the rehearsal maps it to
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import hashlib
 import io
 import json
 import os
+import select
+import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +50,16 @@ VPC_MAP_FILE = "vpc-map.json"
 
 # --- Lambda as a local subprocess ---------------------------------------------------------------------------------------
 
+# A function's execution environment: a process that imports the handler once and then serves one
+# invocation per line of its stdin ({"event", "request_id", "result_path"}), as Lambda reuses a warm
+# environment for the invocations that follow. After each it writes the outcome to result_path and
+# prints DONE_MARKER and the request id on a line of its own; what it printed before is that
+# invocation's log.
+DONE_MARKER = "\x1erehearsal-invocation-done "
+
 PYTHON_BOOTSTRAP = r"""
 import importlib, json, os, socket, sys, time, traceback
-code, handler_name, result_path, vpc_map_path = sys.argv[1:5]
+code, handler_name, vpc_map_path, marker = sys.argv[1:5]
 _create_connection = socket.create_connection
 
 def _loopback(host):
@@ -63,32 +77,41 @@ def create_connection(address, *args, **kwargs):
 socket.create_connection = create_connection
 sys.path.insert(0, code)
 module_name, function_name = handler_name.rsplit(".", 1)
+TIMEOUT = float(os.environ["AWS_LAMBDA_FUNCTION_TIMEOUT"])
 
 class Context:
     function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
     memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     invoked_function_arn = os.environ["REHEARSAL_FUNCTION_ARN"]
-    aws_request_id = os.environ["REHEARSAL_REQUEST_ID"]
     log_group_name = "/aws/lambda/" + function_name
     log_stream_name = "rehearsal"
-    _deadline = time.monotonic() + float(os.environ["AWS_LAMBDA_FUNCTION_TIMEOUT"])
+    def __init__(self, request_id):
+        self.aws_request_id = request_id
+        self._deadline = time.monotonic() + TIMEOUT
     def get_remaining_time_in_millis(self):
         return int((self._deadline - time.monotonic()) * 1000)
 
-try:
-    function = getattr(importlib.import_module(module_name), function_name)
-    result = function(json.loads(sys.stdin.read() or "{}"), Context())
-    outcome = {"ok": True, "payload": result}
-except Exception as err:
-    traceback.print_exc()
-    outcome = {"ok": False, "payload": {"errorMessage": str(err), "errorType": type(err).__name__}}
-with open(result_path, "w") as out:
-    json.dump(outcome, out, default=str)
+function = None
+for line in sys.stdin:
+    request = json.loads(line)
+    try:
+        if function is None:  # an import error fails each invocation, as Lambda's Runtime.ImportModuleError does
+            function = getattr(importlib.import_module(module_name), function_name)
+        result = function(request["event"], Context(request["request_id"]))
+        outcome = {"ok": True, "payload": result}
+    except Exception as err:
+        traceback.print_exc()
+        outcome = {"ok": False, "payload": {"errorMessage": str(err), "errorType": type(err).__name__}}
+    with open(request["result_path"], "w") as out:
+        json.dump(outcome, out, default=str)
+    sys.stderr.flush()
+    print(marker + request["request_id"], flush=True)
 """
 
 NODE_BOOTSTRAP = r"""
-const [code, handlerName, resultPath, motoPort] = process.argv.slice(1);
+const [code, handlerName, motoPort, marker] = process.argv.slice(1);
 const http = require("http"), https = require("https"), fs = require("fs"), path = require("path");
+const readline = require("readline");
 // Custom-resource responses: the pre-signed URL names this machine; send it over plain HTTP to the emulator.
 const httpsRequest = https.request;
 https.request = (options, ...rest) => {
@@ -98,30 +121,36 @@ https.request = (options, ...rest) => {
   return httpsRequest(options, ...rest);
 };
 const dot = handlerName.lastIndexOf(".");
-const mod = require(path.join(code, handlerName.slice(0, dot)));
-const fn = mod[handlerName.slice(dot + 1)];
-const started = Date.now(), timeout = Number(process.env.AWS_LAMBDA_FUNCTION_TIMEOUT) * 1000;
-const context = {
-  functionName: process.env.AWS_LAMBDA_FUNCTION_NAME, invokedFunctionArn: process.env.REHEARSAL_FUNCTION_ARN,
-  awsRequestId: process.env.REHEARSAL_REQUEST_ID, logGroupName: "/aws/lambda/" + process.env.AWS_LAMBDA_FUNCTION_NAME,
-  logStreamName: "rehearsal", getRemainingTimeInMillis: () => timeout - (Date.now() - started),
-};
-const done = (ok, payload) => {
-  fs.writeFileSync(resultPath, JSON.stringify({ ok, payload: payload === undefined ? null : payload }));
-};
-let input = "";
-process.stdin.on("data", (c) => (input += c));
-process.stdin.on("end", async () => {
+const timeout = Number(process.env.AWS_LAMBDA_FUNCTION_TIMEOUT) * 1000;
+let fn;
+const invoke = async (request) => {
+  const started = Date.now();
+  const context = {
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME, invokedFunctionArn: process.env.REHEARSAL_FUNCTION_ARN,
+    awsRequestId: request.request_id, logGroupName: "/aws/lambda/" + process.env.AWS_LAMBDA_FUNCTION_NAME,
+    logStreamName: "rehearsal", getRemainingTimeInMillis: () => timeout - (Date.now() - started),
+  };
   try {
+    if (fn === undefined) fn = require(path.join(code, handlerName.slice(0, dot)))[handlerName.slice(dot + 1)];
     const result = await new Promise((resolve, reject) => {
-      const r = fn(JSON.parse(input || "{}"), context, (err, value) => (err ? reject(err) : resolve(value)));
+      const r = fn(request.event, context, (err, value) => (err ? reject(err) : resolve(value)));
       if (r && typeof r.then === "function") r.then(resolve, reject);
     });
-    done(true, result);
+    return { ok: true, payload: result === undefined ? null : result };
   } catch (err) {
     console.error(err);
-    done(false, { errorMessage: String(err && err.message ? err.message : err), errorType: (err && err.name) || "Error" });
+    const message = String(err && err.message ? err.message : err);
+    return { ok: false, payload: { errorMessage: message, errorType: (err && err.name) || "Error" } };
   }
+};
+// One invocation at a time: the next line waits for the one before it to finish.
+let queue = Promise.resolve();
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const request = JSON.parse(line);
+  queue = queue.then(async () => {
+    fs.writeFileSync(request.result_path, JSON.stringify(await invoke(request)));
+    process.stdout.write(marker + request.request_id + "\n");
+  });
 });
 """
 
@@ -130,21 +159,126 @@ def _code_dir(workdir: Path, code: bytes) -> Path:
     """The deployed zip, unpacked once per content."""
     target = workdir / "lambda-code" / hashlib.sha256(code).hexdigest()[:16]
     if not target.exists():
-        tmp = target.with_suffix(".tmp")
+        tmp = target.with_suffix(f".{uuid.uuid4().hex}.tmp")
         with zipfile.ZipFile(io.BytesIO(code)) as archive:
             archive.extractall(tmp)
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except OSError:  # another invocation unpacked the same code first
+            shutil.rmtree(tmp)
     return target
 
 
+class Environment:
+    """One execution environment of a function: its process, serving one invocation at a time."""
+
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
+        self._output = b""  # read from the process and not yet part of an invocation's log
+        _STARTED.append(self)
+
+    def invoke(self, event: Any, result_path: Path, timeout: float) -> tuple[dict[str, Any], str]:
+        """The invocation's outcome ({"ok", "payload"}) and its log. A process that dies in an invocation
+        or overruns the function's timeout is stopped: like Lambda, the next invocation gets a fresh one."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request_id = str(uuid.uuid4())
+        request = {"event": event, "request_id": request_id, "result_path": str(result_path)}
+        try:
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            return _failed(f"the function's process had exited {self.process.wait()}", "Runtime.ExitError"), ""
+        done = f"{DONE_MARKER}{request_id}\n".encode()
+        deadline = time.monotonic() + timeout
+        fd = self.process.stdout.fileno()
+        while done not in self._output:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                self.stop()
+                return _failed(f"Task timed out after {timeout:.0f} seconds", "Sandbox.Timedout"), self._log(len(self._output))
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                code = self.process.wait()
+                return _failed(f"the function exited {code} without a result", "Runtime.ExitError"), self._log(len(self._output))
+            self._output += chunk
+        logs = self._log(self._output.index(done))
+        self._output = self._output[len(done) :]
+        outcome: dict[str, Any] = json.loads(result_path.read_text())
+        return outcome, logs
+
+    def _log(self, end: int) -> str:
+        """What the process printed up to ``end``, taken out of what is kept."""
+        text, self._output = self._output[:end], self._output[end:]
+        return text.decode(errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+# Idle environments by function version (name, code, configuration): a new version gets new environments.
+_IDLE: dict[tuple[str, ...], list[Environment]] = {}
+_IDLE_LOCK = threading.Lock()
+_STARTED: list[Environment] = []
+
+
+def stop_environments() -> None:
+    """Stop every function's process, when the server exits (moto's SIGTERM handler exits, Emulator.stop)."""
+    for environment in _STARTED:
+        if environment.alive:
+            environment.stop()
+
+
 def run_function(fn: Any, event: Any, *, workdir: Path, port: int) -> tuple[str, bool, str]:
-    """Run a moto LambdaFunction's deployed code on ``event``: (payload JSON, errored, logs)."""
+    """Run a moto LambdaFunction's deployed code on ``event`` in a warm environment of its version, or a
+    new one: (payload JSON, errored, logs)."""
     code = _code_dir(workdir, fn.code_bytes)
+    variables = {k: str(v) for k, v in (fn.environment_vars or {}).items()}
+    runtime = str(fn.run_time or "")
+    version = (fn.function_arn, str(code), json.dumps(variables, sort_keys=True), fn.handler, runtime, str(fn.timeout))
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(version, [])
+        environment = idle.pop() if idle else None
+    if environment is None or not environment.alive:
+        environment = Environment(_command(fn, runtime, code, workdir, port), _environment(fn, variables, workdir, port), code)
     result_path = workdir / f"result-{uuid.uuid4().hex}.json"
-    env = {
+    try:
+        outcome, logs = environment.invoke(event, result_path, float(fn.timeout))
+    finally:
+        result_path.unlink(missing_ok=True)
+    if environment.alive:
+        with _IDLE_LOCK:
+            _IDLE[version].append(environment)
+    with (workdir / "lambda.log").open("a") as log:
+        log.write(f"--- {fn.function_name} ({runtime}) ok={outcome['ok']}\n{logs}\n")
+    return json.dumps(outcome["payload"]), not outcome["ok"], logs
+
+
+def _failed(message: str, error_type: str) -> dict[str, Any]:
+    return {"ok": False, "payload": {"errorMessage": message, "errorType": error_type}}
+
+
+def _command(fn: Any, runtime: str, code: Path, workdir: Path, port: int) -> list[str]:
+    if runtime.startswith("python"):
+        # Unbuffered: what a function prints before it times out or dies is in its log, as in Lambda.
+        return [sys.executable, "-u", "-c", PYTHON_BOOTSTRAP, str(code), fn.handler, str(workdir / VPC_MAP_FILE), DONE_MARKER]
+    if runtime.startswith("nodejs"):
+        return ["node", "-e", NODE_BOOTSTRAP, str(code), fn.handler, str(port), DONE_MARKER]
+    raise RuntimeError(f"the rehearsal runs Python and Node functions only; {fn.function_name} is {runtime}")
+
+
+def _environment(fn: Any, variables: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
+    """What the function's process sees: its deployed variables and what Lambda sets, aimed at this emulator."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),
-        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        **variables,
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
         "AWS_ACCESS_KEY_ID": "rehearsal",
@@ -157,33 +291,8 @@ def run_function(fn: Any, event: Any, *, workdir: Path, port: int) -> tuple[str,
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
         "REHEARSAL_FUNCTION_ARN": fn.function_arn,
-        "REHEARSAL_REQUEST_ID": str(uuid.uuid4()),
         "NODE_PATH": str(NODE_MODULES),
     }
-    runtime = str(fn.run_time or "")
-    if runtime.startswith("python"):
-        command = [sys.executable, "-c", PYTHON_BOOTSTRAP, str(code), fn.handler, str(result_path), str(workdir / VPC_MAP_FILE)]
-    elif runtime.startswith("nodejs"):
-        command = ["node", "-e", NODE_BOOTSTRAP, str(code), fn.handler, str(result_path), str(port)]
-    else:
-        raise RuntimeError(f"the rehearsal runs Python and Node functions only; {fn.function_name} is {runtime}")
-    try:
-        run = subprocess.run(
-            command, input=json.dumps(event), env=env, capture_output=True, text=True, timeout=float(fn.timeout) + 5, cwd=code
-        )
-        logs = run.stdout + run.stderr
-        if not result_path.exists():
-            payload = {"errorMessage": f"the function exited {run.returncode} without a result", "errorType": "Runtime.ExitError"}
-            return json.dumps(payload), True, logs
-        outcome = json.loads(result_path.read_text())
-    except subprocess.TimeoutExpired as err:
-        payload = {"errorMessage": f"Task timed out after {fn.timeout} seconds", "errorType": "Sandbox.Timedout"}
-        return json.dumps(payload), True, str(err.stdout or "")
-    finally:
-        result_path.unlink(missing_ok=True)
-    with (workdir / "lambda.log").open("a") as log:
-        log.write(f"--- {fn.function_name} ({runtime}) ok={outcome['ok']}\n{logs}\n")
-    return json.dumps(outcome["payload"]), not outcome["ok"], logs
 
 
 # --- the patches --------------------------------------------------------------------------------------------------------
@@ -230,6 +339,7 @@ def apply(workdir: Path, port: int) -> None:
 
     _patch_cloudformation(workdir)
     _patch_kms()
+    _patch_speed()
     _patch_ec2()
     _patch_elbv2()
     _patch_ssm()
@@ -536,6 +646,24 @@ def _patch_cloudformation(workdir: Path) -> None:
     backend_class.create_stack = create_stack_checked  # type: ignore[method-assign]
     backend_class.update_stack = update_stack_checked  # type: ignore[method-assign]
 
+    # Gap: moto's CloudFormation works a whole stack operation inside the request, with module state shared
+    # by every region's backend (and the stand-in patches above swap module functions for a moment), so two
+    # at once (``cdk bootstrap`` of two regions, run in parallel by the CLI) can interleave. One at a time;
+    # other requests (the functions' calls back into moto, their responses) are served meanwhile.
+    for name in ("create_stack", "update_stack", "delete_stack", "create_change_set", "execute_change_set"):
+        setattr(backend_class, name, _one_at_a_time(getattr(backend_class, name)))
+
+
+_STACK_OPERATION = threading.Lock()
+
+
+def _one_at_a_time(operation: Callable[..., Any]) -> Callable[..., Any]:
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with _STACK_OPERATION:
+            return operation(*args, **kwargs)
+
+    return serialized
+
 
 def _check_rules(backend: Any, name: str, template: str, parameters: dict[str, Any]) -> None:
     from moto.cloudformation.models import Stack, ValidationError
@@ -742,9 +870,74 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ["MOTO_PORT"] = str(args.port)
     apply(args.workdir, args.port)
+    atexit.register(stop_environments)
     from moto.server import main as moto_main
 
     moto_main(["-H", HOST, "-p", str(args.port)])
+
+
+def _patch_speed() -> None:
+    """Where moto spends the rehearsal's time without answering anything differently.
+
+    - It lists its own package folder (about 150 stat calls) twice for every request to find the service.
+    - It parses every template with pure-Python YAML, the CDK's JSON templates included, and a
+      request parses the same template up to four times; a JSON template is read as JSON here, and
+      YAML still takes what JSON does not.
+    - It makes an RSA-2048 private key for every KMS key, the symmetric ones too, which only a
+      Sign or Verify call of an asymmetric key reads; here it is made when first read.
+    - werkzeug logs every request to the emulator log; warnings and errors are still logged.
+    """
+    import functools
+    import logging
+
+    import yaml
+    from moto import backends
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation import responses as cfn_responses
+    from moto.kms import models as kms_models
+
+    list_modules = backends.list_of_moto_modules
+    backends.list_of_moto_modules = functools.cache(lambda: tuple(list_modules()))  # type: ignore[assignment]
+
+    json_first = _JsonFirstYaml(yaml)
+    cfn_models.yaml = json_first  # type: ignore[attr-defined]
+    cfn_responses.yaml = json_first  # type: ignore[attr-defined]
+
+    generate = kms_models.generate_private_key
+    kms_models.generate_private_key = lambda key_spec: _OnFirstUse(lambda: generate(key_spec))  # type: ignore[assignment,return-value]
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class _JsonFirstYaml:
+    """The ``yaml`` module as moto's CloudFormation sees it, with ``load`` reading JSON as JSON (JSON is YAML)."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def load(self, stream: Any, Loader: Any) -> Any:
+        if isinstance(stream, str | bytes) and stream.lstrip()[:1] in ("{", b"{"):
+            try:
+                return json.loads(stream)
+            except ValueError:
+                pass
+        return self._module.load(stream, Loader=Loader)
+
+
+class _OnFirstUse:
+    """An object made by ``make`` the first time one of its attributes is read."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            self._made = self._make()
+        return getattr(self._made, name)
 
 
 def _patch_iam() -> None:
