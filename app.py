@@ -6,23 +6,27 @@ Usage (through the Makefile or the CDK CLI):
     npx cdk synth -c profile=dev        # the small, cheap profile
     npx cdk synth -c network.nat_gateways=1   # override one setting
 
-synthesis.py validates the settings and runs the nag gate; composition.py gives each stack its
-settings and its neighbours' values.
+main() checks the settings before the CDK loads, synthesis.py runs the nag gate, and composition.py
+gives each stack its settings and its neighbours' values.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import TYPE_CHECKING
 
-import aws_cdk as cdk
+from config import Settings, SettingsError, load_settings
+from config.loader import cli_context
 
-import synthesis
-from composition import Composer
-from config import Settings
+if TYPE_CHECKING:
+    import aws_cdk as cdk
 
 
 def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     """Every stack of ``settings`` in ``app``, by role."""
+    from composition import Composer  # the CDK's constructs: loaded in main() only once the settings hold
+
     c = Composer(app, settings)
     c.pki()  # the hosts' CA, which every stack with hosts reads
     c.dr_replicas()  # the DR copies of buckets, which the stacks holding their sources name
@@ -47,5 +51,17 @@ def build(app: cdk.App, settings: Settings) -> dict[str, cdk.Stack]:
     return c.stacks
 
 
+def main() -> int:
+    """The CDK CLI's entry point. The settings are checked first, on the context the CLI passes, before
+    anything loads the CDK (jsii starts Node, seconds): a bad setting is told at once, nothing written."""
+    try:
+        load_settings(cli_context(os.environ), os.environ)
+    except SettingsError as err:
+        return err.exit_code()
+    import synthesis
+
+    return synthesis.main(build)
+
+
 if __name__ == "__main__":
-    sys.exit(synthesis.main(build))
+    sys.exit(main())

@@ -94,9 +94,7 @@ def main(build: Build, app: cdk.App | None = None) -> int:
     try:
         result = synthesize(app or cdk.App(), os.environ, build)
     except SettingsError as err:
-        for line in str(err).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return 2
+        return err.exit_code()
     if result.nag_failure:
         print(
             f"error: unacknowledged cdk-nag or Control Tower findings (listed above); see {result.outdir}/validation-report.json",

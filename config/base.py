@@ -12,6 +12,7 @@ one run (``config/loader.py``).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FunctionType
@@ -85,6 +86,12 @@ class SettingsError(ValueError):
     @property
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
+
+    def exit_code(self) -> int:
+        """Tell every problem on stderr, one ``error:`` line each, as a command-line entry point does; then 2."""
+        for line in self.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
 
 class Allowed:

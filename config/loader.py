@@ -33,6 +33,18 @@ PROFILES_KEY = "profiles"
 LOADER_FIELDS = ("profile",)
 
 
+def cli_context(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The context the CDK CLI hands an app run as ``cdk.json``'s ``app`` command, read as ``cdk.App()``
+    reads it: the JSON in ``CDK_CONTEXT_JSON``, then the file ``CONTEXT_OVERFLOW_LOCATION_ENV`` names
+    (the CLI's choice when the context is too long for the environment), whose keys win."""
+    context: dict[str, Any] = json.loads(environ.get("CDK_CONTEXT_JSON") or "{}")
+    overflow = environ.get("CONTEXT_OVERFLOW_LOCATION_ENV")
+    if overflow:
+        with open(overflow) as file:
+            context.update(json.load(file))
+    return context
+
+
 def is_cdk_context_key(key: str) -> bool:
     """Keys that belong to the CDK itself (feature flags, CLI options, lookups)."""
     return key.startswith("@") or ":" in key

@@ -13,6 +13,7 @@ import pytest
 
 from config import SettingsError, load_settings
 from config import constants as c
+from config.loader import cli_context
 from config.placeholders import PLACEHOLDER_ACCOUNT
 from tests.conftest import ROOT, cdk_json_context
 
@@ -547,9 +548,15 @@ def test_bad_setting_stops_the_cli_run_without_a_traceback(tmp_path: Path) -> No
     outdir.mkdir()
     previous = outdir / "Iris-Network.template.json"
     previous.write_text('{"Resources": {}}')
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
+    # The node jsii would start for the CDK: it records being started, and the settings are refused before.
+    started = tmp_path / "node-started"
+    node = tmp_path / "node"
+    node.write_text(f"#!/bin/bash\ntouch {started}\nexit 1\n")
+    node.chmod(0o755)
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir), "JSII_NODE": str(node)}
     run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
+    assert not started.exists()
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert lines == [
         "error: invalid setting network.vpc_cidr='10.0.0.0/33': "
@@ -600,6 +607,18 @@ def test_every_bad_input_is_reported_in_one_run() -> None:
     assert "did you mean network.nat_gateways" in by_key["network.nat_gatways"]
     assert "one of data.mirror_sets: HSDB, HSAnalytics" in by_key["app.mirror_set"]
     assert "must outlive the restore" in by_key["eks.backup.restore_test_validation_hours"]
+
+
+def test_the_cli_context_is_read_as_the_cdk_app_reads_it(tmp_path: Path) -> None:
+    """CDK_CONTEXT_JSON, and the file the CLI writes instead when the context is too long, whose keys win."""
+    overflow = tmp_path / "context.json"
+    overflow.write_text(json.dumps({"profile": "dev", "network.nat_gateways": 1}))
+    environ = {"CDK_CONTEXT_JSON": json.dumps({"profile": "reference", "eks.enabled": False})}
+    assert cli_context(environ) == {"profile": "reference", "eks.enabled": False}
+    assert cli_context({**environ, "CONTEXT_OVERFLOW_LOCATION_ENV": str(overflow)}) == {
+        "profile": "dev", "eks.enabled": False, "network.nat_gateways": 1
+    }  # fmt: skip
+    assert cli_context({}) == {}
 
 
 def test_every_bad_input_stops_the_cli_run_with_one_line_each(tmp_path: Path) -> None:
