@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 
 from components.account_trail import NONCURRENT_LOG_DAYS as TRAIL_NONCURRENT_DAYS
 from components.address_plan import tier_block
@@ -20,6 +22,7 @@ from components.encryption_key import KeyAdministration
 from components.host_certificate import CertificateAuthority, certificate_authority
 from components.links import DrLink, DrMember, MirrorLink, NetworkRefs, PrimaryNetwork
 from components.session_logging import SessionLoggingGrants
+from components.visitors import visit_each
 from config import NetworkSettings, Settings
 from stacks.app_tier import AppTierStack
 from stacks.audit import ACCESS_LOG_RETENTION_DAYS as AUDIT_ACCESS_LOG_DAYS
@@ -325,7 +328,7 @@ class Composer:
 
     def administer_keys(self) -> None:
         """Every customer-managed key of the app: administered by ``audit.key_admin_role``, destroyed by nobody else."""
-        cdk.Aspects.of(self.app).add(KeyAdministration(self.settings.audit.key_admin_role), priority=cdk.AspectPriority.MUTATING)
+        visit_each(self.app, kms.Key, KeyAdministration(self.settings.audit.key_admin_role).visit)
 
     def log_every_session(self) -> None:
         """Every EC2 instance role of an environment (account and region) may write its sessions' logs where that
@@ -337,12 +340,10 @@ class Composer:
                 continue
             for stack in self.stacks.values():
                 if (stack.account, stack.region) == (network.account, network.region):
-                    cdk.Aspects.of(stack).add(
-                        SessionLoggingGrants(network.session_logging.policy), priority=cdk.AspectPriority.MUTATING
-                    )
+                    visit_each(stack, iam.Role, SessionLoggingGrants(network.session_logging.policy).visit)
 
     def tag_everything(self) -> None:
         """The cost allocation tags (validated to be present) on every resource of every stack."""
         for key, value in self.settings.tags.items():
             cdk.Tags.of(self.app).add(key, value)
-        cdk.Aspects.of(self.app).add(PlainResourceTags(self.settings.tags), priority=cdk.AspectPriority.MUTATING)
+        visit_each(self.app, cdk.CfnResource, PlainResourceTags(self.settings.tags).visit)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jsii
-from aws_cdk import CfnResource, IAspect, TagManager
+from aws_cdk import CfnResource, TagManager
 from constructs import IConstruct
 
 # Types the CDK also writes as plain CfnResource (its custom-resource provider
@@ -15,9 +14,9 @@ LIST_TAGGED = ("AWS::IAM::Role", "AWS::Lambda::Function")
 MAP_TAGGED = ("AWS::SSM::Parameter",)
 
 
-@jsii.implements(IAspect)
 class PlainResourceTags:
-    """Adds ``tags`` to taggable resources the CDK writes without a tag manager.
+    """Adds ``tags`` to taggable resources the CDK writes without a tag manager (a visitor of
+    :class:`CfnResource`, components/visitors.py).
 
     ``Tags.of(app)`` tags every L1 and L2 resource; a few resources the CDK
     emits as plain ``CfnResource`` have no tag manager, so this aspect writes
@@ -28,7 +27,9 @@ class PlainResourceTags:
         self._tags = dict(tags)
 
     def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, CfnResource) or TagManager.is_taggable(node):
+        # A resource the CDK writes through an L1 class is taggable, or of a type this does not tag; only a
+        # plain CfnResource can lack a tag manager. Tested in Python first: a jsii call for each resource costs.
+        if type(node) is not CfnResource or TagManager.is_taggable(node):
             return
         kind = node.cfn_resource_type
         if kind in LIST_TAGGED:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jsii
-from aws_cdk import IAspect, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, IConstruct
@@ -132,9 +131,9 @@ def key_administration_statements(stack: Stack, admin_role: str | None) -> list[
     return [allow, deny]
 
 
-@jsii.implements(IAspect)
 class KeyAdministration:
-    """Adds :func:`key_administration_statements` to every customer-managed key it visits."""
+    """Adds :func:`key_administration_statements` to every customer-managed key it visits (a visitor
+    of :class:`kms.Key`, components/visitors.py)."""
 
     def __init__(self, admin_role: str | None) -> None:
         self._admin_role = admin_role

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import jsii
-from aws_cdk import IAspect, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
@@ -47,9 +46,9 @@ def logged_from_the_first_call(resource: IConstruct, function: IConstruct) -> No
         resource.node.add_dependency(group)
 
 
-@jsii.implements(IAspect)
 class EncryptedLogGroups:
-    """Gives every log group of a scope a retention and a KMS key.
+    """Gives every log group of a stack a retention and a KMS key (a visitor of :class:`logs.CfnLogGroup`,
+    components/visitors.py).
 
     Log groups the CDK creates for its own deploy-time functions (the kubectl
     provider, custom resources) come without a key; this aspect fills in what

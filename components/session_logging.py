@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 
-import jsii
-from aws_cdk import ArnFormat, Duration, IAspect, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
@@ -144,9 +143,9 @@ class SessionLogging(Construct):
         ]
 
 
-@jsii.implements(IAspect)
 class SessionLoggingGrants:
-    """Attaches ``policy`` to every IAM role that EC2 instances assume in the stacks it visits.
+    """Attaches ``policy`` to every IAM role that EC2 instances assume in the stacks it visits (a visitor
+    of :class:`iam.Role`, components/visitors.py).
 
     Every instance with the SSM Agent uses the region's preferences: one
     that cannot write its session logs cannot open a session at all. So the

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -26,6 +27,7 @@ from components.mendix.operator import DATABASE_PLAN, STORAGE_PLAN
 from components.mendix.pipeline import DeliveryTarget, MendixDelivery, MendixImageRepository
 from components.secure_bucket import access_log_bucket, encrypted_bucket
 from components.severity import AlarmTopics, SeverityTopics
+from components.visitors import visit_each
 from config import constants as c
 from config.audit import VaultLockSettings
 from config.eks import EksSettings
@@ -263,9 +265,7 @@ class EksStack(Stack):
         )
 
         # Log groups of the CDK's own deploy-time functions get the key too.
-        Aspects.of(self).add(
-            EncryptedLogGroups(key_arn=self.key.key.key_arn, days=s.log_retention_days), priority=AspectPriority.MUTATING
-        )
+        visit_each(self, logs.CfnLogGroup, EncryptedLogGroups(key_arn=self.key.key.key_arn, days=s.log_retention_days).visit)
 
         CfnOutput(self, "ClusterName", value=cluster.cluster_name, description="aws eks update-kubeconfig --name <this>")
         CfnOutput(self, "RepositoryUri", value=self.repository.repository_uri, description="Mendix app images")

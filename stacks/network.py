@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, AspectPriority, Aspects, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -25,6 +26,7 @@ from components.nag import acknowledge, acknowledge_inline_policies, both_packs
 from components.recycle_bin import snapshot_recycle_bin
 from components.secure_bucket import access_log_bucket
 from components.session_logging import SessionLogging
+from components.visitors import visit_each
 from config import constants as c
 from config.audit import AuditSettings
 from config.network import NetworkSettings
@@ -141,9 +143,10 @@ class NetworkStack(Stack):
             self, "FlowLogs", encryption_key=self.log_key.key, retention_days=settings.flow_log_retention_days
         )
         # Log groups of the CDK's own deploy-time function (the prefix list lookup) get the key too.
-        Aspects.of(self).add(
-            EncryptedLogGroups(key_arn=self.log_key.key.key_arn, days=settings.flow_log_retention_days),
-            priority=AspectPriority.MUTATING,
+        visit_each(
+            self,
+            logs.CfnLogGroup,
+            EncryptedLogGroups(key_arn=self.log_key.key.key_arn, days=settings.flow_log_retention_days).visit,
         )
         self.vpc.add_flow_log(
             "FlowLog",
