@@ -9,6 +9,7 @@ health-check status). The script it runs on the members: tests/test_dr_member.py
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import types
@@ -175,6 +176,13 @@ class Dark:
         return call
 
 
+@functools.cache
+def client(name: str, region: str) -> Any:
+    """One moto-backed client per service and region for the module: botocore builds each client anew from its
+    service model (EC2's has some 600 operations), which cost this module about half its time."""
+    return boto3.client(name, region_name=region)
+
+
 class Region:
     def __init__(self, world: World, region: str) -> None:
         self.world, self.region = world, region
@@ -183,7 +191,7 @@ class Region:
         if self.region == PRIMARY_REGION and self.world.primary_dark:
             return Dark()
         fake = self.world.fakes.get((name, self.region))
-        return fake if fake is not None else boto3.client(name, region_name=self.region)
+        return fake if fake is not None else client(name, self.region)
 
 
 class World:
@@ -231,7 +239,7 @@ class Deployment:
     """The instances of both regions (moto; the stacks are the module's), and what the members answer."""
 
     def __init__(self) -> None:
-        dr_ec2, primary_ec2 = boto3.client("ec2", region_name=DR_REGION), boto3.client("ec2", region_name=PRIMARY_REGION)
+        dr_ec2, primary_ec2 = client("ec2", DR_REGION), client("ec2", PRIMARY_REGION)
         self.dr_instances = {
             name: self._instance(dr_ec2, f"{DR_REGION}{zone}", iops=(1000, 1000)) for name, zone in (("DR", "a"), ("DR1", "b"))
         }
@@ -257,7 +265,7 @@ class Deployment:
     @staticmethod
     def stack(region: str, name: str, outputs: dict[str, str]) -> None:
         template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": {k: {"Value": v} for k, v in outputs.items()}}
-        boto3.client("cloudformation", region_name=region).create_stack(StackName=name, TemplateBody=json.dumps(template))
+        client("cloudformation", region).create_stack(StackName=name, TemplateBody=json.dumps(template))
 
     def world(self, *, route53: FakeRoute53 | None = None) -> World:
         dr_config = {
@@ -289,11 +297,11 @@ class Deployment:
         return world
 
     def state(self, region: str, instance: str) -> str:
-        ec2 = boto3.client("ec2", region_name=region)
+        ec2 = client("ec2", region)
         return str(ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"])
 
     def instance_type(self, instance: str) -> str:
-        ec2 = boto3.client("ec2", region_name=DR_REGION)
+        ec2 = client("ec2", DR_REGION)
         return str(ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["InstanceType"])
 
 
@@ -313,6 +321,7 @@ def stacks() -> Iterator[None]:
             for region, stack, outputs in STACKS:
                 Deployment.stack(region, stack, outputs)
             yield
+            client.cache_clear()  # this module's moto account ends here
 
 
 @pytest.fixture
@@ -491,7 +500,7 @@ def test_the_hybrid_model_has_nothing_in_aws_to_fence_or_ask_about_the_primary(d
     hybrid = types.SimpleNamespace(
         profile="hybrid", account=SETTINGS.account, prefix=PREFIX, region=DR_REGION, dr=None, hybrid=types.SimpleNamespace()
     )
-    cloudformation = boto3.client("cloudformation", region_name=DR_REGION)
+    cloudformation = client("cloudformation", DR_REGION)
     cloudformation.delete_stack(StackName=f"{PREFIX}-DrDns")
     try:
         world, run = deployment.world(), Run()
@@ -509,7 +518,7 @@ def test_the_hybrid_model_has_nothing_in_aws_to_fence_or_ask_about_the_primary(d
 
 
 def test_the_cloud_model_needs_its_dns_stack(deployment: Deployment) -> None:
-    cloudformation = boto3.client("cloudformation", region_name=DR_REGION)
+    cloudformation = client("cloudformation", DR_REGION)
     cloudformation.delete_stack(StackName=f"{PREFIX}-DrDns")
     try:
         with pytest.raises(Exception, match=rf"{PREFIX}-DrDns"):
