@@ -47,7 +47,7 @@ CALL_TIMEOUT = 60
 # The client waits this long for any answer before it gives up (the server's own timeout comes first).
 CLIENT_TIMEOUT = CALL_TIMEOUT + 30
 
-_server: tuple[subprocess.Popen[bytes], int, str] | None = None
+_server: tuple[subprocess.Popen[bytes], int, str, str] | None = None
 
 
 # --------------------------------------------------------------------------
@@ -55,7 +55,7 @@ _server: tuple[subprocess.Popen[bytes], int, str] | None = None
 # --------------------------------------------------------------------------
 
 
-def _start() -> tuple[subprocess.Popen[bytes], int, str]:
+def _start() -> tuple[subprocess.Popen[bytes], int, str, str]:
     import subprocess
     import tempfile
 
@@ -77,7 +77,6 @@ def _start() -> tuple[subprocess.Popen[bytes], int, str]:
         process.kill()
         process.wait()
         raise RuntimeError(f"the stub server did not start: {Path(log.name).read_text()}")
-    os.unlink(log.name)  # the server keeps it open: messages of its own go there until it ends
 
     def stop() -> None:
         assert process.stdin is not None
@@ -87,17 +86,19 @@ def _start() -> tuple[subprocess.Popen[bytes], int, str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.returncode == 0:
+            os.unlink(log.name)  # kept only when the server failed: what it said is there
 
     atexit.register(stop)
-    return process, int(line), token
+    return process, int(line), token, log.name
 
 
-def server() -> tuple[int, str]:
-    """The port and token of this process's stub server, started on first use."""
+def server() -> tuple[int, str, str]:
+    """The port, token and log file of this process's stub server, started on first use."""
     global _server
     if _server is None or _server[0].poll() is not None:
         _server = _start()
-    return _server[1], _server[2]
+    return _server[1:]
 
 
 def client(path: Path, target: str) -> None:
@@ -105,13 +106,14 @@ def client(path: Path, target: str) -> None:
     the arguments and returning the exit status, or the absolute path of a Python script."""
     import shlex
 
-    port, token = server()
+    port, token, log = server()
     name = path.name
     path.write_text(
         f"""#!/bin/bash
 # {name}: a stand-in run by the stub server of the test process (tests/stub_server.py).
 {{ exec 3<>/dev/tcp/127.0.0.1/{port}; }} 2>/dev/null || {{
-  echo "{name} (test stand-in): no stub server answers on 127.0.0.1:{port} (tests/stub_server.py)" >&2; exit 127; }}
+  echo "{name} (test stand-in): no stub server answers on 127.0.0.1:{port} (tests/stub_server.py; its log: {log})" >&2
+  exit 127; }}
 printf '%s\\0' {token} "$$" {shlex.quote(target)} "$#" "$@" >&3
 while IFS= read -r -d '' -t {CLIENT_TIMEOUT} -u 3 tag; do
   case $tag in
@@ -131,7 +133,7 @@ while IFS= read -r -d '' -t {CLIENT_TIMEOUT} -u 3 tag; do
     *) break ;;
   esac
 done
-echo "{name} (test stand-in): the stub server on 127.0.0.1:{port} gave no answer" >&2
+echo "{name} (test stand-in): the stub server on 127.0.0.1:{port} gave no answer (its log: {log})" >&2
 exit 127
 """
     )

@@ -71,8 +71,10 @@ def test_a_client_without_a_server_fails_loudly(tmp_path: Path, monkeypatch: pyt
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]  # nothing listens on it once closed
-    monkeypatch.setattr(stub_server, "server", lambda: (port, "token"))
+    monkeypatch.setattr(stub_server, "server", lambda: (port, "token", "/the/log"))
     stub_server.client(tmp_path / "docker", "tests.host_stubs:docker_main")
     done = subprocess.run([str(tmp_path / "docker"), "ps"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 127
-    assert done.stderr == f"docker (test stand-in): no stub server answers on 127.0.0.1:{port} (tests/stub_server.py)\n"
+    assert done.stderr == (
+        f"docker (test stand-in): no stub server answers on 127.0.0.1:{port} (tests/stub_server.py; its log: /the/log)\n"
+    )
