@@ -38,7 +38,7 @@ Every call is recorded with its arguments in a JSON state file.
 
 ``docker``, ``aws`` and ``iris`` in the host's ``bin/`` are bash clients of the test process's stub
 server (tests/stub_server.py): each call runs ``docker_main``, ``aws_main`` or ``iris_main`` in a
-child process of its own with the caller's arguments, environment, working directory and umask, its
+worker of the server with the caller's arguments, environment, working directory and umask, its
 stdin read only where the real tool reads it, and its exit status, stdout and stderr passed back
 through the caller's own descriptors. ``iris-password-hash`` runs the product's iris/password_hash.py.
 """

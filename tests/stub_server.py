@@ -2,7 +2,7 @@
 
 A stand-in command (``docker``, ``aws``, ``iris`` of tests/host_stubs.py, or a Python script such as
 tests/test_backup_scripts.py's ``iris`` and ``curl``) is a small bash script that asks this server to
-run it, so that a call costs a bash start and a fork instead of a Python interpreter and its imports.
+run it: a call costs a bash start and a few milliseconds of CPU, not a Python interpreter and its imports.
 
 - The server is one Python process per test process (per pytest-xdist worker), started by the first
   stand-in written (:func:`client`) with tests/host_stubs.py already imported. It listens on a free
@@ -10,13 +10,17 @@ run it, so that a call costs a bash start and a fork instead of a Python interpr
   the test's own temporary directory), and ends when the test process ends (its stdin closes).
 - The client connects with bash's ``/dev/tcp/127.0.0.1/PORT`` and sends, NUL-separated, the token,
   its PID, the target (``module:function`` or a script path), its argument count and its arguments.
-- The server forks a child per call. The child takes the client's environment, working directory and
-  umask from ``/proc/PID`` (what the tool would have been started with), runs the target with
-  ``sys.argv``, ``os.environ``, ``sys.stdin``, ``sys.stdout`` and ``sys.stderr`` set as for a
-  process of its own, and answers the exit status, stdout and stderr; the client writes them to its
-  own stdout and stderr (stderr first: a Python tool's stdout to a pipe is flushed at its exit) and
-  exits with the status.
-- The client's stdin is read only when the target reads ``sys.stdin``: the child then asks the client,
+- The server keeps worker processes forked from it, at least one of them idle (the stand-ins of a
+  pipeline run at the same time); a worker takes one call at a time. For each call it takes the
+  client's environment, working directory and umask from ``/proc/PID`` (what the tool would have been
+  started with), runs the target with ``sys.argv``, ``os.environ``, ``sys.stdin``, ``sys.stdout`` and
+  ``sys.stderr`` set as for a process of its own, and answers the exit status, stdout and stderr; the
+  client writes them to its own stdout and stderr (stderr first: a Python tool's stdout to a pipe is
+  flushed at its exit) and exits with the status. The stand-ins keep no state of their own between
+  calls (their state is the JSON state file); a worker restores its streams, ``sys.path`` and
+  ``sys.argv`` after each call and is replaced after :data:`CALLS_PER_WORKER` calls. A fork per call
+  would cost about twice the CPU (copying the pages each call touches), a Python start about seven times.
+- The client's stdin is read only when the target reads ``sys.stdin``: the worker then asks the client,
   which reads its own stdin to its end and sends it (so the input is consumed as by a real tool, and
   a tool that never reads leaves it to the script). Input holding a NUL byte is refused loudly.
 - Loud failures: no server → the client says so on stderr and exits 127; an exception in the target →
@@ -46,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CALL_TIMEOUT = 60
 # The client waits this long for any answer before it gives up (the server's own timeout comes first).
 CLIENT_TIMEOUT = CALL_TIMEOUT + 30
+# A worker of the server takes this many calls, then a fresh one takes over.
+CALLS_PER_WORKER = 100
 
 _server: tuple[subprocess.Popen[bytes], int, str, str] | None = None
 
@@ -226,7 +232,7 @@ def _exit_status(code: object) -> int:
 
 
 def _call(sock: socket.socket, token: str) -> None:
-    """One call, in a child of the server: the request, the target run as a process, the answer."""
+    """One call: the request, the target run as a process would run it, the answer."""
 
     def timeout(signum: int, frame: object) -> None:
         raise TimeoutError(f"the stand-in ran for more than {CALL_TIMEOUT} s")
@@ -261,11 +267,37 @@ def _call(sock: socket.socket, token: str) -> None:
     connection.send(b"exit", str(status).encode(), *(text.encode(errors="surrogateescape") for text in texts))
 
 
-def serve() -> None:
-    """The server's loop: a child per connection, until stdin (the test process) closes."""
-    # What every call needs, imported once: the stand-ins, the CPF reader they use, subprocess for openssl.
+def _work(listener: socket.socket, token: str, report: int) -> None:
+    """A worker: takes calls one at a time from the listener, and says on ``report`` when it is busy.
+    Each call starts from the worker's own state again (streams, ``sys.path`` and ``sys.argv``,
+    an empty environment, the garbage of the last call collected), and a worker ends after
+    :data:`CALLS_PER_WORKER` calls, so that nothing a call leaves behind builds up."""
     import gc
-    import subprocess  # noqa: F401
+
+    me = os.getpid()
+    streams, path, argv = (sys.stdin, sys.stdout, sys.stderr), list(sys.path), list(sys.argv)
+    for _ in range(CALLS_PER_WORKER):
+        sock, _address = listener.accept()
+        os.write(report, f"+{me}\n".encode())
+        try:
+            _call(sock, token)
+        except BaseException:  # a connection that is not a call: the client sees it closed
+            pass
+        finally:
+            sock.close()
+            sys.stdin, sys.stdout, sys.stderr = streams
+            sys.path[:], sys.argv[:] = path, argv
+            os.environ.clear()
+            os.chdir("/")
+            gc.collect()  # a file the call left open in a cycle is closed now, not during another call
+        os.write(report, f"-{me}\n".encode())
+
+
+def serve() -> None:
+    """The server: workers forked with the stand-ins imported, at least one of them idle, so that the
+    stand-ins of a pipeline run at the same time; until stdin (the test process) closes."""
+    import gc
+    import subprocess  # noqa: F401 - for the acm-pca stand-in's openssl
 
     import tests.cpf
     import tests.host_stubs  # noqa: F401
@@ -275,33 +307,52 @@ def serve() -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     print(listener.getsockname()[1], flush=True)
+    reports, report = os.pipe()
+    workers: set[int] = set()
+    busy: set[int] = set()
+    gc.freeze()  # the workers touch less of what the server holds
 
-    def reap(*_: object) -> None:
-        # Waited for, not ignored: the calls' CPU time counts in the test process's, as a tool's does.
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            pass
-
-    signal.signal(signal.SIGCHLD, reap)
-    gc.freeze()  # the children touch less of what the server holds
-    while True:
-        ready, _, _ = select.select([listener, sys.stdin], [], [])
-        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
-            break
-        if listener not in ready:
-            continue
-        sock, _address = listener.accept()
+    def spawn() -> None:
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            listener.close()
+            os.close(reports)
             try:
-                _call(sock, token)
+                _work(listener, token, report)
             finally:
                 os._exit(0)
-        sock.close()
+        workers.add(pid)
+
+    def reap() -> None:
+        # Waited for, not ignored: the calls' CPU time counts in the test process's, as a tool's does.
+        try:
+            while (pid := os.waitpid(-1, os.WNOHANG)[0]) != 0:
+                workers.discard(pid)
+                busy.discard(pid)
+        except ChildProcessError:
+            pass
+
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the select below
+    spawn()
+    spawn()
+    pending = b""
+    while True:
+        try:
+            ready, _, _ = select.select([reports, sys.stdin], [], [], 1.0)
+        except InterruptedError:
+            ready = []
+        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
+            break
+        if reports in ready:
+            pending += os.read(reports, 4096)
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                (busy.add if line[:1] == b"+" else busy.discard)(int(line[1:]))
+        reap()
+        if not workers - busy:
+            spawn()
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         while True:
