@@ -40,6 +40,14 @@ def test_stdin_is_read_only_by_a_tool_that_reads_it(host: Host) -> None:
     assert host.state()["logged_in"] is True
 
 
+def test_stand_ins_waiting_on_each_other_run_at_the_same_time(host: Host) -> None:
+    # Three logins wait for their input while the aws calls that write it run: six calls at once.
+    login = "{ sleep 0.2; aws ecr get-login-password; } | docker login --username AWS --password-stdin registry"
+    done = sh(host, f'for i in 1 2 3; do ({login}; echo "status $?") & done; wait')
+    assert done.stdout == "status 0\n" * 3, done.stderr
+    assert [c[0] for c in host.state()["docker_calls"]] == ["login"] * 3
+
+
 def test_status_stdout_and_stderr_stay_apart(host: Host) -> None:
     found = sh(host, "aws secretsmanager get-secret-value --secret-id known --query SecretString --output text")
     assert (found.returncode, found.stdout, found.stderr) == (0, "s3cret\n", "")
