@@ -10,7 +10,6 @@ import os
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from components.snapshot_backup import (
 )
 from config import constants as c
 from tests.conftest import ROOT, Synthesized
+from tests.stub_server import client
 from tests.templates import props, render, resources, severity_of, severity_topic
 
 FREEZE_THAW = ROOT / "iris" / "freeze_thaw.sh"
@@ -158,10 +158,15 @@ echo "$tag: $*" >> "$SYSLOG"
 
 
 def write_stub(bin_dir: Path, name: str, body: str) -> None:
-    """``body`` as the command ``name``; a Python stub runs on this interpreter, started without the
-    site module (a stub needs the standard library only, and each call costs a process start)."""
+    """``body`` as the command ``name``. A Python stub (``#!{python}``) is run by the test process's
+    stub server (tests/stub_server.py): a Python start for each call would cost far more."""
     path = bin_dir / name
-    path.write_text(body.replace("#!{python}\n", f"#!{sys.executable} -S\n", 1))
+    if body.startswith("#!{python}\n"):
+        script = bin_dir / f"{name}.py"
+        script.write_text(body.removeprefix("#!{python}\n"))
+        client(path, str(script))
+        return
+    path.write_text(body)
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 

@@ -492,11 +492,15 @@ def stand_in_host(
     import os
     import stat
 
+    from tests.stub_server import client
+
     bin_dir, dev, root = tmp_path / "bin", tmp_path / "dev", tmp_path / "iris"
     for d in (bin_dir, dev / "disk" / "by-id"):
         d.mkdir(parents=True)
+    # docker, a Python stand-in, runs in the stub server: a Python start for each call would cost more.
+    (bin_dir / "docker.py").write_text(DOCKER_STUB)
+    client(bin_dir / "docker", str(bin_dir / "docker.py"))
     stubs = {
-        "docker": DOCKER_STUB,
         "blkid": "#!/bin/sh\n" + ("echo xfs\n" if formatted else "exit 2\n"),
         "mountpoint": "#!/bin/sh\nexit 1\n",
         "mount": f'#!/bin/sh\necho "$@" >> {tmp_path}/mounts\n',
