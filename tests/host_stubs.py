@@ -49,6 +49,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 from collections.abc import Iterator
@@ -584,6 +585,24 @@ def _executable(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
+# The real sleep, for the stand-in that takes its name on a host's PATH.
+SLEEP = shutil.which("sleep") or "/bin/sleep"
+# How much faster a host's clock runs than the test's: a script's 1 s poll sleeps 50 ms.
+CLOCK_SPEED = 20
+
+
+def _fast_sleep(bin_dir: Path) -> None:
+    """``sleep`` for a script on the host: each wait is recorded (``sleeps``, in seconds as asked) and
+    lasts 1/CLOCK_SPEED of it. What the scripts wait for (IRIS up, a peer's agent, the primary's mirror)
+    the stand-ins decide by the count of polls or by the test, never by the clock; so only the wait
+    shrinks, and a script's timeouts (counted from its own sleeps) still end its loops."""
+    _executable(
+        bin_dir / "sleep",
+        '#!/bin/bash\necho "$*" >> "$(dirname "$HOST_STATE")/sleeps"\n'
+        f'exec {SLEEP} "$(awk -v s="$1" \'BEGIN {{ printf "%.3f", s / {CLOCK_SPEED} }}\')"\n',
+    )
+
+
 def _python_stub(path: Path, main: str) -> None:
     """A command running ``main`` of this module, in the stub server (tests/stub_server.py): a script
     under test calls these tools many times, and a Python start with these imports costs ~70 ms of CPU."""
@@ -688,6 +707,7 @@ def make_host(root: Path, *, secrets: dict[str, str], parameters: dict[str, str]
     _python_stub(bin_dir / "aws", "aws_main")
     _executable(bin_dir / "iris-password-hash", f"#!/bin/bash\nexec {python} {ROOT / 'iris' / 'password_hash.py'}\n")
     _executable(bin_dir / "logger", '#!/bin/bash\nshift 2; [ "$1" = -- ] && shift; echo "$*" >> "$SYSLOG"\n')
+    _fast_sleep(bin_dir)
     _executable(bin_dir / "hostnamectl", '#!/bin/bash\necho "$2" > "$(dirname "$HOST_STATE")/hostname"\n')
     _executable(bin_dir / "iris-mount-volumes", '#!/bin/bash\necho "$@" >> "$(dirname "$HOST_STATE")/mounts"\n')
     # The host certificate script (tests/test_host_certificate.py runs the real one): records its calls.
