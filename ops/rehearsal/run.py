@@ -4,9 +4,9 @@
    the project's pinned CLI.
 2. Copy the assembly with the placeholders swapped (the emulator's images
    and certificates); check that the template Rules refuse the shipped copy.
-3. Deploy the stacks a data tier needs, then a broken data tier (an unknown
-   initial primary): it must fail with the retarget function's own message
-   and roll back.
+3. Deploy, in one CLI run, the stacks a data tier needs and then a broken
+   data tier (an unknown initial primary): the first must complete, the
+   broken one fail with the retarget function's own message and roll back.
 4. Deploy every stack (but those in ``assembly.EXCLUDED``); each must be
    CREATE_COMPLETE with every output of its template, and each VIP must
    forward to its initial primary.
@@ -491,17 +491,21 @@ def rehearse(source: Path, workdir: Path) -> Report:
         data_tier = next((s for s in joined if initial_primaries(asm.template(copy, s)) and s.region == regions[0]), None)
         check(data_tier is not None, "no stack in the primary region sets an initial primary")
         assert data_tier is not None
+        # One CLI run: the stacks it needs (the same templates as the whole deploy's), then the broken one.
         needed = _dependencies(joined, data_tier)
         t = time.monotonic()
-        run = cdk.deploy(copy, needed)
-        check(run.returncode == 0, f"cdk deploy {' '.join(needed)} failed:\n{run.stderr[-3000:]}")
         broken = broken_copy(copy, workdir / "assembly-broken", data_tier)
-        run = cdk.deploy(workdir / "assembly-broken", [data_tier.name])
+        run = cdk.deploy(workdir / "assembly-broken", [*needed, data_tier.name])
         output = run.stdout + run.stderr
         check(run.returncode != 0, f"the broken {data_tier.name} deployed")
+        in_its_region = clients(emulator, data_tier.region)
+        for name in needed:
+            region = next(s.region for s in joined if s.name == name)
+            status = clients(emulator, region)("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+            check(status["StackStatus"] == "CREATE_COMPLETE", f"{name}, which {data_tier.name} needs, is {status['StackStatus']}")
         expected = f"unknown member '{BROKEN_PRIMARY}' of mirror set '{broken}'"
         check(expected in output, f"the broken deploy did not fail with the function's message ({expected}):\n{output[-3000:]}")
-        status = clients(emulator, data_tier.region)("cloudformation").describe_stacks(StackName=data_tier.name)["Stacks"][0]
+        status = in_its_region("cloudformation").describe_stacks(StackName=data_tier.name)["Stacks"][0]
         check(status["StackStatus"] == "ROLLBACK_COMPLETE", f"the broken {data_tier.name} is {status['StackStatus']}")
         named = {
             r["Properties"]["Name"]
