@@ -551,17 +551,26 @@ def _private_ca(state: dict[str, Any], operation: str, args: list[str]) -> int:
     return 2
 
 
-def make_private_ca(directory: Path, *, arn: str, region: str, template_arn: str) -> dict[str, Any]:
-    """A real root CA (key and self-signed certificate, made by openssl) as the acm-pca stub's state."""
-    directory.mkdir(parents=True, exist_ok=True)
-    import subprocess
+_CA_FILES: dict[str, bytes] = {}  # the test process's one root CA: an RSA key costs openssl about half a second
 
+
+def make_private_ca(directory: Path, *, arn: str, region: str, template_arn: str) -> dict[str, Any]:
+    """A real root CA (key and self-signed certificate, made by openssl once per test process) in
+    ``directory``, as the acm-pca stub's state."""
+    directory.mkdir(parents=True, exist_ok=True)
     key, crt = directory / "ca.key", directory / "ca.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=Test private CA",
-         "-keyout", str(key), "-out", str(crt)],
-        capture_output=True, check=True,
-    )  # fmt: skip
+    if not _CA_FILES:
+        import subprocess
+
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj", "/CN=Test private CA",
+             "-keyout", str(key), "-out", str(crt)],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        _CA_FILES.update({"ca.key": key.read_bytes(), "ca.crt": crt.read_bytes()})
+    else:
+        key.write_bytes(_CA_FILES["ca.key"])
+        crt.write_bytes(_CA_FILES["ca.crt"])
     return {
         "arn": arn,
         "region": region,
