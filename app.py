@@ -57,7 +57,7 @@ def main() -> int:
     try:
         load_settings(cli_context(os.environ), os.environ)
     except SettingsError as err:
-        return err.exit_code()
+        return err.report()
     import synthesis
 
     return synthesis.main(build)

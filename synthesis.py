@@ -94,7 +94,7 @@ def main(build: Build, app: cdk.App | None = None) -> int:
     try:
         result = synthesize(app or cdk.App(), os.environ, build)
     except SettingsError as err:
-        return err.exit_code()
+        return err.report()
     if result.nag_failure:
         print(
             f"error: unacknowledged cdk-nag or Control Tower findings (listed above); see {result.outdir}/validation-report.json",

@@ -87,8 +87,9 @@ class SettingsError(ValueError):
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
 
-    def exit_code(self) -> int:
-        """Tell every problem on stderr, one ``error:`` line each, as a command-line entry point does; then 2."""
+    def report(self) -> int:
+        """Print every problem on stderr, one ``error:`` line each, as a command-line entry point does, and
+        return 2, the exit code of bad settings."""
         for line in self.lines:
             print(f"error: {line}", file=sys.stderr)
         return 2
