@@ -14,7 +14,7 @@ holds) with its deployed environment: Python handlers with this
 interpreter, Node handlers with ``node`` and the AWS SDK v3 clients from the
 project's node_modules. As in Lambda, a process serves one invocation after
 another of its function version (module state lives on between them); one
-that times out or dies is replaced. The subprocess reaches AWS at this server, custom
+that times out or dies is replaced. The process reaches AWS at this server, custom
 resource responses go to this server over plain HTTP, and any connection to
 a VPC address is sent to the loopback address the rehearsal maps it to
 (``vpc-map.json`` in the work dir) or refused: nothing leaves the machine.
@@ -48,7 +48,7 @@ NODE_MODULES = ROOT / "node_modules"
 STAND_INS_FILE = "stand-ins.json"
 VPC_MAP_FILE = "vpc-map.json"
 
-# --- Lambda as a local subprocess ---------------------------------------------------------------------------------------
+# --- Lambda as a local process ------------------------------------------------------------------------------------------
 
 # A function's execution environment: a process that imports the handler once and then serves one
 # invocation per line of its stdin ({"event", "request_id", "result_path"}), as Lambda reuses a warm
