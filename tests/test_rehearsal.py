@@ -118,7 +118,7 @@ def test_the_emulator_listens_on_the_loopback_only(tmp_path: Path) -> None:
         emulator.stop()
 
 
-def _function(tmp_path: Path, runtime: str, source: str, *, timeout: int = 10) -> SimpleNamespace:
+def _function(runtime: str, source: str, *, timeout: int = 10) -> SimpleNamespace:
     """A moto LambdaFunction as run_function reads it, with ``source`` as its handler module."""
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
@@ -151,7 +151,7 @@ def handler(event, context):
 
 
 def test_a_function_keeps_a_warm_environment_between_invocations_as_lambda_does(tmp_path: Path) -> None:
-    fn = _function(tmp_path, "python3.12", PYTHON_HANDLER)
+    fn = _function("python3.12", PYTHON_HANDLER)
     call = functools.partial(moto_gaps.run_function, fn, workdir=tmp_path, port=1)
     try:
         first, second = (call({"name": name}) for name in ("a", "b"))
@@ -177,7 +177,7 @@ def test_a_function_keeps_a_warm_environment_between_invocations_as_lambda_does(
 
 
 def test_a_function_over_its_timeout_is_stopped_and_the_next_call_starts_afresh(tmp_path: Path) -> None:
-    fn = _function(tmp_path, "python3.12", PYTHON_HANDLER, timeout=1)
+    fn = _function("python3.12", PYTHON_HANDLER, timeout=1)
     try:
         before = json.loads(moto_gaps.run_function(fn, {"name": "a"}, workdir=tmp_path, port=1)[0])
         payload, failed, log = moto_gaps.run_function(fn, {"name": "b", "sleep": 5}, workdir=tmp_path, port=1)
@@ -200,7 +200,7 @@ def test_a_node_function_serves_one_invocation_after_another(tmp_path: Path) -> 
         "  return { pid: process.pid, calls, name: event.name };\n"
         "};\n"
     )
-    fn = _function(tmp_path, "nodejs20.x", source)
+    fn = _function("nodejs20.x", source)
     try:
         results = [moto_gaps.run_function(fn, {"name": name}, workdir=tmp_path, port=1) for name in ("a", "b")]
         (one, _, one_log), (two, _, two_log) = results

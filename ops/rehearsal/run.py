@@ -337,10 +337,15 @@ def broken_copy(copy: Path, target: Path, stack: asm.StackArtifact) -> str:
     raise RehearsalFailed(f"{stack.name} has no {PRIMARY_RESOURCE}")
 
 
+def described(emulator: Emulator, stack: asm.StackArtifact) -> dict[str, Any]:
+    """The stack as the emulator's CloudFormation describes it, in its own region."""
+    return dict(clients(emulator, stack.region)("cloudformation").describe_stacks(StackName=stack.name)["Stacks"][0])
+
+
 def check_deployed(emulator: Emulator, stack: asm.StackArtifact, document: dict[str, Any]) -> None:
-    described = clients(emulator, stack.region)("cloudformation").describe_stacks(StackName=stack.name)["Stacks"][0]
-    check(described["StackStatus"] == "CREATE_COMPLETE", f"{stack.name} is {described['StackStatus']}")
-    outputs = {o["OutputKey"]: o.get("OutputValue") for o in described.get("Outputs", [])}
+    described_stack = described(emulator, stack)
+    check(described_stack["StackStatus"] == "CREATE_COMPLETE", f"{stack.name} is {described_stack['StackStatus']}")
+    outputs = {o["OutputKey"]: o.get("OutputValue") for o in described_stack.get("Outputs", [])}
     missing = sorted(k for k in document.get("Outputs", {}) if not outputs.get(k))
     check(not missing, f"{stack.name} lacks outputs {missing}")
 
@@ -498,14 +503,13 @@ def rehearse(source: Path, workdir: Path) -> Report:
         run = cdk.deploy(workdir / "assembly-broken", [*needed, data_tier.name])
         output = run.stdout + run.stderr
         check(run.returncode != 0, f"the broken {data_tier.name} deployed")
-        in_its_region = clients(emulator, data_tier.region)
-        for name in needed:
-            region = next(s.region for s in joined if s.name == name)
-            status = clients(emulator, region)("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
-            check(status["StackStatus"] == "CREATE_COMPLETE", f"{name}, which {data_tier.name} needs, is {status['StackStatus']}")
+        for stack in joined:
+            if stack.name in needed:
+                status = described(emulator, stack)["StackStatus"]
+                check(status == "CREATE_COMPLETE", f"{stack.name}, which {data_tier.name} needs, is {status}")
         expected = f"unknown member '{BROKEN_PRIMARY}' of mirror set '{broken}'"
         check(expected in output, f"the broken deploy did not fail with the function's message ({expected}):\n{output[-3000:]}")
-        status = in_its_region("cloudformation").describe_stacks(StackName=data_tier.name)["Stacks"][0]
+        status = described(emulator, data_tier)
         check(status["StackStatus"] == "ROLLBACK_COMPLETE", f"the broken {data_tier.name} is {status['StackStatus']}")
         named = {
             r["Properties"]["Name"]
