@@ -1,12 +1,17 @@
-"""The failover drill: a real local rehearsal, with a short interval."""
+"""The failover drill: a real local rehearsal, with a short interval, the polling method's clock
+running SPEED times the wall's (its AWS calls then take SPEED times longer by that clock)."""
 
 from __future__ import annotations
 
+import pytest
+
 from ops import drill
+
+SPEED = 5
 
 
 def test_drill_measures_both_methods_and_ends_on_the_new_primary() -> None:
-    result = drill.run_drill("dev", interval_override=1)
+    result = drill.run_drill("dev", interval_override=1, speed=SPEED)
     assert result.problems == [] and result.ok
     assert result.api_seconds is not None and 0 < result.api_seconds < drill.SWITCH_BOUND_SECONDS
     # Two failed checks of the old primary, one interval apart, come first.
@@ -32,7 +37,12 @@ def test_drill_measures_both_methods_and_ends_on_the_new_primary() -> None:
 
 
 def test_drill_fails_when_the_backup_never_takes_over() -> None:
-    result = drill.run_drill("dev", interval_override=1, backup_takes_over=False)
+    result = drill.run_drill("dev", interval_override=1, backup_takes_over=False, speed=SPEED)
     assert not result.ok
     assert any("API method: the function refused" in p for p in result.problems), result.problems
     assert "FAILED" in drill.report(result)
+
+
+def test_the_drills_clock_never_runs_slower_than_the_wall() -> None:
+    with pytest.raises(ValueError, match=r"speed 0\.5"):
+        drill.run_drill("dev", speed=0.5)
