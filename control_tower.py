@@ -46,7 +46,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
-from constructs import IConstruct
+
+from components.visitors import visit_each
 
 # The plugin's name in the validation report; acknowledgement ids are "<name>::<guard rule name>".
 PLUGIN_NAME = "ControlTower"
@@ -350,28 +351,46 @@ def load_exemptions(path: Path = EXEMPTIONS_FILE) -> list[Exemption]:
 def apply_exemptions(app: cdk.App, prefix: str, exemptions: Iterable[Exemption]) -> None:
     """Acknowledge each exemption on its resource, where this profile has that resource.
 
-    An aspect, so that resources the CDK's own aspects add during synthesis (the
-    launch template that carries an instance's IMDSv2 requirement) are found too.
-    A profile without the resource (the dev profile has no print servers) skips
-    it; tests/test_compliance.py fails on an exemption no shipped profile uses.
+    At synthesis, as an aspect would, so that resources the CDK's own aspects add
+    (the launch template that carries an instance's IMDSv2 requirement) are found
+    too; a job of the app's one visiting aspect (components/visitors.py), which
+    hands it CloudFormation resources only, so the path of no other construct
+    is read. A profile without the resource (the dev profile has no print
+    servers) skips it; tests/test_compliance.py fails on an exemption no shipped
+    profile uses.
     """
-    cdk.Aspects.of(app).add(_Exempt(prefix, list(exemptions)), priority=cdk.AspectPriority.READONLY)
+    visit_each(app, cdk.CfnResource, _Exempt(prefix, list(exemptions)).visit)
 
 
-@jsii.implements(cdk.IAspect)
 class _Exempt:
     def __init__(self, prefix: str, exemptions: list[Exemption]) -> None:
         self._prefix = f"{prefix}-"
         self._exemptions = exemptions
-        self._visited: set[str] = set()
+        # The resource types the exempted controls check: the path (two crossings to Node) is read only for these.
+        self._types = frozenset().union(*(bundle().rules[e.control].resource_types for e in exemptions))
 
-    def visit(self, node: IConstruct) -> None:
-        path = node.node.path
-        if path in self._visited or not path.startswith(self._prefix):
+    def visit(self, node: cdk.CfnResource) -> None:
+        if _resource_type(node) not in self._types:
             return
-        self._visited.add(path)
+        path = node.node.path
+        if not path.startswith(self._prefix):
+            return
         for exemption in self._exemptions:
             if exemption.matches(path.removeprefix(self._prefix)):
                 cdk.Validations.of(node).acknowledge(
                     cdk.Acknowledgment(id=exemption.acknowledgement_id(), reason=exemption.reason)
                 )
+
+
+def _resource_type(node: cdk.CfnResource) -> str:
+    """``node``'s CloudFormation type: a generated resource class's own, read once per class; a plain
+    ``CfnResource`` (a custom resource, a provider's handler) names its own."""
+    kind = type(node)
+    if kind is cdk.CfnResource:
+        return node.cfn_resource_type
+    return _type_of_class(kind)
+
+
+@cache
+def _type_of_class(kind: Any) -> str:
+    return str(kind.CFN_RESOURCE_TYPE_NAME)  # each generated resource class's constant
