@@ -115,13 +115,18 @@ class Synthesized:
 
 def synthesize(outdir: Path, context: Mapping[str, Any], *, checks: bool) -> None:
     """The assembly of ``context`` into ``outdir``, with the nag packs if ``checks``, and the Control
-    Tower rules too if a test of this run reads them (they cost several seconds of cfn-guard)."""
+    Tower rules too if a test of this run reads them (they cost several seconds of cfn-guard).
+
+    A variant (no ``checks``) is read for its templates only: its assets stay where they are instead
+    of being copied in (the kubectl and AWS CLI layers are 57 MB), which leaves the templates as
+    they are (the CDK's ``aws:cdk:disable-asset-staging``, as SAM uses it)."""
     import aws_cdk as cdk
 
     import app as app_module
     import synthesis
 
-    app = cdk.App(context=dict(context), outdir=str(outdir), **QUIET)
+    staging = {} if checks else {"aws:cdk:disable-asset-staging": True}
+    app = cdk.App(context={**context, **staging}, outdir=str(outdir), **QUIET)
     # A nag failure does not raise: the compliance tests name the findings.
     result = synthesis.synthesize(app, {}, app_module.build, checks=checks, control_tower_rules=CONTROL_TOWER_IN_THIS_RUN)
     stacks = {
