@@ -78,6 +78,7 @@ class DrillResult:
     healthy_threshold: int = 0
     unhealthy_threshold: int = 0
     qos_timeout_seconds: float = 0.0
+    speed: float = 1.0  # the polling method's clock against the wall's
     # The DR region's DNS failover, modelled from settings (None: no DR region).
     modelled_dns_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -253,6 +254,7 @@ def run_drill(
         healthy_threshold=d.healthy_threshold,
         unhealthy_threshold=d.unhealthy_threshold,
         qos_timeout_seconds=d.mirror_qos_timeout_ms / 1000,
+        speed=speed,
         modelled_dns_seconds=modelled_dns_seconds(settings) if settings.dr is not None else None,
     )
     from moto.server import ThreadedMotoServer
@@ -380,7 +382,9 @@ def report(result: DrillResult) -> str:
 
     lines = [
         f"failover drill (interval {result.interval_seconds} s, healthy/unhealthy thresholds "
-        f"{result.healthy_threshold}/{result.unhealthy_threshold}, QoS timeout {result.qos_timeout_seconds:g} s)",
+        f"{result.healthy_threshold}/{result.unhealthy_threshold}, QoS timeout {result.qos_timeout_seconds:g} s"
+        + (f", polling clock {result.speed:g}x the wall's" if result.speed != 1 else "")
+        + ")",
         f"  measured, API method     (loss -> listeners on the new primary): {s(result.api_seconds)}",
         f"  measured, polling method (loss -> listeners on the new primary): {s(result.polling_seconds)}",
         f"  modelled end to end, API method:     {s(result.modelled_api_seconds)}   (QoS timeout + switch)",

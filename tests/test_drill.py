@@ -33,6 +33,7 @@ def test_drill_measures_both_methods_and_ends_on_the_new_primary() -> None:
     assert dns == d.health_check_period_seconds + d.ttl_seconds <= 90  # issue 14: within 90 s of the decision
     text = drill.report(result)
     assert "measured, API method" in text and "ok: every listener ended on the new primary" in text
+    assert f"polling clock {SPEED}x the wall's" in text  # a sped-up run says so
     assert f"modelled DR DNS after the decision (promote-dr flips the DNS gates): {dns:7.3f} s" in text
 
 
