@@ -291,7 +291,7 @@ def run_drill(
             with _environment(aws.publish(health)):
                 result.api_seconds = _api_run(aws, pages, result, backup_takes_over)
                 _restore(aws, pages)
-                result.polling_seconds = _polling_run(aws, pages, result, interval, speed)
+                result.polling_seconds = _polling_run(aws, pages, result)
     except Exception as err:  # a drill reports, it does not crash
         result.problems.append(f"{type(err).__name__}: {err}")
     finally:
@@ -329,8 +329,9 @@ def _restore(aws: LocalAws, pages: dict[str, StatusPage]) -> None:
     pages["Member1"].status = 503
 
 
-def _polling_run(aws: LocalAws, pages: dict[str, StatusPage], result: DrillResult, interval: int, speed: float) -> float | None:
-    """Seconds, by the drill's clock (``speed`` times the wall's), from the loss to the switch."""
+def _polling_run(aws: LocalAws, pages: dict[str, StatusPage], result: DrillResult) -> float | None:
+    """Seconds, by the drill's clock (``result.speed`` times the wall's), from the loss to the switch."""
+    interval, speed = result.interval_seconds, result.speed
     config = retarget.config_from_environment()
     stop = threading.Event()
 
