@@ -375,11 +375,10 @@ class _Exempt:
         path = node.node.path
         if not path.startswith(self._prefix):
             return
-        for exemption in self._exemptions:
-            if exemption.matches(path.removeprefix(self._prefix)):
-                cdk.Validations.of(node).acknowledge(
-                    cdk.Acknowledgment(id=exemption.acknowledgement_id(), reason=exemption.reason)
-                )
+        name = path.removeprefix(self._prefix)
+        found = [cdk.Acknowledgment(id=e.acknowledgement_id(), reason=e.reason) for e in self._exemptions if e.matches(name)]
+        if found:
+            cdk.Validations.of(node).acknowledge(*found)
 
 
 def _resource_type(node: cdk.CfnResource) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from components.iris_host import MemberSecrets
+from components.nag import acknowledge
 from config.constants import WEB_GATEWAY_USER
 
 PASSWORD_LENGTH = 32
@@ -52,14 +52,11 @@ def account_password(
             password_length=PASSWORD_LENGTH, exclude_punctuation=True, include_space=False
         ),
     )
-    for rule in ROTATION_RULES:
-        Validations.of(secret).acknowledge(
-            Acknowledgment(
-                id=rule,
-                reason=f"The {account} password must change in IRIS and in every place that uses it together; "
-                f"it is rotated by the runbook in {runbook}, not by a function that could change one side only.",
-            )
-        )
+    reason = (
+        f"The {account} password must change in IRIS and in every place that uses it together; "
+        f"it is rotated by the runbook in {runbook}, not by a function that could change one side only."
+    )
+    acknowledge(secret, dict.fromkeys(ROTATION_RULES, reason))
     return secret
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
@@ -16,6 +16,7 @@ from components.iris_credentials import MirrorCredentials
 from components.iris_host import HostAsset, IrisHost
 from components.member_basics import member_role
 from components.member_monitoring import HOST_METRICS_NAMESPACE, MemberLogGroupNames, MemberLogGroups
+from components.nag import acknowledge
 from config.data import ContainerImage, DataTierSettings, IrisSettings
 
 IRIS_DIR = Path(__file__).resolve().parent.parent / "iris"
@@ -214,15 +215,12 @@ def allow_iris_hosts(
         description="IRIS member hosts: their files, images and licence, their metrics and logs",
         statements=[*statements, *host_telemetry_statements(stack, log_groups)],
     )
-    for finding in wildcard_findings:
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]",
-                reason="ecr:GetAuthorizationToken takes no resource (the pulls it allows are scoped to the three "
-                "repositories), nor does cloudwatch:PutMetricData (bound to the hosts' namespace by condition); a "
-                "Secrets Manager ARN ends in six random characters, matched by -?????? and nothing wider.",
-            )
-        )
+    reason = (
+        "ecr:GetAuthorizationToken takes no resource (the pulls it allows are scoped to the three repositories), nor "
+        "does cloudwatch:PutMetricData (bound to the hosts' namespace by condition); a Secrets Manager ARN ends in six "
+        "random characters, matched by -?????? and nothing wider."
+    )
+    acknowledge(policy, {f"AwsSolutions::AwsSolutions-IAM5[{finding}]": reason for finding in wildcard_findings})
     return policy
 
 

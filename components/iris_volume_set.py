@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Size, Tags, Validations
+from aws_cdk import RemovalPolicy, Size, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from components.nag import acknowledge
 from config.constants import IRIS_MOUNT_POINTS, IRIS_VOLUME_DEVICES
 from config.data import VolumeSpec
 
@@ -47,12 +48,12 @@ class IrisVolumeSet(Construct):
                 removal_policy=RemovalPolicy.RETAIN,
             )
             Tags.of(volume).add("IrisVolumeRole", role)
-            Validations.of(volume).acknowledge(
-                Acknowledgment(
-                    id="CloudFormation-Validate::W3010",
-                    reason="A volume must live in its member's zone, which comes from settings: "
-                    "synthesis is hermetic and the zones are validated to belong to the region.",
-                )
+            acknowledge(
+                volume,
+                {
+                    "CloudFormation-Validate::W3010": "A volume must live in its member's zone, which comes from settings: "
+                    "synthesis is hermetic and the zones are validated to belong to the region."
+                },
             )
             self.volumes[role] = volume
 

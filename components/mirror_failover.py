@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, Stack, Validations
+from aws_cdk import ArnFormat, CustomResource, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
@@ -178,12 +178,12 @@ class MirrorFailover(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue of the retarget functions; "
-                "a queue behind it would never be read.",
-            )
+        acknowledge(
+            self.dead_letter_queue,
+            {
+                "AwsSolutions::AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the retarget functions; "
+                "a queue behind it would never be read."
+            },
         )
         self.log_group = encrypted_log_group(self, "Logs", encryption_key=encryption_key, retention_days=LOG_RETENTION_DAYS)
         saved_query(self, "Decisions", name="retarget-decisions", query=RETARGET_DECISIONS, log_groups=[self.log_group])
@@ -314,13 +314,13 @@ class MirrorFailover(Construct):
                 ),
             ],
         )
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="elasticloadbalancing:DescribeListeners and DescribeTargetHealth support no resource-level "
-                "permissions; they are read-only. The write, ModifyListener, is granted per mirror set on that set's "
-                "VIP listeners only (FailoverRegistration).",
-            )
+        acknowledge(
+            policy,
+            {
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "elasticloadbalancing:DescribeListeners and "
+                "DescribeTargetHealth support no resource-level permissions; they are read-only. The write, "
+                "ModifyListener, is granted per mirror set on that set's VIP listeners only (FailoverRegistration)."
+            },
         )
         role.add_managed_policy(policy)
         return role
@@ -516,12 +516,13 @@ class SetRetargetFunction(Construct):
                 ),
             ],
         )
-        Validations.of(self.policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="elasticloadbalancing:DescribeListeners and DescribeTargetHealth support no resource-level "
-                f"permissions; they are read-only. The write, ModifyListener, names {name}'s VIP listeners only.",
-            )
+        acknowledge(
+            self.policy,
+            {
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "elasticloadbalancing:DescribeListeners and "
+                "DescribeTargetHealth support no resource-level permissions; they are read-only. The write, "
+                f"ModifyListener, names {name}'s VIP listeners only."
+            },
         )
         self.function = lambda_.Function(
             self,

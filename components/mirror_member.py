@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from components.iris_volume_set import IrisVolumeSet
+from components.nag import acknowledge
 from config.constants import IRIS_VOLUME_DEVICES
 
 # Ends each file's heredoc in user data (short: user data is limited to 16 KB).
@@ -94,17 +94,14 @@ class MirrorMember(Construct):
                 )
             ],
         )
-        Validations.of(self.instance).acknowledge(
-            Acknowledgment(
-                id="CloudFormation-Validate::W9010",
-                reason="The AMI id is pinned in settings per region on purpose: a member is replaced only when "
-                "an operator changes its image, never because a newer base image was published.",
-            ),
-            Acknowledgment(
-                id="CloudFormation-Validate::W3010",
-                reason="The instance's zone is its subnet's, taken from settings: synthesis is hermetic and "
-                "the mirror places members in three given zones.",
-            ),
+        acknowledge(
+            self.instance,
+            {
+                "CloudFormation-Validate::W9010": "The AMI id is pinned in settings per region on purpose: a member is "
+                "replaced only when an operator changes its image, never because a newer base image was published.",
+                "CloudFormation-Validate::W3010": "The instance's zone is its subnet's, taken from settings: synthesis is "
+                "hermetic and the mirror places members in three given zones.",
+            },
         )
         self.attachments: list[ec2.CfnVolumeAttachment] = []
         if volumes is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_targets as targets
@@ -134,11 +134,7 @@ class MirrorVip(Construct):
             listener = self.load_balancer.add_listener(
                 f"Port{port}", port=port, protocol=elbv2.Protocol.TCP, default_target_groups=[groups[BOOTSTRAP_MEMBER]]
             )
-            for rule in (
-                "HIPAA.Security::HIPAA.Security-ELBv2ACMCertificateRequired",
-                "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
-            ):
-                Validations.of(listener).acknowledge(Acknowledgment(id=rule, reason=listener_reason(port)))
+            acknowledge(listener, both_packs("ELBv2ACMCertificateRequired", listener_reason(port)))
             self.listeners[port] = listener
 
     @staticmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -63,8 +63,7 @@ def log_target_bucket(
         **both_packs("S3BucketLoggingEnabled", unlogged),
         **both_packs("S3DefaultEncryptionKMS", sse_s3),
     }
-    for rule, reason in reasons.items():
-        Validations.of(bucket).acknowledge(Acknowledgment(id=rule, reason=reason))
+    acknowledge(bucket, reasons)
     return bucket
 
 

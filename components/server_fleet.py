@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
@@ -14,6 +14,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from components.encryption_key import EncryptionKey
+from components.nag import acknowledge
 from components.severity import AlarmTopics, severity_alarm
 from config.app import AppTierSettings, FleetSettings
 
@@ -147,20 +148,20 @@ class ServerFleet(Construct):
         cfn_group.service_linked_role_arn = service_linked_role_arn
         self.group.node.add_dependency(service_linked_role)
         self._alarm_below_minimum(spec.min_capacity, alarm_topics, alarm_kind, description)
-        Validations.of(self.group).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-AS3",
-                reason="Launch and termination failures surface as the group's below-minimum alarm (and, for web "
-                "servers, the unhealthy-hosts alarm) on the project's alarm topic; the activity history and "
-                "CloudTrail keep every scaling event.",
-            ),
+        acknowledge(
+            self.group,
+            {
+                "AwsSolutions::AwsSolutions-AS3": "Launch and termination failures surface as the group's below-minimum "
+                "alarm (and, for web servers, the unhealthy-hosts alarm) on the project's alarm topic; the activity "
+                "history and CloudTrail keep every scaling event."
+            },
         )
-        Validations.of(self.launch_template).acknowledge(
-            Acknowledgment(
-                id="CloudFormation-Validate::W9010",
-                reason="The AMI id is pinned in settings per region on purpose: servers change image only when an "
-                "operator changes the setting, never because a newer base image was published.",
-            ),
+        acknowledge(
+            self.launch_template,
+            {
+                "CloudFormation-Validate::W9010": "The AMI id is pinned in settings per region on purpose: servers change "
+                "image only when an operator changes the setting, never because a newer base image was published."
+            },
         )
 
     def _alarm_below_minimum(self, minimum: int, topics: AlarmTopics, kind: str, description: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from components.nag import acknowledge, managed_policy_finding
 
 
 def service_role(
@@ -26,10 +27,5 @@ def service_role(
         description=description,
         managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(name) for name in aws_managed_policies],
     )
-    for name, reason in aws_managed_policies.items():
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{name}]", reason=reason
-            )
-        )
+    acknowledge(role, {managed_policy_finding(name): reason for name, reason in aws_managed_policies.items()})
     return role

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
@@ -298,12 +298,12 @@ class WebTier(Construct):
         )
         reasons = {
             "AwsSolutions::AwsSolutions-S1": unlogged,
-            "HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled": unlogged,
-            "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled": unlogged,
-            "HIPAA.Security::HIPAA.Security-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "
-            "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
-            "NIST.800.53.R5::NIST.800.53.R5-S3DefaultEncryptionKMS": "ELB access-log delivery supports only S3-managed "
-            "keys (SSE-S3); a bucket encrypted with KMS would receive no logs.",
+            **both_packs("S3BucketLoggingEnabled", unlogged),
+            **both_packs(
+                "S3DefaultEncryptionKMS",
+                "ELB access-log delivery supports only S3-managed keys (SSE-S3); a bucket encrypted with KMS would "
+                "receive no logs.",
+            ),
         }
         if replica is None:
             reasons |= both_packs(
@@ -313,8 +313,7 @@ class WebTier(Construct):
             )
         else:
             replicate(bucket, target=replica, source_key=None)
-        for rule, reason in reasons.items():
-            Validations.of(bucket).acknowledge(Acknowledgment(id=rule, reason=reason))
+        acknowledge(bucket, reasons)
         return bucket
 
     def _web_acl(self, rate_limit: int, log_retention_days: int, key: kms.IKey) -> wafv2.CfnWebACL:

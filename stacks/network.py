@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Fn, Stack, Validations
+from aws_cdk import Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -259,11 +259,12 @@ class NetworkStack(Stack):
         if self._iris_hosts:  # no public web application where no IRIS host lives
             sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTPS_PORT), "HTTPS from clients")
             sg.public_alb.add_ingress_rule(anywhere, tcp(c.HTTP_PORT), "HTTP from clients, redirected to HTTPS")
-            Validations.of(sg.public_alb).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-EC23",
-                    reason="The internet-facing ALB serves the public web application; only 443 and 80 (redirect) are open.",
-                )
+            acknowledge(
+                sg.public_alb,
+                {
+                    "AwsSolutions::AwsSolutions-EC23": "The internet-facing ALB serves the public web application; only "
+                    "443 and 80 (redirect) are open."
+                },
             )
         sg.public_alb.connections.allow_to(sg.web, tcp(c.HTTPS_PORT), "ALB to web servers")
 
@@ -437,19 +438,16 @@ class NetworkStack(Stack):
         self.data_nacl = ec2.NetworkAcl(
             self, "DataNacl", vpc=self.vpc, subnet_selection=ec2.SubnetSelection(subnet_group_name="data")
         )
-        Validations.of(self.data_nacl).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-VPC3",
-                reason="Defence in depth for the data tier: inbound, the NACL admits the IRIS ports (superserver, "
-                "ISCAgent, health check) from the tiers and remote members that use them, and return traffic on the "
-                "ephemeral ports; outbound, replies and member ports within the VPC and to remote members, and HTTPS, "
-                "which the route tables take only to the endpoints, S3's gateway endpoint and the peering. Its entries "
-                "are unit-tested."
-                if self._iris_hosts
-                else "Defence in depth for the Mendix database's subnets: the NACL admits only PostgreSQL from the app "
-                "tier block and return traffic; its entries are unit-tested.",
-            )
+        admitted = (
+            "Defence in depth for the data tier: inbound, the NACL admits the IRIS ports (superserver, ISCAgent, health "
+            "check) from the tiers and remote members that use them, and return traffic on the ephemeral ports; outbound, "
+            "replies and member ports within the VPC and to remote members, and HTTPS, which the route tables take only to "
+            "the endpoints, S3's gateway endpoint and the peering. Its entries are unit-tested."
+            if self._iris_hosts
+            else "Defence in depth for the Mendix database's subnets: the NACL admits only PostgreSQL from the app tier "
+            "block and return traffic; its entries are unit-tested."
         )
+        acknowledge(self.data_nacl, {"AwsSolutions::AwsSolutions-VPC3": admitted})
         # Fixed rule numbers: an entry that comes or goes with a setting moves no
         # other (a renumbered entry is replaced, briefly dropping its traffic).
         inbound: list[tuple[int, str, ec2.AclTraffic, str]] = [
