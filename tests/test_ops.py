@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -100,13 +105,28 @@ def test_bench_reports_what_the_eks_stack_adds() -> None:
     lines = bench.report(
         {"full": 30.0, "without EKS": 20.0, "empty": 5.0},
         {"full": [30.0, 31.0, 29.0], "without EKS": [20.0, 20.0, 21.0], "empty": [5.0, 5.0, 5.0]},
+        {"full": 17.5, "without EKS": 12.0, "empty": 1.0},
     )
     text = "\n".join(lines)
-    assert "ratio full / empty       :   6.00x" in text
+    assert "ratio full / empty       :   6.00x (floor 3.50x: the full app's kernel CPU alone" in text
+    assert "jsii kernel, full      : median  17.50 s CPU" in text
     assert "ratio without EKS / empty:   4.00x" in text
     assert "ratio full / without EKS :   1.50x" in text
     assert "the EKS stack adds       :  10.00 s (50% of the app without it)" in text
     assert bench.synth_cmd("out", context={"eks.enabled": "false"})[-2:] == ["-c", "eks.enabled=false"]
+
+
+def test_bench_records_the_cpu_time_of_the_process_it_stands_in_for(tmp_path: Path) -> None:
+    """The wrapper jsii starts as ``node`` passes its arguments and exit status through, and records the CPU
+    time of what it ran, children included: here a shell that burns CPU in a child of its own."""
+    wrapper = bench.kernel_node(tmp_path)
+    record = tmp_path / "cpu"
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    burn = f"{shlex.quote(sys.executable)} -c {shlex.quote(spin)}"
+    env = {**os.environ, "BENCH_NODE": "/bin/sh", "BENCH_KERNEL_CPU": str(record)}
+    run = subprocess.run([str(wrapper), "-c", f"{burn}; exit 7"], env=env, check=False)
+    assert run.returncode == 7
+    assert 0.3 <= float(record.read_text()) < 5
 
 
 def test_bench_compares_the_growth_of_time_with_the_growth_of_resources() -> None:
