@@ -70,7 +70,7 @@ def scale_line(sets: int, medians: dict[str, float], resources: dict[str, int]) 
     time_ratio = medians[f"{sets} sets"] / medians["full"]
     resource_ratio = resources[f"{sets} sets"] / resources["full"]
     return (
-        f"{sets} sets / shipped    : time {time_ratio:5.2f}x, resources {resource_ratio:5.2f}x "
+        f"{sets} sets / shipped        : time {time_ratio:5.2f}x, resources {resource_ratio:5.2f}x "
         f"({resources['full']} -> {resources[f'{sets} sets']}); time per resource {time_ratio / resource_ratio:5.2f}x"
     )
 
@@ -121,10 +121,10 @@ def report(medians: dict[str, float], runs: dict[str, list[float]], kernel: dict
     time of each variant's jsii kernel."""
     full, without, empty = medians["full"], medians["without EKS"], medians["empty"]
     lines = [
-        f"synth, {name:<16}: median {medians[name]:6.2f} s of {len(times)} ({', '.join(f'{t:.2f}' for t in times)})"
+        f"synth, {name:<18}: median {medians[name]:6.2f} s of {len(times)} ({', '.join(f'{t:.2f}' for t in times)})"
         for name, times in runs.items()
     ]
-    lines += [f"jsii kernel, {name:<10}: median {cpu:6.2f} s CPU" for name, cpu in kernel.items()]
+    lines += [f"jsii kernel, {name:<12}: median {cpu:6.2f} s CPU" for name, cpu in kernel.items()]
     lines += [
         f"ratio full / empty       : {full / empty:6.2f}x (floor {kernel['full'] / empty:.2f}x: the full app's kernel "
         "CPU alone, against the empty app's whole synthesis)",

@@ -109,7 +109,7 @@ def test_bench_reports_what_the_eks_stack_adds() -> None:
     )
     text = "\n".join(lines)
     assert "ratio full / empty       :   6.00x (floor 3.50x: the full app's kernel CPU alone" in text
-    assert "jsii kernel, full      : median  17.50 s CPU" in text
+    assert "jsii kernel, full        : median  17.50 s CPU" in text
     assert "ratio without EKS / empty:   4.00x" in text
     assert "ratio full / without EKS :   1.50x" in text
     assert "the EKS stack adds       :  10.00 s (50% of the app without it)" in text
@@ -131,7 +131,7 @@ def test_bench_records_the_cpu_time_of_the_process_it_stands_in_for(tmp_path: Pa
 
 def test_bench_compares_the_growth_of_time_with_the_growth_of_resources() -> None:
     line = bench.scale_line(16, {"full": 30.0, "16 sets": 60.0}, {"full": 800, "16 sets": 2400})
-    assert line == "16 sets / shipped    : time  2.00x, resources  3.00x (800 -> 2400); time per resource  0.67x"
+    assert line == "16 sets / shipped        : time  2.00x, resources  3.00x (800 -> 2400); time per resource  0.67x"
     overrides = bench.many_sets({"data": {"mirror_sets": [{"name": "A"}, {"name": "B", "x": 1}]}}, 3)
     assert [s["name"] for s in json.loads(overrides["data.mirror_sets"])] == ["A", "Set01", "Set02"]
     assert json.loads(overrides["dr.mirror_sets"]) == ["A", "Set01", "Set02"]
