@@ -182,8 +182,10 @@ def check_templates(template_paths: Iterable[str]) -> dict[str, dict[str, set[st
             for g, (rules, part) in enumerate(rule_groups(json.loads(Path(path).read_text()))):
                 key = tuple(sorted(rule.rule_name for rule in rules))
                 runs.setdefault(key, (rules, {}))[1][_write(Path(scratch) / f"{t}-{g}.json", part)] = path
+        # The longest runs first, by rules times bytes of data, so that no core is left with a long one at the end.
+        ordered = sorted(runs.values(), key=lambda run: -len(run[0]) * sum(data.stat().st_size for data in run[1]))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            for parts, found in pool.map(lambda run: (run[1], _guard(run[0], list(run[1]))), runs.values()):
+            for parts, found in pool.map(lambda run: (run[1], _guard(run[0], list(run[1]))), ordered):
                 for data, by_rule in found.items():
                     for name, ids in by_rule.items():
                         failed[parts[data]].setdefault(name, set()).update(ids)
