@@ -47,6 +47,7 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 
+from components.nag import acknowledge
 from components.visitors import visit_each
 
 # The plugin's name in the validation report; acknowledgement ids are "<name>::<guard rule name>".
@@ -378,9 +379,9 @@ class _Exempt:
         if not path.startswith(self._prefix):
             return
         name = path.removeprefix(self._prefix)
-        found = [cdk.Acknowledgment(id=e.acknowledgement_id(), reason=e.reason) for e in self._exemptions if e.matches(name)]
+        found = {e.acknowledgement_id(): e.reason for e in self._exemptions if e.matches(name)}
         if found:
-            cdk.Validations.of(node).acknowledge(*found)
+            acknowledge(node, found)
 
 
 def _resource_type(node: cdk.CfnResource) -> str:
