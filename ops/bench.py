@@ -12,8 +12,7 @@
    app's kernel CPU over the empty app's whole synthesis ("floor") bounds
    full / empty from below for these constructs: whatever the app's Python
    and the Control Tower rules cost comes on top. (V8's helper threads count
-   in the CPU time; run with ``node --single-threaded`` the kernel used the
-   same CPU and the same wall time, within the machine's noise.)
+   in the CPU time too; docs/testing.md has the kernel's CPU with them off.)
 2. Scale: the full app with ``MAX_MIRROR_SETS`` mirror sets (each with a DR
    member) against the shipped two, in the same interleaved runs; prints how
    synthesis time grew against how the resource count grew.
