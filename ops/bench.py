@@ -9,10 +9,11 @@
    Each run also records the CPU time of its jsii kernel: the Node processes
    in which the CDK builds, checks (cdk-nag) and writes the constructs the
    app's Python asks for. Python waits while the kernel works, so the full
-   app's kernel CPU over the empty app's whole synthesis ("floor") bounds
-   full / empty from below for these constructs: whatever the app's Python
-   and the Control Tower rules cost comes on top. (V8's helper threads count
-   in the CPU time too; docs/testing.md has the kernel's CPU with them off.)
+   app's kernel CPU over the empty app's whole synthesis ("floor") is about
+   as low as full / empty can go with these constructs: whatever the app's
+   Python and the Control Tower rules cost comes on top. (V8's helper
+   threads count in the CPU time and can run beside the kernel's main
+   thread; docs/testing.md has the main thread's own share.)
 2. Scale: the full app with ``MAX_MIRROR_SETS`` mirror sets (each with a DR
    member) against the shipped two, in the same interleaved runs; prints how
    synthesis time grew against how the resource count grew.
