@@ -379,9 +379,7 @@ class _Exempt:
         if not path.startswith(self._prefix):
             return
         name = path.removeprefix(self._prefix)
-        found = {e.acknowledgement_id(): e.reason for e in self._exemptions if e.matches(name)}
-        if found:
-            acknowledge(node, found)
+        acknowledge(node, {e.acknowledgement_id(): e.reason for e in self._exemptions if e.matches(name)})
 
 
 def _resource_type(node: cdk.CfnResource) -> str:

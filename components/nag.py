@@ -18,7 +18,8 @@ AWS_MANAGED_POLICY_ARN = "arn:<AWS::Partition>:iam::aws:policy/"
 
 def acknowledge(construct: IConstruct, findings: Mapping[str, str]) -> None:
     """Acknowledge each ``Pack::Rule[finding]`` on ``construct`` with its reason (in one call to the CDK)."""
-    Validations.of(construct).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items()))
+    if findings:
+        Validations.of(construct).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule, reason in findings.items()))
 
 
 def both_packs(rule: str, reason: str) -> dict[str, str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,12 +110,16 @@ def test_bench_reports_what_the_eks_stack_adds() -> None:
         {"full": 17.5, "without EKS": 12.0, "empty": 1.0},
     )
     text = "\n".join(lines)
-    assert "ratio full / empty       :   6.00x (floor 3.50x: the full app's kernel CPU alone" in text
+    assert "ratio full / empty       :   6.00x (the full app's kernel CPU alone: 3.50x the empty app's" in text
     assert "jsii kernel, full        : median  17.50 s CPU" in text
-    assert "ratio without EKS / empty:   4.00x (floor 2.40x)" in text
+    assert "ratio without EKS / empty:   4.00x (kernel CPU alone: 2.40x)" in text
     assert "ratio full / without EKS :   1.50x" in text
     assert "the EKS stack adds       :  10.00 s (50% of the app without it)" in text
     assert bench.synth_cmd("out", context={"eks.enabled": "false"})[-2:] == ["-c", "eks.enabled=false"]
+
+
+# A shell command that uses 0.3 s of CPU in a process of its own.
+BURN = shlex.join([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"])
 
 
 def test_bench_records_the_cpu_time_of_the_process_it_stands_in_for(tmp_path: Path) -> None:
@@ -121,12 +127,47 @@ def test_bench_records_the_cpu_time_of_the_process_it_stands_in_for(tmp_path: Pa
     time of what it ran, children included: here a shell that burns CPU in a child of its own."""
     wrapper = bench.kernel_node(tmp_path)
     record = tmp_path / "cpu"
-    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
-    burn = f"{shlex.quote(sys.executable)} -c {shlex.quote(spin)}"
     env = {**os.environ, "BENCH_NODE": "/bin/sh", "BENCH_KERNEL_CPU": str(record)}
-    run = subprocess.run([str(wrapper), "-c", f"{burn}; exit 7"], env=env, check=False)
+    run = subprocess.run([str(wrapper), "-c", f"{BURN}; exit 7"], env=env, check=False)
     assert run.returncode == 7
     assert 0.3 <= float(record.read_text()) < 5
+
+
+def test_bench_kernel_stand_in_keeps_the_streams_jsii_talks_over(tmp_path: Path) -> None:
+    """jsii writes requests to the kernel's stdin and reads its answers from stdout, through the stand-in."""
+    env = {**os.environ, "BENCH_NODE": "/bin/cat", "BENCH_KERNEL_CPU": str(tmp_path / "cpu")}
+    run = subprocess.run([str(bench.kernel_node(tmp_path))], input=b'{"hello":1}\n{"exit":0}\n', env=env, capture_output=True)
+    assert (run.returncode, run.stdout) == (0, b'{"hello":1}\n{"exit":0}\n')
+    assert float((tmp_path / "cpu").read_text()) >= 0
+
+
+def test_bench_kernel_stand_in_passes_a_stop_signal_on(tmp_path: Path) -> None:
+    """Stopped with SIGTERM (as jsii stops a kernel that does not exit), the stand-in stops node too, still
+    records, and exits as a shell reports a process killed by that signal."""
+    env = {**os.environ, "BENCH_NODE": "/bin/sleep", "BENCH_KERNEL_CPU": str(tmp_path / "cpu")}
+    stand_in = subprocess.Popen([str(bench.kernel_node(tmp_path)), "30"], env=env)
+    deadline = time.monotonic() + 10
+    while not any(_children_named(stand_in.pid, "sleep")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stand_in.send_signal(signal.SIGTERM)
+    assert stand_in.wait(timeout=10) == 128 + signal.SIGTERM
+    assert (tmp_path / "cpu").exists()
+
+
+def _children_named(pid: int, name: str) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in children.read_text().split() if Path(f"/proc/{c}/comm").read_text().strip() == name]
+
+
+def test_bench_synthesis_runs_its_kernel_through_the_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``timed_synth`` hands the command the stand-in as ``JSII_NODE`` and the real node (here a shell that
+    burns 0.3 s of CPU) behind it, and reads back what the stand-in recorded."""
+    monkeypatch.setitem(bench.ENV, "JSII_NODE", "/bin/sh")
+    monkeypatch.setitem(bench.ENV, "BURN", BURN)
+    _, cpu = bench.timed_synth(["/bin/sh", "-c", '"$JSII_NODE" -c "$BURN"'], bench.kernel_node(tmp_path), tmp_path / "cpu")
+    assert 0.3 <= cpu < 5
+    with pytest.raises(SystemExit, match="no jsii kernel recorded its CPU time"):
+        bench.timed_synth(["/bin/true"], bench.kernel_node(tmp_path), tmp_path / "none")
 
 
 def test_bench_compares_the_growth_of_time_with_the_growth_of_resources() -> None:
