@@ -9,10 +9,12 @@
    Each run also records the CPU time of its jsii kernel: the Node processes
    in which the CDK builds, checks (cdk-nag) and writes the constructs the
    app's Python asks for, while Python waits. The full app's kernel CPU over
-   the empty app's whole synthesis is printed beside the ratio: how much of
-   it the kernel's own work on these requests takes (V8's helper threads
-   count in it, and can run beside Python; docs/testing.md, "Synthesis time",
-   has the serial part).
+   the empty app's whole synthesis is printed beside the ratio, as the part
+   of it that is the kernel's own work on these requests (V8's helper
+   threads count in it, and can run beside Python; docs/testing.md,
+   "Synthesis time", has the serial part). The stand-in that records the
+   kernel's CPU adds one start of Python to every synthesis, every variant
+   alike.
 2. Scale: the full app with ``MAX_MIRROR_SETS`` mirror sets (each with a DR
    member) against the shipped two, in the same interleaved runs; prints how
    synthesis time grew against how the resource count grew.
