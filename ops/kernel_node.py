@@ -16,10 +16,16 @@ import sys
 
 
 def main() -> int:
-    child = subprocess.Popen([os.environ["BENCH_NODE"], *sys.argv[1:]])
+    started: list[subprocess.Popen[bytes]] = []
+
+    def forward(received: int, _frame: object) -> None:
+        for child in started:
+            child.send_signal(received)
+
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(number, lambda received, _frame: child.send_signal(received))
-    status = child.wait()
+        signal.signal(number, forward)
+    started.append(subprocess.Popen([os.environ["BENCH_NODE"], *sys.argv[1:]]))
+    status = started[0].wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(os.environ["BENCH_KERNEL_CPU"], "a") as out:
         out.write(f"{usage.ru_utime + usage.ru_stime}\n")

@@ -149,6 +149,7 @@ def test_bench_kernel_stand_in_passes_a_stop_signal_on(tmp_path: Path) -> None:
     deadline = time.monotonic() + 10
     while not any(_children_named(stand_in.pid, "sleep")) and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.1)  # the child shows in /proc a moment before the stand-in holds its handle
     stand_in.send_signal(signal.SIGTERM)
     assert stand_in.wait(timeout=10) == 128 + signal.SIGTERM
     assert (tmp_path / "cpu").exists()
